@@ -1,1 +1,321 @@
-//! placeholder
+//! The OCI features document (runtime-spec features.md, features-linux.md):
+//! what this build of Berth recognises, as `berth features` prints it.
+//!
+//! It states what is compiled in, not what the host supports, so it is a
+//! constant apart from the crate version.
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::spec::{KNOWN_CAPABILITIES, OCI_VERSION};
+
+/// The mount option names Berth recognises (runc's list without
+/// tmpcopyup, plus idmap/ridmap), sorted as runc prints them. Filesystem
+/// data such as "mode=755" is passed through to mount(2) and not listed.
+pub const MOUNT_OPTIONS: [&str; 63] = [
+    "acl",
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "idmap",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noacl",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "ratime",
+    "rbind",
+    "rdev",
+    "rdiratime",
+    "relatime",
+    "remount",
+    "rexec",
+    "ridmap",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
+    "ro",
+    "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
+    "rshared",
+    "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "unbindable",
+];
+
+const HOOKS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
+const NAMESPACES: [&str; 8] = [
+    "cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time",
+];
+
+/// Annotations a caller should not pass through from untrusted images:
+/// each changes how the runtime itself behaves. A trailing "." is a prefix.
+const POTENTIALLY_UNSAFE_CONFIG_ANNOTATIONS: [&str; 3] =
+    ["bundle", "org.systemd.property.", "org.criu.config"];
+
+// Field order is runc's key order; serde keeps it when serialising a struct.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Features {
+    oci_version_min: &'static str,
+    oci_version_max: &'static str,
+    hooks: &'static [&'static str],
+    mount_options: &'static [&'static str],
+    linux: Linux,
+    annotations: Annotations,
+    potentially_unsafe_config_annotations: &'static [&'static str],
+}
+
+#[derive(Serialize)]
+struct Linux {
+    namespaces: &'static [&'static str],
+    capabilities: &'static [&'static str],
+    cgroup: Cgroup,
+    seccomp: Enabled,
+    apparmor: Enabled,
+    selinux: Enabled,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Cgroup {
+    v1: bool,
+    v2: bool,
+    systemd: bool,
+    systemd_user: bool,
+}
+
+#[derive(Serialize)]
+struct Enabled {
+    enabled: bool,
+}
+
+#[derive(Serialize)]
+struct Annotations {
+    #[serde(rename = "io.github.berth.version")]
+    version: &'static str,
+}
+
+fn document() -> Features {
+    Features {
+        oci_version_min: "1.0.0",
+        oci_version_max: OCI_VERSION,
+        hooks: &HOOKS,
+        mount_options: &MOUNT_OPTIONS,
+        linux: Linux {
+            namespaces: &NAMESPACES,
+            capabilities: &KNOWN_CAPABILITIES,
+            // The systemd cgroup driver is not built yet.
+            cgroup: Cgroup {
+                v1: true,
+                v2: true,
+                systemd: false,
+                systemd_user: false,
+            },
+            seccomp: Enabled { enabled: false },
+            apparmor: Enabled { enabled: false },
+            selinux: Enabled { enabled: false },
+        },
+        annotations: Annotations {
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        potentially_unsafe_config_annotations: &POTENTIALLY_UNSAFE_CONFIG_ANNOTATIONS,
+    }
+}
+
+/// The features document as a JSON value. Without serde_json's
+/// `preserve_order` feature its objects sort their keys; use
+/// [`features_json`] to print it in runc's key order.
+pub fn features() -> Value {
+    serde_json::to_value(document()).unwrap_or(Value::Null)
+}
+
+/// The features document as `runc features` prints it: runc's key order,
+/// four-space indent, trailing newline.
+pub fn features_json() -> String {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+    // Serialising plain structs of strings and bools into a Vec cannot fail.
+    if document().serialize(&mut ser).is_err() {
+        return String::new();
+    }
+    out.push(b'\n');
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn versions_and_hooks() {
+        let f = features();
+        assert_eq!(f["ociVersionMin"], "1.0.0");
+        assert_eq!(f["ociVersionMax"], OCI_VERSION);
+        assert_eq!(
+            f["hooks"],
+            json!([
+                "prestart",
+                "createRuntime",
+                "createContainer",
+                "startContainer",
+                "poststart",
+                "poststop"
+            ])
+        );
+    }
+
+    #[test]
+    fn mount_options_are_sorted_unique_and_without_tmpcopyup() {
+        let f = features();
+        let options: Vec<&str> = f["mountOptions"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(options.len(), MOUNT_OPTIONS.len());
+        assert!(options.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+        assert!(!options.contains(&"tmpcopyup"));
+        for needed in [
+            "ro",
+            "rw",
+            "bind",
+            "rbind",
+            "rprivate",
+            "rro",
+            "rnoatime",
+            "idmap",
+            "ridmap",
+            "nosymfollow",
+        ] {
+            assert!(options.contains(&needed), "{needed}");
+        }
+    }
+
+    #[test]
+    fn linux_section() {
+        let linux = &features()["linux"];
+        assert_eq!(
+            linux["namespaces"],
+            json!(["cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time"])
+        );
+        let caps = linux["capabilities"].as_array().expect("array");
+        assert_eq!(caps.len(), 41);
+        assert_eq!(caps[0], "CAP_CHOWN");
+        assert_eq!(caps[40], "CAP_CHECKPOINT_RESTORE");
+        assert_eq!(
+            linux["cgroup"],
+            json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false})
+        );
+        assert_eq!(linux["seccomp"], json!({"enabled": false}));
+        assert_eq!(linux["apparmor"], json!({"enabled": false}));
+        assert_eq!(linux["selinux"], json!({"enabled": false}));
+    }
+
+    #[test]
+    fn annotations() {
+        let f = features();
+        assert_eq!(
+            f["annotations"],
+            json!({"io.github.berth.version": env!("CARGO_PKG_VERSION")})
+        );
+        assert_eq!(
+            f["potentiallyUnsafeConfigAnnotations"],
+            json!(["bundle", "org.systemd.property.", "org.criu.config"])
+        );
+    }
+
+    #[test]
+    fn parses_as_oci_spec_features() {
+        let parsed: oci_spec::runtime::Features =
+            serde_json::from_value(features()).expect("oci-spec Features");
+        assert_eq!(parsed.oci_version_max(), OCI_VERSION);
+    }
+
+    #[test]
+    fn json_keeps_runc_key_order() {
+        let text = features_json();
+        let position = |key: &str| {
+            text.find(&format!("\"{key}\":"))
+                .unwrap_or_else(|| panic!("{key} missing"))
+        };
+        let top = [
+            "ociVersionMin",
+            "ociVersionMax",
+            "hooks",
+            "mountOptions",
+            "linux",
+            "annotations",
+            "potentiallyUnsafeConfigAnnotations",
+        ];
+        assert!(
+            top.windows(2).all(|w| position(w[0]) < position(w[1])),
+            "{text}"
+        );
+        let linux = [
+            "namespaces",
+            "capabilities",
+            "cgroup",
+            "seccomp",
+            "apparmor",
+            "selinux",
+        ];
+        assert!(
+            linux.windows(2).all(|w| position(w[0]) < position(w[1])),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("{\n    \"ociVersionMin\": \"1.0.0\",\n"),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).expect("valid JSON"),
+            features()
+        );
+    }
+}

@@ -1,4 +1,31 @@
 //! Berth: an OCI container runtime library.
-pub mod spec;
+//!
+//! The lifecycle of a container is `create` (create.rs, with the init's side
+//! in init.rs), then the `Container` handle's `start`, `state`, `kill` and
+//! `delete` (container.rs). Each kernel concern has its own module.
+//!
+//! `create` forks: call it from a single-threaded process. The forked init is
+//! a copy of the calling binary until it execs; it is made non-dumpable so
+//! the container cannot reach that binary through /proc (CVE-2019-5736).
+
+pub mod barrier;
+pub mod capabilities;
+pub mod cgroups;
+pub mod container;
+pub mod create;
+pub mod error;
 pub mod features;
+pub mod foreground;
+mod init;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod spec;
 pub mod state;
+pub mod sync;
+pub mod sysctl;
+
+pub use container::Container;
+pub use create::{create, CreateOptions};
+pub use error::{Error, Result};
+pub use state::{ContainerState, Status};

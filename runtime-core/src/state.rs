@@ -45,3 +45,395 @@ pub struct ContainerState {
     /// User name owning the state directory.
     pub owner: String,
 }
+
+use crate::cgroups::Cgroup;
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::{self, File};
+use std::io;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const STATE_FILE: &str = "state.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("container does not exist")]
+    NotExist,
+    #[error("container with given ID already exists")]
+    Exists,
+    #[error("invalid container ID format: {0}")]
+    InvalidId(String),
+    #[error("create state root {path}: {source}")]
+    Root { path: PathBuf, source: io::Error },
+    #[error("{op} {path}: {source}")]
+    Io { op: &'static str, path: PathBuf, source: io::Error },
+    #[error("state file {path} is corrupt: {source}")]
+    Corrupt { path: PathBuf, source: serde_json::Error },
+}
+
+/// Container ids become directory names: runc's rule (letters, digits, `_+-.`),
+/// and never `.` or `..`.
+pub fn validate_id(id: &str) -> Result<(), StateError> {
+    if id.is_empty() {
+        return Err(StateError::InvalidId("container ID cannot be empty".into()));
+    }
+    if id == "." || id == ".." {
+        return Err(StateError::InvalidId(format!("{id:?} is not a valid ID")));
+    }
+    if id.len() > 255 {
+        return Err(StateError::InvalidId("container ID is longer than 255 bytes".into()));
+    }
+    if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'))) {
+        return Err(StateError::InvalidId(format!("{id:?} contains {bad:?}; allowed are letters, digits and _+-.")));
+    }
+    Ok(())
+}
+
+/// What Berth records about a container. Status is not in it: it is derived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub pid: i32,
+    /// The init's start time in clock ticks since boot (field 22 of /proc/<pid>/stat),
+    /// so a recycled pid is not taken for the container.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    #[serde(default)]
+    pub cgroup: Cgroup,
+}
+
+/// The directory that holds every container's state.
+#[derive(Debug, Clone)]
+pub struct StateRoot {
+    path: PathBuf,
+}
+
+impl StateRoot {
+    /// Open the root, creating it (mode 0700) if needed.
+    pub fn open(path: &Path) -> Result<StateRoot, StateError> {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|source| StateError::Root { path: path.to_path_buf(), source })?;
+        Ok(StateRoot { path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Claim `id` for a new container: the directory is created exclusively and locked.
+    pub fn claim(&self, id: &str) -> Result<ContainerDir, StateError> {
+        validate_id(id)?;
+        let path = self.path.join(id);
+        use std::os::unix::fs::DirBuilderExt;
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(StateError::Exists),
+            Err(source) => return Err(StateError::Io { op: "create state directory", path, source }),
+        }
+        let mut dir = ContainerDir { path, lock: None };
+        dir.lock()?;
+        Ok(dir)
+    }
+
+    /// An existing container's directory, not yet locked.
+    pub fn open_container(&self, id: &str) -> Result<ContainerDir, StateError> {
+        validate_id(id)?;
+        let path = self.path.join(id);
+        if !path.is_dir() {
+            return Err(StateError::NotExist);
+        }
+        Ok(ContainerDir { path, lock: None })
+    }
+
+    /// Every id with a state directory, sorted.
+    pub fn ids(&self) -> Result<Vec<String>, StateError> {
+        let entries = match fs::read_dir(&self.path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(StateError::Io { op: "list", path: self.path.clone(), source }),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| validate_id(id).is_ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// One container's state directory.
+#[derive(Debug)]
+pub struct ContainerDir {
+    path: PathBuf,
+    lock: Option<Flock<File>>,
+}
+
+impl ContainerDir {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Take the container's exclusive lock, so two commands on one container
+    /// never interleave. Fails with NotExist if the container was deleted
+    /// while this command waited.
+    pub fn lock(&mut self) -> Result<(), StateError> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let file = File::open(&self.path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StateError::NotExist,
+            _ => StateError::Io { op: "open", path: self.path.clone(), source: e },
+        })?;
+        let locked = Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, e)| StateError::Io { op: "lock", path: self.path.clone(), source: e.into() })?;
+        // A deleted directory keeps its inode alive through our descriptor: check the link count.
+        let stat = nix::sys::stat::fstat(&*locked).map_err(|e| StateError::Io { op: "stat", path: self.path.clone(), source: e.into() })?;
+        if stat.st_nlink == 0 {
+            return Err(StateError::NotExist);
+        }
+        self.lock = Some(locked);
+        Ok(())
+    }
+
+    /// The record, or `None` while the container is still being created (or
+    /// its create was killed before it wrote one).
+    pub fn read(&self) -> Result<Option<Record>, StateError> {
+        let path = self.path.join(STATE_FILE);
+        let text = match fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return if self.path.is_dir() { Ok(None) } else { Err(StateError::NotExist) };
+            }
+            Err(source) => return Err(StateError::Io { op: "read", path, source }),
+        };
+        serde_json::from_slice(&text).map(Some).map_err(|source| StateError::Corrupt { path, source })
+    }
+
+    /// Write the record atomically: readers see the old file or the new one, never half of one.
+    pub fn write(&self, record: &Record) -> Result<(), StateError> {
+        let tmp = self.path.join(format!(".{STATE_FILE}.tmp"));
+        let path = self.path.join(STATE_FILE);
+        let bytes = serde_json::to_vec(record).map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
+        fs::write(&tmp, bytes).map_err(|source| StateError::Io { op: "write", path: tmp.clone(), source })?;
+        fs::rename(&tmp, &path).map_err(|source| StateError::Io { op: "rename", path, source })
+    }
+
+    /// Remove the directory and everything in it. Safe to repeat.
+    pub fn remove(&self) -> Result<(), StateError> {
+        match fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Io { op: "remove", path: self.path.clone(), source }),
+        }
+    }
+
+    /// The user owning the directory, as runc reports it.
+    pub fn owner(&self) -> String {
+        use std::os::unix::fs::MetadataExt;
+        let uid = fs::metadata(&self.path).map(|m| m.uid()).unwrap_or(0);
+        let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+        passwd
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2].parse() == Ok(uid)).then(|| f[0].to_string())
+            })
+            .unwrap_or_else(|| uid.to_string())
+    }
+}
+
+/// The state of a process as /proc/<pid>/stat tells it: (state letter, start time).
+pub fn process_stat(pid: i32) -> Option<(char, u64)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+fn parse_stat(text: &str) -> Option<(char, u64)> {
+    // The command name may hold spaces and parentheses; fields resume after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let start_time = fields.get(19)?.parse().ok()?;
+    Some((state, start_time))
+}
+
+/// Whether the record's init is still the live process it was at create.
+pub fn init_alive(record: &Record) -> bool {
+    if record.pid <= 0 {
+        return false;
+    }
+    match process_stat(record.pid) {
+        Some((state, start)) => start == record.pid_start_time && !matches!(state, 'Z' | 'X' | 'x'),
+        None => false,
+    }
+}
+
+/// Derive the status, as runc does: init gone → stopped; frozen → paused;
+/// barrier still up → created; otherwise running.
+pub fn derive_status(record: &Record, dir: &Path) -> Status {
+    if !init_alive(record) {
+        return Status::Stopped;
+    }
+    if is_frozen(&record.cgroup) {
+        return Status::Paused;
+    }
+    if crate::barrier::is_up(dir) {
+        return Status::Created;
+    }
+    Status::Running
+}
+
+fn is_frozen(cgroup: &Cgroup) -> bool {
+    cgroup.dirs.iter().any(|(name, dir)| match name.as_str() {
+        "freezer" => fs::read_to_string(dir.join("freezer.state")).map(|s| s.trim() == "FROZEN").unwrap_or(false),
+        "" => fs::read_to_string(dir.join("cgroup.freeze")).map(|s| s.trim() == "1").unwrap_or(false),
+        _ => false,
+    })
+}
+
+impl ContainerState {
+    pub fn from_record(record: &Record, status: Status, owner: String) -> ContainerState {
+        ContainerState {
+            oci_version: record.oci_version.clone(),
+            id: record.id.clone(),
+            pid: if status == Status::Stopped { 0 } else { record.pid },
+            status,
+            bundle: record.bundle.clone(),
+            rootfs: record.rootfs.clone(),
+            created: record.created.clone(),
+            annotations: record.annotations.clone(),
+            owner,
+        }
+    }
+}
+
+/// `time` as Go's RFC3339Nano prints it in UTC (trailing zeros of the fraction dropped).
+pub fn rfc3339_nanos(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    let mut out = format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
+    let nanos = since.subsec_nanos();
+    if nanos != 0 {
+        let fraction = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(fraction.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn ids_follow_runc_rules() {
+        for good in ["a", "web-1", "x_y.z+1", "A9"] {
+            assert!(validate_id(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "a\0b", &"x".repeat(256)] {
+            assert!(matches!(validate_id(bad), Err(StateError::InvalidId(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn stat_parsing_survives_odd_command_names() {
+        let line = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 100";
+        assert_eq!(parse_stat(line), Some(('S', 987654)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn rfc3339_matches_go() {
+        let t = UNIX_EPOCH + Duration::new(1_795_377_627, 120_000_000);
+        assert_eq!(rfc3339_nanos(t), "2026-11-22T20:00:27.12Z");
+        assert_eq!(rfc3339_nanos(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+    }
+
+    fn scratch_root(name: &str) -> StateRoot {
+        let path = std::env::temp_dir().join(format!("berth-state-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        StateRoot::open(&path).unwrap()
+    }
+
+    fn record(id: &str) -> Record {
+        Record {
+            id: id.into(),
+            oci_version: "1.2.1".into(),
+            pid: std::process::id() as i32,
+            pid_start_time: process_stat(std::process::id() as i32).unwrap().1,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-11-22T20:00:27Z".into(),
+            annotations: HashMap::new(),
+            cgroup: Cgroup::default(),
+        }
+    }
+
+    #[test]
+    fn claim_is_exclusive_and_state_round_trips() {
+        let root = scratch_root("claim");
+        let dir = root.claim("c1").unwrap();
+        assert!(matches!(root.claim("c1"), Err(StateError::Exists)));
+        assert_eq!(dir.read().unwrap(), None);
+        dir.write(&record("c1")).unwrap();
+        assert_eq!(dir.read().unwrap(), Some(record("c1")));
+        assert_eq!(root.ids().unwrap(), vec!["c1"]);
+        dir.remove().unwrap();
+        assert!(matches!(root.open_container("c1"), Err(StateError::NotExist)));
+        fs::remove_dir_all(root.path()).unwrap();
+    }
+
+    #[test]
+    fn status_is_derived_from_the_process() {
+        let root = scratch_root("status");
+        let dir = root.claim("c2").unwrap();
+        let mut rec = record("c2");
+        assert_eq!(derive_status(&rec, dir.path()), Status::Running);
+        fs::write(dir.path().join(crate::barrier::FIFO_NAME), "").unwrap();
+        assert_eq!(derive_status(&rec, dir.path()), Status::Created);
+        rec.pid_start_time += 1;
+        assert_eq!(derive_status(&rec, dir.path()), Status::Stopped, "a recycled pid must read as stopped");
+        fs::remove_dir_all(root.path()).unwrap();
+    }
+
+    #[test]
+    fn a_waiter_on_a_deleted_container_sees_not_exist() {
+        let root = scratch_root("deleted");
+        let dir = root.claim("c3").unwrap();
+        let mut other = root.open_container("c3").unwrap();
+        dir.remove().unwrap();
+        drop(dir);
+        assert!(matches!(other.lock(), Err(StateError::NotExist)));
+        fs::remove_dir_all(root.path()).unwrap();
+    }
+}

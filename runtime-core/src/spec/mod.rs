@@ -1,19 +1,374 @@
-//! Loading and validating a bundle's config.json (placeholder until the spec module lands).
+//! Loading and validating a bundle's `config.json`.
+//!
+//! `load` is the only entry point the lifecycle needs: it reads, parses and
+//! validates, so every later step may assume a well-formed spec. Validation
+//! is pure apart from one `stat` of the rootfs, so it is tested without root.
+use std::io;
 use std::path::{Path, PathBuf};
+
 pub use oci_spec::runtime::Spec;
+
+mod default;
+mod names;
+mod validate;
+
+pub use default::default_spec;
+pub use names::{KNOWN_CAPABILITIES, KNOWN_RLIMITS};
+pub use validate::validate;
+
+/// The runtime-spec version Berth writes and claims to support.
+///
+/// `oci_spec::runtime::VERSION` (0.10) still reads "1.1.0", but the crate's
+/// types already deserialise every 1.2 field (idmapped mounts, ioPriority,
+/// scheduler, execCPUAffinity, potentiallyUnsafeConfigAnnotations), so that
+/// constant lags the types; 1.2.1 is what runc 1.3 writes.
+pub const OCI_VERSION: &str = "1.2.1";
+
+const CONFIG_FILE: &str = "config.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("{0}")]
-    Invalid(String),
+    #[error("JSON specification file config.json not found: open {}: no such file or directory", path.display())]
+    ConfigNotFound { path: PathBuf },
+    #[error("read {}: {source}", path.display())]
+    ReadConfig { path: PathBuf, source: io::Error },
+    #[error("parse {}: {reason} at line {line} column {column}", path.display())]
+    Syntax {
+        path: PathBuf,
+        reason: String,
+        line: usize,
+        column: usize,
+    },
+    #[error("parse {}: {field}: {reason} at line {line} column {column}", path.display())]
+    Field {
+        path: PathBuf,
+        field: String,
+        reason: String,
+        line: usize,
+        column: usize,
+    },
+    #[error("unknown capability {name:?} in {field}")]
+    UnknownCapability { field: String, name: String },
+    #[error("unknown rlimit type {name:?} in process.rlimits[{index}].type")]
+    UnknownRlimit { index: usize, name: String },
+
+    #[error("unsupported ociVersion {version:?}: {reason}")]
+    UnsupportedVersion {
+        version: String,
+        reason: &'static str,
+    },
+    #[error("root must be set: config.json has no root object")]
+    MissingRoot,
+    #[error("root.path must not be empty")]
+    EmptyRootPath,
+    #[error("rootfs ({}) does not exist", path.display())]
+    RootfsNotFound { path: PathBuf },
+    #[error("rootfs ({}) is not a directory", path.display())]
+    RootfsNotDirectory { path: PathBuf },
+    #[error("stat rootfs ({}): {source}", path.display())]
+    RootfsStat { path: PathBuf, source: io::Error },
+    #[error("process.cwd {} must be an absolute path", quoted(cwd))]
+    RelativeCwd { cwd: PathBuf },
+    #[error("process.args must not be empty")]
+    EmptyArgs,
+    #[error("process.rlimits[{index}]: duplicate rlimit type {rlimit}")]
+    DuplicateRlimit { index: usize, rlimit: String },
+    #[error("process.rlimits[{index}] ({rlimit}): soft limit {soft} exceeds hard limit {hard}")]
+    RlimitSoftAboveHard {
+        index: usize,
+        rlimit: String,
+        soft: u64,
+        hard: u64,
+    },
+    #[error(
+        "mounts[{index}].destination {} must be an absolute path",
+        quoted(destination)
+    )]
+    RelativeMountDestination { index: usize, destination: PathBuf },
+    #[error("hooks.{hook}[{index}].path {} must be an absolute path", quoted(path))]
+    RelativeHookPath {
+        hook: &'static str,
+        index: usize,
+        path: PathBuf,
+    },
+    #[error("linux.namespaces[{index}]: duplicate namespace type {ns_type:?}")]
+    DuplicateNamespace { index: usize, ns_type: String },
+    #[error(
+        "linux.namespaces[{index}].path {} ({ns_type} namespace) must be an absolute path",
+        quoted(path)
+    )]
+    RelativeNamespacePath {
+        index: usize,
+        ns_type: String,
+        path: PathBuf,
+    },
+    #[error("{field} specified, but linux.namespaces has no user namespace")]
+    MappingsWithoutUserNamespace { field: &'static str },
+    #[error("linux.timeOffsets specified, but linux.namespaces has no time namespace")]
+    TimeOffsetsWithoutTimeNamespace,
+    #[error("unable to set hostname {hostname:?} without a private UTS namespace")]
+    HostnameWithoutUts { hostname: String },
+    #[error("unable to set domainname {domainname:?} without a private UTS namespace")]
+    DomainnameWithoutUts { domainname: String },
+    #[error(
+        "linux.devices[{index}].path {} must be an absolute path",
+        quoted(path)
+    )]
+    RelativeDevicePath { index: usize, path: PathBuf },
+    #[error("linux.devices[{index}].type {device_type:?} ({}) must be one of c, b, u, p", path.display())]
+    InvalidDeviceType {
+        index: usize,
+        path: PathBuf,
+        device_type: String,
+    },
+    #[error("linux.maskedPaths[{index}] {path:?} must be an absolute path")]
+    RelativeMaskedPath { index: usize, path: String },
+    #[error("linux.readonlyPaths[{index}] {path:?} must be an absolute path")]
+    RelativeReadonlyPath { index: usize, path: String },
 }
 
+fn quoted(path: &Path) -> String {
+    format!("{:?}", path.display().to_string())
+}
+
+/// Reads `<bundle>/config.json`, parses it and validates it.
 pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
-    let text = std::fs::read_to_string(bundle.join("config.json")).map_err(|e| SpecError::Invalid(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| SpecError::Invalid(e.to_string()))
+    let path = bundle.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => SpecError::ConfigNotFound { path: path.clone() },
+        _ => SpecError::ReadConfig {
+            path: path.clone(),
+            source,
+        },
+    })?;
+    let spec = parse(&text, &path)?;
+    validate(&spec, bundle)?;
+    Ok(spec)
 }
 
+/// Parses config.json text; `path` only labels the errors.
+fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
+    // Parsed untyped first so syntax errors are told apart from type errors,
+    // and so capability and rlimit names can be checked by name: oci-spec
+    // accepts "sys_admin" for CAP_SYS_ADMIN and says only "unknown variant"
+    // for a bad rlimit.
+    let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| SpecError::Syntax {
+        path: path.to_path_buf(),
+        reason: reason_of(&e),
+        line: e.line(),
+        column: e.column(),
+    })?;
+    validate::check_names(&raw)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        SpecError::Field {
+            path: path.to_path_buf(),
+            field,
+            reason: reason_of(&inner),
+            line: inner.line(),
+            column: inner.column(),
+        }
+    })
+}
+
+/// serde_json's message without the " at line L column C" it appends, so the
+/// position is printed once, in our own format.
+fn reason_of(err: &serde_json::Error) -> String {
+    let full = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    full.strip_suffix(&suffix)
+        .map(str::to_owned)
+        .unwrap_or(full)
+}
+
+/// `root.path`, joined to the bundle when relative. Not canonicalised: the
+/// rootfs module resolves it by file descriptor. A spec without root (which
+/// `validate` rejects) yields the bundle itself.
 pub fn rootfs_path(spec: &Spec, bundle: &Path) -> PathBuf {
-    let root = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
-    if root.is_absolute() { root } else { bundle.join(root) }
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().as_path())
+        .unwrap_or(Path::new(""));
+    if root.is_absolute() {
+        root.to_path_buf()
+    } else {
+        bundle.join(root)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testdir {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A bundle directory under the system temp dir, removed on drop.
+    pub struct TestDir(PathBuf);
+
+    impl TestDir {
+        pub fn new(tag: &str) -> Self {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("berth-{tag}-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("create test dir");
+            TestDir(dir)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TestDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testdir::TestDir;
+    use super::*;
+
+    const MINIMAL: &str = r#"{
+  "ociVersion": "1.0.2",
+  "root": {"path": "rootfs"},
+  "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
+  "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "foo"}]}
+}"#;
+
+    fn bundle_with(config: Option<&str>) -> TestDir {
+        let dir = TestDir::new("load");
+        std::fs::create_dir(dir.path().join("rootfs")).expect("mkdir rootfs");
+        if let Some(text) = config {
+            std::fs::write(dir.path().join("config.json"), text).expect("write config");
+        }
+        dir
+    }
+
+    #[test]
+    fn load_reads_a_valid_bundle() {
+        let dir = bundle_with(Some(&MINIMAL.replace("\"foo\"", "\"uts\"")));
+        let spec = load(dir.path()).expect("valid bundle");
+        assert_eq!(spec.version(), "1.0.2");
+    }
+
+    #[test]
+    fn load_missing_config_names_the_path() {
+        let dir = bundle_with(None);
+        let err = load(dir.path()).unwrap_err();
+        assert!(matches!(err, SpecError::ConfigNotFound { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("config.json not found"), "{msg}");
+        assert!(
+            msg.contains(&dir.path().join("config.json").display().to_string()),
+            "{msg}"
+        );
+        assert!(msg.contains("no such file or directory"), "{msg}");
+    }
+
+    #[test]
+    fn load_syntax_error_gives_line_and_column() {
+        let dir = bundle_with(Some("{\n  \"ociVersion\": \"1.0.2\",\n  \"root\": {,\n}"));
+        match load(dir.path()).unwrap_err() {
+            SpecError::Syntax { line, column, .. } => assert_eq!((line, column), (3, 12)),
+            other => panic!("expected Syntax, got {other}"),
+        }
+    }
+
+    #[test]
+    fn load_unknown_namespace_names_the_field() {
+        let dir = bundle_with(Some(MINIMAL));
+        let err = load(dir.path()).unwrap_err();
+        let msg = err.to_string();
+        match err {
+            SpecError::Field { field, line, .. } => {
+                assert_eq!(field, "linux.namespaces[2].type");
+                assert_eq!(line, 5);
+            }
+            other => panic!("expected Field, got {other}"),
+        }
+        assert!(msg.contains("unknown variant `foo`"), "{msg}");
+        assert!(msg.contains("line 5 column"), "{msg}");
+    }
+
+    #[test]
+    fn load_type_error_names_the_field() {
+        let text = MINIMAL
+            .replace("\"foo\"", "\"uts\"")
+            .replace("\"uid\": 0", "\"uid\": \"root\"");
+        let dir = bundle_with(Some(&text));
+        match load(dir.path()).unwrap_err() {
+            SpecError::Field { field, line, .. } => {
+                assert_eq!(field, "process.user.uid");
+                assert_eq!(line, 4);
+            }
+            other => panic!("expected Field, got {other}"),
+        }
+    }
+
+    #[test]
+    fn load_runs_validation() {
+        let text = MINIMAL
+            .replace("\"foo\"", "\"uts\"")
+            .replace("\"cwd\": \"/\"", "\"cwd\": \"tmp\"");
+        let dir = bundle_with(Some(&text));
+        assert!(matches!(
+            load(dir.path()).unwrap_err(),
+            SpecError::RelativeCwd { .. }
+        ));
+    }
+
+    #[test]
+    fn parse_rejects_unknown_capability_by_name() {
+        let text = r#"{"ociVersion": "1.0.2", "process": {"cwd": "/", "user": {"uid": 0, "gid": 0},
+            "capabilities": {"bounding": ["CAP_KILL", "CAP_FLY"]}}}"#;
+        let err = parse(text, Path::new("config.json")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown capability \"CAP_FLY\" in process.capabilities.bounding[1]"
+        );
+    }
+
+    #[test]
+    fn parse_rejects_capability_without_prefix() {
+        // oci-spec would accept this; the spec's values are capabilities(7) names.
+        let text = r#"{"process": {"capabilities": {"ambient": ["sys_admin"]}}}"#;
+        let err = parse(text, Path::new("config.json")).unwrap_err();
+        assert!(
+            matches!(err, SpecError::UnknownCapability { ref name, .. } if name == "sys_admin"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parse_rejects_unknown_rlimit_by_name() {
+        let text = r#"{"process": {"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1},
+            {"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]}}"#;
+        let err = parse(text, Path::new("config.json")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown rlimit type \"RLIMIT_FOO\" in process.rlimits[1].type"
+        );
+    }
+
+    #[test]
+    fn rootfs_path_joins_relative_and_keeps_absolute() {
+        let mut spec = default_spec(false);
+        let bundle = Path::new("/run/bundle");
+        assert_eq!(
+            rootfs_path(&spec, bundle),
+            PathBuf::from("/run/bundle/rootfs")
+        );
+        if let Some(root) = spec.root_mut() {
+            root.set_path(PathBuf::from("/srv/root/../root"));
+        }
+        assert_eq!(
+            rootfs_path(&spec, bundle),
+            PathBuf::from("/srv/root/../root")
+        );
+    }
 }

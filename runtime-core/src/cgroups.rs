@@ -1,0 +1,228 @@
+//! The container's cgroup: its directory in every hierarchy the host has
+//! mounted (v1 controllers, the hybrid cgroup2 mount, or a unified v2 tree),
+//! created on `create`, joined by the init, emptied and removed on `delete`.
+//! Resource limits build on this.
+
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("read the host's cgroup mounts: {0}")]
+    Mounts(io::Error),
+    #[error("no cgroup hierarchy is mounted on this host")]
+    NoHierarchy,
+    #[error("invalid cgroupsPath {0:?}: it must not contain '..'")]
+    InvalidPath(String),
+    #[error("create cgroup {path}: {source}")]
+    Create { path: PathBuf, source: io::Error },
+    #[error("add pid {pid} to cgroup {path}: {source}")]
+    Join { pid: i32, path: PathBuf, source: io::Error },
+    #[error("remove cgroup {path}: {source}")]
+    Remove { path: PathBuf, source: io::Error },
+    #[error("read the processes of cgroup {path}: {source}")]
+    Procs { path: PathBuf, source: io::Error },
+}
+
+/// One mounted hierarchy: where it is and what it is called inside a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub mountpoint: PathBuf,
+    /// `cpu`, `memory`, `systemd`, `unified`... (the mountpoint's last component);
+    /// empty for a pure v2 host.
+    pub name: String,
+    /// Its root as this process sees it, from /proc/self/cgroup; relative paths hang off it.
+    pub own_path: PathBuf,
+}
+
+/// The host's cgroup hierarchies, read from /proc/self/mountinfo.
+pub fn hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(CgroupError::Mounts)?;
+    let own = fs::read_to_string("/proc/self/cgroup").map_err(CgroupError::Mounts)?;
+    let found = parse_hierarchies(&mountinfo, &own);
+    if found.is_empty() {
+        return Err(CgroupError::NoHierarchy);
+    }
+    Ok(found)
+}
+
+fn parse_hierarchies(mountinfo: &str, own_cgroups: &str) -> Vec<Hierarchy> {
+    let mut found = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let fields: Vec<&str> = left.split(' ').collect();
+        let rest: Vec<&str> = right.split(' ').collect();
+        let (Some(mountpoint), Some(fstype)) = (fields.get(4), rest.first()) else { continue };
+        let options = rest.get(2).copied().unwrap_or("");
+        let key = match *fstype {
+            "cgroup2" => String::new(),
+            "cgroup" => {
+                let mut controllers: Vec<&str> =
+                    options.split(',').filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent")).collect();
+                controllers.sort_unstable();
+                controllers.join(",")
+            }
+            _ => continue,
+        };
+        let own_path = own_cgroups
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+                let mut ctrls: Vec<&str> = ctrls.split(',').filter(|c| !c.is_empty()).collect();
+                ctrls.sort_unstable();
+                (ctrls.join(",") == key).then(|| PathBuf::from(path))
+            })
+            .next()
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let mountpoint = PathBuf::from(unescape_mountinfo(mountpoint));
+        let unified_only = *fstype == "cgroup2" && mountpoint == Path::new("/sys/fs/cgroup");
+        let name = if unified_only {
+            String::new()
+        } else {
+            mountpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        };
+        found.push(Hierarchy { mountpoint, name, own_path });
+    }
+    found
+}
+
+fn unescape_mountinfo(field: &str) -> String {
+    field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+}
+
+/// The container's cgroup, as stored in its state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cgroup {
+    /// (hierarchy name, the container's directory in it).
+    pub dirs: Vec<(String, PathBuf)>,
+    /// Directories this runtime created, deepest last, so delete removes exactly those.
+    pub created: Vec<PathBuf>,
+}
+
+impl Cgroup {
+    /// Create the directories for `cgroups_path` (or `<id>` when absent). A
+    /// relative path hangs off this process's own cgroup, as in runc.
+    pub fn create(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
+        let wanted = cgroups_path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(id));
+        if wanted.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(CgroupError::InvalidPath(wanted.display().to_string()));
+        }
+        let mut cgroup = Cgroup::default();
+        for h in hierarchies()? {
+            let inner = if wanted.is_absolute() { wanted.clone() } else { h.own_path.join(&wanted) };
+            let dir = h.mountpoint.join(inner.strip_prefix("/").unwrap_or(&inner));
+            if let Err(e) = cgroup.make_dirs(&h.mountpoint, &dir) {
+                cgroup.remove()?;
+                return Err(e);
+            }
+            cgroup.dirs.push((h.name.clone(), dir));
+        }
+        Ok(cgroup)
+    }
+
+    fn make_dirs(&mut self, mountpoint: &Path, dir: &Path) -> Result<(), CgroupError> {
+        let is_cpuset = mountpoint.join("cpuset.cpus").exists() && !mountpoint.join("cgroup.controllers").exists();
+        let mut missing = Vec::new();
+        let mut cursor = dir.to_path_buf();
+        while !cursor.exists() && cursor.starts_with(mountpoint) {
+            missing.push(cursor.clone());
+            if !cursor.pop() {
+                break;
+            }
+        }
+        for path in missing.into_iter().rev() {
+            match fs::create_dir(&path) {
+                Ok(()) => self.created.push(path.clone()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(source) => return Err(CgroupError::Create { path, source }),
+            }
+            // A new v1 cpuset starts empty and refuses tasks until it has cpus and mems.
+            if is_cpuset {
+                inherit_cpuset(&path).map_err(|source| CgroupError::Create { path: path.clone(), source })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Move `pid` into the container's directory of every hierarchy.
+    pub fn add(&self, pid: i32) -> Result<(), CgroupError> {
+        for (_, dir) in &self.dirs {
+            let procs = dir.join("cgroup.procs");
+            fs::write(&procs, pid.to_string()).map_err(|source| CgroupError::Join { pid, path: dir.clone(), source })?;
+        }
+        Ok(())
+    }
+
+    /// Every pid in the cgroup.
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        let Some((_, dir)) = self.dirs.iter().find(|(name, _)| name == "pids" || name.is_empty()).or(self.dirs.first()) else {
+            return Ok(Vec::new());
+        };
+        match fs::read_to_string(dir.join("cgroup.procs")) {
+            Ok(text) => Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(source) => Err(CgroupError::Procs { path: dir.clone(), source }),
+        }
+    }
+
+    /// Remove the directories this runtime created, deepest first. Safe to repeat.
+    pub fn remove(&self) -> Result<(), CgroupError> {
+        for path in self.created.iter().rev() {
+            match fs::remove_dir(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => return Err(CgroupError::Remove { path: path.clone(), source }),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn inherit_cpuset(dir: &Path) -> io::Result<()> {
+    let Some(parent) = dir.parent() else { return Ok(()) };
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let current = fs::read_to_string(dir.join(file))?;
+        if current.trim().is_empty() {
+            fs::write(dir.join(file), fs::read_to_string(parent.join(file))?.trim())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const OWN: &str = "4:cpu:/user\n3:memory:/\n1:name=systemd:/session\n0::/u2\n";
+
+    #[test]
+    fn hybrid_hosts_list_every_v1_hierarchy_and_the_unified_one() {
+        let found = parse_hierarchies(HYBRID, OWN);
+        let names: Vec<&str> = found.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["cpu", "memory", "systemd", "unified"]);
+        assert_eq!(found[0].own_path, PathBuf::from("/user"));
+        assert_eq!(found[2].own_path, PathBuf::from("/session"));
+        assert_eq!(found[3].own_path, PathBuf::from("/u2"));
+    }
+
+    #[test]
+    fn a_pure_v2_host_has_one_unnamed_hierarchy() {
+        let found = parse_hierarchies("25 1 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n", "0::/\n");
+        assert_eq!(found, vec![Hierarchy { mountpoint: "/sys/fs/cgroup".into(), name: String::new(), own_path: "/".into() }]);
+    }
+
+    #[test]
+    fn dotdot_in_cgroups_path_is_refused() {
+        assert!(matches!(Cgroup::create(Some(Path::new("/a/../../etc")), "x"), Err(CgroupError::InvalidPath(_))));
+    }
+}

@@ -1,0 +1,172 @@
+//! The `Container` handle: start, state, kill and delete of a created
+//! container, and listing the containers of a state root.
+
+use crate::barrier;
+use crate::error::{Error, Result};
+use crate::state::{self, ContainerDir, ContainerState, Record, StateError, StateRoot, Status};
+use nix::sys::signal::Signal;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+/// A container with a state record (created, running, paused or stopped).
+#[derive(Debug)]
+pub struct Container {
+    root: StateRoot,
+    dir: ContainerDir,
+    record: Record,
+}
+
+impl Container {
+    pub(crate) fn from_parts(root: StateRoot, dir: ContainerDir, record: Record) -> Container {
+        Container { root, dir, record }
+    }
+
+    /// The container `id` in the state root `root`.
+    pub fn load(root: &Path, id: &str) -> Result<Container> {
+        let root = StateRoot::open(root)?;
+        let dir = root.open_container(id)?;
+        let record = dir.read()?.ok_or(StateError::NotExist)?;
+        Ok(Container { root, dir, record })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    /// The init's host pid (as recorded; see `status` for whether it still runs).
+    pub fn pid(&self) -> i32 {
+        self.record.pid
+    }
+
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    pub fn status(&self) -> Status {
+        state::derive_status(&self.record, self.dir.path())
+    }
+
+    /// The OCI state, as `runc state` prints it.
+    pub fn state(&self) -> ContainerState {
+        ContainerState::from_record(&self.record, self.status(), self.dir.owner())
+    }
+
+    /// Let the init exec the user's program.
+    pub fn start(&mut self) -> Result<()> {
+        self.dir.lock()?;
+        match self.status() {
+            Status::Created => {}
+            Status::Stopped => return Err(Error::StartStopped),
+            Status::Running => return Err(Error::StartRunning),
+            other => return Err(Error::StartInState(other)),
+        }
+        barrier::release(self.dir.path()).map_err(|e| match e {
+            barrier::BarrierError::InitGone => Error::StartStopped,
+            other => Error::Barrier(other),
+        })
+    }
+
+    /// Send `signal` to the init, or with `all` to every process in the container's cgroup.
+    pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        if self.status() == Status::Stopped {
+            return Err(Error::NotRunning);
+        }
+        let pids = if all { self.record.cgroup.pids()? } else { vec![self.record.pid] };
+        for pid in pids {
+            send_signal(pid, signal)?;
+        }
+        Ok(())
+    }
+
+    /// Remove the container: refused while it runs unless `force`, which kills it first.
+    pub fn delete(mut self, force: bool) -> Result<()> {
+        self.dir.lock()?;
+        match self.status() {
+            Status::Stopped | Status::Created => {}
+            status if !force => return Err(Error::DeleteNotStopped { id: self.record.id.clone(), status }),
+            _ => {}
+        }
+        self.destroy()
+    }
+
+    /// Kill whatever is left, remove the cgroup and the state. Safe to repeat.
+    fn destroy(self) -> Result<()> {
+        let mut victims = self.record.cgroup.pids()?;
+        if state::init_alive(&self.record) && !victims.contains(&self.record.pid) {
+            victims.push(self.record.pid);
+        }
+        kill_and_wait(&victims);
+        self.record.cgroup.remove()?;
+        self.dir.remove()?;
+        let _ = &self.root;
+        Ok(())
+    }
+}
+
+/// Delete by id, including a container whose create died before it wrote its
+/// state: its directory is removed, and that counts as success only with `force`.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let state_root = StateRoot::open(root)?;
+    let mut dir = match state_root.open_container(id) {
+        Ok(dir) => dir,
+        Err(StateError::NotExist) if force => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    dir.lock()?;
+    match dir.read()? {
+        Some(record) => Container { root: state_root, dir, record }.delete(force),
+        None => {
+            dir.remove()?;
+            if force { Ok(()) } else { Err(StateError::NotExist.into()) }
+        }
+    }
+}
+
+/// The state of every container under `root`, by id. Directories without a
+/// state record (a create in progress or killed midway) are not listed.
+pub fn list(root: &Path) -> Result<Vec<ContainerState>> {
+    let state_root = StateRoot::open(root)?;
+    let mut states = Vec::new();
+    for id in state_root.ids()? {
+        let Ok(dir) = state_root.open_container(&id) else { continue };
+        let Ok(Some(record)) = dir.read() else { continue };
+        let status = state::derive_status(&record, dir.path());
+        states.push(ContainerState::from_record(&record, status, dir.owner()));
+    }
+    Ok(states)
+}
+
+fn send_signal(pid: i32, signal: i32) -> Result<()> {
+    // SAFETY: kill(2) with plain integers; the result is checked.
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        let source = nix::Error::last();
+        if source == nix::Error::ESRCH {
+            return Err(Error::NotRunning);
+        }
+        return Err(Error::Signal { signal, pid, source });
+    }
+    Ok(())
+}
+
+/// SIGKILL each process and wait until each has exited, through pidfds
+/// (so a recycled pid is never signalled twice and there is no polling).
+pub(crate) fn kill_and_wait(pids: &[i32]) {
+    let mut handles = Vec::new();
+    for &pid in pids {
+        // SAFETY: pidfd_open returns a new descriptor or -1; it is owned right away.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            continue;
+        }
+        // SAFETY: the descriptor was just returned to us.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        // SAFETY: pidfd_send_signal on our pidfd with no siginfo.
+        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, std::os::fd::AsRawFd::as_raw_fd(&fd), Signal::SIGKILL as i32, std::ptr::null::<libc::siginfo_t>(), 0) };
+        handles.push(fd);
+    }
+    for fd in &handles {
+        let mut pollfd = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        // A SIGKILLed process exits promptly; the bound only guards against a stuck (D-state) one.
+        let _ = nix::poll::poll(&mut pollfd, nix::poll::PollTimeout::from(10_000u16));
+    }
+}

@@ -1,0 +1,173 @@
+//! `create`, top to bottom: the parent's side of making a container.
+//!
+//! validate → claim the id → cgroup → start barrier → namespaces → clone the
+//! init → put it in its cgroup → let it set itself up (init.rs) → record the
+//! state → pid file → let the init wait for `start`. Any failure before the
+//! last step undoes everything done so far (see `Undo`).
+
+use crate::cgroups::Cgroup;
+use crate::container::Container;
+use crate::error::{Error, Result};
+use crate::init::{self, InitConfig};
+use crate::namespaces::Namespaces;
+use crate::state::{self, ContainerDir, Record, StateRoot};
+use crate::sync::{self, Message};
+use crate::{barrier, spec};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Everything `create` takes besides the bundle's config.json.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// The state root (runc's `--root`).
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
+    /// Keep the caller's session keyring instead of a new one per container.
+    pub no_new_keyring: bool,
+    /// Pass file descriptors 3 .. 3+N of the caller to the container.
+    pub preserve_fds: u32,
+    /// Whether the caller returns without waiting (create, run -d), for the terminal checks.
+    pub detach: bool,
+}
+
+/// Create a container and leave its init blocked until `start`.
+///
+/// Forks: call it from a single-threaded process. The child is made
+/// non-dumpable before it enters the container's namespaces, so nothing in
+/// the container can open this binary through /proc/<pid>/exe
+/// (CVE-2019-5736); an embedding program is the binary in question.
+pub fn create(options: &CreateOptions) -> Result<Container> {
+    state::validate_id(&options.id)?;
+    let bundle = std::path::absolute(&options.bundle).map_err(|source| Error::Bundle { path: options.bundle.clone(), source })?;
+    let spec = spec::load(&bundle)?;
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    check_terminal(terminal, options.console_socket.as_deref(), options.detach)?;
+    if terminal {
+        return Err(Error::Unsupported("process.terminal (a pseudo-terminal for the container)"));
+    }
+    let rootfs = spec::rootfs_path(&spec, &bundle);
+    let namespaces = Namespaces::from_spec(&spec)?;
+
+    let root = StateRoot::open(&options.root)?;
+    let mut undo = Undo::default();
+    undo.dir = Some(root.claim(&options.id)?);
+    let dir_path = undo.dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
+    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let cgroup = Cgroup::create(cgroups_path.as_deref(), &options.id)?;
+    undo.cgroup = Some(cgroup.clone());
+    let barrier_fd = barrier::create(&dir_path)?;
+    let (parent_end, init_end) = sync::channel().map_err(Error::Sync)?;
+
+    namespaces.enter_before_clone()?;
+    // The child inherits this, and it only resets at the user program's exec.
+    nix::sys::prctl::set_dumpable(false).map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
+    let pid = namespaces.clone_init()?;
+    if pid == 0 {
+        drop(parent_end);
+        init::run(InitConfig {
+            spec: &spec,
+            id: &options.id,
+            rootfs: &rootfs,
+            bundle: &bundle,
+            cgroup: &cgroup,
+            namespaces: &namespaces,
+            channel: init_end,
+            barrier: barrier_fd,
+            no_pivot: options.no_pivot,
+            no_new_keyring: options.no_new_keyring,
+            preserve_fds: options.preserve_fds,
+        });
+    }
+    undo.init_pid = Some(pid);
+    // Only the init may hold the barrier's read end: `start` detects a dead init by there being no reader.
+    drop(barrier_fd);
+    drop(init_end);
+
+    cgroup.add(pid)?;
+    parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
+    match parent_end.recv().map_err(Error::Sync)? {
+        Some(Message::Ready) => {}
+        Some(Message::Failed(reason)) => return Err(Error::Init(reason)),
+        Some(other) => return Err(Error::Init(format!("unexpected message from init: {other:?}"))),
+        None => return Err(Error::Init("the container init exited during setup".into())),
+    }
+
+    let (_, pid_start_time) = state::process_stat(pid).ok_or_else(|| Error::Init("the container init exited during setup".into()))?;
+    let record = Record {
+        id: options.id.clone(),
+        oci_version: spec.version().clone(),
+        pid,
+        pid_start_time,
+        bundle,
+        rootfs,
+        created: state::rfc3339_nanos(SystemTime::now()),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup,
+    };
+    let dir = undo.dir.as_ref().ok_or(Error::Init("state directory lost".into()))?;
+    dir.write(&record)?;
+    if let Some(path) = &options.pid_file {
+        write_pid_file(path, pid)?;
+    }
+    parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
+    let dir = undo.disarm();
+    Ok(Container::from_parts(root, dir, record))
+}
+
+/// runc's rules for when a terminal needs a console socket.
+fn check_terminal(terminal: bool, console_socket: Option<&Path>, detach: bool) -> Result<()> {
+    match (terminal, console_socket.is_some(), detach) {
+        (true, false, true) => Err(Error::TerminalWithoutSocket),
+        (false, true, _) | (true, true, false) => Err(Error::SocketWithoutTerminal),
+        _ => Ok(()),
+    }
+}
+
+/// Written atomically (temp file then rename), the pid with no newline, as containerd expects.
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let fail = |source| Error::PidFile { path: path.to_path_buf(), source };
+    let absolute = std::path::absolute(path).map_err(fail)?;
+    let name = absolute.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = absolute.with_file_name(format!(".{name}"));
+    std::fs::write(&tmp, pid.to_string()).map_err(fail)?;
+    std::fs::rename(&tmp, &absolute).map_err(fail)
+}
+
+/// What a failed create must take back, in reverse order of making it.
+#[derive(Default)]
+struct Undo {
+    dir: Option<ContainerDir>,
+    cgroup: Option<Cgroup>,
+    init_pid: Option<i32>,
+}
+
+impl Undo {
+    fn disarm(mut self) -> ContainerDir {
+        self.cgroup = None;
+        self.init_pid = None;
+        self.dir.take().expect("create holds its state directory until it succeeds")
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.init_pid.take() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
+        if let Some(cgroup) = self.cgroup.take() {
+            let _ = cgroup.remove();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The library's error: one variant per module's error, plus the lifecycle's
+//! own refusals, worded as runc words them (engines match on some of these).
+
+use crate::barrier::BarrierError;
+use crate::cgroups::CgroupError;
+use crate::namespaces::NamespaceError;
+use crate::spec::SpecError;
+use crate::state::{StateError, Status};
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Barrier(#[from] BarrierError),
+    #[error("bundle {path}: {source}")]
+    Bundle { path: PathBuf, source: std::io::Error },
+    /// The init reported a failed setup step, or died during setup.
+    #[error("unable to start container process: {0}")]
+    Init(String),
+    #[error("sync with the container init: {0}")]
+    Sync(std::io::Error),
+    #[error("container not running")]
+    NotRunning,
+    #[error("cannot start a container that has stopped")]
+    StartStopped,
+    #[error("cannot start an already running container")]
+    StartRunning,
+    #[error("cannot start a container in the {0} state")]
+    StartInState(Status),
+    #[error("cannot delete container {id} that is not stopped: {status}")]
+    DeleteNotStopped { id: String, status: Status },
+    #[error("send signal {signal} to pid {pid}: {source}")]
+    Signal { signal: i32, pid: i32, source: nix::Error },
+    #[error("write pid file {path}: {source}")]
+    PidFile { path: PathBuf, source: std::io::Error },
+    #[error("cannot allocate tty if runc will detach without setting console socket")]
+    TerminalWithoutSocket,
+    #[error("cannot use console socket if runc will not detach or allocate tty")]
+    SocketWithoutTerminal,
+    #[error("{0} is not supported yet")]
+    Unsupported(&'static str),
+    #[error("wait for the container process: {0}")]
+    Wait(nix::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,129 @@
+//! The container's init, top to bottom: what the cloned child does between
+//! `clone3` and the exec of the user's program. It never returns: it execs,
+//! or reports why it failed to the parent and exits.
+
+use crate::cgroups::Cgroup;
+use crate::namespaces::Namespaces;
+use crate::process;
+use crate::rootfs::{self, RootfsSetup};
+use crate::sync::{Channel, Message};
+use crate::{barrier, sysctl};
+use oci_spec::runtime::Spec;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+/// What the parent hands the init (by memory: the init is a fork of it).
+pub struct InitConfig<'a> {
+    pub spec: &'a Spec,
+    pub id: &'a str,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub cgroup: &'a Cgroup,
+    pub namespaces: &'a Namespaces,
+    pub channel: Channel,
+    pub barrier: OwnedFd,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// Run the init. Only called in the freshly cloned child.
+pub fn run(config: InitConfig) -> ! {
+    let code = match setup_and_exec(&config) {
+        Ok(Outcome::ParentGone) => 1,
+        Err(reason) => {
+            let _ = config.channel.send(&Message::Failed(reason));
+            1
+        }
+    };
+    // SAFETY: _exit skips the parent's atexit handlers and buffered I/O, which this copy must not run.
+    unsafe { libc::_exit(code) }
+}
+
+enum Outcome {
+    ParentGone,
+}
+
+fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
+    process::reset_signals();
+    // Device nodes and mount targets get exactly the modes the config asks for.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+
+    // The parent moves us into the cgroup first, so every later step, and any
+    // cgroup namespace made below, happens inside it.
+    if !wait_for_parent(&config.channel)? {
+        return Ok(Outcome::ParentGone);
+    }
+    config.namespaces.enter_in_init().map_err(|e| e.to_string())?;
+    if !config.no_new_keyring {
+        join_session_keyring(config.id)?;
+    }
+
+    if config.namespaces.has_new(oci_spec::runtime::LinuxNamespaceType::Mount) {
+        rootfs::prepare(&RootfsSetup {
+            spec: config.spec,
+            rootfs: config.rootfs,
+            bundle: config.bundle,
+            cgroup_binds: &config.cgroup.dirs,
+            no_pivot: config.no_pivot,
+        })
+        .map_err(|e| format!("error during container init: {e}"))?;
+    } else {
+        return Err("a container without a new mount namespace is not supported".into());
+    }
+
+    if let Some(hostname) = config.spec.hostname() {
+        nix::unistd::sethostname(hostname).map_err(|e| format!("set hostname {hostname:?}: {e}"))?;
+    }
+    if let Some(domainname) = config.spec.domainname() {
+        set_domainname(domainname)?;
+    }
+    if let Some(params) = config.spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+        sysctl::apply(params).map_err(|e| e.to_string())?;
+    }
+
+    let process = config.spec.process().as_ref().ok_or("config.json has no process to run")?;
+    let exec = process::apply(process).map_err(|e| e.to_string())?;
+    process::close_runtime_fds(config.preserve_fds).map_err(|e| e.to_string())?;
+
+    config.channel.send(&Message::Ready).map_err(|e| format!("report readiness: {e}"))?;
+    if !wait_for_parent(&config.channel)? {
+        return Ok(Outcome::ParentGone);
+    }
+    barrier::wait(&config.barrier).map_err(|e| e.to_string())?;
+    Err(exec.run().to_string())
+}
+
+/// Wait for the parent's go-ahead; `false` if the parent died first.
+fn wait_for_parent(channel: &Channel) -> Result<bool, String> {
+    match channel.recv() {
+        Ok(Some(Message::Proceed)) => Ok(true),
+        Ok(None) => Ok(false),
+        Ok(Some(other)) => Err(format!("unexpected message from the runtime: {other:?}")),
+        Err(e) => Err(format!("read from the runtime: {e}")),
+    }
+}
+
+fn set_domainname(name: &str) -> Result<(), String> {
+    // SAFETY: the pointer and length describe a live byte slice.
+    if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } != 0 {
+        return Err(format!("set domainname {name:?}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// A session keyring of its own, so the container cannot read the host
+/// session's keys. Kernels without keyrings are not an error.
+fn join_session_keyring(id: &str) -> Result<(), String> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = std::ffi::CString::new(format!("_ses.{id}")).map_err(|_| "container id holds a NUL byte".to_string())?;
+    // SAFETY: keyctl reads a NUL-terminated name that outlives the call.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if ret < 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(format!("join a new session keyring: {err}"));
+        }
+    }
+    Ok(())
+}

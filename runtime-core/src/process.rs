@@ -1,0 +1,244 @@
+//! The container process's attributes, applied by the init in order:
+//! rlimits, bounding set, groups and ids, capabilities, umask, working
+//! directory, environment, executable lookup, no_new_privs; then exec.
+
+use crate::capabilities::{CapabilityError, CapabilitySets};
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{PosixRlimitType, Process};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("process.args is empty")]
+    NoArgs,
+    #[error("set rlimit {name} to soft={soft} hard={hard}: {source}")]
+    Rlimit { name: String, soft: u64, hard: u64, source: std::io::Error },
+    #[error(transparent)]
+    Capability(#[from] CapabilityError),
+    #[error("{op}: {source}")]
+    Identity { op: String, source: nix::Error },
+    #[error("chdir to cwd ({path:?}) set in config.json failed: {source}")]
+    Cwd { path: PathBuf, source: nix::Error },
+    #[error("current working directory is outside of the container's root (refusing to run)")]
+    CwdOutsideRoot,
+    #[error("exec: {name:?}: executable file not found in $PATH")]
+    NotFound { name: String },
+    #[error("exec: {name:?}: stat {name}: {source}")]
+    Stat { name: String, source: nix::Error },
+    #[error("exec: {name:?}: permission denied")]
+    NotExecutable { name: String },
+    #[error("a string in process.args or process.env contains a NUL byte")]
+    NulByte,
+    #[error("set no_new_privs: {0}")]
+    NoNewPrivs(nix::Error),
+    #[error("close the runtime's file descriptors: {0}")]
+    CloseFds(std::io::Error),
+    #[error("exec {path}: {source}")]
+    Exec { path: String, source: nix::Error },
+}
+
+/// What `execve` will be called with, resolved before the start barrier so a
+/// missing binary fails `create`, as it does with runc.
+#[derive(Debug)]
+pub struct Exec {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+}
+
+fn cstring(s: &str) -> Result<CString, ProcessError> {
+    CString::new(s).map_err(|_| ProcessError::NulByte)
+}
+
+/// Apply everything about the process except exec itself.
+pub fn apply(process: &Process) -> Result<Exec, ProcessError> {
+    let args = process.args().as_deref().unwrap_or_default();
+    let program = args.first().ok_or(ProcessError::NoArgs)?;
+    apply_rlimits(process)?;
+
+    let caps = CapabilitySets::from_spec(process.capabilities().as_ref())?;
+    caps.apply_bounding()?;
+    let user = process.user();
+    let identity = |op: &str| {
+        let op = op.to_string();
+        move |source| ProcessError::Identity { op: op.clone(), source }
+    };
+    nix::sys::prctl::set_keepcaps(true).map_err(identity("keep capabilities across setuid"))?;
+    let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    nix::unistd::setgroups(&groups).map_err(identity("setgroups"))?;
+    let (uid, gid) = (Uid::from_raw(user.uid()), Gid::from_raw(user.gid()));
+    nix::unistd::setresgid(gid, gid, gid).map_err(identity(&format!("setgid {gid}")))?;
+    nix::unistd::setresuid(uid, uid, uid).map_err(identity(&format!("setuid {uid}")))?;
+    nix::sys::prctl::set_keepcaps(false).map_err(identity("clear keepcaps"))?;
+    caps.apply_process_sets()?;
+
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(user.umask().unwrap_or(0o022)));
+    let cwd = process.cwd();
+    nix::unistd::chdir(cwd.as_path()).map_err(|source| ProcessError::Cwd { path: cwd.clone(), source })?;
+    verify_cwd()?;
+
+    let env = environment(process.env().as_deref().unwrap_or_default(), user.uid());
+    let path = find_executable(program, &env)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().map_err(ProcessError::NoNewPrivs)?;
+    }
+    Ok(Exec {
+        path: CString::new(path.as_os_str().as_bytes()).map_err(|_| ProcessError::NulByte)?,
+        args: args.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?,
+        env: env.iter().map(|e| cstring(e)).collect::<Result<_, _>>()?,
+    })
+}
+
+fn rlimit_resource(kind: PosixRlimitType) -> libc::__rlimit_resource_t {
+    match kind {
+        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+fn apply_rlimits(process: &Process) -> Result<(), ProcessError> {
+    for limit in process.rlimits().iter().flatten() {
+        let value = libc::rlimit { rlim_cur: limit.soft(), rlim_max: limit.hard() };
+        // SAFETY: setrlimit reads a valid struct we own; the resource id comes from a closed enum.
+        if unsafe { libc::setrlimit(rlimit_resource(limit.typ()), &value) } != 0 {
+            return Err(ProcessError::Rlimit {
+                name: limit.typ().to_string(),
+                soft: limit.soft(),
+                hard: limit.hard(),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A cwd reached through a leaked host descriptor shows as unreachable or
+/// fails outright (CVE-2024-21626); refuse to run there.
+fn verify_cwd() -> Result<(), ProcessError> {
+    match nix::unistd::getcwd() {
+        Ok(path) if path.is_absolute() => Ok(()),
+        _ => Err(ProcessError::CwdOutsideRoot),
+    }
+}
+
+/// The config's environment, with HOME added from /etc/passwd when absent, as runc does.
+fn environment(config_env: &[String], uid: u32) -> Vec<String> {
+    let mut env = config_env.to_vec();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        env.push(format!("HOME={}", home_of(&passwd, uid).unwrap_or("/")));
+    }
+    env
+}
+
+fn home_of(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 6 && fields[2].parse() == Ok(uid)).then_some(fields[5])
+    })
+}
+
+/// Resolve `program` the way execvp would, with the container's PATH.
+fn find_executable(program: &str, env: &[String]) -> Result<PathBuf, ProcessError> {
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        check_executable(&path, program)?;
+        return Ok(path);
+    }
+    let search = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in search.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(program);
+        if check_executable(&candidate, program).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(ProcessError::NotFound { name: program.to_string() })
+}
+
+fn check_executable(path: &Path, name: &str) -> Result<(), ProcessError> {
+    let stat = nix::sys::stat::stat(path).map_err(|source| ProcessError::Stat { name: name.to_string(), source })?;
+    let regular = stat.st_mode & libc::S_IFMT == libc::S_IFREG;
+    let executable = nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok();
+    if regular && executable { Ok(()) } else { Err(ProcessError::NotExecutable { name: name.to_string() }) }
+}
+
+/// Mark every descriptor above stderr (and the preserved ones) close-on-exec,
+/// so nothing of the runtime reaches the container (CVE-2024-21626).
+pub fn close_runtime_fds(preserve_fds: u32) -> Result<(), ProcessError> {
+    let first = 3 + preserve_fds;
+    // SAFETY: close_range only flags descriptors; CLOEXEC keeps ours usable until exec.
+    if unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) } != 0 {
+        return Err(ProcessError::CloseFds(std::io::Error::last_os_error()));
+    }
+    for fd in 3..first {
+        // Preserved descriptors were inherited from the caller and must survive exec.
+        // SAFETY: fcntl on a descriptor number; failure (not open) is ignored on purpose.
+        unsafe { libc::fcntl(fd as i32, libc::F_SETFD, 0) };
+    }
+    Ok(())
+}
+
+/// Unblock every signal and restore default dispositions: the runtime may have
+/// blocked some to forward them, and ignored ones (Rust ignores SIGPIPE) would
+/// stay ignored across exec.
+pub fn reset_signals() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for signal in Signal::iterator() {
+        if !matches!(signal, Signal::SIGKILL | Signal::SIGSTOP) {
+            // SAFETY: installing SIG_DFL has no handler code to be unsound.
+            let _ = unsafe { sigaction(signal, &default) };
+        }
+    }
+    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+impl Exec {
+    pub fn run(self) -> ProcessError {
+        let path = self.path.to_string_lossy().into_owned();
+        match nix::unistd::execve(&self.path, &self.args, &self.env) {
+            Err(source) => ProcessError::Exec { path, source },
+            Ok(never) => match never {},
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_comes_from_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n";
+        assert_eq!(home_of(passwd, 1000), Some("/home/user"));
+        assert_eq!(home_of(passwd, 7), None);
+    }
+
+    #[test]
+    fn path_lookup_uses_the_last_path_entry() {
+        let env = vec!["PATH=/nonexistent".to_string(), "PATH=/bin:/usr/bin".to_string()];
+        assert!(find_executable("sh", &env).is_ok());
+        assert!(matches!(find_executable("no-such-program-xyz", &env), Err(ProcessError::NotFound { .. })));
+    }
+}

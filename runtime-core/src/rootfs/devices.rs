@@ -1,0 +1,97 @@
+//! Device nodes and the /dev symlinks every container expects.
+
+use super::inroot::{relative, split_last, Root};
+use super::RootfsError;
+use nix::errno::Errno;
+use nix::sys::stat::{Mode, SFlag};
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+/// A device node to create inside the rootfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNode {
+    pub path: PathBuf,
+    pub kind: SFlag,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The nodes the OCI spec says every Linux container gets.
+pub fn default_devices() -> Vec<DeviceNode> {
+    let node = |name: &str, major, minor| DeviceNode {
+        path: PathBuf::from("/dev").join(name),
+        kind: SFlag::S_IFCHR,
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    };
+    vec![node("null", 1, 3), node("zero", 1, 5), node("full", 1, 7), node("random", 1, 8), node("urandom", 1, 9), node("tty", 5, 0)]
+}
+
+impl DeviceNode {
+    pub fn from_spec(device: &LinuxDevice) -> DeviceNode {
+        let kind = match device.typ() {
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            _ => SFlag::S_IFCHR,
+        };
+        DeviceNode {
+            path: device.path().clone(),
+            kind,
+            major: device.major() as u64,
+            minor: device.minor() as u64,
+            mode: device.file_mode().unwrap_or(0o666) & 0o7777,
+            uid: device.uid().unwrap_or(0),
+            gid: device.gid().unwrap_or(0),
+        }
+    }
+}
+
+/// Create `node` inside `root`. An existing node at that path is left as it is.
+pub fn create_node(root: &Root, node: &DeviceNode) -> Result<(), RootfsError> {
+    let fail = |source: std::io::Error| RootfsError::Device { path: node.path.clone(), source };
+    let (parent, name) = split_last(&relative(&node.path)).map_err(fail)?;
+    let dir = root.mkdir_all(&parent).map_err(fail)?;
+    let dev = if node.kind == SFlag::S_IFIFO { 0 } else { nix::sys::stat::makedev(node.major, node.minor) };
+    match nix::sys::stat::mknodat(dir.as_fd(), name.as_path(), node.kind, Mode::from_bits_truncate(node.mode), dev) {
+        Ok(()) => {}
+        Err(Errno::EEXIST) => return Ok(()),
+        Err(e) => return Err(fail(e.into())),
+    }
+    nix::unistd::fchownat(
+        dir.as_fd(),
+        name.as_path(),
+        Some(Uid::from_raw(node.uid)),
+        Some(Gid::from_raw(node.gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| fail(e.into()))
+}
+
+/// /dev/fd, stdin, stdout, stderr and ptmx, as runc makes them.
+pub fn create_dev_symlinks(root: &Root) -> Result<(), RootfsError> {
+    let links = [
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+        ("pts/ptmx", "ptmx"),
+    ];
+    let dev = root
+        .mkdir_all(Path::new("/dev"))
+        .map_err(|source| RootfsError::Device { path: PathBuf::from("/dev"), source })?;
+    for (target, name) in links {
+        match nix::unistd::symlinkat(target, dev.as_fd(), name) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(RootfsError::Device { path: Path::new("/dev").join(name), source: e.into() }),
+        }
+    }
+    Ok(())
+}

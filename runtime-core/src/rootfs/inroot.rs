@@ -1,0 +1,175 @@
+//! Resolving paths inside the container's rootfs, by file descriptor.
+//!
+//! The rootfs is hostile: any component of a path in it may be a symlink,
+//! absolute or full of `..`. Every lookup here goes through `openat2` with
+//! `RESOLVE_IN_ROOT`, so the kernel treats the rootfs as `/` for the whole
+//! walk and nothing can resolve outside it, and `RESOLVE_NO_MAGICLINKS`, so
+//! `/proc/self/fd/N`-style links planted in the rootfs are refused.
+
+use super::mount_api::openat2;
+use nix::errno::Errno;
+use nix::sys::stat::Mode;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
+/// A directory treated as `/` for every lookup through it.
+#[derive(Debug)]
+pub struct Root {
+    fd: OwnedFd,
+}
+
+/// What a mount target should be when it has to be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Directory,
+    File,
+}
+
+impl Root {
+    /// Open `path` (a host path the runtime trusts, like the bundle's rootfs).
+    pub fn open(path: &Path) -> io::Result<Root> {
+        let fd = nix::fcntl::open(path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(io::Error::from)?;
+        Ok(Root { fd })
+    }
+
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Open an existing path inside the root with `flags` (`O_PATH` for a handle).
+    pub fn open_path(&self, path: &Path, flags: i32) -> io::Result<OwnedFd> {
+        openat2(self.fd.as_fd(), &relative(path), flags, 0, RESOLVE)
+    }
+
+    /// Make every missing directory of `path` inside the root and return an
+    /// `O_PATH` handle on the last one. A dangling symlink on the way is
+    /// followed the way the kernel would resolve it in-root, and its target
+    /// made, as runc's securejoin does.
+    pub fn mkdir_all(&self, path: &Path) -> io::Result<OwnedFd> {
+        let dir_flags = libc::O_PATH | libc::O_DIRECTORY;
+        let mut pending: Vec<PathBuf> = relative(path).components().rev().map(|c| PathBuf::from(c.as_os_str())).collect();
+        let mut walked = PathBuf::new();
+        let mut current = self.open_path(&walked, dir_flags)?;
+        let mut links_followed = 0;
+        while let Some(component) = pending.pop() {
+            let next = walked.join(&component);
+            match openat2(self.fd.as_fd(), &next, dir_flags, 0, RESOLVE) {
+                Ok(fd) => {
+                    current = fd;
+                    walked = next;
+                    continue;
+                }
+                Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
+                Err(_) => {}
+            }
+            match nix::sys::stat::mkdirat(current.as_fd(), component.as_path(), Mode::from_bits_truncate(0o755)) {
+                Ok(()) => {}
+                Err(Errno::EEXIST) => {
+                    // A dangling symlink: continue the walk at its target.
+                    links_followed += 1;
+                    if links_followed > 40 {
+                        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                    }
+                    let target = nix::fcntl::readlinkat(current.as_fd(), component.as_path()).map_err(io::Error::from)?;
+                    let target = PathBuf::from(target);
+                    if target.is_absolute() {
+                        walked = PathBuf::new();
+                        current = self.open_path(&walked, dir_flags)?;
+                    }
+                    pending.extend(relative(&target).components().rev().map(|c| PathBuf::from(c.as_os_str())));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            // Reopen through the root: a racing symlink swap is resolved in-root again.
+            current = openat2(self.fd.as_fd(), &next, dir_flags, 0, RESOLVE)?;
+            walked = next;
+        }
+        Ok(current)
+    }
+
+    /// An `O_PATH` handle on `path`, created as `kind` (with its parents) when missing.
+    pub fn ensure(&self, path: &Path, kind: TargetKind) -> io::Result<OwnedFd> {
+        match self.open_path(path, libc::O_PATH) {
+            Ok(fd) => return Ok(fd),
+            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
+            Err(_) => {}
+        }
+        match kind {
+            TargetKind::Directory => self.mkdir_all(path),
+            TargetKind::File => {
+                let rel = relative(path);
+                let (parent, name) = split_last(&rel)?;
+                let parent_fd = self.mkdir_all(&parent)?;
+                let flags = nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
+                match nix::fcntl::openat(parent_fd.as_fd(), name.as_path(), flags, Mode::from_bits_truncate(0o644)) {
+                    Ok(_) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                self.open_path(path, libc::O_PATH)
+            }
+        }
+    }
+}
+
+/// The parent directory and last component of a relative path.
+pub fn split_last(path: &Path) -> io::Result<(PathBuf, PathBuf)> {
+    let name = path.file_name().ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok((parent, PathBuf::from(name)))
+}
+
+/// `path` without its root, so it is looked up relative to the root fd
+/// (`.` for the root itself).
+pub fn relative(path: &Path) -> PathBuf {
+    let rel: PathBuf = path
+        .components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_) | Component::CurDir))
+        .collect();
+    if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("berth-inroot-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("root")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn absolute_symlink_stays_inside_the_root() {
+        let dir = scratch("abs");
+        std::fs::create_dir_all(dir.join("outside")).unwrap();
+        symlink(dir.join("outside"), dir.join("root/evil")).unwrap();
+        let root = Root::open(&dir.join("root")).unwrap();
+        root.mkdir_all(Path::new("/evil/x")).unwrap();
+        assert!(!dir.join("outside/x").exists(), "mkdir followed the symlink out of the root");
+        assert!(dir.join("root").join(dir.strip_prefix("/").unwrap()).join("outside/x").is_dir());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dotdot_is_clamped_at_the_root() {
+        let dir = scratch("dotdot");
+        symlink("../../..", dir.join("root/up")).unwrap();
+        let root = Root::open(&dir.join("root")).unwrap();
+        root.ensure(Path::new("/up/f"), TargetKind::File).unwrap();
+        assert!(dir.join("root/f").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn relative_strips_the_root() {
+        assert_eq!(relative(Path::new("/a/./b")), PathBuf::from("a/b"));
+        assert_eq!(relative(Path::new("/")), PathBuf::from("."));
+    }
+}

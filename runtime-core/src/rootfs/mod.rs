@@ -1,0 +1,215 @@
+//! The container's filesystem view, built inside its mount namespace:
+//! propagation, the rootfs bind, config mounts, devices, pivot_root, masked
+//! and read-only paths, and a read-only root.
+
+mod devices;
+mod inroot;
+mod mount_api;
+mod mounts;
+
+pub use inroot::{Root, TargetKind};
+pub use mount_api::{openat2, FsContext, MountAttr};
+pub use mounts::MountOptions;
+
+use mount_api::{attach, clone_tree, set_attr};
+use nix::mount::MsFlags;
+use oci_spec::runtime::Spec;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("make / {propagation} in the container's mount namespace: {source}")]
+    Propagation { propagation: &'static str, source: nix::Error },
+    #[error("unsupported rootfsPropagation {0:?}")]
+    UnknownPropagation(String),
+    #[error("bind the rootfs {path}: {source}")]
+    BindRootfs { path: PathBuf, source: std::io::Error },
+    #[error("unable to {op} mount {destination}: {source}")]
+    Mount { destination: PathBuf, op: &'static str, source: std::io::Error },
+    #[error("bind mount source {source_path}: {source}")]
+    BindSource { source_path: PathBuf, source: std::io::Error },
+    #[error("mount {0} has no source")]
+    MissingSource(PathBuf),
+    #[error("mount target {0} must be a directory, not a symlink or file")]
+    TargetNotDirectory(PathBuf),
+    #[error("unsupported mount option {0:?}")]
+    UnsupportedOption(String),
+    #[error("create device {path}: {source}")]
+    Device { path: PathBuf, source: std::io::Error },
+    #[error("create the working directory {path}: {source}")]
+    Cwd { path: PathBuf, source: std::io::Error },
+    #[error("/dev/null on the host is not the null device")]
+    BadDevNull,
+    #[error("pivot_root into {path}: {source}")]
+    Pivot { path: PathBuf, source: nix::Error },
+    #[error("mask {path}: {source}")]
+    Mask { path: PathBuf, source: std::io::Error },
+    #[error("make {path} read-only: {source}")]
+    ReadOnly { path: PathBuf, source: std::io::Error },
+}
+
+/// Everything `prepare` needs beyond the spec.
+pub struct RootfsSetup<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    /// Each cgroup hierarchy's name and the container's directory in it, for `cgroup` mounts.
+    pub cgroup_binds: &'a [(String, PathBuf)],
+    pub no_pivot: bool,
+}
+
+/// Build the container's filesystem and make it `/`. Runs in the init,
+/// inside its new mount namespace.
+pub fn prepare(setup: &RootfsSetup) -> Result<(), RootfsError> {
+    let linux = setup.spec.linux().as_ref();
+    let propagation = linux.and_then(|l| l.rootfs_propagation().as_deref());
+    make_root_private(propagation)?;
+
+    let bind_err = |source| RootfsError::BindRootfs { path: setup.rootfs.to_path_buf(), source };
+    let tree = clone_tree(None, setup.rootfs, true).map_err(bind_err)?;
+    mount_api::attach_at_path(tree.as_fd(), setup.rootfs).map_err(bind_err)?;
+    let root = Root::open(setup.rootfs).map_err(bind_err)?;
+
+    let mounts = setup.spec.mounts().as_deref().unwrap_or_default();
+    for mount in mounts {
+        mounts::mount_one(&root, mount, setup.bundle, setup.cgroup_binds)?;
+    }
+    let dev_is_bound = mounts.iter().any(|m| {
+        m.destination() == Path::new("/dev") && m.options().as_deref().unwrap_or_default().iter().any(|o| o == "bind" || o == "rbind")
+    });
+    if !dev_is_bound {
+        for node in devices::default_devices() {
+            devices::create_node(&root, &node)?;
+        }
+        devices::create_dev_symlinks(&root)?;
+    }
+    for device in linux.and_then(|l| l.devices().as_deref()).unwrap_or_default() {
+        devices::create_node(&root, &devices::DeviceNode::from_spec(device))?;
+    }
+    if let Some(process) = setup.spec.process() {
+        root.mkdir_all(process.cwd()).map_err(|source| RootfsError::Cwd { path: process.cwd().clone(), source })?;
+    }
+
+    // Masks and read-only binds are made before pivot_root, while the host's
+    // /dev/null is still in this mount namespace to be cloned from; every
+    // path is still resolved inside the rootfs.
+    let dev_null = open_host_dev_null()?;
+    for path in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or_default() {
+        mask_path(&root, Path::new(path), &dev_null)?;
+    }
+    for path in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or_default() {
+        make_read_only(&root, Path::new(path))?;
+    }
+    if setup.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        let attr = MountAttr { set: libc::MOUNT_ATTR_RDONLY, ..Default::default() };
+        set_attr(root.as_fd(), attr, false).map_err(|source| RootfsError::ReadOnly { path: "/".into(), source })?;
+    }
+    drop(root);
+    if setup.no_pivot {
+        move_root(setup.rootfs)?;
+    } else {
+        pivot_root(setup.rootfs)?;
+    }
+    if matches!(propagation, Some("shared" | "rshared")) {
+        let flags = MsFlags::MS_SHARED | if propagation == Some("rshared") { MsFlags::MS_REC } else { MsFlags::empty() };
+        remount_propagation(flags, "shared")?;
+    }
+    Ok(())
+}
+
+/// Cut the container's mounts off from the host's before touching anything.
+/// A shared root is only made shared again after pivot_root, which refuses
+/// shared parents and would otherwise propagate the container's mounts out.
+fn make_root_private(propagation: Option<&str>) -> Result<(), RootfsError> {
+    let (flags, name) = match propagation {
+        None | Some("") | Some("rprivate") => (MsFlags::MS_PRIVATE | MsFlags::MS_REC, "rprivate"),
+        Some("private") => (MsFlags::MS_PRIVATE, "private"),
+        Some("rslave") | Some("shared") | Some("rshared") => (MsFlags::MS_SLAVE | MsFlags::MS_REC, "rslave"),
+        Some("slave") => (MsFlags::MS_SLAVE, "slave"),
+        Some("unbindable") => (MsFlags::MS_UNBINDABLE, "unbindable"),
+        Some("runbindable") => (MsFlags::MS_UNBINDABLE | MsFlags::MS_REC, "runbindable"),
+        Some(other) => return Err(RootfsError::UnknownPropagation(other.to_string())),
+    };
+    remount_propagation(flags, name)
+}
+
+fn remount_propagation(flags: MsFlags, name: &'static str) -> Result<(), RootfsError> {
+    nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .map_err(|source| RootfsError::Propagation { propagation: name, source })
+}
+
+/// The host's /dev/null, checked to be the real null device, for masking
+/// files. The container's own /dev/null is never used: it could be a symlink
+/// to a procfs file that would then be mounted writable (CVE-2025-31133).
+fn open_host_dev_null() -> Result<OwnedFd, RootfsError> {
+    let fd = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|_| RootfsError::BadDevNull)?;
+    let stat = nix::sys::stat::fstat(&fd).map_err(|_| RootfsError::BadDevNull)?;
+    let is_null = stat.st_mode & libc::S_IFMT == libc::S_IFCHR
+        && nix::sys::stat::major(stat.st_rdev) == 1
+        && nix::sys::stat::minor(stat.st_rdev) == 3;
+    if !is_null {
+        return Err(RootfsError::BadDevNull);
+    }
+    Ok(fd)
+}
+
+fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
+    let fail = |source| RootfsError::Pivot { path: rootfs.to_path_buf(), source };
+    nix::unistd::chdir(rootfs).map_err(fail)?;
+    // pivot_root(".", ".") stacks the old root on top of the new one; it is
+    // then detached from the only place it is still reachable.
+    nix::unistd::pivot_root(".", ".").map_err(fail)?;
+    nix::mount::mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).map_err(fail)?;
+    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).map_err(fail)?;
+    nix::unistd::chdir("/").map_err(fail)
+}
+
+/// `--no-pivot`: move the rootfs over / and chroot, for hosts (ramfs roots)
+/// where pivot_root is refused. Weaker: the old root stays reachable to a
+/// process with CAP_SYS_CHROOT.
+fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
+    let fail = |source| RootfsError::Pivot { path: rootfs.to_path_buf(), source };
+    nix::unistd::chdir(rootfs).map_err(fail)?;
+    nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(fail)?;
+    nix::unistd::chroot(".").map_err(fail)?;
+    nix::unistd::chdir("/").map_err(fail)
+}
+
+fn is_missing(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOENT)
+}
+
+/// Hide `path`: a directory under an empty read-only tmpfs, anything else under /dev/null.
+fn mask_path(root: &Root, path: &Path, dev_null: &OwnedFd) -> Result<(), RootfsError> {
+    let fail = |source| RootfsError::Mask { path: path.to_path_buf(), source };
+    let target = match root.open_path(path, libc::O_PATH) {
+        Ok(fd) => fd,
+        Err(e) if is_missing(&e) => return Ok(()),
+        Err(e) => return Err(fail(e)),
+    };
+    let stat = nix::sys::stat::fstat(&target).map_err(|e| fail(e.into()))?;
+    let cover = if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        let ctx = FsContext::open("tmpfs").map_err(fail)?;
+        ctx.set_source("tmpfs").map_err(fail)?;
+        ctx.mount(libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC).map_err(fail)?
+    } else {
+        clone_tree(Some(dev_null.as_fd()), Path::new(""), false).map_err(fail)?
+    };
+    attach(cover.as_fd(), target.as_fd()).map_err(fail)
+}
+
+/// Bind `path` over itself, read-only all the way down.
+fn make_read_only(root: &Root, path: &Path) -> Result<(), RootfsError> {
+    let fail = |source| RootfsError::ReadOnly { path: path.to_path_buf(), source };
+    let target = match root.open_path(path, libc::O_PATH) {
+        Ok(fd) => fd,
+        Err(e) if is_missing(&e) => return Ok(()),
+        Err(e) => return Err(fail(e)),
+    };
+    let tree = clone_tree(Some(target.as_fd()), Path::new(""), true).map_err(fail)?;
+    let attr = MountAttr { set: libc::MOUNT_ATTR_RDONLY, ..Default::default() };
+    set_attr(tree.as_fd(), attr, true).map_err(fail)?;
+    attach(tree.as_fd(), target.as_fd()).map_err(fail)
+}

@@ -1,0 +1,263 @@
+//! The mounts of config.json: option parsing and one mount at a time.
+
+use super::inroot::{Root, TargetKind};
+use super::mount_api::{self, FsContext, MountAttr};
+use super::RootfsError;
+use oci_spec::runtime::Mount;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+/// A mount's options, sorted into what the kernel takes where.
+#[derive(Debug, Default, PartialEq)]
+pub struct MountOptions {
+    /// Per-mount attributes for this mount only.
+    pub attr: MountAttr,
+    /// `r`-prefixed attributes (`rro`, `rnosuid`, ...), applied to the whole tree.
+    pub recursive_attr: MountAttr,
+    /// `MS_PRIVATE`/`MS_SHARED`/... and whether it is the recursive form.
+    pub propagation: Option<(u64, bool)>,
+    /// `Some(recursive)` for `bind`/`rbind`.
+    pub bind: Option<bool>,
+    /// Superblock flags and filesystem data (`mode=755`, `newinstance`, `sync`).
+    pub fs_options: Vec<String>,
+}
+
+fn atime(value: u64) -> MountAttr {
+    MountAttr { set: value, clear: libc::MOUNT_ATTR__ATIME, propagation: 0 }
+}
+
+fn flag(set: u64) -> MountAttr {
+    MountAttr { set, clear: 0, propagation: 0 }
+}
+
+fn unflag(clear: u64) -> MountAttr {
+    MountAttr { set: 0, clear, propagation: 0 }
+}
+
+/// The per-mount attribute an option names, if it is one (without an `r` prefix).
+fn attr_option(name: &str) -> Option<MountAttr> {
+    Some(match name {
+        "ro" => flag(libc::MOUNT_ATTR_RDONLY),
+        "rw" => unflag(libc::MOUNT_ATTR_RDONLY),
+        "nosuid" => flag(libc::MOUNT_ATTR_NOSUID),
+        "suid" => unflag(libc::MOUNT_ATTR_NOSUID),
+        "nodev" => flag(libc::MOUNT_ATTR_NODEV),
+        "dev" => unflag(libc::MOUNT_ATTR_NODEV),
+        "noexec" => flag(libc::MOUNT_ATTR_NOEXEC),
+        "exec" => unflag(libc::MOUNT_ATTR_NOEXEC),
+        "noatime" => atime(libc::MOUNT_ATTR_NOATIME),
+        "relatime" | "atime" | "nostrictatime" => atime(libc::MOUNT_ATTR_RELATIME),
+        "strictatime" | "norelatime" => atime(libc::MOUNT_ATTR_STRICTATIME),
+        "nodiratime" => flag(libc::MOUNT_ATTR_NODIRATIME),
+        "diratime" => unflag(libc::MOUNT_ATTR_NODIRATIME),
+        "nosymfollow" => flag(libc::MOUNT_ATTR_NOSYMFOLLOW),
+        "symfollow" => unflag(libc::MOUNT_ATTR_NOSYMFOLLOW),
+        _ => return None,
+    })
+}
+
+fn merge(into: &mut MountAttr, attr: MountAttr) {
+    into.set = (into.set & !attr.clear) | attr.set;
+    into.clear = (into.clear & !attr.set) | attr.clear;
+}
+
+fn propagation_option(name: &str) -> Option<(u64, bool)> {
+    let (flag, recursive) = match name {
+        "private" => (libc::MS_PRIVATE, false),
+        "rprivate" => (libc::MS_PRIVATE, true),
+        "shared" => (libc::MS_SHARED, false),
+        "rshared" => (libc::MS_SHARED, true),
+        "slave" => (libc::MS_SLAVE, false),
+        "rslave" => (libc::MS_SLAVE, true),
+        "unbindable" => (libc::MS_UNBINDABLE, false),
+        "runbindable" => (libc::MS_UNBINDABLE, true),
+        _ => return None,
+    };
+    Some((flag as u64, recursive))
+}
+
+impl MountOptions {
+    pub fn parse(options: &[String]) -> Result<MountOptions, RootfsError> {
+        let mut parsed = MountOptions::default();
+        for option in options {
+            let name = option.as_str();
+            if let Some(attr) = attr_option(name) {
+                merge(&mut parsed.attr, attr);
+            } else if let Some(attr) = name.strip_prefix('r').and_then(attr_option) {
+                merge(&mut parsed.recursive_attr, attr);
+            } else if let Some(p) = propagation_option(name) {
+                parsed.propagation = Some(p);
+            } else {
+                match name {
+                    "bind" => parsed.bind = Some(parsed.bind.unwrap_or(false)),
+                    "rbind" => parsed.bind = Some(true),
+                    // mount(8) words with no effect on a fresh mount.
+                    "defaults" | "async" | "nomand" | "remount" | "loud" => {}
+                    "sync" | "dirsync" | "mand" | "lazytime" => parsed.fs_options.push(option.clone()),
+                    "idmap" | "ridmap" | "tmpcopyup" => {
+                        return Err(RootfsError::UnsupportedOption(option.clone()));
+                    }
+                    _ => parsed.fs_options.push(option.clone()),
+                }
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// What the `cgroup` mount type binds: each hierarchy's name and the container's directory in it.
+pub type CgroupBinds = [(String, PathBuf)];
+
+/// Mount one entry of `mounts` inside `root`.
+pub fn mount_one(root: &Root, mount: &Mount, bundle: &Path, cgroups: &CgroupBinds) -> Result<(), RootfsError> {
+    let destination = mount.destination();
+    let fail = |op: &'static str| {
+        let destination = destination.clone();
+        move |source: std::io::Error| RootfsError::Mount { destination: destination.clone(), op, source }
+    };
+    let options = MountOptions::parse(mount.options().as_deref().unwrap_or_default())?;
+    let fstype = mount.typ().as_deref().unwrap_or("");
+
+    if fstype == "cgroup" && options.bind.is_none() {
+        return mount_cgroup_tree(root, mount, &options, cgroups);
+    }
+
+    let (detached, target) = if options.bind.is_some() || fstype == "bind" {
+        let source = bind_source(mount, bundle)?;
+        let meta = std::fs::metadata(&source).map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?;
+        let kind = if meta.is_dir() { TargetKind::Directory } else { TargetKind::File };
+        let tree = mount_api::clone_tree(None, &source, options.bind.unwrap_or(false))
+            .map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?;
+        mount_api::set_attr(tree.as_fd(), options.attr, false).map_err(fail("set attributes of"))?;
+        let target = root.ensure(destination, kind).map_err(fail("create the target of"))?;
+        (tree, target)
+    } else {
+        let ctx = FsContext::open(fstype).map_err(fail("open the filesystem for"))?;
+        let source = mount.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| fstype.to_string());
+        ctx.set_source(&source).map_err(fail("set the source of"))?;
+        for option in &options.fs_options {
+            ctx.set_option(option).map_err(fail("set options of"))?;
+        }
+        let detached = ctx.mount(options.attr.set).map_err(fail("create"))?;
+        let target = if matches!(fstype, "proc" | "sysfs") {
+            // A procfs or sysfs must land on a real directory, never through a
+            // symlink planted in the rootfs (CVE-2019-19921).
+            let fd = root.ensure(destination, TargetKind::Directory).map_err(fail("create the target of"))?;
+            require_real_directory(root, destination)?;
+            fd
+        } else {
+            root.ensure(destination, TargetKind::Directory).map_err(fail("create the target of"))?
+        };
+        (detached, target)
+    };
+    mount_api::set_attr(detached.as_fd(), options.recursive_attr, true).map_err(fail("set recursive attributes of"))?;
+    mount_api::attach(detached.as_fd(), target.as_fd()).map_err(fail("attach"))?;
+    apply_propagation(detached.as_fd(), options.propagation).map_err(fail("set propagation of"))
+}
+
+fn apply_propagation(mount: BorrowedFd, propagation: Option<(u64, bool)>) -> std::io::Result<()> {
+    match propagation {
+        Some((flag, recursive)) => mount_api::set_attr(mount, MountAttr { propagation: flag, ..Default::default() }, recursive),
+        None => Ok(()),
+    }
+}
+
+fn bind_source(mount: &Mount, bundle: &Path) -> Result<PathBuf, RootfsError> {
+    let source = mount.source().as_ref().ok_or_else(|| RootfsError::MissingSource(mount.destination().clone()))?;
+    Ok(if source.is_absolute() { source.clone() } else { bundle.join(source) })
+}
+
+fn require_real_directory(root: &Root, destination: &Path) -> Result<(), RootfsError> {
+    let fd = root
+        .open_path(destination, libc::O_PATH | libc::O_NOFOLLOW)
+        .map_err(|source| RootfsError::Mount { destination: destination.to_path_buf(), op: "open the target of", source })?;
+    let stat = nix::sys::stat::fstat(&fd).map_err(|e| RootfsError::Mount {
+        destination: destination.to_path_buf(),
+        op: "inspect the target of",
+        source: e.into(),
+    })?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(RootfsError::TargetNotDirectory(destination.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// The `cgroup` mount type on a v1 or hybrid host: a tmpfs with one read-only
+/// bind per hierarchy of the container's own cgroup, as runc lays it out.
+/// On a pure v2 host the single directory is bound in place.
+fn mount_cgroup_tree(root: &Root, mount: &Mount, options: &MountOptions, cgroups: &CgroupBinds) -> Result<(), RootfsError> {
+    let destination = mount.destination();
+    let fail = |op: &'static str| {
+        let destination = destination.clone();
+        move |source: std::io::Error| RootfsError::Mount { destination: destination.clone(), op, source }
+    };
+    let read_only = MountAttr { set: options.attr.set & libc::MOUNT_ATTR_RDONLY, ..Default::default() };
+    let per_mount = MountAttr { set: options.attr.set | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC, ..Default::default() };
+    if let [(name, dir)] = cgroups {
+        if name.is_empty() {
+            let tree = mount_api::clone_tree(None, dir, false).map_err(fail("bind the cgroup of"))?;
+            mount_api::set_attr(tree.as_fd(), per_mount, false).map_err(fail("set attributes of"))?;
+            let target = root.ensure(destination, TargetKind::Directory).map_err(fail("create the target of"))?;
+            return mount_api::attach(tree.as_fd(), target.as_fd()).map_err(fail("attach"));
+        }
+    }
+    let ctx = FsContext::open("tmpfs").map_err(fail("open the filesystem for"))?;
+    ctx.set_source("tmpfs").map_err(fail("set the source of"))?;
+    ctx.set_option("mode=755").map_err(fail("set options of"))?;
+    let tmpfs = ctx.mount(libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC).map_err(fail("create"))?;
+    let target = root.ensure(destination, TargetKind::Directory).map_err(fail("create the target of"))?;
+    mount_api::attach(tmpfs.as_fd(), target.as_fd()).map_err(fail("attach"))?;
+    for (name, dir) in cgroups {
+        let sub = destination.join(name);
+        let sub_fd = root.ensure(&sub, TargetKind::Directory).map_err(fail("create a hierarchy directory in"))?;
+        let tree = mount_api::clone_tree(None, dir, false).map_err(fail("bind a hierarchy into"))?;
+        mount_api::set_attr(tree.as_fd(), per_mount, false).map_err(fail("set attributes of"))?;
+        mount_api::attach(tree.as_fd(), sub_fd.as_fd()).map_err(fail("attach a hierarchy into"))?;
+    }
+    mount_api::set_attr(tmpfs.as_fd(), read_only, false).map_err(fail("make read-only"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(opts: &[&str]) -> MountOptions {
+        MountOptions::parse(&opts.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn flags_sort_into_attributes_and_data() {
+        let o = parse(&["nosuid", "noexec", "mode=755", "size=65536k", "ro"]);
+        assert_eq!(o.attr.set, libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOEXEC | libc::MOUNT_ATTR_RDONLY);
+        assert_eq!(o.fs_options, vec!["mode=755", "size=65536k"]);
+        assert_eq!(o.bind, None);
+    }
+
+    #[test]
+    fn later_options_override_earlier_ones() {
+        let o = parse(&["ro", "rw"]);
+        assert_eq!(o.attr.set & libc::MOUNT_ATTR_RDONLY, 0);
+        assert_eq!(o.attr.clear & libc::MOUNT_ATTR_RDONLY, libc::MOUNT_ATTR_RDONLY);
+    }
+
+    #[test]
+    fn recursive_and_propagation_options() {
+        let o = parse(&["rbind", "rro", "rnosuid", "rslave"]);
+        assert_eq!(o.bind, Some(true));
+        assert_eq!(o.recursive_attr.set, libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID);
+        assert_eq!(o.propagation, Some((libc::MS_SLAVE as u64, true)));
+    }
+
+    #[test]
+    fn atime_options_replace_each_other() {
+        let o = parse(&["noatime", "strictatime"]);
+        assert_eq!(o.attr.set & libc::MOUNT_ATTR__ATIME, libc::MOUNT_ATTR_STRICTATIME);
+        assert_eq!(o.attr.clear, libc::MOUNT_ATTR__ATIME);
+    }
+
+    #[test]
+    fn unsupported_options_are_refused() {
+        let err = MountOptions::parse(&["tmpcopyup".to_string()]).unwrap_err();
+        assert!(err.to_string().contains("tmpcopyup"));
+    }
+}

@@ -1,0 +1,305 @@
+//! The checks a spec must pass before any container state is created, so a
+//! bad config fails before a cgroup or namespace exists to clean up.
+use std::collections::HashSet;
+use std::io;
+use std::path::Path;
+
+use oci_spec::runtime::{Hook, LinuxDeviceType, LinuxNamespaceType, Spec};
+use serde_json::Value;
+
+use super::names::{KNOWN_CAPABILITIES, KNOWN_RLIMITS};
+use super::{rootfs_path, SpecError};
+
+/// Checks `spec` against the runtime-spec and Berth's stricter rules. The
+/// only filesystem access is a `stat` of the rootfs.
+pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
+    check_version(spec.version())?;
+    check_root(spec, bundle)?;
+    check_process(spec)?;
+    check_mounts(spec)?;
+    check_hooks(spec)?;
+    check_linux(spec)?;
+    Ok(())
+}
+
+fn check_version(version: &str) -> Result<(), SpecError> {
+    let unsupported = |reason| SpecError::UnsupportedVersion {
+        version: version.to_owned(),
+        reason,
+    };
+    match semver_major(version) {
+        Err(reason) => Err(unsupported(reason)),
+        Ok(1) => Ok(()),
+        Ok(_) => Err(unsupported("only major version 1 is supported")),
+    }
+}
+
+/// The major number of a SemVer 2.0.0 string, or why it is not one.
+fn semver_major(version: &str) -> Result<u64, &'static str> {
+    const NOT_SEMVER: &str = "not a semantic version (MAJOR.MINOR.PATCH)";
+    let (rest, build) = match version.split_once('+') {
+        Some((rest, build)) => (rest, Some(build)),
+        None => (version, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (rest, None),
+    };
+    let ident_ok =
+        |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let numeric_ok =
+        |id: &str| id.bytes().all(|b| b.is_ascii_digit()) && !(id.len() > 1 && id.starts_with('0'));
+    if let Some(build) = build {
+        if !build.split('.').all(ident_ok) {
+            return Err(NOT_SEMVER);
+        }
+    }
+    if let Some(pre) = pre {
+        let pre_ok =
+            |id: &str| ident_ok(id) && (!id.bytes().all(|b| b.is_ascii_digit()) || numeric_ok(id));
+        if !pre.split('.').all(pre_ok) {
+            return Err(NOT_SEMVER);
+        }
+    }
+    let parts: Vec<&str> = core.split('.').collect();
+    if parts.len() != 3 || !parts.iter().all(|p| !p.is_empty() && numeric_ok(p)) {
+        return Err(NOT_SEMVER);
+    }
+    parts[0].parse().map_err(|_| NOT_SEMVER)
+}
+
+fn check_root(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
+    let root = spec.root().as_ref().ok_or(SpecError::MissingRoot)?;
+    if root.path().as_os_str().is_empty() {
+        return Err(SpecError::EmptyRootPath);
+    }
+    let path = rootfs_path(spec, bundle);
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(SpecError::RootfsNotDirectory { path }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(SpecError::RootfsNotFound { path }),
+        Err(source) => Err(SpecError::RootfsStat { path, source }),
+    }
+}
+
+fn check_process(spec: &Spec) -> Result<(), SpecError> {
+    // process is optional in config.json (only `start` needs it).
+    let Some(process) = spec.process() else {
+        return Ok(());
+    };
+    if !process.cwd().is_absolute() {
+        return Err(SpecError::RelativeCwd {
+            cwd: process.cwd().clone(),
+        });
+    }
+    if process.args().as_deref().unwrap_or_default().is_empty() {
+        return Err(SpecError::EmptyArgs);
+    }
+    let mut seen = HashSet::new();
+    for (index, rlimit) in process.rlimits().iter().flatten().enumerate() {
+        let name = serde_name(&rlimit.typ());
+        if !seen.insert(name.clone()) {
+            return Err(SpecError::DuplicateRlimit {
+                index,
+                rlimit: name,
+            });
+        }
+        if rlimit.soft() > rlimit.hard() {
+            return Err(SpecError::RlimitSoftAboveHard {
+                index,
+                rlimit: name,
+                soft: rlimit.soft(),
+                hard: rlimit.hard(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_mounts(spec: &Spec) -> Result<(), SpecError> {
+    // runc < 1.2 accepted a relative destination with a warning and joined it
+    // to "/"; Berth rejects it, as the spec requires an absolute path.
+    for (index, mount) in spec.mounts().iter().flatten().enumerate() {
+        if !mount.destination().is_absolute() {
+            return Err(SpecError::RelativeMountDestination {
+                index,
+                destination: mount.destination().clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[allow(deprecated)] // prestart is deprecated in the spec but still run.
+fn check_hooks(spec: &Spec) -> Result<(), SpecError> {
+    let Some(hooks) = spec.hooks() else {
+        return Ok(());
+    };
+    let lists: [(&'static str, &Option<Vec<Hook>>); 6] = [
+        ("prestart", hooks.prestart()),
+        ("createRuntime", hooks.create_runtime()),
+        ("createContainer", hooks.create_container()),
+        ("startContainer", hooks.start_container()),
+        ("poststart", hooks.poststart()),
+        ("poststop", hooks.poststop()),
+    ];
+    for (hook, list) in lists {
+        for (index, h) in list.iter().flatten().enumerate() {
+            if !h.path().is_absolute() {
+                return Err(SpecError::RelativeHookPath {
+                    hook,
+                    index,
+                    path: h.path().clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_linux(spec: &Spec) -> Result<(), SpecError> {
+    let linux = spec.linux().as_ref();
+    let namespaces = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .map_or(&[][..], Vec::as_slice);
+    let mut seen = HashSet::new();
+    for (index, ns) in namespaces.iter().enumerate() {
+        let ns_type = serde_name(&ns.typ());
+        if !seen.insert(ns.typ()) {
+            return Err(SpecError::DuplicateNamespace { index, ns_type });
+        }
+        if let Some(path) = ns.path() {
+            if !path.is_absolute() {
+                return Err(SpecError::RelativeNamespacePath {
+                    index,
+                    ns_type,
+                    path: path.clone(),
+                });
+            }
+        }
+    }
+    let has = |t: LinuxNamespaceType| seen.contains(&t);
+
+    // A UTS namespace joined by path counts: runc allows it, and CRI runtimes
+    // set the hostname of containers that join their pod's UTS namespace.
+    if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        if !has(LinuxNamespaceType::Uts) {
+            return Err(SpecError::HostnameWithoutUts {
+                hostname: hostname.to_owned(),
+            });
+        }
+    }
+    if let Some(domainname) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        if !has(LinuxNamespaceType::Uts) {
+            return Err(SpecError::DomainnameWithoutUts {
+                domainname: domainname.to_owned(),
+            });
+        }
+    }
+
+    let Some(linux) = linux else { return Ok(()) };
+    // A user namespace without mappings is allowed: it may be joined by path,
+    // or the rootless path maps the caller's own ids.
+    let non_empty = |m: &Option<Vec<_>>| m.as_ref().is_some_and(|m| !m.is_empty());
+    if !has(LinuxNamespaceType::User) {
+        if non_empty(linux.uid_mappings()) {
+            return Err(SpecError::MappingsWithoutUserNamespace {
+                field: "linux.uidMappings",
+            });
+        }
+        if non_empty(linux.gid_mappings()) {
+            return Err(SpecError::MappingsWithoutUserNamespace {
+                field: "linux.gidMappings",
+            });
+        }
+    }
+    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
+        && !has(LinuxNamespaceType::Time)
+    {
+        return Err(SpecError::TimeOffsetsWithoutTimeNamespace);
+    }
+
+    for (index, device) in linux.devices().iter().flatten().enumerate() {
+        if !device.path().is_absolute() {
+            return Err(SpecError::RelativeDevicePath {
+                index,
+                path: device.path().clone(),
+            });
+        }
+        // "a" is valid only in cgroup device rules (linux.resources.devices).
+        if device.typ() == LinuxDeviceType::A {
+            return Err(SpecError::InvalidDeviceType {
+                index,
+                path: device.path().clone(),
+                device_type: device.typ().as_str().to_owned(),
+            });
+        }
+    }
+    for (index, path) in linux.masked_paths().iter().flatten().enumerate() {
+        if !Path::new(path).is_absolute() {
+            return Err(SpecError::RelativeMaskedPath {
+                index,
+                path: path.clone(),
+            });
+        }
+    }
+    for (index, path) in linux.readonly_paths().iter().flatten().enumerate() {
+        if !Path::new(path).is_absolute() {
+            return Err(SpecError::RelativeReadonlyPath {
+                index,
+                path: path.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The name a value has in config.json ("network", "RLIMIT_NOFILE"): the
+/// Display impls of oci-spec's enums give kernel names ("net") instead.
+fn serde_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(s)) => s,
+        _ => String::from("?"),
+    }
+}
+
+/// Checks capability and rlimit names in the untyped document, before
+/// oci-spec parses it: oci-spec's capability parser accepts lower-case and
+/// prefix-less names that capabilities(7) does not define.
+pub(super) fn check_names(raw: &Value) -> Result<(), SpecError> {
+    let Some(process) = raw.get("process") else {
+        return Ok(());
+    };
+    if let Some(Value::Object(sets)) = process.get("capabilities") {
+        for (set, names) in sets {
+            let Value::Array(names) = names else { continue };
+            for (index, name) in names.iter().enumerate() {
+                let Value::String(name) = name else { continue };
+                if !KNOWN_CAPABILITIES.contains(&name.as_str()) {
+                    let field = format!("process.capabilities.{set}[{index}]");
+                    return Err(SpecError::UnknownCapability {
+                        field,
+                        name: name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    if let Some(Value::Array(rlimits)) = process.get("rlimits") {
+        for (index, rlimit) in rlimits.iter().enumerate() {
+            if let Some(Value::String(name)) = rlimit.get("type") {
+                if !KNOWN_RLIMITS.contains(&name.as_str()) {
+                    return Err(SpecError::UnknownRlimit {
+                        index,
+                        name: name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -1,1 +1,213 @@
-fn main() {}
+//! `berth`: runc's command line over the berth library. This file only maps
+//! parsed commands to library calls and library errors to runc's outputs.
+
+mod args;
+mod log;
+mod output;
+mod signal;
+
+use args::{Command, CreateArgs, GlobalOpts, ListFormat, Stage};
+use berth::{container, CreateOptions, Error};
+use log::Logger;
+use std::io::Write;
+use std::path::PathBuf;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn main() {
+    let argv: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let prog = argv.first().cloned().unwrap_or_else(|| "berth".into());
+    let rest = argv.get(1..).unwrap_or_default();
+
+    let (global, stage) = match args::parse_global(rest) {
+        Ok(parsed) => parsed,
+        Err(e) => fail_usage(&Logger::stderr(), &e, &prog),
+    };
+    let logger = match Logger::open(&global) {
+        Ok(logger) => logger,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let command = match stage {
+        Stage::Ready(command) => command,
+        Stage::Subcommand(words) => args::parse_command(&words).unwrap_or_else(|e| fail_usage(&logger, &e, &prog)),
+    };
+    logger.debug(&format!("berth {VERSION}: {command:?}"));
+    match run(command, &global, &logger) {
+        Ok(code) => std::process::exit(code),
+        Err(failure) => logger.fatal(&failure.message, failure.code),
+    }
+}
+
+fn fail_usage(logger: &Logger, err: &args::ArgsError, prog: &str) -> ! {
+    print!("{}", err.stdout());
+    let _ = std::io::stdout().flush();
+    logger.fatal(&err.message(prog), err.exit_code())
+}
+
+/// A failed command: what to log and the exit code.
+struct Failure {
+    message: String,
+    code: i32,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure { message: e.to_string(), code: 1 }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure { message, code: 1 }
+    }
+}
+
+/// runc's default state root, or $XDG_RUNTIME_DIR's when not root.
+fn state_root(global: &GlobalOpts) -> PathBuf {
+    if let Some(root) = &global.root {
+        // runc makes --root absolute, so an empty one means the current directory.
+        return std::path::absolute(root).or_else(|_| std::env::current_dir()).unwrap_or_else(|_| root.clone());
+    }
+    if !nix::unistd::geteuid().is_root() {
+        if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir).join("berth");
+        }
+    }
+    PathBuf::from("/run/berth")
+}
+
+fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool) -> Result<CreateOptions, Failure> {
+    // runc only reads --rootless when it creates something.
+    global.rootless.resolve().map_err(|e| format!("runc create failed: {e}"))?;
+    Ok(CreateOptions {
+        root: state_root(global),
+        id: args.id.clone(),
+        bundle: args.bundle.clone().unwrap_or_else(|| PathBuf::from(".")),
+        pid_file: args.pid_file.clone(),
+        console_socket: args.console_socket.clone(),
+        no_pivot: args.no_pivot,
+        no_new_keyring: args.no_new_keyring,
+        preserve_fds: args.preserve_fds,
+        detach,
+    })
+}
+
+fn print(text: &str) -> Result<i32, Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| format!("write output: {e}"))?;
+    Ok(0)
+}
+
+fn not_yet(command: &str) -> Result<i32, Failure> {
+    Err(format!("berth {command} is not supported yet").into())
+}
+
+fn run(command: Command, global: &GlobalOpts, logger: &Logger) -> Result<i32, Failure> {
+    let root = state_root(global);
+    match command {
+        Command::Create(args) => {
+            berth::create(&create_options(global, &args, true)?)?;
+            Ok(0)
+        }
+        Command::Start { id } => {
+            berth::Container::load(&root, &id)?.start()?;
+            Ok(0)
+        }
+        Command::Run(args) => run_container(global, &args, logger),
+        Command::State { id } => {
+            let mut state = berth::Container::load(&root, &id)?.state();
+            // runc's `state` leaves the owner empty; only `list` fills it in.
+            state.owner.clear();
+            print(&output::state_json(&state))
+        }
+        Command::List { format, quiet } => {
+            let states = container::list(&root)?;
+            let text = match (quiet, format) {
+                (true, _) => output::list_quiet(&states),
+                (false, ListFormat::Json) => output::list_json(&states),
+                (false, ListFormat::Table) => output::list_table(&states),
+                (false, ListFormat::Other(_)) => return Err(ListFormat::INVALID.to_string().into()),
+            };
+            print(&text)
+        }
+        Command::Kill { id, signal, all } => {
+            // runc looks the container up before it reads the signal.
+            let target = berth::Container::load(&root, &id)?;
+            let signal = signal::parse_signal(&signal).map_err(|e| e.to_string())?;
+            match target.kill(signal.as_raw(), all) {
+                // `--all` only ever meant "do not fail on a stopped container" since runc 1.2.
+                Err(Error::NotRunning) if all => Ok(0),
+                other => other.map(|()| 0).map_err(Failure::from),
+            }
+        }
+        Command::Delete { id, force } => {
+            container::delete(&root, &id, force)?;
+            Ok(0)
+        }
+        Command::Spec { bundle, rootless } => write_spec(bundle, rootless),
+        Command::Features => print(&format!("{}\n", berth::features::features_json())),
+        Command::Version => print(&format!(
+            "runc version {VERSION}+berth\ncommit: berth-{VERSION}\nspec: {}\nberth: {VERSION}\n",
+            berth::spec::OCI_VERSION
+        )),
+        Command::Help(topic) => {
+            let text = args::help_text(topic.as_deref()).unwrap_or_default();
+            print(&text)
+        }
+        Command::Pause { .. } => not_yet("pause"),
+        Command::Resume { .. } => not_yet("resume"),
+        Command::Ps { .. } => not_yet("ps"),
+        Command::Exec(_) => Err(Failure { message: "berth exec is not supported yet".into(), code: 255 }),
+        Command::Update(_) => not_yet("update"),
+        Command::Events { .. } => not_yet("events"),
+        Command::Unsupported { command, .. } => not_yet(command),
+    }
+}
+
+/// `run`: create and start; in the foreground, wait with signals forwarded,
+/// exit with the container's code, and delete it unless `--keep`.
+fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger) -> Result<i32, Failure> {
+    let root = state_root(global);
+    let id = args.create.id.clone();
+    if args.create.detach {
+        let mut created = berth::create(&create_options(global, &args.create, true)?)?;
+        if let Err(e) = created.start() {
+            let _ = container::delete(&root, &id, true);
+            return Err(e.into());
+        }
+        return Ok(0);
+    }
+    berth::foreground::prepare(!args.no_subreaper)?;
+    let mut created = berth::create(&create_options(global, &args.create, false)?)?;
+    let outcome = created.start().and_then(|()| berth::foreground::forward_until_exit(created.pid()));
+    drop(created);
+    if outcome.is_err() || !args.keep {
+        if let Err(e) = container::delete(&root, &id, true) {
+            logger.warn(&format!("delete container {id} after run: {e}"));
+        }
+    }
+    Ok(outcome?)
+}
+
+/// `spec`: runc's default config.json, refusing to overwrite one.
+fn write_spec(bundle: Option<PathBuf>, rootless: bool) -> Result<i32, Failure> {
+    let path = bundle.unwrap_or_else(|| PathBuf::from(".")).join("config.json");
+    if path.exists() {
+        return Err("File config.json exists. Remove it first".to_string().into());
+    }
+    let mut spec = serde_json::to_value(berth::spec::default_spec(rootless)).map_err(|e| format!("encode config.json: {e}"))?;
+    // The library keeps capabilities in sets; write them in a stable, sorted order as runc does.
+    if let Some(sets) = spec.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut()) {
+        for list in sets.values_mut().filter_map(|v| v.as_array_mut()) {
+            list.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        }
+    }
+    let mut text = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut text, serde_json::ser::PrettyFormatter::with_indent(b"\t"));
+    serde::Serialize::serialize(&spec, &mut serializer).map_err(|e| format!("encode config.json: {e}"))?;
+    std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+    Ok(0)
+}

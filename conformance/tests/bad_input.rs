@@ -1,0 +1,192 @@
+//! Invalid bundles and ids. runtime.md "Errors": an error MUST leave the environment as it
+//! was before the operation. Each case must fail with exit 1 (runc's code), say what is
+//! wrong, and leave nothing behind.
+//!
+//! Messages are matched on a key substring both runc and Berth contain (the field, path or
+//! value at fault), case-insensitively, not on runc's exact wording. Checks where Berth is
+//! stricter than runc are gated by `berth_only`.
+
+use std::fs;
+
+use berth_conformance::{berth_only, Bundle, Output, Runtime};
+use serde_json::{json, Value};
+
+/// Creates a container from `bundle` as given (its config.json is not rewritten), and
+/// requires a failure naming `key` that leaves nothing behind. Returns the output.
+fn rejected_as_is(bundle: &Bundle, key: &str) -> Output {
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let out = rt.cmd(&["create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    check_rejection(&out, key);
+    rt.assert_nothing_left(&id, bundle);
+    out
+}
+
+/// Like `rejected_as_is` for a bundle whose config is first edited by `edit`.
+fn rejected(edit: impl FnOnce(&mut Value), key: &str) -> Output {
+    let mut bundle = Bundle::sleeper();
+    bundle.edit(edit);
+    bundle.write_config();
+    rejected_as_is(&bundle, key)
+}
+
+#[track_caller]
+fn check_rejection(out: &Output, key: &str) {
+    let text = out.fails();
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(
+        text.to_lowercase().contains(&key.to_lowercase()),
+        "the error does not name {key:?}: {}",
+        out.describe()
+    );
+}
+
+fn namespaces(c: &mut Value) -> &mut Vec<Value> {
+    c["linux"]["namespaces"].as_array_mut().unwrap()
+}
+
+#[test]
+fn config_json_missing() {
+    let bundle = Bundle::sleeper();
+    rejected_as_is(&bundle, "config.json");
+}
+
+fn broken_json_bundle() -> Bundle {
+    let bundle = Bundle::sleeper();
+    fs::write(
+        bundle.path().join("config.json"),
+        "{\n  \"ociVersion\": \"1.0.2\",\n  oops\n}\n",
+    )
+    .unwrap();
+    bundle
+}
+
+#[test]
+fn config_json_syntax_error() {
+    // runc: "invalid character 'o' looking for beginning of object key string".
+    let out = rejected_as_is(&broken_json_bundle(), "");
+    assert!(!out.combined().trim().is_empty(), "no error message at all");
+}
+
+#[test]
+fn config_json_syntax_error_names_line_and_column_berth_only() {
+    if !berth_only("runc's JSON errors give no position") {
+        return;
+    }
+    let out = rejected_as_is(&broken_json_bundle(), "config.json");
+    let text = out.combined().to_lowercase();
+    assert!(
+        text.contains("line 3") && text.contains("column"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn unknown_namespace_type() {
+    rejected(|c| namespaces(c).push(json!({ "type": "bogus" })), "bogus");
+}
+
+#[test]
+fn duplicate_namespace() {
+    // runc: `malformed spec file: duplicated ns {"pid" ""}`.
+    let out = rejected(
+        |c| namespaces(c).push(json!({ "type": "pid" })),
+        "duplicate",
+    );
+    check_rejection(&out, "pid");
+}
+
+#[test]
+fn missing_rootfs_dir() {
+    rejected(
+        |c| c["root"]["path"] = json!("no-such-rootfs"),
+        "no-such-rootfs",
+    );
+}
+
+/// config.md "Mounts" (spec 1.0.2, the version runc 1.1.5 implements): destination "MUST
+/// be an absolute path". runc only warns that support "will be removed".
+#[test]
+fn relative_mount_destination_berth_only() {
+    if !berth_only("runc 1.1.5 accepts a relative mount destination with a warning") {
+        return;
+    }
+    rejected(
+        |c| {
+            let mount =
+                json!({ "destination": "relative/dir", "type": "tmpfs", "source": "tmpfs" });
+            c["mounts"].as_array_mut().unwrap().push(mount);
+        },
+        "relative/dir",
+    );
+}
+
+#[test]
+fn empty_args() {
+    rejected(|c| c["process"]["args"] = json!([]), "args");
+}
+
+#[test]
+fn nonexistent_executable_fails_at_create() {
+    rejected(|c| c["process"]["args"] = json!(["/bin/nope"]), "/bin/nope");
+}
+
+/// config.md "Specification version": compatibility holds only within a major version,
+/// so a 1.x runtime cannot honour a 2.0.0 config. runc 1.1.5 does not check.
+#[test]
+fn unsupported_oci_version_major_berth_only() {
+    if !berth_only("runc 1.1.5 does not check ociVersion") {
+        return;
+    }
+    rejected(|c| c["ociVersion"] = json!("2.0.0"), "2.0.0");
+}
+
+#[test]
+fn hostname_without_uts_namespace() {
+    // runc: "unable to set hostname without a private UTS namespace".
+    let out = rejected(
+        |c| namespaces(c).retain(|ns| ns["type"] != "uts"),
+        "hostname",
+    );
+    check_rejection(&out, "uts");
+}
+
+#[test]
+fn invalid_container_ids() {
+    let bundle = Bundle::sleeper();
+    bundle.write_config();
+    let rt = Runtime::new();
+    // runc: "invalid container ID format", "container id cannot be empty".
+    for id in ["a/b", "..", ""] {
+        let out = rt.cmd(&["create", "--bundle", bundle.path().to_str().unwrap(), id]);
+        check_rejection(&out, "container id");
+        let root = rt.root();
+        let entries: Vec<_> = fs::read_dir(&root)
+            .map(|d| d.flatten().collect())
+            .unwrap_or_default();
+        assert!(
+            entries.is_empty(),
+            "create with id {id:?} left {entries:?} in {}",
+            root.display()
+        );
+        rt.assert_nothing_left("nonexistent-id", &bundle);
+    }
+}
+
+#[test]
+fn duplicate_id_fails_and_leaves_the_first_alone() {
+    let first = Bundle::sleeper();
+    let second = Bundle::sleeper();
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &first);
+    let before = rt.state(&id);
+
+    let out = rt.create(&id, &second, &[]);
+    check_rejection(&out, "already exists");
+    assert_eq!(rt.state(&id), before);
+    // Nothing of the second attempt may remain: only its bundle is its own.
+    let second_leftovers = berth_conformance::leftovers(&rt.root(), "unused-id", second.path());
+    assert!(second_leftovers.is_empty(), "{second_leftovers:?}");
+}

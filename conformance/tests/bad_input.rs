@@ -190,3 +190,41 @@ fn duplicate_id_fails_and_leaves_the_first_alone() {
     let second_leftovers = berth_conformance::leftovers(&rt.root(), "unused-id", second.path());
     assert!(second_leftovers.is_empty(), "{second_leftovers:?}");
 }
+
+/// A step that fails inside the container's setup, after namespaces, cgroup and
+/// some mounts exist, must still leave nothing behind.
+#[test]
+fn a_mount_that_fails_midway_leaves_nothing() {
+    rejected(
+        |c| {
+            let mount = json!({ "destination": "/mnt/x", "type": "no-such-fs", "source": "none" });
+            c["mounts"].as_array_mut().unwrap().push(mount);
+        },
+        "/mnt/x",
+    );
+}
+
+#[test]
+fn a_bind_mount_of_a_missing_host_path_is_refused() {
+    rejected(
+        |c| {
+            let mount = json!({ "destination": "/data", "type": "bind", "source": "/no/such/host/dir", "options": ["rbind"] });
+            c["mounts"].as_array_mut().unwrap().push(mount);
+        },
+        "/no/such/host/dir",
+    );
+}
+
+/// What this version of Berth cannot apply yet is refused by name, never run
+/// with less isolation than asked (runc supports these, hence berth_only).
+#[test]
+fn unsupported_fields_are_refused_berth_only() {
+    if !berth_only("runc applies these fields") {
+        return;
+    }
+    rejected(|c| c["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW" }), "seccomp");
+    rejected(|c| c["hooks"] = json!({ "prestart": [{ "path": "/bin/true" }] }), "hooks");
+    rejected(|c| c["linux"]["resources"]["memory"] = json!({ "limit": 67108864 }), "memory");
+    // runc's own rule fires first for a detached create: "cannot allocate tty ...".
+    rejected(|c| c["process"]["terminal"] = json!(true), "tty");
+}

@@ -5,7 +5,7 @@
 //! state → pid file → let the init wait for `start`. Any failure before the
 //! last step undoes everything done so far (see `Undo`).
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{self, Cgroup};
 use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::init::{self, InitConfig};
@@ -53,6 +53,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     if terminal {
         return Err(Error::Unsupported("process.terminal (a pseudo-terminal for the container)"));
     }
+    refuse_unsupported(&spec)?;
     let rootfs = spec::rootfs_path(&spec, &bundle);
     let namespaces = Namespaces::from_spec(&spec)?;
 
@@ -63,6 +64,12 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let cgroup = Cgroup::create(cgroups_path.as_deref(), &options.id)?;
     undo.cgroup = Some(cgroup.clone());
+    let linux = spec.linux().as_ref();
+    let device_rules = cgroups::device_rules(
+        linux.and_then(|l| l.resources().as_ref()).and_then(|r| r.devices().as_deref()).unwrap_or_default(),
+        linux.and_then(|l| l.devices().as_deref()).unwrap_or_default(),
+    );
+    cgroup.set_device_rules(&device_rules)?;
     let barrier_fd = barrier::create(&dir_path)?;
     let (parent_end, init_end) = sync::channel().map_err(Error::Sync)?;
 
@@ -120,6 +127,67 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
     let dir = undo.disarm();
     Ok(Container::from_parts(root, dir, record))
+}
+
+/// Refuse what this version cannot honour yet, rather than run a container
+/// with less isolation or fewer limits than its config asks for.
+fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let refuse = |what| Err(Error::Unsupported(what));
+    if let Some(hooks) = spec.hooks() {
+        let lists = [hooks.prestart(), hooks.create_runtime(), hooks.create_container(), hooks.start_container(), hooks.poststart(), hooks.poststop()];
+        if lists.iter().any(|l| l.as_ref().is_some_and(|l| !l.is_empty())) {
+            return refuse("hooks");
+        }
+    }
+    if let Some(process) = spec.process() {
+        if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) {
+            return refuse("process.apparmorProfile");
+        }
+        if process.selinux_label().as_deref().is_some_and(|l| !l.is_empty()) {
+            return refuse("process.selinuxLabel");
+        }
+        if process.scheduler().is_some() {
+            return refuse("process.scheduler");
+        }
+        if process.io_priority().is_some() {
+            return refuse("process.ioPriority");
+        }
+        if process.exec_cpu_affinity().is_some() {
+            return refuse("process.execCPUAffinity");
+        }
+    }
+    if spec.mounts().iter().flatten().any(|m| m.uid_mappings().is_some() || m.gid_mappings().is_some()) {
+        return refuse("idmapped mounts (mounts[].uidMappings)");
+    }
+    let Some(linux) = spec.linux() else { return Ok(()) };
+    if linux.seccomp().is_some() {
+        return refuse("linux.seccomp");
+    }
+    if linux.intel_rdt().is_some() {
+        return refuse("linux.intelRdt");
+    }
+    if linux.personality().is_some() {
+        return refuse("linux.personality");
+    }
+    if linux.mount_label().as_deref().is_some_and(|l| !l.is_empty()) {
+        return refuse("linux.mountLabel");
+    }
+    if let Some(r) = linux.resources() {
+        let limits = [
+            (r.memory().is_some(), "linux.resources.memory"),
+            (r.cpu().is_some(), "linux.resources.cpu"),
+            (r.pids().is_some(), "linux.resources.pids"),
+            (r.block_io().is_some(), "linux.resources.blockIO"),
+            (r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()), "linux.resources.hugepageLimits"),
+            (r.network().is_some(), "linux.resources.network"),
+            (r.rdma().as_ref().is_some_and(|m| !m.is_empty()), "linux.resources.rdma"),
+            (r.unified().as_ref().is_some_and(|m| !m.is_empty()), "linux.resources.unified"),
+        ];
+        if let Some((_, what)) = limits.iter().find(|(set, _)| *set) {
+            return refuse(what);
+        }
+    }
+    Ok(())
 }
 
 /// runc's rules for when a terminal needs a console socket.

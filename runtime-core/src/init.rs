@@ -7,7 +7,8 @@ use crate::namespaces::Namespaces;
 use crate::process;
 use crate::rootfs::{self, RootfsSetup};
 use crate::sync::{Channel, Message};
-use crate::{barrier, sysctl};
+use crate::barrier;
+use crate::procfs::PrivateProc;
 use oci_spec::runtime::Spec;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -78,11 +79,17 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
     if let Some(domainname) = config.spec.domainname() {
         set_domainname(domainname)?;
     }
-    if let Some(params) = config.spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
-        sysctl::apply(params).map_err(|e| e.to_string())?;
-    }
-
     let process = config.spec.process().as_ref().ok_or("config.json has no process to run")?;
+    let sysctl = config.spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).filter(|s| !s.is_empty());
+    if sysctl.is_some() || process.oom_score_adj().is_some() {
+        let proc = PrivateProc::open().map_err(|e| e.to_string())?;
+        if let Some(params) = sysctl {
+            proc.apply_sysctl(params).map_err(|e| e.to_string())?;
+        }
+        if let Some(value) = process.oom_score_adj() {
+            proc.set_oom_score_adj(value).map_err(|e| e.to_string())?;
+        }
+    }
     let exec = process::apply(process).map_err(|e| e.to_string())?;
     process::close_runtime_fds(config.preserve_fds).map_err(|e| e.to_string())?;
 

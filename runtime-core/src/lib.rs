@@ -22,8 +22,8 @@ pub mod process;
 pub mod rootfs;
 pub mod spec;
 pub mod state;
+pub mod procfs;
 pub mod sync;
-pub mod sysctl;
 
 pub use container::Container;
 pub use create::{create, CreateOptions};

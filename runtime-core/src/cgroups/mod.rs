@@ -3,6 +3,10 @@
 //! created on `create`, joined by the init, emptied and removed on `delete`.
 //! Resource limits build on this.
 
+mod devices;
+
+pub use devices::{rules_for as device_rules, DeviceRule};
+
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
@@ -22,6 +26,10 @@ pub enum CgroupError {
     Join { pid: i32, path: PathBuf, source: io::Error },
     #[error("remove cgroup {path}: {source}")]
     Remove { path: PathBuf, source: io::Error },
+    #[error("device rules need the v1 devices controller, and this host has none (cgroup v2 device control is not supported yet)")]
+    NoDeviceController,
+    #[error("apply device cgroup rule {rule:?}: {source}")]
+    DeviceRule { rule: String, source: io::Error },
     #[error("read the processes of cgroup {path}: {source}")]
     Procs { path: PathBuf, source: io::Error },
 }

@@ -1,0 +1,62 @@
+//! config-linux.md: sysctl, the device cgroup (linux.resources.devices) and
+//! process.oomScoreAdj, checked from inside a real container; and the
+//! runtime's own file descriptors not reaching it.
+
+use std::os::unix::fs::MetadataExt;
+
+use berth_conformance::{Bundle, Runtime};
+use serde_json::{json, Value};
+
+fn run_script(script: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let mut bundle = Bundle::busybox(&["sh", "-c", script]);
+    bundle.edit(edit);
+    Runtime::new().run_to_completion(&bundle)
+}
+
+#[test]
+fn sysctl_is_written_in_the_container_only() {
+    let host_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let flipped = if host_before.trim() == "1" { "0" } else { "1" };
+    let out = run_script("cat /proc/sys/net/ipv4/ip_forward", |c| {
+        c["linux"]["sysctl"] = json!({ "net.ipv4.ip_forward": flipped });
+    });
+    assert_eq!(out.trim(), flipped);
+    let host_after = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    assert_eq!(host_after, host_before, "the container's sysctl leaked to the host");
+}
+
+#[test]
+fn oom_score_adj_is_set() {
+    let out = run_script("cat /proc/self/oom_score_adj", |c| c["process"]["oomScoreAdj"] = json!(500));
+    assert_eq!(out.trim(), "500");
+}
+
+/// With CAP_MKNOD a container can make a node for the host's own disk; the
+/// device cgroup (default deny in runc's spec) must still refuse to open it.
+#[test]
+fn device_cgroup_refuses_a_host_disk_made_with_mknod() {
+    let dev = std::fs::metadata("/").unwrap().dev();
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let script = format!(
+        "mknod /dev/disk b {major} {minor} || exit 9; \
+         if head -c 1 /dev/disk >/dev/null 2>&1; then echo opened; else echo refused; fi; \
+         echo ok > /dev/null && echo null-works"
+    );
+    let out = run_script(&script, |c| {
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+        }
+    });
+    assert_eq!(out, "refused\nnull-works\n");
+}
+
+/// No descriptor of the runtime's own may reach the user's process
+/// (CVE-2024-21626): only 0, 1 and 2 are open in it. The shell tests each
+/// number with a builtin, which opens nothing itself (a pipeline or `ls`
+/// would hold descriptors of their own while looking).
+#[test]
+fn only_stdio_reaches_the_container() {
+    let script = "fd=3; while [ $fd -lt 256 ]; do [ -e /proc/$$/fd/$fd ] && echo \"fd $fd: $(readlink /proc/$$/fd/$fd)\"; fd=$((fd+1)); done; echo checked";
+    let out = run_script(script, |_| {});
+    assert_eq!(out, "checked\n");
+}

@@ -228,3 +228,22 @@ fn unsupported_fields_are_refused_berth_only() {
     // runc's own rule fires first for a detached create: "cannot allocate tty ...".
     rejected(|c| c["process"]["terminal"] = json!(true), "tty");
 }
+
+/// Global modes this version cannot honour are refused at create, by name.
+#[test]
+fn unsupported_global_modes_are_refused_berth_only() {
+    if !berth_only("runc supports the systemd driver and rootless mode") {
+        return;
+    }
+    let bundle = Bundle::sleeper();
+    bundle.write_config();
+    for (flags, key) in [(["--systemd-cgroup", ""], "systemd"), (["--rootless", "true"], "rootless")] {
+        let rt = Runtime::new();
+        let id = rt.new_id();
+        let mut args: Vec<&str> = flags.iter().copied().filter(|f| !f.is_empty()).collect();
+        args.extend(["create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+        let out = rt.cmd(&args);
+        check_rejection(&out, key);
+        rt.assert_nothing_left(&id, &bundle);
+    }
+}

@@ -81,7 +81,14 @@ fn state_root(global: &GlobalOpts) -> PathBuf {
 
 fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool) -> Result<CreateOptions, Failure> {
     // runc only reads --rootless when it creates something.
-    global.rootless.resolve().map_err(|e| format!("runc create failed: {e}"))?;
+    let rootless = global.rootless.resolve().map_err(|e| format!("runc create failed: {e}"))?;
+    let unprivileged = !nix::unistd::geteuid().is_root();
+    if rootless == Some(true) || (rootless.is_none() && unprivileged) {
+        return Err("rootless containers (--rootless, or running berth as a non-root user) are not supported yet".to_string().into());
+    }
+    if global.systemd_cgroup {
+        return Err("the systemd cgroup driver (--systemd-cgroup) is not supported yet".to_string().into());
+    }
     Ok(CreateOptions {
         root: state_root(global),
         id: args.id.clone(),

@@ -79,6 +79,9 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let pid = namespaces.clone_init()?;
     if pid == 0 {
         drop(parent_end);
+        if let Some(dir) = undo.dir.as_mut() {
+            dir.close_lock_in_child();
+        }
         init::run(InitConfig {
             spec: &spec,
             id: &options.id,

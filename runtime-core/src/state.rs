@@ -207,6 +207,17 @@ impl ContainerDir {
         Ok(())
     }
 
+    /// In a forked child: close this copy of the lock's descriptor without
+    /// unlocking, so only the parent holds (and releases) the lock.
+    pub fn close_lock_in_child(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            // SAFETY: the descriptor is ours; closing a copy in the child leaves the
+            // parent's lock in place, and forgetting skips the unlock on drop.
+            unsafe { libc::close(std::os::fd::AsRawFd::as_raw_fd(&*lock)) };
+            std::mem::forget(lock);
+        }
+    }
+
     /// The record, or `None` while the container is still being created (or
     /// its create was killed before it wrote one).
     pub fn read(&self) -> Result<Option<Record>, StateError> {

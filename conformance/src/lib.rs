@@ -12,6 +12,7 @@
 
 mod bundle;
 mod checks;
+mod console;
 mod default_spec;
 mod leftovers;
 mod runtime;
@@ -23,6 +24,7 @@ use std::sync::OnceLock;
 
 pub use bundle::{Bundle, SLEEPER};
 pub use checks::{cap_mask, is_rfc3339, parse_mountinfo, top_level_keys, wait_until, Mount};
+pub use console::{read_until_closed, ConsoleSocket, ReceivedConsole};
 pub use default_spec::{bundle_spec, runc_default_spec};
 pub use leftovers::{assert_nothing_left, leftovers, mounts_mentioning, processes_using};
 pub use runtime::{Output, Runtime, STATE_DEADLINE};

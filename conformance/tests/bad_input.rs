@@ -225,8 +225,6 @@ fn unsupported_fields_are_refused_berth_only() {
     rejected(|c| c["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW" }), "seccomp");
     rejected(|c| c["hooks"] = json!({ "prestart": [{ "path": "/bin/true" }] }), "hooks");
     rejected(|c| c["linux"]["resources"]["memory"] = json!({ "limit": 67108864 }), "memory");
-    // runc's own rule fires first for a detached create: "cannot allocate tty ...".
-    rejected(|c| c["process"]["terminal"] = json!(true), "tty");
 }
 
 /// Global modes this version cannot honour are refused at create, by name.

@@ -189,7 +189,8 @@ fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger) -> 
     }
     berth::foreground::prepare(!args.no_subreaper)?;
     let mut created = berth::create(&create_options(global, &args.create, false)?)?;
-    let outcome = created.start().and_then(|()| berth::foreground::forward_until_exit(created.pid()));
+    let console = created.take_console();
+    let outcome = created.start().and_then(|()| berth::foreground::forward_until_exit(created.pid(), console));
     drop(created);
     if outcome.is_err() || !args.keep {
         if let Err(e) = container::delete(&root, &id, true) {

@@ -14,11 +14,19 @@ pub struct Container {
     root: StateRoot,
     dir: ContainerDir,
     record: Record,
+    /// The terminal's master, for a container created in the foreground with `process.terminal`.
+    console: Option<OwnedFd>,
 }
 
 impl Container {
-    pub(crate) fn from_parts(root: StateRoot, dir: ContainerDir, record: Record) -> Container {
-        Container { root, dir, record }
+    pub(crate) fn from_parts(root: StateRoot, dir: ContainerDir, record: Record, console: Option<OwnedFd>) -> Container {
+        Container { root, dir, record, console }
+    }
+
+    /// The master of the container's terminal, when this process created it
+    /// in the foreground (no `--console-socket`) with `process.terminal`.
+    pub fn take_console(&mut self) -> Option<OwnedFd> {
+        self.console.take()
     }
 
     /// The container `id` in the state root `root`.
@@ -26,7 +34,7 @@ impl Container {
         let root = StateRoot::open(root)?;
         let dir = root.open_container(id)?;
         let record = dir.read()?.ok_or(StateError::NotExist)?;
-        Ok(Container { root, dir, record })
+        Ok(Container { root, dir, record, console: None })
     }
 
     pub fn id(&self) -> &str {
@@ -114,7 +122,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     };
     dir.lock()?;
     match dir.read()? {
-        Some(record) => Container { root: state_root, dir, record }.delete(force),
+        Some(record) => Container { root: state_root, dir, record, console: None }.delete(force),
         None => {
             dir.remove()?;
             if force { Ok(()) } else { Err(StateError::NotExist.into()) }

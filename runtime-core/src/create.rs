@@ -16,6 +16,7 @@ use crate::{barrier, spec};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -50,9 +51,6 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let spec = spec::load(&bundle)?;
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     check_terminal(terminal, options.console_socket.as_deref(), options.detach)?;
-    if terminal {
-        return Err(Error::Unsupported("process.terminal (a pseudo-terminal for the container)"));
-    }
     refuse_unsupported(&spec)?;
     let rootfs = spec::rootfs_path(&spec, &bundle);
     let namespaces = Namespaces::from_spec(&spec)?;
@@ -103,11 +101,22 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
 
     cgroup.add(pid)?;
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
-    match parent_end.recv().map_err(Error::Sync)? {
-        Some(Message::Ready) => {}
-        Some(Message::Failed(reason)) => return Err(Error::Init(reason)),
-        Some(other) => return Err(Error::Init(format!("unexpected message from init: {other:?}"))),
-        None => return Err(Error::Init("the container init exited during setup".into())),
+    let mut console = None;
+    loop {
+        match parent_end.recv_with_fd().map_err(Error::Sync)? {
+            Some((Message::Ready, _)) => break,
+            Some((Message::Console, Some(master))) => console = Some(master),
+            Some((Message::Failed(reason), _)) => return Err(Error::Init(reason)),
+            Some((other, _)) => return Err(Error::Init(format!("unexpected message from init: {other:?}"))),
+            None => return Err(Error::Init("the container init exited during setup".into())),
+        }
+    }
+    // A detached container's terminal goes to the caller's socket now; a
+    // foreground one stays with this process, which relays it.
+    if let (Some(path), Some(master)) = (&options.console_socket, &console) {
+        let path = std::path::absolute(path).map_err(|source| Error::Bundle { path: path.clone(), source })?;
+        crate::console::send_to_socket(&path, master.as_fd()).map_err(|e| Error::Init(e.to_string()))?;
+        console = None;
     }
 
     let (_, pid_start_time) = state::process_stat(pid).ok_or_else(|| Error::Init("the container init exited during setup".into()))?;
@@ -129,7 +138,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
     let dir = undo.disarm();
-    Ok(Container::from_parts(root, dir, record))
+    Ok(Container::from_parts(root, dir, record, console))
 }
 
 /// Refuse what this version cannot honour yet, rather than run a container

@@ -7,10 +7,10 @@ use crate::namespaces::Namespaces;
 use crate::process;
 use crate::rootfs::{self, RootfsSetup};
 use crate::sync::{Channel, Message};
-use crate::barrier;
+use crate::{barrier, console};
 use crate::procfs::PrivateProc;
 use oci_spec::runtime::Spec;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 /// What the parent hands the init (by memory: the init is a fork of it).
@@ -73,13 +73,19 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
         return Err("a container without a new mount namespace is not supported".into());
     }
 
+    let process = config.spec.process().as_ref().ok_or("config.json has no process to run")?;
+    if process.terminal().unwrap_or(false) {
+        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let master = console::setup_in_container(size).map_err(|e| e.to_string())?;
+        config.channel.send_with_fd(&Message::Console, Some(master.as_fd())).map_err(|e| format!("send the console: {e}"))?;
+    }
+
     if let Some(hostname) = config.spec.hostname() {
         nix::unistd::sethostname(hostname).map_err(|e| format!("set hostname {hostname:?}: {e}"))?;
     }
     if let Some(domainname) = config.spec.domainname() {
         set_domainname(domainname)?;
     }
-    let process = config.spec.process().as_ref().ok_or("config.json has no process to run")?;
     let sysctl = config.spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).filter(|s| !s.is_empty());
     if sysctl.is_some() || process.oom_score_adj().is_some() {
         let proc = PrivateProc::open().map_err(|e| e.to_string())?;

@@ -11,6 +11,7 @@
 pub mod barrier;
 pub mod capabilities;
 pub mod cgroups;
+pub mod console;
 pub mod container;
 pub mod create;
 pub mod error;

@@ -8,10 +8,10 @@ mod mount_api;
 mod mounts;
 
 pub use inroot::{Root, TargetKind};
-pub use mount_api::{openat2, FsContext, MountAttr};
+pub use mount_api::{attach, clone_tree, openat2, FsContext, MountAttr};
 pub use mounts::MountOptions;
 
-use mount_api::{attach, clone_tree, set_attr};
+use mount_api::set_attr;
 use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 use std::os::fd::{AsFd, OwnedFd};

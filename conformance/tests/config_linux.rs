@@ -4,7 +4,10 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use berth_conformance::{Bundle, Runtime};
+use berth_conformance::{berth_only, Bundle, Runtime};
+
+/// runc 1.1.5 predates these runtime-spec 1.1/1.2 fields and ignores them.
+const NEWER_THAN_RUNC_1_1: &str = "runc 1.1.5 ignores this runtime-spec 1.1/1.2 field";
 use serde_json::{json, Value};
 
 fn run_script(script: &str, edit: impl FnOnce(&mut Value)) -> String {
@@ -59,4 +62,58 @@ fn only_stdio_reaches_the_container() {
     let script = "fd=3; while [ $fd -lt 256 ]; do [ -e /proc/$$/fd/$fd ] && echo \"fd $fd: $(readlink /proc/$$/fd/$fd)\"; fd=$((fd+1)); done; echo checked";
     let out = run_script(script, |_| {});
     assert_eq!(out, "checked\n");
+}
+
+/// config-linux.md "Personality": LINUX32 makes uname report a 32-bit machine.
+#[test]
+fn personality_linux32_is_applied_berth_only() {
+    if !berth_only(NEWER_THAN_RUNC_1_1) {
+        return;
+    }
+    if std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    let out = run_script("uname -m", |c| c["linux"]["personality"] = json!({ "domain": "LINUX32" }));
+    assert_eq!(out.trim(), "i686");
+}
+
+/// config.md "process.scheduler": policy and nice as sched_setattr(2) sets them,
+/// read back from /proc/self/stat (field 19 nice, field 41 policy; 3 = SCHED_BATCH).
+#[test]
+fn scheduler_policy_and_nice_are_applied_berth_only() {
+    if !berth_only(NEWER_THAN_RUNC_1_1) {
+        return;
+    }
+    let out = run_script("cut -d' ' -f19,41 /proc/self/stat", |c| {
+        c["process"]["scheduler"] = json!({ "policy": "SCHED_BATCH", "nice": 5 });
+    });
+    assert_eq!(out.trim(), "5 3");
+}
+
+/// config.md "process.ioPriority", read back with ionice.
+#[test]
+fn io_priority_is_applied_berth_only() {
+    if !berth_only(NEWER_THAN_RUNC_1_1) {
+        return;
+    }
+    let out = run_script("ionice -p $$", |c| {
+        c["process"]["ioPriority"] = json!({ "class": "IOPRIO_CLASS_BE", "priority": 6 });
+    });
+    assert_eq!(out.trim(), "best-effort: prio 6");
+}
+
+/// config-linux.md "Time offsets": a new time namespace with a boottime offset
+/// shifts the uptime seen inside (and only inside).
+#[test]
+fn time_namespace_offsets_shift_the_boot_clock_berth_only() {
+    if !berth_only(NEWER_THAN_RUNC_1_1) {
+        return;
+    }
+    let out = run_script("cut -d' ' -f1 /proc/uptime", |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "time" }));
+        c["linux"]["timeOffsets"] = json!({ "boottime": { "secs": 1000000, "nanosecs": 0 } });
+    });
+    let inside: f64 = out.trim().parse().unwrap();
+    let host: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(inside >= 1_000_000.0 && inside > host + 900_000.0, "inside {inside}, host {host}");
 }

@@ -158,12 +158,6 @@ fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
         if process.selinux_label().as_deref().is_some_and(|l| !l.is_empty()) {
             return refuse("process.selinuxLabel");
         }
-        if process.scheduler().is_some() {
-            return refuse("process.scheduler");
-        }
-        if process.io_priority().is_some() {
-            return refuse("process.ioPriority");
-        }
         if process.exec_cpu_affinity().is_some() {
             return refuse("process.execCPUAffinity");
         }
@@ -177,9 +171,6 @@ fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
     }
     if linux.intel_rdt().is_some() {
         return refuse("linux.intelRdt");
-    }
-    if linux.personality().is_some() {
-        return refuse("linux.personality");
     }
     if linux.mount_label().as_deref().is_some_and(|l| !l.is_empty()) {
         return refuse("linux.mountLabel");

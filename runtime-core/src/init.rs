@@ -96,6 +96,9 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
             proc.set_oom_score_adj(value).map_err(|e| e.to_string())?;
         }
     }
+    if let Some(personality) = config.spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        crate::scheduling::apply_personality(personality).map_err(|e| e.to_string())?;
+    }
     let exec = process::apply(process).map_err(|e| e.to_string())?;
     process::close_runtime_fds(config.preserve_fds).map_err(|e| e.to_string())?;
 

@@ -21,6 +21,8 @@ pub enum NamespaceError {
     Join { kind: &'static str, path: PathBuf, source: nix::Error },
     #[error("create cgroup namespace: {0}")]
     UnshareCgroup(nix::Error),
+    #[error("create the time namespace with its offsets: {0}")]
+    Time(std::io::Error),
     #[error("{0} namespaces are not supported yet")]
     Unsupported(&'static str),
     #[error("clone the container init: {0}")]
@@ -60,7 +62,12 @@ pub struct Namespaces {
     /// Created by the init after the parent moved it into its cgroup, so the
     /// cgroup namespace is rooted at the container's own cgroup.
     new_cgroup_ns: bool,
-    /// Joined by the parent before the clone (pid).
+    /// A new time namespace, made by the parent for its children with these
+    /// offsets (clock name, seconds, nanoseconds): offsets can only be set
+    /// before any process is inside, so clone3 cannot make it.
+    new_time_ns: bool,
+    time_offsets: Vec<(String, i64, u32)>,
+    /// Joined by the parent before the clone (pid, time).
     parent_joins: Vec<JoinTarget>,
     /// Joined by the init, in this order, before anything else.
     init_joins: Vec<JoinTarget>,
@@ -71,21 +78,29 @@ impl Namespaces {
         let mut plan = Namespaces {
             clone_flags: CloneFlags::empty(),
             new_cgroup_ns: false,
+            new_time_ns: false,
+            time_offsets: Vec::new(),
             parent_joins: Vec::new(),
             init_joins: Vec::new(),
         };
         let Some(list) = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()) else {
             return Ok(plan);
         };
+        for (clock, offset) in spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()).into_iter().flatten() {
+            plan.time_offsets.push((clock.clone(), offset.secs().unwrap_or(0), offset.nanosecs().unwrap_or(0)));
+        }
+        plan.time_offsets.sort();
         for ns in list {
             let kind = ns.typ();
-            if matches!(kind, LinuxNamespaceType::User | LinuxNamespaceType::Time) {
+            if kind == LinuxNamespaceType::User {
                 return Err(NamespaceError::Unsupported(kind_name(kind)));
             }
             match ns.path() {
                 None => {
                     if kind == LinuxNamespaceType::Cgroup {
                         plan.new_cgroup_ns = true;
+                    } else if kind == LinuxNamespaceType::Time {
+                        plan.new_time_ns = true;
                     } else {
                         plan.clone_flags |= clone_flag(kind);
                     }
@@ -97,7 +112,8 @@ impl Namespaces {
                         source,
                     })?;
                     let target = JoinTarget { kind, path: path.clone(), fd: file.into() };
-                    if kind == LinuxNamespaceType::Pid {
+                    // Both only affect children: the parent joins them right before the clone.
+                    if matches!(kind, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
                         plan.parent_joins.push(target);
                     } else {
                         plan.init_joins.push(target);
@@ -109,8 +125,10 @@ impl Namespaces {
     }
 
     pub fn has_new(&self, kind: LinuxNamespaceType) -> bool {
-        if kind == LinuxNamespaceType::Cgroup {
-            return self.new_cgroup_ns;
+        match kind {
+            LinuxNamespaceType::Cgroup => return self.new_cgroup_ns,
+            LinuxNamespaceType::Time => return self.new_time_ns,
+            _ => {}
         }
         self.clone_flags.contains(clone_flag(kind))
     }
@@ -119,6 +137,16 @@ impl Namespaces {
     pub fn enter_before_clone(&self) -> Result<(), NamespaceError> {
         for target in &self.parent_joins {
             join(target)?;
+        }
+        if self.new_time_ns {
+            // SAFETY: unshare with a namespace flag; it only changes the namespace of future children.
+            if unsafe { libc::unshare(libc::CLONE_NEWTIME) } != 0 {
+                return Err(NamespaceError::Time(std::io::Error::last_os_error()));
+            }
+            let lines: String = self.time_offsets.iter().map(|(clock, secs, nanos)| format!("{clock} {secs} {nanos}\n")).collect();
+            if !lines.is_empty() {
+                std::fs::write("/proc/self/timens_offsets", lines).map_err(NamespaceError::Time)?;
+            }
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! directory, environment, executable lookup, no_new_privs; then exec.
 
 use crate::capabilities::{CapabilityError, CapabilitySets};
+use crate::scheduling::{self, SchedulingError};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{PosixRlimitType, Process};
 use std::ffi::CString;
@@ -17,6 +18,8 @@ pub enum ProcessError {
     Rlimit { name: String, soft: u64, hard: u64, source: std::io::Error },
     #[error(transparent)]
     Capability(#[from] CapabilityError),
+    #[error(transparent)]
+    Scheduling(#[from] SchedulingError),
     #[error("{op}: {source}")]
     Identity { op: String, source: nix::Error },
     #[error("chdir to cwd ({path:?}) set in config.json failed: {source}")]
@@ -57,6 +60,12 @@ pub fn apply(process: &Process) -> Result<Exec, ProcessError> {
     let args = process.args().as_deref().unwrap_or_default();
     let program = args.first().ok_or(ProcessError::NoArgs)?;
     apply_rlimits(process)?;
+    if let Some(scheduler) = process.scheduler() {
+        scheduling::apply_scheduler(scheduler)?;
+    }
+    if let Some(priority) = process.io_priority() {
+        scheduling::apply_io_priority(priority)?;
+    }
 
     let caps = CapabilitySets::from_spec(process.capabilities().as_ref())?;
     caps.apply_bounding()?;

@@ -245,3 +245,10 @@ fn unsupported_global_modes_are_refused_berth_only() {
         rt.assert_nothing_left(&id, &bundle);
     }
 }
+
+/// config-linux.md "Sysctl": only namespaced keys can be set for one container;
+/// a host-wide one would change the host (runc refuses it too).
+#[test]
+fn a_host_wide_sysctl_is_refused() {
+    rejected(|c| c["linux"]["sysctl"] = json!({ "kernel.panic": "5" }), "kernel.panic");
+}

@@ -106,6 +106,10 @@ pub enum SpecError {
     MappingsWithoutUserNamespace { field: &'static str },
     #[error("linux.timeOffsets specified, but linux.namespaces has no time namespace")]
     TimeOffsetsWithoutTimeNamespace,
+    #[error("sysctl {key:?} is not in a separate kernel namespace")]
+    SysctlNotNamespaced { key: String },
+    #[error("sysctl {key:?} needs a {namespace} namespace of the container's own")]
+    SysctlWithoutNamespace { key: String, namespace: &'static str },
     #[error("unable to set hostname {hostname:?} without a private UTS namespace")]
     HostnameWithoutUts { hostname: String },
     #[error("unable to set domainname {domainname:?} without a private UTS namespace")]

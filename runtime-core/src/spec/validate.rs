@@ -219,6 +219,12 @@ fn check_linux(spec: &Spec) -> Result<(), SpecError> {
         return Err(SpecError::TimeOffsetsWithoutTimeNamespace);
     }
 
+    let mut keys: Vec<&String> = linux.sysctl().iter().flatten().map(|(k, _)| k).collect();
+    keys.sort();
+    for key in keys {
+        check_sysctl(key, &has)?;
+    }
+
     for (index, device) in linux.devices().iter().flatten().enumerate() {
         if !device.path().is_absolute() {
             return Err(SpecError::RelativeDevicePath {
@@ -250,6 +256,35 @@ fn check_linux(spec: &Spec) -> Result<(), SpecError> {
                 path: path.clone(),
             });
         }
+    }
+    Ok(())
+}
+
+/// Only sysctls that live in a namespace the container has of its own may be
+/// set: anything else would change the host (runc's rule, config-linux.md "Sysctl").
+fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(), SpecError> {
+    const IPC_KEYS: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let key_norm = key.replace('/', ".");
+    let (namespace, needed) = if IPC_KEYS.contains(&key_norm.as_str()) || key_norm.starts_with("fs.mqueue.") {
+        ("ipc", LinuxNamespaceType::Ipc)
+    } else if key_norm.starts_with("net.") {
+        ("network", LinuxNamespaceType::Network)
+    } else if key_norm == "kernel.hostname" || key_norm == "kernel.domainname" {
+        ("uts", LinuxNamespaceType::Uts)
+    } else {
+        return Err(SpecError::SysctlNotNamespaced { key: key.to_owned() });
+    };
+    if !has(needed) {
+        return Err(SpecError::SysctlWithoutNamespace { key: key.to_owned(), namespace });
     }
     Ok(())
 }

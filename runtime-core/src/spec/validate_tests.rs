@@ -46,7 +46,7 @@ impl Case {
                 "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
                 "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
                 "timeOffsets": {"monotonic": {"secs": 1}},
-                "sysctl": {"net.ipv4.ip_forward": "1", "anything.goes": "for now"},
+                "sysctl": {"net.ipv4.ip_forward": "1"},
                 "devices": [
                     {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229},
                     {"path": "/dev/fifo", "type": "p"}
@@ -560,4 +560,14 @@ fn minimal_spec_without_linux_is_valid() {
         .remove("/hostname")
         .remove("/domainname");
     case.validate().expect("no linux section");
+}
+
+#[test]
+fn sysctls_must_be_namespaced() {
+    let ok = Case::new().set("/linux/sysctl", json!({ "net.ipv4.ip_forward": "1", "kernel.domainname": "x" }));
+    assert!(ok.validate().is_ok());
+    let host_wide = Case::new().set("/linux/sysctl", json!({ "kernel.panic": "1" }));
+    assert!(matches!(host_wide.validate(), Err(SpecError::SysctlNotNamespaced { key }) if key == "kernel.panic"));
+    let no_netns = Case::new().without_namespace("network").set("/linux/sysctl", json!({ "net.ipv4.ip_forward": "1" }));
+    assert!(matches!(no_netns.validate(), Err(SpecError::SysctlWithoutNamespace { namespace: "network", .. })));
 }

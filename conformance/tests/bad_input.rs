@@ -250,5 +250,7 @@ fn unsupported_global_modes_are_refused_berth_only() {
 /// a host-wide one would change the host (runc refuses it too).
 #[test]
 fn a_host_wide_sysctl_is_refused() {
-    rejected(|c| c["linux"]["sysctl"] = json!({ "kernel.panic": "5" }), "kernel.panic");
+    // The host's own value: should a runtime wrongly write it, the host is unchanged.
+    let current = fs::read_to_string("/proc/sys/kernel/panic").unwrap().trim().to_string();
+    rejected(|c| c["linux"]["sysctl"] = json!({ "kernel.panic": current }), "kernel.panic");
 }

@@ -77,10 +77,7 @@ pub enum HookError {
 fn describe(status: &ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
-        (None, Some(signal)) => match Signal::try_from(signal) {
-            Ok(signal) => format!("signal: {signal}"),
-            Err(_) => format!("signal: {signal}"),
-        },
+        (None, Some(n)) => format!("signal: {}", Signal::try_from(n).map_or_else(|_| n.to_string(), |s| s.to_string())),
         (None, None) => status.to_string(),
     }
 }
@@ -127,7 +124,8 @@ fn run_hook(hook: &Hook, kind: HookKind, index: usize, state: &[u8]) -> Result<(
         Some(t) if t <= 0 => return Err(HookError::InvalidTimeout { kind, index, path, timeout: t }),
         t => t,
     };
-    let mut child = command(hook).spawn().map_err(|source| HookError::Spawn { kind, index, path: path.clone(), source })?;
+    let mut child =
+        command(hook).spawn().map_err(|source| HookError::Spawn { kind, index, path: path.clone(), source })?;
     let mut stdout = Capture::default();
     let mut stderr = Capture::default();
     let ending = match supervise(&mut child, timeout, state, &mut stdout, &mut stderr) {
@@ -217,7 +215,7 @@ fn supervise(
         // Any event counts: POLLHUP/POLLERR are what a closed other end gives.
         let ready = |at: Option<usize>| at.is_some_and(|i| fds[i].any().unwrap_or(false));
         let (exited, in_ready, out_ready, err_ready) = (ready(Some(0)), ready(at_in), ready(at_out), ready(at_err));
-        drop(fds);
+        drop(fds); // it borrows the pipes, which may be closed below
 
         if let (true, Some(pipe)) = (in_ready, stdin.as_mut()) {
             match write_without_sigpipe(pipe, &state[written..]) {
@@ -476,7 +474,8 @@ mod tests {
 
     #[test]
     fn a_missing_hook_is_a_spawn_error_naming_it() {
-        let err = run_hooks(&[hook("/nonexistent/hook", &[], &[], None)], HookKind::Prestart, "{}").expect_err("no such file");
+        let err = run_hooks(&[hook("/nonexistent/hook", &[], &[], None)], HookKind::Prestart, "{}")
+            .expect_err("no such file");
         assert!(matches!(err, HookError::Spawn { .. }));
         assert!(err.to_string().starts_with("error running prestart hook #0 (/nonexistent/hook): "), "{err}");
     }
@@ -570,16 +569,13 @@ mod tests {
         if std::env::var_os("BERTH_HOOKS_SIGPIPE_CHILD").is_none() {
             return;
         }
-        let default = nix::sys::signal::SigAction::new(
-            nix::sys::signal::SigHandler::SigDfl,
-            nix::sys::signal::SaFlags::empty(),
-            SigSet::empty(),
-        );
         // SAFETY: installing SIG_DFL runs no handler code.
-        unsafe { nix::sys::signal::sigaction(Signal::SIGPIPE, &default) }.expect("reset SIGPIPE");
+        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) }
+            .expect("reset SIGPIPE");
         let state = "x".repeat(1 << 20);
         for _ in 0..5 {
-            run_hooks(&[sh("exit 0"), sh("head -c 10 > /dev/null")], HookKind::CreateContainer, &state).expect("hooks pass");
+            run_hooks(&[sh("exit 0"), sh("head -c 10 > /dev/null")], HookKind::CreateContainer, &state)
+                .expect("hooks pass");
         }
     }
 }

@@ -120,7 +120,7 @@ fn run(command: Command, global: &GlobalOpts, logger: &Logger) -> Result<i32, Fa
             Ok(0)
         }
         Command::Start { id } => {
-            berth::Container::load(&root, &id)?.start()?;
+            warn_all(logger, berth::Container::load(&root, &id)?.start()?);
             Ok(0)
         }
         Command::Run(args) => run_container(global, &args, logger),
@@ -151,7 +151,7 @@ fn run(command: Command, global: &GlobalOpts, logger: &Logger) -> Result<i32, Fa
             }
         }
         Command::Delete { id, force } => {
-            container::delete(&root, &id, force)?;
+            warn_all(logger, container::delete(&root, &id, force)?);
             Ok(0)
         }
         Command::Spec { bundle, rootless } => write_spec(bundle, rootless),
@@ -181,23 +181,37 @@ fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger) -> 
     let id = args.create.id.clone();
     if args.create.detach {
         let mut created = berth::create(&create_options(global, &args.create, true)?)?;
-        if let Err(e) = created.start() {
-            let _ = container::delete(&root, &id, true);
-            return Err(e.into());
+        match created.start() {
+            Ok(warnings) => warn_all(logger, warnings),
+            Err(e) => {
+                let _ = container::delete(&root, &id, true);
+                return Err(e.into());
+            }
         }
         return Ok(0);
     }
     berth::foreground::prepare(!args.no_subreaper)?;
     let mut created = berth::create(&create_options(global, &args.create, false)?)?;
     let console = created.take_console();
-    let outcome = created.start().and_then(|()| berth::foreground::forward_until_exit(created.pid(), console));
+    let outcome = created.start().and_then(|warnings| {
+        warn_all(logger, warnings);
+        berth::foreground::forward_until_exit(created.pid(), console)
+    });
     drop(created);
     if outcome.is_err() || !args.keep {
-        if let Err(e) = container::delete(&root, &id, true) {
-            logger.warn(&format!("delete container {id} after run: {e}"));
+        match container::delete(&root, &id, true) {
+            Ok(warnings) => warn_all(logger, warnings),
+            Err(e) => logger.warn(&format!("delete container {id} after run: {e}")),
         }
     }
     Ok(outcome?)
+}
+
+/// Failures that do not fail the command (poststart and poststop hooks), logged as runc does.
+fn warn_all(logger: &Logger, warnings: Vec<String>) {
+    for warning in warnings {
+        logger.warn(&warning);
+    }
 }
 
 /// `spec`: runc's default config.json, refusing to overwrite one.

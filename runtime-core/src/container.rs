@@ -2,6 +2,7 @@
 //! container, and listing the containers of a state root.
 
 use crate::barrier;
+use crate::hooks::{self, HookKind};
 use crate::error::{Error, Result};
 use crate::state::{self, ContainerDir, ContainerState, Record, StateError, StateRoot, Status};
 use nix::sys::signal::Signal;
@@ -11,7 +12,6 @@ use std::path::Path;
 /// A container with a state record (created, running, paused or stopped).
 #[derive(Debug)]
 pub struct Container {
-    root: StateRoot,
     dir: ContainerDir,
     record: Record,
     /// The terminal's master, for a container created in the foreground with `process.terminal`.
@@ -19,8 +19,8 @@ pub struct Container {
 }
 
 impl Container {
-    pub(crate) fn from_parts(root: StateRoot, dir: ContainerDir, record: Record, console: Option<OwnedFd>) -> Container {
-        Container { root, dir, record, console }
+    pub(crate) fn from_parts(dir: ContainerDir, record: Record, console: Option<OwnedFd>) -> Container {
+        Container { dir, record, console }
     }
 
     /// The master of the container's terminal, when this process created it
@@ -34,7 +34,7 @@ impl Container {
         let root = StateRoot::open(root)?;
         let dir = root.open_container(id)?;
         let record = dir.read()?.ok_or(StateError::NotExist)?;
-        Ok(Container { root, dir, record, console: None })
+        Ok(Container { dir, record, console: None })
     }
 
     pub fn id(&self) -> &str {
@@ -59,8 +59,10 @@ impl Container {
         ContainerState::from_record(&self.record, self.status(), self.dir.owner())
     }
 
-    /// Let the init exec the user's program.
-    pub fn start(&mut self) -> Result<()> {
+    /// Let the init exec the user's program, then run the poststart hooks.
+    /// A failing poststart hook does not fail `start` (runtime.md): its error
+    /// comes back as a warning for the caller to report.
+    pub fn start(&mut self) -> Result<Vec<String>> {
         self.dir.lock()?;
         match self.status() {
             Status::Created => {}
@@ -71,7 +73,23 @@ impl Container {
         barrier::release(self.dir.path()).map_err(|e| match e {
             barrier::BarrierError::InitGone => Error::StartStopped,
             other => Error::Barrier(other),
-        })
+        })?;
+        Ok(self.run_warning_hooks(HookKind::Poststart, Status::Running))
+    }
+
+    /// Run hooks whose failure is only a warning (poststart, poststop).
+    fn run_warning_hooks(&self, kind: HookKind, status: Status) -> Vec<String> {
+        let list = hooks::hooks_of(self.record.hooks.as_ref(), kind);
+        if list.is_empty() {
+            return Vec::new();
+        }
+        let mut state = ContainerState::from_record(&self.record, status, String::new());
+        state.pid = self.record.pid;
+        let json = serde_json::to_string(&state).unwrap_or_default();
+        match hooks::run_hooks(list, kind, &json) {
+            Ok(()) => Vec::new(),
+            Err(e) => vec![e.to_string()],
+        }
     }
 
     /// Send `signal` to the init, or with `all` to every process in the container's cgroup.
@@ -86,8 +104,9 @@ impl Container {
         Ok(())
     }
 
-    /// Remove the container: refused while it runs unless `force`, which kills it first.
-    pub fn delete(mut self, force: bool) -> Result<()> {
+    /// Remove the container: refused while it runs unless `force`, which kills
+    /// it first. Returns the warnings of failed poststop hooks.
+    pub fn delete(mut self, force: bool) -> Result<Vec<String>> {
         self.dir.lock()?;
         match self.status() {
             Status::Stopped | Status::Created => {}
@@ -97,35 +116,36 @@ impl Container {
         self.destroy()
     }
 
-    /// Kill whatever is left, remove the cgroup and the state. Safe to repeat.
-    fn destroy(self) -> Result<()> {
+    /// Kill whatever is left, remove the cgroup, run the poststop hooks, remove
+    /// the state. Safe to repeat.
+    fn destroy(self) -> Result<Vec<String>> {
         let mut victims = self.record.cgroup.pids()?;
         if state::init_alive(&self.record) && !victims.contains(&self.record.pid) {
             victims.push(self.record.pid);
         }
         kill_and_wait(&victims);
         self.record.cgroup.remove()?;
+        let warnings = self.run_warning_hooks(HookKind::Poststop, Status::Stopped);
         self.dir.remove()?;
-        let _ = &self.root;
-        Ok(())
+        Ok(warnings)
     }
 }
 
 /// Delete by id, including a container whose create died before it wrote its
 /// state: its directory is removed, and that counts as success only with `force`.
-pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
     let state_root = StateRoot::open(root)?;
     let mut dir = match state_root.open_container(id) {
         Ok(dir) => dir,
-        Err(StateError::NotExist) if force => return Ok(()),
+        Err(StateError::NotExist) if force => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
     dir.lock()?;
     match dir.read()? {
-        Some(record) => Container { root: state_root, dir, record, console: None }.delete(force),
+        Some(record) => Container { dir, record, console: None }.delete(force),
         None => {
             dir.remove()?;
-            if force { Ok(()) } else { Err(StateError::NotExist.into()) }
+            if force { Ok(Vec::new()) } else { Err(StateError::NotExist.into()) }
         }
     }
 }

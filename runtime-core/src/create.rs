@@ -12,6 +12,7 @@ use crate::init::{self, InitConfig};
 use crate::namespaces::Namespaces;
 use crate::state::{self, ContainerDir, Record, StateRoot};
 use crate::sync::{self, Message};
+use crate::hooks::{self, HookKind};
 use crate::{barrier, spec};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
@@ -106,6 +107,13 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         match parent_end.recv_with_fd().map_err(Error::Sync)? {
             Some((Message::Ready, _)) => break,
             Some((Message::Console, Some(master))) => console = Some(master),
+            Some((Message::RunHooks, _)) => {
+                let state = hook_state(&options.id, pid, &spec, &bundle, &rootfs);
+                for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
+                    hooks::run_hooks(hooks::hooks_of(spec.hooks().as_ref(), kind), kind, &state)?;
+                }
+                parent_end.send(&Message::HooksDone(state)).map_err(Error::Sync)?;
+            }
             Some((Message::Failed(reason), _)) => return Err(Error::Init(reason)),
             Some((other, _)) => return Err(Error::Init(format!("unexpected message from init: {other:?}"))),
             None => return Err(Error::Init("the container init exited during setup".into())),
@@ -130,6 +138,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         created: state::rfc3339_nanos(SystemTime::now()),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup,
+        hooks: spec.hooks().clone(),
     };
     let dir = undo.dir.as_ref().ok_or(Error::Init("state directory lost".into()))?;
     dir.write(&record)?;
@@ -138,19 +147,13 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
     let dir = undo.disarm();
-    Ok(Container::from_parts(root, dir, record, console))
+    Ok(Container::from_parts(dir, record, console))
 }
 
 /// Refuse what this version cannot honour yet, rather than run a container
 /// with less isolation or fewer limits than its config asks for.
 fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
     let refuse = |what| Err(Error::Unsupported(what));
-    if let Some(hooks) = spec.hooks() {
-        let lists = [hooks.prestart(), hooks.create_runtime(), hooks.create_container(), hooks.start_container(), hooks.poststart(), hooks.poststop()];
-        if lists.iter().any(|l| l.as_ref().is_some_and(|l| !l.is_empty())) {
-            return refuse("hooks");
-        }
-    }
     if let Some(process) = spec.process() {
         if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) {
             return refuse("process.apparmorProfile");
@@ -191,6 +194,22 @@ fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The state the create-phase hooks get on stdin (runtime.md "State"), status `creating`.
+fn hook_state(id: &str, pid: i32, spec: &oci_spec::runtime::Spec, bundle: &Path, rootfs: &Path) -> String {
+    let state = state::ContainerState {
+        oci_version: spec.version().clone(),
+        id: id.to_string(),
+        pid,
+        status: state::Status::Creating,
+        bundle: bundle.to_path_buf(),
+        rootfs: rootfs.to_path_buf(),
+        created: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        owner: String::new(),
+    };
+    serde_json::to_string(&state).unwrap_or_default()
 }
 
 /// runc's rules for when a terminal needs a console socket.

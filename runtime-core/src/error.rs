@@ -20,6 +20,8 @@ pub enum Error {
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
     Barrier(#[from] BarrierError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
     #[error("bundle {path}: {source}")]
     Bundle { path: PathBuf, source: std::io::Error },
     /// The init reported a failed setup step, or died during setup.

@@ -7,6 +7,7 @@ use crate::namespaces::Namespaces;
 use crate::process;
 use crate::rootfs::{self, RootfsSetup};
 use crate::sync::{Channel, Message};
+use crate::hooks::{self, HookKind};
 use crate::{barrier, console};
 use crate::procfs::PrivateProc;
 use oci_spec::runtime::Spec;
@@ -60,14 +61,19 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
         join_session_keyring(config.id)?;
     }
 
+    let mut state_for_hooks = None;
     if config.namespaces.has_new(oci_spec::runtime::LinuxNamespaceType::Mount) {
-        rootfs::prepare(&RootfsSetup {
-            spec: config.spec,
-            rootfs: config.rootfs,
-            bundle: config.bundle,
-            cgroup_binds: &config.cgroup.dirs,
-            no_pivot: config.no_pivot,
-        })
+        let mut at_pivot = || create_phase_hooks(config, &mut state_for_hooks);
+        rootfs::prepare(
+            &RootfsSetup {
+                spec: config.spec,
+                rootfs: config.rootfs,
+                bundle: config.bundle,
+                cgroup_binds: &config.cgroup.dirs,
+                no_pivot: config.no_pivot,
+            },
+            &mut at_pivot,
+        )
         .map_err(|e| format!("error during container init: {e}"))?;
     } else {
         return Err("a container without a new mount namespace is not supported".into());
@@ -107,7 +113,50 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
         return Ok(Outcome::ParentGone);
     }
     barrier::wait(&config.barrier).map_err(|e| e.to_string())?;
+    let start_hooks = hooks::hooks_of(config.spec.hooks().as_ref(), HookKind::StartContainer);
+    if !start_hooks.is_empty() {
+        let state = with_status(state_for_hooks.as_deref().unwrap_or("{}"), "created");
+        hooks::run_hooks(start_hooks, HookKind::StartContainer, &state).map_err(|e| e.to_string())?;
+    }
     Err(exec.run().to_string())
+}
+
+/// Kinds of hook that need the parent's state at the createRuntime point.
+const CREATE_PHASE: [HookKind; 4] = [HookKind::Prestart, HookKind::CreateRuntime, HookKind::CreateContainer, HookKind::StartContainer];
+
+/// At the point the spec names (mounts done, before pivot_root): have the
+/// parent run prestart and createRuntime hooks in the runtime's namespaces,
+/// then run createContainer hooks here, in the container's, from its rootfs.
+fn create_phase_hooks(config: &InitConfig, state_for_hooks: &mut Option<String>) -> Result<(), String> {
+    let spec_hooks = config.spec.hooks().as_ref();
+    if CREATE_PHASE.iter().all(|kind| hooks::hooks_of(spec_hooks, *kind).is_empty()) {
+        return Ok(());
+    }
+    config.channel.send(&Message::RunHooks).map_err(|e| format!("ask for the createRuntime hooks: {e}"))?;
+    let state = match config.channel.recv() {
+        Ok(Some(Message::HooksDone(state))) => state,
+        Ok(Some(other)) => return Err(format!("unexpected message from the runtime: {other:?}")),
+        Ok(None) => return Err("the runtime exited while running hooks".into()),
+        Err(e) => return Err(format!("read from the runtime: {e}")),
+    };
+    let create_hooks = hooks::hooks_of(spec_hooks, HookKind::CreateContainer);
+    if !create_hooks.is_empty() {
+        nix::unistd::chdir(config.rootfs).map_err(|e| format!("chdir to the rootfs for createContainer hooks: {e}"))?;
+        hooks::run_hooks(create_hooks, HookKind::CreateContainer, &state).map_err(|e| e.to_string())?;
+    }
+    *state_for_hooks = Some(state);
+    Ok(())
+}
+
+/// The state JSON with another status.
+fn with_status(state: &str, status: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(state) {
+        Ok(mut value) => {
+            value["status"] = serde_json::Value::String(status.into());
+            value.to_string()
+        }
+        Err(_) => state.to_string(),
+    }
 }
 
 /// Wait for the parent's go-ahead; `false` if the parent died first.

@@ -106,6 +106,9 @@ pub struct Record {
     pub annotations: HashMap<String, String>,
     #[serde(default)]
     pub cgroup: Cgroup,
+    /// For the poststart and poststop hooks, run by later commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 /// The directory that holds every container's state.
@@ -407,6 +410,7 @@ mod tests {
             created: "2026-11-22T20:00:27Z".into(),
             annotations: HashMap::new(),
             cgroup: Cgroup::default(),
+            hooks: None,
         }
     }
 

@@ -18,12 +18,18 @@ pub enum Message {
     Failed(String),
     /// Init → parent: the master of the container's terminal comes with this message.
     Console,
+    /// Init → parent: mounts are in place; run the prestart and createRuntime hooks.
+    RunHooks,
+    /// Parent → init: those hooks ran; here is the container's state for its own hooks.
+    HooksDone(String),
 }
 
 const PROCEED: u8 = 1;
 const READY: u8 = 2;
 const FAILED: u8 = 3;
 const CONSOLE: u8 = 4;
+const RUN_HOOKS: u8 = 5;
+const HOOKS_DONE: u8 = 6;
 
 impl Message {
     fn encode(&self) -> Vec<u8> {
@@ -31,6 +37,12 @@ impl Message {
             Message::Proceed => vec![PROCEED],
             Message::Ready => vec![READY],
             Message::Console => vec![CONSOLE],
+            Message::RunHooks => vec![RUN_HOOKS],
+            Message::HooksDone(state) => {
+                let mut bytes = vec![HOOKS_DONE];
+                bytes.extend_from_slice(state.as_bytes());
+                bytes
+            }
             Message::Failed(reason) => {
                 let mut bytes = vec![FAILED];
                 bytes.extend_from_slice(reason.as_bytes());
@@ -44,6 +56,8 @@ impl Message {
             Some((&PROCEED, _)) => Ok(Message::Proceed),
             Some((&READY, _)) => Ok(Message::Ready),
             Some((&CONSOLE, _)) => Ok(Message::Console),
+            Some((&RUN_HOOKS, _)) => Ok(Message::RunHooks),
+            Some((&HOOKS_DONE, state)) => Ok(Message::HooksDone(String::from_utf8_lossy(state).into_owned())),
             Some((&FAILED, reason)) => Ok(Message::Failed(String::from_utf8_lossy(reason).into_owned())),
             _ => Err(io::Error::new(io::ErrorKind::InvalidData, "unknown message on the sync channel")),
         }

@@ -45,6 +45,8 @@ pub enum RootfsError {
     Pivot { path: PathBuf, source: nix::Error },
     #[error("mask {path}: {source}")]
     Mask { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Hooks(String),
     #[error("make {path} read-only: {source}")]
     ReadOnly { path: PathBuf, source: std::io::Error },
 }
@@ -60,8 +62,10 @@ pub struct RootfsSetup<'a> {
 }
 
 /// Build the container's filesystem and make it `/`. Runs in the init,
-/// inside its new mount namespace.
-pub fn prepare(setup: &RootfsSetup) -> Result<(), RootfsError> {
+/// inside its new mount namespace. `before_pivot` runs once every mount and
+/// device is in place, before anything is made read-only and before
+/// pivot_root: where the spec puts the createRuntime and createContainer hooks.
+pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(), String>) -> Result<(), RootfsError> {
     let linux = setup.spec.linux().as_ref();
     let propagation = linux.and_then(|l| l.rootfs_propagation().as_deref());
     make_root_private(propagation)?;
@@ -90,6 +94,8 @@ pub fn prepare(setup: &RootfsSetup) -> Result<(), RootfsError> {
     if let Some(process) = setup.spec.process() {
         root.mkdir_all(process.cwd()).map_err(|source| RootfsError::Cwd { path: process.cwd().clone(), source })?;
     }
+
+    before_pivot().map_err(RootfsError::Hooks)?;
 
     // Masks and read-only binds are made before pivot_root, while the host's
     // /dev/null is still in this mount namespace to be cloned from; every

@@ -1,0 +1,139 @@
+//! config.md "POSIX-platform Hooks" and runtime.md "Lifecycle": each hook runs
+//! at its point, in its namespace, with the state on stdin, its own args and
+//! env; a failing create-phase hook fails `create` and leaves nothing, a
+//! failing poststart hook only warns.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use berth_conformance::{berth_only, host_namespace, Bundle, HostDir, Runtime};
+use serde_json::{json, Value};
+
+/// A hook script that records, under $OUT, the state it got, its mount
+/// namespace and its working directory, in files named after its first argument.
+const RECORDER: &str = "#!/bin/sh\nkind=$1\ncat > \"$OUT/$kind.state\"\nreadlink /proc/self/ns/mnt > \"$OUT/$kind.mnt\"\npwd > \"$OUT/$kind.cwd\"\n";
+
+fn write_script(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn hook(path: &Path, kind: &str, out: &Path) -> Value {
+    json!({ "path": path, "args": ["recorder", kind], "env": [format!("OUT={}", out.display())] })
+}
+
+fn recorded(out: &Path, kind: &str) -> (Value, String, String) {
+    let read = |ext: &str| fs::read_to_string(out.join(format!("{kind}.{ext}"))).unwrap_or_else(|e| panic!("{kind} hook did not run ({e})"));
+    let state = serde_json::from_str(&read("state")).unwrap();
+    (state, read("mnt").trim().to_string(), read("cwd").trim().to_string())
+}
+
+/// runtime.md "Lifecycle": poststart hooks run after the user's program
+/// started (step 9), not during create; runc 1.1 ran them in create (fixed in 1.2).
+const RUNC_POSTSTART_AT_CREATE: &str = "runc 1.1.5 runs poststart hooks in create, against runtime.md's lifecycle";
+
+#[test]
+fn every_hook_runs_at_its_point_with_the_state_berth_only() {
+    if !berth_only(RUNC_POSTSTART_AT_CREATE) {
+        return;
+    }
+    let out = HostDir::new();
+    let host_script = out.path().join("recorder.sh");
+    write_script(&host_script, RECORDER);
+    let mut bundle = Bundle::busybox(&["sh", "-c", "cat /dev/shm/startContainer.state"]);
+    // startContainer runs after pivot_root: its program must be in the rootfs.
+    write_script(&bundle.rootfs().join("recorder.sh"), RECORDER);
+    let (h, o) = (host_script.clone(), out.path().to_path_buf());
+    bundle.edit(|c| {
+        c["hooks"] = json!({
+            "prestart": [hook(&h, "prestart", &o)],
+            "createRuntime": [hook(&h, "createRuntime", &o)],
+            "createContainer": [hook(&h, "createContainer", &o)],
+            "startContainer": [hook(Path::new("/recorder.sh"), "startContainer", Path::new("/dev/shm"))],
+            "poststart": [hook(&h, "poststart", &o)],
+            "poststop": [hook(&h, "poststop", &o)],
+        });
+    });
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create(&id, &bundle, &[]).ok();
+    let host_mnt = host_namespace("mnt");
+    for kind in ["prestart", "createRuntime"] {
+        let (state, mnt, _) = recorded(out.path(), kind);
+        assert_eq!(state["id"], json!(id), "{kind}: {state}");
+        assert_eq!(state["status"], "creating", "{kind}: {state}");
+        assert!(state["pid"].as_i64().unwrap_or(0) > 0, "{kind}: {state}");
+        assert_eq!(mnt, host_mnt, "{kind} must run in the runtime's mount namespace");
+    }
+    let (state, mnt, cwd) = recorded(out.path(), "createContainer");
+    assert_eq!(state["id"], json!(id));
+    assert_ne!(mnt, host_mnt, "createContainer must run in the container's mount namespace");
+    assert_eq!(Path::new(&cwd), bundle.rootfs(), "createContainer runs from the rootfs");
+    assert!(!out.path().join("poststart.state").exists(), "poststart ran before start");
+
+    rt.start(&id).ok();
+    let (state, mnt, _) = recorded(out.path(), "poststart");
+    assert_eq!(state["id"], json!(id));
+    assert_eq!(mnt, host_mnt);
+    rt.wait_status(&id, "stopped");
+    assert!(!out.path().join("poststop.state").exists(), "poststop ran before delete");
+    rt.delete(&id).ok();
+    let (state, _, _) = recorded(out.path(), "poststop");
+    assert_eq!(state["id"], json!(id));
+    rt.assert_nothing_left(&id, &bundle);
+}
+
+#[test]
+fn start_container_hook_runs_inside_before_the_program() {
+    let out = HostDir::new();
+    let mut bundle = Bundle::busybox(&["sh", "-c", "cat /dev/shm/startContainer.state"]);
+    write_script(&bundle.rootfs().join("recorder.sh"), RECORDER);
+    bundle.edit(|c| {
+        c["hooks"] = json!({ "startContainer": [hook(Path::new("/recorder.sh"), "startContainer", Path::new("/dev/shm"))] });
+    });
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let run = rt.run(&id, &bundle, &[]);
+    run.ok();
+    let state: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("no state from startContainer ({e}): {}", run.describe()));
+    assert_eq!(state["id"], json!(id));
+    drop(out);
+    rt.assert_nothing_left(&id, &bundle);
+}
+
+#[test]
+fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
+    let out = HostDir::new();
+    let script = out.path().join("fail.sh");
+    write_script(&script, "#!/bin/sh\necho hook-said-no >&2\nexit 3\n");
+    let mut bundle = Bundle::sleeper();
+    bundle.edit(|c| c["hooks"] = json!({ "createRuntime": [{ "path": script }] }));
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let result = rt.create(&id, &bundle, &[]);
+    let text = result.fails();
+    assert!(text.contains("hook"), "{}", result.describe());
+    rt.assert_nothing_left(&id, &bundle);
+}
+
+#[test]
+fn a_failing_poststart_hook_only_warns_berth_only() {
+    if !berth_only(RUNC_POSTSTART_AT_CREATE) {
+        return;
+    }
+    let out = HostDir::new();
+    let script = out.path().join("fail.sh");
+    write_script(&script, "#!/bin/sh\nexit 1\n");
+    let mut bundle = Bundle::sleeper();
+    bundle.edit(|c| c["hooks"] = json!({ "poststart": [{ "path": script }] }));
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create(&id, &bundle, &[]).ok();
+    rt.start(&id).ok();
+    assert_eq!(rt.state(&id)["status"], "running");
+    rt.kill(&id, Some("KILL")).ok();
+    rt.wait_status(&id, "stopped");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}

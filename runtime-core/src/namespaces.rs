@@ -158,7 +158,7 @@ impl Namespaces {
     /// allocates) before it execs, which is only sound after a fork of a
     /// process with one thread.
     pub fn clone_init(&self) -> Result<libc::pid_t, NamespaceError> {
-        let mut args: libc::clone_args = unsafe_zeroed_clone_args();
+        let mut args: libc::clone_args = zeroed_clone_args();
         args.flags = self.clone_flags.bits() as u64;
         args.exit_signal = libc::SIGCHLD as u64;
         // SAFETY: clone3 with no stack behaves like fork: the child gets a copy
@@ -184,7 +184,7 @@ impl Namespaces {
     }
 }
 
-fn unsafe_zeroed_clone_args() -> libc::clone_args {
+fn zeroed_clone_args() -> libc::clone_args {
     // SAFETY: clone_args is a plain C struct of integers; all-zero is its documented default.
     unsafe { std::mem::zeroed() }
 }

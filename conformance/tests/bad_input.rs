@@ -223,7 +223,6 @@ fn unsupported_fields_are_refused_berth_only() {
         return;
     }
     rejected(|c| c["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW" }), "seccomp");
-    rejected(|c| c["linux"]["resources"]["memory"] = json!({ "limit": 67108864 }), "memory");
 }
 
 /// Global modes this version cannot honour are refused at create, by name.

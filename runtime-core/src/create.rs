@@ -69,6 +69,9 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         linux.and_then(|l| l.devices().as_deref()).unwrap_or_default(),
     );
     cgroup.set_device_rules(&device_rules)?;
+    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
+        cgroup.apply_resources(resources)?;
+    }
     let barrier_fd = barrier::create(&dir_path)?;
     let (parent_end, init_end) = sync::channel().map_err(Error::Sync)?;
 
@@ -177,21 +180,6 @@ fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
     }
     if linux.mount_label().as_deref().is_some_and(|l| !l.is_empty()) {
         return refuse("linux.mountLabel");
-    }
-    if let Some(r) = linux.resources() {
-        let limits = [
-            (r.memory().is_some(), "linux.resources.memory"),
-            (r.cpu().is_some(), "linux.resources.cpu"),
-            (r.pids().is_some(), "linux.resources.pids"),
-            (r.block_io().is_some(), "linux.resources.blockIO"),
-            (r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()), "linux.resources.hugepageLimits"),
-            (r.network().is_some(), "linux.resources.network"),
-            (r.rdma().as_ref().is_some_and(|m| !m.is_empty()), "linux.resources.rdma"),
-            (r.unified().as_ref().is_some_and(|m| !m.is_empty()), "linux.resources.unified"),
-        ];
-        if let Some((_, what)) = limits.iter().find(|(set, _)| *set) {
-            return refuse(what);
-        }
     }
     Ok(())
 }

@@ -17,6 +17,8 @@ pub enum Error {
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
+    Resource(#[from] crate::cgroups::ResourceError),
+    #[error(transparent)]
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
     Barrier(#[from] BarrierError),

@@ -4,8 +4,10 @@
 //! Resource limits build on this.
 
 mod devices;
+mod resources;
 
 pub use devices::{rules_for as device_rules, DeviceRule};
+pub use resources::ResourceError;
 
 use serde::{Deserialize, Serialize};
 use std::fs;

@@ -222,7 +222,8 @@ fn unsupported_fields_are_refused_berth_only() {
     if !berth_only("runc applies these fields") {
         return;
     }
-    rejected(|c| c["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW" }), "seccomp");
+    rejected(|c| c["process"]["apparmorProfile"] = json!("berth-test"), "apparmorProfile");
+    rejected(|c| c["linux"]["intelRdt"] = json!({ "closID": "x" }), "intelRdt");
 }
 
 /// Global modes this version cannot honour are refused at create, by name.

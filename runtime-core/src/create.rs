@@ -13,7 +13,7 @@ use crate::namespaces::Namespaces;
 use crate::state::{self, ContainerDir, Record, StateRoot};
 use crate::sync::{self, Message};
 use crate::hooks::{self, HookKind};
-use crate::{barrier, spec};
+use crate::{barrier, seccomp, spec};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
@@ -53,6 +53,8 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     check_terminal(terminal, options.console_socket.as_deref(), options.detach)?;
     refuse_unsupported(&spec)?;
+    // Built here, so a bad profile fails before anything exists; the init inherits it.
+    let seccomp_filter = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::build).transpose()?;
     let rootfs = spec::rootfs_path(&spec, &bundle);
     let namespaces = Namespaces::from_spec(&spec)?;
 
@@ -96,6 +98,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             no_pivot: options.no_pivot,
             no_new_keyring: options.no_new_keyring,
             preserve_fds: options.preserve_fds,
+            seccomp: seccomp_filter.as_ref(),
         });
     }
     undo.init_pid = Some(pid);
@@ -172,9 +175,6 @@ fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
         return refuse("idmapped mounts (mounts[].uidMappings)");
     }
     let Some(linux) = spec.linux() else { return Ok(()) };
-    if linux.seccomp().is_some() {
-        return refuse("linux.seccomp");
-    }
     if linux.intel_rdt().is_some() {
         return refuse("linux.intelRdt");
     }

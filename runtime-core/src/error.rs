@@ -24,6 +24,8 @@ pub enum Error {
     Barrier(#[from] BarrierError),
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("bundle {path}: {source}")]
     Bundle { path: PathBuf, source: std::io::Error },
     /// The init reported a failed setup step, or died during setup.

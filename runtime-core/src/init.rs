@@ -27,6 +27,7 @@ pub struct InitConfig<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    pub seccomp: Option<&'a libseccomp::ScmpFilterContext>,
 }
 
 /// Run the init. Only called in the freshly cloned child.
@@ -105,7 +106,11 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
     if let Some(personality) = config.spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         crate::scheduling::apply_personality(personality).map_err(|e| e.to_string())?;
     }
-    let exec = process::apply(process).map_err(|e| e.to_string())?;
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before
+    // the capabilities go. With it, load as late as possible, right before exec.
+    let no_new_privs = process.no_new_privileges().unwrap_or(false);
+    let early_seccomp = config.seccomp.filter(|_| !no_new_privs);
+    let exec = process::apply(process, early_seccomp).map_err(|e| e.to_string())?;
     process::close_runtime_fds(config.preserve_fds).map_err(|e| e.to_string())?;
 
     config.channel.send(&Message::Ready).map_err(|e| format!("report readiness: {e}"))?;
@@ -117,6 +122,9 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
     if !start_hooks.is_empty() {
         let state = with_status(state_for_hooks.as_deref().unwrap_or("{}"), "created");
         hooks::run_hooks(start_hooks, HookKind::StartContainer, &state).map_err(|e| e.to_string())?;
+    }
+    if let (Some(filter), true) = (config.seccomp, no_new_privs) {
+        crate::seccomp::load(filter).map_err(|e| e.to_string())?;
     }
     Err(exec.run().to_string())
 }

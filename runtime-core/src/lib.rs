@@ -23,6 +23,7 @@ pub mod namespaces;
 pub mod process;
 pub mod rootfs;
 pub mod scheduling;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod procfs;

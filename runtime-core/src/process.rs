@@ -20,6 +20,8 @@ pub enum ProcessError {
     Capability(#[from] CapabilityError),
     #[error(transparent)]
     Scheduling(#[from] SchedulingError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("{op}: {source}")]
     Identity { op: String, source: nix::Error },
     #[error("chdir to cwd ({path:?}) set in config.json failed: {source}")]
@@ -56,7 +58,9 @@ fn cstring(s: &str) -> Result<CString, ProcessError> {
 }
 
 /// Apply everything about the process except exec itself.
-pub fn apply(process: &Process) -> Result<Exec, ProcessError> {
+/// `seccomp`, when given, is loaded before the uid change, while the process
+/// still has the CAP_SYS_ADMIN that loading without no_new_privs needs.
+pub fn apply(process: &Process, seccomp: Option<&libseccomp::ScmpFilterContext>) -> Result<Exec, ProcessError> {
     let args = process.args().as_deref().unwrap_or_default();
     let program = args.first().ok_or(ProcessError::NoArgs)?;
     apply_rlimits(process)?;
@@ -75,6 +79,9 @@ pub fn apply(process: &Process) -> Result<Exec, ProcessError> {
         move |source| ProcessError::Identity { op: op.clone(), source }
     };
     nix::sys::prctl::set_keepcaps(true).map_err(identity("keep capabilities across setuid"))?;
+    if let Some(filter) = seccomp {
+        crate::seccomp::load(filter)?;
+    }
     let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
     nix::unistd::setgroups(&groups).map_err(identity("setgroups"))?;
     let (uid, gid) = (Uid::from_raw(user.uid()), Gid::from_raw(user.gid()));

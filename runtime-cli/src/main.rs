@@ -164,9 +164,22 @@ fn run(command: Command, global: &GlobalOpts, logger: &Logger) -> Result<i32, Fa
             let text = args::help_text(topic.as_deref()).unwrap_or_default();
             print(&text)
         }
-        Command::Pause { .. } => not_yet("pause"),
-        Command::Resume { .. } => not_yet("resume"),
-        Command::Ps { .. } => not_yet("ps"),
+        Command::Pause { id } => {
+            berth::Container::load(&root, &id)?.pause()?;
+            Ok(0)
+        }
+        Command::Resume { id } => {
+            berth::Container::load(&root, &id)?.resume()?;
+            Ok(0)
+        }
+        Command::Ps { id, format, ps_args } => {
+            let pids = berth::Container::load(&root, &id)?.pids()?;
+            match format {
+                ListFormat::Json => print(&output::pids_json(&pids)),
+                ListFormat::Table => print(&ps_table(&pids, &ps_args)?),
+                ListFormat::Other(_) => Err(ListFormat::INVALID.to_string().into()),
+            }
+        }
         Command::Exec(_) => Err(Failure { message: "berth exec is not supported yet".into(), code: 255 }),
         Command::Update(_) => not_yet("update"),
         Command::Events { .. } => not_yet("events"),
@@ -205,6 +218,29 @@ fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger) -> 
         }
     }
     Ok(outcome?)
+}
+
+/// `ps ID [ps-args]`: the host's `ps` (default `-ef`), keeping its header and
+/// the lines whose PID column is one of the container's, as runc prints it.
+fn ps_table(pids: &[i32], ps_args: &[String]) -> Result<String, Failure> {
+    let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
+    let output = std::process::Command::new("ps").args(&args).output().map_err(|e| format!("exec ps: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("ps: {}", String::from_utf8_lossy(&output.stderr).trim()).into());
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let pid_column = header.split_whitespace().position(|c| c == "PID").ok_or_else(|| "couldn't find PID field in ps output".to_string())?;
+    let mut out = format!("{header}\n");
+    for line in lines.filter(|l| !l.is_empty()) {
+        let pid = line.split_whitespace().nth(pid_column).and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }
 
 /// Failures that do not fail the command (poststart and poststop hooks), logged as runc does.

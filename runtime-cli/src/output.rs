@@ -61,7 +61,6 @@ pub fn list_table(states: &[ContainerState]) -> String {
 }
 
 /// `ps --format json`: the host pids as a compact array; none is `null`.
-#[allow(dead_code)] // for `ps --format json`, which comes with cgroups
 pub fn pids_json(pids: &[i32]) -> String {
     if pids.is_empty() {
         return "null\n".to_string();

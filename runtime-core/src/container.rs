@@ -94,14 +94,42 @@ impl Container {
 
     /// Send `signal` to the init, or with `all` to every process in the container's cgroup.
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
-        if self.status() == Status::Stopped {
+        let status = self.status();
+        if status == Status::Stopped {
             return Err(Error::NotRunning);
         }
         let pids = if all { self.record.cgroup.pids()? } else { vec![self.record.pid] };
         for pid in pids {
             send_signal(pid, signal)?;
         }
+        // A frozen task cannot act on SIGKILL until it is thawed (runc does the same).
+        if signal == libc::SIGKILL && status == Status::Paused {
+            self.record.cgroup.thaw()?;
+        }
         Ok(())
+    }
+
+    /// Freeze every process of the container.
+    pub fn pause(&mut self) -> Result<()> {
+        self.dir.lock()?;
+        match self.status() {
+            Status::Running | Status::Created => Ok(self.record.cgroup.freeze()?),
+            _ => Err(Error::NotRunning),
+        }
+    }
+
+    /// Thaw a paused container.
+    pub fn resume(&mut self) -> Result<()> {
+        self.dir.lock()?;
+        match self.status() {
+            Status::Paused => Ok(self.record.cgroup.thaw()?),
+            _ => Err(Error::NotPaused),
+        }
+    }
+
+    /// The host pids of every process in the container.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        Ok(self.record.cgroup.pids()?)
     }
 
     /// Remove the container: refused while it runs unless `force`, which kills
@@ -123,7 +151,12 @@ impl Container {
         if state::init_alive(&self.record) && !victims.contains(&self.record.pid) {
             victims.push(self.record.pid);
         }
-        kill_and_wait(&victims);
+        let frozen = state::derive_status(&self.record, self.dir.path()) == Status::Paused;
+        kill_and_wait(&victims, || {
+            if frozen {
+                let _ = self.record.cgroup.thaw();
+            }
+        });
         self.record.cgroup.remove()?;
         let warnings = self.run_warning_hooks(HookKind::Poststop, Status::Stopped);
         self.dir.remove()?;
@@ -178,7 +211,8 @@ fn send_signal(pid: i32, signal: i32) -> Result<()> {
 
 /// SIGKILL each process and wait until each has exited, through pidfds
 /// (so a recycled pid is never signalled twice and there is no polling).
-pub(crate) fn kill_and_wait(pids: &[i32]) {
+/// `after_signal` runs once every process was sent SIGKILL (to thaw a frozen cgroup).
+pub(crate) fn kill_and_wait(pids: &[i32], after_signal: impl FnOnce()) {
     let mut handles = Vec::new();
     for &pid in pids {
         // SAFETY: pidfd_open returns a new descriptor or -1; it is owned right away.
@@ -192,6 +226,7 @@ pub(crate) fn kill_and_wait(pids: &[i32]) {
         unsafe { libc::syscall(libc::SYS_pidfd_send_signal, std::os::fd::AsRawFd::as_raw_fd(&fd), Signal::SIGKILL as i32, std::ptr::null::<libc::siginfo_t>(), 0) };
         handles.push(fd);
     }
+    after_signal();
     for fd in &handles {
         let mut pollfd = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
         // A SIGKILLed process exits promptly; the bound only guards against a stuck (D-state) one.

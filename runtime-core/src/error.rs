@@ -35,6 +35,8 @@ pub enum Error {
     Sync(std::io::Error),
     #[error("container not running")]
     NotRunning,
+    #[error("container not paused")]
+    NotPaused,
     #[error("cannot start a container that has stopped")]
     StartStopped,
     #[error("cannot start an already running container")]

@@ -32,6 +32,10 @@ pub enum CgroupError {
     NoDeviceController,
     #[error("apply device cgroup rule {rule:?}: {source}")]
     DeviceRule { rule: String, source: io::Error },
+    #[error("this host has no freezer (neither the v1 freezer controller nor cgroup v2's cgroup.freeze)")]
+    NoFreezer,
+    #[error("freeze or thaw through {path}: {source}")]
+    Freeze { path: PathBuf, source: io::Error },
     #[error("read the processes of cgroup {path}: {source}")]
     Procs { path: PathBuf, source: io::Error },
 }
@@ -188,6 +192,41 @@ impl Cgroup {
             }
         }
         Ok(())
+    }
+}
+
+/// Freezer operations: v1's freezer.state, or v2's cgroup.freeze.
+impl Cgroup {
+    fn freezer(&self) -> Result<(PathBuf, bool), CgroupError> {
+        if let Some((_, dir)) = self.dirs.iter().find(|(name, _)| name == "freezer") {
+            return Ok((dir.join("freezer.state"), true));
+        }
+        if let Some((_, dir)) = self.dirs.iter().find(|(name, dir)| (name.is_empty() || name == "unified") && dir.join("cgroup.freeze").exists()) {
+            return Ok((dir.join("cgroup.freeze"), false));
+        }
+        Err(CgroupError::NoFreezer)
+    }
+
+    /// Freeze every process of the container, and wait until the kernel says they are.
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        let (file, v1) = self.freezer()?;
+        let fail = |source| CgroupError::Freeze { path: file.clone(), source };
+        fs::write(&file, if v1 { "FROZEN" } else { "1" }).map_err(fail)?;
+        // v1 reports FREEZING until every task has stopped; there is no event to wait on.
+        for _ in 0..1000 {
+            let now = fs::read_to_string(&file).map_err(fail)?;
+            if !v1 || now.trim() == "FROZEN" {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let _ = fs::write(&file, "THAWED");
+        Err(fail(io::Error::new(io::ErrorKind::TimedOut, "the tasks did not freeze within a second")))
+    }
+
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        let (file, v1) = self.freezer()?;
+        fs::write(&file, if v1 { "THAWED" } else { "0" }).map_err(|source| CgroupError::Freeze { path: file.clone(), source })
     }
 }
 

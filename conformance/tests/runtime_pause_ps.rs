@@ -1,0 +1,99 @@
+//! runc's `pause`, `resume` and `ps` (beyond the OCI lifecycle, used by
+//! containerd): the freezer stops every process of the container, `resume`
+//! lets it go on, and `ps` lists the container's processes by host pid.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use berth_conformance::{wait_until, Bundle, Runtime};
+
+/// A container that bumps a counter in a shared host directory ten times a second.
+fn counter() -> (Bundle, std::path::PathBuf) {
+    let mut bundle = Bundle::busybox(&["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /shared/count; sleep 0.1; done"]);
+    let shared = bundle.share_dir("/shared");
+    (bundle, shared)
+}
+
+fn count(shared: &Path) -> String {
+    fs::read_to_string(shared.join("count")).unwrap_or_default()
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    let (bundle, shared) = counter();
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    assert!(wait_until(Duration::from_secs(10), || !count(&shared).is_empty()), "the counter never ran");
+
+    rt.cmd(&["pause", &id]).ok();
+    assert_eq!(rt.state(&id)["status"], "paused");
+    let frozen_at = count(&shared);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(count(&shared), frozen_at, "the counter moved while paused");
+
+    rt.cmd(&["resume", &id]).ok();
+    assert_eq!(rt.state(&id)["status"], "running");
+    assert!(wait_until(Duration::from_secs(10), || count(&shared) != frozen_at), "the counter did not move after resume");
+
+    rt.cmd(&["resume", &id]).fails_with("container not paused");
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}
+
+#[test]
+fn a_paused_container_can_be_killed_and_deleted() {
+    let (bundle, _shared) = counter();
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    rt.cmd(&["pause", &id]).ok();
+    rt.kill(&id, Some("KILL")).ok();
+    rt.wait_status(&id, "stopped");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    rt.cmd(&["pause", &id]).ok();
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}
+
+#[test]
+fn pause_of_a_stopped_container_fails() {
+    let bundle = Bundle::busybox(&["true"]);
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    rt.wait_status(&id, "stopped");
+    rt.cmd(&["pause", &id]).fails_with("container not running");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}
+
+#[test]
+fn ps_lists_the_container_processes() {
+    let (bundle, shared) = counter();
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    assert!(wait_until(Duration::from_secs(10), || !count(&shared).is_empty()));
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+
+    let json = rt.cmd(&["ps", "--format", "json", &id]);
+    let pids: Vec<i64> = serde_json::from_str(json.ok().stdout.trim()).unwrap();
+    assert!(pids.contains(&init), "{pids:?} lacks the init {init}");
+
+    let table = rt.cmd(&["ps", &id]);
+    let text = table.ok().stdout.clone();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let pid_col = header.split_whitespace().position(|c| c == "PID").expect("a PID column");
+    let listed: Vec<i64> = lines.filter_map(|l| l.split_whitespace().nth(pid_col)?.parse().ok()).collect();
+    assert!(listed.contains(&init), "{text}");
+    assert!(listed.iter().all(|p| pids.contains(p)), "ps listed a process outside the container: {text}");
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}

@@ -180,7 +180,8 @@ fn run(command: Command, global: &GlobalOpts, logger: &Logger) -> Result<i32, Fa
                 ListFormat::Other(_) => Err(ListFormat::INVALID.to_string().into()),
             }
         }
-        Command::Exec(_) => Err(Failure { message: "berth exec is not supported yet".into(), code: 255 }),
+        // runc exits 255 when exec itself fails, to tell it from the process's own code.
+        Command::Exec(args) => exec_process(&root, &args).map_err(|f| Failure { code: 255, ..f }),
         Command::Update(_) => not_yet("update"),
         Command::Events { .. } => not_yet("events"),
         Command::Unsupported { command, .. } => not_yet(command),
@@ -206,6 +207,9 @@ fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger) -> 
     berth::foreground::prepare(!args.no_subreaper)?;
     let mut created = berth::create(&create_options(global, &args.create, false)?)?;
     let console = created.take_console();
+    if let Some(master) = &console {
+        berth::foreground::follow_caller_size(std::os::fd::AsFd::as_fd(master));
+    }
     let outcome = created.start().and_then(|warnings| {
         warn_all(logger, warnings);
         berth::foreground::forward_until_exit(created.pid(), console)
@@ -218,6 +222,102 @@ fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger) -> 
         }
     }
     Ok(outcome?)
+}
+
+/// `exec`: a process.json, or the container's own process with the flags' changes.
+fn exec_process(root: &std::path::Path, args: &args::ExecArgs) -> Result<i32, Failure> {
+    let container = berth::Container::load(root, &args.id)?;
+    let spec = berth::spec::load(&container.record().bundle).map_err(Error::from)?;
+    let process = match &args.process {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("open {}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| format!("parse process {}: {e}", path.display()))?
+        }
+        None => process_from_flags(spec.process().clone().unwrap_or_default(), args)?,
+    };
+    let mut process = process;
+    // The exec'd program may ask for its terminal's size at once: give it the caller's now.
+    if process.terminal().unwrap_or(false) && !args.detach && process.console_size().is_none() {
+        if let Some((rows, cols)) = berth::console::get_size(std::os::fd::AsFd::as_fd(&std::io::stdin())) {
+            let size = serde_json::from_value(serde_json::json!({ "height": rows, "width": cols })).map_err(|e| format!("console size: {e}"))?;
+            process.set_console_size(Some(size));
+        }
+    }
+    if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) || process.selinux_label().as_deref().is_some_and(|l| !l.is_empty()) {
+        return Err("AppArmor and SELinux labels are not supported yet".to_string().into());
+    }
+    let options = berth::exec::ExecOptions {
+        process,
+        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+        console_socket: args.console_socket.clone(),
+        pid_file: args.pid_file.clone(),
+        preserve_fds: args.preserve_fds,
+        detach: args.detach,
+        ignore_paused: args.ignore_paused,
+    };
+    if !args.detach {
+        berth::foreground::prepare(true)?;
+    }
+    let started = berth::exec::exec(&container, &options)?;
+    if args.detach {
+        return Ok(0);
+    }
+    Ok(berth::foreground::forward_until_exit(started.pid, started.console)?)
+}
+
+/// runc's exec flags applied to the container's own process.
+fn process_from_flags(mut process: oci_spec::runtime::Process, args: &args::ExecArgs) -> Result<oci_spec::runtime::Process, Failure> {
+    if args.args.is_empty() {
+        return Err("exec args cannot be empty".to_string().into());
+    }
+    process.set_args(Some(args.args.clone()));
+    process.set_terminal(Some(args.tty.unwrap_or(false)));
+    if let Some(cwd) = &args.cwd {
+        process.set_cwd(PathBuf::from(cwd));
+    }
+    if !args.env.is_empty() {
+        let mut env = process.env().clone().unwrap_or_default();
+        env.extend(args.env.iter().cloned());
+        process.set_env(Some(env));
+    }
+    if let Some(user) = &args.user {
+        let (uid, gid) = user.split_once(':').map_or((user.as_str(), None), |(u, g)| (u, Some(g)));
+        let parse = |s: &str| s.parse::<u32>().map_err(|_| format!("parsing {s} as int: invalid user {user:?}"));
+        let mut spec_user = process.user().clone();
+        spec_user.set_uid(parse(uid)?);
+        if let Some(gid) = gid {
+            spec_user.set_gid(parse(gid)?);
+        }
+        process.set_user(spec_user);
+    }
+    if !args.additional_gids.is_empty() {
+        let gids = args.additional_gids.iter().map(|g| g.parse::<u32>().map_err(|_| format!("invalid additional-gids value {g}"))).collect::<Result<Vec<_>, _>>()?;
+        let mut spec_user = process.user().clone();
+        spec_user.set_additional_gids(Some(gids));
+        process.set_user(spec_user);
+    }
+    if !args.cap.is_empty() {
+        // Added to bounding, effective and permitted only: never inheritable (CVE-2022-29162).
+        let mut caps = process.capabilities().clone().unwrap_or_default();
+        let added: Vec<oci_spec::runtime::Capability> = args
+            .cap
+            .iter()
+            .map(|c| serde_json::from_value(serde_json::Value::String(c.clone())).map_err(|_| format!("unknown capability {c:?}")))
+            .collect::<Result<_, _>>()?;
+        let extend = |set: &Option<oci_spec::runtime::Capabilities>| {
+            let mut set = set.clone().unwrap_or_default();
+            set.extend(added.iter().copied());
+            Some(set)
+        };
+        caps.set_bounding(extend(caps.bounding()));
+        caps.set_effective(extend(caps.effective()));
+        caps.set_permitted(extend(caps.permitted()));
+        process.set_capabilities(Some(caps));
+    }
+    if let Some(no_new_privs) = args.no_new_privs {
+        process.set_no_new_privileges(Some(no_new_privs));
+    }
+    Ok(process)
 }
 
 /// `ps ID [ps-args]`: the host's `ps` (default `-ef`), keeping its header and

@@ -54,7 +54,9 @@ pub fn get_size(fd: BorrowedFd) -> Option<(u16, u16)> {
 
 /// In the init, after pivot_root: make a pty, make its slave the process's
 /// controlling terminal and stdio and /dev/console, and return the master.
-pub fn setup_in_container(size: Option<(u16, u16)>) -> Result<OwnedFd, ConsoleError> {
+/// `bind_console`: also make /dev/console the slave (the container's first
+/// process; an exec'd process leaves /dev/console as it is).
+pub fn setup_in_container(size: Option<(u16, u16)>, bind_console: bool) -> Result<OwnedFd, ConsoleError> {
     let root = Root::open(Path::new("/")).map_err(ConsoleError::OpenPtmx)?;
     let master = root.open_path(Path::new("/dev/pts/ptmx"), libc::O_RDWR | libc::O_NOCTTY).map_err(ConsoleError::OpenPtmx)?;
     let stat = nix::sys::stat::fstat(&master).map_err(|e| ConsoleError::OpenPtmx(e.into()))?;
@@ -74,9 +76,11 @@ pub fn setup_in_container(size: Option<(u16, u16)>) -> Result<OwnedFd, ConsoleEr
     // SAFETY: TIOCGPTPEER returned a new descriptor that nothing else owns.
     let slave = unsafe { OwnedFd::from_raw_fd(raw) };
 
-    let target = root.ensure(Path::new("/dev/console"), TargetKind::File).map_err(ConsoleError::Console)?;
-    let bind = crate::rootfs::clone_tree(Some(slave.as_fd()), Path::new(""), false).map_err(ConsoleError::Console)?;
-    crate::rootfs::attach(bind.as_fd(), target.as_fd()).map_err(ConsoleError::Console)?;
+    if bind_console {
+        let target = root.ensure(Path::new("/dev/console"), TargetKind::File).map_err(ConsoleError::Console)?;
+        let bind = crate::rootfs::clone_tree(Some(slave.as_fd()), Path::new(""), false).map_err(ConsoleError::Console)?;
+        crate::rootfs::attach(bind.as_fd(), target.as_fd()).map_err(ConsoleError::Console)?;
+    }
 
     nix::unistd::setsid().map_err(ConsoleError::Controlling)?;
     // SAFETY: TIOCSCTTY takes an integer argument; the slave fd is live.

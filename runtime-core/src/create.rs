@@ -201,7 +201,7 @@ fn hook_state(id: &str, pid: i32, spec: &oci_spec::runtime::Spec, bundle: &Path,
 }
 
 /// runc's rules for when a terminal needs a console socket.
-fn check_terminal(terminal: bool, console_socket: Option<&Path>, detach: bool) -> Result<()> {
+pub(crate) fn check_terminal(terminal: bool, console_socket: Option<&Path>, detach: bool) -> Result<()> {
     match (terminal, console_socket.is_some(), detach) {
         (true, false, true) => Err(Error::TerminalWithoutSocket),
         (false, true, _) | (true, true, false) => Err(Error::SocketWithoutTerminal),
@@ -210,7 +210,7 @@ fn check_terminal(terminal: bool, console_socket: Option<&Path>, detach: bool) -
 }
 
 /// Written atomically (temp file then rename), the pid with no newline, as containerd expects.
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let fail = |source| Error::PidFile { path: path.to_path_buf(), source };
     let absolute = std::path::absolute(path).map_err(fail)?;
     let name = absolute.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

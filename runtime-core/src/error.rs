@@ -37,6 +37,12 @@ pub enum Error {
     NotRunning,
     #[error("container not paused")]
     NotPaused,
+    #[error("cannot exec in a stopped container")]
+    ExecStopped,
+    #[error("cannot exec in a paused container (use --ignore-paused to override)")]
+    ExecPaused,
+    #[error("cannot exec in a container in the {0} state")]
+    ExecInState(Status),
     #[error("cannot start a container that has stopped")]
     StartStopped,
     #[error("cannot start an already running container")]

@@ -116,6 +116,15 @@ fn handle_signal(signo: i32, init: Pid, console: Option<&OwnedFd>, stdin_is_tty:
     }
 }
 
+/// Give the container's terminal the caller's size before its program runs,
+/// when the caller is on a terminal.
+pub fn follow_caller_size(master: BorrowedFd) {
+    let stdin = std::io::stdin();
+    if nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) {
+        resize_from(stdin.as_fd(), master);
+    }
+}
+
 fn resize_from(tty: BorrowedFd, master: BorrowedFd) {
     if let Some((rows, cols)) = console::get_size(tty) {
         let _ = console::set_size(master, rows, cols);

@@ -83,7 +83,7 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
     let process = config.spec.process().as_ref().ok_or("config.json has no process to run")?;
     if process.terminal().unwrap_or(false) {
         let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
-        let master = console::setup_in_container(size).map_err(|e| e.to_string())?;
+        let master = console::setup_in_container(size, true).map_err(|e| e.to_string())?;
         config.channel.send_with_fd(&Message::Console, Some(master.as_fd())).map_err(|e| format!("send the console: {e}"))?;
     }
 

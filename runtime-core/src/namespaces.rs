@@ -124,6 +124,55 @@ impl Namespaces {
         Ok(plan)
     }
 
+    /// The namespaces of a running process that differ from the caller's, to
+    /// join them all (for exec): pid and time by the parent, the rest by the
+    /// child, the mount namespace last.
+    pub fn of_process(pid: i32) -> Result<Self, NamespaceError> {
+        use std::os::unix::fs::MetadataExt;
+        let mut plan = Namespaces {
+            clone_flags: CloneFlags::empty(),
+            new_cgroup_ns: false,
+            new_time_ns: false,
+            time_offsets: Vec::new(),
+            parent_joins: Vec::new(),
+            init_joins: Vec::new(),
+        };
+        let kinds = [
+            ("user", LinuxNamespaceType::User),
+            ("pid", LinuxNamespaceType::Pid),
+            ("time", LinuxNamespaceType::Time),
+            ("ipc", LinuxNamespaceType::Ipc),
+            ("uts", LinuxNamespaceType::Uts),
+            ("net", LinuxNamespaceType::Network),
+            ("cgroup", LinuxNamespaceType::Cgroup),
+            ("mnt", LinuxNamespaceType::Mount),
+        ];
+        for (name, kind) in kinds {
+            let path = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
+            let theirs = match std::fs::metadata(&path) {
+                Ok(meta) => meta.ino(),
+                // A kernel without this namespace type.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(NamespaceError::Open { kind: kind_name(kind), path, source }),
+            };
+            let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).map(|m| m.ino()).ok();
+            if ours == Some(theirs) {
+                continue;
+            }
+            if kind == LinuxNamespaceType::User {
+                return Err(NamespaceError::Unsupported("user"));
+            }
+            let file = File::open(&path).map_err(|source| NamespaceError::Open { kind: kind_name(kind), path: path.clone(), source })?;
+            let target = JoinTarget { kind, path, fd: file.into() };
+            if matches!(kind, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
+                plan.parent_joins.push(target);
+            } else {
+                plan.init_joins.push(target);
+            }
+        }
+        Ok(plan)
+    }
+
     pub fn has_new(&self, kind: LinuxNamespaceType) -> bool {
         match kind {
             LinuxNamespaceType::Cgroup => return self.new_cgroup_ns,

@@ -31,7 +31,7 @@ pub enum ProcessError {
     #[error("exec: {name:?}: executable file not found in $PATH")]
     NotFound { name: String },
     #[error("exec: {name:?}: stat {name}: {source}")]
-    Stat { name: String, source: nix::Error },
+    Stat { name: String, source: std::io::Error },
     #[error("exec: {name:?}: permission denied")]
     NotExecutable { name: String },
     #[error("a string in process.args or process.env contains a NUL byte")]
@@ -193,7 +193,7 @@ fn find_executable(program: &str, env: &[String]) -> Result<PathBuf, ProcessErro
 }
 
 fn check_executable(path: &Path, name: &str) -> Result<(), ProcessError> {
-    let stat = nix::sys::stat::stat(path).map_err(|source| ProcessError::Stat { name: name.to_string(), source })?;
+    let stat = nix::sys::stat::stat(path).map_err(|e| ProcessError::Stat { name: name.to_string(), source: e.into() })?;
     let regular = stat.st_mode & libc::S_IFMT == libc::S_IFREG;
     let executable = nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok();
     if regular && executable { Ok(()) } else { Err(ProcessError::NotExecutable { name: name.to_string() }) }

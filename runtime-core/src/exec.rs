@@ -1,0 +1,135 @@
+//! `exec`, top to bottom: a new process in a running container.
+//!
+//! The parent joins the container's pid (and time) namespace for its
+//! children, clones the child, moves it into the container's cgroup, and lets
+//! it go on; the child joins the other namespaces (mount last, which also
+//! makes the container's root its root), makes its terminal if asked, applies
+//! the process attributes and the container's seccomp profile, and execs.
+
+use crate::container::Container;
+use crate::error::{Error, Result};
+use crate::namespaces::Namespaces;
+use crate::state::Status;
+use crate::sync::{self, Channel, Message};
+use crate::{console, process, seccomp};
+use oci_spec::runtime::{LinuxSeccomp, Process};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+/// What `exec` runs and how.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// The process to run (runc's process.json, or one built from the container's own).
+    pub process: Process,
+    /// The container's seccomp profile, which exec'd processes get too.
+    pub seccomp: Option<LinuxSeccomp>,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub detach: bool,
+    /// Exec into a paused container (the process starts frozen).
+    pub ignore_paused: bool,
+}
+
+/// A process started in a container.
+#[derive(Debug)]
+pub struct ExecProcess {
+    /// Host pid; a child of the caller.
+    pub pid: i32,
+    /// The terminal's master, in the foreground with `process.terminal`.
+    pub console: Option<OwnedFd>,
+}
+
+/// Start `options.process` in `container`. Forks: call from a single-threaded process.
+pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess> {
+    match container.status() {
+        Status::Running | Status::Created => {}
+        Status::Paused if options.ignore_paused => {}
+        Status::Paused => return Err(Error::ExecPaused),
+        Status::Stopped => return Err(Error::ExecStopped),
+        other => return Err(Error::ExecInState(other)),
+    }
+    let terminal = options.process.terminal().unwrap_or(false);
+    crate::create::check_terminal(terminal, options.console_socket.as_deref(), options.detach)?;
+    let filter = options.seccomp.as_ref().map(seccomp::build).transpose()?;
+    let namespaces = Namespaces::of_process(container.pid())?;
+    let (parent_end, child_end) = sync::channel().map_err(Error::Sync)?;
+
+    namespaces.enter_before_clone()?;
+    nix::sys::prctl::set_dumpable(false).map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
+    let pid = namespaces.clone_init()?;
+    if pid == 0 {
+        drop(parent_end);
+        let failure = run_child(&namespaces, &child_end, options, filter.as_ref());
+        let _ = child_end.send(&Message::Failed(failure));
+        // SAFETY: _exit skips the parent's atexit handlers, which this copy must not run.
+        unsafe { libc::_exit(1) };
+    }
+    drop(child_end);
+    let kill_child = |e: Error| {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        e
+    };
+    container.record().cgroup.add(pid).map_err(|e| kill_child(e.into()))?;
+    parent_end.send(&Message::Proceed).map_err(|e| kill_child(Error::Sync(e)))?;
+    let mut console = None;
+    // The child closes its end when it execs (close-on-exec): end-of-file means it did.
+    loop {
+        match parent_end.recv_with_fd().map_err(|e| kill_child(Error::Sync(e)))? {
+            Some((Message::Console, Some(master))) => console = Some(master),
+            Some((Message::Failed(reason), _)) => {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                return Err(Error::Init(reason));
+            }
+            Some((other, _)) => return Err(kill_child(Error::Init(format!("unexpected message from the exec'd process: {other:?}")))),
+            None => break,
+        }
+    }
+    if let (Some(path), Some(master)) = (&options.console_socket, &console) {
+        let path = std::path::absolute(path).map_err(|source| Error::Bundle { path: path.clone(), source })?;
+        console::send_to_socket(&path, master.as_fd()).map_err(|e| Error::Init(e.to_string()))?;
+        console = None;
+    }
+    if let Some(path) = &options.pid_file {
+        crate::create::write_pid_file(path, pid)?;
+    }
+    Ok(ExecProcess { pid, console })
+}
+
+/// The child's side; returns only on failure, with the reason.
+fn run_child(namespaces: &Namespaces, channel: &Channel, options: &ExecOptions, filter: Option<&libseccomp::ScmpFilterContext>) -> String {
+    process::reset_signals();
+    match channel.recv() {
+        Ok(Some(Message::Proceed)) => {}
+        _ => return "the runtime went away before the process could start".into(),
+    }
+    if let Err(e) = namespaces.enter_in_init() {
+        return e.to_string();
+    }
+    let process = &options.process;
+    if process.terminal().unwrap_or(false) {
+        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let master = match console::setup_in_container(size, false) {
+            Ok(master) => master,
+            Err(e) => return e.to_string(),
+        };
+        if let Err(e) = channel.send_with_fd(&Message::Console, Some(master.as_fd())) {
+            return format!("send the console: {e}");
+        }
+    }
+    let no_new_privs = process.no_new_privileges().unwrap_or(false);
+    let exec = match process::apply(process, filter.filter(|_| !no_new_privs)) {
+        Ok(exec) => exec,
+        Err(e) => return e.to_string(),
+    };
+    if let Err(e) = process::close_runtime_fds(options.preserve_fds) {
+        return e.to_string();
+    }
+    if let (Some(filter), true) = (filter, no_new_privs) {
+        if let Err(e) = seccomp::load(filter) {
+            return e.to_string();
+        }
+    }
+    exec.run().to_string()
+}

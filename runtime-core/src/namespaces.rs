@@ -74,15 +74,20 @@ pub struct Namespaces {
 }
 
 impl Namespaces {
-    pub fn from_spec(spec: &Spec) -> Result<Self, NamespaceError> {
-        let mut plan = Namespaces {
+    /// Nothing new, nothing to join: the caller's own namespaces.
+    fn none() -> Self {
+        Namespaces {
             clone_flags: CloneFlags::empty(),
             new_cgroup_ns: false,
             new_time_ns: false,
             time_offsets: Vec::new(),
             parent_joins: Vec::new(),
             init_joins: Vec::new(),
-        };
+        }
+    }
+
+    pub fn from_spec(spec: &Spec) -> Result<Self, NamespaceError> {
+        let mut plan = Namespaces::none();
         let Some(list) = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()) else {
             return Ok(plan);
         };
@@ -129,14 +134,7 @@ impl Namespaces {
     /// child, the mount namespace last.
     pub fn of_process(pid: i32) -> Result<Self, NamespaceError> {
         use std::os::unix::fs::MetadataExt;
-        let mut plan = Namespaces {
-            clone_flags: CloneFlags::empty(),
-            new_cgroup_ns: false,
-            new_time_ns: false,
-            time_offsets: Vec::new(),
-            parent_joins: Vec::new(),
-            init_joins: Vec::new(),
-        };
+        let mut plan = Namespaces::none();
         let kinds = [
             ("user", LinuxNamespaceType::User),
             ("pid", LinuxNamespaceType::Pid),

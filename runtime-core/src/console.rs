@@ -96,6 +96,15 @@ pub fn setup_in_container(size: Option<(u16, u16)>, bind_console: bool) -> Resul
     Ok(master)
 }
 
+/// A detached process's terminal goes to the caller's `--console-socket`
+/// now; without a socket the master stays with the caller, to relay.
+pub fn hand_over(socket: Option<&Path>, master: Option<OwnedFd>) -> Result<Option<OwnedFd>, ConsoleError> {
+    match (socket, master) {
+        (Some(path), Some(master)) => send_to_socket(path, master.as_fd()).map(|()| None),
+        (_, master) => Ok(master),
+    }
+}
+
 /// Hand the master to whoever listens on `path`, as runc does: one message,
 /// the name as payload, the descriptor as the only SCM_RIGHTS entry.
 pub fn send_to_socket(path: &Path, master: BorrowedFd) -> Result<(), ConsoleError> {

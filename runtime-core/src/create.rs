@@ -17,7 +17,6 @@ use crate::{barrier, seccomp, spec};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -125,13 +124,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             None => return Err(Error::Init("the container init exited during setup".into())),
         }
     }
-    // A detached container's terminal goes to the caller's socket now; a
-    // foreground one stays with this process, which relays it.
-    if let (Some(path), Some(master)) = (&options.console_socket, &console) {
-        let path = std::path::absolute(path).map_err(|source| Error::Bundle { path: path.clone(), source })?;
-        crate::console::send_to_socket(&path, master.as_fd()).map_err(|e| Error::Init(e.to_string()))?;
-        console = None;
-    }
+    let console = crate::console::hand_over(options.console_socket.as_deref(), console).map_err(|e| Error::Init(e.to_string()))?;
 
     let (_, pid_start_time) = state::process_stat(pid).ok_or_else(|| Error::Init("the container init exited during setup".into()))?;
     let record = Record {

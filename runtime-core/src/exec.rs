@@ -86,11 +86,7 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
             None => break,
         }
     }
-    if let (Some(path), Some(master)) = (&options.console_socket, &console) {
-        let path = std::path::absolute(path).map_err(|source| Error::Bundle { path: path.clone(), source })?;
-        console::send_to_socket(&path, master.as_fd()).map_err(|e| Error::Init(e.to_string()))?;
-        console = None;
-    }
+    let console = console::hand_over(options.console_socket.as_deref(), console).map_err(|e| kill_child(Error::Init(e.to_string())))?;
     if let Some(path) = &options.pid_file {
         crate::create::write_pid_file(path, pid)?;
     }

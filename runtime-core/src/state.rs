@@ -300,21 +300,13 @@ pub fn derive_status(record: &Record, dir: &Path) -> Status {
     if !init_alive(record) {
         return Status::Stopped;
     }
-    if is_frozen(&record.cgroup) {
+    if record.cgroup.is_frozen() {
         return Status::Paused;
     }
     if crate::barrier::is_up(dir) {
         return Status::Created;
     }
     Status::Running
-}
-
-fn is_frozen(cgroup: &Cgroup) -> bool {
-    cgroup.dirs.iter().any(|(name, dir)| match name.as_str() {
-        "freezer" => fs::read_to_string(dir.join("freezer.state")).map(|s| s.trim() == "FROZEN").unwrap_or(false),
-        "" => fs::read_to_string(dir.join("cgroup.freeze")).map(|s| s.trim() == "1").unwrap_or(false),
-        _ => false,
-    })
 }
 
 impl ContainerState {

@@ -207,6 +207,13 @@ impl Cgroup {
         Err(CgroupError::NoFreezer)
     }
 
+    /// Whether the container's processes are frozen (a v1 cgroup still FREEZING is not).
+    pub fn is_frozen(&self) -> bool {
+        let Ok((file, v1)) = self.freezer() else { return false };
+        let frozen = if v1 { "FROZEN" } else { "1" };
+        fs::read_to_string(file).is_ok_and(|s| s.trim() == frozen)
+    }
+
     /// Freeze every process of the container, and wait until the kernel says they are.
     pub fn freeze(&self) -> Result<(), CgroupError> {
         let (file, v1) = self.freezer()?;

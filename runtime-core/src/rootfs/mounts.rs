@@ -111,10 +111,7 @@ pub type CgroupBinds = [(String, PathBuf)];
 /// Mount one entry of `mounts` inside `root`.
 pub fn mount_one(root: &Root, mount: &Mount, bundle: &Path, cgroups: &CgroupBinds) -> Result<(), RootfsError> {
     let destination = mount.destination();
-    let fail = |op: &'static str| {
-        let destination = destination.clone();
-        move |source: std::io::Error| RootfsError::Mount { destination: destination.clone(), op, source }
-    };
+    let fail = |op| mount_failed(destination, op);
     let options = MountOptions::parse(mount.options().as_deref().unwrap_or_default())?;
     let fstype = mount.typ().as_deref().unwrap_or("");
 
@@ -155,6 +152,11 @@ pub fn mount_one(root: &Root, mount: &Mount, bundle: &Path, cgroups: &CgroupBind
     apply_propagation(detached.as_fd(), options.propagation).map_err(fail("set propagation of"))
 }
 
+/// The error for step `op` of mounting at `destination`.
+fn mount_failed<'a>(destination: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> RootfsError + 'a {
+    move |source| RootfsError::Mount { destination: destination.to_path_buf(), op, source }
+}
+
 fn apply_propagation(mount: BorrowedFd, propagation: Option<(u64, bool)>) -> std::io::Result<()> {
     match propagation {
         Some((flag, recursive)) => mount_api::set_attr(mount, MountAttr { propagation: flag, ..Default::default() }, recursive),
@@ -170,12 +172,8 @@ fn bind_source(mount: &Mount, bundle: &Path) -> Result<PathBuf, RootfsError> {
 fn require_real_directory(root: &Root, destination: &Path) -> Result<(), RootfsError> {
     let fd = root
         .open_path(destination, libc::O_PATH | libc::O_NOFOLLOW)
-        .map_err(|source| RootfsError::Mount { destination: destination.to_path_buf(), op: "open the target of", source })?;
-    let stat = nix::sys::stat::fstat(&fd).map_err(|e| RootfsError::Mount {
-        destination: destination.to_path_buf(),
-        op: "inspect the target of",
-        source: e.into(),
-    })?;
+        .map_err(mount_failed(destination, "open the target of"))?;
+    let stat = nix::sys::stat::fstat(&fd).map_err(|e| mount_failed(destination, "inspect the target of")(e.into()))?;
     if stat.st_mode & libc::S_IFMT != libc::S_IFDIR {
         return Err(RootfsError::TargetNotDirectory(destination.to_path_buf()));
     }
@@ -187,10 +185,7 @@ fn require_real_directory(root: &Root, destination: &Path) -> Result<(), RootfsE
 /// On a pure v2 host the single directory is bound in place.
 fn mount_cgroup_tree(root: &Root, mount: &Mount, options: &MountOptions, cgroups: &CgroupBinds) -> Result<(), RootfsError> {
     let destination = mount.destination();
-    let fail = |op: &'static str| {
-        let destination = destination.clone();
-        move |source: std::io::Error| RootfsError::Mount { destination: destination.clone(), op, source }
-    };
+    let fail = |op| mount_failed(destination, op);
     let read_only = MountAttr { set: options.attr.set & libc::MOUNT_ATTR_RDONLY, ..Default::default() };
     let per_mount = MountAttr { set: options.attr.set | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC, ..Default::default() };
     if let [(name, dir)] = cgroups {

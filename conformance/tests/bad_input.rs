@@ -245,6 +245,13 @@ fn unsupported_global_modes_are_refused_berth_only() {
     }
 }
 
+/// config-linux.md "User namespace mappings": a new user namespace with no mappings
+/// would leave the container's root unmapped (runc refuses it too).
+#[test]
+fn a_new_user_namespace_without_mappings_is_refused() {
+    rejected(|c| namespaces(c).push(json!({ "type": "user" })), "mappings");
+}
+
 /// config-linux.md "Sysctl": only namespaced keys can be set for one container;
 /// a host-wide one would change the host (runc refuses it too).
 #[test]

@@ -76,7 +76,6 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let barrier_fd = barrier::create(&dir_path)?;
     let (parent_end, init_end) = sync::channel().map_err(Error::Sync)?;
 
-    namespaces.enter_before_clone()?;
     // The child inherits this, and it only resets at the user program's exec.
     nix::sys::prctl::set_dumpable(false).map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
     let pid = namespaces.clone_init()?;
@@ -106,6 +105,10 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     drop(init_end);
 
     cgroup.add(pid)?;
+    namespaces.write_id_maps(pid)?;
+    if let Some(value) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        set_oom_score_adj(pid, value)?;
+    }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
     let mut console = None;
     loop {
@@ -191,6 +194,14 @@ fn hook_state(id: &str, pid: i32, spec: &oci_spec::runtime::Spec, bundle: &Path,
         owner: String::new(),
     };
     serde_json::to_string(&state).unwrap_or_default()
+}
+
+/// `process.oomScoreAdj`, written by the parent through the host's /proc:
+/// the init may not write its own once in a user namespace (its /proc files
+/// belong to the host's root), and what it execs inherits the value.
+fn set_oom_score_adj(pid: i32, value: i32) -> Result<()> {
+    std::fs::write(format!("/proc/{pid}/oom_score_adj"), value.to_string())
+        .map_err(|e| Error::Init(format!("set oom_score_adj to {value}: {e}")))
 }
 
 /// runc's rules for when a terminal needs a console socket.

@@ -55,7 +55,6 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     let namespaces = Namespaces::of_process(container.pid())?;
     let (parent_end, child_end) = sync::channel().map_err(Error::Sync)?;
 
-    namespaces.enter_before_clone()?;
     nix::sys::prctl::set_dumpable(false).map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
     let pid = namespaces.clone_init()?;
     if pid == 0 {

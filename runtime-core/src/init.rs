@@ -72,6 +72,7 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
                 bundle: config.bundle,
                 cgroup_binds: &config.cgroup.dirs,
                 no_pivot: config.no_pivot,
+                bind_devices: config.namespaces.in_user_namespace(),
             },
             &mut at_pivot,
         )
@@ -94,14 +95,8 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
         set_domainname(domainname)?;
     }
     let sysctl = config.spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).filter(|s| !s.is_empty());
-    if sysctl.is_some() || process.oom_score_adj().is_some() {
-        let proc = PrivateProc::open().map_err(|e| e.to_string())?;
-        if let Some(params) = sysctl {
-            proc.apply_sysctl(params).map_err(|e| e.to_string())?;
-        }
-        if let Some(value) = process.oom_score_adj() {
-            proc.set_oom_score_adj(value).map_err(|e| e.to_string())?;
-        }
+    if let Some(params) = sysctl {
+        PrivateProc::open().and_then(|proc| proc.apply_sysctl(params)).map_err(|e| e.to_string())?;
     }
     if let Some(personality) = config.spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         crate::scheduling::apply_personality(personality).map_err(|e| e.to_string())?;

@@ -6,9 +6,15 @@
 //! host's mount namespace) and joined by the init with `setns`; a pid
 //! namespace by path is joined by the parent itself just before the clone,
 //! because `setns(CLONE_NEWPID)` only affects children.
+//!
+//! A new user namespace is made by the same `clone3`, so every other new
+//! namespace is owned by it; the parent writes its id maps before it lets
+//! the init go on. A user namespace joined by path must own the new ones
+//! too, so the clone then happens from a short-lived helper that joined it
+//! first (`CLONE_PARENT` keeps the init the parent's own child).
 
 use nix::sched::CloneFlags;
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -23,8 +29,12 @@ pub enum NamespaceError {
     UnshareCgroup(nix::Error),
     #[error("create the time namespace with its offsets: {0}")]
     Time(std::io::Error),
-    #[error("{0} namespaces are not supported yet")]
-    Unsupported(&'static str),
+    #[error("linux.uidMappings and linux.gidMappings are required for a new user namespace")]
+    NoMappings,
+    #[error("write {file} of the container init: {source}")]
+    IdMap { file: &'static str, source: std::io::Error },
+    #[error("become root in the user namespace (is container uid and gid 0 mapped?): {0}")]
+    BecomeRoot(nix::Error),
     #[error("clone the container init: {0}")]
     Clone(std::io::Error),
 }
@@ -71,6 +81,15 @@ pub struct Namespaces {
     parent_joins: Vec<JoinTarget>,
     /// Joined by the init, in this order, before anything else.
     init_joins: Vec<JoinTarget>,
+    /// A user namespace joined by path: joined by a helper that then clones the init.
+    user_join: Option<JoinTarget>,
+    /// uid_map and gid_map contents for a new user namespace.
+    id_maps: Option<(String, String)>,
+}
+
+/// One `/proc/<pid>/{uid,gid}_map` file's content.
+fn map_lines(mappings: &[LinuxIdMapping]) -> String {
+    mappings.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
 }
 
 impl Namespaces {
@@ -83,6 +102,8 @@ impl Namespaces {
             time_offsets: Vec::new(),
             parent_joins: Vec::new(),
             init_joins: Vec::new(),
+            user_join: None,
+            id_maps: None,
         }
     }
 
@@ -97,12 +118,18 @@ impl Namespaces {
         plan.time_offsets.sort();
         for ns in list {
             let kind = ns.typ();
-            if kind == LinuxNamespaceType::User {
-                return Err(NamespaceError::Unsupported(kind_name(kind)));
-            }
             match ns.path() {
                 None => {
-                    if kind == LinuxNamespaceType::Cgroup {
+                    if kind == LinuxNamespaceType::User {
+                        let linux = spec.linux().as_ref();
+                        let uids = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or_default();
+                        let gids = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or_default();
+                        if uids.is_empty() || gids.is_empty() {
+                            return Err(NamespaceError::NoMappings);
+                        }
+                        plan.id_maps = Some((map_lines(uids), map_lines(gids)));
+                        plan.clone_flags |= CloneFlags::CLONE_NEWUSER;
+                    } else if kind == LinuxNamespaceType::Cgroup {
                         plan.new_cgroup_ns = true;
                     } else if kind == LinuxNamespaceType::Time {
                         plan.new_time_ns = true;
@@ -116,13 +143,7 @@ impl Namespaces {
                         path: path.clone(),
                         source,
                     })?;
-                    let target = JoinTarget { kind, path: path.clone(), fd: file.into() };
-                    // Both only affect children: the parent joins them right before the clone.
-                    if matches!(kind, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
-                        plan.parent_joins.push(target);
-                    } else {
-                        plan.init_joins.push(target);
-                    }
+                    plan.add_join(JoinTarget { kind, path: path.clone(), fd: file.into() });
                 }
             }
         }
@@ -157,18 +178,32 @@ impl Namespaces {
             if ours == Some(theirs) {
                 continue;
             }
-            if kind == LinuxNamespaceType::User {
-                return Err(NamespaceError::Unsupported("user"));
-            }
             let file = File::open(&path).map_err(|source| NamespaceError::Open { kind: kind_name(kind), path: path.clone(), source })?;
-            let target = JoinTarget { kind, path, fd: file.into() };
-            if matches!(kind, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
-                plan.parent_joins.push(target);
-            } else {
-                plan.init_joins.push(target);
-            }
+            plan.add_join(JoinTarget { kind, path, fd: file.into() });
         }
         Ok(plan)
+    }
+
+    fn add_join(&mut self, target: JoinTarget) {
+        match target.kind {
+            // Both only affect children: the parent joins them right before the clone.
+            LinuxNamespaceType::Pid | LinuxNamespaceType::Time => self.parent_joins.push(target),
+            LinuxNamespaceType::User => self.user_join = Some(target),
+            _ => self.init_joins.push(target),
+        }
+    }
+
+    /// Whether the init runs in a user namespace other than the caller's.
+    pub fn in_user_namespace(&self) -> bool {
+        self.id_maps.is_some() || self.user_join.is_some()
+    }
+
+    /// Parent side, after the clone: write a new user namespace's id maps.
+    /// gid_map needs no `setgroups deny` first: the writer is privileged in the parent namespace.
+    pub fn write_id_maps(&self, pid: libc::pid_t) -> Result<(), NamespaceError> {
+        let Some((uids, gids)) = &self.id_maps else { return Ok(()) };
+        std::fs::write(format!("/proc/{pid}/uid_map"), uids).map_err(|source| NamespaceError::IdMap { file: "uid_map", source })?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), gids).map_err(|source| NamespaceError::IdMap { file: "gid_map", source })
     }
 
     pub fn has_new(&self, kind: LinuxNamespaceType) -> bool {
@@ -180,8 +215,8 @@ impl Namespaces {
         self.clone_flags.contains(clone_flag(kind))
     }
 
-    /// Parent side: join what must be joined before the clone.
-    pub fn enter_before_clone(&self) -> Result<(), NamespaceError> {
+    /// Join what must be joined before the clone, in the process that clones.
+    fn enter_before_clone(&self) -> Result<(), NamespaceError> {
         for target in &self.parent_joins {
             join(target)?;
         }
@@ -198,31 +233,72 @@ impl Namespaces {
         Ok(())
     }
 
-    /// Fork the init into its new namespaces. Returns 0 in the child, the
+    /// Join what must be joined first, then fork the init into its new
+    /// namespaces. Returns 0 in the child, the
     /// child's host pid in the parent, like fork.
     ///
     /// The caller must be single-threaded: the child runs Rust code (and
     /// allocates) before it execs, which is only sound after a fork of a
     /// process with one thread.
     pub fn clone_init(&self) -> Result<libc::pid_t, NamespaceError> {
-        let mut args: libc::clone_args = zeroed_clone_args();
-        args.flags = self.clone_flags.bits() as u64;
-        args.exit_signal = libc::SIGCHLD as u64;
-        // SAFETY: clone3 with no stack behaves like fork: the child gets a copy
-        // of the address space and returns 0 here; the struct outlives the call.
-        let ret = unsafe {
-            libc::syscall(libc::SYS_clone3, &mut args as *mut libc::clone_args, std::mem::size_of::<libc::clone_args>())
-        };
-        if ret < 0 {
-            return Err(NamespaceError::Clone(std::io::Error::last_os_error()));
+        match &self.user_join {
+            None => {
+                self.enter_before_clone()?;
+                clone3(self.clone_flags.bits() as u64)
+            }
+            Some(user) => self.clone_from_user_namespace(user),
         }
-        Ok(ret as libc::pid_t)
+    }
+
+    /// A helper joins the user namespace, clones the init as a sibling
+    /// (`CLONE_PARENT`), sends its pid back over a pipe and exits. The helper,
+    /// not the caller, joins a pid namespace, so the pid it reads from clone
+    /// is the caller's view (setns of a pid namespace only moves children).
+    fn clone_from_user_namespace(&self, user: &JoinTarget) -> Result<libc::pid_t, NamespaceError> {
+        use std::io::{Read, Write};
+        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| NamespaceError::Clone(e.into()))?;
+        let (mut read_end, write_end) = (File::from(read_end), File::from(write_end));
+        let helper = clone3(0)?;
+        if helper == 0 {
+            drop(read_end);
+            let mut write_end = write_end;
+            let init = self.enter_before_clone().and_then(|()| join(user)).and_then(|()| clone3(self.clone_flags.bits() as u64 | libc::CLONE_PARENT as u64));
+            match init {
+                Ok(0) => return Ok(0),
+                Ok(pid) => {
+                    let _ = write_end.write_all(&pid.to_ne_bytes());
+                }
+                Err(e) => {
+                    let _ = write_end.write_all(&(-1i32).to_ne_bytes());
+                    let _ = write_end.write_all(e.to_string().as_bytes());
+                }
+            }
+            // SAFETY: _exit skips the parent's atexit handlers, which this copy must not run.
+            unsafe { libc::_exit(0) }
+        }
+        drop(write_end);
+        let mut reply = Vec::new();
+        let read = read_end.read_to_end(&mut reply);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(helper), None);
+        read.map_err(NamespaceError::Clone)?;
+        match reply.get(..4).map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]])) {
+            Some(pid) if pid > 0 => Ok(pid),
+            _ => {
+                let why = String::from_utf8_lossy(reply.get(4..).unwrap_or_default()).into_owned();
+                Err(NamespaceError::Clone(std::io::Error::other(format!("from inside user namespace {}: {why}", user.path.display()))))
+            }
+        }
     }
 
     /// Init side: join namespaces by path, then create the late ones.
     pub fn enter_in_init(&self) -> Result<(), NamespaceError> {
         for target in &self.init_joins {
             join(target)?;
+        }
+        if self.in_user_namespace() {
+            // Until then our ids are the host's, unmapped here: files we create would fail with EOVERFLOW.
+            nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(NamespaceError::BecomeRoot)?;
+            nix::unistd::setresuid(0.into(), 0.into(), 0.into()).map_err(NamespaceError::BecomeRoot)?;
         }
         if self.new_cgroup_ns {
             nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(NamespaceError::UnshareCgroup)?;
@@ -234,6 +310,23 @@ impl Namespaces {
 fn zeroed_clone_args() -> libc::clone_args {
     // SAFETY: clone_args is a plain C struct of integers; all-zero is its documented default.
     unsafe { std::mem::zeroed() }
+}
+
+/// `clone3` with these flags and no stack: fork-like, 0 in the child.
+fn clone3(flags: u64) -> Result<libc::pid_t, NamespaceError> {
+    let mut args: libc::clone_args = zeroed_clone_args();
+    args.flags = flags;
+    // With CLONE_PARENT the kernel takes the caller's own exit signal and refuses another.
+    if flags & libc::CLONE_PARENT as u64 == 0 {
+        args.exit_signal = libc::SIGCHLD as u64;
+    }
+    // SAFETY: clone3 with no stack behaves like fork: the child gets a copy
+    // of the address space and returns 0 here; the struct outlives the call.
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut libc::clone_args, std::mem::size_of::<libc::clone_args>()) };
+    if ret < 0 {
+        return Err(NamespaceError::Clone(std::io::Error::last_os_error()));
+    }
+    Ok(ret as libc::pid_t)
 }
 
 fn join(target: &JoinTarget) -> Result<(), NamespaceError> {

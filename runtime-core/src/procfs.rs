@@ -1,5 +1,4 @@
-//! Writes to /proc for the container (sysctls, oom_score_adj) through a
-//! private procfs.
+//! Writes to /proc for the container (sysctls) through a private procfs.
 //!
 //! The container's /proc could be anything the rootfs put there, raced or
 //! symlinked (CVE-2025-52881), so writes go through a procfs instance made
@@ -20,8 +19,6 @@ pub enum ProcfsError {
     InvalidKey(String),
     #[error("write sysctl {key}={value}: {source}")]
     Sysctl { key: String, value: String, source: std::io::Error },
-    #[error("set oom_score_adj to {value}: {source}")]
-    OomScoreAdj { value: i32, source: std::io::Error },
 }
 
 /// A procfs of the caller's pid namespace, mounted nowhere.
@@ -54,12 +51,5 @@ impl PrivateProc {
             self.write(&path, value).map_err(|source| ProcfsError::Sysctl { key: key.clone(), value: value.clone(), source })?;
         }
         Ok(())
-    }
-
-    /// `process.oomScoreAdj` for the calling process (inherited by what it execs).
-    pub fn set_oom_score_adj(&self, value: i32) -> Result<(), ProcfsError> {
-        // "self" is a symlink; the pid is the caller's in this procfs's own pid namespace.
-        let path = PathBuf::from(std::process::id().to_string()).join("oom_score_adj");
-        self.write(&path, &value.to_string()).map_err(|source| ProcfsError::OomScoreAdj { value, source })
     }
 }

@@ -1,6 +1,7 @@
 //! Device nodes and the /dev symlinks every container expects.
 
-use super::inroot::{relative, split_last, Root};
+use super::inroot::{relative, split_last, Root, TargetKind};
+use super::mount_api::{attach, clone_tree};
 use super::RootfsError;
 use nix::errno::Errno;
 use nix::sys::stat::{Mode, SFlag};
@@ -54,9 +55,14 @@ impl DeviceNode {
     }
 }
 
-/// Create `node` inside `root`. An existing node at that path is left as it is.
-pub fn create_node(root: &Root, node: &DeviceNode) -> Result<(), RootfsError> {
+/// Create `node` inside `root`, or bind the host's node at the same path
+/// onto an empty file when `bind` (a user namespace may not mknod).
+/// An existing node at that path is left as it is.
+pub fn create_node(root: &Root, node: &DeviceNode, bind: bool) -> Result<(), RootfsError> {
     let fail = |source: std::io::Error| RootfsError::Device { path: node.path.clone(), source };
+    if bind {
+        return bind_host_node(root, node).map_err(fail);
+    }
     let (parent, name) = split_last(&relative(&node.path)).map_err(fail)?;
     let dir = root.mkdir_all(&parent).map_err(fail)?;
     let dev = if node.kind == SFlag::S_IFIFO { 0 } else { nix::sys::stat::makedev(node.major, node.minor) };
@@ -73,6 +79,13 @@ pub fn create_node(root: &Root, node: &DeviceNode) -> Result<(), RootfsError> {
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .map_err(|e| fail(e.into()))
+}
+
+fn bind_host_node(root: &Root, node: &DeviceNode) -> std::io::Result<()> {
+    // The init still sees the host's /dev: pivot_root has not happened yet.
+    let tree = clone_tree(None, &node.path, false)?;
+    let target = root.ensure(&node.path, TargetKind::File)?;
+    attach(tree.as_fd(), target.as_fd())
 }
 
 /// /dev/fd, stdin, stdout, stderr and ptmx, as runc makes them.

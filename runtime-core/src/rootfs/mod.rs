@@ -59,6 +59,8 @@ pub struct RootfsSetup<'a> {
     /// Each cgroup hierarchy's name and the container's directory in it, for `cgroup` mounts.
     pub cgroup_binds: &'a [(String, PathBuf)],
     pub no_pivot: bool,
+    /// Bind the host's device nodes instead of mknod, which a user namespace forbids.
+    pub bind_devices: bool,
 }
 
 /// Build the container's filesystem and make it `/`. Runs in the init,
@@ -84,12 +86,12 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
     });
     if !dev_is_bound {
         for node in devices::default_devices() {
-            devices::create_node(&root, &node)?;
+            devices::create_node(&root, &node, setup.bind_devices)?;
         }
         devices::create_dev_symlinks(&root)?;
     }
     for device in linux.and_then(|l| l.devices().as_deref()).unwrap_or_default() {
-        devices::create_node(&root, &devices::DeviceNode::from_spec(device))?;
+        devices::create_node(&root, &devices::DeviceNode::from_spec(device), setup.bind_devices)?;
     }
     if let Some(process) = setup.spec.process() {
         root.mkdir_all(process.cwd()).map_err(|source| RootfsError::Cwd { path: process.cwd().clone(), source })?;

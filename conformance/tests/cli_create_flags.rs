@@ -4,9 +4,12 @@
 //! step, so that it inherits the descriptors, variables and keyring a real
 //! caller (systemd, a shim) would hand it.
 
+use std::ffi::CString;
 use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
 
-use berth_conformance::{berth_only, Bundle, HostDir, Runtime};
+use berth_conformance::{berth_only, skip, Bundle, HostDir, Runtime};
 
 /// Prints `fds: 0 1 2 ...`, the container process's open descriptors, then
 /// what descriptors 3 and 4 read. The shell tests each number with a builtin,
@@ -102,3 +105,80 @@ fn exec_preserves_descriptors_and_ignores_activation() {
     rt.delete(&id).ok();
     rt.assert_nothing_left(&id, &bundle);
 }
+
+// linux/keyctl.h
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+const KEYCTL_SETPERM: libc::c_long = 5;
+const KEY_POS_ALL: libc::c_long = 0x3f00_0000;
+
+/// The names of the keyrings /proc/keys shows the container's process, after
+/// the runtime was started in a session keyring of its own, named
+/// `caller_keyring`, that only its possessors can see.
+fn keyrings_seen_inside(caller_keyring: &str, flags: &[&str]) -> (String, Vec<String>) {
+    let mut bundle = Bundle::busybox(&["cat", "/proc/keys"]);
+    // runc's default spec masks /proc/keys.
+    bundle.edit(|c| c["linux"]["maskedPaths"].as_array_mut().unwrap().retain(|p| p != "/proc/keys"));
+    bundle.write_config();
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let mut args = vec!["run", "--bundle", bundle.path().to_str().unwrap()];
+    args.extend_from_slice(flags);
+    args.push(&id);
+    let name = CString::new(caller_keyring).unwrap();
+    let out = rt.cmd_with(&args, move |command| {
+        // SAFETY: runs in the forked child before exec; it makes two system calls
+        // on memory the child owns, both async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                let keyring = libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr());
+                if keyring < 0 || libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, keyring, KEY_POS_ALL) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    out.ok();
+    rt.assert_nothing_left(&id, &bundle);
+    // "<id> <flags> <usage> <timeout> <perm> <uid> <gid> <type> <description>: <summary>"
+    let names = out
+        .stdout
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(8))
+        .map(|name| name.trim_end_matches(':').to_owned())
+        .collect();
+    (id, names)
+}
+
+fn keyrings_available() -> bool {
+    if Path::new("/proc/keys").exists() {
+        return true;
+    }
+    skip("the kernel has no keyrings (/proc/keys)");
+    false
+}
+
+/// Without the flag the container's process gets a session keyring of its
+/// own, `_ses.<id>` as runc names it, and cannot see the caller's keys.
+#[test]
+fn a_container_gets_a_new_session_keyring() {
+    if !keyrings_available() {
+        return;
+    }
+    let caller = format!("caller-{}", std::process::id());
+    let (id, names) = keyrings_seen_inside(&caller, &[]);
+    assert!(names.contains(&format!("_ses.{id}")), "{names:?}");
+    assert!(!names.contains(&caller), "the container sees the caller's keyring: {names:?}");
+}
+
+#[test]
+fn no_new_keyring_keeps_the_callers_session_keyring() {
+    if !keyrings_available() {
+        return;
+    }
+    let caller = format!("caller-nnk-{}", std::process::id());
+    let (id, names) = keyrings_seen_inside(&caller, &["--no-new-keyring"]);
+    assert!(names.contains(&caller), "{names:?}");
+    assert!(!names.contains(&format!("_ses.{id}")), "{names:?}");
+}
+

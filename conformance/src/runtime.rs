@@ -132,6 +132,34 @@ impl Runtime {
         self.spawn(None, &full)
     }
 
+    /// Like `cmd`, with `configure` applied to the command before it starts: an
+    /// environment of its own, or a `pre_exec` step in the child.
+    pub fn cmd_with(&self, args: &[&str], configure: impl FnOnce(&mut Command)) -> Output {
+        let root = self.root();
+        let mut full = vec!["--root", root.to_str().unwrap()];
+        full.extend_from_slice(args);
+        let mut command = Command::new(&self.bin);
+        command.args(&full);
+        configure(&mut command);
+        self.spawn_command(command, &full)
+    }
+
+    /// Like `cmd`, but started by `sh -c '<prelude> exec "$0" "$@"'`: the
+    /// prelude's assignments and redirections (`LISTEN_PID=$$`, `3<file`,
+    /// `4<&-`) apply to the runtime itself, whose pid is the shell's.
+    pub fn cmd_in_shell(&self, prelude: &str, args: &[&str]) -> Output {
+        let root = self.root();
+        let mut full = vec!["--root", root.to_str().unwrap()];
+        full.extend_from_slice(args);
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg(format!("{prelude} exec \"$0\" \"$@\""))
+            .arg(&self.bin)
+            .args(&full);
+        self.spawn_command(command, &full)
+    }
+
     /// `<runtime> args...` with no `--root`: for `spec`, `features`, `--version`, and for
     /// tests of how global flags are spelled.
     pub fn cmd_raw(&self, args: &[&str]) -> Output {
@@ -239,6 +267,16 @@ impl Runtime {
     }
 
     fn spawn(&self, cwd: Option<&Path>, args: &[&str]) -> Output {
+        let mut command = Command::new(&self.bin);
+        command.args(args);
+        if let Some(dir) = cwd {
+            command.current_dir(dir);
+        }
+        self.spawn_command(command, args)
+    }
+
+    /// Runs `command` (the runtime, or a wrapper that execs it, given `args`) to the end.
+    fn spawn_command(&self, mut command: Command, args: &[&str]) -> Output {
         let n = {
             let mut count = self.commands_run.lock().unwrap();
             *count += 1;
@@ -246,15 +284,10 @@ impl Runtime {
         };
         let stdout_file = self.dir.join(format!("cmd-{n}.stdout"));
         let stderr_file = self.dir.join(format!("cmd-{n}.stderr"));
-        let mut command = Command::new(&self.bin);
         command
-            .args(args)
             .stdin(Stdio::null())
             .stdout(File::create(&stdout_file).expect("create stdout file"))
             .stderr(File::create(&stderr_file).expect("create stderr file"));
-        if let Some(dir) = cwd {
-            command.current_dir(dir);
-        }
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()));

@@ -45,6 +45,14 @@ fn namespaces(c: &mut Value) -> &mut Vec<Value> {
     c["linux"]["namespaces"].as_array_mut().unwrap()
 }
 
+fn push_mount(c: &mut Value, mount: Value) {
+    c["mounts"].as_array_mut().unwrap().push(mount);
+}
+
+/// runc reports most of these only when the step fails inside the container
+/// (then cleans up); Berth refuses them by field before anything exists.
+const RUNC_NAMES_NO_FIELD: &str = "runc's error does not name the config field";
+
 #[test]
 fn config_json_missing() {
     let bundle = Bundle::sleeper();
@@ -196,10 +204,7 @@ fn duplicate_id_fails_and_leaves_the_first_alone() {
 #[test]
 fn a_mount_that_fails_midway_leaves_nothing() {
     rejected(
-        |c| {
-            let mount = json!({ "destination": "/mnt/x", "type": "no-such-fs", "source": "none" });
-            c["mounts"].as_array_mut().unwrap().push(mount);
-        },
+        |c| push_mount(c, json!({ "destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs", "options": ["size=bogus"] })),
         "/mnt/x",
     );
 }
@@ -259,4 +264,101 @@ fn a_host_wide_sysctl_is_refused() {
     // The host's own value: should a runtime wrongly write it, the host is unchanged.
     let current = fs::read_to_string("/proc/sys/kernel/panic").unwrap().trim().to_string();
     rejected(|c| c["linux"]["sysctl"] = json!({ "kernel.panic": current }), "kernel.panic");
+}
+
+/// config.md "POSIX-platform Mounts": the type is one "supported by the kernel
+/// as listed in /proc/filesystems" unless the mount is a bind mount. runc finds
+/// out when the mount fails in the container ("no such device").
+#[test]
+fn a_mount_of_an_unknown_filesystem_type() {
+    let mount = json!({ "destination": "/mnt/x", "type": "no-such-fs", "source": "none" });
+    let out = rejected(|c| push_mount(c, mount), "/mnt/x");
+    if berth_only(RUNC_NAMES_NO_FIELD) {
+        check_rejection(&out, "mounts[7].type");
+        check_rejection(&out, "no-such-fs");
+    }
+}
+
+fn one_device(device: Value) -> impl FnOnce(&mut Value) {
+    move |c| c["linux"]["devices"] = json!([device])
+}
+
+#[test]
+fn a_device_with_a_negative_major() {
+    // runc: "error creating device nodes: cannot mkdev() device with wildcards".
+    let device = json!({ "path": "/dev/bad", "type": "c", "major": -1, "minor": 1 });
+    let out = rejected(one_device(device), "device");
+    if berth_only(RUNC_NAMES_NO_FIELD) {
+        check_rejection(&out, "linux.devices[0].major -1");
+    }
+}
+
+/// mknod(2) takes 12 bits of major: 5000 would become another device (904).
+#[test]
+fn a_device_major_mknod_cannot_take_berth_only() {
+    if !berth_only("runc 1.1.5 truncates the number and creates device 904:1") {
+        return;
+    }
+    let device = json!({ "path": "/dev/bad", "type": "c", "major": 5000, "minor": 1 });
+    rejected(one_device(device), "linux.devices[0].major 5000");
+}
+
+#[test]
+fn a_device_of_an_unknown_type() {
+    // runc: `invalid device type "weird"`.
+    let device = json!({ "path": "/dev/bad", "type": "weird", "major": 1, "minor": 1 });
+    let out = rejected(one_device(device), "weird");
+    if berth_only(RUNC_NAMES_NO_FIELD) {
+        check_rejection(&out, "linux.devices[0].type");
+    }
+}
+
+/// config.md "POSIX process": the runtime MUST generate an error for an rlimit
+/// type that cannot be mapped to a kernel interface.
+#[test]
+fn an_rlimit_that_does_not_exist() {
+    // runc: "wrong rlimit value: RLIMIT_FOO".
+    let rlimit = json!({ "type": "RLIMIT_FOO", "hard": 1, "soft": 1 });
+    let out = rejected(|c| c["process"]["rlimits"].as_array_mut().unwrap().push(rlimit), "RLIMIT_FOO");
+    if berth_only(RUNC_NAMES_NO_FIELD) {
+        check_rejection(&out, "process.rlimits[1].type");
+    }
+}
+
+/// config.md "Linux Process" since runtime-spec 1.1: an unknown capability
+/// "MUST be logged as a warning", and runtimes "SHOULD NOT fail". runc 1.1.5
+/// warns and runs without it; Berth refuses, by name, to run a process with
+/// other capabilities than its config lists (SHOULD NOT allows that).
+#[test]
+fn an_unknown_capability_berth_only() {
+    if !berth_only("runc 1.1.5 warns about an unknown capability and runs without it") {
+        return;
+    }
+    let caps = |c: &mut Value| c["process"]["capabilities"]["bounding"].as_array_mut().unwrap().push(json!("CAP_FLY"));
+    let out = rejected(caps, "CAP_FLY");
+    check_rejection(&out, "process.capabilities.bounding[3]");
+}
+
+/// config.md "POSIX-platform Hooks": a hook's path MUST be absolute.
+#[test]
+fn a_relative_hook_path() {
+    // runc: "error running hook #0: fork/exec hooks/true: no such file or directory".
+    let hooks = json!({ "createRuntime": [{ "path": "hooks/true" }] });
+    let out = rejected(|c| c["hooks"] = hooks, "hooks/true");
+    if berth_only(RUNC_NAMES_NO_FIELD) {
+        check_rejection(&out, "hooks.createRuntime[0].path");
+    }
+}
+
+/// config.md "POSIX-platform Hooks": "If set, timeout MUST be greater than zero."
+#[test]
+fn a_hook_timeout_that_is_not_positive() {
+    for timeout in [0, -1] {
+        // runc: "error running hook #0: hook ran past specified timeout of 0.0s".
+        let hooks = json!({ "createRuntime": [{ "path": "/bin/true", "timeout": timeout }] });
+        let out = rejected(|c| c["hooks"] = hooks, "timeout");
+        if berth_only(RUNC_NAMES_NO_FIELD) {
+            check_rejection(&out, &format!("hooks.createRuntime[0].timeout must be greater than zero, got {timeout}"));
+        }
+    }
 }

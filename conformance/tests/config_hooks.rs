@@ -137,3 +137,67 @@ fn a_failing_poststart_hook_only_warns_berth_only() {
     rt.delete(&id).ok();
     rt.assert_nothing_left(&id, &bundle);
 }
+
+/// config.md "POSIX-platform Hooks": `args` is the hook's whole argv (args[0]
+/// included), `env` its whole environment; runtime.md "State": the state on
+/// stdin carries the config's annotations.
+#[test]
+fn a_hook_gets_its_args_its_env_only_and_the_annotations() {
+    let out = HostDir::new();
+    // busybox picks its applet by argv[0]: were args[0] not passed as argv[0],
+    // it would look for an applet named "-c" and fail the hook.
+    let script = "cat > \"$OUT/state\"; env > \"$OUT/env\"; echo \"$0 $1\" > \"$OUT/args\"";
+    let mut bundle = Bundle::sleeper();
+    let o = out.path().to_path_buf();
+    bundle.edit(|c| {
+        c["annotations"] = json!({ "org.example.a": "1", "org.example.b": "two words" });
+        c["hooks"] = json!({ "createRuntime": [{
+            "path": "/bin/busybox",
+            "args": ["sh", "-c", script, "first", "second"],
+            "env": [format!("OUT={}", o.display()), "HOOK_VAR=x y"],
+        }] });
+    });
+    bundle.write_config();
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let create = ["create", "--bundle", bundle.path().to_str().unwrap(), &id];
+    rt.cmd_with(&create, |command| {
+        command.env("ONLY_THE_RUNTIME_HAS_THIS", "1");
+    })
+    .ok();
+    let read = |name: &str| fs::read_to_string(out.path().join(name)).unwrap_or_else(|e| panic!("the hook wrote no {name} ({e})"));
+    let state: Value = serde_json::from_str(&read("state")).unwrap();
+    assert_eq!(state["annotations"], json!({ "org.example.a": "1", "org.example.b": "two words" }), "{state}");
+    assert_eq!(read("args"), "first second\n");
+    let env = read("env");
+    assert!(env.lines().any(|l| l == "HOOK_VAR=x y"), "{env}");
+    assert!(!env.contains("ONLY_THE_RUNTIME_HAS_THIS"), "the runtime's environment reached the hook: {env}");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}
+
+/// config.md "POSIX-platform Hooks": `timeout` is the number of seconds before
+/// aborting the hook. A create-phase hook that outlives it fails `create`,
+/// which leaves nothing, and is killed.
+#[test]
+fn a_hook_past_its_timeout_fails_create_and_is_killed() {
+    // A duration no other process has on its command line: how the hook is found again.
+    let seconds = (900_000 + std::process::id()).to_string();
+    let mut bundle = Bundle::sleeper();
+    let s = seconds.clone();
+    bundle.edit(|c| {
+        c["hooks"] = json!({ "createRuntime": [{ "path": "/bin/busybox", "args": ["sleep", s], "timeout": 1 }] });
+    });
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create(&id, &bundle, &[]).fails_with("timeout");
+    rt.assert_nothing_left(&id, &bundle);
+    let hook_cmdline = format!("sleep\0{seconds}\0");
+    let alive: Vec<String> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| fs::read(e.path().join("cmdline")).is_ok_and(|c| c == hook_cmdline.as_bytes()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(alive.is_empty(), "the timed-out hook still runs as pid {alive:?}");
+}

@@ -2,6 +2,7 @@
 //! parsed commands to library calls and library errors to runc's outputs.
 
 mod args;
+mod fds;
 mod log;
 mod output;
 mod signal;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() {
+    let passed = fds::Passed::at_startup();
     let argv: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     let prog = argv.first().cloned().unwrap_or_else(|| "berth".into());
     let rest = argv.get(1..).unwrap_or_default();
@@ -35,7 +37,7 @@ fn main() {
         Stage::Subcommand(words) => args::parse_command(&words).unwrap_or_else(|e| fail_usage(&logger, &e, &prog)),
     };
     logger.debug(&format!("berth {VERSION}: {command:?}"));
-    match run(command, &global, &logger) {
+    match run(command, &global, &logger, &passed) {
         Ok(code) => std::process::exit(code),
         Err(failure) => logger.fatal(&failure.message, failure.code),
     }
@@ -79,7 +81,7 @@ fn state_root(global: &GlobalOpts) -> PathBuf {
     PathBuf::from("/run/berth")
 }
 
-fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool) -> Result<CreateOptions, Failure> {
+fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: &fds::Passed) -> Result<CreateOptions, Failure> {
     // runc only reads --rootless when it creates something.
     let rootless = global.rootless.resolve().map_err(|e| format!("runc create failed: {e}"))?;
     let unprivileged = !nix::unistd::geteuid().is_root();
@@ -97,7 +99,7 @@ fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool) -> Resul
         console_socket: args.console_socket.clone(),
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
-        preserve_fds: args.preserve_fds,
+        preserve_fds: passed.for_create(args.preserve_fds)?,
         detach,
     })
 }
@@ -112,18 +114,18 @@ fn not_yet(command: &str) -> Result<i32, Failure> {
     Err(format!("berth {command} is not supported yet").into())
 }
 
-fn run(command: Command, global: &GlobalOpts, logger: &Logger) -> Result<i32, Failure> {
+fn run(command: Command, global: &GlobalOpts, logger: &Logger, passed: &fds::Passed) -> Result<i32, Failure> {
     let root = state_root(global);
     match command {
         Command::Create(args) => {
-            berth::create(&create_options(global, &args, true)?)?;
+            berth::create(&create_options(global, &args, true, passed)?)?;
             Ok(0)
         }
         Command::Start { id } => {
             warn_all(logger, berth::Container::load(&root, &id)?.start()?);
             Ok(0)
         }
-        Command::Run(args) => run_container(global, &args, logger),
+        Command::Run(args) => run_container(global, &args, logger, passed),
         Command::State { id } => {
             let mut state = berth::Container::load(&root, &id)?.state();
             // runc's `state` leaves the owner empty; only `list` fills it in.
@@ -181,7 +183,7 @@ fn run(command: Command, global: &GlobalOpts, logger: &Logger) -> Result<i32, Fa
             }
         }
         // runc exits 255 when exec itself fails, to tell it from the process's own code.
-        Command::Exec(args) => exec_process(&root, &args).map_err(|f| Failure { code: 255, ..f }),
+        Command::Exec(args) => exec_process(&root, &args, passed).map_err(|f| Failure { code: 255, ..f }),
         Command::Update(_) => not_yet("update"),
         Command::Events { .. } => not_yet("events"),
         Command::Unsupported { command, .. } => not_yet(command),
@@ -190,11 +192,11 @@ fn run(command: Command, global: &GlobalOpts, logger: &Logger) -> Result<i32, Fa
 
 /// `run`: create and start; in the foreground, wait with signals forwarded,
 /// exit with the container's code, and delete it unless `--keep`.
-fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger) -> Result<i32, Failure> {
+fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger, passed: &fds::Passed) -> Result<i32, Failure> {
     let root = state_root(global);
     let id = args.create.id.clone();
     if args.create.detach {
-        let mut created = berth::create(&create_options(global, &args.create, true)?)?;
+        let mut created = berth::create(&create_options(global, &args.create, true, passed)?)?;
         match created.start() {
             Ok(warnings) => warn_all(logger, warnings),
             Err(e) => {
@@ -205,7 +207,7 @@ fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger) -> 
         return Ok(0);
     }
     berth::foreground::prepare(!args.no_subreaper)?;
-    let mut created = berth::create(&create_options(global, &args.create, false)?)?;
+    let mut created = berth::create(&create_options(global, &args.create, false, passed)?)?;
     let console = created.take_console();
     if let Some(master) = &console {
         berth::foreground::follow_caller_size(std::os::fd::AsFd::as_fd(master));
@@ -225,7 +227,7 @@ fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger) -> 
 }
 
 /// `exec`: a process.json, or the container's own process with the flags' changes.
-fn exec_process(root: &std::path::Path, args: &args::ExecArgs) -> Result<i32, Failure> {
+fn exec_process(root: &std::path::Path, args: &args::ExecArgs, passed: &fds::Passed) -> Result<i32, Failure> {
     let container = berth::Container::load(root, &args.id)?;
     let spec = berth::spec::load(&container.record().bundle).map_err(Error::from)?;
     let process = match &args.process {
@@ -251,7 +253,7 @@ fn exec_process(root: &std::path::Path, args: &args::ExecArgs) -> Result<i32, Fa
         seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
         console_socket: args.console_socket.clone(),
         pid_file: args.pid_file.clone(),
-        preserve_fds: args.preserve_fds,
+        preserve_fds: passed.for_exec(args.preserve_fds)?,
         detach: args.detach,
         ignore_paused: args.ignore_paused,
     };

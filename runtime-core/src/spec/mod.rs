@@ -85,11 +85,26 @@ pub enum SpecError {
         quoted(destination)
     )]
     RelativeMountDestination { index: usize, destination: PathBuf },
+    #[error(
+        "mounts[{index}].type {fstype:?} (destination {}) is not a filesystem type the kernel has, and the mount is not a bind mount",
+        quoted(destination)
+    )]
+    UnknownMountType {
+        index: usize,
+        fstype: String,
+        destination: PathBuf,
+    },
     #[error("hooks.{hook}[{index}].path {} must be an absolute path", quoted(path))]
     RelativeHookPath {
         hook: &'static str,
         index: usize,
         path: PathBuf,
+    },
+    #[error("hooks.{hook}[{index}].timeout must be greater than zero, got {timeout}")]
+    InvalidHookTimeout {
+        hook: &'static str,
+        index: usize,
+        timeout: i64,
     },
     #[error("linux.namespaces[{index}]: duplicate namespace type {ns_type:?}")]
     DuplicateNamespace { index: usize, ns_type: String },
@@ -125,6 +140,16 @@ pub enum SpecError {
         path: PathBuf,
         device_type: String,
     },
+    #[error("linux.devices[{index}].{field} {value} ({}) is out of range 0..={max}", path.display())]
+    DeviceNumberOutOfRange {
+        index: usize,
+        field: &'static str,
+        path: PathBuf,
+        value: i64,
+        max: i64,
+    },
+    #[error("linux.devices[{index}].{field} is required unless the type is \"p\"")]
+    MissingDeviceNumber { index: usize, field: &'static str },
     #[error("linux.maskedPaths[{index}] {path:?} must be an absolute path")]
     RelativeMaskedPath { index: usize, path: String },
     #[error("linux.readonlyPaths[{index}] {path:?} must be an absolute path")]
@@ -163,6 +188,7 @@ fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
         column: e.column(),
     })?;
     validate::check_names(&raw)?;
+    validate::check_device_numbers_given(&raw)?;
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();

@@ -7,16 +7,24 @@ use std::path::Path;
 use oci_spec::runtime::{Hook, LinuxDeviceType, LinuxNamespaceType, Spec};
 use serde_json::Value;
 
+use crate::rootfs::FsContext;
+
 use super::names::{KNOWN_CAPABILITIES, KNOWN_RLIMITS};
 use super::{rootfs_path, SpecError};
 
+/// mknod(2) takes a 32-bit device number: 12 bits of major, 20 of minor
+/// (linux/kdev_t.h); a larger number would silently become another device.
+const MAX_DEVICE_MAJOR: i64 = (1 << 12) - 1;
+const MAX_DEVICE_MINOR: i64 = (1 << 20) - 1;
+
 /// Checks `spec` against the runtime-spec and Berth's stricter rules. The
-/// only filesystem access is a `stat` of the rootfs.
+/// only host access is a `stat` of the rootfs and asking the kernel whether
+/// each mount's filesystem type exists.
 pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
     check_version(spec.version())?;
     check_root(spec, bundle)?;
     check_process(spec)?;
-    check_mounts(spec)?;
+    check_mounts(spec, &kernel_has_filesystem)?;
     check_hooks(spec)?;
     check_linux(spec)?;
     Ok(())
@@ -116,7 +124,11 @@ fn check_process(spec: &Spec) -> Result<(), SpecError> {
     Ok(())
 }
 
-fn check_mounts(spec: &Spec) -> Result<(), SpecError> {
+/// Whether the kernel has a filesystem type: `Some(answer)`, or `None` when it
+/// cannot be asked (and the mount itself will report the problem).
+type FilesystemProbe = dyn Fn(&str) -> Option<bool>;
+
+fn check_mounts(spec: &Spec, has_filesystem: &FilesystemProbe) -> Result<(), SpecError> {
     // runc < 1.2 accepted a relative destination with a warning and joined it
     // to "/"; Berth rejects it, as the spec requires an absolute path.
     for (index, mount) in spec.mounts().iter().flatten().enumerate() {
@@ -126,8 +138,34 @@ fn check_mounts(spec: &Spec) -> Result<(), SpecError> {
                 destination: mount.destination().clone(),
             });
         }
+        let fstype = mount.typ().as_deref().unwrap_or_default();
+        let is_bind = fstype == "bind"
+            || mount.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
+        // The type of a bind mount is a dummy (config.md "POSIX-platform Mounts"), and
+        // a "cgroup" mount binds the container's own hierarchies rather than mount one.
+        if is_bind || fstype == "cgroup" {
+            continue;
+        }
+        if has_filesystem(fstype) == Some(false) {
+            return Err(SpecError::UnknownMountType {
+                index,
+                fstype: fstype.to_owned(),
+                destination: mount.destination().clone(),
+            });
+        }
     }
     Ok(())
+}
+
+/// Asks the kernel the way the mount will: `fsopen` also loads the type's
+/// module, which /proc/filesystems would not list before it is loaded.
+/// Without fsopen or the privilege to call it, the kernel cannot be asked.
+fn kernel_has_filesystem(fstype: &str) -> Option<bool> {
+    match FsContext::open(fstype) {
+        Ok(_) => Some(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Some(false),
+        Err(_) => None,
+    }
 }
 
 #[allow(deprecated)] // prestart is deprecated in the spec but still run.
@@ -150,6 +188,13 @@ fn check_hooks(spec: &Spec) -> Result<(), SpecError> {
                     hook,
                     index,
                     path: h.path().clone(),
+                });
+            }
+            if let Some(timeout) = h.timeout().filter(|t| *t <= 0) {
+                return Err(SpecError::InvalidHookTimeout {
+                    hook,
+                    index,
+                    timeout,
                 });
             }
         }
@@ -239,6 +284,24 @@ fn check_linux(spec: &Spec) -> Result<(), SpecError> {
                 path: device.path().clone(),
                 device_type: device.typ().as_str().to_owned(),
             });
+        }
+        // A fifo has no device number ("REQUIRED unless type is p").
+        if device.typ() != LinuxDeviceType::P {
+            let numbers = [
+                ("major", device.major(), MAX_DEVICE_MAJOR),
+                ("minor", device.minor(), MAX_DEVICE_MINOR),
+            ];
+            for (field, value, max) in numbers {
+                if !(0..=max).contains(&value) {
+                    return Err(SpecError::DeviceNumberOutOfRange {
+                        index,
+                        field,
+                        path: device.path().clone(),
+                        value,
+                        max,
+                    });
+                }
+            }
         }
     }
     for (index, path) in linux.masked_paths().iter().flatten().enumerate() {
@@ -335,6 +398,30 @@ pub(super) fn check_names(raw: &Value) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// config-linux.md "Devices": major and minor are REQUIRED unless the type is
+/// "p". Checked in the untyped document: oci-spec reads a missing number as 0,
+/// which is a device number too.
+pub(super) fn check_device_numbers_given(raw: &Value) -> Result<(), SpecError> {
+    let Some(Value::Array(devices)) = raw.pointer("/linux/devices") else {
+        return Ok(());
+    };
+    for (index, device) in devices.iter().enumerate() {
+        if device.get("type").and_then(Value::as_str) == Some("p") {
+            continue;
+        }
+        for field in ["major", "minor"] {
+            if device.get(field).is_none() {
+                return Err(SpecError::MissingDeviceNumber { index, field });
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "validate_values_tests.rs"]
+mod values_tests;

@@ -5,13 +5,13 @@ use serde_json::json;
 
 /// A bundle with a rootfs directory, and a config that uses every checked
 /// field validly.
-struct Case {
+pub(super) struct Case {
     dir: TestDir,
     config: Value,
 }
 
 impl Case {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let dir = TestDir::new("validate");
         std::fs::create_dir(dir.path().join("rootfs")).expect("mkdir rootfs");
         let config = json!({
@@ -59,7 +59,7 @@ impl Case {
     }
 
     /// Replaces the value at `pointer`, or adds it to its parent object.
-    fn set(mut self, pointer: &str, value: Value) -> Self {
+    pub(super) fn set(mut self, pointer: &str, value: Value) -> Self {
         if let Some(slot) = self.config.pointer_mut(pointer) {
             *slot = value;
             return self;
@@ -74,7 +74,7 @@ impl Case {
         self
     }
 
-    fn remove(mut self, pointer: &str) -> Self {
+    pub(super) fn remove(mut self, pointer: &str) -> Self {
         let (parent, key) = pointer.rsplit_once('/').expect(pointer);
         let object = self
             .config
@@ -86,7 +86,7 @@ impl Case {
     }
 
     /// Drops the namespace entry of type `ns_type`.
-    fn without_namespace(mut self, ns_type: &str) -> Self {
+    pub(super) fn without_namespace(mut self, ns_type: &str) -> Self {
         let list = self
             .config
             .pointer_mut("/linux/namespaces")
@@ -96,10 +96,14 @@ impl Case {
         self
     }
 
-    fn validate(&self) -> Result<(), SpecError> {
+    pub(super) fn spec(&self) -> Spec {
+        serde_json::from_value(self.config.clone()).expect("test config parses")
+    }
+
+    pub(super) fn validate(&self) -> Result<(), SpecError> {
         check_names(&self.config)?;
-        let spec: Spec = serde_json::from_value(self.config.clone()).expect("test config parses");
-        validate(&spec, self.dir.path())
+        check_device_numbers_given(&self.config)?;
+        validate(&self.spec(), self.dir.path())
     }
 }
 

@@ -1,0 +1,116 @@
+//! Values the kernel could not take: filesystem types, device numbers, hook
+//! timeouts. Filesystem types are checked against a stand-in for the kernel.
+use super::tests::Case;
+use super::*;
+use serde_json::json;
+
+/// A kernel that has exactly the filesystems in `known`.
+fn kernel_with(known: &'static [&'static str]) -> impl Fn(&str) -> Option<bool> {
+    move |fstype| Some(known.contains(&fstype))
+}
+
+fn check_mounts_with(case: &Case, known: &'static [&'static str]) -> Result<(), SpecError> {
+    check_mounts(&case.spec(), &kernel_with(known))
+}
+
+#[test]
+fn mount_type_must_be_a_filesystem_the_kernel_has() {
+    let case = Case::new().set("/mounts/1/type", json!("no-such-fs"));
+    let err = check_mounts_with(&case, &["proc", "tmpfs"]).unwrap_err();
+    assert!(
+        matches!(err, SpecError::UnknownMountType { index: 1, ref fstype, .. } if fstype == "no-such-fs"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "mounts[1].type \"no-such-fs\" (destination \"/dev\") is not a filesystem type the kernel has, and the mount is not a bind mount"
+    );
+    check_mounts_with(&Case::new(), &["proc", "tmpfs"]).expect("known types");
+}
+
+#[test]
+fn a_missing_mount_type_is_refused_unless_binding() {
+    let case = Case::new().remove("/mounts/1/type");
+    assert!(matches!(
+        check_mounts_with(&case, &["proc", "tmpfs"]),
+        Err(SpecError::UnknownMountType { index: 1, .. })
+    ));
+    let bind = case.set("/mounts/1/options", json!(["rbind", "ro"]));
+    check_mounts_with(&bind, &["proc", "tmpfs"]).expect("a bind mount needs no type");
+}
+
+#[test]
+fn bind_and_cgroup_mounts_are_not_looked_up() {
+    let case = Case::new()
+        .set("/mounts/0/type", json!("none"))
+        .set("/mounts/0/options", json!(["bind"]))
+        .set("/mounts/1/type", json!("bind"));
+    check_mounts_with(&case, &[]).expect("bind mounts");
+    let cgroup = Case::new().set("/mounts/1/type", json!("cgroup"));
+    check_mounts_with(&cgroup, &["proc"]).expect("cgroup binds the container's hierarchies");
+}
+
+#[test]
+fn a_kernel_that_cannot_be_asked_leaves_the_mount_to_fail_later() {
+    let case = Case::new().set("/mounts/1/type", json!("no-such-fs"));
+    check_mounts(&case.spec(), &|_| None).expect("no answer, no refusal");
+}
+
+#[test]
+fn device_numbers_must_fit_mknod() {
+    let cases = [
+        ("/linux/devices/0/major", json!(-1), "major", -1),
+        ("/linux/devices/0/major", json!(4096), "major", 4096),
+        ("/linux/devices/0/minor", json!(1 << 20), "minor", 1 << 20),
+    ];
+    for (pointer, value, field_want, value_want) in cases {
+        let err = Case::new().set(pointer, value).validate().unwrap_err();
+        assert!(
+            matches!(err, SpecError::DeviceNumberOutOfRange { index: 0, field, value, .. } if field == field_want && value == value_want),
+            "{pointer}: {err}"
+        );
+    }
+    let err = Case::new().set("/linux/devices/0/major", json!(-1)).validate().unwrap_err();
+    assert_eq!(err.to_string(), "linux.devices[0].major -1 (/dev/fuse) is out of range 0..=4095");
+    let edges = Case::new()
+        .set("/linux/devices/0/major", json!(4095))
+        .set("/linux/devices/0/minor", json!((1 << 20) - 1));
+    edges.validate().expect("largest numbers mknod takes");
+}
+
+#[test]
+fn a_fifo_has_no_device_number_to_check() {
+    let case = Case::new()
+        .set("/linux/devices/1/major", json!(-1))
+        .set("/linux/devices/1/minor", json!(1 << 30));
+    case.validate().expect("numbers of a fifo are ignored");
+}
+
+#[test]
+fn device_numbers_are_required_unless_fifo() {
+    let err = Case::new().remove("/linux/devices/0/minor").validate().unwrap_err();
+    assert!(
+        matches!(err, SpecError::MissingDeviceNumber { index: 0, field: "minor" }),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "linux.devices[0].minor is required unless the type is \"p\"");
+    // The base case's fifo has neither.
+    Case::new().validate().expect("a fifo without numbers");
+}
+
+#[test]
+fn hook_timeout_must_be_positive() {
+    for timeout in [0, -5] {
+        let err = Case::new()
+            .set("/hooks/poststop/0/timeout", json!(timeout))
+            .validate()
+            .unwrap_err();
+        assert!(
+            matches!(err, SpecError::InvalidHookTimeout { hook: "poststop", index: 0, timeout: t } if t == timeout),
+            "{err}"
+        );
+    }
+    let err = Case::new().set("/hooks/createRuntime/1/timeout", json!(0)).validate().unwrap_err();
+    assert_eq!(err.to_string(), "hooks.createRuntime[1].timeout must be greater than zero, got 0");
+    Case::new().set("/hooks/prestart/0/timeout", json!(1)).validate().expect("a timeout of 1s");
+}

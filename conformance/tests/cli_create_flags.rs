@@ -68,14 +68,14 @@ fn a_preserved_descriptor_the_caller_did_not_open_is_refused_berth_only() {
 }
 
 /// With LISTEN_PID naming the runtime itself, its LISTEN_FDS sockets are
-/// descriptors 3.. of the container's process, before the preserved ones.
+/// descriptors 3.. of the container's process, before the preserved ones,
+/// and the process is told so as the container's pid 1.
 #[test]
 fn activation_sockets_come_before_preserved_descriptors() {
     let dir = HostDir::new();
     let prelude = format!("LISTEN_PID=$$ LISTEN_FDS=1 {}", two_files(&dir));
     let out = run_show_fds(&prelude, &["--preserve-fds", "1"]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[..3], ["fds: 0 1 2 3 4", "three", "four"], "{out}");
+    assert_eq!(out, "fds: 0 1 2 3 4\nthree\nfour\nLISTEN_FDS=1\nLISTEN_PID=1\n");
 }
 
 /// An activation meant for another process (LISTEN_PID is not the runtime's)

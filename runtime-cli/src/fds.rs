@@ -34,6 +34,15 @@ impl Passed {
         self.with_preserved(self.listen, preserve_fds)
     }
 
+    /// What the container's process is told about its activation sockets:
+    /// it is pid 1 of its namespace.
+    pub fn listen_env(&self) -> Vec<String> {
+        if self.listen == 0 {
+            return Vec::new();
+        }
+        vec![format!("LISTEN_FDS={}", self.listen), "LISTEN_PID=1".to_string()]
+    }
+
     pub fn for_exec(&self, preserve_fds: u32) -> Result<u32, String> {
         self.with_preserved(0, preserve_fds)
     }
@@ -78,6 +87,8 @@ mod tests {
         let passed = Passed { inherited: 3, listen: 1 };
         assert_eq!(passed.for_create(2), Ok(3));
         assert_eq!(passed.for_exec(2), Ok(2));
+        assert_eq!(passed.listen_env(), ["LISTEN_FDS=1", "LISTEN_PID=1"]);
+        assert!(Passed { inherited: 3, listen: 0 }.listen_env().is_empty());
     }
 
     #[test]

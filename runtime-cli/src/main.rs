@@ -100,6 +100,7 @@ fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: 
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
         preserve_fds: passed.for_create(args.preserve_fds)?,
+        extra_env: passed.listen_env(),
         detach,
     })
 }

@@ -35,6 +35,9 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     /// Pass file descriptors 3 .. 3+N of the caller to the container.
     pub preserve_fds: u32,
+    /// Added to the process's environment after config.json's (the CLI's
+    /// LISTEN_FDS and LISTEN_PID for socket-activation descriptors).
+    pub extra_env: Vec<String>,
     /// Whether the caller returns without waiting (create, run -d), for the terminal checks.
     pub detach: bool,
 }
@@ -96,6 +99,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             no_pivot: options.no_pivot,
             no_new_keyring: options.no_new_keyring,
             preserve_fds: options.preserve_fds,
+            extra_env: &options.extra_env,
             seccomp: seccomp_filter.as_ref(),
         });
     }

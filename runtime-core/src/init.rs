@@ -27,6 +27,7 @@ pub struct InitConfig<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    pub extra_env: &'a [String],
     pub seccomp: Option<&'a libseccomp::ScmpFilterContext>,
 }
 
@@ -105,7 +106,11 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
     // the capabilities go. With it, load as late as possible, right before exec.
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     let early_seccomp = config.seccomp.filter(|_| !no_new_privs);
-    let exec = process::apply(process, early_seccomp).map_err(|e| e.to_string())?;
+    let mut process = process.clone();
+    if !config.extra_env.is_empty() {
+        process.set_env(Some(process.env().iter().flatten().chain(config.extra_env).cloned().collect()));
+    }
+    let exec = process::apply(&process, early_seccomp).map_err(|e| e.to_string())?;
     process::close_runtime_fds(config.preserve_fds).map_err(|e| e.to_string())?;
 
     config.channel.send(&Message::Ready).map_err(|e| format!("report readiness: {e}"))?;

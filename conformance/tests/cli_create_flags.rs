@@ -182,3 +182,39 @@ fn no_new_keyring_keeps_the_callers_session_keyring() {
     assert!(!names.contains(&format!("_ses.{id}")), "{names:?}");
 }
 
+
+/// runc's exec joins the container's session keyring by name: an exec'd
+/// process sees the container's keys, not those of whoever ran `exec`.
+#[test]
+fn exec_joins_the_containers_session_keyring() {
+    if !keyrings_available() {
+        return;
+    }
+    let mut bundle = Bundle::sleeper();
+    bundle.edit(|c| c["linux"]["maskedPaths"].as_array_mut().unwrap().retain(|p| p != "/proc/keys"));
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    let caller = format!("caller-exec-{}", std::process::id());
+    let name = CString::new(caller.clone()).unwrap();
+    let out = rt.cmd_with(&["exec", &id, "cat", "/proc/keys"], move |command| {
+        // SAFETY: runs in the forked child before exec; two system calls on memory the child owns.
+        unsafe {
+            command.pre_exec(move || {
+                let keyring = libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr());
+                if keyring < 0 || libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, keyring, KEY_POS_ALL) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    out.ok();
+    let names: Vec<&str> = out.stdout.lines().filter_map(|line| line.split_whitespace().nth(8)).map(|n| n.trim_end_matches(':')).collect();
+    assert!(names.contains(&format!("_ses.{id}").as_str()), "{names:?}");
+    assert!(!names.contains(&caller.as_str()), "the exec'd process kept the caller's keyring: {names:?}");
+    rt.kill(&id, Some("KILL")).ok();
+    rt.wait_status(&id, "stopped");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}

@@ -145,6 +145,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup,
         hooks: spec.hooks().clone(),
+        no_new_keyring: options.no_new_keyring,
     };
     let dir = undo.dir.as_ref().ok_or(Error::Init("state directory lost".into()))?;
     dir.write(&record)?;

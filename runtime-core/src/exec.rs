@@ -59,7 +59,8 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     let pid = namespaces.clone_init()?;
     if pid == 0 {
         drop(parent_end);
-        let failure = run_child(&namespaces, &child_end, options, filter.as_ref());
+        let keyring = (!container.record().no_new_keyring).then(|| container.record().id.as_str());
+        let failure = run_child(&namespaces, &child_end, options, filter.as_ref(), keyring);
         let _ = child_end.send(&Message::Failed(failure));
         // SAFETY: _exit skips the parent's atexit handlers, which this copy must not run.
         unsafe { libc::_exit(1) };
@@ -93,7 +94,13 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
 }
 
 /// The child's side; returns only on failure, with the reason.
-fn run_child(namespaces: &Namespaces, channel: &Channel, options: &ExecOptions, filter: Option<&libseccomp::ScmpFilterContext>) -> String {
+fn run_child(
+    namespaces: &Namespaces,
+    channel: &Channel,
+    options: &ExecOptions,
+    filter: Option<&libseccomp::ScmpFilterContext>,
+    session_keyring: Option<&str>,
+) -> String {
     process::reset_signals();
     match channel.recv() {
         Ok(Some(Message::Proceed)) => {}
@@ -101,6 +108,9 @@ fn run_child(namespaces: &Namespaces, channel: &Channel, options: &ExecOptions, 
     }
     if let Err(e) = namespaces.enter_in_init() {
         return e.to_string();
+    }
+    if let Err(e) = session_keyring.map_or(Ok(()), crate::keyring::join_session) {
+        return e;
     }
     let process = &options.process;
     if process.terminal().unwrap_or(false) {

@@ -60,7 +60,7 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
     }
     config.namespaces.enter_in_init().map_err(|e| e.to_string())?;
     if !config.no_new_keyring {
-        join_session_keyring(config.id)?;
+        crate::keyring::join_session(config.id)?;
     }
 
     let mut state_for_hooks = None;
@@ -181,22 +181,6 @@ fn set_domainname(name: &str) -> Result<(), String> {
     // SAFETY: the pointer and length describe a live byte slice.
     if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } != 0 {
         return Err(format!("set domainname {name:?}: {}", std::io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
-/// A session keyring of its own, so the container cannot read the host
-/// session's keys. Kernels without keyrings are not an error.
-fn join_session_keyring(id: &str) -> Result<(), String> {
-    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    let name = std::ffi::CString::new(format!("_ses.{id}")).map_err(|_| "container id holds a NUL byte".to_string())?;
-    // SAFETY: keyctl reads a NUL-terminated name that outlives the call.
-    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
-    if ret < 0 {
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::ENOSYS) {
-            return Err(format!("join a new session keyring: {err}"));
-        }
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ pub mod features;
 pub mod foreground;
 pub mod hooks;
 mod init;
+mod keyring;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

@@ -109,6 +109,9 @@ pub struct Record {
     /// For the poststart and poststop hooks, run by later commands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// Created with `--no-new-keyring`: exec'd processes keep the caller's keyring too.
+    #[serde(default)]
+    pub no_new_keyring: bool,
 }
 
 /// The directory that holds every container's state.
@@ -403,6 +406,7 @@ mod tests {
             annotations: HashMap::new(),
             cgroup: Cgroup::default(),
             hooks: None,
+            no_new_keyring: false,
         }
     }
 

@@ -84,13 +84,16 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
     let dev_is_bound = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev") && m.options().as_deref().unwrap_or_default().iter().any(|o| o == "bind" || o == "rbind")
     });
+    let spec_devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or_default();
     if !dev_is_bound {
-        for node in devices::default_devices() {
+        // A device the config lists at a default path comes with its own mode and owner.
+        let defaults = devices::default_devices().into_iter().filter(|d| spec_devices.iter().all(|s| s.path() != &d.path));
+        for node in defaults {
             devices::create_node(&root, &node, setup.bind_devices)?;
         }
         devices::create_dev_symlinks(&root)?;
     }
-    for device in linux.and_then(|l| l.devices().as_deref()).unwrap_or_default() {
+    for device in spec_devices {
         devices::create_node(&root, &devices::DeviceNode::from_spec(device), setup.bind_devices)?;
     }
     if let Some(process) = setup.spec.process() {

@@ -42,7 +42,7 @@ pub enum RootfsError {
     #[error("/dev/null on the host is not the null device")]
     BadDevNull,
     #[error("pivot_root into {path}: {source}")]
-    Pivot { path: PathBuf, source: nix::Error },
+    Pivot { path: PathBuf, source: std::io::Error },
     #[error("mask {path}: {source}")]
     Mask { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
@@ -117,27 +117,36 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
     } else {
         pivot_root(setup.rootfs)?;
     }
-    if matches!(propagation, Some("shared" | "rshared")) {
-        let flags = MsFlags::MS_SHARED | if propagation == Some("rshared") { MsFlags::MS_REC } else { MsFlags::empty() };
-        remount_propagation(flags, "shared")?;
+    if let Some((flags, name)) = root_propagation_after_pivot(propagation) {
+        remount_propagation(flags, name)?;
     }
     Ok(())
 }
 
-/// Cut the container's mounts off from the host's before touching anything.
-/// A shared root is only made shared again after pivot_root, which refuses
-/// shared parents and would otherwise propagate the container's mounts out.
+/// Cut the container's mounts off from the host's before touching anything,
+/// always recursively: a submount left shared would carry the container's
+/// mounts out to the host. The requested propagation is given to the
+/// container's `/` after pivot_root, which refuses shared parents, and an
+/// unbindable `/` could not be bound to make the root in the first place.
 fn make_root_private(propagation: Option<&str>) -> Result<(), RootfsError> {
     let (flags, name) = match propagation {
-        None | Some("") | Some("rprivate") => (MsFlags::MS_PRIVATE | MsFlags::MS_REC, "rprivate"),
-        Some("private") => (MsFlags::MS_PRIVATE, "private"),
-        Some("rslave") | Some("shared") | Some("rshared") => (MsFlags::MS_SLAVE | MsFlags::MS_REC, "rslave"),
-        Some("slave") => (MsFlags::MS_SLAVE, "slave"),
-        Some("unbindable") => (MsFlags::MS_UNBINDABLE, "unbindable"),
-        Some("runbindable") => (MsFlags::MS_UNBINDABLE | MsFlags::MS_REC, "runbindable"),
+        None | Some("" | "private" | "rprivate" | "unbindable" | "runbindable") => (MsFlags::MS_PRIVATE | MsFlags::MS_REC, "rprivate"),
+        Some("slave" | "rslave" | "shared" | "rshared") => (MsFlags::MS_SLAVE | MsFlags::MS_REC, "rslave"),
         Some(other) => return Err(RootfsError::UnknownPropagation(other.to_string())),
     };
     remount_propagation(flags, name)
+}
+
+/// What `/` still needs once it is the container's root: only the kinds
+/// that setup had to put off.
+fn root_propagation_after_pivot(propagation: Option<&str>) -> Option<(MsFlags, &'static str)> {
+    Some(match propagation? {
+        "shared" => (MsFlags::MS_SHARED, "shared"),
+        "rshared" => (MsFlags::MS_SHARED | MsFlags::MS_REC, "rshared"),
+        "unbindable" => (MsFlags::MS_UNBINDABLE, "unbindable"),
+        "runbindable" => (MsFlags::MS_UNBINDABLE | MsFlags::MS_REC, "runbindable"),
+        _ => return None,
+    })
 }
 
 fn remount_propagation(flags: MsFlags, name: &'static str) -> Result<(), RootfsError> {
@@ -162,12 +171,18 @@ fn open_host_dev_null() -> Result<OwnedFd, RootfsError> {
 }
 
 fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
-    let fail = |source| RootfsError::Pivot { path: rootfs.to_path_buf(), source };
+    let fail = |source: nix::Error| RootfsError::Pivot { path: rootfs.to_path_buf(), source: source.into() };
+    // A handle on the old root: after pivot_root(".", ".") it is stacked on
+    // top of the new one, and a path lookup of "." from the new root's cwd
+    // lands on the new root, not on it; only umount follows down the stack.
+    let old_root = nix::fcntl::open("/", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(fail)?;
     nix::unistd::chdir(rootfs).map_err(fail)?;
-    // pivot_root(".", ".") stacks the old root on top of the new one; it is
-    // then detached from the only place it is still reachable.
     nix::unistd::pivot_root(".", ".").map_err(fail)?;
-    nix::mount::mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).map_err(fail)?;
+    // Slave, so detaching it cannot unmount anything on the host.
+    let slave = MountAttr { propagation: libc::MS_SLAVE, ..Default::default() };
+    set_attr(old_root.as_fd(), slave, true).map_err(|source| RootfsError::Pivot { path: rootfs.to_path_buf(), source })?;
+    nix::unistd::fchdir(&old_root).map_err(fail)?;
     nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).map_err(fail)?;
     nix::unistd::chdir("/").map_err(fail)
 }
@@ -176,7 +191,7 @@ fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
 /// where pivot_root is refused. Weaker: the old root stays reachable to a
 /// process with CAP_SYS_CHROOT.
 fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
-    let fail = |source| RootfsError::Pivot { path: rootfs.to_path_buf(), source };
+    let fail = |source: nix::Error| RootfsError::Pivot { path: rootfs.to_path_buf(), source: source.into() };
     nix::unistd::chdir(rootfs).map_err(fail)?;
     nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(fail)?;
     nix::unistd::chroot(".").map_err(fail)?;

@@ -135,6 +135,11 @@ pub fn mount_one(root: &Root, mount: &Mount, bundle: &Path, cgroups: &CgroupBind
         for option in &options.fs_options {
             ctx.set_option(option).map_err(fail("set options of"))?;
         }
+        // mount(8)'s `ro` on a new filesystem makes the superblock read-only
+        // too, not just this mount: nothing can write to it through any view.
+        if options.attr.set & libc::MOUNT_ATTR_RDONLY != 0 {
+            ctx.set_option("ro").map_err(fail("set options of"))?;
+        }
         let detached = ctx.mount(options.attr.set).map_err(fail("create"))?;
         let target = if matches!(fstype, "proc" | "sysfs") {
             // A procfs or sysfs must land on a real directory, never through a

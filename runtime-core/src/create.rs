@@ -164,9 +164,6 @@ fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
             return refuse("process.execCPUAffinity");
         }
     }
-    if spec.mounts().iter().flatten().any(|m| m.uid_mappings().is_some() || m.gid_mappings().is_some()) {
-        return refuse("idmapped mounts (mounts[].uidMappings)");
-    }
     let Some(linux) = spec.linux() else { return Ok(()) };
     if linux.intel_rdt().is_some() {
         return refuse("linux.intelRdt");

@@ -3,6 +3,7 @@
 //! and read-only paths, and a read-only root.
 
 mod devices;
+mod idmap;
 mod inroot;
 mod mount_api;
 mod mounts;
@@ -13,7 +14,7 @@ pub use mounts::MountOptions;
 
 use mount_api::set_attr;
 use nix::mount::MsFlags;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -76,8 +77,9 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
     let root = Root::open(setup.rootfs).map_err(bind_err)?;
 
     let mounts = setup.spec.mounts().as_deref().unwrap_or_default();
+    let env = mounts::MountEnv { bundle: setup.bundle, cgroups: setup.cgroup_binds, user_mappings: user_mappings(setup.spec) };
     for mount in mounts {
-        mounts::mount_one(&root, mount, setup.bundle, setup.cgroup_binds)?;
+        mounts::mount_one(&root, mount, &env)?;
     }
     let dev_is_bound = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev") && m.options().as_deref().unwrap_or_default().iter().any(|o| o == "bind" || o == "rbind")
@@ -121,6 +123,16 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
         remount_propagation(flags, name)?;
     }
     Ok(())
+}
+
+/// The container's user namespace mappings, when it has a user namespace
+/// with both.
+fn user_mappings(spec: &Spec) -> Option<(&[LinuxIdMapping], &[LinuxIdMapping])> {
+    let linux = spec.linux().as_ref()?;
+    let has_userns = linux.namespaces().iter().flatten().any(|ns| ns.typ() == LinuxNamespaceType::User);
+    let uid = linux.uid_mappings().as_deref().filter(|m| !m.is_empty())?;
+    let gid = linux.gid_mappings().as_deref().filter(|m| !m.is_empty())?;
+    has_userns.then_some((uid, gid))
 }
 
 /// Cut the container's mounts off from the host's before touching anything,

@@ -1,9 +1,10 @@
 //! The mounts of config.json: option parsing and one mount at a time.
 
+use super::idmap::{self, IdMap};
 use super::inroot::{Root, TargetKind};
 use super::mount_api::{self, FsContext, MountAttr};
 use super::RootfsError;
-use oci_spec::runtime::Mount;
+use oci_spec::runtime::{LinuxIdMapping, Mount};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,8 @@ pub struct MountOptions {
     pub propagation: Option<(u64, bool)>,
     /// `Some(recursive)` for `bind`/`rbind`.
     pub bind: Option<bool>,
+    /// `Some(recursive)` for `idmap`/`ridmap`.
+    pub idmap: Option<bool>,
     /// Superblock flags and filesystem data (`mode=755`, `newinstance`, `sync`).
     pub fs_options: Vec<String>,
 }
@@ -94,9 +97,9 @@ impl MountOptions {
                     // mount(8) words with no effect on a fresh mount.
                     "defaults" | "async" | "nomand" | "remount" | "loud" => {}
                     "sync" | "dirsync" | "mand" | "lazytime" => parsed.fs_options.push(option.clone()),
-                    "idmap" | "ridmap" | "tmpcopyup" => {
-                        return Err(RootfsError::UnsupportedOption(option.clone()));
-                    }
+                    "idmap" => parsed.idmap = Some(parsed.idmap.unwrap_or(false)),
+                    "ridmap" => parsed.idmap = Some(true),
+                    "tmpcopyup" => return Err(RootfsError::UnsupportedOption(option.clone())),
                     _ => parsed.fs_options.push(option.clone()),
                 }
             }
@@ -108,23 +111,36 @@ impl MountOptions {
 /// What the `cgroup` mount type binds: each hierarchy's name and the container's directory in it.
 pub type CgroupBinds = [(String, PathBuf)];
 
+/// What mounts need from outside the mount entry itself.
+pub struct MountEnv<'a> {
+    /// Relative bind sources are relative to the bundle.
+    pub bundle: &'a Path,
+    pub cgroups: &'a CgroupBinds,
+    /// The container's own user namespace mappings (uid, gid), for an
+    /// `idmap` mount that states none of its own.
+    pub user_mappings: Option<(&'a [LinuxIdMapping], &'a [LinuxIdMapping])>,
+}
+
 /// Mount one entry of `mounts` inside `root`.
-pub fn mount_one(root: &Root, mount: &Mount, bundle: &Path, cgroups: &CgroupBinds) -> Result<(), RootfsError> {
+pub fn mount_one(root: &Root, mount: &Mount, env: &MountEnv) -> Result<(), RootfsError> {
     let destination = mount.destination();
     let fail = |op| mount_failed(destination, op);
     let options = MountOptions::parse(mount.options().as_deref().unwrap_or_default())?;
     let fstype = mount.typ().as_deref().unwrap_or("");
 
     if fstype == "cgroup" && options.bind.is_none() {
-        return mount_cgroup_tree(root, mount, &options, cgroups);
+        return mount_cgroup_tree(root, mount, &options, env.cgroups);
     }
 
     let (detached, target) = if options.bind.is_some() || fstype == "bind" {
-        let source = bind_source(mount, bundle)?;
+        let source = bind_source(mount, env.bundle)?;
         let meta = std::fs::metadata(&source).map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?;
         let kind = if meta.is_dir() { TargetKind::Directory } else { TargetKind::File };
         let tree = mount_api::clone_tree(None, &source, options.bind.unwrap_or(false))
             .map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?;
+        if let Some(map) = id_map(mount, &options, env) {
+            idmap::apply(tree.as_fd(), &map).map_err(fail("idmap"))?;
+        }
         mount_api::set_attr(tree.as_fd(), options.attr, false).map_err(fail("set attributes of"))?;
         let target = root.ensure(destination, kind).map_err(fail("create the target of"))?;
         (tree, target)
@@ -155,6 +171,19 @@ pub fn mount_one(root: &Root, mount: &Mount, bundle: &Path, cgroups: &CgroupBind
     mount_api::set_attr(detached.as_fd(), options.recursive_attr, true).map_err(fail("set recursive attributes of"))?;
     mount_api::attach(detached.as_fd(), target.as_fd()).map_err(fail("attach"))?;
     apply_propagation(detached.as_fd(), options.propagation).map_err(fail("set propagation of"))
+}
+
+/// The mapping of an idmapped bind: its own uidMappings/gidMappings (which
+/// imply `idmap` when the option is missing), else the container's with
+/// `idmap`/`ridmap`. Validation has refused every other combination.
+fn id_map<'a>(mount: &'a Mount, options: &MountOptions, env: &MountEnv<'a>) -> Option<IdMap<'a>> {
+    let own = mount.uid_mappings().as_deref().zip(mount.gid_mappings().as_deref()).filter(|(u, g)| !u.is_empty() && !g.is_empty());
+    let (uid, gid) = match own {
+        Some(maps) => maps,
+        None if options.idmap.is_some() => env.user_mappings?,
+        None => return None,
+    };
+    Some(IdMap { uid, gid, recursive: options.idmap.unwrap_or(false) })
 }
 
 /// The error for step `op` of mounting at `destination`.
@@ -253,6 +282,15 @@ mod tests {
         let o = parse(&["noatime", "strictatime"]);
         assert_eq!(o.attr.set & libc::MOUNT_ATTR__ATIME, libc::MOUNT_ATTR_STRICTATIME);
         assert_eq!(o.attr.clear, libc::MOUNT_ATTR__ATIME);
+    }
+
+    #[test]
+    fn idmap_options_are_recognised() {
+        assert_eq!(parse(&["rbind", "idmap"]).idmap, Some(false));
+        assert_eq!(parse(&["rbind", "ridmap"]).idmap, Some(true));
+        assert_eq!(parse(&["ridmap", "idmap"]).idmap, Some(true));
+        assert_eq!(parse(&["rbind"]).idmap, None);
+        assert!(parse(&["idmap"]).fs_options.is_empty(), "idmap is not for the filesystem");
     }
 
     #[test]

@@ -136,12 +136,30 @@ pub fn top_level_keys(json: &str) -> Vec<String> {
 /// One line of /proc/<pid>/mountinfo (proc(5)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// `major:minor` of the filesystem: equal for two views of one superblock.
+    pub dev: String,
+    /// The directory of the filesystem that forms this mount's root.
+    pub root: String,
     pub mount_point: String,
     pub fs_type: String,
     /// Per-mount options, e.g. ["ro", "nosuid", "relatime"].
     pub options: Vec<String>,
     /// Per-superblock options, e.g. ["rw", "mode=755"].
     pub super_options: Vec<String>,
+    /// The optional fields: propagation, e.g. ["shared:5"], ["master:3"], ["unbindable"].
+    pub optional: Vec<String>,
+}
+
+impl Mount {
+    /// The peer group of a `shared:N` optional field.
+    pub fn shared_group(&self) -> Option<&str> {
+        self.optional.iter().find_map(|o| o.strip_prefix("shared:"))
+    }
+
+    /// The peer group of a `master:N` optional field.
+    pub fn master_group(&self) -> Option<&str> {
+        self.optional.iter().find_map(|o| o.strip_prefix("master:"))
+    }
 }
 
 /// Parses mountinfo text; panics on a malformed line.
@@ -160,13 +178,31 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
             );
             let split = |s: &str| s.split(',').map(str::to_owned).collect();
             Mount {
+                dev: fields[2].to_owned(),
+                root: fields[3].replace("\\040", " "),
                 mount_point: fields[4].replace("\\040", " "),
                 fs_type: tail[0].to_owned(),
                 options: split(fields[5]),
                 super_options: split(tail[2]),
+                optional: fields[6..].iter().map(|f| f.to_string()).collect(),
             }
         })
         .collect()
+}
+
+/// The last (topmost) mount at `path`; panics, listing the table, if there is none.
+#[track_caller]
+pub fn mount_at<'a>(mounts: &'a [Mount], path: &str) -> &'a Mount {
+    mounts
+        .iter()
+        .rev()
+        .find(|m| m.mount_point == path)
+        .unwrap_or_else(|| panic!("nothing mounted at {path}: {mounts:#?}"))
+}
+
+/// Whether a list of mount options holds `option`.
+pub fn has_option(options: &[String], option: &str) -> bool {
+    options.iter().any(|o| o == option)
 }
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
@@ -217,6 +253,11 @@ mod tests {
         );
         assert_eq!(mounts[1].fs_type, "devpts");
         assert_eq!(mounts[1].super_options, ["rw", "gid=5", "mode=620"]);
+        assert_eq!(mounts[0].optional, Vec::<String>::new());
+        assert_eq!(mounts[1].optional, ["shared:5"]);
+        assert_eq!(mounts[1].shared_group(), Some("5"));
+        assert_eq!(mounts[1].dev, "0:42");
+        assert_eq!(mounts[1].root, "/");
     }
 
     #[test]

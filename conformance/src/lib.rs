@@ -15,6 +15,7 @@ mod checks;
 mod console;
 mod default_spec;
 mod leftovers;
+mod mount_table;
 mod runtime;
 
 use std::io::Write;
@@ -23,10 +24,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 pub use bundle::{Bundle, SLEEPER};
-pub use checks::{cap_mask, is_rfc3339, parse_mountinfo, top_level_keys, wait_until, Mount};
+pub use checks::{cap_mask, has_option, is_rfc3339, mount_at, parse_mountinfo, top_level_keys, wait_until, Mount};
 pub use console::{read_until_closed, ConsoleSocket, ReceivedConsole};
 pub use default_spec::{bundle_spec, runc_default_spec};
 pub use leftovers::{assert_nothing_left, leftovers, mounts_mentioning, processes_using};
+pub use mount_table::{bind_mount, run_and_read_mounts, tmpfs_mount};
 pub use runtime::{Output, Runtime, STATE_DEADLINE};
 
 /// Where bundles, runtime roots and the rootfs template live.

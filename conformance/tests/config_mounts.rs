@@ -4,7 +4,9 @@
 use std::fs;
 use std::path::Path;
 
-use berth_conformance::{mounts_mentioning, parse_mountinfo, Bundle, HostDir, Mount, Runtime};
+use berth_conformance::{
+    has_option as has, mount_at, mounts_mentioning, parse_mountinfo, Bundle, HostDir, Mount, Runtime,
+};
 use serde_json::json;
 
 /// The container's mount table when started from `bundle`.
@@ -12,19 +14,6 @@ fn container_mounts(mut bundle: Bundle) -> Vec<Mount> {
     bundle.set_args(&["cat", "/proc/self/mountinfo"]);
     let rt = Runtime::new();
     parse_mountinfo(&rt.run_to_completion(&bundle))
-}
-
-/// The last (topmost) mount at `path`.
-fn mount_at<'a>(mounts: &'a [Mount], path: &str) -> &'a Mount {
-    mounts
-        .iter()
-        .rev()
-        .find(|m| m.mount_point == path)
-        .unwrap_or_else(|| panic!("nothing mounted at {path}: {mounts:#?}"))
-}
-
-fn has(options: &[String], option: &str) -> bool {
-    options.iter().any(|o| o == option)
 }
 
 fn host_dir_with_file() -> HostDir {

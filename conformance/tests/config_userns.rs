@@ -132,3 +132,47 @@ fn a_user_namespace_is_joined_by_path_and_owns_the_new_ones() {
     rt.delete(&holder_id).ok();
     rt.assert_nothing_left(&holder_id, &holder);
 }
+
+/// config.md "idmap": a bind with `idmap` and no mappings of its own takes the
+/// container's; host files owned by root are the container root's to write, and
+/// what it writes is owned by the host's root on disk.
+#[test]
+fn an_idmapped_bind_takes_the_container_mappings() {
+    if !berth_conformance::berth_only("runc 1.1 ignores idmap options") {
+        return;
+    }
+    let mut bundle = Bundle::busybox(&["sh", "-c", "stat -c %u /tmp; touch /tmp/made-inside && echo written"]);
+    bundle.edit(with_user_namespace);
+    let host_dir = bundle.share_dir("/tmp");
+    // share_dir's bind is rbind,rw; `idmap` makes it an idmapped one.
+    bundle.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.last_mut().unwrap()["options"].as_array_mut().unwrap().push(json!("idmap"));
+    });
+    let rt = Runtime::new();
+    assert_eq!(rt.run_to_completion(&bundle), "0\nwritten\n");
+    let made = fs::metadata(host_dir.join("made-inside")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (0, 0));
+}
+
+/// Without a network namespace of its own, a user namespace may not mount sysfs:
+/// the host's /sys is bound instead (as crun does), read-only down to its submounts.
+#[test]
+fn sysfs_without_a_network_namespace_is_the_hosts_bound_read_only() {
+    if !berth_conformance::berth_only("runc 1.1 fails with EPERM here; crun and Berth bind the host's /sys") {
+        return;
+    }
+    let mut bundle = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "test -d /sys/class/net && echo sys-visible; touch /sys/fs/cgroup/x 2>/dev/null || echo cgroup-readonly; grep -c ' /sys' /proc/self/mountinfo",
+    ]);
+    bundle.edit(with_user_namespace);
+    bundle.edit(|c| c["linux"]["namespaces"].as_array_mut().unwrap().retain(|ns| ns["type"] != "network"));
+    let rt = Runtime::new();
+    let out = rt.run_to_completion(&bundle);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["sys-visible", "cgroup-readonly"], "{out}");
+    // The host's /sys has submounts (its cgroup trees); a bind of it brings them along.
+    assert!(lines[2].parse::<u32>().unwrap() > 1, "{out}");
+}

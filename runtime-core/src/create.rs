@@ -76,6 +76,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
         cgroup.apply_resources(resources)?;
     }
+    let idmapped = crate::rootfs::idmapped_trees(&spec, &bundle)?;
     let barrier_fd = barrier::create(&dir_path)?;
     let (parent_end, init_end) = sync::channel().map_err(Error::Sync)?;
 
@@ -101,6 +102,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             preserve_fds: options.preserve_fds,
             extra_env: &options.extra_env,
             seccomp: seccomp_filter.as_ref(),
+            idmapped: &idmapped,
         });
     }
     undo.init_pid = Some(pid);
@@ -171,9 +173,6 @@ fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
         if process.exec_cpu_affinity().is_some() {
             return refuse("process.execCPUAffinity");
         }
-    }
-    if spec.mounts().iter().flatten().any(|m| m.uid_mappings().is_some() || m.gid_mappings().is_some()) {
-        return refuse("idmapped mounts (mounts[].uidMappings)");
     }
     let Some(linux) = spec.linux() else { return Ok(()) };
     if linux.intel_rdt().is_some() {

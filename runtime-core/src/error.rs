@@ -26,6 +26,8 @@ pub enum Error {
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
     #[error("bundle {path}: {source}")]
     Bundle { path: PathBuf, source: std::io::Error },
     /// The init reported a failed setup step, or died during setup.

@@ -116,6 +116,15 @@ struct Linux {
     seccomp: Enabled,
     apparmor: Enabled,
     selinux: Enabled,
+    #[serde(rename = "mountExtensions")]
+    mount_extensions: MountExtensions,
+}
+
+/// features-linux.md "MountExtensions"; containerd reads `idmap.enabled`
+/// before it passes idmapped mounts to a runtime.
+#[derive(Serialize)]
+struct MountExtensions {
+    idmap: Enabled,
 }
 
 #[derive(Serialize)]
@@ -157,6 +166,9 @@ fn document() -> Features {
             seccomp: Enabled { enabled: false },
             apparmor: Enabled { enabled: false },
             selinux: Enabled { enabled: false },
+            mount_extensions: MountExtensions {
+                idmap: Enabled { enabled: true },
+            },
         },
         annotations: Annotations {
             version: env!("CARGO_PKG_VERSION"),
@@ -255,6 +267,7 @@ mod tests {
         assert_eq!(linux["seccomp"], json!({"enabled": false}));
         assert_eq!(linux["apparmor"], json!({"enabled": false}));
         assert_eq!(linux["selinux"], json!({"enabled": false}));
+        assert_eq!(linux["mountExtensions"], json!({"idmap": {"enabled": true}}));
     }
 
     #[test]
@@ -304,6 +317,7 @@ mod tests {
             "seccomp",
             "apparmor",
             "selinux",
+            "mountExtensions",
         ];
         assert!(
             linux.windows(2).all(|w| position(w[0]) < position(w[1])),

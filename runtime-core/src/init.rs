@@ -29,6 +29,8 @@ pub struct InitConfig<'a> {
     pub preserve_fds: u32,
     pub extra_env: &'a [String],
     pub seccomp: Option<&'a libseccomp::ScmpFilterContext>,
+    /// Idmapped bind trees made by the parent, one entry per mount.
+    pub idmapped: &'a [Option<OwnedFd>],
 }
 
 /// Run the init. Only called in the freshly cloned child.
@@ -74,6 +76,7 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
                 cgroup_binds: &config.cgroup.dirs,
                 no_pivot: config.no_pivot,
                 bind_devices: config.namespaces.in_user_namespace(),
+                idmapped: config.idmapped,
             },
             &mut at_pivot,
         )

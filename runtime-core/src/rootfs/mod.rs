@@ -3,6 +3,7 @@
 //! and read-only paths, and a read-only root.
 
 mod devices;
+mod idmap;
 mod inroot;
 mod mount_api;
 mod mounts;
@@ -13,7 +14,7 @@ pub use mounts::MountOptions;
 
 use mount_api::set_attr;
 use nix::mount::MsFlags;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -42,7 +43,7 @@ pub enum RootfsError {
     #[error("/dev/null on the host is not the null device")]
     BadDevNull,
     #[error("pivot_root into {path}: {source}")]
-    Pivot { path: PathBuf, source: nix::Error },
+    Pivot { path: PathBuf, source: std::io::Error },
     #[error("mask {path}: {source}")]
     Mask { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
@@ -61,6 +62,23 @@ pub struct RootfsSetup<'a> {
     pub no_pivot: bool,
     /// Bind the host's device nodes instead of mknod, which a user namespace forbids.
     pub bind_devices: bool,
+    /// From `idmapped_trees`, one entry per mount.
+    pub idmapped: &'a [Option<OwnedFd>],
+}
+
+/// For a container with a user namespace: the detached, idmapped trees of
+/// the config's idmapped binds, one entry per mount, made by the runtime
+/// before the init is cloned (see `mounts::idmapped_tree`); the init
+/// inherits the descriptors. Their sources are seen as the host sees them.
+/// Without a user namespace the init makes them itself, in mount order, so
+/// a bind can take a tree that earlier mounts built inside the container.
+pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>, RootfsError> {
+    let in_user_namespace = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten().any(|ns| ns.typ() == LinuxNamespaceType::User);
+    if !in_user_namespace {
+        return Ok(Vec::new());
+    }
+    let env = mounts::MountEnv { bundle, cgroups: &[], user_mappings: user_mappings(spec) };
+    spec.mounts().iter().flatten().map(|mount| mounts::idmapped_tree(mount, &env)).collect()
 }
 
 /// Build the container's filesystem and make it `/`. Runs in the init,
@@ -78,8 +96,9 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
     let root = Root::open(setup.rootfs).map_err(bind_err)?;
 
     let mounts = setup.spec.mounts().as_deref().unwrap_or_default();
-    for mount in mounts {
-        mounts::mount_one(&root, mount, setup.bundle, setup.cgroup_binds)?;
+    let env = mounts::MountEnv { bundle: setup.bundle, cgroups: setup.cgroup_binds, user_mappings: user_mappings(setup.spec) };
+    for (i, mount) in mounts.iter().enumerate() {
+        mounts::mount_one(&root, mount, &env, setup.idmapped.get(i).and_then(Option::as_ref))?;
     }
     let dev_is_bound = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev") && m.options().as_deref().unwrap_or_default().iter().any(|o| o == "bind" || o == "rbind")
@@ -122,27 +141,46 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
     } else {
         pivot_root(setup.rootfs)?;
     }
-    if matches!(propagation, Some("shared" | "rshared")) {
-        let flags = MsFlags::MS_SHARED | if propagation == Some("rshared") { MsFlags::MS_REC } else { MsFlags::empty() };
-        remount_propagation(flags, "shared")?;
+    if let Some((flags, name)) = root_propagation_after_pivot(propagation) {
+        remount_propagation(flags, name)?;
     }
     Ok(())
 }
 
-/// Cut the container's mounts off from the host's before touching anything.
-/// A shared root is only made shared again after pivot_root, which refuses
-/// shared parents and would otherwise propagate the container's mounts out.
+/// The container's user namespace mappings, when it has a user namespace
+/// with both.
+fn user_mappings(spec: &Spec) -> Option<(&[LinuxIdMapping], &[LinuxIdMapping])> {
+    let linux = spec.linux().as_ref()?;
+    let has_userns = linux.namespaces().iter().flatten().any(|ns| ns.typ() == LinuxNamespaceType::User);
+    let uid = linux.uid_mappings().as_deref().filter(|m| !m.is_empty())?;
+    let gid = linux.gid_mappings().as_deref().filter(|m| !m.is_empty())?;
+    has_userns.then_some((uid, gid))
+}
+
+/// Cut the container's mounts off from the host's before touching anything,
+/// always recursively: a submount left shared would carry the container's
+/// mounts out to the host. The requested propagation is given to the
+/// container's `/` after pivot_root, which refuses shared parents, and an
+/// unbindable `/` could not be bound to make the root in the first place.
 fn make_root_private(propagation: Option<&str>) -> Result<(), RootfsError> {
     let (flags, name) = match propagation {
-        None | Some("") | Some("rprivate") => (MsFlags::MS_PRIVATE | MsFlags::MS_REC, "rprivate"),
-        Some("private") => (MsFlags::MS_PRIVATE, "private"),
-        Some("rslave") | Some("shared") | Some("rshared") => (MsFlags::MS_SLAVE | MsFlags::MS_REC, "rslave"),
-        Some("slave") => (MsFlags::MS_SLAVE, "slave"),
-        Some("unbindable") => (MsFlags::MS_UNBINDABLE, "unbindable"),
-        Some("runbindable") => (MsFlags::MS_UNBINDABLE | MsFlags::MS_REC, "runbindable"),
+        None | Some("" | "private" | "rprivate" | "unbindable" | "runbindable") => (MsFlags::MS_PRIVATE | MsFlags::MS_REC, "rprivate"),
+        Some("slave" | "rslave" | "shared" | "rshared") => (MsFlags::MS_SLAVE | MsFlags::MS_REC, "rslave"),
         Some(other) => return Err(RootfsError::UnknownPropagation(other.to_string())),
     };
     remount_propagation(flags, name)
+}
+
+/// What `/` still needs once it is the container's root: only the kinds
+/// that setup had to put off.
+fn root_propagation_after_pivot(propagation: Option<&str>) -> Option<(MsFlags, &'static str)> {
+    Some(match propagation? {
+        "shared" => (MsFlags::MS_SHARED, "shared"),
+        "rshared" => (MsFlags::MS_SHARED | MsFlags::MS_REC, "rshared"),
+        "unbindable" => (MsFlags::MS_UNBINDABLE, "unbindable"),
+        "runbindable" => (MsFlags::MS_UNBINDABLE | MsFlags::MS_REC, "runbindable"),
+        _ => return None,
+    })
 }
 
 fn remount_propagation(flags: MsFlags, name: &'static str) -> Result<(), RootfsError> {
@@ -167,12 +205,18 @@ fn open_host_dev_null() -> Result<OwnedFd, RootfsError> {
 }
 
 fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
-    let fail = |source| RootfsError::Pivot { path: rootfs.to_path_buf(), source };
+    let fail = |source: nix::Error| RootfsError::Pivot { path: rootfs.to_path_buf(), source: source.into() };
+    // A handle on the old root: after pivot_root(".", ".") it is stacked on
+    // top of the new one, and a path lookup of "." from the new root's cwd
+    // lands on the new root, not on it; only umount follows down the stack.
+    let old_root = nix::fcntl::open("/", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(fail)?;
     nix::unistd::chdir(rootfs).map_err(fail)?;
-    // pivot_root(".", ".") stacks the old root on top of the new one; it is
-    // then detached from the only place it is still reachable.
     nix::unistd::pivot_root(".", ".").map_err(fail)?;
-    nix::mount::mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).map_err(fail)?;
+    // Slave, so detaching it cannot unmount anything on the host.
+    let slave = MountAttr { propagation: libc::MS_SLAVE, ..Default::default() };
+    set_attr(old_root.as_fd(), slave, true).map_err(|source| RootfsError::Pivot { path: rootfs.to_path_buf(), source })?;
+    nix::unistd::fchdir(&old_root).map_err(fail)?;
     nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).map_err(fail)?;
     nix::unistd::chdir("/").map_err(fail)
 }
@@ -181,7 +225,7 @@ fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
 /// where pivot_root is refused. Weaker: the old root stays reachable to a
 /// process with CAP_SYS_CHROOT.
 fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
-    let fail = |source| RootfsError::Pivot { path: rootfs.to_path_buf(), source };
+    let fail = |source: nix::Error| RootfsError::Pivot { path: rootfs.to_path_buf(), source: source.into() };
     nix::unistd::chdir(rootfs).map_err(fail)?;
     nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(fail)?;
     nix::unistd::chroot(".").map_err(fail)?;

@@ -91,7 +91,18 @@ pub fn set_attr(fd: BorrowedFd, attr: MountAttr, recursive: bool) -> io::Result<
     if attr.is_empty() {
         return Ok(());
     }
-    let mut raw = libc::mount_attr { attr_set: attr.set, attr_clr: attr.clear, propagation: attr.propagation, userns_fd: 0 };
+    let raw = libc::mount_attr { attr_set: attr.set, attr_clr: attr.clear, propagation: attr.propagation, userns_fd: 0 };
+    mount_setattr(fd, raw, recursive)
+}
+
+/// Idmap the detached mount `fd` (and, if `recursive`, all below it) with the
+/// mappings of the user namespace `userns`.
+pub fn set_idmap(fd: BorrowedFd, userns: BorrowedFd, recursive: bool) -> io::Result<()> {
+    let raw = libc::mount_attr { attr_set: libc::MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    mount_setattr(fd, raw, recursive)
+}
+
+fn mount_setattr(fd: BorrowedFd, mut raw: libc::mount_attr, recursive: bool) -> io::Result<()> {
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;

@@ -1,10 +1,11 @@
 //! The mounts of config.json: option parsing and one mount at a time.
 
+use super::idmap::{self, IdMap};
 use super::inroot::{Root, TargetKind};
 use super::mount_api::{self, FsContext, MountAttr};
 use super::RootfsError;
-use oci_spec::runtime::Mount;
-use std::os::fd::{AsFd, BorrowedFd};
+use oci_spec::runtime::{LinuxIdMapping, Mount};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// A mount's options, sorted into what the kernel takes where.
@@ -18,6 +19,8 @@ pub struct MountOptions {
     pub propagation: Option<(u64, bool)>,
     /// `Some(recursive)` for `bind`/`rbind`.
     pub bind: Option<bool>,
+    /// `Some(recursive)` for `idmap`/`ridmap`.
+    pub idmap: Option<bool>,
     /// Superblock flags and filesystem data (`mode=755`, `newinstance`, `sync`).
     pub fs_options: Vec<String>,
 }
@@ -94,9 +97,9 @@ impl MountOptions {
                     // mount(8) words with no effect on a fresh mount.
                     "defaults" | "async" | "nomand" | "remount" | "loud" => {}
                     "sync" | "dirsync" | "mand" | "lazytime" => parsed.fs_options.push(option.clone()),
-                    "idmap" | "ridmap" | "tmpcopyup" => {
-                        return Err(RootfsError::UnsupportedOption(option.clone()));
-                    }
+                    "idmap" => parsed.idmap = Some(parsed.idmap.unwrap_or(false)),
+                    "ridmap" => parsed.idmap = Some(true),
+                    "tmpcopyup" => return Err(RootfsError::UnsupportedOption(option.clone())),
                     _ => parsed.fs_options.push(option.clone()),
                 }
             }
@@ -108,34 +111,70 @@ impl MountOptions {
 /// What the `cgroup` mount type binds: each hierarchy's name and the container's directory in it.
 pub type CgroupBinds = [(String, PathBuf)];
 
-/// Mount one entry of `mounts` inside `root`.
-pub fn mount_one(root: &Root, mount: &Mount, bundle: &Path, cgroups: &CgroupBinds) -> Result<(), RootfsError> {
+/// What mounts need from outside the mount entry itself.
+pub struct MountEnv<'a> {
+    /// Relative bind sources are relative to the bundle.
+    pub bundle: &'a Path,
+    pub cgroups: &'a CgroupBinds,
+    /// The container's own user namespace mappings (uid, gid), for an
+    /// `idmap` mount that states none of its own.
+    pub user_mappings: Option<(&'a [LinuxIdMapping], &'a [LinuxIdMapping])>,
+}
+
+/// An idmapped bind's tree, cloned and idmapped but not attached; `None`
+/// for every other mount. Made by the runtime before the init exists:
+/// idmapping a host filesystem needs CAP_SYS_ADMIN in the host's user
+/// namespace, which an init in a user namespace of its own lacks.
+pub fn idmapped_tree(mount: &Mount, env: &MountEnv) -> Result<Option<OwnedFd>, RootfsError> {
+    let options = MountOptions::parse(mount.options().as_deref().unwrap_or_default())?;
+    let is_bind = options.bind.is_some() || mount.typ().as_deref() == Some("bind");
+    let Some(map) = id_map(mount, &options, env).filter(|_| is_bind) else { return Ok(None) };
+    let source = bind_source(mount, env.bundle)?;
+    let tree = mount_api::clone_tree(None, &source, options.bind.unwrap_or(false))
+        .map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?;
+    idmap::apply(tree.as_fd(), &map).map_err(mount_failed(mount.destination(), "idmap"))?;
+    Ok(Some(tree))
+}
+
+/// Mount one entry of `mounts` inside `root`; `premade` is its tree from
+/// `idmapped_tree`, if it has one.
+pub fn mount_one(root: &Root, mount: &Mount, env: &MountEnv, premade: Option<&OwnedFd>) -> Result<(), RootfsError> {
     let destination = mount.destination();
     let fail = |op| mount_failed(destination, op);
     let options = MountOptions::parse(mount.options().as_deref().unwrap_or_default())?;
     let fstype = mount.typ().as_deref().unwrap_or("");
 
     if fstype == "cgroup" && options.bind.is_none() {
-        return mount_cgroup_tree(root, mount, &options, cgroups);
+        return mount_cgroup_tree(root, mount, &options, env.cgroups);
     }
 
     let (detached, target) = if options.bind.is_some() || fstype == "bind" {
-        let source = bind_source(mount, bundle)?;
+        let source = bind_source(mount, env.bundle)?;
         let meta = std::fs::metadata(&source).map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?;
         let kind = if meta.is_dir() { TargetKind::Directory } else { TargetKind::File };
-        let tree = mount_api::clone_tree(None, &source, options.bind.unwrap_or(false))
-            .map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?;
+        let tree = match premade {
+            Some(tree) => tree.try_clone(),
+            None => mount_api::clone_tree(None, &source, options.bind.unwrap_or(false)),
+        }
+        .map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?;
+        if let (None, Some(map)) = (premade, id_map(mount, &options, env)) {
+            idmap::apply(tree.as_fd(), &map).map_err(fail("idmap"))?;
+        }
         mount_api::set_attr(tree.as_fd(), options.attr, false).map_err(fail("set attributes of"))?;
         let target = root.ensure(destination, kind).map_err(fail("create the target of"))?;
         (tree, target)
     } else {
-        let ctx = FsContext::open(fstype).map_err(fail("open the filesystem for"))?;
-        let source = mount.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| fstype.to_string());
-        ctx.set_source(&source).map_err(fail("set the source of"))?;
-        for option in &options.fs_options {
-            ctx.set_option(option).map_err(fail("set options of"))?;
-        }
-        let detached = ctx.mount(options.attr.set).map_err(fail("create"))?;
+        let detached = match new_filesystem(mount, fstype, &options) {
+            // A user namespace may mount sysfs only with a network namespace
+            // of its own; crun then binds the host's /sys, and so do we.
+            Err((_, e)) if fstype == "sysfs" && e.raw_os_error() == Some(libc::EPERM) => {
+                let tree = mount_api::clone_tree(None, Path::new("/sys"), true).map_err(fail("bind /sys for"))?;
+                // Recursively: the host's submounts (its cgroup trees) get `ro` too.
+                mount_api::set_attr(tree.as_fd(), options.attr, true).map_err(fail("set attributes of"))?;
+                tree
+            }
+            result => result.map_err(|(op, e)| mount_failed(destination, op)(e))?,
+        };
         let target = if matches!(fstype, "proc" | "sysfs") {
             // A procfs or sysfs must land on a real directory, never through a
             // symlink planted in the rootfs (CVE-2019-19921).
@@ -150,6 +189,36 @@ pub fn mount_one(root: &Root, mount: &Mount, bundle: &Path, cgroups: &CgroupBind
     mount_api::set_attr(detached.as_fd(), options.recursive_attr, true).map_err(fail("set recursive attributes of"))?;
     mount_api::attach(detached.as_fd(), target.as_fd()).map_err(fail("attach"))?;
     apply_propagation(detached.as_fd(), options.propagation).map_err(fail("set propagation of"))
+}
+
+/// A new, detached filesystem for a mount that is not a bind; on failure,
+/// the step that failed.
+fn new_filesystem(mount: &Mount, fstype: &str, options: &MountOptions) -> Result<OwnedFd, (&'static str, std::io::Error)> {
+    let ctx = FsContext::open(fstype).map_err(|e| ("open the filesystem for", e))?;
+    let source = mount.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| fstype.to_string());
+    ctx.set_source(&source).map_err(|e| ("set the source of", e))?;
+    for option in &options.fs_options {
+        ctx.set_option(option).map_err(|e| ("set options of", e))?;
+    }
+    // mount(8)'s `ro` on a new filesystem makes the superblock read-only
+    // too, not just this mount: nothing can write to it through any view.
+    if options.attr.set & libc::MOUNT_ATTR_RDONLY != 0 {
+        ctx.set_option("ro").map_err(|e| ("set options of", e))?;
+    }
+    ctx.mount(options.attr.set).map_err(|e| ("create", e))
+}
+
+/// The mapping of an idmapped bind: its own uidMappings/gidMappings (which
+/// imply `idmap` when the option is missing), else the container's with
+/// `idmap`/`ridmap`. Validation has refused every other combination.
+fn id_map<'a>(mount: &'a Mount, options: &MountOptions, env: &MountEnv<'a>) -> Option<IdMap<'a>> {
+    let own = mount.uid_mappings().as_deref().zip(mount.gid_mappings().as_deref()).filter(|(u, g)| !u.is_empty() && !g.is_empty());
+    let (uid, gid) = match own {
+        Some(maps) => maps,
+        None if options.idmap.is_some() => env.user_mappings?,
+        None => return None,
+    };
+    Some(IdMap { uid, gid, recursive: options.idmap.unwrap_or(false) })
 }
 
 /// The error for step `op` of mounting at `destination`.
@@ -248,6 +317,15 @@ mod tests {
         let o = parse(&["noatime", "strictatime"]);
         assert_eq!(o.attr.set & libc::MOUNT_ATTR__ATIME, libc::MOUNT_ATTR_STRICTATIME);
         assert_eq!(o.attr.clear, libc::MOUNT_ATTR__ATIME);
+    }
+
+    #[test]
+    fn idmap_options_are_recognised() {
+        assert_eq!(parse(&["rbind", "idmap"]).idmap, Some(false));
+        assert_eq!(parse(&["rbind", "ridmap"]).idmap, Some(true));
+        assert_eq!(parse(&["ridmap", "idmap"]).idmap, Some(true));
+        assert_eq!(parse(&["rbind"]).idmap, None);
+        assert!(parse(&["idmap"]).fs_options.is_empty(), "idmap is not for the filesystem");
     }
 
     #[test]

@@ -154,6 +154,13 @@ pub enum SpecError {
     RelativeMaskedPath { index: usize, path: String },
     #[error("linux.readonlyPaths[{index}] {path:?} must be an absolute path")]
     RelativeReadonlyPath { index: usize, path: String },
+    #[error("mounts[{index}].{field} (destination {}): {reason}", quoted(destination))]
+    IdmappedMount {
+        index: usize,
+        field: &'static str,
+        destination: PathBuf,
+        reason: String,
+    },
 }
 
 fn quoted(path: &Path) -> String {

@@ -27,6 +27,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
     check_mounts(spec, &kernel_has_filesystem)?;
     check_hooks(spec)?;
     check_linux(spec)?;
+    check_idmapped_mounts(spec)?;
     Ok(())
 }
 
@@ -323,6 +324,54 @@ fn check_linux(spec: &Spec) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// config.md "POSIX-platform Mounts" and the `idmap`/`ridmap` options:
+/// mappings come in pairs, only bind mounts are idmapped here (as in runc),
+/// and an `idmap` mount without mappings of its own takes the container's
+/// user namespace mappings, so it needs a user namespace that has them.
+fn check_idmapped_mounts(spec: &Spec) -> Result<(), SpecError> {
+    let non_empty = |m: &Option<Vec<_>>| m.as_ref().is_some_and(|m| !m.is_empty());
+    let linux = spec.linux().as_ref();
+    let has_user_ns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|ns| ns.typ() == LinuxNamespaceType::User));
+    let container_mappings = has_user_ns
+        && linux.is_some_and(|l| non_empty(l.uid_mappings()) && non_empty(l.gid_mappings()));
+    for (index, mount) in spec.mounts().iter().flatten().enumerate() {
+        let fail = |field, reason: &str| {
+            Err(SpecError::IdmappedMount {
+                index,
+                field,
+                destination: mount.destination().clone(),
+                reason: reason.to_owned(),
+            })
+        };
+        let (uid, gid) = (non_empty(mount.uid_mappings()), non_empty(mount.gid_mappings()));
+        match (uid, gid) {
+            (true, false) => return fail("gidMappings", "must be given along with uidMappings"),
+            (false, true) => return fail("uidMappings", "must be given along with gidMappings"),
+            _ => {}
+        }
+        let options = mount.options().as_deref().unwrap_or_default();
+        let option = options.iter().find(|o| *o == "idmap" || *o == "ridmap");
+        let Some(field) = (if uid { Some("uidMappings") } else { option.map(|_| "options") }) else {
+            continue;
+        };
+        let is_bind = mount.typ().as_deref() == Some("bind")
+            || options.iter().any(|o| o == "bind" || o == "rbind");
+        if !is_bind {
+            return fail(field, "idmapped mounts are supported for bind mounts only");
+        }
+        if let (false, Some(option), false) = (uid, option, container_mappings) {
+            let reason = format!(
+                "{option} needs the mount's uidMappings and gidMappings, or a user namespace \
+                 with linux.uidMappings and linux.gidMappings to take them from"
+            );
+            return fail(field, &reason);
+        }
+    }
+    Ok(())
+}
+
 /// Only sysctls that live in a namespace the container has of its own may be
 /// set: anything else would change the host (runc's rule, config-linux.md "Sysctl").
 fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(), SpecError> {
@@ -425,3 +474,7 @@ mod tests;
 #[cfg(test)]
 #[path = "validate_values_tests.rs"]
 mod values_tests;
+
+#[cfg(test)]
+#[path = "validate_idmap_tests.rs"]
+mod idmap_tests;

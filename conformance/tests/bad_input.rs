@@ -8,7 +8,7 @@
 
 use std::fs;
 
-use berth_conformance::{berth_only, Bundle, Output, Runtime};
+use berth_conformance::{berth_only, skip, Bundle, Output, Runtime};
 use serde_json::{json, Value};
 
 /// Creates a container from `bundle` as given (its config.json is not rewritten), and
@@ -227,8 +227,54 @@ fn unsupported_fields_are_refused_berth_only() {
     if !berth_only("runc applies these fields") {
         return;
     }
-    rejected(|c| c["process"]["apparmorProfile"] = json!("berth-test"), "apparmorProfile");
     rejected(|c| c["linux"]["intelRdt"] = json!({ "closID": "x" }), "intelRdt");
+}
+
+fn host_has_apparmor() -> bool {
+    fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.starts_with('Y'))
+}
+
+fn host_has_selinux() -> bool {
+    std::path::Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+/// config.md "apparmorProfile"/"selinuxLabel": a label the host cannot apply is an
+/// error naming the field, never a silently unconfined container (runc errors too).
+#[test]
+fn security_labels_the_host_cannot_apply_are_refused() {
+    if host_has_apparmor() {
+        skip("the host has AppArmor: a profile here would be applied");
+    } else {
+        rejected(|c| c["process"]["apparmorProfile"] = json!("berth-test"), "apparmor");
+    }
+    if host_has_selinux() {
+        skip("the host has SELinux: a label here would be applied");
+    } else {
+        rejected(|c| c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0"), "selinux");
+    }
+}
+
+/// The same for `exec --apparmor` and `--process-label`: refused, the container untouched.
+#[test]
+fn exec_security_labels_the_host_cannot_apply_are_refused() {
+    if host_has_apparmor() || host_has_selinux() {
+        skip("the host has an LSM that would apply the label");
+        return;
+    }
+    let bundle = Bundle::sleeper();
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    for (flag, key) in [("--apparmor", "apparmor"), ("--process-label", "selinux")] {
+        let out = rt.cmd(&["exec", flag, "berth-test", &id, "true"]);
+        let text = out.fails();
+        assert!(text.to_lowercase().contains(key), "the error does not name {key}: {}", out.describe());
+    }
+    assert_eq!(rt.state(&id)["status"], "running");
+    rt.kill(&id, Some("KILL")).ok();
+    rt.wait_status(&id, "stopped");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
 }
 
 /// Global modes this version cannot honour are refused at create, by name.

@@ -246,9 +246,6 @@ fn exec_process(root: &std::path::Path, args: &args::ExecArgs, passed: &fds::Pas
             process.set_console_size(Some(size));
         }
     }
-    if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) || process.selinux_label().as_deref().is_some_and(|l| !l.is_empty()) {
-        return Err("AppArmor and SELinux labels are not supported yet".to_string().into());
-    }
     let options = berth::exec::ExecOptions {
         process,
         seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
@@ -319,6 +316,12 @@ fn process_from_flags(mut process: oci_spec::runtime::Process, args: &args::Exec
     }
     if let Some(no_new_privs) = args.no_new_privs {
         process.set_no_new_privileges(Some(no_new_privs));
+    }
+    if let Some(profile) = args.apparmor.as_ref().filter(|p| !p.is_empty()) {
+        process.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = args.process_label.as_ref().filter(|l| !l.is_empty()) {
+        process.set_selinux_label(Some(label.clone()));
     }
     Ok(process)
 }

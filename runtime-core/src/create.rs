@@ -164,12 +164,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
 fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
     let refuse = |what| Err(Error::Unsupported(what));
     if let Some(process) = spec.process() {
-        if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) {
-            return refuse("process.apparmorProfile");
-        }
-        if process.selinux_label().as_deref().is_some_and(|l| !l.is_empty()) {
-            return refuse("process.selinuxLabel");
-        }
+        crate::lsm::check(process)?;
         if process.exec_cpu_affinity().is_some() {
             return refuse("process.execCPUAffinity");
         }
@@ -178,7 +173,8 @@ fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
     if linux.intel_rdt().is_some() {
         return refuse("linux.intelRdt");
     }
-    if linux.mount_label().as_deref().is_some_and(|l| !l.is_empty()) {
+    if let Some(label) = linux.mount_label().as_deref().filter(|l| !l.is_empty()) {
+        crate::lsm::check_mount_label(label)?;
         return refuse("linux.mountLabel");
     }
     Ok(())

@@ -28,6 +28,8 @@ pub enum Error {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
     #[error("bundle {path}: {source}")]
     Bundle { path: PathBuf, source: std::io::Error },
     /// The init reported a failed setup step, or died during setup.

@@ -51,6 +51,7 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     }
     let terminal = options.process.terminal().unwrap_or(false);
     crate::create::check_terminal(terminal, options.console_socket.as_deref(), options.detach)?;
+    crate::lsm::check(&options.process)?;
     let filter = options.seccomp.as_ref().map(seccomp::build).transpose()?;
     let namespaces = Namespaces::of_process(container.pid())?;
     let (parent_end, child_end) = sync::channel().map_err(Error::Sync)?;
@@ -122,6 +123,9 @@ fn run_child(
         if let Err(e) = channel.send_with_fd(&Message::Console, Some(master.as_fd())) {
             return format!("send the console: {e}");
         }
+    }
+    if let Err(e) = crate::lsm::apply_on_exec(process) {
+        return e.to_string();
     }
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     let exec = match process::apply(process, filter.filter(|_| !no_new_privs)) {

@@ -113,6 +113,7 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
     if !config.extra_env.is_empty() {
         process.set_env(Some(process.env().iter().flatten().chain(config.extra_env).cloned().collect()));
     }
+    crate::lsm::apply_on_exec(&process).map_err(|e| e.to_string())?;
     let exec = process::apply(&process, early_seccomp).map_err(|e| e.to_string())?;
     process::close_runtime_fds(config.preserve_fds).map_err(|e| e.to_string())?;
 

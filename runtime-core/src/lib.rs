@@ -21,6 +21,7 @@ pub mod foreground;
 pub mod hooks;
 mod init;
 mod keyring;
+pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

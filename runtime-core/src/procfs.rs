@@ -33,7 +33,8 @@ impl PrivateProc {
         Ok(PrivateProc { root })
     }
 
-    fn write(&self, path: &Path, value: &str) -> std::io::Result<()> {
+    /// Write `value` to `path` under this procfs, following no symlink.
+    pub fn write(&self, path: &Path, value: &str) -> std::io::Result<()> {
         let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV;
         let fd = openat2(self.root.as_fd(), path, libc::O_WRONLY, 0, resolve)?;
         std::fs::File::from(fd).write_all(value.as_bytes())

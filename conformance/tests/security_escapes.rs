@@ -1,0 +1,78 @@
+//! Known runtime escapes, one test each (REFERENCE.md section 3): the container must not
+//! reach the runtime's binary or any of its host descriptors or directories.
+
+use std::fs;
+
+use berth_conformance::{berth_only, Bundle, Runtime};
+use serde_json::json;
+
+/// CVE-2019-5736: while the init still runs the runtime's own code (created, before
+/// `start`), a process exec'd into the container must not reach the runtime binary
+/// through /proc/1/exe, to read or to overwrite it.
+#[test]
+fn the_runtime_binary_is_out_of_reach_of_the_container() {
+    let bundle = Bundle::sleeper();
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create(&id, &bundle, &[]).ok();
+    let script = "readlink /proc/1/exe >/dev/null 2>&1 && echo link-readable || echo link-refused; \
+                  head -c 1 /proc/1/exe >/dev/null 2>&1 && echo readable || echo read-refused; \
+                  (echo x >> /proc/1/exe) 2>/dev/null && echo WRITTEN || echo write-refused";
+    let out = rt.cmd(&["exec", &id, "sh", "-c", script]);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.get(2), Some(&"write-refused"), "{}", out.describe());
+    // runc 1.1 runs its init from a sealed memfd copy of itself: reading that is harmless.
+    if berth_only("runc's init is a sealed copy of runc, readable but not writable") {
+        assert_eq!(lines[..2], ["link-refused", "read-refused"], "{}", out.describe());
+    }
+    rt.kill(&id, Some("KILL")).ok();
+    rt.wait_status(&id, "stopped");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}
+
+/// CVE-2024-21626: a cwd of /proc/self/fd/N would be a directory the runtime left open
+/// (its state dir, a cgroup) if a descriptor leaked; from there `..` climbs the host.
+/// Either the container refuses to start or its cwd is inside its own root.
+#[test]
+fn a_leaked_descriptor_cannot_become_the_working_directory() {
+    let marker = format!("berth-escape-marker-{}", std::process::id());
+    fs::write(format!("/{marker}"), "host").unwrap();
+    for fd in 3..=9 {
+        let climb = "../".repeat(16);
+        let mut bundle = Bundle::busybox(&["sh", "-c", &format!("cat {climb}{marker} 2>/dev/null && echo ESCAPED || echo confined")]);
+        bundle.edit(|c| c["process"]["cwd"] = json!(format!("/proc/self/fd/{fd}")));
+        let rt = Runtime::new();
+        let id = rt.new_id();
+        let out = rt.run(&id, &bundle, &[]);
+        assert!(!out.stdout.contains("ESCAPED"), "cwd /proc/self/fd/{fd} reached the host: {}", out.describe());
+        if out.success() {
+            assert_eq!(out.stdout, "confined\n");
+        }
+        rt.cmd(&["delete", "--force", &id]);
+        rt.assert_nothing_left(&id, &bundle);
+    }
+    let _ = fs::remove_file(format!("/{marker}"));
+}
+
+/// CVE-2025-31133 and CVE-2019-19921: a maskedPath the rootfs made a symlink to a host
+/// file must not mask (or expose) the host file; the runtime masks inside the rootfs.
+#[test]
+fn a_masked_path_planted_as_a_symlink_stays_in_the_rootfs() {
+    let mut bundle = Bundle::busybox(&["sh", "-c", "cat /etc/planted 2>/dev/null; echo done"]);
+    let host_file = bundle.path().join("host-secret");
+    fs::write(&host_file, "secret").unwrap();
+    // Absolute symlink: resolved in the rootfs it names /<bundle>/host-secret, which
+    // does not exist there; followed on the host it would hit the real file.
+    std::os::unix::fs::symlink(&host_file, bundle.rootfs().join("etc/planted")).unwrap();
+    bundle.edit(|c| c["linux"]["maskedPaths"].as_array_mut().unwrap().push(json!("/etc/planted")));
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let out = rt.run(&id, &bundle, &[]);
+    assert!(!out.stdout.contains("secret"), "{}", out.describe());
+    assert_eq!(fs::read_to_string(&host_file).unwrap(), "secret", "the host file changed");
+    rt.cmd(&["delete", "--force", &id]);
+    rt.assert_nothing_left(&id, &bundle);
+    assert!(berth_conformance::mounts_mentioning(&host_file).is_empty(), "a mount landed on the host file");
+}

@@ -76,7 +76,7 @@ fn propagation_option(name: &str) -> Option<(u64, bool)> {
         "runbindable" => (libc::MS_UNBINDABLE, true),
         _ => return None,
     };
-    Some((u64::from(flag), recursive))
+    Some((flag, recursive))
 }
 
 impl MountOptions {
@@ -309,7 +309,7 @@ mod tests {
         let o = parse(&["rbind", "rro", "rnosuid", "rslave"]);
         assert_eq!(o.bind, Some(true));
         assert_eq!(o.recursive_attr.set, libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID);
-        assert_eq!(o.propagation, Some((u64::from(libc::MS_SLAVE), true)));
+        assert_eq!(o.propagation, Some((libc::MS_SLAVE, true)));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod fds;
 mod log;
 mod output;
 mod signal;
+mod update;
 
 use args::{Command, CreateArgs, GlobalOpts, ListFormat, Stage};
 use berth::{container, CreateOptions, Error};
@@ -185,10 +186,48 @@ fn run(command: Command, global: &GlobalOpts, logger: &Logger, passed: &fds::Pas
         }
         // runc exits 255 when exec itself fails, to tell it from the process's own code.
         Command::Exec(args) => exec_process(&root, &args, passed).map_err(|f| Failure { code: 255, ..f }),
-        Command::Update(_) => not_yet("update"),
-        Command::Events { .. } => not_yet("events"),
+        Command::Update(args) => {
+            let mut container = berth::Container::load(&root, &args.id)?;
+            let resources = update::resources(&args, std::io::stdin().lock())?;
+            update::refuse_intel_rdt(&args)?;
+            container.update(&resources)?;
+            Ok(0)
+        }
+        Command::Events { id, stats, interval } => events(&root, &id, stats, interval, logger),
         Command::Unsupported { command, .. } => not_yet(command),
     }
+}
+
+/// `events`: one stats event with `--stats`, else a stream until the container stops.
+fn events(root: &std::path::Path, id: &str, once: bool, interval_ns: i64, logger: &Logger) -> Result<i32, Failure> {
+    let container = berth::Container::load(root, id)?;
+    let Some(interval) = u64::try_from(interval_ns).ok().filter(|n| *n > 0).map(std::time::Duration::from_nanos) else {
+        return Err("duration interval must be greater than 0".to_string().into());
+    };
+    if once {
+        let stats = container.stats()?;
+        return print(&output::event_json("stats", id, Some(&stats)));
+    }
+    let mut write_failed = None;
+    berth::events::watch(&container, interval, |event| {
+        let line = match event {
+            berth::events::Event::Stats(stats) => output::event_json("stats", id, Some(&stats)),
+            berth::events::Event::Oom => output::event_json("oom", id, None),
+            berth::events::Event::StatsFailed(e) => {
+                logger.error(&e.to_string());
+                return true;
+            }
+        };
+        // A reader that went away ends the stream, as a closed pipe ends runc's.
+        match print(&line) {
+            Ok(_) => true,
+            Err(f) => {
+                write_failed = Some(f);
+                false
+            }
+        }
+    })?;
+    write_failed.map_or(Ok(0), Err)
 }
 
 /// `run`: create and start; in the foreground, wait with signals forwarded,

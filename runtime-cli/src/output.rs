@@ -20,6 +20,16 @@ pub fn state_json(s: &ContainerState) -> String {
     out
 }
 
+/// An `events` line, as Go's json.Encoder writes runc's `types.Event`:
+/// compact, a newline after it, `data` left out when there is none.
+pub fn event_json(kind: &str, id: &str, data: Option<&berth::cgroups::Stats>) -> String {
+    let mut event = serde_json::json!({ "type": kind, "id": id });
+    if let Some(data) = data {
+        event["data"] = serde_json::to_value(data).unwrap_or_default();
+    }
+    format!("{event}\n")
+}
+
 /// `list --format json`: one compact array and a newline; an empty list is `null`.
 pub fn list_json(states: &[ContainerState]) -> String {
     if states.is_empty() {

@@ -2,10 +2,12 @@
 //! container, and listing the containers of a state root.
 
 use crate::barrier;
+use crate::cgroups::{OomCounter, Stats};
 use crate::hooks::{self, HookKind};
 use crate::error::{Error, Result};
 use crate::state::{self, ContainerDir, ContainerState, Record, StateError, StateRoot, Status};
 use nix::sys::signal::Signal;
+use oci_spec::runtime::LinuxResources;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
@@ -125,6 +127,35 @@ impl Container {
             Status::Paused => Ok(self.record.cgroup.thaw()?),
             _ => Err(Error::NotPaused),
         }
+    }
+
+    /// Change the container's resource limits (`runc update`). Zero fields and
+    /// a zero pids limit mean "leave as is", as runc's update reads them;
+    /// device rules are never touched.
+    pub fn update(&mut self, resources: &LinuxResources) -> Result<()> {
+        self.dir.lock()?;
+        if self.status() == Status::Stopped {
+            return Err(Error::NotRunning);
+        }
+        let mut resources = resources.clone();
+        resources.set_devices(None);
+        if resources.pids().is_some_and(|p| p.limit() == 0) {
+            resources.set_pids(None);
+        }
+        Ok(self.record.cgroup.apply_resources(&resources)?)
+    }
+
+    /// The container's resource usage, as `runc events --stats` reports it.
+    pub fn stats(&self) -> Result<Stats> {
+        if self.status() == Status::Stopped {
+            return Err(Error::EventsStopped(self.record.id.clone()));
+        }
+        Ok(self.record.cgroup.stats()?)
+    }
+
+    /// The memory cgroup's OOM counters (`None` without a memory controller).
+    pub fn oom_counter(&self) -> Result<Option<OomCounter>> {
+        Ok(self.record.cgroup.oom_counter()?)
     }
 
     /// The host pids of every process in the container.

@@ -19,6 +19,8 @@ pub enum Error {
     #[error(transparent)]
     Resource(#[from] crate::cgroups::ResourceError),
     #[error(transparent)]
+    Stats(#[from] crate::cgroups::StatsError),
+    #[error(transparent)]
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
     Barrier(#[from] BarrierError),
@@ -39,6 +41,9 @@ pub enum Error {
     Sync(std::io::Error),
     #[error("container not running")]
     NotRunning,
+    /// runc's `events` wording for a stopped container.
+    #[error("container with id {0} is not running")]
+    EventsStopped(String),
     #[error("container not paused")]
     NotPaused,
     #[error("cannot exec in a stopped container")]

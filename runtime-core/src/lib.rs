@@ -15,6 +15,7 @@ pub mod console;
 pub mod container;
 pub mod create;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod features;
 pub mod foreground;

@@ -56,6 +56,7 @@ const UPDATE_FLAGS: &[Flag] = &[
     fl(&["blkio-weight"], Int, "per cgroup weight, range is from 10 to 1000 (default: 0)"),
     fl(&["cpu-period"], Str, "CPU CFS period to be used for hardcapping (in usecs). 0 to use system default"),
     fl(&["cpu-quota"], Str, "CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period"),
+    fl(&["cpu-burst"], Str, "CPU CFS hardcap burst limit (in usecs). Allowed accumulated cpu time additionally for burst a given period"),
     fl(&["cpu-share"], Str, "CPU shares (relative weight vs. other containers)"),
     fl(&["cpu-rt-period"], Str, "CPU realtime period to be used for hardcapping (in usecs). 0 to use system default"),
     fl(&["cpu-rt-runtime"], Str, "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period"),

@@ -5,9 +5,11 @@
 
 mod devices;
 mod resources;
+mod stats;
 
 pub use devices::{rules_for as device_rules, DeviceRule};
 pub use resources::ResourceError;
+pub use stats::{OomCounter, Stats, StatsError};
 
 use serde::{Deserialize, Serialize};
 use std::fs;

@@ -14,18 +14,18 @@ use crate::engine::{
     engine_installed, in_terminal, processes_with_args, remove_scratch, run_program,
 };
 use crate::{
-    cgroups_named, mounts_mentioning, pid_alive, runtime, scratch_dir, unique_name, wait_until,
-    Bundle, Output,
+    cgroups_named, mounts_mentioning, pid_alive, runtime, scratch_dir, wait_until, Bundle, Output,
 };
 
-/// The namespace every test container lives in (the shim adds it to the runc root).
-pub const NAMESPACE: &str = "berth";
 /// The image imported into every private containerd.
 pub const IMAGE: &str = "berth.test/busybox:latest";
 const START_DEADLINE: Duration = Duration::from_secs(30);
 
 pub struct Containerd {
     dir: PathBuf,
+    /// The containerd namespace of this test's containers, unique to it: the shim adds it
+    /// to the runc root, and ctr to the cgroup path (`/<namespace>/<id>`).
+    namespace: String,
     socket: String,
     daemon: Option<Child>,
     runtime: PathBuf,
@@ -42,7 +42,11 @@ impl Containerd {
         ) {
             return None;
         }
-        let dir = scratch_dir().join(format!("{}.containerd", unique_name()));
+        // A short name, not the test's: a unix socket path has at most 107 bytes, and
+        // containerd refuses more than 104.
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let dir = scratch_dir().join(format!("cd-{}-{n}", std::process::id()));
         fs::create_dir_all(dir.join("logs"))
             .unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
         let socket = dir.join("containerd.sock").to_string_lossy().into_owned();
@@ -62,14 +66,25 @@ impl Containerd {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start containerd: {e}"));
+        let namespace = format!("berth-{}-{n}", std::process::id());
         let mut containerd = Containerd {
             dir,
+            namespace,
             socket,
             daemon: Some(daemon),
             runtime: runtime(),
             commands: AtomicUsize::new(0),
         };
-        let up = wait_until(START_DEADLINE, || containerd.ctr(&["version"]).success());
+        let up = wait_until(START_DEADLINE, || {
+            let exited = containerd
+                .daemon
+                .as_mut()
+                .is_some_and(|d| d.try_wait().ok().flatten().is_some());
+            exited || containerd.ctr(&["version"]).success()
+        }) && containerd
+            .daemon
+            .as_mut()
+            .is_some_and(|d| d.try_wait().ok().flatten().is_none());
         assert!(up, "containerd did not come up: {}", containerd.log());
         let image = containerd.build_image();
         containerd
@@ -91,13 +106,13 @@ impl Containerd {
         Some(containerd)
     }
 
-    /// `ctr -a SOCKET -n berth args...`.
+    /// `ctr -a SOCKET -n NAMESPACE args...`.
     pub fn ctr(&self, args: &[&str]) -> Output {
         let mut full: Vec<String> = vec![
             "-a".into(),
             self.socket.clone(),
             "-n".into(),
-            NAMESPACE.into(),
+            self.namespace.clone(),
         ];
         full.extend(args.iter().map(|a| a.to_string()));
         let n = self.commands.fetch_add(1, Ordering::Relaxed);
@@ -117,7 +132,7 @@ impl Containerd {
             "-a".into(),
             self.socket.clone(),
             "-n".into(),
-            NAMESPACE.into(),
+            self.namespace.clone(),
         ];
         ctr.extend(self.run_args(id, flags, command));
         let n = self.commands.fetch_add(1, Ordering::Relaxed);
@@ -146,7 +161,7 @@ impl Containerd {
     }
 
     /// The `--runc-root` given to the shim; it keeps a container's state in
-    /// `<root>/berth/<id>`.
+    /// `<root>/<namespace>/<id>`.
     pub fn runc_root(&self) -> PathBuf {
         self.dir.join("runc")
     }
@@ -181,14 +196,14 @@ impl Containerd {
     /// shim's runc root, its bundle or a mount of it, a cgroup, the init, its shim.
     pub fn leftovers(&self, id: &str, pid: i64) -> Vec<String> {
         let mut found = Vec::new();
-        let state = self.runc_root().join(NAMESPACE).join(id);
+        let state = self.runc_root().join(&self.namespace).join(id);
         if state.exists() {
             found.push(format!("runc state dir {}", state.display()));
         }
         let bundle = self
             .dir
             .join("state/io.containerd.runtime.v2.task")
-            .join(NAMESPACE)
+            .join(&self.namespace)
             .join(id);
         if bundle.exists() {
             found.push(format!("bundle {}", bundle.display()));
@@ -218,6 +233,12 @@ impl Containerd {
             "container {id} left things behind:\n  {}",
             found.join("\n  ")
         );
+    }
+
+    /// The cgroup directories of this containerd's namespace (`/<namespace>` in every
+    /// hierarchy), which the runtime creates for the first container and may remove.
+    pub fn namespace_cgroups(&self) -> Vec<PathBuf> {
+        cgroups_named(&self.namespace)
     }
 
     /// containerd's own log, for failure messages.
@@ -279,6 +300,19 @@ impl Drop for Containerd {
                 // SAFETY: kill(2) on a shim this test's containerd started.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
+        }
+        // The namespace's cgroup parents, if the runtime left them, and what a failed
+        // test left in them (rmdir only removes a cgroup without processes).
+        for dir in cgroups_named(&self.namespace) {
+            if let Ok(entries) = fs::read_dir(&dir) {
+                for entry in entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                {
+                    let _ = fs::remove_dir(entry.path());
+                }
+            }
+            let _ = fs::remove_dir(dir);
         }
         remove_scratch(&self.dir);
     }

@@ -124,7 +124,7 @@ impl Podman {
     }
 
     /// What container `id` left behind: the runtime's state dir (podman runs it as root
-    /// with its default `--root`, /run/<runtime name>), a cgroup, the init or conmon, a
+    /// with its default `--root`), a cgroup, the init or conmon, a
     /// mount or process in the rootfs.
     pub fn leftovers(&self, id: &str, pids: &[i64]) -> Vec<String> {
         let mut found = Vec::new();
@@ -133,9 +133,17 @@ impl Podman {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let state = PathBuf::from("/run").join(name).join(id);
-        if state.exists() {
-            found.push(format!("runtime state dir {}", state.display()));
+        // The runtime's default root: /run/<its name>, and /run/berth for Berth under
+        // another name (a wrapper script, say).
+        let mut roots = vec![PathBuf::from("/run").join(name)];
+        if crate::is_berth() {
+            roots.push(PathBuf::from("/run/berth"));
+        }
+        for root in roots {
+            let state = root.join(id);
+            if state.exists() {
+                found.push(format!("runtime state dir {}", state.display()));
+            }
         }
         found.extend(
             cgroups_named(&format!("libpod-{id}"))

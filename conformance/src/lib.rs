@@ -13,9 +13,12 @@
 mod bundle;
 mod checks;
 mod console;
+pub mod containerd;
 mod default_spec;
+mod engine;
 mod leftovers;
 mod mount_table;
+pub mod podman;
 mod runtime;
 
 use std::io::Write;
@@ -27,7 +30,7 @@ pub use bundle::{Bundle, SLEEPER};
 pub use checks::{cap_mask, has_option, is_rfc3339, mount_at, parse_mountinfo, top_level_keys, wait_until, Mount};
 pub use console::{read_until_closed, ConsoleSocket, ReceivedConsole};
 pub use default_spec::{bundle_spec, runc_default_spec};
-pub use leftovers::{assert_nothing_left, leftovers, mounts_mentioning, processes_using};
+pub use leftovers::{assert_nothing_left, cgroups_named, leftovers, mounts_mentioning, processes_using};
 pub use mount_table::{bind_mount, run_and_read_mounts, tmpfs_mount};
 pub use runtime::{Output, Runtime, STATE_DEADLINE};
 

@@ -137,7 +137,9 @@ fn empty_args() {
 
 #[test]
 fn nonexistent_executable_fails_at_create() {
-    rejected(|c| c["process"]["args"] = json!(["/bin/nope"]), "/bin/nope");
+    let out = rejected(|c| c["process"]["args"] = json!(["/bin/nope"]), "/bin/nope");
+    // Engines match runc's exact words to map this to exit 127 (docker, podman).
+    check_rejection(&out, "stat /bin/nope: no such file or directory");
 }
 
 /// config.md "Specification version": compatibility holds only within a major version,

@@ -157,20 +157,7 @@ fn open_log(path: &Path) -> Result<File, LogOpenError> {
         .map_err(|source| LogOpenError { path: path.to_path_buf(), source })
 }
 
-/// Go prints errno texts in lower case ("no such file or directory") and without "(os error N)".
-pub fn go_errno_text(err: &std::io::Error) -> String {
-    let Some(code) = err.raw_os_error() else {
-        return err.to_string();
-    };
-    // SAFETY: strerror returns a pointer to a NUL-terminated static or thread-local string.
-    let text = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) };
-    let text = text.to_string_lossy();
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
+pub use berth::error::go_errno_text;
 
 /// One logrus entry, newline included, in text or JSON form.
 pub fn format_entry(format: LogFormat, level: Level, msg: &str, time: &str) -> String {

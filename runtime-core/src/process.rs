@@ -30,7 +30,7 @@ pub enum ProcessError {
     CwdOutsideRoot,
     #[error("exec: {name:?}: executable file not found in $PATH")]
     NotFound { name: String },
-    #[error("exec: {name:?}: stat {name}: {source}")]
+    #[error("exec: {name:?}: stat {name}: {}", crate::error::go_errno_text(source))]
     Stat { name: String, source: std::io::Error },
     #[error("exec: {name:?}: permission denied")]
     NotExecutable { name: String },

@@ -185,15 +185,24 @@ impl Cgroup {
     }
 
     /// Remove the directories this runtime created, deepest first. Safe to repeat.
+    ///
+    /// A parent directory made along the way may since hold another
+    /// container's cgroup as well: it stays (busy or not empty is no error
+    /// there), and every hierarchy's own directory is still tried.
     pub fn remove(&self) -> Result<(), CgroupError> {
+        let mut first_error = None;
         for path in self.created.iter().rev() {
+            let own = self.dirs.iter().any(|(_, dir)| dir == path);
             match fs::remove_dir(path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => return Err(CgroupError::Remove { path: path.clone(), source }),
+                Err(e) if !own && matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
+                Err(source) => {
+                    first_error.get_or_insert(CgroupError::Remove { path: path.clone(), source });
+                }
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }
 

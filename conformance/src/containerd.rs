@@ -1,0 +1,353 @@
+//! A private containerd for one test: its own socket, root, state and config.toml under
+//! the scratch directory, a busybox OCI image imported offline (built with umoci), and
+//! `ctr` driving the runc shim (`io.containerd.runc.v2`) with the runtime under test as
+//! its runc binary. Dropping it deletes every container, stops containerd and its shims,
+//! and removes the directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::engine::{
+    engine_installed, in_terminal, processes_with_args, remove_scratch, run_program,
+};
+use crate::{
+    cgroups_named, mounts_mentioning, pid_alive, runtime, scratch_dir, wait_until, Bundle, Output,
+};
+
+/// The image imported into every private containerd.
+pub const IMAGE: &str = "berth.test/busybox:latest";
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct Containerd {
+    dir: PathBuf,
+    /// The containerd namespace of this test's containers, unique to it: the shim adds it
+    /// to the runc root, and ctr to the cgroup path (`/<namespace>/<id>`).
+    namespace: String,
+    socket: String,
+    daemon: Option<Child>,
+    runtime: PathBuf,
+    commands: AtomicUsize,
+}
+
+impl Containerd {
+    /// Starts containerd and imports the image; `None` (after a skip note) when containerd,
+    /// ctr or umoci is not installed.
+    pub fn start() -> Option<Containerd> {
+        if !engine_installed(
+            "containerd",
+            &["containerd", "ctr", "umoci", "containerd-shim-runc-v2"],
+        ) {
+            return None;
+        }
+        // A short name, not the test's: a unix socket path has at most 107 bytes, and
+        // containerd refuses more than 104.
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let dir = scratch_dir().join(format!("cd-{}-{n}", std::process::id()));
+        fs::create_dir_all(dir.join("logs"))
+            .unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        let socket = dir.join("containerd.sock").to_string_lossy().into_owned();
+        let config = dir.join("config.toml");
+        fs::write(&config, config_toml(&dir, &socket)).expect("write config.toml");
+        let log = fs::File::create(dir.join("containerd.log")).expect("create containerd.log");
+        let daemon = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .args(["--address", &socket])
+            .arg("--root")
+            .arg(dir.join("root"))
+            .arg("--state")
+            .arg(dir.join("state"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start containerd: {e}"));
+        let namespace = format!("berth-{}-{n}", std::process::id());
+        let mut containerd = Containerd {
+            dir,
+            namespace,
+            socket,
+            daemon: Some(daemon),
+            runtime: runtime(),
+            commands: AtomicUsize::new(0),
+        };
+        let up = wait_until(START_DEADLINE, || {
+            let exited = containerd
+                .daemon
+                .as_mut()
+                .is_some_and(|d| d.try_wait().ok().flatten().is_some());
+            exited || containerd.ctr(&["version"]).success()
+        }) && containerd
+            .daemon
+            .as_mut()
+            .is_some_and(|d| d.try_wait().ok().flatten().is_none());
+        assert!(up, "containerd did not come up: {}", containerd.log());
+        let image = containerd.build_image();
+        containerd
+            .ctr(&[
+                "image",
+                "import",
+                "--base-name",
+                "berth.test/busybox",
+                &image,
+            ])
+            .ok();
+        if let Some(child) = containerd.daemon.as_mut() {
+            assert!(
+                child.try_wait().ok().flatten().is_none(),
+                "containerd exited: {}",
+                containerd.log()
+            );
+        }
+        Some(containerd)
+    }
+
+    /// `ctr -a SOCKET -n NAMESPACE args...`.
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        let mut full: Vec<String> = vec![
+            "-a".into(),
+            self.socket.clone(),
+            "-n".into(),
+            self.namespace.clone(),
+        ];
+        full.extend(args.iter().map(|a| a.to_string()));
+        let n = self.commands.fetch_add(1, Ordering::Relaxed);
+        run_program("ctr", &full, &[], &self.dir.join("logs"), n)
+    }
+
+    /// `ctr run --runc-binary RUNTIME --runc-root R flags... IMAGE id command...`.
+    pub fn run(&self, id: &str, flags: &[&str], command: &[&str]) -> Output {
+        let args = self.run_args(id, flags, command);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.ctr(&args)
+    }
+
+    /// Like `run`, inside a pseudo-terminal (`script`), for `ctr run -t`.
+    pub fn run_in_terminal(&self, id: &str, flags: &[&str], command: &[&str]) -> Output {
+        let mut ctr: Vec<String> = vec![
+            "-a".into(),
+            self.socket.clone(),
+            "-n".into(),
+            self.namespace.clone(),
+        ];
+        ctr.extend(self.run_args(id, flags, command));
+        let n = self.commands.fetch_add(1, Ordering::Relaxed);
+        run_program(
+            "script",
+            &in_terminal("ctr", &ctr),
+            &[],
+            &self.dir.join("logs"),
+            n,
+        )
+    }
+
+    fn run_args(&self, id: &str, flags: &[&str], command: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--runc-binary".into(),
+            self.runtime.to_string_lossy().into_owned(),
+            "--runc-root".into(),
+            self.runc_root().to_string_lossy().into_owned(),
+        ];
+        args.extend(flags.iter().map(|f| f.to_string()));
+        args.push(IMAGE.into());
+        args.push(id.into());
+        args.extend(command.iter().map(|c| c.to_string()));
+        args
+    }
+
+    /// The `--runc-root` given to the shim; it keeps a container's state in
+    /// `<root>/<namespace>/<id>`.
+    pub fn runc_root(&self) -> PathBuf {
+        self.dir.join("runc")
+    }
+
+    /// The task's (pid, status) from `ctr task ls`, if it has a task.
+    pub fn task(&self, id: &str) -> Option<(i64, String)> {
+        let out = self.ctr(&["task", "ls"]);
+        out.ok();
+        out.stdout.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields.as_slice() {
+                [task, pid, status] if *task == id => Some((pid.parse().ok()?, status.to_string())),
+                _ => None,
+            }
+        })
+    }
+
+    /// Polls until the task's status is `status`; panics after the deadline.
+    #[track_caller]
+    pub fn wait_task_status(&self, id: &str, status: &str) {
+        let reached = wait_until(crate::STATE_DEADLINE, || {
+            self.task(id).is_some_and(|(_, s)| s == status)
+        });
+        assert!(
+            reached,
+            "task {id} never became {status}: {:?}",
+            self.task(id)
+        );
+    }
+
+    /// What container `id` (whose init had `pid`) left behind: a state dir under the
+    /// shim's runc root, its bundle or a mount of it, a cgroup, the init, its shim.
+    pub fn leftovers(&self, id: &str, pid: i64) -> Vec<String> {
+        let mut found = Vec::new();
+        let state = self.runc_root().join(&self.namespace).join(id);
+        if state.exists() {
+            found.push(format!("runc state dir {}", state.display()));
+        }
+        let bundle = self
+            .dir
+            .join("state/io.containerd.runtime.v2.task")
+            .join(&self.namespace)
+            .join(id);
+        if bundle.exists() {
+            found.push(format!("bundle {}", bundle.display()));
+        }
+        found.extend(
+            mounts_mentioning(&bundle)
+                .into_iter()
+                .map(|m| format!("mount: {m}")),
+        );
+        found.extend(
+            cgroups_named(id)
+                .into_iter()
+                .map(|c| format!("cgroup {}", c.display())),
+        );
+        if pid > 0 && pid_alive(pid) {
+            found.push(format!("container init {pid}"));
+        }
+        found.extend(processes_with_args(&["-id", id, &self.socket]));
+        found
+    }
+
+    #[track_caller]
+    pub fn assert_nothing_left(&self, id: &str, pid: i64) {
+        let found = self.leftovers(id, pid);
+        assert!(
+            found.is_empty(),
+            "container {id} left things behind:\n  {}",
+            found.join("\n  ")
+        );
+    }
+
+    /// The cgroup directories of this containerd's namespace (`/<namespace>` in every
+    /// hierarchy), which the runtime creates for the first container and may remove.
+    pub fn namespace_cgroups(&self) -> Vec<PathBuf> {
+        cgroups_named(&self.namespace)
+    }
+
+    /// containerd's own log, for failure messages.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
+    }
+
+    /// A one-layer OCI image of the busybox rootfs, as a tar of an OCI layout (umoci).
+    fn build_image(&self) -> String {
+        let source = Bundle::busybox(&["sh"]);
+        let layout = self.dir.join("image");
+        let layout_ref = format!("{}:latest", layout.display());
+        let rootfs = source.rootfs().to_string_lossy().into_owned();
+        let layout_str = layout.to_string_lossy().into_owned();
+        let steps: [Vec<&str>; 4] = [
+            vec!["init", "--layout", &layout_str],
+            vec!["new", "--image", &layout_ref],
+            vec!["insert", "--image", &layout_ref, &rootfs, "/"],
+            vec!["config", "--image", &layout_ref, "--config.cmd", "sh"],
+        ];
+        for step in steps {
+            let args: Vec<String> = step.iter().map(|s| s.to_string()).collect();
+            let n = self.commands.fetch_add(1, Ordering::Relaxed);
+            run_program("umoci", &args, &[], &self.dir.join("logs"), n).ok();
+        }
+        let tar = self.dir.join("image.tar").to_string_lossy().into_owned();
+        let args: Vec<String> = ["-C", &layout_str, "-cf", &tar, "."]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let n = self.commands.fetch_add(1, Ordering::Relaxed);
+        run_program("tar", &args, &[], &self.dir.join("logs"), n).ok();
+        tar
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        if self.daemon.is_some() {
+            let listed = self.ctr(&["container", "ls", "-q"]);
+            for id in listed.stdout.split_whitespace() {
+                self.ctr(&["task", "kill", "-s", "SIGKILL", id]);
+                self.ctr(&["task", "delete", "-f", id]);
+                self.ctr(&["container", "rm", id]);
+            }
+        }
+        if let Some(mut child) = self.daemon.take() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+        // Shims outlive containerd by design; ours are named by our socket.
+        for shim in processes_with_args(&["-address", &self.socket]) {
+            if let Some(pid) = shim
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<i32>().ok())
+            {
+                // SAFETY: kill(2) on a shim this test's containerd started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        // The namespace's cgroup parents, if the runtime left them, and what a failed
+        // test left in them (rmdir only removes a cgroup without processes).
+        for dir in cgroups_named(&self.namespace) {
+            if let Ok(entries) = fs::read_dir(&dir) {
+                for entry in entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                {
+                    let _ = fs::remove_dir(entry.path());
+                }
+            }
+            let _ = fs::remove_dir(dir);
+        }
+        remove_scratch(&self.dir);
+    }
+}
+
+/// containerd's config: private paths, and no plugin that reaches outside (CRI, the
+/// snapshotters this machine lacks, tracing).
+fn config_toml(dir: &Path, socket: &str) -> String {
+    format!(
+        r#"version = 2
+root = "{root}"
+state = "{state}"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.internal.v1.opt",
+  "io.containerd.tracing.processor.v1.otlp",
+]
+
+[grpc]
+  address = "{socket}"
+
+[ttrpc]
+  address = "{socket}.ttrpc"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+"#,
+        root = dir.join("root").display(),
+        state = dir.join("state").display(),
+    )
+}

@@ -1,0 +1,137 @@
+//! Podman with the runtime under test as its OCI runtime (`podman --runtime PATH`), on a
+//! busybox rootfs directory (`--rootfs`), with storage of its own per test.
+
+use berth_conformance::podman::Podman;
+use berth_conformance::unique_name;
+
+const SLEEPER: &[&str] = &[
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done",
+];
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn run_returns_the_exit_code_and_output() {
+    let Some(podman) = Podman::new() else { return };
+    let name = unique_name();
+    let args = podman.run_args(
+        &["--name", &name],
+        &["sh", "-c", "echo out-$((6*7)); hostname; exit 3"],
+    );
+    let out = podman.podman(&strs(&args));
+    assert_eq!(out.code, 3, "{}", out.describe());
+    assert!(out.stdout.contains("out-42"), "{}", out.describe());
+    let id = podman.inspect(&name, "{{.Id}}");
+    assert_eq!(podman.inspect(&name, "{{.State.ExitCode}}"), "3");
+    podman.podman(&["rm", &name]).ok();
+    podman.assert_nothing_left(&id, &[]);
+}
+
+#[test]
+fn exec_stop_and_rm() {
+    let Some(podman) = Podman::new() else { return };
+    let name = unique_name();
+    let args = podman.run_args(&["-d", "--name", &name], SLEEPER);
+    podman.podman(&strs(&args)).ok();
+    let id = podman.inspect(&name, "{{.Id}}");
+    let pid: i64 = podman.inspect(&name, "{{.State.Pid}}").parse().unwrap_or(0);
+    let conmon: i64 = podman
+        .inspect(&name, "{{.State.ConmonPid}}")
+        .parse()
+        .unwrap_or(0);
+    assert!(pid > 0 && conmon > 0, "no pids for a running container");
+
+    let out = podman.podman(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "echo pid1=$(cat /proc/1/comm); exit 4",
+    ]);
+    assert_eq!(out.code, 4, "{}", out.describe());
+    assert!(out.stdout.contains("pid1=sh"), "{}", out.describe());
+
+    let out = podman.podman_in_terminal(&[
+        "exec",
+        "-t",
+        &name,
+        "sh",
+        "-c",
+        "test -t 0 && echo is-a-tty; exit 6",
+    ]);
+    assert_eq!(out.code, 6, "{}", out.describe());
+    assert!(out.stdout.contains("is-a-tty"), "{}", out.describe());
+
+    // SIGTERM first: the sleeper's trap exits 0.
+    podman.podman(&["stop", "--time", "30", &name]).ok();
+    assert_eq!(podman.inspect(&name, "{{.State.ExitCode}}"), "0");
+    assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "exited");
+    podman.podman(&["rm", &name]).ok();
+    podman.assert_nothing_left(&id, &[pid, conmon]);
+}
+
+#[test]
+fn tty_run_gets_a_terminal() {
+    let Some(podman) = Podman::new() else { return };
+    let name = unique_name();
+    let args = podman.run_args(
+        &["-t", "--name", &name],
+        &[
+            "sh",
+            "-c",
+            "test -t 0 && test -t 1 && echo is-a-tty; tty; exit 5",
+        ],
+    );
+    let out = podman.podman_in_terminal(&strs(&args));
+    assert_eq!(out.code, 5, "{}", out.describe());
+    assert!(out.stdout.contains("is-a-tty"), "{}", out.describe());
+    assert!(out.stdout.contains("/dev/pts/"), "{}", out.describe());
+    let id = podman.inspect(&name, "{{.Id}}");
+    podman.podman(&["rm", &name]).ok();
+    podman.assert_nothing_left(&id, &[]);
+}
+
+#[test]
+fn kill_of_a_running_container() {
+    let Some(podman) = Podman::new() else { return };
+    let name = unique_name();
+    let args = podman.run_args(&["-d", "--name", &name], &["sleep", "1000"]);
+    podman.podman(&strs(&args)).ok();
+    let id = podman.inspect(&name, "{{.Id}}");
+    let pid: i64 = podman.inspect(&name, "{{.State.Pid}}").parse().unwrap_or(0);
+    podman.podman(&["kill", "--signal", "KILL", &name]).ok();
+    podman.podman(&["wait", &name]).ok();
+    assert_eq!(podman.inspect(&name, "{{.State.ExitCode}}"), "137");
+    podman.podman(&["rm", &name]).ok();
+    podman.assert_nothing_left(&id, &[pid]);
+}
+
+/// The runtime's error text reaches the podman user, as the bare message: with the
+/// runtime listed in `runtime_supports_json`, podman reads it from the runtime's JSON log.
+/// A missing command is podman's exit code 127.
+#[test]
+fn runtime_errors_reach_the_podman_user() {
+    let Some(podman) = Podman::new() else { return };
+    let name = unique_name();
+    let args = podman.run_args(&["--name", &name], &["/no/such/binary"]);
+    let out = podman.podman(&strs(&args));
+    let text = out.fails();
+    assert_eq!(out.code, 127, "{}", out.describe());
+    assert!(
+        text.contains("unable to start container process: exec: \"/no/such/binary\""),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        !text.contains("level=error"),
+        "podman showed a raw log line: {}",
+        out.describe()
+    );
+    let id = podman.inspect(&name, "{{.Id}}");
+    podman.podman(&["rm", "--force", &name]).ok();
+    podman.assert_nothing_left(&id, &[]);
+}

@@ -412,3 +412,28 @@ fn a_hook_timeout_that_is_not_positive_berth_only() {
         check_rejection(&out, &format!("hooks.createRuntime[0].timeout must be greater than zero, got {timeout}"));
     }
 }
+
+/// Flags of runc's contract this version parses but cannot honour yet are refused by
+/// name, never silently ignored.
+#[test]
+fn flags_not_honoured_yet_are_refused_berth_only() {
+    if !berth_only("runc 1.1 honours exec --cgroup") {
+        return;
+    }
+    let bundle = Bundle::sleeper();
+    let rt = Runtime::new();
+    let refused_id = rt.new_id();
+    let out = rt.create(&refused_id, &bundle, &["--pidfd-socket", "/tmp/berth-no-such.sock"]);
+    check_rejection(&out, "--pidfd-socket");
+    rt.assert_nothing_left(&refused_id, &bundle);
+
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    let out = rt.cmd(&["exec", "--cgroup", "sub", &id, "true"]);
+    assert!(out.fails().contains("--cgroup"), "{}", out.describe());
+    assert_eq!(rt.state(&id)["status"], "running");
+    rt.kill(&id, Some("KILL")).ok();
+    rt.wait_status(&id, "stopped");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}

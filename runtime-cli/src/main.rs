@@ -92,6 +92,9 @@ fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: 
     if global.systemd_cgroup {
         return Err("the systemd cgroup driver (--systemd-cgroup) is not supported yet".to_string().into());
     }
+    if args.pidfd_socket.is_some() {
+        return Err("--pidfd-socket is not supported yet".to_string().into());
+    }
     Ok(CreateOptions {
         root: state_root(global),
         id: args.id.clone(),
@@ -268,6 +271,13 @@ fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger, pas
 
 /// `exec`: a process.json, or the container's own process with the flags' changes.
 fn exec_process(root: &std::path::Path, args: &args::ExecArgs, passed: &fds::Passed) -> Result<i32, Failure> {
+    // Parsed for runc's syntax; refused rather than ignored until implemented.
+    if !args.cgroup.is_empty() {
+        return Err("exec --cgroup is not supported yet".to_string().into());
+    }
+    if args.pidfd_socket.is_some() {
+        return Err("--pidfd-socket is not supported yet".to_string().into());
+    }
     let container = berth::Container::load(root, &args.id)?;
     let spec = berth::spec::load(&container.record().bundle).map_err(Error::from)?;
     let process = match &args.process {

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 pub enum LsmError {
     #[error("{field} {value:?} is set, but {lsm} is not enabled on this host")]
     NotEnabled { field: &'static str, value: String, lsm: &'static str },
+    #[error(transparent)]
+    Procfs(#[from] crate::procfs::ProcfsError),
     #[error("apply {field} {value:?}: {source}")]
     Apply { field: &'static str, value: String, source: std::io::Error },
 }
@@ -55,16 +57,16 @@ pub fn check_mount_label(label: &str) -> Result<(), LsmError> {
     Err(LsmError::NotEnabled { field: "linux.mountLabel", value: label.into(), lsm: "SELinux" })
 }
 
-/// Set the labels the calling process's next exec gets. Single-threaded
-/// callers only: the attr files are per thread, and this writes the leader's.
+/// Set the labels the calling process's next exec gets, after `check`
+/// passed. Single-threaded callers only: the attr files are per thread, and
+/// this writes the leader's.
 pub fn apply_on_exec(process: &Process) -> Result<(), LsmError> {
     let profile = non_empty(process.apparmor_profile());
     let label = non_empty(process.selinux_label());
     if profile.is_none() && label.is_none() {
         return Ok(());
     }
-    check(process)?;
-    let proc = PrivateProc::open().map_err(|e| applying("process", "", std::io::Error::other(e.to_string())))?;
+    let proc = PrivateProc::open()?;
     // Our pid as this procfs (made in our own pid namespace) numbers it.
     let own = PathBuf::from(nix::unistd::getpid().to_string()).join("attr");
     if let Some(profile) = profile {

@@ -87,8 +87,9 @@ pub struct Namespaces {
     id_maps: Option<(String, String)>,
 }
 
-/// One `/proc/<pid>/{uid,gid}_map` file's content.
-fn map_lines(mappings: &[LinuxIdMapping]) -> String {
+/// One `/proc/<pid>/{uid,gid}_map` file's content: one "inside outside count"
+/// line per mapping; the kernel takes the whole map in a single write.
+pub(crate) fn map_lines(mappings: &[LinuxIdMapping]) -> String {
     mappings.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
 }
 

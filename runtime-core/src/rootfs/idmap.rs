@@ -14,6 +14,7 @@
 //! namespace of its own the runtime does it before the clone (rootfs::idmapped_trees).
 
 use super::mount_api::{self, openat2, FsContext};
+use crate::namespaces::map_lines;
 use oci_spec::runtime::LinuxIdMapping;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -37,15 +38,6 @@ pub fn apply(tree: BorrowedFd, map: &IdMap) -> io::Result<()> {
     })
 }
 
-/// The text of a uid_map or gid_map: one "inside outside count" line per
-/// mapping; the kernel takes the whole map in a single write.
-fn map_text(mappings: &[LinuxIdMapping]) -> String {
-    mappings
-        .iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect()
-}
-
 /// A user namespace with exactly these mappings, held by a descriptor.
 pub fn user_namespace(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> io::Result<OwnedFd> {
     // A procfs of our own pid namespace, which the child's pid is in: the
@@ -53,8 +45,8 @@ pub fn user_namespace(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> io::Res
     let proc = FsContext::open("proc")?.mount(libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC)?;
     let holder = Holder::spawn()?;
     let dir = PathBuf::from(holder.pid.to_string());
-    write_proc_file(proc.as_fd(), &dir.join("uid_map"), &map_text(uid))?;
-    write_proc_file(proc.as_fd(), &dir.join("gid_map"), &map_text(gid))?;
+    write_proc_file(proc.as_fd(), &dir.join("uid_map"), &map_lines(uid))?;
+    write_proc_file(proc.as_fd(), &dir.join("gid_map"), &map_lines(gid))?;
     let strict = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_XDEV;
     let ns_dir = openat2(proc.as_fd(), &dir.join("ns"), libc::O_PATH | libc::O_DIRECTORY, 0, strict)?;
     // ns/user is a magic link into nsfs, which openat2's RESOLVE_* flags all
@@ -152,8 +144,8 @@ mod tests {
     }
 
     #[test]
-    fn map_text_has_one_line_per_mapping() {
-        let text = map_text(&[mapping(0, 1000, 1), mapping(1, 100000, 65536)]);
+    fn map_lines_has_one_line_per_mapping() {
+        let text = map_lines(&[mapping(0, 1000, 1), mapping(1, 100000, 65536)]);
         assert_eq!(text, "0 1000 1\n1 100000 65536\n");
     }
 }

@@ -128,12 +128,21 @@ pub struct MountEnv<'a> {
 pub fn idmapped_tree(mount: &Mount, env: &MountEnv) -> Result<Option<OwnedFd>, RootfsError> {
     let options = MountOptions::parse(mount.options().as_deref().unwrap_or_default())?;
     let is_bind = options.bind.is_some() || mount.typ().as_deref() == Some("bind");
-    let Some(map) = id_map(mount, &options, env).filter(|_| is_bind) else { return Ok(None) };
+    if !is_bind || id_map(mount, &options, env).is_none() {
+        return Ok(None);
+    }
     let source = bind_source(mount, env.bundle)?;
-    let tree = mount_api::clone_tree(None, &source, options.bind.unwrap_or(false))
-        .map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?;
-    idmap::apply(tree.as_fd(), &map).map_err(mount_failed(mount.destination(), "idmap"))?;
-    Ok(Some(tree))
+    bind_tree(mount, &source, &options, env).map(Some)
+}
+
+/// A detached clone of a bind's `source`, idmapped if the mount asks for it.
+fn bind_tree(mount: &Mount, source: &Path, options: &MountOptions, env: &MountEnv) -> Result<OwnedFd, RootfsError> {
+    let tree = mount_api::clone_tree(None, source, options.bind.unwrap_or(false))
+        .map_err(|e| RootfsError::BindSource { source_path: source.to_path_buf(), source: e })?;
+    if let Some(map) = id_map(mount, options, env) {
+        idmap::apply(tree.as_fd(), &map).map_err(mount_failed(mount.destination(), "idmap"))?;
+    }
+    Ok(tree)
 }
 
 /// Mount one entry of `mounts` inside `root`; `premade` is its tree from
@@ -153,13 +162,9 @@ pub fn mount_one(root: &Root, mount: &Mount, env: &MountEnv, premade: Option<&Ow
         let meta = std::fs::metadata(&source).map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?;
         let kind = if meta.is_dir() { TargetKind::Directory } else { TargetKind::File };
         let tree = match premade {
-            Some(tree) => tree.try_clone(),
-            None => mount_api::clone_tree(None, &source, options.bind.unwrap_or(false)),
-        }
-        .map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?;
-        if let (None, Some(map)) = (premade, id_map(mount, &options, env)) {
-            idmap::apply(tree.as_fd(), &map).map_err(fail("idmap"))?;
-        }
+            Some(tree) => tree.try_clone().map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?,
+            None => bind_tree(mount, &source, &options, env)?,
+        };
         mount_api::set_attr(tree.as_fd(), options.attr, false).map_err(fail("set attributes of"))?;
         let target = root.ensure(destination, kind).map_err(fail("create the target of"))?;
         (tree, target)

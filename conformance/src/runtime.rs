@@ -250,6 +250,16 @@ impl Runtime {
         out.stdout
     }
 
+    /// SIGKILL, wait for `stopped`, `delete` (each required to succeed), then
+    /// assert that nothing is left.
+    #[track_caller]
+    pub fn kill_and_delete(&self, id: &str, bundle: &Bundle) {
+        self.kill(id, Some("KILL")).ok();
+        self.wait_status(id, "stopped");
+        self.delete(id).ok();
+        self.assert_nothing_left(id, bundle);
+    }
+
     /// Asserts that container `id`, made from `bundle`, left nothing on the host.
     #[track_caller]
     pub fn assert_nothing_left(&self, id: &str, bundle: &Bundle) {

@@ -273,10 +273,7 @@ fn exec_security_labels_the_host_cannot_apply_are_refused() {
         assert!(text.to_lowercase().contains(key), "the error does not name {key}: {}", out.describe());
     }
     assert_eq!(rt.state(&id)["status"], "running");
-    rt.kill(&id, Some("KILL")).ok();
-    rt.wait_status(&id, "stopped");
-    rt.delete(&id).ok();
-    rt.assert_nothing_left(&id, &bundle);
+    rt.kill_and_delete(&id, &bundle);
 }
 
 /// Global modes this version cannot honour are refused at create, by name.
@@ -432,8 +429,5 @@ fn flags_not_honoured_yet_are_refused_berth_only() {
     let out = rt.cmd(&["exec", "--cgroup", "sub", &id, "true"]);
     assert!(out.fails().contains("--cgroup"), "{}", out.describe());
     assert_eq!(rt.state(&id)["status"], "running");
-    rt.kill(&id, Some("KILL")).ok();
-    rt.wait_status(&id, "stopped");
-    rt.delete(&id).ok();
-    rt.assert_nothing_left(&id, &bundle);
+    rt.kill_and_delete(&id, &bundle);
 }

@@ -100,10 +100,7 @@ fn exec_preserves_descriptors_and_ignores_activation() {
     let out = rt.cmd_in_shell(&prelude, &["exec", "--preserve-fds", "1", &id, "sh", "-c", SHOW_FDS]);
     out.ok();
     assert_eq!(out.stdout, "fds: 0 1 2 3\nthree\n");
-    rt.kill(&id, Some("KILL")).ok();
-    rt.wait_status(&id, "stopped");
-    rt.delete(&id).ok();
-    rt.assert_nothing_left(&id, &bundle);
+    rt.kill_and_delete(&id, &bundle);
 }
 
 // linux/keyctl.h
@@ -213,8 +210,5 @@ fn exec_joins_the_containers_session_keyring() {
     let names: Vec<&str> = out.stdout.lines().filter_map(|line| line.split_whitespace().nth(8)).map(|n| n.trim_end_matches(':')).collect();
     assert!(names.contains(&format!("_ses.{id}").as_str()), "{names:?}");
     assert!(!names.contains(&caller.as_str()), "the exec'd process kept the caller's keyring: {names:?}");
-    rt.kill(&id, Some("KILL")).ok();
-    rt.wait_status(&id, "stopped");
-    rt.delete(&id).ok();
-    rt.assert_nothing_left(&id, &bundle);
+    rt.kill_and_delete(&id, &bundle);
 }

@@ -132,10 +132,7 @@ fn a_failing_poststart_hook_only_warns_berth_only() {
     rt.create(&id, &bundle, &[]).ok();
     rt.start(&id).ok();
     assert_eq!(rt.state(&id)["status"], "running");
-    rt.kill(&id, Some("KILL")).ok();
-    rt.wait_status(&id, "stopped");
-    rt.delete(&id).ok();
-    rt.assert_nothing_left(&id, &bundle);
+    rt.kill_and_delete(&id, &bundle);
 }
 
 /// config.md "POSIX-platform Hooks": `args` is the hook's whole argv (args[0]

@@ -58,10 +58,7 @@ fn container_root_is_the_mapped_host_id_outside() {
     assert_eq!(fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "123");
     let made = fs::metadata(host_dir.join("made-inside")).unwrap();
     assert_eq!((made.uid(), made.gid()), (HOST_BASE, HOST_BASE));
-    rt.kill(&id, Some("KILL")).ok();
-    rt.wait_status(&id, "stopped");
-    rt.delete(&id).ok();
-    rt.assert_nothing_left(&id, &bundle);
+    rt.kill_and_delete(&id, &bundle);
 }
 
 #[test]
@@ -98,10 +95,7 @@ fn exec_joins_the_user_namespace() {
     let out = rt.cmd(&["exec", &id, "sh", "-c", "cat /proc/self/uid_map; readlink /proc/self/ns/user; id -u"]);
     out.ok();
     assert_eq!(squeeze(&out.stdout), format!("{MAP_LINE}\n{}\n0", init_ns.display()));
-    rt.kill(&id, Some("KILL")).ok();
-    rt.wait_status(&id, "stopped");
-    rt.delete(&id).ok();
-    rt.assert_nothing_left(&id, &bundle);
+    rt.kill_and_delete(&id, &bundle);
 }
 
 #[test]
@@ -127,10 +121,7 @@ fn a_user_namespace_is_joined_by_path_and_owns_the_new_ones() {
     // sethostname only works in a UTS namespace owned by the joined user namespace.
     assert_eq!(squeeze(&out), format!("{MAP_LINE}\n{}\n0\njoiner", expected.display()));
 
-    rt.kill(&holder_id, Some("KILL")).ok();
-    rt.wait_status(&holder_id, "stopped");
-    rt.delete(&holder_id).ok();
-    rt.assert_nothing_left(&holder_id, &holder);
+    rt.kill_and_delete(&holder_id, &holder);
 }
 
 /// config.md "idmap": a bind with `idmap` and no mappings of its own takes the

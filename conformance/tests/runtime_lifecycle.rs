@@ -196,10 +196,7 @@ fn run_detach_returns_while_the_container_runs() {
     assert!(appears(&shared.join("started")));
     assert_eq!(rt.state(&id)["status"], "running");
 
-    rt.kill(&id, Some("KILL")).ok();
-    rt.wait_status(&id, "stopped");
-    rt.delete(&id).ok();
-    rt.assert_nothing_left(&id, &bundle);
+    rt.kill_and_delete(&id, &bundle);
 }
 
 #[test]

@@ -49,10 +49,7 @@ fn a_paused_container_can_be_killed_and_deleted() {
     let id = rt.new_id();
     rt.create_and_start(&id, &bundle);
     rt.cmd(&["pause", &id]).ok();
-    rt.kill(&id, Some("KILL")).ok();
-    rt.wait_status(&id, "stopped");
-    rt.delete(&id).ok();
-    rt.assert_nothing_left(&id, &bundle);
+    rt.kill_and_delete(&id, &bundle);
 
     let id = rt.new_id();
     rt.create_and_start(&id, &bundle);

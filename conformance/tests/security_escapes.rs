@@ -26,10 +26,7 @@ fn the_runtime_binary_is_out_of_reach_of_the_container() {
     if berth_only("runc's init is a sealed copy of runc, readable but not writable") {
         assert_eq!(lines[..2], ["link-refused", "read-refused"], "{}", out.describe());
     }
-    rt.kill(&id, Some("KILL")).ok();
-    rt.wait_status(&id, "stopped");
-    rt.delete(&id).ok();
-    rt.assert_nothing_left(&id, &bundle);
+    rt.kill_and_delete(&id, &bundle);
 }
 
 /// CVE-2024-21626: a cwd of /proc/self/fd/N would be a directory the runtime left open

@@ -47,6 +47,11 @@ pub fn leftovers(root: &Path, id: &str, bundle: &Path) -> Vec<String> {
 /// Lines of this process's mountinfo that name `path` or something under it.
 pub fn mounts_mentioning(path: &Path) -> Vec<String> {
     let info = fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
+    mounts_mentioning_in(&info, path)
+}
+
+/// Lines of the mountinfo text `info` that name `path` or something under it.
+pub fn mounts_mentioning_in(info: &str, path: &Path) -> Vec<String> {
     let needle = path.to_string_lossy();
     info.lines()
         .filter(|line| line.split(' ').any(|field| is_under(field, &needle)))

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::bundle::Bundle;
-use crate::leftovers::assert_nothing_left;
+use crate::cgroup_layout::{CgroupLayout, LayoutNamespace};
+use crate::leftovers::{assert_nothing_left, mounts_mentioning_in};
 use crate::{runtime, scratch_dir, unique_name};
 
 /// A runtime command that has not exited by then is hung: it is killed and the test fails.
@@ -92,6 +93,8 @@ pub struct Runtime {
     ids: Mutex<Vec<String>>,
     bundles: Mutex<Vec<PathBuf>>,
     commands_run: Mutex<usize>,
+    /// Where every command runs when the test wants another cgroup layout.
+    namespace: Option<LayoutNamespace>,
 }
 
 impl Runtime {
@@ -104,6 +107,27 @@ impl Runtime {
             ids: Mutex::new(Vec::new()),
             bundles: Mutex::new(Vec::new()),
             commands_run: Mutex::new(0),
+            namespace: None,
+        }
+    }
+
+    /// A runtime whose every command sees the cgroup `layout` instead of the host's.
+    pub fn in_layout(layout: CgroupLayout) -> Runtime {
+        let mut runtime = Runtime::new();
+        runtime.namespace = Some(LayoutNamespace::new(layout));
+        runtime
+    }
+
+    /// The mount namespace commands run in, when it is not the host's.
+    pub fn namespace(&self) -> Option<&LayoutNamespace> {
+        self.namespace.as_ref()
+    }
+
+    /// `program`, started inside this runtime's namespace if it has one.
+    fn command(&self, program: &Path) -> Command {
+        match &self.namespace {
+            Some(ns) => ns.command(program),
+            None => Command::new(program),
         }
     }
 
@@ -138,7 +162,7 @@ impl Runtime {
         let root = self.root();
         let mut full = vec!["--root", root.to_str().unwrap()];
         full.extend_from_slice(args);
-        let mut command = Command::new(&self.bin);
+        let mut command = self.command(&self.bin);
         command.args(&full);
         configure(&mut command);
         self.spawn_command(command, &full)
@@ -151,7 +175,7 @@ impl Runtime {
         let root = self.root();
         let mut full = vec!["--root", root.to_str().unwrap()];
         full.extend_from_slice(args);
-        let mut command = Command::new("/bin/sh");
+        let mut command = self.command(Path::new("/bin/sh"));
         command
             .arg("-c")
             .arg(format!("{prelude} exec \"$0\" \"$@\""))
@@ -264,6 +288,10 @@ impl Runtime {
     #[track_caller]
     pub fn assert_nothing_left(&self, id: &str, bundle: &Bundle) {
         assert_nothing_left(&self.root(), id, bundle.path());
+        if let Some(ns) = &self.namespace {
+            let mounts = mounts_mentioning_in(&ns.mountinfo(), bundle.path());
+            assert!(mounts.is_empty(), "{id} left mounts in its layout's namespace: {mounts:?}");
+        }
     }
 
     fn with_bundle(&self, verb: &str, id: &str, bundle: &Bundle, flags: &[&str]) -> Output {
@@ -277,7 +305,7 @@ impl Runtime {
     }
 
     fn spawn(&self, cwd: Option<&Path>, args: &[&str]) -> Output {
-        let mut command = Command::new(&self.bin);
+        let mut command = self.command(&self.bin);
         command.args(args);
         if let Some(dir) = cwd {
             command.current_dir(dir);

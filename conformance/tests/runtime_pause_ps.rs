@@ -94,3 +94,95 @@ fn ps_lists_the_container_processes() {
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &bundle);
 }
+
+/// Whether host pid `pid` is alive and not a zombie.
+fn alive(pid: &str) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+}
+
+#[test]
+fn kill_all_reaches_processes_that_outlive_the_init() {
+    // Without a pid namespace the init's children are not killed with it:
+    // they stay in the container's cgroup, and only `kill --all` reaches them.
+    let mut bundle = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "sleep 1000 & echo $! > /shared/child; exec sleep 1000",
+    ]);
+    let shared = bundle.share_dir("/shared");
+    bundle.edit(|c| {
+        let namespaces = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        namespaces.retain(|ns| ns["type"] != "pid");
+    });
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    assert!(wait_until(Duration::from_secs(10), || !fs::read_to_string(
+        shared.join("child")
+    )
+    .unwrap_or_default()
+    .is_empty()));
+    let child = fs::read_to_string(shared.join("child"))
+        .expect("the child's pid")
+        .trim()
+        .to_owned();
+
+    rt.kill(&id, Some("KILL")).ok();
+    rt.wait_status(&id, "stopped");
+    assert!(
+        alive(&child),
+        "the child {child} died with the init: the test shows nothing"
+    );
+
+    rt.cmd(&["kill", "--all", &id, "KILL"]).ok();
+    assert!(
+        wait_until(Duration::from_secs(10), || !alive(&child)),
+        "kill --all left {child} running"
+    );
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}
+
+#[test]
+fn kill_all_signals_every_process_of_a_running_container() {
+    let mut bundle = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "sleep 1000 & echo started > /shared/child; exec sleep 2000",
+    ]);
+    let shared = bundle.share_dir("/shared");
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    assert!(wait_until(Duration::from_secs(10), || !fs::read_to_string(
+        shared.join("child")
+    )
+    .unwrap_or_default()
+    .is_empty()));
+    let init = rt.state(&id)["pid"].to_string();
+    let listed = rt.cmd(&["ps", "--format", "json", &id]);
+    listed.ok();
+    let pids: Vec<i64> =
+        serde_json::from_str(&listed.stdout).expect("ps --format json is an array of pids");
+    let children: Vec<String> = pids
+        .iter()
+        .map(i64::to_string)
+        .filter(|p| *p != init)
+        .collect();
+    assert_eq!(children.len(), 1, "the init {init} and one sleep: {pids:?}");
+
+    // SIGTERM: the init (pid 1 of its namespace, no handler) ignores it; the other sleep dies.
+    rt.cmd(&["kill", "--all", &id, "TERM"]).ok();
+    assert!(
+        wait_until(Duration::from_secs(10), || !alive(&children[0])),
+        "kill --all TERM did not reach {}",
+        children[0]
+    );
+    assert!(alive(&init), "the init should have ignored TERM");
+    assert_eq!(
+        rt.state(&id)["status"],
+        "running",
+        "the freeze around kill --all must be undone"
+    );
+    rt.kill_and_delete(&id, &bundle);
+}

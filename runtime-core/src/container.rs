@@ -94,21 +94,43 @@ impl Container {
         }
     }
 
-    /// Send `signal` to the init, or with `all` to every process in the container's cgroup.
+    /// Send `signal` to the init, or with `all` to every process in the
+    /// container's cgroup: those left after the init died too (without a pid
+    /// namespace of its own, the init's children outlive it).
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
         let status = self.status();
+        if all {
+            return self.kill_all(signal, status);
+        }
         if status == Status::Stopped {
             return Err(Error::NotRunning);
         }
-        let pids = if all { self.record.cgroup.pids()? } else { vec![self.record.pid] };
-        for pid in pids {
-            send_signal(pid, signal)?;
-        }
+        send_signal(self.record.pid, signal)?;
         // A frozen task cannot act on SIGKILL until it is thawed (runc does the same).
         if signal == libc::SIGKILL && status == Status::Paused {
             self.record.cgroup.thaw()?;
         }
         Ok(())
+    }
+
+    fn kill_all(&self, signal: i32, status: Status) -> Result<()> {
+        // Frozen while the signals go out, so that no process forks a child
+        // that the pid list missed. A host without a freezer signals unfrozen.
+        let froze_here = status != Status::Paused && self.record.cgroup.freeze().is_ok();
+        let mut result = Ok(());
+        for pid in self.record.cgroup.pids()? {
+            match send_signal(pid, signal) {
+                Ok(()) | Err(Error::NotRunning) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if froze_here || (signal == libc::SIGKILL && status == Status::Paused) {
+            self.record.cgroup.thaw()?;
+        }
+        result
     }
 
     /// Freeze every process of the container.

@@ -81,14 +81,18 @@ pub fn rules_for(config_rules: &[LinuxDeviceCgroup], nodes: &[LinuxDevice]) -> V
 }
 
 impl Cgroup {
-    /// Write `rules` to the v1 devices hierarchy. A host without one (pure
-    /// cgroup v2, which needs an eBPF program) is refused rather than left open.
+    /// Write `rules` to the v1 devices hierarchy, or on a pure cgroup v2 host
+    /// attach them as a device program. A host with neither is refused
+    /// rather than left open.
     pub fn set_device_rules(&self, rules: &[DeviceRule]) -> Result<(), CgroupError> {
         if rules.is_empty() {
             return Ok(());
         }
         let Some((_, dir)) = self.dirs.iter().find(|(name, _)| name == "devices") else {
-            return Err(CgroupError::NoDeviceController);
+            return match self.unified_only_dir() {
+                Some(dir) => super::device_filter::attach(dir, rules),
+                None => Err(CgroupError::NoDeviceController),
+            };
         };
         for rule in rules {
             let file = dir.join(if rule.allow { "devices.allow" } else { "devices.deny" });

@@ -3,6 +3,7 @@
 //! created on `create`, joined by the init, emptied and removed on `delete`.
 //! Resource limits build on this.
 
+mod device_filter;
 mod devices;
 mod resources;
 mod stats;
@@ -30,8 +31,10 @@ pub enum CgroupError {
     Join { pid: i32, path: PathBuf, source: io::Error },
     #[error("remove cgroup {path}: {source}")]
     Remove { path: PathBuf, source: io::Error },
-    #[error("device rules need the v1 devices controller, and this host has none (cgroup v2 device control is not supported yet)")]
+    #[error("device rules need the v1 devices controller or a cgroup v2 hierarchy, and this host has neither")]
     NoDeviceController,
+    #[error("{step} the cgroup v2 device program for {path}: {source}{}", if .log.is_empty() { String::new() } else { format!("\n{}", .log) })]
+    DeviceProgram { path: PathBuf, step: &'static str, source: io::Error, log: String },
     #[error("apply device cgroup rule {rule:?}: {source}")]
     DeviceRule { rule: String, source: io::Error },
     #[error("this host has no freezer (neither the v1 freezer controller nor cgroup v2's cgroup.freeze)")]
@@ -130,7 +133,7 @@ impl Cgroup {
         for h in hierarchies()? {
             let inner = if wanted.is_absolute() { wanted.clone() } else { h.own_path.join(&wanted) };
             let dir = h.mountpoint.join(inner.strip_prefix("/").unwrap_or(&inner));
-            if let Err(e) = cgroup.make_dirs(&h.mountpoint, &dir) {
+            if let Err(e) = cgroup.make_dirs(&h, &dir) {
                 cgroup.remove()?;
                 return Err(e);
             }
@@ -139,7 +142,11 @@ impl Cgroup {
         Ok(cgroup)
     }
 
-    fn make_dirs(&mut self, mountpoint: &Path, dir: &Path) -> Result<(), CgroupError> {
+    fn make_dirs(&mut self, hierarchy: &Hierarchy, dir: &Path) -> Result<(), CgroupError> {
+        let mountpoint = hierarchy.mountpoint.as_path();
+        // Only a pure v2 host hands controllers down: a hybrid host's cgroup2
+        // mount has none that its v1 hierarchies do not already hold.
+        let unified_only = hierarchy.name.is_empty();
         let is_cpuset = mountpoint.join("cpuset.cpus").exists() && !mountpoint.join("cgroup.controllers").exists();
         let mut missing = Vec::new();
         let mut cursor = dir.to_path_buf();
@@ -147,6 +154,15 @@ impl Cgroup {
             missing.push(cursor.clone());
             if !cursor.pop() {
                 break;
+            }
+        }
+        if unified_only {
+            for ancestor in dir.ancestors().skip(1).take_while(|a| a.starts_with(mountpoint)).collect::<Vec<_>>().into_iter().rev() {
+                // Before its child exists: a cgroup with children cannot gain
+                // some controllers (threaded ones) any more.
+                if ancestor.exists() {
+                    enable_controllers(ancestor);
+                }
             }
         }
         for path in missing.into_iter().rev() {
@@ -159,8 +175,16 @@ impl Cgroup {
             if is_cpuset {
                 inherit_cpuset(&path).map_err(|source| CgroupError::Create { path: path.clone(), source })?;
             }
+            if unified_only && path != dir {
+                enable_controllers(&path);
+            }
         }
         Ok(())
+    }
+
+    /// A pure cgroup v2 host's one directory for the container (`None` on v1 and hybrid hosts).
+    pub(crate) fn unified_only_dir(&self) -> Option<&Path> {
+        self.dirs.iter().find(|(name, _)| name.is_empty()).map(|(_, dir)| dir.as_path())
     }
 
     /// Move `pid` into the container's directory of every hierarchy.
@@ -245,6 +269,26 @@ impl Cgroup {
     pub fn thaw(&self) -> Result<(), CgroupError> {
         let (file, v1) = self.freezer()?;
         fs::write(&file, if v1 { "THAWED" } else { "0" }).map_err(|source| CgroupError::Freeze { path: file.clone(), source })
+    }
+}
+
+/// Hand every controller `dir` has down to its children (cgroup v2 gives a
+/// child only what its parent lists in `cgroup.subtree_control`), as runc
+/// does on v2 hosts. One that cannot be enabled (a cgroup with processes of
+/// its own refuses some) is left out: a limit that needs it then fails,
+/// naming the controller.
+fn enable_controllers(dir: &Path) {
+    let Ok(available) = fs::read_to_string(dir.join("cgroup.controllers")) else { return };
+    let enabled = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+    let missing: Vec<&str> = available.split_whitespace().filter(|c| !enabled.split_whitespace().any(|e| e == *c)).collect();
+    if missing.is_empty() {
+        return;
+    }
+    let all = missing.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(" ");
+    if fs::write(dir.join("cgroup.subtree_control"), all).is_err() {
+        for controller in missing {
+            let _ = fs::write(dir.join("cgroup.subtree_control"), format!("+{controller}"));
+        }
     }
 }
 

@@ -180,7 +180,7 @@ fn swap_goes_first(swap: i64, current_limit: u64) -> bool {
 impl Cgroup {
     /// Apply every limit of `resources` except `devices` (set_device_rules does those).
     pub fn apply_resources(&self, resources: &LinuxResources) -> Result<(), ResourceError> {
-        let unified_host = self.dirs.iter().find(|(name, _)| name.is_empty()).map(|(_, dir)| dir.as_path());
+        let unified_host = self.unified_only_dir();
         let mut writes = match unified_host {
             Some(_) => v2::writes(resources)?,
             None => v1::writes(resources)?,

@@ -180,10 +180,6 @@ pub struct OomCounter {
 }
 
 impl Cgroup {
-    fn unified_only_dir(&self) -> Option<&Path> {
-        self.dirs.iter().find(|(name, _)| name.is_empty()).map(|(_, dir)| dir.as_path())
-    }
-
     /// The v1 hierarchy directory that holds `controller` (by name, as in
     /// `cpu,cpuacct`, or by its files).
     fn v1_controller_dir(&self, controller: &str) -> Option<&Path> {

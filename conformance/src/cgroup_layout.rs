@@ -28,8 +28,13 @@ pub struct LayoutNamespace {
 }
 
 impl LayoutNamespace {
-    /// Makes the namespace, or panics saying which step failed.
-    pub fn new(layout: CgroupLayout) -> LayoutNamespace {
+    /// Makes the namespace (panicking on a step that fails), or `None` where
+    /// the host cannot show `layout`: a v1 layout needs v1 hierarchies.
+    pub fn new(layout: CgroupLayout) -> Option<LayoutNamespace> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
+        if layout == CgroupLayout::V1 && !mountinfo.lines().any(|l| l.contains(" - cgroup ")) {
+            return None;
+        }
         let dir = scratch_dir().join(format!("{}.mntns", unique_name()));
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
         let file = dir.join("mnt");
@@ -41,7 +46,7 @@ impl LayoutNamespace {
         ));
         let ns = LayoutNamespace { dir, file };
         let setup = match layout {
-            CgroupLayout::V1 => "umount /sys/fs/cgroup/unified",
+            CgroupLayout::V1 => "! mountpoint -q /sys/fs/cgroup/unified || umount /sys/fs/cgroup/unified",
             CgroupLayout::V2 => {
                 "umount -R /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup"
             }
@@ -50,7 +55,7 @@ impl LayoutNamespace {
         sh(&format!(
             "unshare --mount={file_str} --propagation private sh -c '{setup}'"
         ));
-        ns
+        Some(ns)
     }
 
     /// The nsfs file that holds the namespace.
@@ -82,6 +87,12 @@ impl LayoutNamespace {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// Where the host mounts its cgroup2 hierarchy, if it does.
+pub fn host_cgroup2_mount() -> Option<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mountinfo.lines().find(|l| l.contains(" - cgroup2 ")).and_then(|l| l.split(' ').nth(4)).map(PathBuf::from)
 }
 
 impl Drop for LayoutNamespace {

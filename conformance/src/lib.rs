@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 pub use bundle::{Bundle, SLEEPER};
-pub use cgroup_layout::{CgroupLayout, LayoutNamespace};
+pub use cgroup_layout::{host_cgroup2_mount, CgroupLayout, LayoutNamespace};
 pub use checks::{cap_mask, has_option, is_rfc3339, mount_at, parse_mountinfo, top_level_keys, wait_until, Mount};
 pub use console::{read_until_closed, ConsoleSocket, ReceivedConsole};
 pub use default_spec::{bundle_spec, runc_default_spec};

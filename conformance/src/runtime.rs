@@ -111,11 +111,12 @@ impl Runtime {
         }
     }
 
-    /// A runtime whose every command sees the cgroup `layout` instead of the host's.
-    pub fn in_layout(layout: CgroupLayout) -> Runtime {
+    /// A runtime whose every command sees the cgroup `layout` instead of the
+    /// host's, or `None` where the host cannot show that layout.
+    pub fn in_layout(layout: CgroupLayout) -> Option<Runtime> {
         let mut runtime = Runtime::new();
-        runtime.namespace = Some(LayoutNamespace::new(layout));
-        runtime
+        runtime.namespace = Some(LayoutNamespace::new(layout)?);
+        Some(runtime)
     }
 
     /// The mount namespace commands run in, when it is not the host's.

@@ -21,6 +21,7 @@ mod leftovers;
 mod mount_table;
 pub mod podman;
 mod runtime;
+mod seccomp_agent;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ pub use default_spec::{bundle_spec, runc_default_spec};
 pub use leftovers::{assert_nothing_left, cgroups_named, leftovers, mounts_mentioning, processes_using};
 pub use mount_table::{bind_mount, run_and_read_mounts, tmpfs_mount};
 pub use runtime::{Output, Runtime, STATE_DEADLINE};
+pub use seccomp_agent::SeccompAgent;
 
 /// Where bundles, runtime roots and the rootfs template live.
 pub const SCRATCH: &str = "/tmp/berth-conformance";

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use berth_conformance::{Bundle, Runtime};
+use berth_conformance::{berth_only, Bundle, Runtime, SeccompAgent};
 use serde_json::{json, Value};
 
 fn run(script: &str, edit: impl FnOnce(&mut Value)) -> (i32, String) {
@@ -92,5 +92,93 @@ fn an_unknown_action_is_a_clear_error() {
     let out = rt.create(&id, &bundle, &[]);
     let text = out.fails();
     assert!(text.contains("SCMP_ACT_BOGUS") || text.to_lowercase().contains("seccomp"), "{}", out.describe());
+    rt.assert_nothing_left(&id, &bundle);
+}
+
+/// A profile that sends mkdir to the agent's listener.
+fn notify_mkdir(agent: &SeccompAgent) -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": agent.path(),
+        "listenerMetadata": "berth-test-metadata",
+        "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY" }],
+    })
+}
+
+#[test]
+fn a_notified_syscall_is_answered_by_the_listener() {
+    for no_new_privileges in [false, true] {
+        let agent = SeccompAgent::start(libc::ENOSPC);
+        let mut bundle = Bundle::busybox(&["sh", "-c", "mkdir /tmp/x 2>&1; echo code=$?; [ -d /tmp/x ] || echo absent"]);
+        bundle.edit(|c| {
+            c["linux"]["seccomp"] = notify_mkdir(&agent);
+            c["process"]["noNewPrivileges"] = json!(no_new_privileges);
+        });
+        let rt = Runtime::new();
+        let id = rt.new_id();
+        let out = rt.run(&id, &bundle, &[]);
+        rt.assert_nothing_left(&id, &bundle);
+        let printed = format!("{}{}", out.stdout, out.stderr);
+        assert!(printed.contains("No space left on device") && printed.contains("code=1") && printed.contains("absent"), "noNewPrivileges {no_new_privileges}: {printed}");
+        assert!(agent.syscalls().iter().any(|nr| [libc::SYS_mkdir as i32, libc::SYS_mkdirat as i32].contains(nr)), "{:?}", agent.syscalls());
+
+        // runtime-spec's container process state, as the listener gets it.
+        let messages = agent.messages();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        let message: Value = serde_json::from_str(&messages[0]).expect("the state message is JSON");
+        assert_eq!(message["fds"], json!(["seccompFd"]));
+        assert_eq!(message["metadata"], "berth-test-metadata");
+        assert_eq!(message["state"]["id"], id.as_str());
+        assert_eq!(message["state"]["status"], "creating");
+        assert!(message["pid"].as_i64().is_some_and(|p| p > 0) && message["pid"] == message["state"]["pid"], "{message}");
+    }
+}
+
+#[test]
+fn an_exec_d_process_gets_its_own_listener_descriptor() {
+    let agent = SeccompAgent::start(libc::EROFS);
+    let mut bundle = Bundle::sleeper();
+    bundle.edit(|c| c["linux"]["seccomp"] = notify_mkdir(&agent));
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    let out = rt.cmd(&["exec", &id, "sh", "-c", "mkdir /tmp/y 2>&1; echo code=$?"]);
+    assert!(out.stdout.contains("Read-only file system") && out.stdout.contains("code=1"), "{}", out.describe());
+    let messages = agent.messages();
+    assert_eq!(messages.len(), 2, "one for the init, one for the exec'd process: {messages:?}");
+    let exec_message: Value = serde_json::from_str(&messages[1]).expect("JSON");
+    assert_eq!(exec_message["state"]["status"], "running");
+    assert_ne!(exec_message["pid"], exec_message["state"]["pid"], "the exec'd process, not the init");
+    rt.kill_and_delete(&id, &bundle);
+}
+
+#[test]
+fn notify_without_a_listener_as_the_default_or_to_no_socket_is_refused() {
+    let cases = [
+        (json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }] }), "listenerPath"),
+        (json!({ "defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/nonexistent.sock" }), "defaultAction"),
+    ];
+    for (profile, named) in cases {
+        let mut bundle = Bundle::sleeper();
+        bundle.edit(|c| c["linux"]["seccomp"] = profile.clone());
+        let rt = Runtime::new();
+        let id = rt.new_id();
+        let err = rt.create(&id, &bundle, &[]).fails();
+        if berth_only("the error names what is wrong with the profile") {
+            assert!(err.contains(named), "{profile}: {err}");
+        }
+        rt.assert_nothing_left(&id, &bundle);
+    }
+    // A listener that is not there: create fails, nothing is left.
+    let mut bundle = Bundle::sleeper();
+    bundle.edit(|c| {
+        c["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/nonexistent/agent.sock", "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }] });
+    });
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let err = rt.create(&id, &bundle, &[]).fails();
+    if berth_only("the error names the listener path") {
+        assert!(err.contains("/nonexistent/agent.sock"), "{err}");
+    }
     rt.assert_nothing_left(&id, &bundle);
 }

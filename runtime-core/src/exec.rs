@@ -79,6 +79,14 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     loop {
         match parent_end.recv_with_fd().map_err(|e| kill_child(Error::Sync(e)))? {
             Some((Message::Console, Some(master))) => console = Some(master),
+            Some((Message::SeccompListener, Some(fd))) => {
+                let profile = options.seccomp.as_ref();
+                let path = profile.and_then(|p| p.listener_path().clone()).unwrap_or_default();
+                let metadata = profile.and_then(|p| p.listener_metadata().clone());
+                let state = serde_json::to_string(&container.state()).unwrap_or_default();
+                let message = seccomp::listener_message(pid, metadata.as_deref(), &state);
+                seccomp::send_to_listener(&path, &message, fd.as_fd()).map_err(|e| kill_child(e.into()))?;
+            }
             Some((Message::Failed(reason), _)) => {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
                 return Err(Error::Init(reason));
@@ -132,10 +140,21 @@ fn run_child(
         Ok(exec) => exec,
         Err(e) => return e.to_string(),
     };
+    // The listener's descriptor must reach the parent, so a notifying filter
+    // loads before the runtime's descriptors are closed.
+    let notify = options.seccomp.as_ref().is_some_and(|p| seccomp::uses_notify(p).unwrap_or(false));
+    if let Some(filter) = filter.filter(|_| notify) {
+        let sent = seccomp::load_for_listener(filter, no_new_privs)
+            .map_err(|e| e.to_string())
+            .and_then(|fd| channel.send_with_fd(&Message::SeccompListener, Some(fd)).map_err(|e| format!("send the seccomp listener descriptor: {e}")));
+        if let Err(e) = sent {
+            return e;
+        }
+    }
     if let Err(e) = process::close_runtime_fds(options.preserve_fds) {
         return e.to_string();
     }
-    if let (Some(filter), true) = (filter, no_new_privs) {
+    if let (Some(filter), true, false) = (filter, no_new_privs, notify) {
         if let Err(e) = seccomp::load(filter) {
             return e.to_string();
         }

@@ -115,6 +115,15 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
     }
     crate::lsm::apply_on_exec(&process).map_err(|e| e.to_string())?;
     let exec = process::apply(&process, early_seccomp).map_err(|e| e.to_string())?;
+    // A listener needs its descriptor while the parent is still there to
+    // pass it on: with no_new_privs the filter then loads here, before the
+    // start barrier, rather than at exec (runc 1.1 does the same).
+    let notify_profile = config.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).filter(|p| crate::seccomp::uses_notify(p).unwrap_or(false));
+    let late_seccomp = config.seccomp.filter(|_| no_new_privs && notify_profile.is_none());
+    if let (Some(filter), Some(_)) = (config.seccomp, notify_profile) {
+        let fd = crate::seccomp::load_for_listener(filter, no_new_privs).map_err(|e| e.to_string())?;
+        config.channel.send_with_fd(&Message::SeccompListener, Some(fd)).map_err(|e| format!("send the seccomp listener descriptor: {e}"))?;
+    }
     process::close_runtime_fds(config.preserve_fds).map_err(|e| e.to_string())?;
 
     config.channel.send(&Message::Ready).map_err(|e| format!("report readiness: {e}"))?;
@@ -127,7 +136,7 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
         let state = with_status(state_for_hooks.as_deref().unwrap_or("{}"), "created");
         hooks::run_hooks(start_hooks, HookKind::StartContainer, &state).map_err(|e| e.to_string())?;
     }
-    if let (Some(filter), true) = (config.seccomp, no_new_privs) {
+    if let Some(filter) = late_seccomp {
         crate::seccomp::load(filter).map_err(|e| e.to_string())?;
     }
     Err(exec.run().to_string())

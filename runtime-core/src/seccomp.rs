@@ -5,7 +5,12 @@
 
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use std::collections::HashSet;
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,8 +19,14 @@ pub enum SeccompError {
     Libseccomp { what: String, source: libseccomp::error::SeccompError },
     #[error("seccomp: unknown architecture {0}")]
     UnknownArch(String),
-    #[error("seccomp: SCMP_ACT_NOTIFY (a seccomp listener) is not supported yet")]
-    Notify,
+    #[error("seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath, the socket that gets the listener's descriptor")]
+    NoListenerPath,
+    #[error("seccomp: SCMP_ACT_NOTIFY cannot be the defaultAction (every syscall of the runtime's own setup would wait on the listener)")]
+    NotifyByDefault,
+    #[error("seccomp: SCMP_ACT_NOTIFY cannot apply to {0}: the runtime hands the listener its descriptor with it")]
+    NotifyOnOwnSyscall(String),
+    #[error("seccomp: send the listener descriptor to {}: {source}", .path.display())]
+    Listener { path: PathBuf, source: std::io::Error },
 }
 
 fn fail(what: impl Into<String>) -> impl FnOnce(libseccomp::error::SeccompError) -> SeccompError {
@@ -35,8 +46,33 @@ fn action(action: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction, 
         LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(errno as u16),
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
-        LinuxSeccompAction::ScmpActNotify => return Err(SeccompError::Notify),
+        LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
     })
+}
+
+/// Syscalls the runtime itself makes after the filter is loaded and before
+/// the listener has its descriptor: a notify on them could never be answered.
+const RUNTIME_SYSCALLS_BEFORE_LISTENER: [&str; 1] = ["sendmsg"];
+
+/// Whether `profile` sends syscalls to a listener (SCMP_ACT_NOTIFY), after
+/// checking that it can: a listenerPath, not the default action, not on a
+/// syscall the hand-over itself needs.
+pub fn uses_notify(profile: &LinuxSeccomp) -> Result<bool, SeccompError> {
+    if profile.default_action() == LinuxSeccompAction::ScmpActNotify {
+        return Err(SeccompError::NotifyByDefault);
+    }
+    let notified = profile.syscalls().iter().flatten().filter(|rule| rule.action() == LinuxSeccompAction::ScmpActNotify);
+    let mut any = false;
+    for rule in notified {
+        any = true;
+        if let Some(name) = rule.names().iter().find(|n| RUNTIME_SYSCALLS_BEFORE_LISTENER.contains(&n.as_str())) {
+            return Err(SeccompError::NotifyOnOwnSyscall(name.clone()));
+        }
+    }
+    if any && profile.listener_path().is_none() {
+        return Err(SeccompError::NoListenerPath);
+    }
+    Ok(any)
 }
 
 fn compare(arg: &oci_spec::runtime::LinuxSeccompArg) -> ScmpArgCompare {
@@ -58,6 +94,7 @@ fn compare(arg: &oci_spec::runtime::LinuxSeccompArg) -> ScmpArgCompare {
 /// Build the filter for `profile`. Syscall names this libseccomp does not
 /// know are skipped, as runc does, so one profile serves several kernels.
 pub fn build(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompError> {
+    uses_notify(profile)?;
     let default = action(profile.default_action(), profile.default_errno_ret())?;
     let mut filter = ScmpFilterContext::new(default).map_err(fail("create a filter"))?;
     for arch in profile.architectures().iter().flatten() {
@@ -106,9 +143,116 @@ fn add_rule(filter: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpAc
     Ok(())
 }
 
+/// What `berth features` says of seccomp: of the names runtime-spec
+/// defines, those `build` takes (each is tried through the same code), and
+/// the filter flags the running kernel accepts.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Support {
+    pub enabled: bool,
+    pub actions: Vec<String>,
+    pub operators: Vec<String>,
+    pub archs: Vec<String>,
+    pub known_flags: Vec<String>,
+    pub supported_flags: Vec<String>,
+}
+
+const SPEC_ACTIONS: [&str; 9] = [
+    "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP",
+];
+const SPEC_OPERATORS: [&str; 7] = ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"];
+const SPEC_ARCHS: [&str; 19] = [
+    "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL",
+    "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64",
+    "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64",
+];
+/// (spec name, the kernel's SECCOMP_FILTER_FLAG_* bit).
+const SPEC_FLAGS: [(&str, libc::c_ulong); 4] = [
+    ("SECCOMP_FILTER_FLAG_LOG", 2),
+    ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", 4),
+    ("SECCOMP_FILTER_FLAG_TSYNC", 1),
+    ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", 32),
+];
+
+pub fn support() -> Support {
+    let accepted = |names: &[&str], json_of: &dyn Fn(&str) -> String| -> Vec<String> {
+        names
+            .iter()
+            .filter(|name| serde_json::from_str::<LinuxSeccomp>(&json_of(name)).is_ok_and(|p| build(&p).is_ok()))
+            .map(|name| name.to_string())
+            .collect()
+    };
+    let actions = accepted(&SPEC_ACTIONS, &|a| {
+        format!(r#"{{"defaultAction":"SCMP_ACT_ERRNO","listenerPath":"/l","syscalls":[{{"names":["getpid"],"action":"{a}"}}]}}"#)
+    });
+    let operators = accepted(&SPEC_OPERATORS, &|op| {
+        format!(r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["getpid"],"action":"SCMP_ACT_ERRNO","args":[{{"index":0,"value":1,"op":"{op}"}}]}}]}}"#)
+    });
+    let archs = accepted(&SPEC_ARCHS, &|arch| format!(r#"{{"defaultAction":"SCMP_ACT_ALLOW","architectures":["{arch}"]}}"#));
+    let known_flags = accepted(&SPEC_FLAGS.map(|(name, _)| name), &|flag| format!(r#"{{"defaultAction":"SCMP_ACT_ALLOW","flags":["{flag}"]}}"#));
+    let supported_flags = SPEC_FLAGS
+        .iter()
+        .filter(|(name, bit)| known_flags.iter().any(|k| k == name) && kernel_takes_flag(*bit))
+        .map(|(name, _)| name.to_string())
+        .collect();
+    Support { enabled: true, actions, operators, archs, known_flags, supported_flags }
+}
+
+/// Whether this kernel knows a filter flag: with no program to read, it
+/// fails EFAULT once the flags pass its check, EINVAL when they do not
+/// (before any privilege check, so this loads nothing).
+fn kernel_takes_flag(bit: libc::c_ulong) -> bool {
+    // SAFETY: a null program pointer makes the kernel fail the call without loading anything.
+    let result = unsafe { libc::syscall(libc::SYS_seccomp, 1 as libc::c_ulong, bit, std::ptr::null::<libc::c_void>()) };
+    result == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+}
+
 /// Load a built filter into the calling thread.
 pub fn load(filter: &ScmpFilterContext) -> Result<(), SeccompError> {
     filter.load().map_err(fail("load the filter"))
+}
+
+/// The listener descriptor of a filter with SCMP_ACT_NOTIFY rules, loading
+/// the filter first unless it already is (`load`).
+pub fn load_for_listener(filter: &ScmpFilterContext, load_now: bool) -> Result<BorrowedFd<'static>, SeccompError> {
+    if load_now {
+        load(filter)?;
+    }
+    let raw = filter.get_notify_fd().map_err(fail("get the listener descriptor"))?;
+    // SAFETY: the kernel made this descriptor at load; nothing closes it
+    // before the caller sends it and then closes every runtime descriptor.
+    Ok(unsafe { BorrowedFd::borrow_raw(raw) })
+}
+
+/// runtime-spec's "container process state" for a seccomp listener: which
+/// descriptor comes with it, the process, the profile's listenerMetadata,
+/// and the container's state (`state_json`).
+pub fn listener_message(pid: i32, metadata: Option<&str>, state_json: &str) -> String {
+    let state: serde_json::Value = serde_json::from_str(state_json).unwrap_or_default();
+    let message = serde_json::json!({
+        "ociVersion": crate::spec::OCI_VERSION,
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": metadata.unwrap_or_default(),
+        "state": state,
+    });
+    message.to_string()
+}
+
+/// Send `message` with `fd` to the listener at `path`, in one message as
+/// runc does (SCM_RIGHTS), and close our end.
+pub fn send_to_listener(path: &Path, message: &str, fd: BorrowedFd) -> Result<(), SeccompError> {
+    let fail = |source| SeccompError::Listener { path: path.to_path_buf(), source };
+    let stream = UnixStream::connect(path).map_err(fail)?;
+    let fds = [fd.as_raw_fd()];
+    let cmsgs = [ControlMessage::ScmRights(&fds)];
+    let iov = [IoSlice::new(message.as_bytes())];
+    let sent = sendmsg::<()>(stream.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None).map_err(|e| fail(e.into()))?;
+    if sent != message.len() {
+        return Err(fail(std::io::Error::new(std::io::ErrorKind::WriteZero, "short write")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -136,7 +280,29 @@ mod tests {
         assert_eq!(action(LinuxSeccompAction::ScmpActKill, None).unwrap(), ScmpAction::KillThread);
         assert_eq!(action(LinuxSeccompAction::ScmpActErrno, None).unwrap(), ScmpAction::Errno(libc::EPERM));
         assert_eq!(action(LinuxSeccompAction::ScmpActErrno, Some(38)).unwrap(), ScmpAction::Errno(38));
-        assert!(matches!(action(LinuxSeccompAction::ScmpActNotify, None), Err(SeccompError::Notify)));
+        assert_eq!(action(LinuxSeccompAction::ScmpActNotify, None).unwrap(), ScmpAction::Notify);
+    }
+
+    #[test]
+    fn notify_needs_a_listener_and_stays_off_the_default_and_sendmsg() {
+        let with = |extra: &str| profile(&format!(r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}}]{extra}}}"#));
+        assert!(matches!(uses_notify(&with("")), Err(SeccompError::NoListenerPath)));
+        assert!(uses_notify(&with(r#","listenerPath":"/run/agent.sock""#)).unwrap());
+        let default = profile(r#"{"defaultAction":"SCMP_ACT_NOTIFY","listenerPath":"/a"}"#);
+        assert!(matches!(uses_notify(&default), Err(SeccompError::NotifyByDefault)));
+        let own = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/a","syscalls":[{"names":["mkdir","sendmsg"],"action":"SCMP_ACT_NOTIFY"}]}"#);
+        assert!(matches!(uses_notify(&own), Err(SeccompError::NotifyOnOwnSyscall(name)) if name == "sendmsg"));
+        assert!(!uses_notify(&profile(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#)).unwrap());
+    }
+
+    #[test]
+    fn the_listener_message_follows_the_spec() {
+        let text = listener_message(42, Some("meta"), r#"{"ociVersion":"1.2.0","id":"c1","status":"creating","pid":42,"bundle":"/b"}"#);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["fds"], serde_json::json!(["seccompFd"]));
+        assert_eq!(value["pid"], 42);
+        assert_eq!(value["metadata"], "meta");
+        assert_eq!(value["state"]["id"], "c1");
     }
 
     #[test]

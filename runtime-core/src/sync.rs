@@ -22,6 +22,8 @@ pub enum Message {
     RunHooks,
     /// Parent → init: those hooks ran; here is the container's state for its own hooks.
     HooksDone(String),
+    /// Init → parent: the seccomp listener descriptor comes with this message.
+    SeccompListener,
 }
 
 const PROCEED: u8 = 1;
@@ -30,6 +32,7 @@ const FAILED: u8 = 3;
 const CONSOLE: u8 = 4;
 const RUN_HOOKS: u8 = 5;
 const HOOKS_DONE: u8 = 6;
+const SECCOMP_LISTENER: u8 = 7;
 
 impl Message {
     fn encode(&self) -> Vec<u8> {
@@ -38,6 +41,7 @@ impl Message {
             Message::Ready => vec![READY],
             Message::Console => vec![CONSOLE],
             Message::RunHooks => vec![RUN_HOOKS],
+            Message::SeccompListener => vec![SECCOMP_LISTENER],
             Message::HooksDone(state) => {
                 let mut bytes = vec![HOOKS_DONE];
                 bytes.extend_from_slice(state.as_bytes());
@@ -57,6 +61,7 @@ impl Message {
             Some((&READY, _)) => Ok(Message::Ready),
             Some((&CONSOLE, _)) => Ok(Message::Console),
             Some((&RUN_HOOKS, _)) => Ok(Message::RunHooks),
+            Some((&SECCOMP_LISTENER, _)) => Ok(Message::SeccompListener),
             Some((&HOOKS_DONE, state)) => Ok(Message::HooksDone(String::from_utf8_lossy(state).into_owned())),
             Some((&FAILED, reason)) => Ok(Message::Failed(String::from_utf8_lossy(reason).into_owned())),
             _ => Err(io::Error::new(io::ErrorKind::InvalidData, "unknown message on the sync channel")),

@@ -32,36 +32,44 @@ impl ConsoleSocket {
     /// Accept the runtime's connection and receive the master, checking the
     /// message has the shape go-runc's recvFd requires.
     pub fn receive(&self) -> io::Result<ReceivedConsole> {
-        let (stream, _) = self.listener.accept()?;
-        let mut name = [0u8; 4096];
-        let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
-        let mut control = vec![0u8; space * 4];
-        let mut iov = libc::iovec { iov_base: name.as_mut_ptr().cast(), iov_len: name.len() };
-        // SAFETY: msghdr is plain data; every pointer in it refers to a live local buffer.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = control.len();
-        // SAFETY: recvmsg fills the buffers described by msg, all of which outlive the call.
-        let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if msg.msg_controllen != space {
-            return Err(io::Error::other(format!("control data of {} bytes, want {space} (one fd)", msg.msg_controllen)));
-        }
-        // SAFETY: msg_controllen says one whole cmsg is present in `control`.
-        let cmsg = unsafe { &*libc::CMSG_FIRSTHDR(&msg) };
-        if cmsg.cmsg_level != libc::SOL_SOCKET || cmsg.cmsg_type != libc::SCM_RIGHTS {
-            return Err(io::Error::other("the control message is not SCM_RIGHTS"));
-        }
-        // SAFETY: an SCM_RIGHTS cmsg of this length carries exactly one int.
-        let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32) };
-        // SAFETY: the kernel installed this descriptor for us.
-        let master = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(ReceivedConsole { name: String::from_utf8_lossy(&name[..n as usize]).into_owned(), master })
+        let (name, master) = receive_one_fd(&self.listener)?;
+        Ok(ReceivedConsole { name, master })
     }
+}
+
+/// Accept one connection and take one message whose only control message is
+/// SCM_RIGHTS with exactly one fd: its payload and the descriptor.
+pub(crate) fn receive_one_fd(listener: &UnixListener) -> io::Result<(String, OwnedFd)> {
+    let (stream, _) = listener.accept()?;
+    let mut name = [0u8; 4096];
+    // SAFETY: CMSG_SPACE is arithmetic on its argument.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
+    let mut control = vec![0u8; space * 4];
+    let mut iov = libc::iovec { iov_base: name.as_mut_ptr().cast(), iov_len: name.len() };
+    // SAFETY: msghdr is plain data; every pointer in it refers to a live local buffer.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = control.len();
+    // SAFETY: recvmsg fills the buffers described by msg, all of which outlive the call.
+    let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if msg.msg_controllen != space {
+        return Err(io::Error::other(format!("control data of {} bytes, want {space} (one fd)", msg.msg_controllen)));
+    }
+    // SAFETY: msg_controllen says one whole cmsg is present in `control`.
+    let cmsg = unsafe { &*libc::CMSG_FIRSTHDR(&msg) };
+    if cmsg.cmsg_level != libc::SOL_SOCKET || cmsg.cmsg_type != libc::SCM_RIGHTS {
+        return Err(io::Error::other("the control message is not SCM_RIGHTS"));
+    }
+    // SAFETY: an SCM_RIGHTS cmsg of this length carries exactly one int.
+    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32) };
+    // SAFETY: the kernel installed this descriptor for us.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok((String::from_utf8_lossy(&name[..n as usize]).into_owned(), fd))
 }
 
 /// Everything the pty master yields until the container side closes.

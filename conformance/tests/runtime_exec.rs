@@ -188,7 +188,7 @@ fn exec_cgroup_refuses_missing_escaping_and_unknown() {
     let (rt, id, bundle) = running(|_| {});
     let pids = || -> Vec<i64> { serde_json::from_str(rt.cmd(&["ps", "--format", "json", &id]).ok().stdout.trim()).unwrap() };
     let before = pids();
-    for (value, key) in [("nonexistent", "nonexistent"), ("cpu:nonexistent", "nonexistent"), ("..", "not a sub cgroup path"), ("whaaat:/", "whaaat")] {
+    for (value, key) in [("nonexistent", "nonexistent"), ("cpu:nonexistent", "nonexistent"), ("..", "not a sub cgroup path"), ("whaaat:/", "whaaat"), ("a:b:c", "invalid --cgroup argument")] {
         let out = rt.cmd(&["exec", "--cgroup", value, &id, "echo", "ran"]);
         assert_eq!(out.code, 255, "{}", out.describe());
         assert!(out.combined().contains(key), "--cgroup {value}: the error does not name {key:?}: {}", out.describe());

@@ -433,3 +433,23 @@ fn write_spec(bundle: Option<PathBuf>, rootless: bool) -> Result<i32, Failure> {
     std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(values: &[&str]) -> Result<Vec<(String, PathBuf)>, String> {
+        sub_cgroup_paths(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>()).map_err(|f| f.message)
+    }
+
+    #[test]
+    fn cgroup_values_in_runcs_syntax() {
+        assert_eq!(parse(&["a/b"]).unwrap(), [(String::new(), PathBuf::from("a/b"))]);
+        assert_eq!(
+            parse(&["cpu,cpuacct:x", "memory:/y"]).unwrap(),
+            [("cpu".to_string(), PathBuf::from("x")), ("cpuacct".into(), "x".into()), ("memory".into(), "/y".into())]
+        );
+        assert_eq!(parse(&["a:b:c"]).unwrap_err(), "invalid --cgroup argument: a:b:c");
+        assert_eq!(parse(&["x", "memory:y"]).unwrap_err(), "invalid --cgroup argument: x (missing <controller>: prefix)");
+    }
+}

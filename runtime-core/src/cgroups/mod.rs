@@ -185,6 +185,9 @@ impl Cgroup {
     /// "below the container's directory", as in runc.
     pub fn sub_cgroup(&self, paths: &[(String, PathBuf)]) -> Result<Cgroup, CgroupError> {
         let mut sub = Cgroup { dirs: self.dirs.clone(), created: Vec::new() };
+        if paths.is_empty() {
+            return Ok(sub);
+        }
         for (controller, path) in paths {
             if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
                 return Err(CgroupError::NotSubPath(path.display().to_string()));

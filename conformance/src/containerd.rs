@@ -121,7 +121,13 @@ impl Containerd {
 
     /// `ctr run --runc-binary RUNTIME --runc-root R flags... IMAGE id command...`.
     pub fn run(&self, id: &str, flags: &[&str], command: &[&str]) -> Output {
-        let args = self.run_args(id, flags, command);
+        self.run_with(&self.runtime, id, flags, command)
+    }
+
+    /// Like `run`, with `binary` as the shim's runc instead of the runtime under test
+    /// (to compare the two under one containerd).
+    pub fn run_with(&self, binary: &Path, id: &str, flags: &[&str], command: &[&str]) -> Output {
+        let args = self.run_args(binary, id, flags, command);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.ctr(&args)
     }
@@ -134,7 +140,7 @@ impl Containerd {
             "-n".into(),
             self.namespace.clone(),
         ];
-        ctr.extend(self.run_args(id, flags, command));
+        ctr.extend(self.run_args(&self.runtime, id, flags, command));
         let n = self.commands.fetch_add(1, Ordering::Relaxed);
         run_program(
             "script",
@@ -145,11 +151,11 @@ impl Containerd {
         )
     }
 
-    fn run_args(&self, id: &str, flags: &[&str], command: &[&str]) -> Vec<String> {
+    fn run_args(&self, binary: &Path, id: &str, flags: &[&str], command: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = vec![
             "run".into(),
             "--runc-binary".into(),
-            self.runtime.to_string_lossy().into_owned(),
+            binary.to_string_lossy().into_owned(),
             "--runc-root".into(),
             self.runc_root().to_string_lossy().into_owned(),
         ];

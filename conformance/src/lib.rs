@@ -19,6 +19,7 @@ mod default_spec;
 mod engine;
 mod leftovers;
 mod mount_table;
+mod pidfd;
 pub mod podman;
 mod runtime;
 mod seccomp_agent;
@@ -34,6 +35,7 @@ pub use checks::{cap_mask, has_option, is_rfc3339, mount_at, parse_mountinfo, to
 pub use console::{read_until_closed, ConsoleSocket, ReceivedConsole};
 pub use default_spec::{bundle_spec, runc_default_spec};
 pub use leftovers::{assert_nothing_left, cgroups_named, leftovers, mounts_mentioning, processes_using};
+pub use pidfd::{PidfdSocket, ReceivedPidfd};
 pub use mount_table::{bind_mount, run_and_read_mounts, tmpfs_mount};
 pub use runtime::{Output, Runtime, STATE_DEADLINE};
 pub use seccomp_agent::SeccompAgent;

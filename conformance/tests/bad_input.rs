@@ -410,24 +410,25 @@ fn a_hook_timeout_that_is_not_positive_berth_only() {
     }
 }
 
-/// Flags of runc's contract this version parses but cannot honour yet are refused by
-/// name, never silently ignored.
+/// A `--pidfd-socket` nobody listens on fails create and exec before anything
+/// exists, naming the socket, and leaves nothing behind.
 #[test]
-fn flags_not_honoured_yet_are_refused_berth_only() {
-    if !berth_only("runc 1.1 honours exec --cgroup") {
+fn a_pidfd_socket_nobody_listens_on_berth_only() {
+    if !berth_only("runc 1.1 has no --pidfd-socket") {
         return;
     }
     let bundle = Bundle::sleeper();
     let rt = Runtime::new();
     let refused_id = rt.new_id();
     let out = rt.create(&refused_id, &bundle, &["--pidfd-socket", "/tmp/berth-no-such.sock"]);
-    check_rejection(&out, "--pidfd-socket");
+    check_rejection(&out, "pidfd socket /tmp/berth-no-such.sock");
     rt.assert_nothing_left(&refused_id, &bundle);
 
     let id = rt.new_id();
     rt.create_and_start(&id, &bundle);
-    let out = rt.cmd(&["exec", "--cgroup", "sub", &id, "true"]);
-    assert!(out.fails().contains("--cgroup"), "{}", out.describe());
-    assert_eq!(rt.state(&id)["status"], "running");
+    let before = rt.cmd(&["ps", "--format", "json", &id]).ok().stdout.clone();
+    let out = rt.cmd(&["exec", "--pidfd-socket", "/tmp/berth-no-such.sock", &id, "true"]);
+    assert!(out.fails().contains("pidfd socket /tmp/berth-no-such.sock"), "{}", out.describe());
+    assert_eq!(rt.cmd(&["ps", "--format", "json", &id]).ok().stdout, before, "a refused exec left a process");
     rt.kill_and_delete(&id, &bundle);
 }

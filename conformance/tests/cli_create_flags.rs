@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
-use berth_conformance::{berth_only, skip, Bundle, HostDir, Runtime};
+use berth_conformance::{berth_only, skip, Bundle, HostDir, PidfdSocket, Runtime};
 
 /// Prints `fds: 0 1 2 ...`, the container process's open descriptors, then
 /// what descriptors 3 and 4 read. The shell tests each number with a builtin,
@@ -211,4 +211,29 @@ fn exec_joins_the_containers_session_keyring() {
     assert!(names.contains(&format!("_ses.{id}").as_str()), "{names:?}");
     assert!(!names.contains(&caller.as_str()), "the exec'd process kept the caller's keyring: {names:?}");
     rt.kill_and_delete(&id, &bundle);
+}
+
+/// runc 1.2's `create --pidfd-socket` (and `run -d`'s): a pidfd of the
+/// container's init arrives, with runc's payload `standard`, and it refers to
+/// the pid `state` reports.
+#[test]
+fn create_and_run_send_a_pidfd_of_the_init_berth_only() {
+    if !berth_only("runc 1.1 has no --pidfd-socket") {
+        return;
+    }
+    for verb in ["create", "run"] {
+        let bundle = Bundle::sleeper();
+        let rt = Runtime::new();
+        let id = rt.new_id();
+        let dir = HostDir::new();
+        let socket = PidfdSocket::bind(dir.path());
+        let sock = socket.path().to_str().unwrap();
+        let out = if verb == "create" { rt.create(&id, &bundle, &["--pidfd-socket", sock]) } else { rt.run(&id, &bundle, &["-d", "--pidfd-socket", sock]) };
+        out.ok();
+        let received = socket.receive().expect("a pidfd arrives on the socket");
+        assert_eq!(received.kind, "standard", "{verb}");
+        assert_eq!(received.pid(), rt.state(&id)["pid"].as_i64(), "{verb}: the pidfd is not of the init");
+        received.signal_zero().expect("pidfd_send_signal(0) on the received pidfd");
+        rt.kill_and_delete(&id, &bundle);
+    }
 }

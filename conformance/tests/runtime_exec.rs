@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use berth_conformance::{cap_mask, read_until_closed, Bundle, ConsoleSocket, HostDir, Runtime, SLEEPER};
+use berth_conformance::{berth_only, cap_mask, cgroups_named, read_until_closed, Bundle, ConsoleSocket, HostDir, PidfdSocket, Runtime, SLEEPER};
 use serde_json::{json, Value};
 
 fn running(edit: impl FnOnce(&mut Value)) -> (Runtime, String, Bundle) {
@@ -116,5 +116,106 @@ fn exec_failures_exit_255() {
     let stopped = rt.cmd(&["exec", &id, "true"]);
     assert_eq!(stopped.code, 255, "{}", stopped.describe());
     assert!(stopped.combined().contains("stopped"), "{}", stopped.describe());
+    finish(&rt, &id, &bundle);
+}
+
+/// The container's own directory in every hierarchy, with a sub-cgroup `sub` made in each.
+fn make_sub_cgroups(id: &str, sub: &str) -> Vec<std::path::PathBuf> {
+    let dirs = cgroups_named(id);
+    assert!(!dirs.is_empty(), "no cgroup directory named {id}");
+    for dir in &dirs {
+        let new = dir.join(sub);
+        fs::create_dir(&new).unwrap_or_else(|e| panic!("mkdir {}: {e}", new.display()));
+        // A new v1 cpuset has no cpus or mems, and takes no process until given some.
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(parent) = fs::read_to_string(dir.join(file)) {
+                fs::write(new.join(file), parent.trim()).unwrap_or_else(|e| panic!("write {}/{file}: {e}", new.display()));
+            }
+        }
+    }
+    dirs
+}
+
+/// /proc/self/cgroup lines of a process, as (hierarchy's controllers, path).
+fn cgroup_lines(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+            Some((ctrls.to_owned(), path.to_owned()))
+        })
+        .collect()
+}
+
+/// runc's `exec --cgroup PATH`: the process joins the existing sub-cgroup
+/// PATH of the container's cgroup in every hierarchy; `delete` then removes
+/// the sub-cgroups with the container's own (as runc's recursive removal does).
+#[test]
+fn exec_cgroup_joins_a_sub_cgroup_in_every_hierarchy() {
+    let (rt, id, bundle) = running(|_| {});
+    make_sub_cgroups(&id, "sub");
+    let out = rt.cmd(&["exec", "--cgroup", "sub", &id, "cat", "/proc/self/cgroup"]);
+    let lines = cgroup_lines(&out.ok().stdout);
+    assert!(!lines.is_empty(), "{}", out.describe());
+    for (ctrls, path) in &lines {
+        assert!(path.ends_with("/sub"), "hierarchy {ctrls:?} not in the sub-cgroup: {}", out.stdout);
+    }
+    // A leading '/' is still below the container's cgroup.
+    let out = rt.cmd(&["exec", "--cgroup", "/sub", &id, "cat", "/proc/self/cgroup"]);
+    assert!(cgroup_lines(&out.ok().stdout).iter().all(|(_, p)| p.ends_with("/sub")), "{}", out.stdout);
+    finish(&rt, &id, &bundle);
+}
+
+/// On v1, `--cgroup controller[,controller]:PATH` moves only those hierarchies.
+#[test]
+fn exec_cgroup_per_controller_moves_only_that_hierarchy() {
+    let (rt, id, bundle) = running(|_| {});
+    make_sub_cgroups(&id, "only-memory");
+    let out = rt.cmd(&["exec", "--cgroup", "memory:only-memory", &id, "cat", "/proc/self/cgroup"]);
+    let lines = cgroup_lines(&out.ok().stdout);
+    let memory = lines.iter().find(|(c, _)| c == "memory").unwrap_or_else(|| panic!("no memory hierarchy: {}", out.stdout));
+    assert!(memory.1.ends_with("/only-memory"), "{}", out.stdout);
+    let others: Vec<_> = lines.iter().filter(|(c, _)| c != "memory").collect();
+    assert!(!others.is_empty() && others.iter().all(|(_, p)| !p.ends_with("/only-memory")), "{}", out.stdout);
+    finish(&rt, &id, &bundle);
+}
+
+/// A sub-cgroup that does not exist, one outside the container's cgroup, or
+/// an unknown controller fail exec (255) naming the problem, and no process
+/// is left in the container.
+#[test]
+fn exec_cgroup_refuses_missing_escaping_and_unknown() {
+    let (rt, id, bundle) = running(|_| {});
+    let pids = || -> Vec<i64> { serde_json::from_str(rt.cmd(&["ps", "--format", "json", &id]).ok().stdout.trim()).unwrap() };
+    let before = pids();
+    for (value, key) in [("nonexistent", "nonexistent"), ("cpu:nonexistent", "nonexistent"), ("..", "not a sub cgroup path"), ("whaaat:/", "whaaat"), ("a:b:c", "invalid --cgroup argument")] {
+        let out = rt.cmd(&["exec", "--cgroup", value, &id, "echo", "ran"]);
+        assert_eq!(out.code, 255, "{}", out.describe());
+        assert!(out.combined().contains(key), "--cgroup {value}: the error does not name {key:?}: {}", out.describe());
+        assert!(!out.stdout.contains("ran"), "{}", out.describe());
+    }
+    assert_eq!(pids(), before, "a refused exec left a process behind");
+    finish(&rt, &id, &bundle);
+}
+
+/// runc 1.2's `exec --pidfd-socket`: a pidfd of the exec'd process arrives,
+/// with runc's payload `setns`.
+#[test]
+fn exec_pidfd_socket_receives_a_pidfd_of_the_process_berth_only() {
+    if !berth_only("runc 1.1 has no --pidfd-socket") {
+        return;
+    }
+    let (rt, id, bundle) = running(|_| {});
+    let dir = HostDir::new();
+    let socket = PidfdSocket::bind(dir.path());
+    let pid_file = dir.path().join("exec.pid");
+    let mut args = vec!["exec", "--detach", "--pid-file", pid_file.to_str().unwrap(), "--pidfd-socket", socket.path().to_str().unwrap(), &id];
+    args.extend(SLEEPER);
+    rt.cmd(&args).ok();
+    let pid: i64 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let received = socket.receive().expect("a pidfd arrives on the socket");
+    assert_eq!(received.kind, "setns");
+    assert_eq!(received.pid(), Some(pid), "the pidfd is not of the exec'd process");
+    received.signal_zero().expect("pidfd_send_signal(0) on the received pidfd");
     finish(&rt, &id, &bundle);
 }

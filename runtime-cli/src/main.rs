@@ -92,15 +92,13 @@ fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: 
     if global.systemd_cgroup {
         return Err("the systemd cgroup driver (--systemd-cgroup) is not supported yet".to_string().into());
     }
-    if args.pidfd_socket.is_some() {
-        return Err("--pidfd-socket is not supported yet".to_string().into());
-    }
     Ok(CreateOptions {
         root: state_root(global),
         id: args.id.clone(),
         bundle: args.bundle.clone().unwrap_or_else(|| PathBuf::from(".")),
         pid_file: args.pid_file.clone(),
         console_socket: args.console_socket.clone(),
+        pidfd_socket: args.pidfd_socket.clone(),
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
         preserve_fds: passed.for_create(args.preserve_fds)?,
@@ -271,13 +269,7 @@ fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger, pas
 
 /// `exec`: a process.json, or the container's own process with the flags' changes.
 fn exec_process(root: &std::path::Path, args: &args::ExecArgs, passed: &fds::Passed) -> Result<i32, Failure> {
-    // Parsed for runc's syntax; refused rather than ignored until implemented.
-    if !args.cgroup.is_empty() {
-        return Err("exec --cgroup is not supported yet".to_string().into());
-    }
-    if args.pidfd_socket.is_some() {
-        return Err("--pidfd-socket is not supported yet".to_string().into());
-    }
+    let sub_cgroups = sub_cgroup_paths(&args.cgroup)?;
     let container = berth::Container::load(root, &args.id)?;
     let spec = berth::spec::load(&container.record().bundle).map_err(Error::from)?;
     let process = match &args.process {
@@ -303,6 +295,8 @@ fn exec_process(root: &std::path::Path, args: &args::ExecArgs, passed: &fds::Pas
         preserve_fds: passed.for_exec(args.preserve_fds)?,
         detach: args.detach,
         ignore_paused: args.ignore_paused,
+        sub_cgroups,
+        pidfd_socket: args.pidfd_socket.clone(),
     };
     if !args.detach {
         berth::foreground::prepare(true)?;
@@ -312,6 +306,21 @@ fn exec_process(root: &std::path::Path, args: &args::ExecArgs, passed: &fds::Pas
         return Ok(0);
     }
     Ok(berth::foreground::forward_until_exit(started.pid, started.console)?)
+}
+
+/// `--cgroup` values in runc's syntax: one bare path for every hierarchy, or
+/// any number of `controller[,controller]:path`.
+fn sub_cgroup_paths(values: &[String]) -> Result<Vec<(String, PathBuf)>, Failure> {
+    let mut paths = Vec::new();
+    for value in values {
+        match value.split_once(':') {
+            Some((_, path)) if path.contains(':') => return Err(format!("invalid --cgroup argument: {value}").into()),
+            Some((controllers, path)) => paths.extend(controllers.split(',').map(|c| (c.to_string(), PathBuf::from(path)))),
+            None if values.len() != 1 => return Err(format!("invalid --cgroup argument: {value} (missing <controller>: prefix)").into()),
+            None => paths.push((String::new(), PathBuf::from(value))),
+        }
+    }
+    Ok(paths)
 }
 
 /// runc's exec flags applied to the container's own process.
@@ -423,4 +432,24 @@ fn write_spec(bundle: Option<PathBuf>, rootless: bool) -> Result<i32, Failure> {
     serde::Serialize::serialize(&spec, &mut serializer).map_err(|e| format!("encode config.json: {e}"))?;
     std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(values: &[&str]) -> Result<Vec<(String, PathBuf)>, String> {
+        sub_cgroup_paths(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>()).map_err(|f| f.message)
+    }
+
+    #[test]
+    fn cgroup_values_in_runcs_syntax() {
+        assert_eq!(parse(&["a/b"]).unwrap(), [(String::new(), PathBuf::from("a/b"))]);
+        assert_eq!(
+            parse(&["cpu,cpuacct:x", "memory:/y"]).unwrap(),
+            [("cpu".to_string(), PathBuf::from("x")), ("cpuacct".into(), "x".into()), ("memory".into(), "/y".into())]
+        );
+        assert_eq!(parse(&["a:b:c"]).unwrap_err(), "invalid --cgroup argument: a:b:c");
+        assert_eq!(parse(&["x", "memory:y"]).unwrap_err(), "invalid --cgroup argument: x (missing <controller>: prefix)");
+    }
 }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::state::{self, ContainerDir, ContainerState, Record, StateError, StateRoot, Status};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::LinuxResources;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 /// A container with a state record (created, running, paused or stopped).
@@ -268,13 +268,7 @@ fn send_signal(pid: i32, signal: i32) -> Result<()> {
 pub(crate) fn kill_and_wait(pids: &[i32], after_signal: impl FnOnce()) {
     let mut handles = Vec::new();
     for &pid in pids {
-        // SAFETY: pidfd_open returns a new descriptor or -1; it is owned right away.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        if fd < 0 {
-            continue;
-        }
-        // SAFETY: the descriptor was just returned to us.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let Ok(fd) = crate::pidfd::open(pid) else { continue };
         // SAFETY: pidfd_send_signal on our pidfd with no siginfo.
         unsafe { libc::syscall(libc::SYS_pidfd_send_signal, std::os::fd::AsRawFd::as_raw_fd(&fd), Signal::SIGKILL as i32, std::ptr::null::<libc::siginfo_t>(), 0) };
         handles.push(fd);

@@ -29,6 +29,8 @@ pub struct CreateOptions {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// Where to send a pidfd of the init (runc 1.2's `--pidfd-socket`).
+    pub pidfd_socket: Option<PathBuf>,
     /// Use MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
     /// Keep the caller's session keyring instead of a new one per container.
@@ -59,6 +61,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let seccomp_filter = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::build).transpose()?;
     let rootfs = spec::rootfs_path(&spec, &bundle);
     let namespaces = Namespaces::from_spec(&spec)?;
+    let pidfd_socket = options.pidfd_socket.as_deref().map(crate::pidfd::PidfdSocket::connect).transpose()?;
 
     let root = StateRoot::open(&options.root)?;
     let mut undo = Undo::default();
@@ -141,6 +144,9 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         }
     }
     let console = crate::console::hand_over(options.console_socket.as_deref(), console).map_err(|e| Error::Init(e.to_string()))?;
+    if let Some(socket) = &pidfd_socket {
+        socket.send(pid, "standard")?;
+    }
 
     let (_, pid_start_time) = state::process_stat(pid).ok_or_else(|| Error::Init("the container init exited during setup".into()))?;
     let record = Record {

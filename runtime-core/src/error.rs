@@ -32,6 +32,8 @@ pub enum Error {
     Rootfs(#[from] crate::rootfs::RootfsError),
     #[error(transparent)]
     Lsm(#[from] crate::lsm::LsmError),
+    #[error(transparent)]
+    Pidfd(#[from] crate::pidfd::PidfdError),
     #[error("bundle {path}: {source}")]
     Bundle { path: PathBuf, source: std::io::Error },
     /// The init reported a failed setup step, or died during setup.

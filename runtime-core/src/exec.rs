@@ -9,6 +9,7 @@
 use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::namespaces::Namespaces;
+use crate::pidfd::PidfdSocket;
 use crate::state::Status;
 use crate::sync::{self, Channel, Message};
 use crate::{console, process, seccomp};
@@ -29,6 +30,11 @@ pub struct ExecOptions {
     pub detach: bool,
     /// Exec into a paused container (the process starts frozen).
     pub ignore_paused: bool,
+    /// Existing sub-cgroups of the container's cgroup to put the process in
+    /// (runc's `--cgroup`): (controller, path), controller "" for every hierarchy.
+    pub sub_cgroups: Vec<(String, PathBuf)>,
+    /// Where to send a pidfd of the process once it runs (runc 1.2's `--pidfd-socket`).
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 /// A process started in a container.
@@ -53,6 +59,8 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     crate::create::check_terminal(terminal, options.console_socket.as_deref(), options.detach)?;
     crate::lsm::check(&options.process)?;
     let filter = options.seccomp.as_ref().map(seccomp::build).transpose()?;
+    let cgroup = container.record().cgroup.sub_cgroup(&options.sub_cgroups)?;
+    let pidfd_socket = options.pidfd_socket.as_deref().map(PidfdSocket::connect).transpose()?;
     let namespaces = Namespaces::of_process(container.pid())?;
     let (parent_end, child_end) = sync::channel().map_err(Error::Sync)?;
 
@@ -72,7 +80,7 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
-    container.record().cgroup.add(pid).map_err(|e| kill_child(e.into()))?;
+    cgroup.add(pid).map_err(|e| kill_child(e.into()))?;
     parent_end.send(&Message::Proceed).map_err(|e| kill_child(Error::Sync(e)))?;
     let mut console = None;
     // The child closes its end when it execs (close-on-exec): end-of-file means it did.
@@ -96,6 +104,9 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         }
     }
     let console = console::hand_over(options.console_socket.as_deref(), console).map_err(|e| kill_child(Error::Init(e.to_string())))?;
+    if let Some(socket) = &pidfd_socket {
+        socket.send(pid, "setns").map_err(|e| kill_child(e.into()))?;
+    }
     if let Some(path) = &options.pid_file {
         crate::create::write_pid_file(path, pid)?;
     }

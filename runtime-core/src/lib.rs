@@ -24,6 +24,7 @@ mod init;
 mod keyring;
 pub mod lsm;
 pub mod namespaces;
+pub mod pidfd;
 pub mod process;
 pub mod rootfs;
 pub mod scheduling;

@@ -43,6 +43,12 @@ pub enum CgroupError {
     Freeze { path: PathBuf, source: io::Error },
     #[error("read the processes of cgroup {path}: {source}")]
     Procs { path: PathBuf, source: io::Error },
+    #[error("{0} is not a sub cgroup path: it must not contain '..'")]
+    NotSubPath(String),
+    #[error("unknown controller {0:?} in the sub-cgroup paths: the container's cgroup has no hierarchy with it")]
+    UnknownController(String),
+    #[error("sub-cgroup {0} does not exist: exec --cgroup joins an existing cgroup, it does not make one")]
+    NoSubCgroup(PathBuf),
 }
 
 /// One mounted hierarchy: where it is and what it is called inside a container.
@@ -196,16 +202,48 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Every pid in the cgroup.
+    /// The same cgroup with some hierarchies' directories moved down to an
+    /// existing sub-cgroup (runc's `exec --cgroup`). Each entry is
+    /// (controller, path relative to the container's directory); the
+    /// controller "" stands for every hierarchy. A leading '/' still means
+    /// "below the container's directory", as in runc.
+    pub fn sub_cgroup(&self, paths: &[(String, PathBuf)]) -> Result<Cgroup, CgroupError> {
+        let mut sub = Cgroup { dirs: self.dirs.clone(), created: Vec::new() };
+        if paths.is_empty() {
+            return Ok(sub);
+        }
+        for (controller, path) in paths {
+            if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                return Err(CgroupError::NotSubPath(path.display().to_string()));
+            }
+            let relative = path.strip_prefix("/").unwrap_or(path);
+            let mut matched = false;
+            for ((name, dir), (_, own)) in sub.dirs.iter_mut().zip(&self.dirs) {
+                if controller.is_empty() || has_controller(name, controller) {
+                    *dir = own.join(relative);
+                    matched = true;
+                }
+            }
+            if !matched {
+                return Err(CgroupError::UnknownController(controller.clone()));
+            }
+        }
+        // Checked here rather than met at the join, so a missing one fails before any process exists.
+        if let Some((_, missing)) = sub.dirs.iter().find(|(_, dir)| !dir.join("cgroup.procs").exists()) {
+            return Err(CgroupError::NoSubCgroup(missing.clone()));
+        }
+        Ok(sub)
+    }
+
+    /// Every pid in the cgroup, sub-cgroups (exec --cgroup's) included, as runc's
+    /// `ps` and `kill --all` see them.
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
         let Some((_, dir)) = self.dirs.iter().find(|(name, _)| name == "pids" || name.is_empty()).or(self.dirs.first()) else {
             return Ok(Vec::new());
         };
-        match fs::read_to_string(dir.join("cgroup.procs")) {
-            Ok(text) => Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(source) => Err(CgroupError::Procs { path: dir.clone(), source }),
-        }
+        let mut pids = Vec::new();
+        collect_pids(dir, &mut pids)?;
+        Ok(pids)
     }
 
     /// Remove the directories this runtime created, deepest first. Safe to repeat.
@@ -217,6 +255,11 @@ impl Cgroup {
         let mut first_error = None;
         for path in self.created.iter().rev() {
             let own = self.dirs.iter().any(|(_, dir)| dir == path);
+            // Sub-cgroups made inside the container's own (for exec --cgroup, or by
+            // the container itself) go with it, as runc's removal does.
+            if own {
+                remove_sub_cgroups(path);
+            }
             match fs::remove_dir(path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -292,6 +335,39 @@ fn enable_controllers(dir: &Path) {
     }
 }
 
+fn collect_pids(dir: &Path, pids: &mut Vec<i32>) -> Result<(), CgroupError> {
+    match fs::read_to_string(dir.join("cgroup.procs")) {
+        Ok(text) => pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(CgroupError::Procs { path: dir.to_path_buf(), source }),
+    }
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            collect_pids(&entry.path(), pids)?;
+        }
+    }
+    Ok(())
+}
+
+/// Remove every cgroup below `dir`, deepest first. Failures are left to the
+/// removal of `dir` itself, which then reports that it is busy.
+fn remove_sub_cgroups(dir: &Path) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_sub_cgroups(&entry.path());
+            let _ = fs::remove_dir(entry.path());
+        }
+    }
+}
+
+/// Whether hierarchy `name` (a mountpoint's last component: `memory`,
+/// `cpu,cpuacct`, `systemd`, `unified`) holds `controller` as runc names
+/// them (`name=systemd` for a named hierarchy, `unified` not being one).
+fn has_controller(name: &str, controller: &str) -> bool {
+    let controller = controller.strip_prefix("name=").unwrap_or(controller);
+    name.split(',').any(|c| c == controller)
+}
+
 fn inherit_cpuset(dir: &Path) -> io::Result<()> {
     let Some(parent) = dir.parent() else { return Ok(()) };
     for file in ["cpuset.cpus", "cpuset.mems"] {
@@ -330,6 +406,47 @@ mod tests {
     fn a_pure_v2_host_has_one_unnamed_hierarchy() {
         let found = parse_hierarchies("25 1 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n", "0::/\n");
         assert_eq!(found, vec![Hierarchy { mountpoint: "/sys/fs/cgroup".into(), name: String::new(), own_path: "/".into() }]);
+    }
+
+    fn container_cgroup(base: &Path) -> Cgroup {
+        let dirs = ["cpu,cpuacct", "memory", "systemd", "unified"].iter().map(|n| (n.to_string(), base.join(n).join("c1"))).collect();
+        Cgroup { dirs, created: Vec::new() }
+    }
+
+    fn make_sub(base: &Path, hierarchy: &str, sub: &str) {
+        let dir = base.join(hierarchy).join("c1").join(sub);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("cgroup.procs"), "").unwrap();
+    }
+
+    #[test]
+    fn a_sub_cgroup_without_controller_moves_every_hierarchy() {
+        let base = std::env::temp_dir().join(format!("berth-subcg-{}-all", std::process::id()));
+        for h in ["cpu,cpuacct", "memory", "systemd", "unified"] {
+            make_sub(&base, h, "a/b");
+        }
+        let sub = container_cgroup(&base).sub_cgroup(&[(String::new(), "/a/b".into())]).unwrap();
+        assert!(sub.dirs.iter().all(|(name, dir)| *dir == base.join(name).join("c1/a/b")), "{sub:?}");
+        assert!(sub.created.is_empty());
+        let _ = fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn a_sub_cgroup_per_controller_moves_only_those_hierarchies() {
+        let base = std::env::temp_dir().join(format!("berth-subcg-{}-ctl", std::process::id()));
+        for h in ["cpu,cpuacct", "memory", "systemd", "unified"] {
+            make_sub(&base, h, "");
+        }
+        make_sub(&base, "cpu,cpuacct", "x");
+        make_sub(&base, "systemd", "y");
+        let cg = container_cgroup(&base);
+        let sub = cg.sub_cgroup(&[("cpuacct".into(), "x".into()), ("name=systemd".into(), "y".into())]).unwrap();
+        let dirs: Vec<PathBuf> = sub.dirs.iter().map(|(_, d)| d.clone()).collect();
+        assert_eq!(dirs, [base.join("cpu,cpuacct/c1/x"), base.join("memory/c1"), base.join("systemd/c1/y"), base.join("unified/c1")]);
+        assert!(matches!(cg.sub_cgroup(&[("memory".into(), "nope".into())]), Err(CgroupError::NoSubCgroup(p)) if p == base.join("memory/c1/nope")));
+        assert!(matches!(cg.sub_cgroup(&[("whaaat".into(), "/".into())]), Err(CgroupError::UnknownController(c)) if c == "whaaat"));
+        assert!(matches!(cg.sub_cgroup(&[(String::new(), "x/../..".into())]), Err(CgroupError::NotSubPath(_))));
+        let _ = fs::remove_dir_all(&base);
     }
 
     #[test]

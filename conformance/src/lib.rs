@@ -38,7 +38,7 @@ pub use leftovers::{assert_nothing_left, cgroups_named, leftovers, mounts_mentio
 pub use pidfd::{PidfdSocket, ReceivedPidfd};
 pub use mount_table::{bind_mount, run_and_read_mounts, tmpfs_mount};
 pub use runtime::{Output, Runtime, STATE_DEADLINE};
-pub use seccomp_agent::SeccompAgent;
+pub use seccomp_agent::{Answer, SeccompAgent};
 
 /// Where bundles, runtime roots and the rootfs template live.
 pub const SCRATCH: &str = "/tmp/berth-conformance";

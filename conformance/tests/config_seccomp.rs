@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use berth_conformance::{berth_only, Bundle, Runtime, SeccompAgent};
+use berth_conformance::{berth_only, Answer, Bundle, Runtime, SeccompAgent};
 use serde_json::{json, Value};
 
 fn run(script: &str, edit: impl FnOnce(&mut Value)) -> (i32, String) {
@@ -108,7 +108,7 @@ fn notify_mkdir(agent: &SeccompAgent) -> Value {
 #[test]
 fn a_notified_syscall_is_answered_by_the_listener() {
     for no_new_privileges in [false, true] {
-        let agent = SeccompAgent::start(libc::ENOSPC);
+        let agent = SeccompAgent::start(Answer::Errno(libc::ENOSPC));
         let mut bundle = Bundle::busybox(&["sh", "-c", "mkdir /tmp/x 2>&1; echo code=$?; [ -d /tmp/x ] || echo absent"]);
         bundle.edit(|c| {
             c["linux"]["seccomp"] = notify_mkdir(&agent);
@@ -136,7 +136,7 @@ fn a_notified_syscall_is_answered_by_the_listener() {
 
 #[test]
 fn an_exec_d_process_gets_its_own_listener_descriptor() {
-    let agent = SeccompAgent::start(libc::EROFS);
+    let agent = SeccompAgent::start(Answer::Errno(libc::EROFS));
     let mut bundle = Bundle::sleeper();
     bundle.edit(|c| c["linux"]["seccomp"] = notify_mkdir(&agent));
     let rt = Runtime::new();

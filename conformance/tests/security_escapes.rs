@@ -3,7 +3,8 @@
 
 use std::fs;
 
-use berth_conformance::{berth_only, Bundle, Runtime};
+use berth_conformance::{berth_only, wait_until, Answer, Bundle, Runtime, SeccompAgent};
+use std::time::Duration;
 use serde_json::json;
 
 /// CVE-2019-5736: while the init still runs the runtime's own code (created, before
@@ -26,6 +27,49 @@ fn the_runtime_binary_is_out_of_reach_of_the_container() {
     if berth_only("runc's init is a sealed copy of runc, readable but not writable") {
         assert_eq!(lines[..2], ["link-refused", "read-refused"], "{}", out.describe());
     }
+    rt.kill_and_delete(&id, &bundle);
+}
+
+/// CVE-2019-5736 during `exec`: the process `exec` starts runs the runtime's
+/// own code inside the container's namespaces until its execve. A seccomp
+/// agent holds that execve (a notify rule on execve), and another process of
+/// the container then tries the binary through /proc/<pid>/exe.
+#[test]
+fn the_runtime_binary_is_out_of_reach_while_exec_sets_up() {
+    let agent = SeccompAgent::start(Answer::HoldFirstOf(1));
+    let mut bundle = Bundle::busybox(&["sleep", "1000"]);
+    bundle.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": agent.path(),
+            "syscalls": [{ "names": ["execve"], "action": "SCMP_ACT_NOTIFY" }],
+        })
+    });
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    // The container's processes whose parent is outside it: the init (1), the
+    // probing shell, and the held one.
+    let probe = "for s in /proc/[0-9]*/status; do p=${s%/status}; n=${p#/proc/}; \
+                   { [ $n = 1 ] || [ $n = $$ ]; } && continue; \
+                   grep -q '^PPid:[[:space:]]*0$' $s 2>/dev/null || continue; echo held; \
+                   readlink $p/exe >/dev/null 2>&1 && echo link-readable || echo link-refused; \
+                   head -c 1 $p/exe >/dev/null 2>&1 && echo readable || echo read-refused; \
+                   (echo x >> $p/exe) 2>/dev/null && echo WRITTEN || echo write-refused; done";
+    std::thread::scope(|scope| {
+        let held_exec = scope.spawn(|| rt.cmd(&["exec", "-d", &id, "/bin/true"]));
+        assert!(wait_until(Duration::from_secs(10), || agent.holding()), "the exec'd process never reached its execve");
+        let out = rt.cmd(&["exec", &id, "sh", "-c", probe]);
+        agent.release();
+        held_exec.join().expect("the held exec").ok();
+        out.ok();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.first(), Some(&"held"), "the probe did not find the held process: {}", out.describe());
+        assert_eq!(lines.get(3), Some(&"write-refused"), "{}", out.describe());
+        if berth_only("runc's exec runs a sealed copy of runc, readable but not writable") {
+            assert_eq!(lines[1..3], ["link-refused", "read-refused"], "{}", out.describe());
+        }
+    });
     rt.kill_and_delete(&id, &bundle);
 }
 

@@ -117,3 +117,39 @@ fn a_masked_path_planted_as_a_symlink_stays_in_the_rootfs() {
     rt.assert_nothing_left(&id, &bundle);
     assert!(berth_conformance::mounts_mentioning(&host_file).is_empty(), "a mount landed on the host file");
 }
+
+/// CVE-2022-29162 for `exec`: `--cap` adds to the bounding, effective and
+/// permitted sets only; inheritable (and so ambient) stays as the config
+/// has it. CVE-2016-9962 / CVE-2024-21626 for `exec`: the process gets no
+/// descriptor of the runtime, only 0, 1 and 2.
+#[test]
+fn an_exec_d_process_gets_no_inheritable_caps_and_no_runtime_descriptor() {
+    let bundle = Bundle::busybox(&["sleep", "1000"]);
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    // Read from the host: the process's own view of its descriptors would
+    // include the one it lists them with.
+    let pid_file = rt.root().with_extension("exec.pid");
+    rt.cmd(&["exec", "-d", "--pid-file", pid_file.to_str().unwrap(), "--cap", "CAP_NET_RAW", &id, "sleep", "1000"]).ok();
+    let pid = fs::read_to_string(&pid_file).expect("the exec pid file").trim().to_owned();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("the exec'd process's status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:\t")))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or_else(|| panic!("no {name} in {status}"))
+    };
+    let net_raw = 1u64 << 13;
+    assert_ne!(field("CapEff") & net_raw, 0, "--cap did not reach the effective set");
+    assert_eq!(field("CapInh"), 0, "inheritable capabilities were granted");
+    assert_eq!(field("CapAmb"), 0, "ambient capabilities were granted");
+    let mut fds: Vec<u32> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("list the exec'd process's descriptors")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort_unstable();
+    assert_eq!(fds, [0, 1, 2], "the exec'd process holds more than stdio");
+    rt.kill_and_delete(&id, &bundle);
+}

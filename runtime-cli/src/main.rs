@@ -86,9 +86,7 @@ fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: 
     // runc only reads --rootless when it creates something.
     let rootless = global.rootless.resolve().map_err(|e| format!("runc create failed: {e}"))?;
     let unprivileged = !nix::unistd::geteuid().is_root();
-    if rootless == Some(true) || (rootless.is_none() && unprivileged) {
-        return Err("rootless containers (--rootless, or running berth as a non-root user) are not supported yet".to_string().into());
-    }
+    let rootless = rootless.unwrap_or(unprivileged);
     if global.systemd_cgroup {
         return Err("the systemd cgroup driver (--systemd-cgroup) is not supported yet".to_string().into());
     }
@@ -100,6 +98,7 @@ fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: 
         console_socket: args.console_socket.clone(),
         pidfd_socket: args.pidfd_socket.clone(),
         no_pivot: args.no_pivot,
+        rootless,
         no_new_keyring: args.no_new_keyring,
         preserve_fds: passed.for_create(args.preserve_fds)?,
         extra_env: passed.listen_env(),

@@ -118,7 +118,7 @@ impl Container {
         // that the pid list missed. A host without a freezer signals unfrozen.
         let froze_here = status != Status::Paused && self.record.cgroup.freeze().is_ok();
         let mut result = Ok(());
-        for pid in self.record.cgroup.pids()? {
+        for pid in self.pids()? {
             match send_signal(pid, signal) {
                 Ok(()) | Err(Error::NotRunning) => {}
                 Err(e) => {
@@ -182,6 +182,10 @@ impl Container {
 
     /// The host pids of every process in the container.
     pub fn pids(&self) -> Result<Vec<i32>> {
+        // A rootless container may have no cgroup: its init is all it is known by.
+        if self.record.cgroup.dirs.is_empty() {
+            return Ok(if state::init_alive(&self.record) { vec![self.record.pid] } else { Vec::new() });
+        }
         Ok(self.record.cgroup.pids()?)
     }
 

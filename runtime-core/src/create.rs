@@ -33,6 +33,9 @@ pub struct CreateOptions {
     pub pidfd_socket: Option<PathBuf>,
     /// Use MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// runc's rootless mode: a cgroup this user may not make is done
+    /// without, as long as the config asks for no limits.
+    pub rootless: bool,
     /// Keep the caller's session keyring instead of a new one per container.
     pub no_new_keyring: bool,
     /// Pass file descriptors 3 .. 3+N of the caller to the container.
@@ -68,14 +71,29 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     undo.dir = Some(root.claim(&options.id)?);
     let dir_path = undo.dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-    let cgroup = Cgroup::create(cgroups_path.as_deref(), &options.id)?;
-    undo.cgroup = Some(cgroup.clone());
     let linux = spec.linux().as_ref();
+    let cgroup = match Cgroup::create(cgroups_path.as_deref(), &options.id) {
+        Ok(cgroup) => cgroup,
+        Err(e) if options.rootless && e.is_permission() => {
+            let mut limits = linux.and_then(|l| l.resources().clone()).unwrap_or_default();
+            limits.set_devices(None);
+            if limits != Default::default() {
+                return Err(Error::RootlessLimits(e.to_string()));
+            }
+            Cgroup::default()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    undo.cgroup = Some(cgroup.clone());
     let device_rules = cgroups::device_rules(
         linux.and_then(|l| l.resources().as_ref()).and_then(|r| r.devices().as_deref()).unwrap_or_default(),
         linux.and_then(|l| l.devices().as_deref()).unwrap_or_default(),
     );
-    cgroup.set_device_rules(&device_rules)?;
+    // Without a cgroup (rootless), the user namespace is what keeps devices
+    // out: its root can neither mknod nor open what the host does not grant.
+    if !cgroup.dirs.is_empty() {
+        cgroup.set_device_rules(&device_rules)?;
+    }
     if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
         cgroup.apply_resources(resources)?;
     }
@@ -84,7 +102,13 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let (parent_end, init_end) = sync::channel().map_err(Error::Sync)?;
 
     // The child inherits this, and it only resets at the user program's exec.
-    nix::sys::prctl::set_dumpable(false).map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
+    // A rootless parent needs the init dumpable until the id maps are
+    // written: the init turns non-dumpable itself then, before it does
+    // anything in its namespaces (runc's init does the same). Nothing else
+    // is in those new namespaces yet, and a rootless container's root is an
+    // ordinary user on the host, who cannot write the runtime's binary.
+    let dumpable_until_mapped = namespaces.maps_written_unprivileged();
+    nix::sys::prctl::set_dumpable(dumpable_until_mapped).map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
     let pid = namespaces.clone_init()?;
     if pid == 0 {
         drop(parent_end);

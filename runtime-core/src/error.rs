@@ -72,6 +72,8 @@ pub enum Error {
     SocketWithoutTerminal,
     #[error("{0} is not supported yet")]
     Unsupported(&'static str),
+    #[error("rootless container: linux.resources asks for limits, and this user cannot make a cgroup for them ({0}); run it with a delegated cgroup, or without limits")]
+    RootlessLimits(String),
     #[error("wait for the container process: {0}")]
     Wait(nix::Error),
 }

@@ -60,6 +60,7 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
     if !wait_for_parent(&config.channel)? {
         return Ok(Outcome::ParentGone);
     }
+    nix::sys::prctl::set_dumpable(false).map_err(|e| format!("set non-dumpable: {e}"))?;
     config.namespaces.enter_in_init().map_err(|e| e.to_string())?;
     if !config.no_new_keyring {
         crate::keyring::join_session(config.id)?;

@@ -33,6 +33,8 @@ pub enum NamespaceError {
     NoMappings,
     #[error("write {file} of the container init: {source}")]
     IdMap { file: &'static str, source: std::io::Error },
+    #[error("{tool}: {detail} (as a user other than root, mappings beyond your own uid and gid need newuidmap and newgidmap, from the uidmap package, and ranges in /etc/subuid and /etc/subgid)")]
+    IdMapHelper { tool: &'static str, detail: String },
     #[error("become root in the user namespace (is container uid and gid 0 mapped?): {0}")]
     BecomeRoot(nix::Error),
     #[error("clone the container init: {0}")]
@@ -91,6 +93,21 @@ pub struct Namespaces {
 /// line per mapping; the kernel takes the whole map in a single write.
 pub(crate) fn map_lines(mappings: &[LinuxIdMapping]) -> String {
     mappings.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+}
+
+/// `newuidmap PID inside outside count...` (or newgidmap), which check the
+/// caller's ranges in /etc/subuid (or /etc/subgid).
+fn map_with_helper(tool: &'static str, pid: libc::pid_t, lines: &str) -> Result<(), NamespaceError> {
+    let output = std::process::Command::new(tool)
+        .arg(pid.to_string())
+        .args(lines.split_whitespace())
+        .output()
+        .map_err(|e| NamespaceError::IdMapHelper { tool, detail: e.to_string() })?;
+    if !output.status.success() {
+        let detail = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        return Err(NamespaceError::IdMapHelper { tool, detail: if detail.is_empty() { output.status.to_string() } else { detail } });
+    }
+    Ok(())
 }
 
 impl Namespaces {
@@ -203,8 +220,33 @@ impl Namespaces {
     /// gid_map needs no `setgroups deny` first: the writer is privileged in the parent namespace.
     pub fn write_id_maps(&self, pid: libc::pid_t) -> Result<(), NamespaceError> {
         let Some((uids, gids)) = &self.id_maps else { return Ok(()) };
-        std::fs::write(format!("/proc/{pid}/uid_map"), uids).map_err(|source| NamespaceError::IdMap { file: "uid_map", source })?;
-        std::fs::write(format!("/proc/{pid}/gid_map"), gids).map_err(|source| NamespaceError::IdMap { file: "gid_map", source })
+        let write = |file: &'static str, lines: &str| std::fs::write(format!("/proc/{pid}/{file}"), lines).map_err(|source| NamespaceError::IdMap { file, source });
+        if nix::unistd::geteuid().is_root() {
+            write("uid_map", uids)?;
+            return write("gid_map", gids);
+        }
+        // Without privilege the kernel takes one line mapping the writer's
+        // own id, and a gid map only once setgroups is denied; anything
+        // else goes through the setuid helpers.
+        let own = |id: u32| move |lines: &str| lines.lines().count() == 1 && lines.split_whitespace().nth(1) == Some(&id.to_string()) && lines.split_whitespace().nth(2) == Some("1");
+        if own(nix::unistd::geteuid().as_raw())(uids) {
+            write("uid_map", uids)?;
+        } else {
+            map_with_helper("newuidmap", pid, uids)?;
+        }
+        if own(nix::unistd::getegid().as_raw())(gids) {
+            write("setgroups", "deny")?;
+            write("gid_map", gids)
+        } else {
+            map_with_helper("newgidmap", pid, gids)
+        }
+    }
+
+    /// Whether the parent writes the id maps as a user without privilege:
+    /// it can open the init's map files only while the init is dumpable
+    /// (a non-dumpable process's /proc files belong to root).
+    pub fn maps_written_unprivileged(&self) -> bool {
+        self.id_maps.is_some() && !nix::unistd::geteuid().is_root()
     }
 
     pub fn has_new(&self, kind: LinuxNamespaceType) -> bool {
@@ -263,7 +305,16 @@ impl Namespaces {
         if helper == 0 {
             drop(read_end);
             let mut write_end = write_end;
-            let init = self.enter_before_clone().and_then(|()| join(user)).and_then(|()| clone3(self.clone_flags.bits() as u64 | libc::CLONE_PARENT as u64));
+            // Root joins the pid namespace first, while it still has its
+            // host capabilities (the pid namespace may belong to another
+            // user namespace). A user without privilege has capabilities
+            // only inside the user namespace, so joins that first.
+            let joined = if nix::unistd::geteuid().is_root() {
+                self.enter_before_clone().and_then(|()| join(user))
+            } else {
+                join(user).and_then(|()| self.enter_before_clone())
+            };
+            let init = joined.and_then(|()| clone3(self.clone_flags.bits() as u64 | libc::CLONE_PARENT as u64));
             match init {
                 Ok(0) => return Ok(0),
                 Ok(pid) => {

@@ -83,7 +83,14 @@ pub fn apply(process: &Process, seccomp: Option<&libseccomp::ScmpFilterContext>)
         crate::seccomp::load(filter)?;
     }
     let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
-    nix::unistd::setgroups(&groups).map_err(identity("setgroups"))?;
+    // A user namespace mapped by a user without privilege denies setgroups
+    // (runc's rootless containers): the process keeps the groups it has.
+    let setgroups_denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    if !setgroups_denied {
+        nix::unistd::setgroups(&groups).map_err(identity("setgroups"))?;
+    } else if !groups.is_empty() {
+        return Err(ProcessError::Identity { op: "set process.user.additionalGids (this user namespace denies setgroups: its gid map was written without privilege)".into(), source: nix::Error::EPERM });
+    }
     let (uid, gid) = (Uid::from_raw(user.uid()), Gid::from_raw(user.gid()));
     nix::unistd::setresgid(gid, gid, gid).map_err(identity(&format!("setgid {gid}")))?;
     nix::unistd::setresuid(uid, uid, uid).map_err(identity(&format!("setuid {uid}")))?;

@@ -37,6 +37,8 @@ pub enum CgroupError {
     DeviceProgram { path: PathBuf, step: &'static str, source: io::Error, log: String },
     #[error("apply device cgroup rule {rule:?}: {source}")]
     DeviceRule { rule: String, source: io::Error },
+    #[error("the container has no cgroup (a rootless container without a delegated one), and freezing needs one")]
+    NoCgroup,
     #[error("this host has no freezer (neither the v1 freezer controller nor cgroup v2's cgroup.freeze)")]
     NoFreezer,
     #[error("freeze or thaw through {path}: {source}")]
@@ -49,6 +51,13 @@ pub enum CgroupError {
     UnknownController(String),
     #[error("sub-cgroup {0} does not exist: exec --cgroup joins an existing cgroup, it does not make one")]
     NoSubCgroup(PathBuf),
+}
+
+impl CgroupError {
+    /// Whether the caller may not make cgroups here (a user without a delegated cgroup).
+    pub fn is_permission(&self) -> bool {
+        matches!(self, CgroupError::Create { source, .. } if matches!(source.raw_os_error(), Some(libc::EACCES | libc::EPERM | libc::EROFS)))
+    }
 }
 
 /// One mounted hierarchy: where it is and what it is called inside a container.
@@ -276,6 +285,9 @@ impl Cgroup {
 /// Freezer operations: v1's freezer.state, or v2's cgroup.freeze.
 impl Cgroup {
     fn freezer(&self) -> Result<(PathBuf, bool), CgroupError> {
+        if self.dirs.is_empty() {
+            return Err(CgroupError::NoCgroup);
+        }
         if let Some((_, dir)) = self.dirs.iter().find(|(name, _)| name == "freezer") {
             return Ok((dir.join("freezer.state"), true));
         }

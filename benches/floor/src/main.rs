@@ -51,8 +51,14 @@ fn container(rootfs: &str, program: &str) -> Result<Infallible, String> {
     let none: Option<&str> = None;
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
         .map_err(|e| format!("make / private: {e}"))?;
-    mount(Some(rootfs), rootfs, none, MsFlags::MS_BIND | MsFlags::MS_REC, none)
-        .map_err(|e| format!("bind {rootfs}: {e}"))?;
+    mount(
+        Some(rootfs),
+        rootfs,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .map_err(|e| format!("bind {rootfs}: {e}"))?;
     chdir(rootfs).map_err(|e| format!("chdir {rootfs}: {e}"))?;
     // pivot_root(".", ".") stacks the old root under the new one; detaching
     // it leaves only the rootfs (runc does the same).

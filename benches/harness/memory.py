@@ -47,11 +47,14 @@ def _descendants(root: int) -> set[int]:
 
 
 def _running(binary: str) -> set[int]:
+    """Processes whose executable or argv[0] is the binary (`runc init` runs from a copy)."""
     pids = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != os.getpid():
             try:
-                if os.readlink(f"/proc/{entry}/exe") == binary:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    argv0 = f.read().split(b"\0", 1)[0].decode(errors="replace")
+                if os.readlink(f"/proc/{entry}/exe") == binary or argv0 == binary:
                     pids.add(int(entry))
             except OSError:
                 pass

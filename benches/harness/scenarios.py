@@ -1,5 +1,8 @@
 """The scenarios. Each alternates the runtimes round by round (A B C A B C ...) so that
-drift on the machine falls on all alike, and returns {runtime name: [samples]}."""
+drift on the machine falls on all alike, and returns {runtime name: [samples]}.
+
+Container ids start with the runtime's name: the default cgroupsPath is derived from the
+id, so two runtimes' containers of one id would share cgroups."""
 
 import os
 import time
@@ -20,7 +23,7 @@ def run(runtimes: list[Runtime], bundle: str, rounds: int) -> Samples:
     for i in range(rounds):
         for rt in runtimes:
             with rt.entered():
-                times[rt.name].append(_ms(rt.timed("run", "--bundle", bundle, f"run-{i}")))
+                times[rt.name].append(_ms(rt.timed("run", "--bundle", bundle, f"{rt.name}-run-{i}")))
     return times
 
 
@@ -30,7 +33,7 @@ def run_peak_rss(runtimes: list[Runtime], bundle: str, rounds: int) -> Samples:
     for i in range(rounds):
         for rt in runtimes:
             with rt.entered():
-                peaks[rt.name].append(rt.peak_rss("run", "--bundle", bundle, f"peak-{i}"))
+                peaks[rt.name].append(rt.peak_rss("run", "--bundle", bundle, f"{rt.name}-peak-{i}"))
     return peaks
 
 
@@ -42,7 +45,7 @@ def create_start_delete(runtimes: list[Runtime], bundle: str, rounds: int) -> Sa
     times: Samples = {rt.name: [] for rt in runtimes}
     for i in range(rounds):
         for rt in runtimes:
-            cid = f"csd-{i}"
+            cid = f"{rt.name}-csd-{i}"
             with rt.entered():
                 total = rt.timed("create", "--bundle", bundle, cid)
                 total += rt.timed("start", cid)
@@ -57,7 +60,7 @@ def parallel(runtimes: list[Runtime], bundle: str, rounds: int, count: int, widt
     for i in range(rounds):
         for rt in runtimes:
             with rt.entered():
-                times[rt.name].append(_ms(_parallel_once(rt, bundle, f"par-{i}", count, width)))
+                times[rt.name].append(_ms(_parallel_once(rt, bundle, f"{rt.name}-par-{i}", count, width)))
     return times
 
 
@@ -93,7 +96,7 @@ def created_memory(runtimes: list[Runtime], bundle: str, rounds: int) -> dict[st
         for rt in runtimes:
             if isinstance(rt, Floor):
                 continue
-            cid = f"mem-{i}"
+            cid = f"{rt.name}-mem-{i}"
             pid_file = os.path.join(os.path.dirname(rt.log), f"{rt.name}-{cid}.pid")
             with rt.entered():
                 before = live_pids()
@@ -114,18 +117,18 @@ def exec_true(runtimes: list[Runtime], sleep_bundle: str, rounds: int) -> Sample
     runtimes = [rt for rt in runtimes if not isinstance(rt, Floor)]
     for rt in runtimes:
         with rt.entered():
-            rt.call("create", "--bundle", sleep_bundle, "exec-target")
-            rt.call("start", "exec-target")
+            rt.call("create", "--bundle", sleep_bundle, f"{rt.name}-exec")
+            rt.call("start", f"{rt.name}-exec")
     times: Samples = {rt.name: [] for rt in runtimes}
     try:
         for _ in range(rounds):
             for rt in runtimes:
                 with rt.entered():
-                    times[rt.name].append(_ms(rt.timed("exec", "exec-target", "/bin/true")))
+                    times[rt.name].append(_ms(rt.timed("exec", f"{rt.name}-exec", "/bin/true")))
     finally:
         for rt in runtimes:
             with rt.entered():
-                rt.call("delete", "--force", "exec-target")
+                rt.call("delete", "--force", f"{rt.name}-exec")
     return times
 
 
@@ -135,25 +138,24 @@ def list_and_state(runtimes: list[Runtime], bundle: str, rounds: int, count: int
 
     Returns {"list": samples, "state": samples}."""
     runtimes = [rt for rt in runtimes if not isinstance(rt, Floor)]
-    ids = [f"many-{n:04d}" for n in range(count)]
+    ids = {rt.name: [f"{rt.name}-many-{n:04d}" for n in range(count)] for rt in runtimes}
     made: dict[str, list[str]] = {rt.name: [] for rt in runtimes}
     out: dict[str, Samples] = {"list": {}, "state": {}}
     try:
         for rt in runtimes:
             with rt.entered():
-                for cid in ids:
+                for cid in ids[rt.name]:
                     rt.call("create", "--bundle", bundle, cid)
                     made[rt.name].append(cid)
         listed = {rt.name: rt.output("list", "-q").split() for rt in runtimes}
         for rt in runtimes:
             if len(listed[rt.name]) != count:
                 raise RuntimeError(f"{rt.name} lists {len(listed[rt.name])} containers, not {count}")
-        middle = ids[count // 2]
         for _ in range(rounds):
             for rt in runtimes:
                 with rt.entered():
                     out["list"].setdefault(rt.name, []).append(_ms(rt.timed("list")))
-                    out["state"].setdefault(rt.name, []).append(_ms(rt.timed("state", middle)))
+                    out["state"].setdefault(rt.name, []).append(_ms(rt.timed("state", ids[rt.name][count // 2])))
     finally:
         for rt in runtimes:
             with rt.entered():

@@ -14,7 +14,7 @@ def ratios_svg(summary: dict) -> str:
     for heading, field in panels:
         groups = [(result["title"], [(name, row[field]) for name, row in result["runtimes"].items()
                                      if row[field] is not None])
-                  for result in summary.values()]
+                  for result in summary.values() if result["unit"]]  # counts are no ratio
         groups = [(t, bars) for t, bars in groups if bars]
         if not groups:
             continue

@@ -153,3 +153,29 @@ fn an_exec_d_process_gets_no_inheritable_caps_and_no_runtime_descriptor() {
     assert_eq!(fds, [0, 1, 2], "the exec'd process holds more than stdio");
     rt.kill_and_delete(&id, &bundle);
 }
+
+/// CVE-2025-52881: a mount in the container's /proc (here a host file bound
+/// over the sysctl's file) must not redirect the runtime's own procfs writes.
+/// Berth writes sysctls through a procfs instance of its own, which no
+/// container mount covers.
+#[test]
+fn a_mount_over_a_proc_file_does_not_redirect_a_sysctl_write() {
+    let mut bundle = Bundle::busybox(&["cat", "/proc/sys/net/ipv4/ip_forward"]);
+    let decoy = bundle.path().join("decoy");
+    fs::write(&decoy, "untouched\n").unwrap();
+    bundle.add_mount(json!({ "destination": "/proc/sys/net/ipv4/ip_forward", "type": "bind", "source": decoy, "options": ["bind"] }));
+    bundle.edit(|c| {
+        c["linux"]["sysctl"] = json!({ "net.ipv4.ip_forward": "1" });
+        // With /proc/sys read-only the redirected write would fail rather than land.
+        c["linux"]["readonlyPaths"].as_array_mut().unwrap().retain(|p| p != "/proc/sys");
+    });
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let out = rt.run(&id, &bundle, &[]);
+    assert_eq!(fs::read_to_string(&decoy).unwrap(), "untouched\n", "the sysctl write went through the container's mount: {}", out.describe());
+    if berth_only("runc 1.1 refuses a mount inside /proc instead") {
+        assert_eq!(out.stdout, "untouched\n", "{}", out.describe());
+    }
+    rt.cmd(&["delete", "--force", &id]);
+    rt.assert_nothing_left(&id, &bundle);
+}

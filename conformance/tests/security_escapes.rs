@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use berth_conformance::{berth_only, wait_until, Answer, Bundle, Runtime, SeccompAgent};
+use berth_conformance::{berth_only, read_until_closed, wait_until, Answer, Bundle, ConsoleSocket, HostDir, Runtime, SeccompAgent};
 use std::time::Duration;
 use serde_json::json;
 
@@ -175,6 +175,41 @@ fn a_mount_over_a_proc_file_does_not_redirect_a_sysctl_write() {
     assert_eq!(fs::read_to_string(&decoy).unwrap(), "untouched\n", "the sysctl write went through the container's mount: {}", out.describe());
     if berth_only("runc 1.1 refuses a mount inside /proc instead") {
         assert_eq!(out.stdout, "untouched\n", "{}", out.describe());
+    }
+    rt.cmd(&["delete", "--force", &id]);
+    rt.assert_nothing_left(&id, &bundle);
+}
+
+/// CVE-2025-52565: the console is bound onto /dev/console, and a rootfs
+/// whose /dev is its own (no tmpfs from the config) may make that a symlink
+/// to a procfs file such as /proc/sys/kernel/core_pattern (host-wide): the
+/// console must not be bound over it, which would hand the container a
+/// writable mount of a file that masks and read-only paths protect.
+#[test]
+fn a_dev_console_planted_as_a_symlink_is_not_followed() {
+    let mut bundle = Bundle::busybox(&["sh", "-c", "grep -c core_pattern /proc/self/mountinfo; echo ran"]);
+    fs::create_dir_all(bundle.rootfs().join("dev")).unwrap();
+    let _ = fs::remove_file(bundle.rootfs().join("dev/console"));
+    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", bundle.rootfs().join("dev/console")).unwrap();
+    bundle.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/dev");
+    });
+    let dir = HostDir::new();
+    let socket = ConsoleSocket::bind(dir.path());
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let created = rt.create(&id, &bundle, &["--console-socket", socket.path().to_str().unwrap()]);
+    if created.success() {
+        let received = socket.receive().expect("the master");
+        rt.start(&id).ok();
+        let out = read_until_closed(&received.master);
+        assert!(out.contains("ran"), "{out:?}");
+        // runc 1.1.5 predates the fix (runc 1.2.8) and binds over core_pattern.
+        if berth_only("runc 1.1.5 is vulnerable to CVE-2025-52565") {
+            assert!(out.lines().next().is_some_and(|l| l.trim() == "0"), "the console was bound over core_pattern: {out:?}");
+        }
+        rt.wait_status(&id, "stopped");
     }
     rt.cmd(&["delete", "--force", &id]);
     rt.assert_nothing_left(&id, &bundle);

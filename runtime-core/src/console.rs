@@ -8,7 +8,7 @@
 //! swap (CVE-2025-52565). The master goes to the parent over the sync
 //! channel, and from there to `--console-socket` or the foreground relay.
 
-use crate::rootfs::{Root, TargetKind};
+use crate::rootfs::Root;
 use nix::sys::socket::{connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr};
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -77,7 +77,7 @@ pub fn setup_in_container(size: Option<(u16, u16)>, bind_console: bool) -> Resul
     let slave = unsafe { OwnedFd::from_raw_fd(raw) };
 
     if bind_console {
-        let target = root.ensure(Path::new("/dev/console"), TargetKind::File).map_err(ConsoleError::Console)?;
+        let target = root.file_not_link(Path::new("/dev/console")).map_err(ConsoleError::Console)?;
         let bind = crate::rootfs::clone_tree(Some(slave.as_fd()), Path::new(""), false).map_err(ConsoleError::Console)?;
         crate::rootfs::attach(bind.as_fd(), target.as_fd()).map_err(ConsoleError::Console)?;
     }

@@ -90,7 +90,7 @@ fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: 
         return Err("rootless containers (--rootless, or running berth as a non-root user) are not supported yet".to_string().into());
     }
     if global.systemd_cgroup {
-        return Err("the systemd cgroup driver (--systemd-cgroup) is not supported yet".to_string().into());
+        berth::cgroups::systemd::check_running().map_err(|e| format!("--systemd-cgroup: {e}"))?;
     }
     if args.pidfd_socket.is_some() {
         return Err("--pidfd-socket is not supported yet".to_string().into());
@@ -106,6 +106,7 @@ fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: 
         preserve_fds: passed.for_create(args.preserve_fds)?,
         extra_env: passed.listen_env(),
         detach,
+        systemd_cgroup: global.systemd_cgroup,
     })
 }
 

@@ -40,6 +40,8 @@ pub struct CreateOptions {
     pub extra_env: Vec<String>,
     /// Whether the caller returns without waiting (create, run -d), for the terminal checks.
     pub detach: bool,
+    /// runc's `--systemd-cgroup`: the cgroup is a systemd scope, cgroupsPath `slice:prefix:name`.
+    pub systemd_cgroup: bool,
 }
 
 /// Create a container and leave its init blocked until `start`.
@@ -60,21 +62,31 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let rootfs = spec::rootfs_path(&spec, &bundle);
     let namespaces = Namespaces::from_spec(&spec)?;
 
+    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let scope = match options.systemd_cgroup {
+        true => {
+            let path = cgroups_path.as_deref().map(|p| p.to_string_lossy());
+            let scope = cgroups::systemd::Scope::parse(path.as_deref(), &options.id).map_err(cgroups::CgroupError::from)?;
+            cgroups::systemd::check_running().map_err(cgroups::CgroupError::from)?;
+            Some(scope)
+        }
+        false => None,
+    };
+
     let root = StateRoot::open(&options.root)?;
     let mut undo = Undo::default();
     undo.dir = Some(root.claim(&options.id)?);
     let dir_path = undo.dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
-    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-    let cgroup = Cgroup::create(cgroups_path.as_deref(), &options.id)?;
-    undo.cgroup = Some(cgroup.clone());
     let linux = spec.linux().as_ref();
-    let device_rules = cgroups::device_rules(
-        linux.and_then(|l| l.resources().as_ref()).and_then(|r| r.devices().as_deref()).unwrap_or_default(),
-        linux.and_then(|l| l.devices().as_deref()).unwrap_or_default(),
-    );
-    cgroup.set_device_rules(&device_rules)?;
-    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
-        cgroup.apply_resources(resources)?;
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    // systemd makes a scope only around a process: its cgroup is set up once the init exists.
+    let mut cgroup = match &scope {
+        None => Cgroup::create(cgroups_path.as_deref(), &options.id)?,
+        Some(scope) => Cgroup::plan(Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?), &options.id)?,
+    };
+    undo.cgroup = Some(cgroup.clone());
+    if scope.is_none() {
+        set_limits(&cgroup, &spec)?;
     }
     let idmapped = crate::rootfs::idmapped_trees(&spec, &bundle)?;
     let barrier_fd = barrier::create(&dir_path)?;
@@ -110,7 +122,17 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     drop(barrier_fd);
     drop(init_end);
 
+    if let Some(scope) = &scope {
+        scope.start(&options.id, pid, resources).map_err(cgroups::CgroupError::from)?;
+        cgroup.systemd_unit = Some(scope.unit.clone());
+        undo.cgroup = Some(cgroup.clone());
+        cgroup.make()?;
+        undo.cgroup = Some(cgroup.clone());
+    }
     cgroup.add(pid)?;
+    if scope.is_some() {
+        set_limits(&cgroup, &spec)?;
+    }
     namespaces.write_id_maps(pid)?;
     if let Some(value) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         set_oom_score_adj(pid, value)?;
@@ -157,6 +179,20 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
     let dir = undo.disarm();
     Ok(Container::from_parts(dir, record, console))
+}
+
+/// Device rules, then `linux.resources`.
+fn set_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let device_rules = cgroups::device_rules(
+        linux.and_then(|l| l.resources().as_ref()).and_then(|r| r.devices().as_deref()).unwrap_or_default(),
+        linux.and_then(|l| l.devices().as_deref()).unwrap_or_default(),
+    );
+    cgroup.set_device_rules(&device_rules)?;
+    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
+        cgroup.apply_resources(resources)?;
+    }
+    Ok(())
 }
 
 /// Refuse what this version cannot honour yet, rather than run a container

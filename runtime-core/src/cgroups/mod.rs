@@ -3,10 +3,12 @@
 //! created on `create`, joined by the init, emptied and removed on `delete`.
 //! Resource limits build on this.
 
+mod dbus;
 mod device_filter;
 mod devices;
 mod resources;
 mod stats;
+pub mod systemd;
 
 pub use devices::{rules_for as device_rules, DeviceRule};
 pub use resources::ResourceError;
@@ -43,6 +45,8 @@ pub enum CgroupError {
     Freeze { path: PathBuf, source: io::Error },
     #[error("read the processes of cgroup {path}: {source}")]
     Procs { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Systemd(#[from] systemd::SystemdError),
 }
 
 /// One mounted hierarchy: where it is and what it is called inside a container.
@@ -119,12 +123,22 @@ pub struct Cgroup {
     pub dirs: Vec<(String, PathBuf)>,
     /// Directories this runtime created, deepest last, so delete removes exactly those.
     pub created: Vec<PathBuf>,
+    /// The systemd scope holding the container (`--systemd-cgroup`), stopped on delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 impl Cgroup {
     /// Create the directories for `cgroups_path` (or `<id>` when absent). A
     /// relative path hangs off this process's own cgroup, as in runc.
     pub fn create(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
+        let mut cgroup = Cgroup::plan(cgroups_path, id)?;
+        cgroup.make()?;
+        Ok(cgroup)
+    }
+
+    /// The directories `create` would make, without making them.
+    pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
         let wanted = cgroups_path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(id));
         if wanted.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
             return Err(CgroupError::InvalidPath(wanted.display().to_string()));
@@ -133,13 +147,23 @@ impl Cgroup {
         for h in hierarchies()? {
             let inner = if wanted.is_absolute() { wanted.clone() } else { h.own_path.join(&wanted) };
             let dir = h.mountpoint.join(inner.strip_prefix("/").unwrap_or(&inner));
-            if let Err(e) = cgroup.make_dirs(&h, &dir) {
-                cgroup.remove()?;
-                return Err(e);
-            }
             cgroup.dirs.push((h.name.clone(), dir));
         }
         Ok(cgroup)
+    }
+
+    /// Make the planned directories that do not exist yet (systemd may have
+    /// made some), removing them again if one fails.
+    pub fn make(&mut self) -> Result<(), CgroupError> {
+        let hierarchies = hierarchies()?;
+        for (name, dir) in self.dirs.clone() {
+            let Some(h) = hierarchies.iter().find(|h| h.name == name) else { continue };
+            if let Err(e) = self.make_dirs(h, &dir) {
+                self.remove()?;
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     fn make_dirs(&mut self, hierarchy: &Hierarchy, dir: &Path) -> Result<(), CgroupError> {
@@ -215,6 +239,11 @@ impl Cgroup {
     /// there), and every hierarchy's own directory is still tried.
     pub fn remove(&self) -> Result<(), CgroupError> {
         let mut first_error = None;
+        if let Some(unit) = &self.systemd_unit {
+            if let Err(e) = systemd::stop(unit) {
+                first_error = Some(CgroupError::Systemd(e));
+            }
+        }
         for path in self.created.iter().rev() {
             let own = self.dirs.iter().any(|(_, dir)| dir == path);
             match fs::remove_dir(path) {

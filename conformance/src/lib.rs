@@ -20,6 +20,7 @@ mod engine;
 mod leftovers;
 mod mount_table;
 pub mod podman;
+mod private_systemd;
 mod runtime;
 
 use std::io::Write;
@@ -34,6 +35,7 @@ pub use console::{read_until_closed, ConsoleSocket, ReceivedConsole};
 pub use default_spec::{bundle_spec, runc_default_spec};
 pub use leftovers::{assert_nothing_left, cgroups_named, leftovers, mounts_mentioning, processes_using};
 pub use mount_table::{bind_mount, run_and_read_mounts, tmpfs_mount};
+pub use private_systemd::PrivateSystemd;
 pub use runtime::{Output, Runtime, STATE_DEADLINE};
 
 /// Where bundles, runtime roots and the rootfs template live.

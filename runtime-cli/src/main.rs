@@ -9,6 +9,7 @@ mod signal;
 mod update;
 
 use args::{Command, CreateArgs, GlobalOpts, ListFormat, Stage};
+use berth::cgroups::systemd::SystemdError;
 use berth::{container, CreateOptions, Error};
 use log::Logger;
 use std::io::Write;
@@ -58,7 +59,12 @@ struct Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
-        Failure { message: e.to_string(), code: 1 }
+        let message = match &e {
+            // The library has no flags; here the user learns which one asked for systemd.
+            Error::Cgroup(berth::cgroups::CgroupError::Systemd(SystemdError::NotRunning)) => format!("--systemd-cgroup: {e}"),
+            _ => e.to_string(),
+        };
+        Failure { message, code: 1 }
     }
 }
 
@@ -88,9 +94,6 @@ fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: 
     let unprivileged = !nix::unistd::geteuid().is_root();
     if rootless == Some(true) || (rootless.is_none() && unprivileged) {
         return Err("rootless containers (--rootless, or running berth as a non-root user) are not supported yet".to_string().into());
-    }
-    if global.systemd_cgroup {
-        berth::cgroups::systemd::check_running().map_err(|e| format!("--systemd-cgroup: {e}"))?;
     }
     if args.pidfd_socket.is_some() {
         return Err("--pidfd-socket is not supported yet".to_string().into());

@@ -91,7 +91,9 @@ fn a_failed_create_stops_its_scope() {
         c["process"]["args"] = json!(["/no/such/program"]);
     });
     bundle.write_config();
-    rt.cmd(&["--systemd-cgroup", "create", "--bundle", bundle.path().to_str().unwrap(), &id]).fails();
+    let out = rt.cmd(&["--systemd-cgroup", "create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    // The init's failure, so the scope existed by then.
+    assert!(out.fails().contains("/no/such/program"), "{}", out.describe());
     let unit = format!("berth-{id}.scope");
     assert_eq!(systemd.unit_property(&unit, "LoadState"), "not-found", "the unit outlived the failed create");
     assert!(systemd.cgroups_named(&unit).is_empty(), "cgroups left: {:?}", systemd.cgroups_named(&unit));

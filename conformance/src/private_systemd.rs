@@ -32,7 +32,7 @@ mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
 for c in $V1_CONTROLLERS; do mkdir /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c; done
 mkdir /sys/fs/cgroup/systemd; mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
 mkdir /sys/fs/cgroup/unified; mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
-exec env -i container=berth-test SYSTEMD_UNIT_PATH="$UNITS" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+exec env -i container=berth-test SYSTEMD_UNIT_PATH="$UNITS:/run/systemd/transient" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     /lib/systemd/systemd --unit=berth-test.target --log-target=null --show-status=no
 "#;
 

@@ -99,3 +99,37 @@ fn a_failed_create_stops_its_scope() {
     assert!(systemd.cgroups_named(&unit).is_empty(), "cgroups left: {:?}", systemd.cgroups_named(&unit));
     rt.assert_nothing_left(&id, &bundle);
 }
+
+/// systemd writes a unit's cgroup settings again on `daemon-reload`: the limits the
+/// container was made with, and those `update` set later, must be what it writes.
+#[test]
+fn limits_survive_a_daemon_reload() {
+    let Some(rt) = systemd_runtime() else { return };
+    let systemd = rt.systemd().expect("a runtime in a private systemd");
+    let id = rt.new_id();
+    let mut bundle = Bundle::sleeper();
+    bundle.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(format!("system.slice:berth:{id}"));
+        c["linux"]["resources"]["memory"] = json!({ "limit": 64 << 20 });
+        c["linux"]["resources"]["pids"] = json!({ "limit": 50 });
+        c["linux"]["resources"]["cpu"] = json!({ "shares": 512, "quota": 50000, "period": 100000 });
+    });
+    bundle.write_config();
+    rt.cmd(&["--systemd-cgroup", "create", "--bundle", bundle.path().to_str().unwrap(), &id]).ok();
+    let inner = format!("system.slice/berth-{id}.scope");
+    let read = |hierarchy: &str, file: &str| {
+        fs::read_to_string(systemd.cgroup_dir(hierarchy, &inner).join(file)).unwrap_or_else(|e| panic!("{file}: {e}")).trim().to_string()
+    };
+    systemd.systemctl(&["daemon-reload"]);
+    assert_eq!(read("memory", "memory.limit_in_bytes"), (64 << 20).to_string());
+    assert_eq!(read("pids", "pids.max"), "50");
+    assert_eq!(read("cpu", "cpu.shares"), "512");
+    assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+
+    rt.cmd(&["--systemd-cgroup", "update", "--memory", "32M", "--pids-limit", "20", "--cpu-share", "256", &id]).ok();
+    systemd.systemctl(&["daemon-reload"]);
+    assert_eq!(read("memory", "memory.limit_in_bytes"), (32 << 20).to_string());
+    assert_eq!(read("pids", "pids.max"), "20");
+    assert_eq!(read("cpu", "cpu.shares"), "256");
+    rt.kill_and_delete(&id, &bundle);
+}

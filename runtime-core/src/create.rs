@@ -123,15 +123,15 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     drop(init_end);
 
     if let Some(scope) = &scope {
-        scope.start(&options.id, pid, resources).map_err(cgroups::CgroupError::from)?;
+        scope.start(&options.id, pid, resources, cgroup.cpu_on_v1()).map_err(cgroups::CgroupError::from)?;
         cgroup.systemd_unit = Some(scope.unit.clone());
         undo.cgroup = Some(cgroup.clone());
-        cgroup.make()?;
+        let joined = cgroup.make_and_join(pid);
         undo.cgroup = Some(cgroup.clone());
-    }
-    cgroup.add(pid)?;
-    if scope.is_some() {
+        joined?;
         set_limits(&cgroup, &spec)?;
+    } else {
+        cgroup.add(pid)?;
     }
     namespaces.write_id_maps(pid)?;
     if let Some(value) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {

@@ -34,6 +34,7 @@ impl Value {
 /// A body argument of a method call.
 pub enum Arg<'a> {
     Str(&'a str),
+    Bool(bool),
     /// `a(sv)`: systemd's unit properties.
     Properties(&'a [(String, Value)]),
     /// `a(sa(sv))`: auxiliary units, always empty here.
@@ -293,6 +294,7 @@ impl Writer {
     fn arg(&mut self, arg: &Arg) {
         match arg {
             Arg::Str(s) => self.string(s),
+            Arg::Bool(b) => self.u32(u32::from(*b)),
             Arg::Properties(props) => self.array(8, |w| {
                 for (name, value) in props.iter() {
                     w.align(8);
@@ -313,6 +315,7 @@ fn method_call(serial: u32, path: &str, interface: &str, member: &str, args: &[A
         body.arg(arg);
         signature.push_str(match arg {
             Arg::Str(_) => "s",
+            Arg::Bool(_) => "b",
             Arg::Properties(_) => "a(sv)",
             Arg::NoAuxUnits => "a(sa(sv))",
         });

@@ -206,6 +206,39 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Make the planned directories and move `pid` into each, one hierarchy
+    /// at a time. For a systemd scope: until a process is in it, systemd may
+    /// remove an empty directory it does not manage (its realize step trims
+    /// the hierarchies of controllers the unit does not use), so a directory
+    /// (or a parent) gone before the join is made again.
+    pub fn make_and_join(&mut self, pid: i32) -> Result<(), CgroupError> {
+        let hierarchies = hierarchies()?;
+        for (name, dir) in self.dirs.clone() {
+            let Some(h) = hierarchies.iter().find(|h| h.name == name) else { continue };
+            let mut attempts = 0;
+            loop {
+                let made = self.make_dirs(h, &dir).and_then(|()| {
+                    fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|source| CgroupError::Join { pid, path: dir.clone(), source })
+                });
+                match made {
+                    Ok(()) => break,
+                    Err(CgroupError::Create { source, .. } | CgroupError::Join { source, .. })
+                        if source.kind() == io::ErrorKind::NotFound && attempts < 10 =>
+                    {
+                        attempts += 1
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the cpu controller is a v1 hierarchy's.
+    pub(crate) fn cpu_on_v1(&self) -> bool {
+        self.dirs.iter().any(|(name, _)| name.split(',').any(|c| c == "cpu"))
+    }
+
     /// A pure cgroup v2 host's one directory for the container (`None` on v1 and hybrid hosts).
     pub(crate) fn unified_only_dir(&self) -> Option<&Path> {
         self.dirs.iter().find(|(name, _)| name.is_empty()).map(|(_, dir)| dir.as_path())

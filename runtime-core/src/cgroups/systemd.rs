@@ -79,7 +79,8 @@ impl Scope {
     }
 
     /// Ask systemd for the scope, holding `pid`, and wait until it is running.
-    pub fn start(&self, id: &str, pid: i32, resources: Option<&LinuxResources>) -> Result<(), SystemdError> {
+    /// `v1_cpu`: the cpu controller is a v1 hierarchy (shares rather than weight).
+    pub fn start(&self, id: &str, pid: i32, resources: Option<&LinuxResources>, v1_cpu: bool) -> Result<(), SystemdError> {
         let mut properties = vec![
             ("Description".to_string(), Value::Str(format!("berth container {id}"))),
             ("Slice".to_string(), Value::Str(self.slice.clone())),
@@ -91,7 +92,7 @@ impl Scope {
             ("CPUAccounting".to_string(), Value::Bool(true)),
             ("TasksAccounting".to_string(), Value::Bool(true)),
         ];
-        properties.extend(resource_properties(resources));
+        properties.extend(resources.map(|r| resource_properties(r, v1_cpu)).unwrap_or_default());
         let mut bus = connect()?;
         let reply = bus
             .call(SYSTEMD_PATH, MANAGER, "StartTransientUnit", &[
@@ -125,6 +126,23 @@ pub fn stop(unit: &str) -> Result<(), SystemdError> {
     }
 }
 
+/// Tell systemd the limits `update` sets, so that a `daemon-reload` writes
+/// those rather than the ones the scope was started with.
+pub fn set_properties(unit: &str, resources: &LinuxResources, v1_cpu: bool) -> Result<(), SystemdError> {
+    let properties = resource_properties(resources, v1_cpu);
+    if properties.is_empty() {
+        return Ok(());
+    }
+    let mut bus = connect()?;
+    let reply = bus
+        .call(SYSTEMD_PATH, MANAGER, "SetUnitProperties", &[Arg::Str(unit), Arg::Bool(true), Arg::Properties(&properties)])
+        .map_err(SystemdError::Bus)?;
+    match reply {
+        Reply::Return(_) => Ok(()),
+        Reply::Error(name, message) => Err(SystemdError::Refused { action: "set the properties of", unit: unit.to_string(), name, message }),
+    }
+}
+
 fn connect() -> Result<Connection, SystemdError> {
     let mut bus = Connection::open(Path::new(PRIVATE_SOCKET), BUS_TIMEOUT).map_err(SystemdError::Bus)?;
     // Job signals reach only subscribed clients on some versions; the private bus needs no match rule.
@@ -147,17 +165,30 @@ fn finish_job(bus: &mut Connection, reply: Reply, action: &'static str, unit: &s
     }
 }
 
-/// The limits systemd should know about, so that a `daemon-reload` puts
-/// them back rather than its defaults. Berth writes every limit to the
-/// cgroup files afterwards anyway.
-fn resource_properties(resources: Option<&LinuxResources>) -> Vec<(String, Value)> {
+/// The limits systemd should know about: it writes a unit's own settings
+/// (its defaults where none are set: cpu.shares 1024, no quota) again on
+/// `daemon-reload`. Berth writes every limit to the cgroup files itself too.
+fn resource_properties(resources: &LinuxResources, v1_cpu: bool) -> Vec<(String, Value)> {
     let mut properties = Vec::new();
-    let Some(resources) = resources else { return properties };
-    if let Some(limit) = resources.memory().as_ref().and_then(|m| m.limit()).filter(|l| *l > 0) {
-        properties.push(("MemoryMax".to_string(), Value::U64(limit as u64)));
+    let mut add = |name: &str, value: u64| properties.push((name.to_string(), Value::U64(value)));
+    if let Some(limit) = resources.memory().as_ref().and_then(|m| m.limit()).filter(|l| *l != 0) {
+        add("MemoryMax", u64::try_from(limit).unwrap_or(u64::MAX));
     }
-    if let Some(limit) = resources.pids().as_ref().map(|p| p.limit()).filter(|l| *l > 0) {
-        properties.push(("TasksMax".to_string(), Value::U64(limit as u64)));
+    if let Some(limit) = resources.pids().as_ref().map(|p| p.limit()).filter(|l| *l != 0) {
+        add("TasksMax", u64::try_from(limit).unwrap_or(u64::MAX));
+    }
+    let cpu = resources.cpu().as_ref();
+    if let Some(shares) = cpu.and_then(|c| c.shares()).filter(|s| *s != 0) {
+        if v1_cpu {
+            add("CPUShares", shares);
+        } else {
+            // runc's mapping of shares (2..262144) onto cgroup v2's weight (1..10000).
+            add("CPUWeight", 1 + (shares.saturating_sub(2) * 9999) / 262142);
+        }
+    }
+    if let (Some(quota), Some(period)) = (cpu.and_then(|c| c.quota()).filter(|q| *q != 0), cpu.and_then(|c| c.period()).filter(|p| *p != 0)) {
+        add("CPUQuotaPeriodUSec", period);
+        add("CPUQuotaPerSecUSec", u64::try_from(quota).map_or(u64::MAX, |q| q.saturating_mul(1_000_000) / period));
     }
     properties
 }

@@ -21,6 +21,7 @@ mod leftovers;
 mod mount_table;
 mod pidfd;
 pub mod podman;
+mod private_systemd;
 mod runtime;
 mod seccomp_agent;
 
@@ -37,6 +38,7 @@ pub use default_spec::{bundle_spec, runc_default_spec};
 pub use leftovers::{assert_nothing_left, cgroups_named, leftovers, mounts_mentioning, processes_using};
 pub use pidfd::{PidfdSocket, ReceivedPidfd};
 pub use mount_table::{bind_mount, run_and_read_mounts, tmpfs_mount};
+pub use private_systemd::PrivateSystemd;
 pub use runtime::{Output, Runtime, STATE_DEADLINE};
 pub use seccomp_agent::{Answer, SeccompAgent};
 

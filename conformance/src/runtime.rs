@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::bundle::Bundle;
 use crate::cgroup_layout::{CgroupLayout, LayoutNamespace};
 use crate::leftovers::{assert_nothing_left, mounts_mentioning_in};
+use crate::private_systemd::PrivateSystemd;
 use crate::{runtime, scratch_dir, unique_name};
 
 /// A runtime command that has not exited by then is hung: it is killed and the test fails.
@@ -95,6 +96,8 @@ pub struct Runtime {
     commands_run: Mutex<usize>,
     /// Where every command runs when the test wants another cgroup layout.
     namespace: Option<LayoutNamespace>,
+    /// Where every command runs when the test needs a systemd to talk to.
+    systemd: Option<PrivateSystemd>,
 }
 
 impl Runtime {
@@ -108,7 +111,21 @@ impl Runtime {
             bundles: Mutex::new(Vec::new()),
             commands_run: Mutex::new(0),
             namespace: None,
+            systemd: None,
         }
+    }
+
+    /// A runtime whose every command runs in the namespaces of a systemd of its own
+    /// (`None` where one cannot be started, see `PrivateSystemd::start`).
+    pub fn in_private_systemd() -> Option<Runtime> {
+        let mut runtime = Runtime::new();
+        runtime.systemd = Some(PrivateSystemd::start()?);
+        Some(runtime)
+    }
+
+    /// The systemd commands run under, if any.
+    pub fn systemd(&self) -> Option<&PrivateSystemd> {
+        self.systemd.as_ref()
     }
 
     /// A runtime whose every command sees the cgroup `layout` instead of the
@@ -126,9 +143,10 @@ impl Runtime {
 
     /// `program`, started inside this runtime's namespace if it has one.
     fn command(&self, program: &Path) -> Command {
-        match &self.namespace {
-            Some(ns) => ns.command(program),
-            None => Command::new(program),
+        match (&self.namespace, &self.systemd) {
+            (_, Some(systemd)) => systemd.command(program),
+            (Some(ns), None) => ns.command(program),
+            (None, None) => Command::new(program),
         }
     }
 

@@ -8,7 +8,9 @@
 
 use std::fs;
 
-use berth_conformance::{berth_only, skip, Bundle, Output, Runtime};
+use std::path::Path;
+
+use berth_conformance::{berth_only, cgroups_named, skip, Bundle, Output, Runtime};
 use serde_json::{json, Value};
 
 /// Creates a container from `bundle` as given (its config.json is not rewritten), and
@@ -276,21 +278,45 @@ fn exec_security_labels_the_host_cannot_apply_are_refused() {
     rt.kill_and_delete(&id, &bundle);
 }
 
-/// Global modes this version cannot honour are refused at create, by name.
+/// `--systemd-cgroup` where systemd is not the init (our machines and CI): a clear
+/// error naming the flag, before anything exists.
 #[test]
-fn unsupported_global_modes_are_refused_berth_only() {
-    if !berth_only("runc supports the systemd driver") {
+fn systemd_cgroup_without_systemd_is_refused_berth_only() {
+    if Path::new("/run/systemd/system").exists() {
+        skip("systemd is this host's init");
         return;
     }
-    let bundle = Bundle::sleeper();
+    if !berth_only("runc's error there is its D-Bus client's") {
+        return;
+    }
+    let mut bundle = Bundle::sleeper();
+    bundle.edit(|c| c["linux"]["cgroupsPath"] = json!("system.slice:berth:x"));
     bundle.write_config();
-    for (flags, key) in [(["--systemd-cgroup", ""], "systemd")] {
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let out = rt.cmd(&["--systemd-cgroup", "create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    let text = out.fails();
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(text.contains("--systemd-cgroup") && text.contains("systemd is not running"), "unclear error: {}", out.describe());
+    rt.assert_nothing_left(&id, &bundle);
+    assert!(cgroups_named("berth-x.scope").is_empty(), "a cgroup was left: {:?}", cgroups_named("berth-x.scope"));
+}
+
+/// runc's systemd driver takes only `slice:prefix:name`, and says so before it asks systemd.
+#[test]
+fn systemd_cgroups_path_must_be_slice_prefix_name() {
+    for path in ["/plain/path", "system.slice:only-two", "a:b:c:d"] {
+        let mut bundle = Bundle::sleeper();
+        bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
+        bundle.write_config();
         let rt = Runtime::new();
         let id = rt.new_id();
-        let mut args: Vec<&str> = flags.iter().copied().filter(|f| !f.is_empty()).collect();
-        args.extend(["create", "--bundle", bundle.path().to_str().unwrap(), &id]);
-        let out = rt.cmd(&args);
-        check_rejection(&out, key);
+        let out = rt.cmd(&["--systemd-cgroup", "create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+        // logrus's text form escapes the quotes: match the words around them.
+        let text = out.fails();
+        for words in ["expected cgroupsPath to be of format", "slice:prefix:name", "for systemd cgroups, got", path] {
+            assert!(text.contains(words), "{words:?} missing: {}", out.describe());
+        }
         rt.assert_nothing_left(&id, &bundle);
     }
 }

@@ -9,6 +9,7 @@ mod signal;
 mod update;
 
 use args::{Command, CreateArgs, GlobalOpts, ListFormat, Stage};
+use berth::cgroups::systemd::SystemdError;
 use berth::{container, CreateOptions, Error};
 use log::Logger;
 use std::io::Write;
@@ -58,7 +59,12 @@ struct Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
-        Failure { message: e.to_string(), code: 1 }
+        let message = match &e {
+            // The library has no flags; here the user learns which one asked for systemd.
+            Error::Cgroup(berth::cgroups::CgroupError::Systemd(SystemdError::NotRunning)) => format!("--systemd-cgroup: {e}"),
+            _ => e.to_string(),
+        };
+        Failure { message, code: 1 }
     }
 }
 
@@ -87,9 +93,6 @@ fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: 
     let rootless = global.rootless.resolve().map_err(|e| format!("runc create failed: {e}"))?;
     let unprivileged = !nix::unistd::geteuid().is_root();
     let rootless = rootless.unwrap_or(unprivileged);
-    if global.systemd_cgroup {
-        return Err("the systemd cgroup driver (--systemd-cgroup) is not supported yet".to_string().into());
-    }
     Ok(CreateOptions {
         root: state_root(global),
         id: args.id.clone(),
@@ -103,6 +106,7 @@ fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: 
         preserve_fds: passed.for_create(args.preserve_fds)?,
         extra_env: passed.listen_env(),
         detach,
+        systemd_cgroup: global.systemd_cgroup,
     })
 }
 

@@ -164,6 +164,9 @@ impl Container {
         if resources.pids().is_some_and(|p| p.limit() == 0) {
             resources.set_pids(None);
         }
+        if let Some(unit) = &self.record.cgroup.systemd_unit {
+            crate::cgroups::systemd::set_properties(unit, &resources, self.record.cgroup.cpu_on_v1()).map_err(crate::cgroups::CgroupError::from)?;
+        }
         Ok(self.record.cgroup.apply_resources(&resources)?)
     }
 

@@ -45,6 +45,8 @@ pub struct CreateOptions {
     pub extra_env: Vec<String>,
     /// Whether the caller returns without waiting (create, run -d), for the terminal checks.
     pub detach: bool,
+    /// runc's `--systemd-cgroup`: the cgroup is a systemd scope, cgroupsPath `slice:prefix:name`.
+    pub systemd_cgroup: bool,
 }
 
 /// Create a container and leave its init blocked until `start`.
@@ -66,36 +68,42 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let namespaces = Namespaces::from_spec(&spec)?;
     let pidfd_socket = options.pidfd_socket.as_deref().map(crate::pidfd::PidfdSocket::connect).transpose()?;
 
+    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let scope = match options.systemd_cgroup {
+        true => {
+            let path = cgroups_path.as_deref().map(|p| p.to_string_lossy());
+            let scope = cgroups::systemd::Scope::parse(path.as_deref(), &options.id).map_err(cgroups::CgroupError::from)?;
+            cgroups::systemd::check_running().map_err(cgroups::CgroupError::from)?;
+            Some(scope)
+        }
+        false => None,
+    };
+
     let root = StateRoot::open(&options.root)?;
     let mut undo = Undo::default();
     undo.dir = Some(root.claim(&options.id)?);
     let dir_path = undo.dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
-    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let linux = spec.linux().as_ref();
-    let cgroup = match Cgroup::create(cgroups_path.as_deref(), &options.id) {
-        Ok(cgroup) => cgroup,
-        Err(e) if options.rootless && e.is_permission() => {
-            let mut limits = linux.and_then(|l| l.resources().clone()).unwrap_or_default();
-            limits.set_devices(None);
-            if limits != Default::default() {
-                return Err(Error::RootlessLimits(e.to_string()));
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    // systemd makes a scope only around a process: its cgroup is set up once the init exists.
+    let mut cgroup = match &scope {
+        None => match Cgroup::create(cgroups_path.as_deref(), &options.id) {
+            Ok(cgroup) => cgroup,
+            Err(e) if options.rootless && e.is_permission() => {
+                let mut limits = resources.cloned().unwrap_or_default();
+                limits.set_devices(None);
+                if limits != Default::default() {
+                    return Err(Error::RootlessLimits(e.to_string()));
+                }
+                Cgroup::default()
             }
-            Cgroup::default()
-        }
-        Err(e) => return Err(e.into()),
+            Err(e) => return Err(e.into()),
+        },
+        Some(scope) => Cgroup::plan(Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?), &options.id)?,
     };
     undo.cgroup = Some(cgroup.clone());
-    let device_rules = cgroups::device_rules(
-        linux.and_then(|l| l.resources().as_ref()).and_then(|r| r.devices().as_deref()).unwrap_or_default(),
-        linux.and_then(|l| l.devices().as_deref()).unwrap_or_default(),
-    );
-    // Without a cgroup (rootless), the user namespace is what keeps devices
-    // out: its root can neither mknod nor open what the host does not grant.
-    if !cgroup.dirs.is_empty() {
-        cgroup.set_device_rules(&device_rules)?;
-    }
-    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
-        cgroup.apply_resources(resources)?;
+    if scope.is_none() {
+        set_limits(&cgroup, &spec)?;
     }
     let idmapped = crate::rootfs::idmapped_trees(&spec, &bundle)?;
     let barrier_fd = barrier::create(&dir_path)?;
@@ -137,7 +145,17 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     drop(barrier_fd);
     drop(init_end);
 
-    cgroup.add(pid)?;
+    if let Some(scope) = &scope {
+        scope.start(&options.id, pid, resources, cgroup.cpu_on_v1()).map_err(cgroups::CgroupError::from)?;
+        cgroup.systemd_unit = Some(scope.unit.clone());
+        undo.cgroup = Some(cgroup.clone());
+        let joined = cgroup.make_and_join(pid);
+        undo.cgroup = Some(cgroup.clone());
+        joined?;
+        set_limits(&cgroup, &spec)?;
+    } else {
+        cgroup.add(pid)?;
+    }
     namespaces.write_id_maps(pid)?;
     if let Some(value) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         set_oom_score_adj(pid, value)?;
@@ -194,6 +212,24 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
     let dir = undo.disarm();
     Ok(Container::from_parts(dir, record, console))
+}
+
+/// Device rules, then `linux.resources`.
+fn set_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let device_rules = cgroups::device_rules(
+        linux.and_then(|l| l.resources().as_ref()).and_then(|r| r.devices().as_deref()).unwrap_or_default(),
+        linux.and_then(|l| l.devices().as_deref()).unwrap_or_default(),
+    );
+    // Without a cgroup (rootless), the user namespace is what keeps devices
+    // out: its root can neither mknod nor open what the host does not grant.
+    if !cgroup.dirs.is_empty() {
+        cgroup.set_device_rules(&device_rules)?;
+    }
+    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
+        cgroup.apply_resources(resources)?;
+    }
+    Ok(())
 }
 
 /// Refuse what this version cannot honour yet, rather than run a container

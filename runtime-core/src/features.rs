@@ -156,11 +156,11 @@ fn document() -> Features {
         linux: Linux {
             namespaces: &NAMESPACES,
             capabilities: &KNOWN_CAPABILITIES,
-            // The systemd cgroup driver is not built yet.
+            // systemdUser: the driver speaks only to the system manager (no rootless mode).
             cgroup: Cgroup {
                 v1: true,
                 v2: true,
-                systemd: false,
+                systemd: true,
                 systemd_user: false,
             },
             seccomp: crate::seccomp::support(),
@@ -263,7 +263,7 @@ mod tests {
         assert_eq!(caps[40], "CAP_CHECKPOINT_RESTORE");
         assert_eq!(
             linux["cgroup"],
-            json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false})
+            json!({"v1": true, "v2": true, "systemd": true, "systemdUser": false})
         );
         assert_eq!(linux["seccomp"]["enabled"], true);
         assert_eq!(linux["seccomp"]["actions"].as_array().map(Vec::len), Some(9), "{}", linux["seccomp"]);

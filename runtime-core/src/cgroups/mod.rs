@@ -3,10 +3,12 @@
 //! created on `create`, joined by the init, emptied and removed on `delete`.
 //! Resource limits build on this.
 
+mod dbus;
 mod device_filter;
 mod devices;
 mod resources;
 mod stats;
+pub mod systemd;
 
 pub use devices::{rules_for as device_rules, DeviceRule};
 pub use resources::ResourceError;
@@ -51,6 +53,8 @@ pub enum CgroupError {
     UnknownController(String),
     #[error("sub-cgroup {0} does not exist: exec --cgroup joins an existing cgroup, it does not make one")]
     NoSubCgroup(PathBuf),
+    #[error(transparent)]
+    Systemd(#[from] systemd::SystemdError),
 }
 
 impl CgroupError {
@@ -134,12 +138,22 @@ pub struct Cgroup {
     pub dirs: Vec<(String, PathBuf)>,
     /// Directories this runtime created, deepest last, so delete removes exactly those.
     pub created: Vec<PathBuf>,
+    /// The systemd scope holding the container (`--systemd-cgroup`), stopped on delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 impl Cgroup {
     /// Create the directories for `cgroups_path` (or `<id>` when absent). A
     /// relative path hangs off this process's own cgroup, as in runc.
     pub fn create(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
+        let mut cgroup = Cgroup::plan(cgroups_path, id)?;
+        cgroup.make()?;
+        Ok(cgroup)
+    }
+
+    /// The directories `create` would make, without making them.
+    pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
         let wanted = cgroups_path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(id));
         if wanted.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
             return Err(CgroupError::InvalidPath(wanted.display().to_string()));
@@ -148,13 +162,23 @@ impl Cgroup {
         for h in hierarchies()? {
             let inner = if wanted.is_absolute() { wanted.clone() } else { h.own_path.join(&wanted) };
             let dir = h.mountpoint.join(inner.strip_prefix("/").unwrap_or(&inner));
-            if let Err(e) = cgroup.make_dirs(&h, &dir) {
-                cgroup.remove()?;
-                return Err(e);
-            }
             cgroup.dirs.push((h.name.clone(), dir));
         }
         Ok(cgroup)
+    }
+
+    /// Make the planned directories that do not exist yet (systemd may have
+    /// made some), removing them again if one fails.
+    pub fn make(&mut self) -> Result<(), CgroupError> {
+        let hierarchies = hierarchies()?;
+        for (name, dir) in self.dirs.clone() {
+            let Some(h) = hierarchies.iter().find(|h| h.name == name) else { continue };
+            if let Err(e) = self.make_dirs(h, &dir) {
+                self.remove()?;
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     fn make_dirs(&mut self, hierarchy: &Hierarchy, dir: &Path) -> Result<(), CgroupError> {
@@ -197,6 +221,39 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Make the planned directories and move `pid` into each, one hierarchy
+    /// at a time. For a systemd scope: until a process is in it, systemd may
+    /// remove an empty directory it does not manage (its realize step trims
+    /// the hierarchies of controllers the unit does not use), so a directory
+    /// (or a parent) gone before the join is made again.
+    pub fn make_and_join(&mut self, pid: i32) -> Result<(), CgroupError> {
+        let hierarchies = hierarchies()?;
+        for (name, dir) in self.dirs.clone() {
+            let Some(h) = hierarchies.iter().find(|h| h.name == name) else { continue };
+            let mut attempts = 0;
+            loop {
+                let made = self.make_dirs(h, &dir).and_then(|()| {
+                    fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|source| CgroupError::Join { pid, path: dir.clone(), source })
+                });
+                match made {
+                    Ok(()) => break,
+                    Err(CgroupError::Create { source, .. } | CgroupError::Join { source, .. })
+                        if source.kind() == io::ErrorKind::NotFound && attempts < 10 =>
+                    {
+                        attempts += 1
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the cpu controller is a v1 hierarchy's.
+    pub(crate) fn cpu_on_v1(&self) -> bool {
+        self.dirs.iter().any(|(name, _)| name.split(',').any(|c| c == "cpu"))
+    }
+
     /// A pure cgroup v2 host's one directory for the container (`None` on v1 and hybrid hosts).
     pub(crate) fn unified_only_dir(&self) -> Option<&Path> {
         self.dirs.iter().find(|(name, _)| name.is_empty()).map(|(_, dir)| dir.as_path())
@@ -217,7 +274,7 @@ impl Cgroup {
     /// controller "" stands for every hierarchy. A leading '/' still means
     /// "below the container's directory", as in runc.
     pub fn sub_cgroup(&self, paths: &[(String, PathBuf)]) -> Result<Cgroup, CgroupError> {
-        let mut sub = Cgroup { dirs: self.dirs.clone(), created: Vec::new() };
+        let mut sub = Cgroup { dirs: self.dirs.clone(), created: Vec::new(), systemd_unit: None };
         if paths.is_empty() {
             return Ok(sub);
         }
@@ -262,6 +319,11 @@ impl Cgroup {
     /// there), and every hierarchy's own directory is still tried.
     pub fn remove(&self) -> Result<(), CgroupError> {
         let mut first_error = None;
+        if let Some(unit) = &self.systemd_unit {
+            if let Err(e) = systemd::stop(unit) {
+                first_error = Some(CgroupError::Systemd(e));
+            }
+        }
         for path in self.created.iter().rev() {
             let own = self.dirs.iter().any(|(_, dir)| dir == path);
             // Sub-cgroups made inside the container's own (for exec --cgroup, or by
@@ -422,7 +484,7 @@ mod tests {
 
     fn container_cgroup(base: &Path) -> Cgroup {
         let dirs = ["cpu,cpuacct", "memory", "systemd", "unified"].iter().map(|n| (n.to_string(), base.join(n).join("c1"))).collect();
-        Cgroup { dirs, created: Vec::new() }
+        Cgroup { dirs, created: Vec::new(), systemd_unit: None }
     }
 
     fn make_sub(base: &Path, hierarchy: &str, sub: &str) {

@@ -146,6 +146,7 @@ def measure(args, runtimes: list[Runtime], params: dict) -> dict[str, dict[str, 
         mem = scenarios.created_memory(runtimes, args.bundle, params["memory_rounds"])
         samples["created_rss"] = mem["rss_kib"]
         samples["created_private"] = mem["private_kib"]
+        samples["created_dirty"] = mem["dirty_kib"]
         samples["created_processes"] = mem["processes"]
     if "exec" in args.only:
         say("exec")

@@ -8,16 +8,19 @@ def live_pids() -> set[int]:
 
 
 def container_memory(init: int, runtime_binary: str, before: set[int]) -> dict[str, float]:
-    """Sums VmRSS and Private_Clean + Private_Dirty (smaps_rollup), in KiB, over the
-    container's init, its descendants, and any process running the runtime's binary that
-    was not there before the create (a monitor or helper the runtime left behind)."""
+    """Sums VmRSS, Private_Clean + Private_Dirty, and Private_Dirty alone (smaps_rollup),
+    in KiB, over the container's init, its descendants, and any process running the
+    runtime's binary that was not there before the create (a monitor or helper the runtime
+    left behind). Private_Clean is mostly the runtime's own text while no other process
+    maps it: a second waiting container shares those pages. Private_Dirty is what each
+    container costs on its own."""
     pids = _descendants(init) | (_running(os.path.realpath(runtime_binary)) - before)
-    rss = private = 0
+    rss = private = dirty = 0
     for pid in pids:
         rss += _field(f"/proc/{pid}/status", "VmRSS:")
+        dirty += _field(f"/proc/{pid}/smaps_rollup", "Private_Dirty:")
         private += _field(f"/proc/{pid}/smaps_rollup", "Private_Clean:")
-        private += _field(f"/proc/{pid}/smaps_rollup", "Private_Dirty:")
-    return {"rss_kib": rss, "private_kib": private, "processes": len(pids)}
+    return {"rss_kib": rss, "private_kib": private + dirty, "dirty_kib": dirty, "processes": len(pids)}
 
 
 def _parents() -> dict[int, int]:

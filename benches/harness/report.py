@@ -14,6 +14,7 @@ SCENARIOS = {
     "run_peak_rss": ("run: peak RSS (largest process)", "KiB", "run_peak_rss"),
     "created_rss": ("created container: RSS left behind", "KiB", None),
     "created_private": ("created container: private memory left behind", "KiB", None),
+    "created_dirty": ("created container: private dirty", "KiB", None),
     "created_processes": ("created container: processes left behind", "", None),
 }
 

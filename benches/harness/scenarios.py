@@ -91,7 +91,10 @@ def created_memory(runtimes: list[Runtime], bundle: str, rounds: int) -> dict[st
     """Memory of what each runtime leaves behind for one created container.
 
     Returns {"rss_kib": samples, "private_kib": samples, "processes": samples}."""
-    out: dict[str, Samples] = {"rss_kib": {}, "private_kib": {}, "processes": {}}
+    out: dict[str, Samples] = {"rss_kib": {}, "private_kib": {}, "dirty_kib": {}, "processes": {}}
+    # A binary just built sits dirty in the page cache, and its text would count as the
+    # container's dirty memory until written back.
+    os.sync()
     for i in range(rounds):
         for rt in runtimes:
             if isinstance(rt, Floor):

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use berth_conformance::{mounts_mentioning, processes_using, Bundle, Runtime};
+use berth_conformance::{berth_only, mounts_mentioning, processes_using, Bundle, Runtime};
 use serde_json::Value;
 
 const CLIENTS: usize = 8;
@@ -26,11 +26,23 @@ fn status_of(rt: &Runtime, id: &str) -> Option<String> {
     Some(state["status"].as_str().unwrap_or_default().to_owned())
 }
 
+fn stop_and_delete(rt: &Runtime, id: &str) {
+    rt.kill(id, Some("KILL")).ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status_of(rt, id).as_deref() != Some("stopped") {
+        assert!(Instant::now() < deadline, "{id} never stopped");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    rt.delete(id).ok();
+}
+
 #[test]
 fn eight_clients_run_a_thousand_cycles_on_one_root() {
     let rt = Runtime::new();
     let bundles: Vec<Bundle> = (0..CLIENTS).map(|_| Bundle::sleeper()).collect();
     let live: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    // runc 1.1.5's `list` fails outright when a container is deleted while it reads the root.
+    let strict_list = berth_only("runc 1.1.5's list fails on a container deleted under it");
     let started = Instant::now();
     std::thread::scope(|scope| {
         for (client, bundle) in bundles.iter().enumerate() {
@@ -53,16 +65,12 @@ fn eight_clients_run_a_thousand_cycles_on_one_root() {
                         let _ = rt.cmd(&["kill", &other, "CONT"]);
                     }
                     let listed = rt.cmd(&["list", "--format", "json"]);
-                    listed.ok();
-                    let _: Value = serde_json::from_str(&listed.stdout).unwrap_or_else(|e| panic!("list printed half a document ({e}): {}", listed.describe()));
-
-                    rt.kill(&id, Some("KILL")).ok();
-                    let deadline = Instant::now() + Duration::from_secs(10);
-                    while status_of(rt, &id).as_deref() != Some("stopped") {
-                        assert!(Instant::now() < deadline, "{id} never stopped");
-                        std::thread::sleep(Duration::from_millis(5));
+                    if strict_list || listed.success() {
+                        listed.ok();
+                        let _: Value = serde_json::from_str(&listed.stdout).unwrap_or_else(|e| panic!("list printed half a document ({e}): {}", listed.describe()));
                     }
-                    rt.delete(&id).ok();
+
+                    stop_and_delete(rt, &id);
                     live.lock().unwrap().retain(|l| *l != id);
                 }
             });

@@ -100,6 +100,13 @@ fn alive(pid: &str) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
 }
 
+/// What the container's shell wrote to /shared/child, once it has.
+fn wait_for_report(shared: &Path) -> String {
+    let read = || fs::read_to_string(shared.join("child")).unwrap_or_default().trim().to_owned();
+    assert!(wait_until(Duration::from_secs(10), || !read().is_empty()), "the container never wrote /shared/child");
+    read()
+}
+
 #[test]
 fn kill_all_reaches_processes_that_outlive_the_init() {
     // Without a pid namespace the init's children are not killed with it:
@@ -117,15 +124,7 @@ fn kill_all_reaches_processes_that_outlive_the_init() {
     let rt = Runtime::new();
     let id = rt.new_id();
     rt.create_and_start(&id, &bundle);
-    assert!(wait_until(Duration::from_secs(10), || !fs::read_to_string(
-        shared.join("child")
-    )
-    .unwrap_or_default()
-    .is_empty()));
-    let child = fs::read_to_string(shared.join("child"))
-        .expect("the child's pid")
-        .trim()
-        .to_owned();
+    let child = wait_for_report(&shared);
 
     rt.kill(&id, Some("KILL")).ok();
     rt.wait_status(&id, "stopped");
@@ -154,11 +153,7 @@ fn kill_all_signals_every_process_of_a_running_container() {
     let rt = Runtime::new();
     let id = rt.new_id();
     rt.create_and_start(&id, &bundle);
-    assert!(wait_until(Duration::from_secs(10), || !fs::read_to_string(
-        shared.join("child")
-    )
-    .unwrap_or_default()
-    .is_empty()));
+    wait_for_report(&shared);
     let init = rt.state(&id)["pid"].to_string();
     let listed = rt.cmd(&["ps", "--format", "json", &id]);
     listed.ok();

@@ -167,11 +167,11 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             Some((Message::Ready, _)) => break,
             Some((Message::Console, Some(master))) => console = Some(master),
             Some((Message::SeccompListener, Some(fd))) => {
-                let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-                let (path, metadata) = (profile.and_then(|p| p.listener_path().clone()), profile.and_then(|p| p.listener_metadata().clone()));
-                let state = hook_state(&options.id, pid, &spec, &bundle, &rootfs);
-                let message = seccomp::listener_message(pid, metadata.as_deref(), &state);
-                seccomp::send_to_listener(&path.unwrap_or_default(), &message, std::os::fd::AsFd::as_fd(&fd))?;
+                // The init sends one only for a profile with notify rules, which `build` checked has a listener.
+                if let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+                    let state = hook_state(&options.id, pid, &spec, &bundle, &rootfs);
+                    seccomp::hand_to_listener(profile, pid, &state, std::os::fd::AsFd::as_fd(&fd))?;
+                }
             }
             Some((Message::RunHooks, _)) => {
                 let state = hook_state(&options.id, pid, &spec, &bundle, &rootfs);

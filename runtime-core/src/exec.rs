@@ -88,12 +88,10 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         match parent_end.recv_with_fd().map_err(|e| kill_child(Error::Sync(e)))? {
             Some((Message::Console, Some(master))) => console = Some(master),
             Some((Message::SeccompListener, Some(fd))) => {
-                let profile = options.seccomp.as_ref();
-                let path = profile.and_then(|p| p.listener_path().clone()).unwrap_or_default();
-                let metadata = profile.and_then(|p| p.listener_metadata().clone());
-                let state = serde_json::to_string(&container.state()).unwrap_or_default();
-                let message = seccomp::listener_message(pid, metadata.as_deref(), &state);
-                seccomp::send_to_listener(&path, &message, fd.as_fd()).map_err(|e| kill_child(e.into()))?;
+                if let Some(profile) = &options.seccomp {
+                    let state = serde_json::to_string(&container.state()).unwrap_or_default();
+                    seccomp::hand_to_listener(profile, pid, &state, fd.as_fd()).map_err(|e| kill_child(e.into()))?;
+                }
             }
             Some((Message::Failed(reason), _)) => {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);

@@ -95,6 +95,12 @@ pub(crate) fn map_lines(mappings: &[LinuxIdMapping]) -> String {
     mappings.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
 }
 
+/// Whether a map's lines are one mapping of host id `id` alone.
+fn maps_only(lines: &str, id: u32) -> bool {
+    let fields: Vec<&str> = lines.split_whitespace().collect();
+    lines.lines().count() == 1 && fields.get(1) == Some(&id.to_string().as_str()) && fields.get(2) == Some(&"1")
+}
+
 /// `newuidmap PID inside outside count...` (or newgidmap), which check the
 /// caller's ranges in /etc/subuid (or /etc/subgid).
 fn map_with_helper(tool: &'static str, pid: libc::pid_t, lines: &str) -> Result<(), NamespaceError> {
@@ -228,13 +234,12 @@ impl Namespaces {
         // Without privilege the kernel takes one line mapping the writer's
         // own id, and a gid map only once setgroups is denied; anything
         // else goes through the setuid helpers.
-        let own = |id: u32| move |lines: &str| lines.lines().count() == 1 && lines.split_whitespace().nth(1) == Some(&id.to_string()) && lines.split_whitespace().nth(2) == Some("1");
-        if own(nix::unistd::geteuid().as_raw())(uids) {
+        if maps_only(uids, nix::unistd::geteuid().as_raw()) {
             write("uid_map", uids)?;
         } else {
             map_with_helper("newuidmap", pid, uids)?;
         }
-        if own(nix::unistd::getegid().as_raw())(gids) {
+        if maps_only(gids, nix::unistd::getegid().as_raw()) {
             write("setgroups", "deny")?;
             write("gid_map", gids)
         } else {
@@ -387,4 +392,17 @@ fn join(target: &JoinTarget) -> Result<(), NamespaceError> {
         path: target.path.clone(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::maps_only;
+
+    #[test]
+    fn a_map_of_the_writers_own_id_alone_needs_no_helper() {
+        assert!(maps_only("0 1000 1\n", 1000));
+        assert!(!maps_only("0 1000 1\n", 1001));
+        assert!(!maps_only("0 1000 2\n", 1000), "a range beyond the id itself");
+        assert!(!maps_only("0 1000 1\n1 100000 65536\n", 1000), "a second mapping");
+    }
 }

@@ -228,7 +228,7 @@ pub fn load_for_listener(filter: &ScmpFilterContext, load_now: bool) -> Result<B
 /// runtime-spec's "container process state" for a seccomp listener: which
 /// descriptor comes with it, the process, the profile's listenerMetadata,
 /// and the container's state (`state_json`).
-pub fn listener_message(pid: i32, metadata: Option<&str>, state_json: &str) -> String {
+fn listener_message(pid: i32, metadata: Option<&str>, state_json: &str) -> String {
     let state: serde_json::Value = serde_json::from_str(state_json).unwrap_or_default();
     let message = serde_json::json!({
         "ociVersion": crate::spec::OCI_VERSION,
@@ -240,9 +240,17 @@ pub fn listener_message(pid: i32, metadata: Option<&str>, state_json: &str) -> S
     message.to_string()
 }
 
+/// Hand `fd`, the listener descriptor of process `pid`, to `profile`'s
+/// listenerPath with the container's state (`state_json`).
+pub fn hand_to_listener(profile: &LinuxSeccomp, pid: i32, state_json: &str, fd: BorrowedFd) -> Result<(), SeccompError> {
+    let path = profile.listener_path().clone().unwrap_or_default();
+    let message = listener_message(pid, profile.listener_metadata().as_deref(), state_json);
+    send_to_listener(&path, &message, fd)
+}
+
 /// Send `message` with `fd` to the listener at `path`, in one message as
 /// runc does (SCM_RIGHTS), and close our end.
-pub fn send_to_listener(path: &Path, message: &str, fd: BorrowedFd) -> Result<(), SeccompError> {
+fn send_to_listener(path: &Path, message: &str, fd: BorrowedFd) -> Result<(), SeccompError> {
     let fail = |source| SeccompError::Listener { path: path.to_path_buf(), source };
     let stream = UnixStream::connect(path).map_err(fail)?;
     let fds = [fd.as_raw_fd()];

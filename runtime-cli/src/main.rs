@@ -251,6 +251,7 @@ fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger, pas
         return Ok(0);
     }
     berth::foreground::prepare(!args.no_subreaper)?;
+    berth::foreground::tie_containers_to_runtime()?;
     let mut created = berth::create(&create_options(global, &args.create, false, passed)?)?;
     let console = created.take_console();
     if let Some(master) = &console {

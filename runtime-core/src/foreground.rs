@@ -6,22 +6,52 @@
 use crate::console;
 use crate::error::{Error, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, SetArg, Termios};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::OnceLock;
+
+/// Every signal the kernel has, 1 to 64, as its 8-byte sigset. glibc's
+/// `sigfillset` and `sigprocmask` leave out 32 and 33, which it keeps for
+/// its threads' cancellation and setxid; this single-threaded runtime uses
+/// neither, and would otherwise die of them instead of forwarding them.
+const ALL_SIGNALS: u64 = u64::MAX;
 
 /// Block every signal so they queue for `forward_until_exit` instead of
 /// killing the runtime. Call before `create`; the init unblocks them for itself.
 /// `subreaper` makes orphans of the container reparent to this process, to be reaped here.
 pub fn prepare(subreaper: bool) -> Result<()> {
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None).map_err(Error::Wait)?;
+    // SAFETY: rt_sigprocmask reads an 8-byte mask we own and is not asked for the old one.
+    let blocked = unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &ALL_SIGNALS, std::ptr::null_mut::<u64>(), 8usize) };
+    if blocked != 0 {
+        return Err(Error::Wait(nix::Error::last()));
+    }
     if subreaper {
         nix::sys::prctl::set_child_subreaper(true).map_err(Error::Wait)?;
     }
     Ok(())
+}
+
+/// A pidfd of the runtime, opened before `create` forks: the init inherits it.
+static RUNTIME: OnceLock<OwnedFd> = OnceLock::new();
+
+/// Make every container init this process creates from now on die with it
+/// (SIGKILL), so a foreground `run` that is killed leaves no container
+/// running with nobody to forward its signals, reap it or delete it. A
+/// detached container (`create`, `run -d`) must not call this: its runtime
+/// exits at once. Call before `create`.
+pub fn tie_containers_to_runtime() -> Result<()> {
+    if RUNTIME.get().is_none() {
+        let pid = std::process::id() as i32;
+        let fd = crate::pidfd::open(pid).map_err(|source| Error::Pidfd(crate::pidfd::PidfdError::Open { pid, source }))?;
+        let _ = RUNTIME.set(fd);
+    }
+    Ok(())
+}
+
+/// In the init: the runtime's pidfd when `tie_containers_to_runtime` was called.
+pub(crate) fn runtime_to_die_with() -> Option<BorrowedFd<'static>> {
+    RUNTIME.get().map(|fd| fd.as_fd())
 }
 
 /// Puts the caller's terminal in raw mode for the relay, and restores it.
@@ -49,7 +79,7 @@ impl Drop for RawTerminal {
 /// container's terminal master) to this process's stdio; returns the exit code.
 pub fn forward_until_exit(init: i32, console: Option<OwnedFd>) -> Result<i32> {
     let init = Pid::from_raw(init);
-    let signals = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC).map_err(Error::Wait)?;
+    let signals = signal_fd()?;
     let stdin = std::io::stdin();
     let stdin_is_tty = console.is_some() && nix::unistd::isatty(stdin.as_fd()).unwrap_or(false);
     let _raw = if stdin_is_tty { RawTerminal::enter(stdin.as_fd()) } else { None };
@@ -80,8 +110,8 @@ pub fn forward_until_exit(init: i32, console: Option<OwnedFd>) -> Result<i32> {
         let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
         drop(fds);
         if ready[0] {
-            if let Ok(Some(info)) = signals.read_signal() {
-                handle_signal(info.ssi_signo as i32, init, console.as_ref(), stdin_is_tty);
+            if let Some(signo) = read_signal(signals.as_fd()) {
+                handle_signal(signo, init, console.as_ref(), stdin_is_tty);
             }
         }
         let mut next = 1;
@@ -99,16 +129,40 @@ pub fn forward_until_exit(init: i32, console: Option<OwnedFd>) -> Result<i32> {
     }
 }
 
+/// A descriptor that reads every signal `prepare` blocked. nix's `SignalFd`
+/// takes glibc's sigset, which cannot hold 32 and 33.
+fn signal_fd() -> Result<OwnedFd> {
+    // SAFETY: signalfd4 with fd -1 makes a new descriptor from an 8-byte mask we own.
+    let fd = unsafe { libc::syscall(libc::SYS_signalfd4, -1, &ALL_SIGNALS, 8usize, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(Error::Wait(nix::Error::last()));
+    }
+    // SAFETY: the kernel just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The number of the next queued signal, if one is there.
+fn read_signal(fd: BorrowedFd) -> Option<i32> {
+    let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+    match nix::unistd::read(fd, &mut info) {
+        // ssi_signo, a u32, opens the record.
+        Ok(n) if n == info.len() => Some(u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32),
+        _ => None,
+    }
+}
+
 fn handle_signal(signo: i32, init: Pid, console: Option<&OwnedFd>, stdin_is_tty: bool) {
-    match Signal::try_from(signo) {
-        Ok(Signal::SIGCHLD) => {}
-        Ok(Signal::SIGWINCH) => {
+    match signo {
+        // Our own children's exits, reaped by the loop: the container's are its own business.
+        libc::SIGCHLD => {}
+        // The caller's terminal changed size: only a container with a terminal has one to follow.
+        libc::SIGWINCH => {
             if let (Some(master), true) = (console, stdin_is_tty) {
                 resize_from(std::io::stdin().as_fd(), master.as_fd());
             }
         }
-        // SIGURG is the Go runtime's business in runc, and not forwarded there either.
-        Ok(Signal::SIGURG) => {}
+        // Everything else, SIGURG and the realtime signals included (runc 1.1
+        // drops SIGURG, which its Go runtime sends itself for preemption).
         _ => {
             // SAFETY: kill(2) with plain integers; a vanished init is not an error here.
             unsafe { libc::kill(init.as_raw(), signo) };
@@ -173,13 +227,46 @@ fn drain(master: BorrowedFd) {
 fn reap(init: Pid) -> Result<Option<i32>> {
     let mut init_code = None;
     loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) if pid == init => init_code = Some(code),
-            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == init => init_code = Some(128 + signal as i32),
-            Ok(WaitStatus::StillAlive) | Err(nix::Error::ECHILD) => return Ok(init_code),
-            Ok(_) => {}
-            Err(nix::Error::EINTR) => {}
-            Err(e) => return Err(Error::Wait(e)),
+        let mut status = 0;
+        // Raw waitpid: nix's refuses a death by a realtime signal, which has no `Signal`.
+        // SAFETY: waitpid writes one int we own.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        match pid {
+            0 => return Ok(init_code),
+            -1 => match nix::Error::last() {
+                nix::Error::ECHILD => return Ok(init_code),
+                nix::Error::EINTR => {}
+                e => return Err(Error::Wait(e)),
+            },
+            pid if pid == init.as_raw() => init_code = exit_code(status).or(init_code),
+            _ => {}
         }
+    }
+}
+
+/// A shell's view of a wait status: the exit code, or 128 + the signal.
+fn exit_code(status: i32) -> Option<i32> {
+    if libc::WIFEXITED(status) {
+        Some(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        Some(128 + libc::WTERMSIG(status))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_as_a_shell_reports_them() {
+        assert_eq!(exit_code(3 << 8), Some(3));
+        assert_eq!(exit_code(libc::SIGTERM), Some(143));
+        // A realtime signal, which nix's wait status cannot name.
+        assert_eq!(exit_code(40), Some(168));
+        assert_eq!(exit_code(libc::SIGKILL | 0x80), Some(137));
+        // Stopped (WUNTRACED) is not an exit.
+        assert_eq!(exit_code(0x137f), None);
     }
 }

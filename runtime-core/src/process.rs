@@ -42,6 +42,10 @@ pub enum ProcessError {
     CloseFds(std::io::Error),
     #[error("exec {path}: {source}")]
     Exec { path: String, source: nix::Error },
+    #[error("set the parent death signal: {0}")]
+    DeathSignal(nix::Error),
+    #[error("the runtime that runs this container in the foreground has exited")]
+    RuntimeGone,
 }
 
 /// What `execve` will be called with, resolved before the start barrier so a
@@ -107,11 +111,37 @@ pub fn apply(process: &Process, seccomp: Option<&libseccomp::ScmpFilterContext>)
     if process.no_new_privileges().unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().map_err(ProcessError::NoNewPrivs)?;
     }
+    die_with_runtime()?;
     Ok(Exec {
         path: CString::new(path.as_os_str().as_bytes()).map_err(|_| ProcessError::NulByte)?,
         args: args.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?,
         env: env.iter().map(|e| cstring(e)).collect::<Result<_, _>>()?,
     })
+}
+
+/// For a foreground `run` (`foreground::tie_containers_to_runtime`): SIGKILL
+/// this process when the runtime dies. Set after the last change of ids or
+/// capabilities, which clears it (credentials(7)); an exec of a set-user-ID
+/// or file-capability program clears it again, as it does for runc.
+fn die_with_runtime() -> Result<(), ProcessError> {
+    let Some(runtime) = crate::foreground::runtime_to_die_with() else { return Ok(()) };
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(ProcessError::DeathSignal)?;
+    // The runtime may have died before that, and then no signal comes.
+    // getppid cannot tell (it reads 0 in a new pid namespace whoever the
+    // parent is); the runtime's pidfd can. waitid takes the task list lock
+    // that an exiting runtime holds from reparenting us to marking itself
+    // exited, so the pidfd is read after both or neither: a runtime that
+    // missed our death signal shows as exited.
+    // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
+    let mut info = unsafe { std::mem::zeroed::<libc::siginfo_t>() };
+    // SAFETY: waitid writes a siginfo we own; WNOWAIT reaps nothing, and ECHILD is the usual answer.
+    unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+    let mut fds = [nix::poll::PollFd::new(runtime, nix::poll::PollFlags::POLLIN)];
+    match nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(ProcessError::RuntimeGone),
+        Err(e) => Err(ProcessError::DeathSignal(e)),
+    }
 }
 
 fn rlimit_resource(kind: PosixRlimitType) -> libc::__rlimit_resource_t {
@@ -223,18 +253,34 @@ pub fn close_runtime_fds(preserve_fds: u32) -> Result<(), ProcessError> {
 }
 
 /// Unblock every signal and restore default dispositions: the runtime may have
-/// blocked some to forward them, and ignored ones (Rust ignores SIGPIPE) would
-/// stay ignored across exec.
+/// blocked some to forward them, and ignored ones (Rust ignores SIGPIPE; a
+/// caller may ignore any, realtime ones included) would stay ignored across exec.
 pub fn reset_signals() {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for signal in Signal::iterator() {
-        if !matches!(signal, Signal::SIGKILL | Signal::SIGSTOP) {
-            // SAFETY: installing SIG_DFL has no handler code to be unsound.
-            let _ = unsafe { sigaction(signal, &default) };
+    for signo in 1..=64 {
+        if signo != libc::SIGKILL && signo != libc::SIGSTOP {
+            set_default_action(signo);
         }
     }
-    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    let none: u64 = 0;
+    // SAFETY: rt_sigprocmask reads an 8-byte mask we own. Raw, because glibc's
+    // would leave 32 and 33 as they were (foreground::prepare blocks them).
+    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &none, std::ptr::null_mut::<u64>(), 8usize) };
+}
+
+/// The kernel's `struct sigaction` (x86-64 and arm64 share this layout).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// SIG_DFL for `signo`, by raw rt_sigaction: glibc's refuses 32 and 33, which it keeps for itself.
+fn set_default_action(signo: i32) {
+    let default = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: rt_sigaction reads a struct we own; SIG_DFL runs no handler code.
+    unsafe { libc::syscall(libc::SYS_rt_sigaction, signo, &default, std::ptr::null_mut::<KernelSigaction>(), 8usize) };
 }
 
 impl Exec {

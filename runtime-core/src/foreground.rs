@@ -35,11 +35,11 @@ pub fn prepare(subreaper: bool) -> Result<()> {
 /// A pidfd of the runtime, opened before `create` forks: the init inherits it.
 static RUNTIME: OnceLock<OwnedFd> = OnceLock::new();
 
-/// Make every container init this process creates from now on die with it
-/// (SIGKILL), so a foreground `run` that is killed leaves no container
-/// running with nobody to forward its signals, reap it or delete it. A
-/// detached container (`create`, `run -d`) must not call this: its runtime
-/// exits at once. Call before `create`.
+/// Make every container process this process forks from now on (an init,
+/// or an exec'd process) die with it (SIGKILL), so a foreground `run` that
+/// is killed leaves no container running with nobody to forward its
+/// signals, reap it or delete it. A detached container (`create`, `run -d`)
+/// must not call this: its runtime exits at once. Call before `create`.
 pub fn tie_containers_to_runtime() -> Result<()> {
     if RUNTIME.get().is_none() {
         let pid = std::process::id() as i32;
@@ -161,8 +161,8 @@ fn handle_signal(signo: i32, init: Pid, console: Option<&OwnedFd>, stdin_is_tty:
                 resize_from(std::io::stdin().as_fd(), master.as_fd());
             }
         }
-        // Everything else, SIGURG and the realtime signals included (runc 1.1
-        // drops SIGURG, which its Go runtime sends itself for preemption).
+        // Everything else, SIGURG, SIGPROF and the realtime signals included
+        // (runc 1.1 drops SIGURG and SIGPROF, which its Go runtime uses itself).
         _ => {
             // SAFETY: kill(2) with plain integers; a vanished init is not an error here.
             unsafe { libc::kill(init.as_raw(), signo) };

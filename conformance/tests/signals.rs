@@ -13,7 +13,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use berth_conformance::{berth_only, pid_alive, runtime, wait_until, Bundle, HostDir, Runtime};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Long enough for any step on a loaded machine; only a hang reaches it.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -294,3 +294,30 @@ fn a_killed_run_with_keep_leaves_no_container_running() {
     runtime_killed(&["--keep"], true);
 }
 
+
+#[test]
+fn a_run_killed_before_its_process_starts_leaves_nothing_running() {
+    // The init is past `start` but not yet at exec: in a startContainer hook
+    // (run by the init, in the container) that waits for ever.
+    let (mut bundle, shared) = bundle_with_script(IDLE);
+    bundle.edit(|c| {
+        c["hooks"] = json!({ "startContainer": [{ "path": "/bin/sh", "args": ["sh", "-c", "echo in > /shared/hook; exec sleep 1000"] }] });
+    });
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let mut run = Foreground::start(&rt, &id, &bundle, &[]);
+    wait_for_file(&shared.join("hook"));
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    run.signal(libc::SIGKILL);
+    run.wait();
+    if berth_only("runc 1.1 sets no parent death signal on the init: its container runs on without `runc run`") {
+        assert!(wait_until(DEADLINE, || !pid_alive(init)), "the init {init} outlived the runtime");
+        assert_eq!(rt.state(&id)["status"], "stopped");
+    } else {
+        rt.kill(&id, Some("KILL")).ok();
+        rt.wait_status(&id, "stopped");
+    }
+    assert!(!shared.join("ready").exists(), "the container's process started after its runtime was killed");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}

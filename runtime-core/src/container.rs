@@ -39,6 +39,7 @@ impl Container {
         Ok(Container { dir, record, console: None })
     }
 
+    /// The container's id.
     pub fn id(&self) -> &str {
         &self.record.id
     }
@@ -48,10 +49,13 @@ impl Container {
         self.record.pid
     }
 
+    /// What Berth recorded at create: bundle, rootfs, cgroup, hooks, the init's start time.
     pub fn record(&self) -> &Record {
         &self.record
     }
 
+    /// The status now, derived from the init process each time it is asked
+    /// (see the crate's architecture notes): never a stale stored value.
     pub fn status(&self) -> Status {
         state::derive_status(&self.record, self.dir.path())
     }

@@ -46,7 +46,9 @@
 //!     println!("{} runs as pid {}", container.id(), container.pid());
 //!     println!("processes: {:?}", container.pids()?);
 //!
-//!     // Another process (or a later run of this one) finds it by id.
+//!     // Another process (or a later run of this one) finds it by id. A
+//!     // handle keeps the container locked until dropped: drop it first.
+//!     drop(container);
 //!     let same = Container::load(options.root.as_ref(), "web")?;
 //!     println!("{}", serde_json::to_string(&same.state()).unwrap());
 //!

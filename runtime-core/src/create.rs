@@ -60,7 +60,7 @@ pub struct CreateOptions {
 ///
 /// Forks: call it from a single-threaded process. The child is made
 /// non-dumpable before it enters the container's namespaces, so nothing in
-/// the container can open this binary through /proc/<pid>/exe
+/// the container can open this binary through `/proc/<pid>/exe`
 /// (CVE-2019-5736); an embedding program is the binary in question.
 pub fn create(options: &CreateOptions) -> Result<Container> {
     state::validate_id(&options.id)?;

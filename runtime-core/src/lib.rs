@@ -2,7 +2,7 @@
 //!
 //! It turns an OCI bundle (a directory with a `config.json` and a root
 //! filesystem) into an isolated process, and manages that process through
-//! the lifecycle of the [OCI runtime spec]: [`create`], then the
+//! the lifecycle of the [OCI runtime spec]: [`create()`], then the
 //! [`Container`] handle's [`start`](Container::start),
 //! [`state`](Container::state), [`kill`](Container::kill) and
 //! [`delete`](Container::delete). The `berth` binary (runc's command line)
@@ -13,7 +13,7 @@
 //!
 //! | call | what it does |
 //! |---|---|
-//! | [`create`] with [`CreateOptions`] | validate the bundle, make the namespaces, cgroup and rootfs, and leave the container's init blocked before the user's program |
+//! | [`create()`] with [`CreateOptions`] | validate the bundle, make the namespaces, cgroup and rootfs, and leave the container's init blocked before the user's program |
 //! | [`Container::load`] | the handle of an existing container, by state root and id |
 //! | [`Container::start`] | let the init exec the user's program |
 //! | [`Container::state`], [`Container::status`], [`Container::pids`] | inspect: the OCI state, the status (derived every time, never stored), the processes |
@@ -91,7 +91,7 @@
 //!
 //! # Forking and threads
 //!
-//! [`create`] and [`exec::exec`] fork (clone3) the container's process,
+//! [`create()`] and [`exec::exec`] fork (clone3) the container's process,
 //! which runs this program's code until it execs the user's program. Call
 //! them from a single-threaded process: a fork of a threaded one may
 //! deadlock on a lock another thread held. The child is made non-dumpable
@@ -99,10 +99,10 @@
 //! can open this program's binary through `/proc/<pid>/exe` and overwrite it
 //! (CVE-2019-5736).
 //!
-//! The init is a child of the process that called [`create`]. A process that
+//! The init is a child of the process that called [`create()`]. A process that
 //! stays alive should reap it when it exits, as
 //! [`foreground::forward_until_exit`] does (call [`foreground::prepare`]
-//! before [`create`] so signals queue for it); one that exits leaves the init
+//! before [`create()`] so signals queue for it); one that exits leaves the init
 //! to its subreaper or to pid 1, as `berth create` does.
 //!
 //! [OCI runtime spec]: https://github.com/opencontainers/runtime-spec/blob/main/runtime.md

@@ -145,7 +145,7 @@ pub struct Record {
     pub oci_version: String,
     /// The init's host pid.
     pub pid: i32,
-    /// The init's start time in clock ticks since boot (field 22 of /proc/<pid>/stat),
+    /// The init's start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`),
     /// so a recycled pid is not taken for the container.
     pub pid_start_time: u64,
     /// The bundle's absolute path.
@@ -327,7 +327,7 @@ impl ContainerDir {
     }
 }
 
-/// The state of a process as /proc/<pid>/stat tells it: (state letter, start time).
+/// The state of a process as `/proc/<pid>/stat` tells it: (state letter, start time).
 pub fn process_stat(pid: i32) -> Option<(char, u64)> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&text)

@@ -29,35 +29,64 @@
 //!
 //! # The lifecycle
 //!
-//! ```no_run
+//! ```
 //! use berth::{Container, CreateOptions, Status};
 //!
-//! fn main() -> Result<(), berth::Error> {
-//!     let options = CreateOptions::new("/run/berth-example", "web", "/srv/bundles/web")
-//!         .pid_file("/run/web.pid");
-//!     // Forks: call it from a single-threaded process.
-//!     let mut container = berth::create(&options)?;
-//!     assert_eq!(container.status(), Status::Created);
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // Runs for real where it can (root, /bin/busybox); elsewhere it stops here.
+//! # let Some((bundle, root)) = doc_bundle()? else { return Ok(()) };
+//! // `bundle` holds config.json (process: `sh -c 'exit 7'`) and rootfs/;
+//! // `root` is the state root (runc's `--root`).
+//! let id = format!("doc-{}", std::process::id());
+//! # let _cleanup = Cleanup(root.clone(), id.clone());
+//! // The init will be this process's child: queue signals for the wait below.
+//! berth::foreground::prepare(false)?;
+//! // Forks: call it from a single-threaded process.
+//! let mut container = berth::create(&CreateOptions::new(&root, &id, &bundle))?;
+//! assert_eq!(container.status(), Status::Created);
 //!
-//!     let warnings = container.start()?; // failed poststart hooks, if any
-//!     for warning in warnings {
-//!         eprintln!("warning: {warning}");
-//!     }
-//!     println!("{} runs as pid {}", container.id(), container.pid());
-//!     println!("processes: {:?}", container.pids()?);
+//! let warnings = container.start()?; // failed poststart hooks, if any
+//! assert!(warnings.is_empty());
+//! // Another process (or this one later) finds it by id, and may read it
+//! // while this handle, which holds the container's lock, lives.
+//! let seen = Container::load(&root, &id)?.state();
+//! assert_eq!((seen.id.as_str(), seen.pid), (id.as_str(), container.pid()));
 //!
-//!     // Another process (or a later run of this one) finds it by id. A
-//!     // handle keeps the container locked until dropped: drop it first.
-//!     drop(container);
-//!     let same = Container::load(options.root.as_ref(), "web")?;
-//!     println!("{}", serde_json::to_string(&same.state()).unwrap());
-//!
-//!     same.kill(libc::SIGKILL, false)?;
-//!     // The init was this process's child: reap it before deleting.
-//!     let _ = berth::foreground::forward_until_exit(same.pid(), None);
-//!     same.delete(false)?;
-//!     Ok(())
-//! }
+//! let code = berth::foreground::forward_until_exit(container.pid(), container.take_console())?;
+//! assert_eq!(code, 7);
+//! assert_eq!(container.status(), Status::Stopped);
+//! container.delete(false)?;
+//! assert!(berth::container::list(&root)?.is_empty());
+//! # Ok(())
+//! # }
+//! #
+//! # /// Removes the container and the scratch directory even when an assertion fails.
+//! # struct Cleanup(std::path::PathBuf, String);
+//! # impl Drop for Cleanup {
+//! #     fn drop(&mut self) {
+//! #         let _ = berth::container::delete(&self.0, &self.1, true);
+//! #         let _ = std::fs::remove_dir_all(self.0.parent().unwrap());
+//! #     }
+//! # }
+//! #
+//! # /// A busybox bundle and a state root in a scratch directory.
+//! # fn doc_bundle() -> std::io::Result<Option<(std::path::PathBuf, std::path::PathBuf)>> {
+//! #     let busybox = std::path::Path::new("/bin/busybox");
+//! #     if !nix::unistd::geteuid().is_root() || !busybox.exists() {
+//! #         eprintln!("note: the lifecycle example needs root and /bin/busybox; not run");
+//! #         return Ok(None);
+//! #     }
+//! #     let dir = std::env::temp_dir().join(format!("berth-doc-lifecycle-{}", std::process::id()));
+//! #     let bundle = dir.join("bundle");
+//! #     std::fs::create_dir_all(bundle.join("rootfs/bin"))?;
+//! #     std::fs::copy(busybox, bundle.join("rootfs/bin/busybox"))?;
+//! #     std::os::unix::fs::symlink("busybox", bundle.join("rootfs/bin/sh"))?;
+//! #     let mut config = serde_json::to_value(berth::spec::default_spec(false))?;
+//! #     config["process"]["terminal"] = false.into();
+//! #     config["process"]["args"] = serde_json::json!(["sh", "-c", "exit 7"]);
+//! #     std::fs::write(bundle.join("config.json"), config.to_string())?;
+//! #     Ok(Some((bundle, dir.join("state"))))
+//! # }
 //! ```
 //!
 //! `runtime-core/examples/lifecycle.rs` is the same as a program that runs

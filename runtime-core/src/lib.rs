@@ -134,6 +134,16 @@
 //! before [`create()`] so signals queue for it); one that exits leaves the init
 //! to its subreaper or to pid 1, as `berth create` does.
 //!
+//! A [`Container`] handle holds the container's lock from `create` (or its
+//! first change) until it is dropped; keep one handle per container in a
+//! process, or drop it before loading another (reading and `kill` take no
+//! lock). And [`exec::exec`] into a container with its own pid namespace, or
+//! a config that joins a pid or time namespace by path, moves the calling
+//! process's namespace *for children* there (`setns`), which is not undone:
+//! later forks of the caller land in it.
+//! Run those from a process of their own. docs/architecture.md ("The library
+//! API") has the whole list.
+//!
 //! [OCI runtime spec]: https://github.com/opencontainers/runtime-spec/blob/main/runtime.md
 
 #![warn(missing_docs)]

@@ -12,6 +12,14 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 /// A container with a state record (created, running, paused or stopped).
+///
+/// A handle takes the container's lock (a `flock` on its state directory) at
+/// `create`, or at its first change (`start`, `pause`, `resume`, `update`,
+/// `delete`), and holds it until it is dropped, so that two commands on one
+/// container never interleave. Another handle on the same container, in this
+/// process or another, waits for that lock: keep one handle per container,
+/// or drop it before loading another. Reading (`state`, `status`, `pids`,
+/// `stats`) and `kill` take no lock.
 #[derive(Debug)]
 pub struct Container {
     dir: ContainerDir,
@@ -32,6 +40,19 @@ impl Container {
     }
 
     /// The container `id` in the state root `root`.
+    ///
+    /// ```
+    /// use berth::{Container, Error, StateError};
+    ///
+    /// let root = std::env::temp_dir().join(format!("berth-doc-load-{}", std::process::id()));
+    /// match Container::load(&root, "no-such-container") {
+    ///     Err(Error::State(StateError::NotExist)) => {}
+    ///     other => panic!("expected NotExist, got {other:?}"),
+    /// }
+    /// // Loading never creates a container directory.
+    /// assert!(berth::container::list(&root).unwrap().is_empty());
+    /// # std::fs::remove_dir_all(&root).unwrap();
+    /// ```
     pub fn load(root: &Path, id: &str) -> Result<Container> {
         let root = StateRoot::open(root)?;
         let dir = root.open_container(id)?;
@@ -39,6 +60,7 @@ impl Container {
         Ok(Container { dir, record, console: None })
     }
 
+    /// The container's id.
     pub fn id(&self) -> &str {
         &self.record.id
     }
@@ -48,10 +70,13 @@ impl Container {
         self.record.pid
     }
 
+    /// What Berth recorded at create: bundle, rootfs, cgroup, hooks, the init's start time.
     pub fn record(&self) -> &Record {
         &self.record
     }
 
+    /// The status now, derived from the init process each time it is asked
+    /// (see the crate's architecture notes): never a stale stored value.
     pub fn status(&self) -> Status {
         state::derive_status(&self.record, self.dir.path())
     }

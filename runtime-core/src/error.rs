@@ -8,76 +8,131 @@ use crate::spec::SpecError;
 use crate::state::{StateError, Status};
 use std::path::PathBuf;
 
+/// Every failure of the library. Variants that wrap a module's error say
+/// which concern failed; the others are refusals of the lifecycle.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The bundle's config.json is missing, malformed or invalid.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// The state store: an unknown or taken id, a bad id, an unwritable root.
     #[error(transparent)]
     State(#[from] StateError),
+    /// Making, joining, freezing or removing the container's cgroup.
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    /// A `linux.resources` limit could not be applied.
     #[error(transparent)]
     Resource(#[from] crate::cgroups::ResourceError),
+    /// Reading the cgroup's usage counters.
     #[error(transparent)]
     Stats(#[from] crate::cgroups::StatsError),
+    /// Making or joining namespaces, or writing user namespace id maps.
     #[error(transparent)]
     Namespace(#[from] NamespaceError),
+    /// The start barrier (the FIFO the init waits on until `start`).
     #[error(transparent)]
     Barrier(#[from] BarrierError),
+    /// A hook that must succeed failed (prestart, createRuntime, ...).
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    /// The seccomp profile could not be built or handed to its listener.
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    /// Preparing the root filesystem: mounts, devices, pivot_root.
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
+    /// An AppArmor profile or SELinux label the host cannot apply.
     #[error(transparent)]
     Lsm(#[from] crate::lsm::LsmError),
+    /// Opening a pidfd, or sending it to `--pidfd-socket`.
     #[error(transparent)]
     Pidfd(#[from] crate::pidfd::PidfdError),
+    /// The bundle path cannot be made absolute.
     #[error("bundle {path}: {source}")]
-    Bundle { path: PathBuf, source: std::io::Error },
+    Bundle {
+        /// The bundle as given.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
     /// The init reported a failed setup step, or died during setup.
     #[error("unable to start container process: {0}")]
     Init(String),
+    /// The channel between the parent and the init broke.
     #[error("sync with the container init: {0}")]
     Sync(std::io::Error),
+    /// The container (or the process to signal) is not running.
     #[error("container not running")]
     NotRunning,
     /// runc's `events` wording for a stopped container.
     #[error("container with id {0} is not running")]
     EventsStopped(String),
+    /// `resume` of a container that is not paused.
     #[error("container not paused")]
     NotPaused,
+    /// `exec` into a stopped container.
     #[error("cannot exec in a stopped container")]
     ExecStopped,
+    /// `exec` into a paused container without `ignore_paused`.
     #[error("cannot exec in a paused container (use --ignore-paused to override)")]
     ExecPaused,
+    /// `exec` into a container in another state (e.g. `creating`).
     #[error("cannot exec in a container in the {0} state")]
     ExecInState(Status),
+    /// `start` of a container whose init is gone.
     #[error("cannot start a container that has stopped")]
     StartStopped,
+    /// `start` of a container that was started already.
     #[error("cannot start an already running container")]
     StartRunning,
+    /// `start` of a container in another state (e.g. `paused`).
     #[error("cannot start a container in the {0} state")]
     StartInState(Status),
+    /// `delete` without `force` of a container that still runs.
     #[error("cannot delete container {id} that is not stopped: {status}")]
-    DeleteNotStopped { id: String, status: Status },
+    DeleteNotStopped {
+        /// The container's id.
+        id: String,
+        /// Its status when `delete` looked.
+        status: Status,
+    },
+    /// `kill(2)` failed for a reason other than the process being gone.
     #[error("send signal {signal} to pid {pid}: {source}")]
-    Signal { signal: i32, pid: i32, source: nix::Error },
+    Signal {
+        /// The signal's number.
+        signal: i32,
+        /// The host pid it was sent to.
+        pid: i32,
+        /// Why `kill(2)` failed.
+        source: nix::Error,
+    },
+    /// The pid file could not be written.
     #[error("write pid file {path}: {source}")]
-    PidFile { path: PathBuf, source: std::io::Error },
+    PidFile {
+        /// The pid file's path.
+        path: PathBuf,
+        /// Why it could not be written.
+        source: std::io::Error,
+    },
+    /// `process.terminal` is set, the caller detaches and gave no console socket.
     #[error("cannot allocate tty if runc will detach without setting console socket")]
     TerminalWithoutSocket,
+    /// A console socket was given without `process.terminal`, or in the foreground.
     #[error("cannot use console socket if runc will not detach or allocate tty")]
     SocketWithoutTerminal,
+    /// A config field this version cannot honour (named), refused rather than ignored.
     #[error("{0} is not supported yet")]
     Unsupported(&'static str),
+    /// A rootless container asks for limits, and this user cannot make a cgroup.
     #[error("rootless container: linux.resources asks for limits, and this user cannot make a cgroup for them ({0}); run it with a delegated cgroup, or without limits")]
     RootlessLimits(String),
+    /// Waiting for the container's process, or blocking signals for it.
     #[error("wait for the container process: {0}")]
     Wait(nix::Error),
 }
 
+/// The library's result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Go prints errno texts in lower case ("no such file or directory") and without "(os error N)".

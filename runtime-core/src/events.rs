@@ -15,9 +15,12 @@ use std::time::{Duration, Instant};
 /// How long an OOM may go unreported: short next to any stats interval.
 const OOM_CHECK: Duration = Duration::from_millis(100);
 
+/// What [`watch`] reports.
 #[derive(Debug)]
 pub enum Event {
+    /// The resource usage, every interval.
     Stats(Box<Stats>),
+    /// The memory cgroup ran out of memory (once per OOM kill).
     Oom,
     /// Reading the stats failed this time; runc logs it and goes on.
     StatsFailed(StatsError),

@@ -24,9 +24,13 @@ pub struct ExecOptions {
     pub process: Process,
     /// The container's seccomp profile, which exec'd processes get too.
     pub seccomp: Option<LinuxSeccomp>,
+    /// A unix socket to send the terminal's master to (`process.terminal`).
     pub console_socket: Option<PathBuf>,
+    /// Where to write the process's host pid.
     pub pid_file: Option<PathBuf>,
+    /// Pass file descriptors 3 .. 3+N of the caller to the process.
     pub preserve_fds: u32,
+    /// Whether the caller returns without waiting, for the terminal checks.
     pub detach: bool,
     /// Exec into a paused container (the process starts frozen).
     pub ignore_paused: bool,

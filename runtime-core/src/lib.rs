@@ -1,16 +1,163 @@
 //! Berth: an OCI container runtime library.
 //!
-//! The lifecycle of a container is `create` (create.rs, with the init's side
-//! in init.rs), then the `Container` handle's `start`, `state`, `kill` and
-//! `delete` (container.rs). Each kernel concern has its own module.
+//! It turns an OCI bundle (a directory with a `config.json` and a root
+//! filesystem) into an isolated process, and manages that process through
+//! the lifecycle of the [OCI runtime spec]: [`create()`], then the
+//! [`Container`] handle's [`start`](Container::start),
+//! [`state`](Container::state), [`kill`](Container::kill) and
+//! [`delete`](Container::delete). The `berth` binary (runc's command line)
+//! is a thin layer over this crate; everything it does, a program linking
+//! the crate can do.
 //!
-//! `create` forks: call it from a single-threaded process. The forked init is
-//! a copy of the calling binary until it execs; it is made non-dumpable so
-//! the container cannot reach that binary through /proc (CVE-2019-5736).
+//! # The API
+//!
+//! | call | what it does |
+//! |---|---|
+//! | [`create()`] with [`CreateOptions`] | validate the bundle, make the namespaces, cgroup and rootfs, and leave the container's init blocked before the user's program |
+//! | [`Container::load`] | the handle of an existing container, by state root and id |
+//! | [`Container::start`] | let the init exec the user's program |
+//! | [`Container::state`], [`Container::status`], [`Container::pids`] | inspect: the OCI state, the status (derived every time, never stored), the processes |
+//! | [`Container::kill`], [`Container::pause`], [`Container::resume`], [`Container::update`], [`Container::stats`] | act on a running container |
+//! | [`Container::delete`], [`container::delete`] | remove it: cgroup, state, poststop hooks |
+//! | [`container::list`] | the state of every container in a state root |
+//! | [`exec::exec`] | another process in a running container |
+//! | [`foreground`] | stay the init's parent: forward signals, wait, get the exit code |
+//! | [`spec::load`], [`spec::default_spec`] | read and validate a bundle's config; runc's default config |
+//!
+//! Every failure is an [`Error`] value; nothing panics on bad input (a bad
+//! config, a missing bundle, an unknown id, a container in the wrong state).
+//!
+//! # The lifecycle
+//!
+//! ```
+//! use berth::{Container, CreateOptions, Status};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // Runs for real where it can (root, /bin/busybox); elsewhere it stops here.
+//! # let Some((bundle, root)) = doc_bundle()? else { return Ok(()) };
+//! // `bundle` holds config.json (process: `sh -c 'exit 7'`) and rootfs/;
+//! // `root` is the state root (runc's `--root`).
+//! let id = format!("doc-{}", std::process::id());
+//! # let _cleanup = Cleanup(root.clone(), id.clone());
+//! // The init will be this process's child: queue signals for the wait below.
+//! berth::foreground::prepare(false)?;
+//! // Forks: call it from a single-threaded process.
+//! let mut container = berth::create(&CreateOptions::new(&root, &id, &bundle))?;
+//! assert_eq!(container.status(), Status::Created);
+//!
+//! let warnings = container.start()?; // failed poststart hooks, if any
+//! assert!(warnings.is_empty());
+//! // Another process (or this one later) finds it by id, and may read it
+//! // while this handle, which holds the container's lock, lives.
+//! let seen = Container::load(&root, &id)?.state();
+//! assert_eq!((seen.id.as_str(), seen.pid), (id.as_str(), container.pid()));
+//!
+//! let code = berth::foreground::forward_until_exit(container.pid(), container.take_console())?;
+//! assert_eq!(code, 7);
+//! assert_eq!(container.status(), Status::Stopped);
+//! container.delete(false)?;
+//! assert!(berth::container::list(&root)?.is_empty());
+//! # Ok(())
+//! # }
+//! #
+//! # /// Removes the container and the scratch directory even when an assertion fails.
+//! # struct Cleanup(std::path::PathBuf, String);
+//! # impl Drop for Cleanup {
+//! #     fn drop(&mut self) {
+//! #         let _ = berth::container::delete(&self.0, &self.1, true);
+//! #         let _ = std::fs::remove_dir_all(self.0.parent().unwrap());
+//! #     }
+//! # }
+//! #
+//! # /// A busybox bundle and a state root in a scratch directory.
+//! # fn doc_bundle() -> std::io::Result<Option<(std::path::PathBuf, std::path::PathBuf)>> {
+//! #     let busybox = std::path::Path::new("/bin/busybox");
+//! #     if !nix::unistd::geteuid().is_root() || !busybox.exists() {
+//! #         eprintln!("note: the lifecycle example needs root and /bin/busybox; not run");
+//! #         return Ok(None);
+//! #     }
+//! #     let dir = std::env::temp_dir().join(format!("berth-doc-lifecycle-{}", std::process::id()));
+//! #     let bundle = dir.join("bundle");
+//! #     std::fs::create_dir_all(bundle.join("rootfs/bin"))?;
+//! #     std::fs::copy(busybox, bundle.join("rootfs/bin/busybox"))?;
+//! #     std::os::unix::fs::symlink("busybox", bundle.join("rootfs/bin/sh"))?;
+//! #     let mut config = serde_json::to_value(berth::spec::default_spec(false))?;
+//! #     config["process"]["terminal"] = false.into();
+//! #     config["process"]["args"] = serde_json::json!(["sh", "-c", "exit 7"]);
+//! #     std::fs::write(bundle.join("config.json"), config.to_string())?;
+//! #     Ok(Some((bundle, dir.join("state"))))
+//! # }
+//! ```
+//!
+//! `runtime-core/examples/lifecycle.rs` is the same as a program that runs
+//! (and the conformance suite runs it on a real bundle).
+//!
+//! # Errors
+//!
+//! [`Error`] has one variant per concern (the bundle's config, the state
+//! store, cgroups, namespaces, ...) wrapping that concern's own error, and
+//! one per refusal of the lifecycle (start a stopped container, delete a
+//! running one). Their messages are runc's where engines match on them.
+//!
+//! ```
+//! use berth::{CreateOptions, Error, StateError, SpecError};
+//!
+//! let root = std::env::temp_dir().join(format!("berth-doc-errors-{}", std::process::id()));
+//! // A bad id is refused before anything is touched.
+//! let bad_id = berth::create(&CreateOptions::new(&root, "../escape", "/nonexistent"));
+//! assert!(matches!(bad_id, Err(Error::State(StateError::InvalidId(_)))));
+//! // A bundle without a config.json.
+//! let no_bundle = berth::create(&CreateOptions::new(&root, "c1", "/nonexistent/bundle"));
+//! match no_bundle {
+//!     Err(Error::Spec(SpecError::ConfigNotFound { path })) => {
+//!         assert_eq!(path, std::path::Path::new("/nonexistent/bundle/config.json"));
+//!     }
+//!     other => panic!("expected ConfigNotFound, got {other:?}"),
+//! }
+//! // Nothing was made: no state directory for the id.
+//! assert!(!root.join("c1").exists());
+//! ```
+//!
+//! # Forking and threads
+//!
+//! [`create()`] and [`exec::exec`] fork (clone3) the container's process,
+//! which runs this program's code until it execs the user's program. Call
+//! them from a single-threaded process: a fork of a threaded one may
+//! deadlock on a lock another thread held. The child is made non-dumpable
+//! before it enters the container's namespaces, so nothing in the container
+//! can open this program's binary through `/proc/<pid>/exe` and overwrite it
+//! (CVE-2019-5736).
+//!
+//! The init is a child of the process that called [`create()`]. A process that
+//! stays alive should reap it when it exits, as
+//! [`foreground::forward_until_exit`] does (call [`foreground::prepare`]
+//! before [`create()`] so signals queue for it); one that exits leaves the init
+//! to its subreaper or to pid 1, as `berth create` does.
+//!
+//! A [`Container`] handle holds the container's lock from `create` (or its
+//! first change) until it is dropped; keep one handle per container in a
+//! process, or drop it before loading another (reading and `kill` take no
+//! lock). And [`exec::exec`] into a container with its own pid namespace, or
+//! a config that joins a pid or time namespace by path, moves the calling
+//! process's namespace *for children* there (`setns`), which is not undone:
+//! later forks of the caller land in it.
+//! Run those from a process of their own. docs/architecture.md ("The library
+//! API") has the whole list.
+//!
+//! [OCI runtime spec]: https://github.com/opencontainers/runtime-spec/blob/main/runtime.md
 
-pub mod barrier;
-pub mod capabilities;
+#![warn(missing_docs)]
+
+// Internal, but each has an error type `Error` wraps (re-exported below),
+// whose variants are described by their messages.
+#[allow(missing_docs)]
+pub(crate) mod barrier;
+pub(crate) mod capabilities;
+// Plumbing for the CLI (and `Error`'s cgroup variants); an embedder gets its
+// types through the re-exports below.
+#[doc(hidden)]
 pub mod cgroups;
+#[doc(hidden)]
 pub mod console;
 pub mod container;
 pub mod create;
@@ -19,22 +166,44 @@ pub mod events;
 pub mod exec;
 pub mod features;
 pub mod foreground;
-pub mod hooks;
+#[allow(missing_docs)]
+pub(crate) mod hooks;
 mod init;
 mod keyring;
-pub mod lsm;
-pub mod namespaces;
-pub mod pidfd;
-pub mod process;
+#[allow(missing_docs)]
+pub(crate) mod lsm;
+#[allow(missing_docs)]
+pub(crate) mod namespaces;
+#[allow(missing_docs)]
+pub(crate) mod pidfd;
+pub(crate) mod process;
+// Its re-exports of the fd-based mount calls are used by other modules' tests.
+#[doc(hidden)]
+#[allow(missing_docs)]
 pub mod rootfs;
-pub mod scheduling;
-pub mod seccomp;
+pub(crate) mod scheduling;
+#[allow(missing_docs)]
+pub(crate) mod seccomp;
+// SpecError's variants are described by their messages, which name the field.
+#[allow(missing_docs)]
 pub mod spec;
 pub mod state;
-pub mod procfs;
-pub mod sync;
+pub(crate) mod procfs;
+pub(crate) mod sync;
 
 pub use container::Container;
 pub use create::{create, CreateOptions};
 pub use error::{Error, Result};
-pub use state::{ContainerState, Status};
+pub use spec::SpecError;
+pub use state::{ContainerState, StateError, Status};
+
+pub use cgroups::{OomCounter, Stats};
+/// The errors [`Error`] wraps, so that a caller can name and match them.
+pub use barrier::BarrierError;
+pub use cgroups::{CgroupError, ResourceError, StatsError};
+pub use hooks::HookError;
+pub use lsm::LsmError;
+pub use namespaces::NamespaceError;
+pub use pidfd::PidfdError;
+pub use rootfs::RootfsError;
+pub use seccomp::SeccompError;

@@ -8,10 +8,15 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// `create` is still setting the container up (the create-phase hooks see this).
     Creating,
+    /// Set up, its init blocked before the user's program until `start`.
     Created,
+    /// The user's program runs.
     Running,
+    /// Its cgroup is frozen.
     Paused,
+    /// Its init has exited (or its pid now names another process).
     Stopped,
 }
 
@@ -30,16 +35,22 @@ impl std::fmt::Display for Status {
 /// What `state` and `list` report, in runc's field order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerState {
+    /// The runtime-spec version of the bundle's config.
     #[serde(rename = "ociVersion")]
     pub oci_version: String,
+    /// The container's id, unique in its state root.
     pub id: String,
     /// Host pid of the init; 0 once stopped.
     pub pid: i32,
+    /// Derived from the init when the state was taken.
     pub status: Status,
+    /// The bundle's absolute path.
     pub bundle: PathBuf,
+    /// The root filesystem's path on the host (`root.path`, joined to the bundle).
     pub rootfs: PathBuf,
     /// RFC 3339 with nanoseconds, in UTC.
     pub created: String,
+    /// The config's annotations.
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub annotations: HashMap<String, String>,
     /// User name owning the state directory.
@@ -53,26 +64,61 @@ use std::io;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The state record's file name in a container's directory.
 pub const STATE_FILE: &str = "state.json";
 
+/// The state store's errors.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// No container has this id.
     #[error("container does not exist")]
     NotExist,
+    /// `create` with an id that is taken.
     #[error("container with given ID already exists")]
     Exists,
+    /// The id breaks runc's rule (see [`validate_id`]); says why.
     #[error("invalid container ID format: {0}")]
     InvalidId(String),
+    /// The state root cannot be created (read-only, no space, no permission).
     #[error("create state root {path}: {source}")]
-    Root { path: PathBuf, source: io::Error },
+    Root {
+        /// The state root.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A file operation on a container's directory failed.
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        /// What was being done ("write", "lock", ...).
+        op: &'static str,
+        /// On which file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A state record that does not parse.
     #[error("state file {path} is corrupt: {source}")]
-    Corrupt { path: PathBuf, source: serde_json::Error },
+    Corrupt {
+        /// The state file.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
 }
 
 /// Container ids become directory names: runc's rule (letters, digits, `_+-.`),
 /// and never `.` or `..`.
+///
+/// ```
+/// use berth::state::{validate_id, StateError};
+///
+/// assert!(validate_id("web-1.v2_blue+green").is_ok());
+/// for bad in ["", ".", "..", "../etc", "a/b", "with space", "\u{e9}t\u{e9}"] {
+///     assert!(matches!(validate_id(bad), Err(StateError::InvalidId(_))), "{bad:?}");
+/// }
+/// assert!(validate_id(&"x".repeat(256)).is_err());
+/// ```
 pub fn validate_id(id: &str) -> Result<(), StateError> {
     if id.is_empty() {
         return Err(StateError::InvalidId("container ID cannot be empty".into()));
@@ -92,18 +138,26 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
 /// What Berth records about a container. Status is not in it: it is derived.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
+    /// The container's id.
     pub id: String,
+    /// The config's runtime-spec version.
     #[serde(rename = "ociVersion")]
     pub oci_version: String,
+    /// The init's host pid.
     pub pid: i32,
-    /// The init's start time in clock ticks since boot (field 22 of /proc/<pid>/stat),
+    /// The init's start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`),
     /// so a recycled pid is not taken for the container.
     pub pid_start_time: u64,
+    /// The bundle's absolute path.
     pub bundle: PathBuf,
+    /// The root filesystem's path on the host.
     pub rootfs: PathBuf,
+    /// When `create` finished, RFC 3339 with nanoseconds, in UTC.
     pub created: String,
+    /// The config's annotations.
     #[serde(default)]
     pub annotations: HashMap<String, String>,
+    /// The container's cgroup directories (and systemd unit), for later commands.
     #[serde(default)]
     pub cgroup: Cgroup,
     /// For the poststart and poststop hooks, run by later commands.
@@ -132,6 +186,7 @@ impl StateRoot {
         Ok(StateRoot { path: path.to_path_buf() })
     }
 
+    /// The root's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -187,6 +242,7 @@ pub struct ContainerDir {
 }
 
 impl ContainerDir {
+    /// The directory's path, `<root>/<id>`.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -271,7 +327,7 @@ impl ContainerDir {
     }
 }
 
-/// The state of a process as /proc/<pid>/stat tells it: (state letter, start time).
+/// The state of a process as `/proc/<pid>/stat` tells it: (state letter, start time).
 pub fn process_stat(pid: i32) -> Option<(char, u64)> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&text)
@@ -313,6 +369,7 @@ pub fn derive_status(record: &Record, dir: &Path) -> Status {
 }
 
 impl ContainerState {
+    /// The OCI state of a recorded container with `status`; the pid reads 0 once stopped, as runc's does.
     pub fn from_record(record: &Record, status: Status, owner: String) -> ContainerState {
         ContainerState {
             oci_version: record.oci_version.clone(),

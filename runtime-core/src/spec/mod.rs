@@ -168,6 +168,28 @@ fn quoted(path: &Path) -> String {
 }
 
 /// Reads `<bundle>/config.json`, parses it and validates it.
+///
+/// ```
+/// use berth::spec::{self, SpecError};
+///
+/// let bundle = std::env::temp_dir().join(format!("berth-doc-spec-{}", std::process::id()));
+/// std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+/// let config = serde_json::to_string(&spec::default_spec(false)).unwrap();
+/// std::fs::write(bundle.join("config.json"), &config).unwrap();
+/// let loaded = spec::load(&bundle).unwrap();
+/// assert_eq!(loaded.process().as_ref().unwrap().args().as_ref().unwrap(), &["sh"]);
+///
+/// // A misspelt capability is named, with the field it is in.
+/// std::fs::write(bundle.join("config.json"), config.replace("CAP_KILL", "CAP_KILLL")).unwrap();
+/// match spec::load(&bundle) {
+///     Err(SpecError::UnknownCapability { name, field }) => {
+///         assert_eq!(name, "CAP_KILLL");
+///         assert!(field.starts_with("process.capabilities"), "{field}");
+///     }
+///     other => panic!("expected UnknownCapability, got {other:?}"),
+/// }
+/// std::fs::remove_dir_all(&bundle).unwrap();
+/// ```
 pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
     let path = bundle.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|source| match source.kind() {

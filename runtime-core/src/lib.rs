@@ -22,6 +22,7 @@ pub mod foreground;
 pub mod hooks;
 mod init;
 mod keyring;
+mod list;
 pub mod lsm;
 pub mod namespaces;
 pub mod pidfd;

@@ -181,3 +181,41 @@ fn kill_all_signals_every_process_of_a_running_container() {
     );
     rt.kill_and_delete(&id, &bundle);
 }
+
+/// `list` derives each status on its own, more cheaply than `state`: the
+/// two agree at every step of the lifecycle.
+#[test]
+fn list_and_state_agree_through_the_lifecycle() {
+    let bundle = Bundle::sleeper();
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let listed = |rt: &Runtime, id: &str| -> String {
+        let out = rt.cmd(&["list", "--format", "json"]).ok().stdout.clone();
+        let all: serde_json::Value = serde_json::from_str(&out).expect("list prints JSON");
+        let entry = all.as_array().and_then(|a| a.iter().find(|e| e["id"] == id).cloned()).expect("the container is listed");
+        entry["status"].as_str().unwrap_or_default().to_string()
+    };
+    rt.create(&id, &bundle, &[]).ok();
+    let mut seen = Vec::new();
+    let mut step = |rt: &Runtime, want: &str| {
+        assert_eq!(rt.state(&id)["status"], want, "state after {seen:?}");
+        assert_eq!(listed(rt, &id), want, "list after {seen:?}");
+        seen.push(want.to_string());
+    };
+    step(&rt, "created");
+    rt.cmd(&["pause", &id]).ok();
+    step(&rt, "paused");
+    rt.cmd(&["resume", &id]).ok();
+    step(&rt, "created");
+    rt.start(&id).ok();
+    step(&rt, "running");
+    rt.cmd(&["pause", &id]).ok();
+    step(&rt, "paused");
+    rt.cmd(&["resume", &id]).ok();
+    step(&rt, "running");
+    rt.cmd(&["kill", &id, "KILL"]).ok();
+    assert!(wait_until(Duration::from_secs(10), || rt.state(&id)["status"] == "stopped"), "the container did not stop");
+    step(&rt, "stopped");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}

@@ -162,18 +162,36 @@ impl Container {
     pub fn pause(&mut self) -> Result<()> {
         self.dir.lock()?;
         match self.status() {
-            Status::Running | Status::Created => Ok(self.record.cgroup.freeze()?),
-            _ => Err(Error::NotRunning),
+            Status::Running | Status::Created => {}
+            _ => return Err(Error::NotRunning),
         }
+        // The hint goes down before the freeze, so `list` never misses a
+        // frozen container; a failed freeze takes it back.
+        self.set_paused_hint(true)?;
+        if let Err(e) = self.record.cgroup.freeze() {
+            let _ = self.set_paused_hint(false);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Thaw a paused container.
     pub fn resume(&mut self) -> Result<()> {
         self.dir.lock()?;
         match self.status() {
-            Status::Paused => Ok(self.record.cgroup.thaw()?),
-            _ => Err(Error::NotPaused),
+            Status::Paused => {}
+            _ => return Err(Error::NotPaused),
         }
+        self.record.cgroup.thaw()?;
+        self.set_paused_hint(false)
+    }
+
+    fn set_paused_hint(&mut self, paused: bool) -> Result<()> {
+        if self.record.paused != paused {
+            self.record.paused = paused;
+            self.dir.write(&self.record)?;
+        }
+        Ok(())
     }
 
     /// Change the container's resource limits (`runc update`). Zero fields and
@@ -271,15 +289,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
 /// The state of every container under `root`, by id. Directories without a
 /// state record (a create in progress or killed midway) are not listed.
 pub fn list(root: &Path) -> Result<Vec<ContainerState>> {
-    let state_root = StateRoot::open(root)?;
-    let mut states = Vec::new();
-    for id in state_root.ids()? {
-        let Ok(dir) = state_root.open_container(&id) else { continue };
-        let Ok(Some(record)) = dir.read() else { continue };
-        let status = state::derive_status(&record, dir.path());
-        states.push(ContainerState::from_record(&record, status, dir.owner()));
-    }
-    Ok(states)
+    Ok(crate::list::list(root)?)
 }
 
 fn send_signal(pid: i32, signal: i32) -> Result<()> {

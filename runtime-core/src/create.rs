@@ -210,6 +210,8 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         cgroup,
         hooks: spec.hooks().clone(),
         no_new_keyring: options.no_new_keyring,
+        paused: false,
+        owner_uid: Some(nix::unistd::geteuid().as_raw()),
     };
     let dir = undo.dir.as_ref().ok_or(Error::Init("state directory lost".into()))?;
     dir.write(&record)?;

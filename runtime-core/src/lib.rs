@@ -170,6 +170,7 @@ pub mod foreground;
 pub(crate) mod hooks;
 mod init;
 mod keyring;
+mod list;
 #[allow(missing_docs)]
 pub(crate) mod lsm;
 #[allow(missing_docs)]

@@ -166,6 +166,13 @@ pub struct Record {
     /// Created with `--no-new-keyring`: exec'd processes keep the caller's keyring too.
     #[serde(default)]
     pub no_new_keyring: bool,
+    /// Set by `pause` before it freezes and cleared by `resume` after it
+    /// thaws, so `list` reads the freezer only for these (see list.rs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+    /// The creator's effective uid, which owns the state directory: `list`'s owner column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_uid: Option<u32>,
 }
 
 /// The directory that holds every container's state.
@@ -316,15 +323,20 @@ impl ContainerDir {
     pub fn owner(&self) -> String {
         use std::os::unix::fs::MetadataExt;
         let uid = fs::metadata(&self.path).map(|m| m.uid()).unwrap_or(0);
-        let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-        passwd
-            .lines()
-            .find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() > 2 && f[2].parse() == Ok(uid)).then(|| f[0].to_string())
-            })
-            .unwrap_or_else(|| uid.to_string())
+        user_name(&fs::read_to_string("/etc/passwd").unwrap_or_default(), uid)
     }
+}
+
+/// The name /etc/passwd (its text in `passwd`) gives `uid`, else the number.
+pub(crate) fn user_name(passwd: &str, uid: u32) -> String {
+    passwd
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let (name, uid_field) = (f.next()?, f.nth(1)?);
+            (uid_field.parse() == Ok(uid)).then(|| name.to_string())
+        })
+        .unwrap_or_else(|| uid.to_string())
 }
 
 /// The state of a process as `/proc/<pid>/stat` tells it: (state letter, start time).
@@ -333,7 +345,7 @@ pub fn process_stat(pid: i32) -> Option<(char, u64)> {
     parse_stat(&text)
 }
 
-fn parse_stat(text: &str) -> Option<(char, u64)> {
+pub(crate) fn parse_stat(text: &str) -> Option<(char, u64)> {
     // The command name may hold spaces and parentheses; fields resume after the last ')'.
     let rest = &text[text.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -464,7 +476,18 @@ mod tests {
             cgroup: Cgroup::default(),
             hooks: None,
             no_new_keyring: false,
+            paused: false,
+            owner_uid: Some(0),
         }
+    }
+
+    #[test]
+    fn user_names_come_from_passwd_else_the_number() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nbad line\nweb:x:1000:1000::/:/bin/false\n";
+        assert_eq!(user_name(passwd, 0), "root");
+        assert_eq!(user_name(passwd, 1000), "web");
+        assert_eq!(user_name(passwd, 7), "7");
+        assert_eq!(user_name("", 0), "0");
     }
 
     #[test]

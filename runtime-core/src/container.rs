@@ -29,8 +29,20 @@ pub struct Container {
 }
 
 impl Container {
-    pub(crate) fn from_parts(dir: ContainerDir, record: Record, console: Option<OwnedFd>) -> Container {
+    pub(crate) fn from_parts(mut dir: ContainerDir, record: Record, console: Option<OwnedFd>) -> Container {
+        // `create` held the lock until now; each later change takes it again
+        // (see `locked`), so other handles and commands are not shut out.
+        dir.unlock();
         Container { dir, record, console }
+    }
+
+    /// Run `op` under the container's exclusive lock, released afterwards:
+    /// a handle kept alive does not block another handle or command.
+    fn locked<T>(&mut self, op: impl FnOnce(&mut Container) -> Result<T>) -> Result<T> {
+        self.dir.lock()?;
+        let result = op(self);
+        self.dir.unlock();
+        result
     }
 
     /// The master of the container's terminal, when this process created it
@@ -90,18 +102,19 @@ impl Container {
     /// A failing poststart hook does not fail `start` (runtime.md): its error
     /// comes back as a warning for the caller to report.
     pub fn start(&mut self) -> Result<Vec<String>> {
-        self.dir.lock()?;
-        match self.status() {
-            Status::Created => {}
-            Status::Stopped => return Err(Error::StartStopped),
-            Status::Running => return Err(Error::StartRunning),
-            other => return Err(Error::StartInState(other)),
-        }
-        barrier::release(self.dir.path()).map_err(|e| match e {
-            barrier::BarrierError::InitGone => Error::StartStopped,
-            other => Error::Barrier(other),
-        })?;
-        Ok(self.run_warning_hooks(HookKind::Poststart, Status::Running))
+        self.locked(|c| {
+            match c.status() {
+                Status::Created => {}
+                Status::Stopped => return Err(Error::StartStopped),
+                Status::Running => return Err(Error::StartRunning),
+                other => return Err(Error::StartInState(other)),
+            }
+            barrier::release(c.dir.path()).map_err(|e| match e {
+                barrier::BarrierError::InitGone => Error::StartStopped,
+                other => Error::Barrier(other),
+            })?;
+            Ok(c.run_warning_hooks(HookKind::Poststart, Status::Running))
+        })
     }
 
     /// Run hooks whose failure is only a warning (poststart, poststop).
@@ -160,33 +173,39 @@ impl Container {
 
     /// Freeze every process of the container.
     pub fn pause(&mut self) -> Result<()> {
-        self.dir.lock()?;
-        match self.status() {
-            Status::Running | Status::Created => {}
-            _ => return Err(Error::NotRunning),
-        }
-        // The hint goes down before the freeze, so `list` never misses a
-        // frozen container; a failed freeze takes it back.
-        self.set_paused_hint(true)?;
-        if let Err(e) = self.record.cgroup.freeze() {
-            let _ = self.set_paused_hint(false);
-            return Err(e.into());
-        }
-        Ok(())
+        self.locked(|c| {
+            match c.status() {
+                Status::Running | Status::Created => {}
+                _ => return Err(Error::NotRunning),
+            }
+            // The hint goes down before the freeze, so `list` never misses a
+            // frozen container; a failed freeze takes it back.
+            c.set_paused_hint(true)?;
+            if let Err(e) = c.record.cgroup.freeze() {
+                let _ = c.set_paused_hint(false);
+                return Err(e.into());
+            }
+            Ok(())
+        })
     }
 
     /// Thaw a paused container.
     pub fn resume(&mut self) -> Result<()> {
-        self.dir.lock()?;
-        match self.status() {
-            Status::Paused => {}
-            _ => return Err(Error::NotPaused),
-        }
-        self.record.cgroup.thaw()?;
-        self.set_paused_hint(false)
+        self.locked(|c| {
+            match c.status() {
+                Status::Paused => {}
+                _ => return Err(Error::NotPaused),
+            }
+            c.record.cgroup.thaw()?;
+            c.set_paused_hint(false)
+        })
     }
 
     fn set_paused_hint(&mut self, paused: bool) -> Result<()> {
+        // Another handle may have changed the hint since this one read the record.
+        if let Some(current) = self.dir.read()? {
+            self.record.paused = current.paused;
+        }
         if self.record.paused != paused {
             self.record.paused = paused;
             self.dir.write(&self.record)?;
@@ -198,19 +217,20 @@ impl Container {
     /// a zero pids limit mean "leave as is", as runc's update reads them;
     /// device rules are never touched.
     pub fn update(&mut self, resources: &LinuxResources) -> Result<()> {
-        self.dir.lock()?;
-        if self.status() == Status::Stopped {
-            return Err(Error::NotRunning);
-        }
-        let mut resources = resources.clone();
-        resources.set_devices(None);
-        if resources.pids().is_some_and(|p| p.limit() == 0) {
-            resources.set_pids(None);
-        }
-        if let Some(unit) = &self.record.cgroup.systemd_unit {
-            crate::cgroups::systemd::set_properties(unit, &resources, self.record.cgroup.cpu_on_v1()).map_err(crate::cgroups::CgroupError::from)?;
-        }
-        Ok(self.record.cgroup.apply_resources(&resources)?)
+        self.locked(|c| {
+            if c.status() == Status::Stopped {
+                return Err(Error::NotRunning);
+            }
+            let mut resources = resources.clone();
+            resources.set_devices(None);
+            if resources.pids().is_some_and(|p| p.limit() == 0) {
+                resources.set_pids(None);
+            }
+            if let Some(unit) = &c.record.cgroup.systemd_unit {
+                crate::cgroups::systemd::set_properties(unit, &resources, c.record.cgroup.cpu_on_v1()).map_err(crate::cgroups::CgroupError::from)?;
+            }
+            Ok(c.record.cgroup.apply_resources(&resources)?)
+        })
     }
 
     /// The container's resource usage, as `runc events --stats` reports it.

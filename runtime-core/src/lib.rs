@@ -45,6 +45,23 @@
 //! let mut container = berth::create(&CreateOptions::new(&root, &id, &bundle))?;
 //! assert_eq!(container.status(), Status::Created);
 //!
+//! // Handles take the container's lock per call: a second one can act
+//! // while the first lives.
+//! let mut other = Container::load(&root, &id)?;
+//! other.pause()?;
+//! assert_eq!(container.status(), Status::Paused);
+//! other.resume()?;
+//!
+//! // A process run in the container's pid namespace (exec joins it for its
+//! // child); this process's own namespace for children is put back after.
+//! let mut options = berth::exec::ExecOptions::default();
+//! options.process = berth::spec::load(&bundle)?.process().clone().unwrap_or_default();
+//! options.process.set_args(Some(vec!["true".into()]));
+//! let exec = berth::exec::exec(&container, &options)?;
+//! nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(exec.pid), None)?;
+//! let ns = |name: &str| std::fs::read_link(format!("/proc/self/ns/{name}"));
+//! assert_eq!(ns("pid_for_children")?, ns("pid")?);
+//!
 //! let warnings = container.start()?; // failed poststart hooks, if any
 //! assert!(warnings.is_empty());
 //! // Another process (or this one later) finds it by id, and may read it
@@ -81,6 +98,7 @@
 //! #     std::fs::create_dir_all(bundle.join("rootfs/bin"))?;
 //! #     std::fs::copy(busybox, bundle.join("rootfs/bin/busybox"))?;
 //! #     std::os::unix::fs::symlink("busybox", bundle.join("rootfs/bin/sh"))?;
+//! #     std::os::unix::fs::symlink("busybox", bundle.join("rootfs/bin/true"))?;
 //! #     let mut config = serde_json::to_value(berth::spec::default_spec(false))?;
 //! #     config["process"]["terminal"] = false.into();
 //! #     config["process"]["args"] = serde_json::json!(["sh", "-c", "exit 7"]);
@@ -134,15 +152,12 @@
 //! before [`create()`] so signals queue for it); one that exits leaves the init
 //! to its subreaper or to pid 1, as `berth create` does.
 //!
-//! A [`Container`] handle holds the container's lock from `create` (or its
-//! first change) until it is dropped; keep one handle per container in a
-//! process, or drop it before loading another (reading and `kill` take no
-//! lock). And [`exec::exec`] into a container with its own pid namespace, or
-//! a config that joins a pid or time namespace by path, moves the calling
-//! process's namespace *for children* there (`setns`), which is not undone:
-//! later forks of the caller land in it.
-//! Run those from a process of their own. docs/architecture.md ("The library
-//! API") has the whole list.
+//! A [`Container`] handle does not hold the container's lock between calls:
+//! each change takes it for its own duration, so several handles (and other
+//! processes) can act on one container in turn. [`create()`] and
+//! [`exec::exec`] may join a pid or time namespace for their child; the
+//! caller's own namespaces *for children* are put back afterwards.
+//! docs/architecture.md ("The library API") has the whole list.
 //!
 //! [OCI runtime spec]: https://github.com/opencontainers/runtime-spec/blob/main/runtime.md
 

@@ -291,11 +291,25 @@ impl Namespaces {
     pub fn clone_init(&self) -> Result<libc::pid_t, NamespaceError> {
         match &self.user_join {
             None => {
+                // The joins below move this process's namespaces *for children*:
+                // put them back after the clone, so a program that links the
+                // library does not fork its next child into the container.
+                let saved = self.changes_children_namespaces().then(ForChildren::save).transpose()?;
                 self.enter_before_clone()?;
-                clone3(self.clone_flags.bits() as u64)
+                let pid = clone3(self.clone_flags.bits() as u64);
+                if let (Some(saved), Ok(pid)) = (&saved, &pid) {
+                    if *pid != 0 {
+                        saved.restore()?;
+                    }
+                }
+                pid
             }
             Some(user) => self.clone_from_user_namespace(user),
         }
+    }
+
+    fn changes_children_namespaces(&self) -> bool {
+        !self.parent_joins.is_empty() || self.new_time_ns
     }
 
     /// A helper joins the user namespace, clones the init as a sibling
@@ -359,6 +373,35 @@ impl Namespaces {
         }
         if self.new_cgroup_ns {
             nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(NamespaceError::UnshareCgroup)?;
+        }
+        Ok(())
+    }
+}
+
+/// This process's pid and time namespaces for children, to return to.
+struct ForChildren {
+    pid: OwnedFd,
+    time: Option<OwnedFd>,
+}
+
+impl ForChildren {
+    fn save() -> Result<ForChildren, NamespaceError> {
+        let open = |name: &str| {
+            let path = PathBuf::from(format!("/proc/self/ns/{name}"));
+            nix::fcntl::open(&path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                .map_err(|source| NamespaceError::Join { kind: "own", path, source })
+        };
+        // Kernels without time namespaces have no time_for_children; nothing to restore there.
+        Ok(ForChildren { pid: open("pid_for_children")?, time: open("time_for_children").ok() })
+    }
+
+    fn restore(&self) -> Result<(), NamespaceError> {
+        let back = |fd: &OwnedFd, flag, name: &str| {
+            nix::sched::setns(fd, flag).map_err(|source| NamespaceError::Join { kind: "own", path: PathBuf::from(format!("/proc/self/ns/{name}")), source })
+        };
+        back(&self.pid, CloneFlags::CLONE_NEWPID, "pid_for_children")?;
+        if let Some(time) = &self.time {
+            back(time, CloneFlags::from_bits_retain(libc::CLONE_NEWTIME), "time_for_children")?;
         }
         Ok(())
     }

@@ -276,6 +276,11 @@ impl ContainerDir {
         Ok(())
     }
 
+    /// Release the lock (dropping the descriptor unlocks it).
+    pub fn unlock(&mut self) {
+        self.lock = None;
+    }
+
     /// In a forked child: close this copy of the lock's descriptor without
     /// unlocking, so only the parent holds (and releases) the lock.
     pub fn close_lock_in_child(&mut self) {

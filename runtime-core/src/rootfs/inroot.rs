@@ -120,29 +120,47 @@ impl Root {
     /// An `O_PATH` handle on the file `path` itself, never on what it links
     /// to: a symlink there is replaced by an empty file (CVE-2025-52565: a
     /// rootfs's /dev/console pointing at /proc/sys/kernel/core_pattern must
-    /// not get the console bound over that). A file or device node is kept.
+    /// not get the console bound over that), and so are a fifo and a socket.
+    /// A file or device node is kept, and never opened: a node the rootfs
+    /// planted may be any host device, and opening some has effects.
     pub fn file_not_link(&self, path: &Path) -> io::Result<OwnedFd> {
         let (parent, name) = split_last(&relative(path))?;
         let parent_fd = self.mkdir_all(&parent)?;
         let nofollow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
-        match nix::sys::stat::fstatat(parent_fd.as_fd(), name.as_path(), nofollow) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
-                nix::unistd::unlinkat(parent_fd.as_fd(), name.as_path(), nix::unistd::UnlinkatFlags::NoRemoveDir).map_err(io::Error::from)?;
-            }
-            Ok(st) if matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR) => {}
-            Ok(_) => return Err(io::Error::from_raw_os_error(libc::EEXIST)),
-            Err(Errno::ENOENT) => {}
+        let exists = match nix::sys::stat::fstatat(parent_fd.as_fd(), name.as_path(), nofollow) {
+            Ok(st) => match st.st_mode & libc::S_IFMT {
+                libc::S_IFREG | libc::S_IFCHR | libc::S_IFBLK => true,
+                libc::S_IFDIR => return Err(io::Error::from_raw_os_error(libc::EISDIR)),
+                _ => {
+                    nix::unistd::unlinkat(parent_fd.as_fd(), name.as_path(), nix::unistd::UnlinkatFlags::NoRemoveDir).map_err(|e| {
+                        io::Error::new(io::Error::from(e).kind(), format!("{} is there and cannot be replaced: {e}", file_kind(st.st_mode)))
+                    })?;
+                    false
+                }
+            },
+            Err(Errno::ENOENT) => false,
             Err(e) => return Err(e.into()),
-        }
-        let create = nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
-        match nix::fcntl::openat(parent_fd.as_fd(), name.as_path(), create, Mode::from_bits_truncate(0o644)) {
-            Ok(_) => {}
-            // A device node opens only when its driver is there; it exists, which is all a target needs.
-            Err(_) if nix::sys::stat::fstatat(parent_fd.as_fd(), name.as_path(), nofollow).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR) => {}
-            Err(e) => return Err(e.into()),
+        };
+        if !exists {
+            let create = nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
+            nix::fcntl::openat(parent_fd.as_fd(), name.as_path(), create, Mode::from_bits_truncate(0o644)).map_err(io::Error::from)?;
         }
         let handle = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
         nix::fcntl::openat(parent_fd.as_fd(), name.as_path(), handle, Mode::empty()).map_err(io::Error::from)
+    }
+}
+
+/// A file type as an error message names it.
+pub fn file_kind(mode: libc::mode_t) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFDIR => "a directory",
+        libc::S_IFLNK => "a symlink",
+        libc::S_IFREG => "a regular file",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFIFO => "a fifo",
+        libc::S_IFSOCK => "a socket",
+        _ => "a file of unknown type",
     }
 }
 

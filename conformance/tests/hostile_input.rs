@@ -22,9 +22,7 @@ fn refused(rt: &Runtime, bundle: &Bundle, needle: &str) -> Output {
     let id = rt.new_id();
     let out = rt.create(&id, bundle, &[]);
     let text = out.fails();
-    if berth_only("runc's errors do not always name the path") {
-        assert!(text.contains(needle), "expected {needle:?} in the error: {}", out.describe());
-    }
+    assert!(text.contains(needle), "expected {needle:?} in the error: {}", out.describe());
     rt.assert_nothing_left(&id, bundle);
     out
 }

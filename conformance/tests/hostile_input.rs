@@ -9,12 +9,9 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+use berth_conformance::hostile_tree::{host_probe, inside, mknod, own_dev, plant_link, socket_file, UP};
 use berth_conformance::{berth_only, bind_mount, mount_at, mounts_mentioning, run_and_read_mounts, tmpfs_mount, unique_name, Bundle, HostDir, Output, Runtime, STATE_DEADLINE};
 use serde_json::{json, Value};
-
-/// More `..` than any bundle is deep: resolved on the host from the rootfs it
-/// reaches `/`; resolved in the rootfs it stays at the rootfs's `/`.
-const UP: &str = "../../../../../../../../../..";
 
 /// Runs `create`, which must fail with an error naming `needle`, and leave nothing.
 #[track_caller]
@@ -25,44 +22,6 @@ fn refused(rt: &Runtime, bundle: &Bundle, needle: &str) -> Output {
     assert!(text.contains(needle), "expected {needle:?} in the error: {}", out.describe());
     rt.assert_nothing_left(&id, bundle);
     out
-}
-
-/// A path on the host that must never come to exist: the test checks it is absent.
-fn host_probe() -> PathBuf {
-    let path = PathBuf::from("/tmp").join(format!("berth-hostile-{}", unique_name()));
-    assert!(!path.exists(), "{} exists already", path.display());
-    path
-}
-
-/// `path` (absolute on the host) as the rootfs sees it when resolved inside it.
-fn inside(bundle: &Bundle, path: &Path) -> PathBuf {
-    bundle.rootfs().join(path.strip_prefix("/").unwrap_or(path))
-}
-
-/// The config without its /dev tmpfs, so the rootfs's own /dev is what the runtime fills.
-fn own_dev(c: &mut Value) {
-    c["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/dev");
-}
-
-fn mknod(path: &Path, kind: libc::mode_t, major: u32, minor: u32) {
-    let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a NUL-terminated path; the result is checked.
-    let rc = unsafe { libc::mknod(cpath.as_ptr(), kind | 0o666, libc::makedev(major, minor)) };
-    assert_eq!(rc, 0, "mknod {}: {}", path.display(), std::io::Error::last_os_error());
-}
-
-/// A unix socket bound at `path` and left behind when the listener is dropped.
-fn socket_file(path: &Path) {
-    drop(std::os::unix::net::UnixListener::bind(path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display())));
-}
-
-/// Replaces `path` in the rootfs (a file or directory) by a symlink to `target`.
-fn plant_link(bundle: &Bundle, path: &str, target: impl AsRef<Path>) {
-    let at = bundle.rootfs().join(path.trim_start_matches('/'));
-    let _ = fs::remove_dir_all(&at);
-    let _ = fs::remove_file(&at);
-    fs::create_dir_all(at.parent().unwrap()).unwrap();
-    symlink(target, &at).unwrap();
 }
 
 // ---- symlink loops ----------------------------------------------------------
@@ -82,6 +41,19 @@ fn a_link_to_itself_on_a_mount_destination_is_refused() {
     plant_link(&bundle, "/self", "self");
     bundle.add_mount(bind_mount(&bundle.path().join("config.json"), "/self/x", &["bind"]));
     refused(&Runtime::new(), &bundle, "/self/x");
+}
+
+/// A masked or read-only path that loops cannot be resolved, let alone
+/// covered: refused by name rather than skipped.
+#[test]
+fn a_looping_masked_or_readonly_path_is_refused() {
+    for key in ["maskedPaths", "readonlyPaths"] {
+        let mut bundle = Bundle::busybox(&["true"]);
+        plant_link(&bundle, "/a", "b");
+        plant_link(&bundle, "/b", "a");
+        bundle.edit(|c| c["linux"][key].as_array_mut().unwrap().push(json!("/a/x")));
+        refused(&Runtime::new(), &bundle, "/a/x");
+    }
 }
 
 /// A chain of `hops` links ending at a directory; its first link's path.
@@ -484,26 +456,28 @@ fn a_dev_ptmx_node_in_the_rootfs_is_replaced_by_the_link() {
 
 // ---- /proc and the cwd -------------------------------------------------------
 
-/// CVE-2019-16884 / CVE-2019-19921: procfs must land on a real directory. The
-/// rootfs's /proc as a link to its own root, as a link climbing out, as a file,
-/// a fifo or a socket: each refused, naming /proc.
+/// CVE-2019-16884 / CVE-2019-19921: procfs and sysfs must land on a real
+/// directory. The rootfs's /proc or /sys as a link to its own root, as a link
+/// climbing out, as a file, a fifo or a socket: each refused, by name.
 #[test]
-fn proc_that_is_not_a_directory_is_refused() {
-    for kind in ["link-root", "link-up", "file", "fifo", "socket"] {
-        let bundle = Bundle::busybox(&["true"]);
-        let proc = bundle.rootfs().join("proc");
-        fs::remove_dir(&proc).unwrap();
-        match kind {
-            "link-root" => symlink("/", &proc).unwrap(),
-            "link-up" => symlink(format!("{UP}/proc"), &proc).unwrap(),
-            "file" => fs::write(&proc, "").unwrap(),
-            "fifo" => mknod(&proc, libc::S_IFIFO, 0, 0),
-            _ => socket_file(&proc),
+fn proc_or_sys_that_is_not_a_directory_is_refused() {
+    for dir in ["proc", "sys"] {
+        for kind in ["link-root", "link-up", "file", "fifo", "socket"] {
+            let bundle = Bundle::busybox(&["true"]);
+            let at = bundle.rootfs().join(dir);
+            fs::remove_dir(&at).unwrap();
+            match kind {
+                "link-root" => symlink("/", &at).unwrap(),
+                "link-up" => symlink(format!("{UP}/{dir}"), &at).unwrap(),
+                "file" => fs::write(&at, "").unwrap(),
+                "fifo" => mknod(&at, libc::S_IFIFO, 0, 0),
+                _ => socket_file(&at),
+            }
+            let rt = Runtime::new();
+            let out = refused(&rt, &bundle, &format!("/{dir}"));
+            let meta = fs::symlink_metadata(&at).unwrap();
+            assert!(!meta.is_dir(), "{dir} {kind}: replaced by a directory: {}", out.describe());
         }
-        let rt = Runtime::new();
-        let out = refused(&rt, &bundle, "/proc");
-        let meta = fs::symlink_metadata(&proc).unwrap();
-        assert!(!meta.is_dir(), "{kind}: /proc was replaced: {}", out.describe());
     }
 }
 

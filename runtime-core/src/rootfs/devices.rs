@@ -147,3 +147,49 @@ pub fn create_dev_symlinks(root: &Root) -> Result<(), RootfsError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("berth-devices-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("root/dev")).unwrap();
+        dir
+    }
+
+    fn null() -> DeviceNode {
+        default_devices().into_iter().find(|d| d.path == Path::new("/dev/null")).unwrap()
+    }
+
+    fn rdev(path: &Path) -> (u32, u64) {
+        let st = nix::sys::stat::lstat(path).unwrap();
+        (st.st_mode & libc::S_IFMT, st.st_rdev)
+    }
+
+    #[test]
+    fn a_default_device_replaces_an_impostor_and_a_listed_one_refuses_it() {
+        let dir = scratch("impostor");
+        let at = dir.join("root/dev/null");
+        nix::sys::stat::mknod(&at, SFlag::S_IFBLK, Mode::from_bits_truncate(0o666), nix::sys::stat::makedev(8, 0)).unwrap();
+        let root = Root::open(&dir.join("root")).unwrap();
+        let err = create_node(&root, &null(), false, Existing::MustMatch).unwrap_err();
+        assert!(err.to_string().contains("/dev/null: the rootfs has a block device there"), "{err}");
+        create_node(&root, &null(), false, Existing::Replace).unwrap();
+        assert_eq!(rdev(&at), (libc::S_IFCHR, nix::sys::stat::makedev(1, 3)));
+        // The right node now: kept by both.
+        create_node(&root, &null(), false, Existing::MustMatch).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_at_a_device_path_is_never_replaced() {
+        let dir = scratch("dir");
+        std::fs::create_dir(dir.join("root/dev/null")).unwrap();
+        let root = Root::open(&dir.join("root")).unwrap();
+        let err = create_node(&root, &null(), false, Existing::Replace).unwrap_err();
+        assert!(err.to_string().contains("a directory"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

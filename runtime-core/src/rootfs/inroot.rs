@@ -216,6 +216,32 @@ mod tests {
     }
 
     #[test]
+    fn file_not_link_replaces_links_fifos_and_sockets_and_refuses_a_directory() {
+        let dir = scratch("notlink");
+        std::fs::create_dir_all(dir.join("outside")).unwrap();
+        symlink(dir.join("outside/f"), dir.join("root/link")).unwrap();
+        nix::unistd::mkfifo(&dir.join("root/fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        drop(std::os::unix::net::UnixListener::bind(dir.join("root/sock")).unwrap());
+        std::fs::create_dir(dir.join("root/d")).unwrap();
+        let root = Root::open(&dir.join("root")).unwrap();
+        for name in ["/link", "/fifo", "/sock"] {
+            root.file_not_link(Path::new(name)).unwrap();
+            let meta = std::fs::symlink_metadata(dir.join("root").join(&name[1..])).unwrap();
+            assert!(meta.is_file(), "{name} is still {meta:?}");
+        }
+        assert!(!dir.join("outside/f").exists(), "the link was followed");
+        let err = root.file_not_link(Path::new("/d")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EISDIR));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn file_kinds_are_named() {
+        assert_eq!(file_kind(libc::S_IFIFO | 0o644), "a fifo");
+        assert_eq!(file_kind(libc::S_IFLNK | 0o777), "a symlink");
+    }
+
+    #[test]
     fn relative_strips_the_root() {
         assert_eq!(relative(Path::new("/a/./b")), PathBuf::from("a/b"));
         assert_eq!(relative(Path::new("/")), PathBuf::from("."));

@@ -167,6 +167,29 @@ fn dot_dot_in_an_absolute_mount_destination_is_clamped_at_the_rootfs() {
     }
 }
 
+/// Destinations through procfs's magic links (/proc/self/root, /proc/1/cwd,
+/// /proc/self/fd/N), reachable once /proc is mounted: Berth refuses them
+/// (`RESOLVE_NO_MAGICLINKS`), runc 1.1.5 reads the link and resolves its
+/// text inside the rootfs. Neither reaches the host.
+#[test]
+fn a_mount_destination_through_a_proc_magic_link() {
+    for through in ["/proc/self/root", "/proc/1/cwd"] {
+        let probe = host_probe();
+        let dest = format!("{through}{}", probe.display());
+        let mut bundle = Bundle::busybox(&["true"]);
+        bundle.add_mount(tmpfs_mount(&dest, &[]));
+        let rt = Runtime::new();
+        let id = rt.new_id();
+        let out = rt.run(&id, &bundle, &[]);
+        assert!(!probe.exists(), "{} was made on the host: {}", probe.display(), out.describe());
+        if berth_only("runc 1.1.5 resolves the magic link's text inside the rootfs") {
+            out.fails_with(&dest);
+        }
+        rt.cmd(&["delete", "--force", &id]);
+        rt.assert_nothing_left(&id, &bundle);
+    }
+}
+
 /// config.md: a destination "SHOULD be absolute"; runc 1.1.5 takes a relative one
 /// as relative to the rootfs with a warning, Berth refuses it (see bad_input.rs).
 #[test]

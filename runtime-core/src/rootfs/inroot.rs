@@ -42,7 +42,7 @@ impl Root {
 
     /// Open an existing path inside the root with `flags` (`O_PATH` for a handle).
     pub fn open_path(&self, path: &Path, flags: i32) -> io::Result<OwnedFd> {
-        openat2(self.fd.as_fd(), &relative(path), flags, 0, RESOLVE)
+        openat2(self.fd.as_fd(), &relative(path), flags, 0, RESOLVE).map_err(explain_loop)
     }
 
     /// Make every missing directory of `path` inside the root and return an
@@ -50,6 +50,10 @@ impl Root {
     /// followed the way the kernel would resolve it in-root, and its target
     /// made, as runc's securejoin does.
     pub fn mkdir_all(&self, path: &Path) -> io::Result<OwnedFd> {
+        self.walk_making_dirs(path).map_err(explain_loop)
+    }
+
+    fn walk_making_dirs(&self, path: &Path) -> io::Result<OwnedFd> {
         let dir_flags = libc::O_PATH | libc::O_DIRECTORY;
         let mut pending: Vec<PathBuf> = relative(path).components().rev().map(|c| PathBuf::from(c.as_os_str())).collect();
         let mut walked = PathBuf::new();
@@ -148,6 +152,16 @@ impl Root {
         let handle = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
         nix::fcntl::openat(parent_fd.as_fd(), name.as_path(), handle, Mode::empty()).map_err(io::Error::from)
     }
+}
+
+/// ELOOP in the rootfs has more causes than its text says: the kernel's
+/// limit of 40 links, and procfs's magic links, which `RESOLVE_NO_MAGICLINKS`
+/// refuses with the same errno.
+fn explain_loop(e: io::Error) -> io::Error {
+    if e.raw_os_error() != Some(libc::ELOOP) {
+        return e;
+    }
+    io::Error::new(e.kind(), "too many levels of symbolic links (a loop, a chain of more than 40, or a /proc magic link)")
 }
 
 /// A file type as an error message names it.

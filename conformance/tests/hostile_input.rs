@@ -370,6 +370,36 @@ fn default_device_paths_the_rootfs_filled_with_impostors() {
     rt.assert_nothing_left(&id, &bundle);
 }
 
+/// In a user namespace the host's nodes are bound over files instead of
+/// mknod: an impostor there (a symlink out, a fifo) is replaced by a file
+/// first, never followed or opened. The rootfs's /dev belongs to the
+/// container's root, as a user namespace needs.
+#[test]
+fn default_device_paths_with_impostors_in_a_user_namespace() {
+    let probe = host_probe();
+    let mut bundle = Bundle::busybox(&["stat", "-c", "%n %F %t:%T", "/dev/null", "/dev/zero"]);
+    let dev = bundle.rootfs().join("dev");
+    symlink(&probe, dev.join("null")).unwrap();
+    mknod(&dev.join("zero"), libc::S_IFIFO, 0, 0);
+    std::os::unix::fs::chown(&dev, Some(100_000), Some(100_000)).unwrap();
+    bundle.edit(|c| {
+        own_dev(c);
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "user" }));
+        let mapping = json!([{ "containerID": 0, "hostID": 100_000, "size": 65536 }]);
+        c["linux"]["uidMappings"] = mapping.clone();
+        c["linux"]["gidMappings"] = mapping;
+    });
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let out = rt.run(&id, &bundle, &[]);
+    assert!(!probe.exists(), "{} was made on the host", probe.display());
+    if berth_only("runc 1.1.5 keeps whatever is at a default device's path") {
+        assert_eq!(out.ok().stdout, "/dev/null character special file 1:3\n/dev/zero character special file 1:5\n", "{}", out.describe());
+    }
+    rt.cmd(&["delete", "--force", &id]);
+    rt.assert_nothing_left(&id, &bundle);
+}
+
 /// config-linux.md, devices: "If a file already exists at path that does not
 /// match the requested device, the runtime MUST generate an error." runc 1.1.5
 /// keeps the file; a matching node is accepted by both.

@@ -81,15 +81,16 @@ pub fn create_node(root: &Root, node: &DeviceNode, bind: bool, existing: Existin
         Err(e) => return Err(fail(e.into())),
     };
     if let Some(st) = found {
-        // A bind target is an empty file the host node is bound over.
-        let usable_target = bind && matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR);
-        if is_node(&st, node) || usable_target {
-            if !bind {
-                return Ok(());
+        // What the host node is bound over may be an empty file or any char node.
+        let bind_target = bind && matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR);
+        let keep = is_node(&st, node) || bind_target;
+        if keep && !bind {
+            return Ok(());
+        }
+        if !keep {
+            if existing == Existing::MustMatch || st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                return Err(RootfsError::DeviceInTheWay { path: node.path.clone(), found: file_kind(st.st_mode) });
             }
-        } else if existing == Existing::MustMatch || st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            return Err(RootfsError::DeviceInTheWay { path: node.path.clone(), found: file_kind(st.st_mode) });
-        } else {
             nix::unistd::unlinkat(dir.as_fd(), name.as_path(), nix::unistd::UnlinkatFlags::NoRemoveDir).map_err(|e| fail(e.into()))?;
         }
     }

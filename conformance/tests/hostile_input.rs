@@ -7,22 +7,11 @@
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use berth_conformance::hostile_tree::{host_probe, inside, mknod, own_dev, plant_link, socket_file, UP};
-use berth_conformance::{berth_only, bind_mount, mount_at, mounts_mentioning, run_and_read_mounts, tmpfs_mount, unique_name, Bundle, HostDir, Output, Runtime, STATE_DEADLINE};
+use berth_conformance::hostile_tree::{chain, confined, entries, host_probe, inside, mknod, own_dev, plant_link, refused, socket_file, Kind, UP};
+use berth_conformance::{berth_only, bind_mount, mounts_mentioning, tmpfs_mount, unique_name, Bundle, HostDir, Runtime, STATE_DEADLINE};
 use serde_json::{json, Value};
-
-/// Runs `create`, which must fail with an error naming `needle`, and leave nothing.
-#[track_caller]
-fn refused(rt: &Runtime, bundle: &Bundle, needle: &str) -> Output {
-    let id = rt.new_id();
-    let out = rt.create(&id, bundle, &[]);
-    let text = out.fails();
-    assert!(text.contains(needle), "expected {needle:?} in the error: {}", out.describe());
-    rt.assert_nothing_left(&id, bundle);
-    out
-}
 
 // ---- symlink loops ----------------------------------------------------------
 
@@ -56,16 +45,6 @@ fn a_looping_masked_or_readonly_path_is_refused() {
     }
 }
 
-/// A chain of `hops` links ending at a directory; its first link's path.
-fn chain(bundle: &Bundle, hops: usize) -> String {
-    fs::create_dir_all(bundle.rootfs().join("end")).unwrap();
-    for i in 0..hops {
-        let next = if i + 1 == hops { "/end".to_owned() } else { format!("hop{}", i + 1) };
-        plant_link(bundle, &format!("/hop{i}"), next);
-    }
-    "/hop0".to_owned()
-}
-
 /// Linux follows at most 40 links in one lookup, and so does Berth in the
 /// rootfs; runc's securejoin follows up to 255 and mounts at the end of the chain.
 #[test]
@@ -95,46 +74,6 @@ fn a_chain_of_three_hundred_links_on_a_mount_destination_is_refused() {
 }
 
 // ---- escapes: absolute links and `..` ---------------------------------------
-
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Tmpfs,
-    Bind,
-}
-
-impl Kind {
-    fn mount(self, source: &Path, destination: &str) -> Value {
-        match self {
-            Kind::Tmpfs => tmpfs_mount(destination, &[]),
-            Kind::Bind => bind_mount(source, destination, &["rbind"]),
-        }
-    }
-}
-
-/// Mounts a `kind` at `destination` (which the rootfs makes lead out of it)
-/// and writes a file through it from inside; the mount must be at `lands`,
-/// inside the rootfs, and the host's `outside` untouched.
-#[track_caller]
-fn confined(kind: Kind, setup: impl Fn(&Bundle), destination: &str, lands: &str, outside: &Path) {
-    let source = HostDir::new();
-    let mut bundle = Bundle::busybox(&[]);
-    setup(&bundle);
-    bundle.add_mount(kind.mount(source.path(), destination));
-    let rt = Runtime::new();
-    let script = format!("touch '{lands}/written' && echo wrote");
-    let (printed, mounts) = run_and_read_mounts(&rt, &mut bundle, &script);
-    assert_eq!(printed, "wrote\n", "{kind:?}");
-    let mount = mount_at(&mounts, lands);
-    if let Kind::Tmpfs = kind {
-        assert_eq!(mount.fs_type, "tmpfs");
-    } else {
-        assert!(source.join("written").exists(), "{kind:?}: the write did not reach the bind's source");
-    }
-    assert!(inside(&bundle, Path::new(lands)).is_dir(), "{kind:?}: no mount point inside the rootfs");
-    let escaped: Vec<_> = fs::read_dir(outside).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-    assert!(escaped.is_empty(), "{kind:?}: written on the host: {escaped:?}");
-    assert!(mounts_mentioning(outside).is_empty(), "{kind:?}: a mount on the host's {}", outside.display());
-}
 
 #[test]
 fn an_absolute_symlink_on_a_mount_destination_resolves_inside_the_rootfs() {
@@ -574,11 +513,6 @@ fn a_cwd_that_is_a_symlink_out_of_the_rootfs_stays_inside() {
 }
 
 // ---- container ids -----------------------------------------------------------
-
-/// Names of the entries in `dir` (empty if it does not exist).
-fn entries(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
-}
 
 /// runc's rule: `^[\w+\-.]+$` (ASCII word characters), never `.` or `..`.
 /// A rejected id fails naming it and makes nothing in or beside the state

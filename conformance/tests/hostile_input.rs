@@ -541,7 +541,7 @@ fn ids_outside_runcs_rule_are_refused() {
         // Log lines escape control characters and quotes: look for printable ids only.
         if !id.is_empty() && !id.contains('\n') && berth_only("runc's message does not name the id") {
             let named = if id.len() <= 255 { id.as_str() } else { &id[..32] };
-            assert!(text.contains(&named), "{shown:?} not named: {}", out.describe());
+            assert!(text.contains(named), "{shown:?} not named: {}", out.describe());
         }
         assert_eq!(entries(&rt.root()), Vec::<String>::new(), "{shown:?} left something in the state root");
         for cmd in ["state", "start", "kill", "delete"] {

@@ -17,6 +17,7 @@ mod console;
 pub mod containerd;
 mod default_spec;
 mod engine;
+pub mod hostile_tree;
 mod leftovers;
 mod mount_table;
 mod pidfd;

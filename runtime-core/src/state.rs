@@ -127,7 +127,9 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
         return Err(StateError::InvalidId(format!("{id:?} is not a valid ID")));
     }
     if id.len() > 255 {
-        return Err(StateError::InvalidId("container ID is longer than 255 bytes".into()));
+        // The whole of a 100 KiB id would bury the message; its start names it.
+        let start: String = id.chars().take(32).collect();
+        return Err(StateError::InvalidId(format!("{start:?}... is {} bytes long, more than 255", id.len())));
     }
     if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'))) {
         return Err(StateError::InvalidId(format!("{id:?} contains {bad:?}; allowed are letters, digits and _+-.")));

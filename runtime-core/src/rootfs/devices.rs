@@ -1,6 +1,6 @@
 //! Device nodes and the /dev symlinks every container expects.
 
-use super::inroot::{relative, split_last, Root, TargetKind};
+use super::inroot::{file_kind, relative, split_last, Root};
 use super::mount_api::{attach, clone_tree};
 use super::RootfsError;
 use nix::errno::Errno;
@@ -55,22 +55,50 @@ impl DeviceNode {
     }
 }
 
+/// What to do when the rootfs already has something at a device's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// A default device: the spec says the runtime supplies it, so an
+    /// impostor (another node, a symlink, a fifo) is replaced.
+    Replace,
+    /// A device the config lists: config-linux.md makes a file there that
+    /// does not match an error.
+    MustMatch,
+}
+
 /// Create `node` inside `root`, or bind the host's node at the same path
-/// onto an empty file when `bind` (a user namespace may not mknod).
-/// An existing node at that path is left as it is.
-pub fn create_node(root: &Root, node: &DeviceNode, bind: bool) -> Result<(), RootfsError> {
+/// onto an empty file when `bind` (a user namespace may not mknod). A node
+/// already there of the same type and numbers is kept as it is; anything
+/// else is dealt with as `existing` says. Nothing at the path is ever
+/// opened: an impostor node would open a host device.
+pub fn create_node(root: &Root, node: &DeviceNode, bind: bool, existing: Existing) -> Result<(), RootfsError> {
     let fail = |source: std::io::Error| RootfsError::Device { path: node.path.clone(), source };
+    let (parent, name) = split_last(&relative(&node.path)).map_err(fail)?;
+    let dir = root.mkdir_all(&parent).map_err(fail)?;
+    let found = match nix::sys::stat::fstatat(dir.as_fd(), name.as_path(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => Some(st),
+        Err(Errno::ENOENT) => None,
+        Err(e) => return Err(fail(e.into())),
+    };
+    if let Some(st) = found {
+        // What the host node is bound over may be an empty file or any char node.
+        let bind_target = bind && matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR);
+        let keep = is_node(&st, node) || bind_target;
+        if keep && !bind {
+            return Ok(());
+        }
+        if !keep {
+            if existing == Existing::MustMatch || st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                return Err(RootfsError::DeviceInTheWay { path: node.path.clone(), found: file_kind(st.st_mode) });
+            }
+            nix::unistd::unlinkat(dir.as_fd(), name.as_path(), nix::unistd::UnlinkatFlags::NoRemoveDir).map_err(|e| fail(e.into()))?;
+        }
+    }
     if bind {
         return bind_host_node(root, node).map_err(fail);
     }
-    let (parent, name) = split_last(&relative(&node.path)).map_err(fail)?;
-    let dir = root.mkdir_all(&parent).map_err(fail)?;
     let dev = if node.kind == SFlag::S_IFIFO { 0 } else { nix::sys::stat::makedev(node.major, node.minor) };
-    match nix::sys::stat::mknodat(dir.as_fd(), name.as_path(), node.kind, Mode::from_bits_truncate(node.mode), dev) {
-        Ok(()) => {}
-        Err(Errno::EEXIST) => return Ok(()),
-        Err(e) => return Err(fail(e.into())),
-    }
+    nix::sys::stat::mknodat(dir.as_fd(), name.as_path(), node.kind, Mode::from_bits_truncate(node.mode), dev).map_err(|e| fail(e.into()))?;
     nix::unistd::fchownat(
         dir.as_fd(),
         name.as_path(),
@@ -81,14 +109,21 @@ pub fn create_node(root: &Root, node: &DeviceNode, bind: bool) -> Result<(), Roo
     .map_err(|e| fail(e.into()))
 }
 
+/// Whether `st` is `node`: same type and, but for a fifo, the same numbers.
+fn is_node(st: &nix::sys::stat::FileStat, node: &DeviceNode) -> bool {
+    st.st_mode & libc::S_IFMT == node.kind.bits() && (node.kind == SFlag::S_IFIFO || st.st_rdev == nix::sys::stat::makedev(node.major, node.minor))
+}
+
 fn bind_host_node(root: &Root, node: &DeviceNode) -> std::io::Result<()> {
     // The init still sees the host's /dev: pivot_root has not happened yet.
     let tree = clone_tree(None, &node.path, false)?;
-    let target = root.ensure(&node.path, TargetKind::File)?;
+    let target = root.file_not_link(&node.path)?;
     attach(tree.as_fd(), target.as_fd())
 }
 
-/// /dev/fd, stdin, stdout, stderr and ptmx, as runc makes them.
+/// /dev/fd, stdin, stdout, stderr and ptmx, as runc makes them. ptmx is
+/// always replaced, as runc does: a rootfs's own /dev/ptmx node would be
+/// the host's devpts instance, not the container's.
 pub fn create_dev_symlinks(root: &Root) -> Result<(), RootfsError> {
     let links = [
         ("/proc/self/fd", "fd"),
@@ -100,11 +135,62 @@ pub fn create_dev_symlinks(root: &Root) -> Result<(), RootfsError> {
     let dev = root
         .mkdir_all(Path::new("/dev"))
         .map_err(|source| RootfsError::Device { path: PathBuf::from("/dev"), source })?;
+    let fail = |name: &str, e: Errno| RootfsError::Device { path: Path::new("/dev").join(name), source: e.into() };
+    match nix::unistd::unlinkat(dev.as_fd(), "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(fail("ptmx", e)),
+    }
     for (target, name) in links {
         match nix::unistd::symlinkat(target, dev.as_fd(), name) {
             Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(RootfsError::Device { path: Path::new("/dev").join(name), source: e.into() }),
+            Err(e) => return Err(fail(name, e)),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("berth-devices-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("root/dev")).unwrap();
+        dir
+    }
+
+    fn null() -> DeviceNode {
+        default_devices().into_iter().find(|d| d.path == Path::new("/dev/null")).unwrap()
+    }
+
+    fn rdev(path: &Path) -> (u32, u64) {
+        let st = nix::sys::stat::lstat(path).unwrap();
+        (st.st_mode & libc::S_IFMT, st.st_rdev)
+    }
+
+    #[test]
+    fn a_default_device_replaces_an_impostor_and_a_listed_one_refuses_it() {
+        let dir = scratch("impostor");
+        let at = dir.join("root/dev/null");
+        nix::sys::stat::mknod(&at, SFlag::S_IFBLK, Mode::from_bits_truncate(0o666), nix::sys::stat::makedev(8, 0)).unwrap();
+        let root = Root::open(&dir.join("root")).unwrap();
+        let err = create_node(&root, &null(), false, Existing::MustMatch).unwrap_err();
+        assert!(err.to_string().contains("/dev/null: the rootfs has a block device there"), "{err}");
+        create_node(&root, &null(), false, Existing::Replace).unwrap();
+        assert_eq!(rdev(&at), (libc::S_IFCHR, nix::sys::stat::makedev(1, 3)));
+        // The right node now: kept by both.
+        create_node(&root, &null(), false, Existing::MustMatch).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_at_a_device_path_is_never_replaced() {
+        let dir = scratch("dir");
+        std::fs::create_dir(dir.join("root/dev/null")).unwrap();
+        let root = Root::open(&dir.join("root")).unwrap();
+        let err = create_node(&root, &null(), false, Existing::Replace).unwrap_err();
+        assert!(err.to_string().contains("a directory"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

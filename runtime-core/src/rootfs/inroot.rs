@@ -42,7 +42,7 @@ impl Root {
 
     /// Open an existing path inside the root with `flags` (`O_PATH` for a handle).
     pub fn open_path(&self, path: &Path, flags: i32) -> io::Result<OwnedFd> {
-        openat2(self.fd.as_fd(), &relative(path), flags, 0, RESOLVE)
+        openat2(self.fd.as_fd(), &relative(path), flags, 0, RESOLVE).map_err(explain_loop)
     }
 
     /// Make every missing directory of `path` inside the root and return an
@@ -50,6 +50,10 @@ impl Root {
     /// followed the way the kernel would resolve it in-root, and its target
     /// made, as runc's securejoin does.
     pub fn mkdir_all(&self, path: &Path) -> io::Result<OwnedFd> {
+        self.walk_making_dirs(path).map_err(explain_loop)
+    }
+
+    fn walk_making_dirs(&self, path: &Path) -> io::Result<OwnedFd> {
         let dir_flags = libc::O_PATH | libc::O_DIRECTORY;
         let mut pending: Vec<PathBuf> = relative(path).components().rev().map(|c| PathBuf::from(c.as_os_str())).collect();
         let mut walked = PathBuf::new();
@@ -120,29 +124,57 @@ impl Root {
     /// An `O_PATH` handle on the file `path` itself, never on what it links
     /// to: a symlink there is replaced by an empty file (CVE-2025-52565: a
     /// rootfs's /dev/console pointing at /proc/sys/kernel/core_pattern must
-    /// not get the console bound over that). A file or device node is kept.
+    /// not get the console bound over that), and so are a fifo and a socket.
+    /// A file or device node is kept, and never opened: a node the rootfs
+    /// planted may be any host device, and opening some has effects.
     pub fn file_not_link(&self, path: &Path) -> io::Result<OwnedFd> {
         let (parent, name) = split_last(&relative(path))?;
         let parent_fd = self.mkdir_all(&parent)?;
         let nofollow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
-        match nix::sys::stat::fstatat(parent_fd.as_fd(), name.as_path(), nofollow) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
-                nix::unistd::unlinkat(parent_fd.as_fd(), name.as_path(), nix::unistd::UnlinkatFlags::NoRemoveDir).map_err(io::Error::from)?;
-            }
-            Ok(st) if matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR) => {}
-            Ok(_) => return Err(io::Error::from_raw_os_error(libc::EEXIST)),
-            Err(Errno::ENOENT) => {}
+        let exists = match nix::sys::stat::fstatat(parent_fd.as_fd(), name.as_path(), nofollow) {
+            Ok(st) => match st.st_mode & libc::S_IFMT {
+                libc::S_IFREG | libc::S_IFCHR | libc::S_IFBLK => true,
+                libc::S_IFDIR => return Err(io::Error::from_raw_os_error(libc::EISDIR)),
+                _ => {
+                    nix::unistd::unlinkat(parent_fd.as_fd(), name.as_path(), nix::unistd::UnlinkatFlags::NoRemoveDir).map_err(|e| {
+                        io::Error::new(io::Error::from(e).kind(), format!("{} is there and cannot be replaced: {e}", file_kind(st.st_mode)))
+                    })?;
+                    false
+                }
+            },
+            Err(Errno::ENOENT) => false,
             Err(e) => return Err(e.into()),
-        }
-        let create = nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
-        match nix::fcntl::openat(parent_fd.as_fd(), name.as_path(), create, Mode::from_bits_truncate(0o644)) {
-            Ok(_) => {}
-            // A device node opens only when its driver is there; it exists, which is all a target needs.
-            Err(_) if nix::sys::stat::fstatat(parent_fd.as_fd(), name.as_path(), nofollow).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR) => {}
-            Err(e) => return Err(e.into()),
+        };
+        if !exists {
+            let create = nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
+            nix::fcntl::openat(parent_fd.as_fd(), name.as_path(), create, Mode::from_bits_truncate(0o644)).map_err(io::Error::from)?;
         }
         let handle = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
         nix::fcntl::openat(parent_fd.as_fd(), name.as_path(), handle, Mode::empty()).map_err(io::Error::from)
+    }
+}
+
+/// ELOOP in the rootfs has more causes than its text says: the kernel's
+/// limit of 40 links, and procfs's magic links, which `RESOLVE_NO_MAGICLINKS`
+/// refuses with the same errno.
+fn explain_loop(e: io::Error) -> io::Error {
+    if e.raw_os_error() != Some(libc::ELOOP) {
+        return e;
+    }
+    io::Error::new(e.kind(), "too many levels of symbolic links (a loop, a chain of more than 40, or a /proc magic link)")
+}
+
+/// A file type as an error message names it.
+pub fn file_kind(mode: libc::mode_t) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFDIR => "a directory",
+        libc::S_IFLNK => "a symlink",
+        libc::S_IFREG => "a regular file",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFIFO => "a fifo",
+        libc::S_IFSOCK => "a socket",
+        _ => "a file of unknown type",
     }
 }
 
@@ -195,6 +227,32 @@ mod tests {
         root.ensure(Path::new("/up/f"), TargetKind::File).unwrap();
         assert!(dir.join("root/f").is_file());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn file_not_link_replaces_links_fifos_and_sockets_and_refuses_a_directory() {
+        let dir = scratch("notlink");
+        std::fs::create_dir_all(dir.join("outside")).unwrap();
+        symlink(dir.join("outside/f"), dir.join("root/link")).unwrap();
+        nix::unistd::mkfifo(&dir.join("root/fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        drop(std::os::unix::net::UnixListener::bind(dir.join("root/sock")).unwrap());
+        std::fs::create_dir(dir.join("root/d")).unwrap();
+        let root = Root::open(&dir.join("root")).unwrap();
+        for name in ["/link", "/fifo", "/sock"] {
+            root.file_not_link(Path::new(name)).unwrap();
+            let meta = std::fs::symlink_metadata(dir.join("root").join(&name[1..])).unwrap();
+            assert!(meta.is_file(), "{name} is still {meta:?}");
+        }
+        assert!(!dir.join("outside/f").exists(), "the link was followed");
+        let err = root.file_not_link(Path::new("/d")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EISDIR));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn file_kinds_are_named() {
+        assert_eq!(file_kind(libc::S_IFIFO | 0o644), "a fifo");
+        assert_eq!(file_kind(libc::S_IFLNK | 0o777), "a symlink");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub enum RootfsError {
     UnsupportedOption(String),
     #[error("create device {path}: {source}")]
     Device { path: PathBuf, source: std::io::Error },
+    #[error("device {path}: the rootfs has {found} there, not the device")]
+    DeviceInTheWay { path: PathBuf, found: &'static str },
     #[error("create the working directory {path}: {source}")]
     Cwd { path: PathBuf, source: std::io::Error },
     #[error("/dev/null on the host is not the null device")]
@@ -91,9 +93,12 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
     make_root_private(propagation)?;
 
     let bind_err = |source| RootfsError::BindRootfs { path: setup.rootfs.to_path_buf(), source };
-    let tree = clone_tree(None, setup.rootfs, true).map_err(bind_err)?;
-    mount_api::attach_at_path(tree.as_fd(), setup.rootfs).map_err(bind_err)?;
-    let root = Root::open(setup.rootfs).map_err(bind_err)?;
+    // The rootfs path is the host's to choose and may be a symlink: the
+    // bind is attached where it leads, as move_mount will not follow it.
+    let rootfs = std::fs::canonicalize(setup.rootfs).map_err(bind_err)?;
+    let tree = clone_tree(None, &rootfs, true).map_err(bind_err)?;
+    mount_api::attach_at_path(tree.as_fd(), &rootfs).map_err(bind_err)?;
+    let root = Root::open(&rootfs).map_err(bind_err)?;
 
     let mounts = setup.spec.mounts().as_deref().unwrap_or_default();
     let env = mounts::MountEnv { bundle: setup.bundle, cgroups: setup.cgroup_binds, user_mappings: user_mappings(setup.spec) };
@@ -108,12 +113,12 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
         // A device the config lists at a default path comes with its own mode and owner.
         let defaults = devices::default_devices().into_iter().filter(|d| spec_devices.iter().all(|s| s.path() != &d.path));
         for node in defaults {
-            devices::create_node(&root, &node, setup.bind_devices)?;
+            devices::create_node(&root, &node, setup.bind_devices, devices::Existing::Replace)?;
         }
         devices::create_dev_symlinks(&root)?;
     }
     for device in spec_devices {
-        devices::create_node(&root, &devices::DeviceNode::from_spec(device), setup.bind_devices)?;
+        devices::create_node(&root, &devices::DeviceNode::from_spec(device), setup.bind_devices, devices::Existing::MustMatch)?;
     }
     if let Some(process) = setup.spec.process() {
         root.mkdir_all(process.cwd()).map_err(|source| RootfsError::Cwd { path: process.cwd().clone(), source })?;
@@ -137,9 +142,9 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
     }
     drop(root);
     if setup.no_pivot {
-        move_root(setup.rootfs)?;
+        move_root(&rootfs)?;
     } else {
-        pivot_root(setup.rootfs)?;
+        pivot_root(&rootfs)?;
     }
     if let Some((flags, name)) = root_propagation_after_pivot(propagation) {
         remount_propagation(flags, name)?;

@@ -458,3 +458,21 @@ fn a_pidfd_socket_nobody_listens_on_berth_only() {
     assert_eq!(rt.cmd(&["ps", "--format", "json", &id]).ok().stdout, before, "a refused exec left a process");
     rt.kill_and_delete(&id, &bundle);
 }
+
+/// The pid file is written while the init sets itself up; a create that
+/// fails there leaves neither the pid file nor its temporary twin.
+#[test]
+fn a_failed_create_leaves_no_pid_file() {
+    let mut bundle = Bundle::sleeper();
+    bundle.edit(|c| c["process"]["args"] = json!(["/bin/nope"]));
+    bundle.write_config();
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let dir = berth_conformance::HostDir::new();
+    let pid_file = dir.path().join("init.pid");
+    let out = rt.cmd(&["create", "--bundle", bundle.path().to_str().unwrap(), "--pid-file", pid_file.to_str().unwrap(), &id]);
+    check_rejection(&out, "/bin/nope");
+    let left: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "files left beside the pid file: {left:?}");
+    rt.assert_nothing_left(&id, &bundle);
+}

@@ -168,35 +168,10 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         set_oom_score_adj(pid, value)?;
     }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
-    let mut console = None;
-    loop {
-        match parent_end.recv_with_fd().map_err(Error::Sync)? {
-            Some((Message::Ready, _)) => break,
-            Some((Message::Console, Some(master))) => console = Some(master),
-            Some((Message::SeccompListener, Some(fd))) => {
-                // The init sends one only for a profile with notify rules, which `build` checked has a listener.
-                if let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-                    let state = hook_state(&options.id, pid, &spec, &bundle, &rootfs);
-                    seccomp::hand_to_listener(profile, pid, &state, std::os::fd::AsFd::as_fd(&fd))?;
-                }
-            }
-            Some((Message::RunHooks, _)) => {
-                let state = hook_state(&options.id, pid, &spec, &bundle, &rootfs);
-                for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
-                    hooks::run_hooks(hooks::hooks_of(spec.hooks().as_ref(), kind), kind, &state)?;
-                }
-                parent_end.send(&Message::HooksDone(state)).map_err(Error::Sync)?;
-            }
-            Some((Message::Failed(reason), _)) => return Err(Error::Init(reason)),
-            Some((other, _)) => return Err(Error::Init(format!("unexpected message from init: {other:?}"))),
-            None => return Err(Error::Init("the container init exited during setup".into())),
-        }
-    }
-    let console = crate::console::hand_over(options.console_socket.as_deref(), console).map_err(|e| Error::Init(e.to_string()))?;
-    if let Some(socket) = &pidfd_socket {
-        socket.send(pid, "standard")?;
-    }
-
+    // The init now does its mounts, which take a while; meanwhile write the
+    // state record and the pid file beside their final names. Creating those
+    // files (inodes) is the slow part; the renames once the init is ready
+    // are cheap, and until then no reader sees either.
     let (_, pid_start_time) = state::process_stat(pid).ok_or_else(|| Error::Init("the container init exited during setup".into()))?;
     let record = Record {
         id: options.id.clone(),
@@ -214,9 +189,44 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         owner_uid: Some(nix::unistd::geteuid().as_raw()),
     };
     let dir = undo.dir.as_ref().ok_or(Error::Init("state directory lost".into()))?;
-    dir.write(&record)?;
+    dir.stage(&record)?;
     if let Some(path) = &options.pid_file {
-        write_pid_file(path, pid)?;
+        undo.pid_file = Some(PidFile::stage(path, pid)?);
+    }
+
+    let mut console = None;
+    loop {
+        match parent_end.recv_with_fd().map_err(Error::Sync)? {
+            Some((Message::Ready, _)) => break,
+            Some((Message::Console, Some(master))) => console = Some(master),
+            Some((Message::SeccompListener, Some(fd))) => {
+                // The init sends one only for a profile with notify rules, which `build` checked has a listener.
+                if let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+                    let state = hook_state(&options.id, pid, &spec, &record.bundle, &record.rootfs);
+                    seccomp::hand_to_listener(profile, pid, &state, std::os::fd::AsFd::as_fd(&fd))?;
+                }
+            }
+            Some((Message::RunHooks, _)) => {
+                let state = hook_state(&options.id, pid, &spec, &record.bundle, &record.rootfs);
+                for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
+                    hooks::run_hooks(hooks::hooks_of(spec.hooks().as_ref(), kind), kind, &state)?;
+                }
+                parent_end.send(&Message::HooksDone(state)).map_err(Error::Sync)?;
+            }
+            Some((Message::Failed(reason), _)) => return Err(Error::Init(reason)),
+            Some((other, _)) => return Err(Error::Init(format!("unexpected message from init: {other:?}"))),
+            None => return Err(Error::Init("the container init exited during setup".into())),
+        }
+    }
+    let console = crate::console::hand_over(options.console_socket.as_deref(), console).map_err(|e| Error::Init(e.to_string()))?;
+    if let Some(socket) = &pidfd_socket {
+        socket.send(pid, "standard")?;
+    }
+
+    let dir = undo.dir.as_ref().ok_or(Error::Init("state directory lost".into()))?;
+    dir.commit_staged()?;
+    if let Some(pid_file) = undo.pid_file.take() {
+        pid_file.commit()?;
     }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
     let dir = undo.disarm();
@@ -297,17 +307,47 @@ pub(crate) fn check_terminal(terminal: bool, console_socket: Option<&Path>, deta
 
 /// Written atomically (temp file then rename), the pid with no newline, as containerd expects.
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let fail = |source| Error::PidFile { path: path.to_path_buf(), source };
-    let absolute = std::path::absolute(path).map_err(fail)?;
-    let name = absolute.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = absolute.with_file_name(format!(".{name}"));
-    std::fs::write(&tmp, pid.to_string()).map_err(fail)?;
-    std::fs::rename(&tmp, &absolute).map_err(fail)
+    PidFile::stage(path, pid)?.commit()
+}
+
+/// A pid file written beside its final name, not yet renamed into place;
+/// removed if dropped uncommitted.
+struct PidFile {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl PidFile {
+    fn stage(path: &Path, pid: i32) -> Result<PidFile> {
+        let fail = |source| Error::PidFile { path: path.to_path_buf(), source };
+        let absolute = std::path::absolute(path).map_err(fail)?;
+        let name = absolute.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = absolute.with_file_name(format!(".{name}"));
+        std::fs::write(&tmp, pid.to_string()).map_err(fail)?;
+        Ok(PidFile { tmp, path: absolute })
+    }
+
+    fn commit(mut self) -> Result<()> {
+        let tmp = std::mem::take(&mut self.tmp);
+        std::fs::rename(&tmp, &self.path).map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::PidFile { path: self.path.clone(), source }
+        })
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// What a failed create must take back, in reverse order of making it.
 #[derive(Default)]
 struct Undo {
+    pid_file: Option<PidFile>,
     dir: Option<ContainerDir>,
     cgroup: Option<Cgroup>,
     init_pid: Option<i32>,

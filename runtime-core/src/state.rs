@@ -66,6 +66,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The state record's file name in a container's directory.
 pub const STATE_FILE: &str = "state.json";
+const STAGED_FILE: &str = ".state.json.tmp";
 
 /// The state store's errors.
 #[derive(Debug, thiserror::Error)]
@@ -310,11 +311,22 @@ impl ContainerDir {
 
     /// Write the record atomically: readers see the old file or the new one, never half of one.
     pub fn write(&self, record: &Record) -> Result<(), StateError> {
-        let tmp = self.path.join(format!(".{STATE_FILE}.tmp"));
+        self.stage(record)?;
+        self.commit_staged()
+    }
+
+    /// Write the record beside its final name, where readers do not look;
+    /// `commit_staged` puts it in place.
+    pub fn stage(&self, record: &Record) -> Result<(), StateError> {
+        let tmp = self.path.join(STAGED_FILE);
+        let bytes = serde_json::to_vec(record).map_err(|source| StateError::Corrupt { path: tmp.clone(), source })?;
+        fs::write(&tmp, bytes).map_err(|source| StateError::Io { op: "write", path: tmp, source })
+    }
+
+    /// Make the staged record the state, atomically.
+    pub fn commit_staged(&self) -> Result<(), StateError> {
         let path = self.path.join(STATE_FILE);
-        let bytes = serde_json::to_vec(record).map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
-        fs::write(&tmp, bytes).map_err(|source| StateError::Io { op: "write", path: tmp.clone(), source })?;
-        fs::rename(&tmp, &path).map_err(|source| StateError::Io { op: "rename", path, source })
+        fs::rename(self.path.join(STAGED_FILE), &path).map_err(|source| StateError::Io { op: "rename", path, source })
     }
 
     /// Remove the directory and everything in it. Safe to repeat.

@@ -198,3 +198,32 @@ fn a_hook_past_its_timeout_fails_create_and_is_killed() {
         .collect();
     assert!(alive.is_empty(), "the timed-out hook still runs as pid {alive:?}");
 }
+
+/// The init is moved into its cgroup while it sets itself up (see create.rs);
+/// that move must be done before any hook process of the container starts:
+/// a createContainer hook (forked by the init) is in the container's cgroup
+/// in every hierarchy, as is the program.
+#[test]
+fn a_create_container_hook_runs_inside_the_containers_cgroup() {
+    let out = HostDir::new();
+    let script = out.path().join("cgroup.sh");
+    write_script(&script, "#!/bin/sh\ncat /proc/self/cgroup > \"$OUT/hook.cgroup\"\n");
+    let mut bundle = Bundle::busybox(&["cat", "/proc/self/cgroup"]);
+    let o = out.path().to_path_buf();
+    bundle.edit(|c| {
+        c["hooks"] = json!({ "createContainer": [{ "path": script, "env": [format!("OUT={}", o.display())] }] });
+    });
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create(&id, &bundle, &[]).ok();
+    let hook = fs::read_to_string(out.path().join("hook.cgroup")).expect("the hook ran");
+    for controller in ["pids", "memory", "cpu,cpuacct", "devices", "freezer"] {
+        let line = hook.lines().find(|l| l.split(':').nth(1) == Some(controller));
+        if let Some(line) = line {
+            assert!(line.contains(&id), "the createContainer hook ran outside the container's {controller} cgroup: {line}\n{hook}");
+        }
+    }
+    assert!(hook.lines().any(|l| l.contains(&id)), "the hook is in no cgroup of the container:\n{hook}");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}

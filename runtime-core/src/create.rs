@@ -160,7 +160,11 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         undo.cgroup = Some(cgroup.clone());
         joined?;
         set_limits(&cgroup, &spec)?;
-    } else {
+    }
+    // A new cgroup namespace is rooted where the init is when it unshares,
+    // first thing after Proceed: then it must be in its cgroup by then.
+    let attach_early = scope.is_none() && namespaces.has_new(oci_spec::runtime::LinuxNamespaceType::Cgroup);
+    if attach_early {
         cgroup.add(pid)?;
     }
     namespaces.write_id_maps(pid)?;
@@ -168,6 +172,15 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         set_oom_score_adj(pid, value)?;
     }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
+    if scope.is_none() && !attach_early {
+        // Otherwise nothing the init does before Ready depends on its cgroup,
+        // and on cgroup v1 the move can wait out an RCU grace period (~3-10 ms,
+        // the lock behind cgroup.procs): do it while the init does its mounts.
+        // It is done before this process answers any request of the init's
+        // (the hooks) and before the init may exec, so every process the
+        // container ever has starts inside the cgroup.
+        cgroup.add(pid)?;
+    }
     // The init now does its mounts, which take a while; meanwhile write the
     // state record and the pid file beside their final names. Creating those
     // files (inodes) is the slow part; the renames once the init is ready

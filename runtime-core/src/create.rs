@@ -13,7 +13,7 @@ use crate::namespaces::Namespaces;
 use crate::state::{self, ContainerDir, Record, StateRoot};
 use crate::sync::{self, Message};
 use crate::hooks::{self, HookKind};
-use crate::{barrier, seccomp, spec};
+use crate::{barrier, fault, seccomp, spec};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
@@ -79,34 +79,49 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         false => None,
     };
 
+    fault::arm();
     let root = StateRoot::open(&options.root)?;
     let mut undo = Undo::default();
     undo.dir = Some(root.claim(&options.id)?);
+    fault::point("claimed");
     let dir_path = undo.dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().as_ref());
     // systemd makes a scope only around a process: its cgroup is set up once the init exists.
     let mut cgroup = match &scope {
-        None => match Cgroup::create(cgroups_path.as_deref(), &options.id) {
-            Ok(cgroup) => cgroup,
-            Err(e) if options.rootless && e.is_permission() => {
-                let mut limits = resources.cloned().unwrap_or_default();
-                limits.set_devices(None);
-                if limits != Default::default() {
-                    return Err(Error::RootlessLimits(e.to_string()));
+        None => {
+            let mut cgroup = Cgroup::plan(cgroups_path.as_deref(), &options.id)?;
+            record_cgroup(&dir_path, &cgroup, None)?;
+            fault::point("cgroup-recorded");
+            match cgroup.make() {
+                Ok(()) => cgroup,
+                Err(e) if options.rootless && e.is_permission() => {
+                    let mut limits = resources.cloned().unwrap_or_default();
+                    limits.set_devices(None);
+                    if limits != Default::default() {
+                        return Err(Error::RootlessLimits(e.to_string()));
+                    }
+                    Cgroup::default()
                 }
-                Cgroup::default()
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        },
-        Some(scope) => Cgroup::plan(Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?), &options.id)?,
+        }
+        Some(scope) => {
+            let cgroup = Cgroup::plan(Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?), &options.id)?;
+            record_cgroup(&dir_path, &cgroup, Some(&scope.unit))?;
+            fault::point("cgroup-recorded");
+            cgroup
+        }
     };
     undo.cgroup = Some(cgroup.clone());
+    fault::point("cgroup-made");
     if scope.is_none() {
         set_limits(&cgroup, &spec)?;
     }
+    fault::point("limits-set");
     let idmapped = crate::rootfs::idmapped_trees(&spec, &bundle)?;
     let barrier_fd = barrier::create(&dir_path)?;
+    fault::point("barrier-made");
     let (parent_end, init_end) = sync::channel().map_err(Error::Sync)?;
 
     // The child inherits this, and it only resets at the user program's exec.
@@ -141,6 +156,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         });
     }
     undo.init_pid = Some(pid);
+    fault::point("cloned");
     // Only the init may hold the barrier's read end: `start` detects a dead init by there being no reader.
     drop(barrier_fd);
     drop(init_end);
@@ -156,11 +172,13 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     } else {
         cgroup.add(pid)?;
     }
+    fault::point("in-cgroup");
     namespaces.write_id_maps(pid)?;
     if let Some(value) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         set_oom_score_adj(pid, value)?;
     }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
+    fault::point("proceed-sent");
     let mut console = None;
     loop {
         match parent_end.recv_with_fd().map_err(Error::Sync)? {
@@ -189,6 +207,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     if let Some(socket) = &pidfd_socket {
         socket.send(pid, "standard")?;
     }
+    fault::point("init-ready");
 
     let (_, pid_start_time) = state::process_stat(pid).ok_or_else(|| Error::Init("the container init exited during setup".into()))?;
     let record = Record {
@@ -206,12 +225,49 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     };
     let dir = undo.dir.as_ref().ok_or(Error::Init("state directory lost".into()))?;
     dir.write(&record)?;
+    fault::point("state-written");
     if let Some(path) = &options.pid_file {
         write_pid_file(path, pid)?;
+        fault::point("pid-file-written");
     }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
+    fault::point("released");
     let dir = undo.disarm();
     Ok(Container::from_parts(dir, record, console))
+}
+
+/// The cgroup `create` is about to make, recorded in the state directory
+/// before any of it exists: a `create` killed before it writes state.json
+/// leaves this behind, and `delete` finds the cgroup by it. Recorded rather
+/// than derived from the bundle's config at delete: the bundle may have
+/// changed or gone, and a relative cgroupsPath hangs off the cgroup of the
+/// process that ran create, which delete need not share.
+///
+/// `created` lists every directory missing now, as `make` will find them; a
+/// parent someone else makes meanwhile is listed too, and removing it then
+/// fails as busy, which `remove` allows for parents. One write, no rename:
+/// if create dies before the write completes, it had made no cgroup yet.
+fn record_cgroup(dir: &Path, planned: &Cgroup, systemd_unit: Option<&str>) -> Result<()> {
+    let mut intent = planned.clone();
+    for (_, own) in &planned.dirs {
+        let missing: Vec<&Path> = own.ancestors().take_while(|a| !a.exists()).collect();
+        intent.created.extend(missing.into_iter().rev().map(Path::to_path_buf));
+    }
+    intent.systemd_unit = systemd_unit.map(str::to_string);
+    let path = dir.join(CGROUP_INTENT);
+    let bytes = serde_json::to_vec(&intent).unwrap_or_default();
+    std::fs::write(&path, bytes).map_err(|source| state::StateError::Io { op: "write", path, source })?;
+    Ok(())
+}
+
+/// Where `create` records the cgroup it is about to make.
+const CGROUP_INTENT: &str = "cgroup.json";
+
+/// The cgroup a killed `create` recorded in the state directory `dir`, if it
+/// got as far as recording one.
+pub(crate) fn recorded_cgroup(dir: &Path) -> Option<Cgroup> {
+    let bytes = std::fs::read(dir.join(CGROUP_INTENT)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Device rules, then `linux.resources`.

@@ -17,6 +17,7 @@ pub mod create;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod fault;
 pub mod features;
 pub mod foreground;
 pub mod hooks;

@@ -244,6 +244,7 @@ impl ContainerDir {
         let path = self.path.join(STATE_FILE);
         let bytes = serde_json::to_vec(record).map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
         fs::write(&tmp, bytes).map_err(|source| StateError::Io { op: "write", path: tmp.clone(), source })?;
+        crate::fault::point("state-tmp-written");
         fs::rename(&tmp, &path).map_err(|source| StateError::Io { op: "rename", path, source })
     }
 

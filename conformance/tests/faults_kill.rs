@@ -14,8 +14,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use berth_conformance::{berth_only, is_rfc3339, runtime, wait_until, Bundle, HostDir, Runtime};
-use serde_json::Value;
+use berth_conformance::{berth_only, is_rfc3339, runtime, skip, wait_until, Bundle, HostDir, Runtime};
+use serde_json::{json, Value};
 
 const ENV: &str = "BERTH_FAULT_STOP_AT";
 /// What the init calls itself while it waits at its step (fault.rs's HELD_COMM).
@@ -25,8 +25,12 @@ const SIGKILLED: i32 = 128 + libc::SIGKILL;
 /// A runtime for these tests: `None` (skipped) for anything but Berth; a
 /// Berth built without the hook fails, naming the build it needs.
 fn fault_runtime() -> Option<Runtime> {
+    hook_built().then(Runtime::new)
+}
+
+fn hook_built() -> bool {
     if !berth_only("the fault-injection hook (BERTH_FAULT_STOP_AT) is Berth's own") {
-        return None;
+        return false;
     }
     let bin = runtime();
     let bytes = std::fs::read(&bin).unwrap_or_else(|e| panic!("read {}: {e}", bin.display()));
@@ -35,7 +39,7 @@ fn fault_runtime() -> Option<Runtime> {
         "{} has no fault-injection hook: build it with `cargo build -p berth-cli --features fault-injection` (scripts/test does)",
         bin.display()
     );
-    Some(Runtime::new())
+    true
 }
 
 /// `create --pid-file` for `id`, with `step` armed, run to its end.
@@ -142,6 +146,37 @@ fn killed_at_parent_step(step: &str) {
     assert_force_delete_cleans_up(&rt, &id, &bundle, step);
 }
 
+/// The same with the systemd driver, under a systemd of the test's own: the
+/// scope and the directories Berth made beside it go too.
+fn killed_at_parent_step_in_a_scope(step: &str) {
+    if !hook_built() {
+        return;
+    }
+    let Some(rt) = Runtime::in_private_systemd() else {
+        skip("no /lib/systemd/systemd, or not a hybrid cgroup host");
+        return;
+    };
+    let systemd = rt.systemd().expect("a runtime in a private systemd");
+    let id = rt.new_id();
+    let mut bundle = Bundle::sleeper();
+    bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("berth-test.slice:berth:{id}")));
+    bundle.write_config();
+    let args = ["--systemd-cgroup", "create", "--bundle", bundle.path().to_str().unwrap(), &id];
+    let out = rt.cmd_with(&args, |c| {
+        c.env(ENV, step);
+    });
+    assert_eq!(out.code, SIGKILLED, "create was not killed at {step}: {}", out.describe());
+    assert_no_half_state(&rt, &id, &bundle, step);
+    assert_force_delete_cleans_up(&rt, &id, &bundle, step);
+    let unit = format!("berth-{id}.scope");
+    assert_eq!(systemd.unit_property(&unit, "LoadState"), "not-found", "after {step}: the scope outlived delete");
+    assert!(systemd.cgroups_named(&unit).is_empty(), "after {step}: cgroups left: {:?}", systemd.cgroups_named(&unit));
+    for hierarchy in ["devices", "freezer"] {
+        let slice = systemd.cgroup_dir(hierarchy, "berth.slice");
+        assert!(!slice.exists(), "after {step}: {} was left", slice.display());
+    }
+}
+
 /// What the test does to the init waiting at its step, once create is dead.
 #[derive(Clone, Copy, PartialEq)]
 enum Init {
@@ -193,6 +228,14 @@ macro_rules! parent_steps {
     };
 }
 
+macro_rules! parent_steps_in_a_scope {
+    ($($test:ident => $step:literal),* $(,)?) => {
+        mod systemd_scope {
+            $(#[test] fn $test() { super::killed_at_parent_step_in_a_scope($step) })*
+        }
+    };
+}
+
 macro_rules! init_steps {
     ($($module:ident => $step:literal),* $(,)?) => {
         $(mod $module {
@@ -225,4 +268,12 @@ init_steps! {
     init_mounted_before_pivot_root => "init-mounted",
     init_rootfs_done => "init-rootfs-done",
     init_attributes_set => "init-attributes-set",
+}
+
+parent_steps_in_a_scope! {
+    killed_before_the_scope_is_asked_for => "cgroup-recorded",
+    killed_after_the_init_is_cloned => "cloned",
+    killed_in_the_scope => "in-cgroup",
+    killed_after_the_init_is_let_go => "proceed-sent",
+    killed_after_the_state_is_written => "state-written",
 }

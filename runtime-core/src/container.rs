@@ -252,9 +252,11 @@ fn remove_unfinished(dir: &ContainerDir) -> Result<()> {
     if let Some(cgroup) = crate::create::recorded_cgroup(dir.path()) {
         // Every hierarchy is asked: a create killed while moving its init in
         // may have left it in some of them only. A directory create did not
-        // make (a cgroupsPath naming an existing cgroup) is not ours to empty.
+        // make (a cgroupsPath naming an existing cgroup) is not ours to
+        // empty; a systemd scope, named after the container, is.
+        let ours = |own: &std::path::PathBuf| cgroup.systemd_unit.is_some() || cgroup.created.contains(own);
         let mut victims = Vec::new();
-        for (_, own) in cgroup.dirs.iter().filter(|(_, own)| cgroup.created.contains(own)) {
+        for (_, own) in cgroup.dirs.iter().filter(|(_, own)| ours(own)) {
             let procs = std::fs::read_to_string(own.join("cgroup.procs")).unwrap_or_default();
             victims.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
         }

@@ -91,7 +91,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let mut cgroup = match &scope {
         None => {
             let mut cgroup = Cgroup::plan(cgroups_path.as_deref(), &options.id)?;
-            record_cgroup(&dir_path, &cgroup, None)?;
+            record_cgroup(&dir_path, &Cgroup { created: missing_dirs(&cgroup), ..cgroup.clone() })?;
             fault::point("cgroup-recorded");
             match cgroup.make() {
                 Ok(()) => cgroup,
@@ -101,6 +101,8 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
                     if limits != Default::default() {
                         return Err(Error::RootlessLimits(e.to_string()));
                     }
+                    // Done without: a cgroup someone else makes at that path later is not this container's to remove.
+                    let _ = std::fs::remove_file(dir_path.join(CGROUP_INTENT));
                     Cgroup::default()
                 }
                 Err(e) => return Err(e.into()),
@@ -108,7 +110,11 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         }
         Some(scope) => {
             let cgroup = Cgroup::plan(Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?), &options.id)?;
-            record_cgroup(&dir_path, &cgroup, Some(&scope.unit))?;
+            // The slices above the scope are systemd's to make and remove:
+            // only the scope's own directories are recorded as ours until
+            // `make_and_join` tells which directories it made.
+            let own = cgroup.dirs.iter().map(|(_, dir)| dir.clone()).collect();
+            record_cgroup(&dir_path, &Cgroup { created: own, systemd_unit: Some(scope.unit.clone()), ..cgroup.clone() })?;
             fault::point("cgroup-recorded");
             cgroup
         }
@@ -168,6 +174,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         let joined = cgroup.make_and_join(pid);
         undo.cgroup = Some(cgroup.clone());
         joined?;
+        record_cgroup(&dir_path, &cgroup)?;
         set_limits(&cgroup, &spec)?;
     } else {
         cgroup.add(pid)?;
@@ -243,21 +250,25 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
 /// changed or gone, and a relative cgroupsPath hangs off the cgroup of the
 /// process that ran create, which delete need not share.
 ///
-/// `created` lists every directory missing now, as `make` will find them; a
-/// parent someone else makes meanwhile is listed too, and removing it then
-/// fails as busy, which `remove` allows for parents. One write, no rename:
-/// if create dies before the write completes, it had made no cgroup yet.
-fn record_cgroup(dir: &Path, planned: &Cgroup, systemd_unit: Option<&str>) -> Result<()> {
-    let mut intent = planned.clone();
-    for (_, own) in &planned.dirs {
-        let missing: Vec<&Path> = own.ancestors().take_while(|a| !a.exists()).collect();
-        intent.created.extend(missing.into_iter().rev().map(Path::to_path_buf));
-    }
-    intent.systemd_unit = systemd_unit.map(str::to_string);
+/// One write, no rename: if create dies before the write completes, it had
+/// made no cgroup yet, and a record cut short reads as none.
+fn record_cgroup(dir: &Path, cgroup: &Cgroup) -> Result<()> {
     let path = dir.join(CGROUP_INTENT);
-    let bytes = serde_json::to_vec(&intent).unwrap_or_default();
+    let bytes = serde_json::to_vec(cgroup).unwrap_or_default();
     std::fs::write(&path, bytes).map_err(|source| state::StateError::Io { op: "write", path, source })?;
     Ok(())
+}
+
+/// The directories `make` will create for `planned`, every one missing now,
+/// parents first. A parent someone else makes meanwhile is listed too:
+/// removing it then fails as busy or not empty, which `remove` allows for parents.
+fn missing_dirs(planned: &Cgroup) -> Vec<PathBuf> {
+    let mut missing = Vec::new();
+    for (_, own) in &planned.dirs {
+        let absent: Vec<&Path> = own.ancestors().take_while(|a| !a.exists()).collect();
+        missing.extend(absent.into_iter().rev().map(Path::to_path_buf));
+    }
+    missing
 }
 
 /// Where `create` records the cgroup it is about to make.
@@ -380,5 +391,29 @@ impl Drop for Undo {
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cgroup_is_recorded_with_what_create_will_make_and_a_torn_record_is_none() {
+        let dir = std::env::temp_dir().join(format!("berth-intent-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("h1/existing")).unwrap();
+        let planned = Cgroup {
+            dirs: vec![("h1".into(), dir.join("h1/existing/c1")), ("h2".into(), dir.join("h2/parent/c1"))],
+            ..Default::default()
+        };
+        assert_eq!(missing_dirs(&planned), vec![dir.join("h1/existing/c1"), dir.join("h2"), dir.join("h2/parent"), dir.join("h2/parent/c1")]);
+        let intent = Cgroup { created: missing_dirs(&planned), systemd_unit: Some("c1.scope".into()), ..planned };
+        record_cgroup(&dir, &intent).unwrap();
+        assert_eq!(recorded_cgroup(&dir), Some(intent));
+        let text = std::fs::read(dir.join(CGROUP_INTENT)).unwrap();
+        std::fs::write(dir.join(CGROUP_INTENT), &text[..text.len() / 2]).unwrap();
+        assert_eq!(recorded_cgroup(&dir), None, "a record cut short by a kill means nothing was made yet");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

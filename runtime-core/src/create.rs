@@ -3,7 +3,10 @@
 //! validate → claim the id → cgroup → start barrier → namespaces → clone the
 //! init → put it in its cgroup → let it set itself up (init.rs) → record the
 //! state → pid file → let the init wait for `start`. Any failure before the
-//! last step undoes everything done so far (see `Undo`).
+//! last step undoes everything done so far (see `Undo`). A create killed
+//! before it writes the state leaves its cgroup recorded beside it, for
+//! `delete` to undo (see `record_cgroup`); `fault::point` marks each step
+//! for the conformance suite's kill tests.
 
 use crate::cgroups::{self, Cgroup};
 use crate::container::Container;

@@ -20,7 +20,9 @@ pub const ENV: &str = "BERTH_FAULT_STOP_AT";
 /// What a held init calls itself (in /proc/<pid>/comm), so a test can find it.
 pub const HELD_COMM: &str = "berth-held";
 
-/// The parent's steps, in the order `create` passes them.
+/// The parent's steps, in the order `create` passes them. With the systemd
+/// driver the cgroup is made with the scope, after the clone: `cgroup-made`
+/// then only follows its plan being recorded, and `in-cgroup` the scope.
 pub const PARENT_STEPS: &[&str] = &[
     "claimed",
     "cgroup-recorded",

@@ -288,7 +288,8 @@ impl Container {
 }
 
 /// Delete by id, including a container whose create died before it wrote its
-/// state: its directory is removed, and that counts as success only with `force`.
+/// state: what that create left is removed, and that counts as success only
+/// with `force` (without, the container does not exist, as `state` says).
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
     let state_root = StateRoot::open(root)?;
     let mut dir = match state_root.open_container(id) {
@@ -300,10 +301,34 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
     match dir.read()? {
         Some(record) => Container { dir, record, console: None }.delete(force),
         None => {
-            dir.remove()?;
+            remove_unfinished(&dir)?;
             if force { Ok(Vec::new()) } else { Err(StateError::NotExist.into()) }
         }
     }
+}
+
+/// What a `create` killed before it wrote state.json left: the cgroup it
+/// recorded and whatever runs in it (its init, mid-setup or about to exit on
+/// its own), then the directory. The lock we hold proves that create is gone:
+/// it holds the lock until it has written the state or undone everything.
+fn remove_unfinished(dir: &ContainerDir) -> Result<()> {
+    if let Some(cgroup) = crate::create::recorded_cgroup(dir.path()) {
+        // Every hierarchy is asked: a create killed while moving its init in
+        // may have left it in some of them only. A directory create did not
+        // make (a cgroupsPath naming an existing cgroup) is not ours to
+        // empty; a systemd scope, named after the container, is.
+        let ours = |own: &std::path::PathBuf| cgroup.systemd_unit.is_some() || cgroup.created.contains(own);
+        let mut victims = Vec::new();
+        for (_, own) in cgroup.dirs.iter().filter(|(_, own)| ours(own)) {
+            let procs = std::fs::read_to_string(own.join("cgroup.procs")).unwrap_or_default();
+            victims.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        victims.sort_unstable();
+        victims.dedup();
+        kill_and_wait(&victims, || {});
+        cgroup.remove()?;
+    }
+    Ok(dir.remove()?)
 }
 
 /// The state of every container under `root`, by id. Directories without a

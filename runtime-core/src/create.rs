@@ -3,7 +3,10 @@
 //! validate → claim the id → cgroup → start barrier → namespaces → clone the
 //! init → put it in its cgroup → let it set itself up (init.rs) → record the
 //! state → pid file → let the init wait for `start`. Any failure before the
-//! last step undoes everything done so far (see `Undo`).
+//! last step undoes everything done so far (see `Undo`). A create killed
+//! before it writes the state leaves its cgroup recorded beside it, for
+//! `delete` to undo (see `record_cgroup`); `fault::point` marks each step
+//! for the conformance suite's kill tests.
 
 use crate::cgroups::{self, Cgroup};
 use crate::container::Container;
@@ -13,7 +16,7 @@ use crate::namespaces::Namespaces;
 use crate::state::{self, ContainerDir, Record, StateRoot};
 use crate::sync::{self, Message};
 use crate::hooks::{self, HookKind};
-use crate::{barrier, seccomp, spec};
+use crate::{barrier, fault, seccomp, spec};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
@@ -86,34 +89,55 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         false => None,
     };
 
+    fault::arm();
     let root = StateRoot::open(&options.root)?;
     let mut undo = Undo::default();
     undo.dir = Some(root.claim(&options.id)?);
+    fault::point("claimed");
     let dir_path = undo.dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().as_ref());
     // systemd makes a scope only around a process: its cgroup is set up once the init exists.
     let mut cgroup = match &scope {
-        None => match Cgroup::create(cgroups_path.as_deref(), &options.id) {
-            Ok(cgroup) => cgroup,
-            Err(e) if options.rootless && e.is_permission() => {
-                let mut limits = resources.cloned().unwrap_or_default();
-                limits.set_devices(None);
-                if limits != Default::default() {
-                    return Err(Error::RootlessLimits(e.to_string()));
+        None => {
+            let mut cgroup = Cgroup::plan(cgroups_path.as_deref(), &options.id)?;
+            record_cgroup(&dir_path, &Cgroup { created: missing_dirs(&cgroup), ..cgroup.clone() })?;
+            fault::point("cgroup-recorded");
+            match cgroup.make() {
+                Ok(()) => cgroup,
+                Err(e) if options.rootless && e.is_permission() => {
+                    let mut limits = resources.cloned().unwrap_or_default();
+                    limits.set_devices(None);
+                    if limits != Default::default() {
+                        return Err(Error::RootlessLimits(e.to_string()));
+                    }
+                    // Done without: a cgroup someone else makes at that path later is not this container's to remove.
+                    let _ = std::fs::remove_file(dir_path.join(CGROUP_INTENT));
+                    Cgroup::default()
                 }
-                Cgroup::default()
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        },
-        Some(scope) => Cgroup::plan(Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?), &options.id)?,
+        }
+        Some(scope) => {
+            let cgroup = Cgroup::plan(Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?), &options.id)?;
+            // The slices above the scope are systemd's to make and remove:
+            // only the scope's own directories are recorded as ours until
+            // `make_and_join` tells which directories it made.
+            let own = cgroup.dirs.iter().map(|(_, dir)| dir.clone()).collect();
+            record_cgroup(&dir_path, &Cgroup { created: own, systemd_unit: Some(scope.unit.clone()), ..cgroup.clone() })?;
+            fault::point("cgroup-recorded");
+            cgroup
+        }
     };
     undo.cgroup = Some(cgroup.clone());
+    fault::point("cgroup-made");
     if scope.is_none() {
         set_limits(&cgroup, &spec)?;
     }
+    fault::point("limits-set");
     let idmapped = crate::rootfs::idmapped_trees(&spec, &bundle)?;
     let barrier_fd = barrier::create(&dir_path)?;
+    fault::point("barrier-made");
     let (parent_end, init_end) = sync::channel().map_err(Error::Sync)?;
 
     // The child inherits this, and it only resets at the user program's exec.
@@ -148,6 +172,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         });
     }
     undo.init_pid = Some(pid);
+    fault::point("cloned");
     // Only the init may hold the barrier's read end: `start` detects a dead init by there being no reader.
     drop(barrier_fd);
     drop(init_end);
@@ -159,6 +184,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         let joined = cgroup.make_and_join(pid);
         undo.cgroup = Some(cgroup.clone());
         joined?;
+        record_cgroup(&dir_path, &cgroup)?;
         set_limits(&cgroup, &spec)?;
     }
     // A new cgroup namespace is rooted where the init is when it unshares,
@@ -167,6 +193,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     if attach_early {
         cgroup.add(pid)?;
     }
+    fault::point("in-cgroup");
     namespaces.write_id_maps(pid)?;
     if let Some(value) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         set_oom_score_adj(pid, value)?;
@@ -181,6 +208,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         // container ever has starts inside the cgroup.
         cgroup.add(pid)?;
     }
+    fault::point("proceed-sent");
     // The init now does its mounts, which take a while; meanwhile write the
     // state record and the pid file beside their final names. Creating those
     // files (inodes) is the slow part; the renames once the init is ready
@@ -206,7 +234,6 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     if let Some(path) = &options.pid_file {
         undo.pid_file = Some(PidFile::stage(path, pid)?);
     }
-
     let mut console = None;
     loop {
         match parent_end.recv_with_fd().map_err(Error::Sync)? {
@@ -235,15 +262,57 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     if let Some(socket) = &pidfd_socket {
         socket.send(pid, "standard")?;
     }
+    fault::point("init-ready");
 
     let dir = undo.dir.as_ref().ok_or(Error::Init("state directory lost".into()))?;
     dir.commit_staged()?;
+    fault::point("state-written");
     if let Some(pid_file) = undo.pid_file.take() {
         pid_file.commit()?;
+        fault::point("pid-file-written");
     }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
+    fault::point("released");
     let dir = undo.disarm();
     Ok(Container::from_parts(dir, record, console))
+}
+
+/// The cgroup `create` is about to make, recorded in the state directory
+/// before any of it exists: a `create` killed before it writes state.json
+/// leaves this behind, and `delete` finds the cgroup by it. Recorded rather
+/// than derived from the bundle's config at delete: the bundle may have
+/// changed or gone, and a relative cgroupsPath hangs off the cgroup of the
+/// process that ran create, which delete need not share.
+///
+/// One write, no rename: if create dies before the write completes, it had
+/// made no cgroup yet, and a record cut short reads as none.
+fn record_cgroup(dir: &Path, cgroup: &Cgroup) -> Result<()> {
+    let path = dir.join(CGROUP_INTENT);
+    let bytes = serde_json::to_vec(cgroup).unwrap_or_default();
+    std::fs::write(&path, bytes).map_err(|source| state::StateError::Io { op: "write", path, source })?;
+    Ok(())
+}
+
+/// The directories `make` will create for `planned`, every one missing now,
+/// parents first. A parent someone else makes meanwhile is listed too:
+/// removing it then fails as busy or not empty, which `remove` allows for parents.
+fn missing_dirs(planned: &Cgroup) -> Vec<PathBuf> {
+    let mut missing = Vec::new();
+    for (_, own) in &planned.dirs {
+        let absent: Vec<&Path> = own.ancestors().take_while(|a| !a.exists()).collect();
+        missing.extend(absent.into_iter().rev().map(Path::to_path_buf));
+    }
+    missing
+}
+
+/// Where `create` records the cgroup it is about to make.
+const CGROUP_INTENT: &str = "cgroup.json";
+
+/// The cgroup a killed `create` recorded in the state directory `dir`, if it
+/// got as far as recording one.
+pub(crate) fn recorded_cgroup(dir: &Path) -> Option<Cgroup> {
+    let bytes = std::fs::read(dir.join(CGROUP_INTENT)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Device rules, then `linux.resources`.
@@ -468,5 +537,29 @@ impl CreateOptions {
     pub fn systemd_cgroup(mut self, systemd_cgroup: bool) -> CreateOptions {
         self.systemd_cgroup = systemd_cgroup;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cgroup_is_recorded_with_what_create_will_make_and_a_torn_record_is_none() {
+        let dir = std::env::temp_dir().join(format!("berth-intent-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("h1/existing")).unwrap();
+        let planned = Cgroup {
+            dirs: vec![("h1".into(), dir.join("h1/existing/c1")), ("h2".into(), dir.join("h2/parent/c1"))],
+            ..Default::default()
+        };
+        assert_eq!(missing_dirs(&planned), vec![dir.join("h1/existing/c1"), dir.join("h2"), dir.join("h2/parent"), dir.join("h2/parent/c1")]);
+        let intent = Cgroup { created: missing_dirs(&planned), systemd_unit: Some("c1.scope".into()), ..planned };
+        record_cgroup(&dir, &intent).unwrap();
+        assert_eq!(recorded_cgroup(&dir), Some(intent));
+        let text = std::fs::read(dir.join(CGROUP_INTENT)).unwrap();
+        std::fs::write(dir.join(CGROUP_INTENT), &text[..text.len() / 2]).unwrap();
+        assert_eq!(recorded_cgroup(&dir), None, "a record cut short by a kill means nothing was made yet");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

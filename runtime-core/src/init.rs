@@ -8,7 +8,7 @@ use crate::process;
 use crate::rootfs::{self, RootfsSetup};
 use crate::sync::{Channel, Message};
 use crate::hooks::{self, HookKind};
-use crate::{barrier, console};
+use crate::{barrier, console, fault};
 use crate::procfs::PrivateProc;
 use oci_spec::runtime::Spec;
 use std::os::fd::{AsFd, OwnedFd};
@@ -60,15 +60,20 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
     if !wait_for_parent(&config.channel)? {
         return Ok(Outcome::ParentGone);
     }
+    fault::hold("init-started");
     nix::sys::prctl::set_dumpable(false).map_err(|e| format!("set non-dumpable: {e}"))?;
     config.namespaces.enter_in_init().map_err(|e| e.to_string())?;
+    fault::hold("init-namespaces-joined");
     if !config.no_new_keyring {
         crate::keyring::join_session(config.id)?;
     }
 
     let mut state_for_hooks = None;
     if config.namespaces.has_new(oci_spec::runtime::LinuxNamespaceType::Mount) {
-        let mut at_pivot = || create_phase_hooks(config, &mut state_for_hooks);
+        let mut at_pivot = || {
+            fault::hold("init-mounted");
+            create_phase_hooks(config, &mut state_for_hooks)
+        };
         rootfs::prepare(
             &RootfsSetup {
                 spec: config.spec,
@@ -82,6 +87,7 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
             &mut at_pivot,
         )
         .map_err(|e| format!("error during container init: {e}"))?;
+        fault::hold("init-rootfs-done");
     } else {
         return Err("a container without a new mount namespace is not supported".into());
     }
@@ -116,6 +122,7 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
     }
     crate::lsm::apply_on_exec(&process).map_err(|e| e.to_string())?;
     let exec = process::apply(&process, early_seccomp).map_err(|e| e.to_string())?;
+    fault::hold("init-attributes-set");
     // A listener needs its descriptor while the parent is still there to
     // pass it on: with no_new_privs the filter then loads here, before the
     // start barrier, rather than at exec (runc 1.1 does the same).

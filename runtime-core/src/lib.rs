@@ -179,6 +179,7 @@ pub mod create;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod fault;
 pub mod features;
 pub mod foreground;
 #[allow(missing_docs)]

@@ -326,6 +326,7 @@ impl ContainerDir {
     /// Make the staged record the state, atomically.
     pub fn commit_staged(&self) -> Result<(), StateError> {
         let path = self.path.join(STATE_FILE);
+        crate::fault::point("state-tmp-written");
         fs::rename(self.path.join(STAGED_FILE), &path).map_err(|source| StateError::Io { op: "rename", path, source })
     }
 

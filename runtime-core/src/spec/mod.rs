@@ -156,6 +156,8 @@ pub enum SpecError {
     RelativeMaskedPath { index: usize, path: String },
     #[error("linux.readonlyPaths[{index}] {path:?} must be an absolute path")]
     RelativeReadonlyPath { index: usize, path: String },
+    #[error("linux.seccomp.syscalls[{rule}].args[{index}].index {value} is out of range 0..=5: a syscall has six arguments")]
+    SeccompArgIndex { rule: usize, index: usize, value: usize },
     #[error("mounts[{index}].{field} (destination {}): {reason}", quoted(destination))]
     IdmappedMount {
         index: usize,

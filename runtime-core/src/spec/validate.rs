@@ -17,6 +17,9 @@ use super::{rootfs_path, SpecError};
 const MAX_DEVICE_MAJOR: i64 = (1 << 12) - 1;
 const MAX_DEVICE_MINOR: i64 = (1 << 20) - 1;
 
+/// The last index of a syscall argument seccomp can compare (seccomp_data.args[6]).
+const MAX_SYSCALL_ARG: usize = 5;
+
 /// Checks `spec` against the runtime-spec and Berth's stricter rules. The
 /// only host access is a `stat` of the rootfs and asking the kernel whether
 /// each mount's filesystem type exists.
@@ -34,6 +37,7 @@ pub fn validate_with(spec: &Spec, bundle: &Path, has_filesystem: &FilesystemProb
     check_mounts(spec, has_filesystem)?;
     check_hooks(spec)?;
     check_linux(spec)?;
+    check_seccomp_args(spec)?;
     check_idmapped_mounts(spec)?;
     Ok(())
 }
@@ -326,6 +330,26 @@ fn check_linux(spec: &Spec) -> Result<(), SpecError> {
                 index,
                 path: path.clone(),
             });
+        }
+    }
+    Ok(())
+}
+
+/// A syscall has six arguments (0..=5); libseccomp would refuse a larger
+/// index only with "Invalid input to the libseccomp API", naming no field.
+fn check_seccomp_args(spec: &Spec) -> Result<(), SpecError> {
+    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(());
+    };
+    for (rule, syscall) in seccomp.syscalls().iter().flatten().enumerate() {
+        for (index, arg) in syscall.args().iter().flatten().enumerate() {
+            if arg.index() > MAX_SYSCALL_ARG {
+                return Err(SpecError::SeccompArgIndex {
+                    rule,
+                    index,
+                    value: arg.index(),
+                });
+            }
         }
     }
     Ok(())

@@ -14,6 +14,9 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // The config target makes its bundle under the temp dir: one of our own, removed at the end.
+    let scratch = std::env::temp_dir().join(format!("berth-fuzz-explain-{}", std::process::id()));
+    std::env::set_var("TMPDIR", &scratch);
     for file in args {
         match std::fs::read(&file) {
             Ok(data) => match run(&data) {
@@ -24,4 +27,5 @@ fn main() {
             Err(e) => println!("{file}: cannot read: {e}"),
         }
     }
+    let _ = std::fs::remove_dir_all(&scratch);
 }

@@ -1,12 +1,9 @@
 //! `berth`: runc's command line over the berth library. This file only maps
 //! parsed commands to library calls and library errors to runc's outputs.
 
-mod args;
 mod fds;
-mod log;
-mod output;
-mod signal;
-mod update;
+
+use berth_cli::{args, log, output, signal, update};
 
 use args::{Command, CreateArgs, GlobalOpts, ListFormat, Stage};
 use berth::cgroups::systemd::SystemdError;

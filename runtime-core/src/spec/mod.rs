@@ -14,7 +14,7 @@ mod validate;
 
 pub use default::default_spec;
 pub use names::{KNOWN_CAPABILITIES, KNOWN_RLIMITS};
-pub use validate::validate;
+pub use validate::{validate, validate_with, FilesystemProbe};
 
 /// The runtime-spec version Berth writes and claims to support.
 ///
@@ -39,6 +39,8 @@ pub enum SpecError {
         line: usize,
         column: usize,
     },
+    #[error("parse {}: the top level must be a JSON object, not {kind}", path.display())]
+    NotAnObject { path: PathBuf, kind: &'static str },
     #[error("parse {}: {field}: {reason} at line {line} column {column}", path.display())]
     Field {
         path: PathBuf,
@@ -154,6 +156,8 @@ pub enum SpecError {
     RelativeMaskedPath { index: usize, path: String },
     #[error("linux.readonlyPaths[{index}] {path:?} must be an absolute path")]
     RelativeReadonlyPath { index: usize, path: String },
+    #[error("linux.seccomp.syscalls[{rule}].args[{index}].index {value} is out of range 0..=5: a syscall has six arguments")]
+    SeccompArgIndex { rule: usize, index: usize, value: usize },
     #[error("mounts[{index}].{field} (destination {}): {reason}", quoted(destination))]
     IdmappedMount {
         index: usize,
@@ -199,8 +203,15 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
             source,
         },
     })?;
-    let spec = parse(&text, &path)?;
-    validate(&spec, bundle)?;
+    load_text(&text, &path, bundle, &validate::kernel_has_filesystem)
+}
+
+/// What [`load`] does once it has the text, with the kernel's answer about
+/// filesystem types given by `has_filesystem` (see [`validate_with`]): the
+/// fuzz target's entry. `path` only labels the errors.
+pub fn load_text(text: &str, path: &Path, bundle: &Path, has_filesystem: &FilesystemProbe) -> Result<Spec, SpecError> {
+    let spec = parse(text, path)?;
+    validate_with(&spec, bundle, has_filesystem)?;
     Ok(spec)
 }
 
@@ -216,11 +227,28 @@ fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
         line: e.line(),
         column: e.column(),
     })?;
+    // serde's derived structs also take an array, field by field in order:
+    // `[]` would read as a spec with nothing set, which runc refuses outright.
+    let kind = match &raw {
+        serde_json::Value::Object(_) => None,
+        serde_json::Value::Array(_) => Some("an array"),
+        serde_json::Value::String(_) => Some("a string"),
+        serde_json::Value::Number(_) => Some("a number"),
+        serde_json::Value::Bool(_) => Some("a boolean"),
+        serde_json::Value::Null => Some("null"),
+    };
+    if let Some(kind) = kind {
+        return Err(SpecError::NotAnObject { path: path.to_path_buf(), kind });
+    }
     validate::check_names(&raw)?;
     validate::check_device_numbers_given(&raw)?;
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = e.path().to_string();
+        // serde_path_to_error names the document itself ".", which reads as a typo.
+        let field = match e.path().to_string() {
+            root if root == "." => String::from("top level"),
+            field => field,
+        };
         let inner = e.into_inner();
         SpecError::Field {
             path: path.to_path_buf(),
@@ -379,6 +407,24 @@ mod tests {
             load(dir.path()).unwrap_err(),
             SpecError::RelativeCwd { .. }
         ));
+    }
+
+    #[test]
+    fn a_top_level_error_says_top_level() {
+        // Found by the config fuzz target: the field used to read ".".
+        let err = parse(r#"{"root": {"path": "a"}, "root": {"path": "b"}}"#, Path::new("config.json")).unwrap_err();
+        assert_eq!(err.to_string(), "parse config.json: top level: duplicate field `root` at line 1 column 30");
+    }
+
+    #[test]
+    fn a_document_that_is_not_an_object_is_refused() {
+        // Found by the config fuzz target: `[]` read as a spec with nothing set.
+        let err = parse("[]", Path::new("config.json")).unwrap_err();
+        assert_eq!(err.to_string(), "parse config.json: the top level must be a JSON object, not an array");
+        let err = parse(r#"["1.0.2", {"path": "rootfs"}]"#, Path::new("config.json")).unwrap_err();
+        assert!(matches!(err, SpecError::NotAnObject { kind: "an array", .. }), "{err}");
+        let err = parse("null", Path::new("config.json")).unwrap_err();
+        assert_eq!(err.to_string(), "parse config.json: the top level must be a JSON object, not null");
     }
 
     #[test]

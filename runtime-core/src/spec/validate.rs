@@ -17,16 +17,27 @@ use super::{rootfs_path, SpecError};
 const MAX_DEVICE_MAJOR: i64 = (1 << 12) - 1;
 const MAX_DEVICE_MINOR: i64 = (1 << 20) - 1;
 
+/// The last index of a syscall argument seccomp can compare (seccomp_data.args[6]).
+const MAX_SYSCALL_ARG: usize = 5;
+
 /// Checks `spec` against the runtime-spec and Berth's stricter rules. The
 /// only host access is a `stat` of the rootfs and asking the kernel whether
 /// each mount's filesystem type exists.
 pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
+    validate_with(spec, bundle, &kernel_has_filesystem)
+}
+
+/// [`validate`] with the kernel's answer about filesystem types given by
+/// `has_filesystem`: a fuzzer must not ask the kernel, which runs modprobe
+/// for every unknown type it is asked about.
+pub fn validate_with(spec: &Spec, bundle: &Path, has_filesystem: &FilesystemProbe) -> Result<(), SpecError> {
     check_version(spec.version())?;
     check_root(spec, bundle)?;
     check_process(spec)?;
-    check_mounts(spec, &kernel_has_filesystem)?;
+    check_mounts(spec, has_filesystem)?;
     check_hooks(spec)?;
     check_linux(spec)?;
+    check_seccomp_args(spec)?;
     check_idmapped_mounts(spec)?;
     Ok(())
 }
@@ -127,7 +138,7 @@ fn check_process(spec: &Spec) -> Result<(), SpecError> {
 
 /// Whether the kernel has a filesystem type: `Some(answer)`, or `None` when it
 /// cannot be asked (and the mount itself will report the problem).
-type FilesystemProbe = dyn Fn(&str) -> Option<bool>;
+pub type FilesystemProbe = dyn Fn(&str) -> Option<bool>;
 
 fn check_mounts(spec: &Spec, has_filesystem: &FilesystemProbe) -> Result<(), SpecError> {
     // runc < 1.2 accepted a relative destination with a warning and joined it
@@ -161,7 +172,7 @@ fn check_mounts(spec: &Spec, has_filesystem: &FilesystemProbe) -> Result<(), Spe
 /// Asks the kernel the way the mount will: `fsopen` also loads the type's
 /// module, which /proc/filesystems would not list before it is loaded.
 /// Without fsopen or the privilege to call it, the kernel cannot be asked.
-fn kernel_has_filesystem(fstype: &str) -> Option<bool> {
+pub(super) fn kernel_has_filesystem(fstype: &str) -> Option<bool> {
     match FsContext::open(fstype) {
         Ok(_) => Some(true),
         Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Some(false),
@@ -319,6 +330,26 @@ fn check_linux(spec: &Spec) -> Result<(), SpecError> {
                 index,
                 path: path.clone(),
             });
+        }
+    }
+    Ok(())
+}
+
+/// A syscall has six arguments (0..=5); libseccomp would refuse a larger
+/// index only with "Invalid input to the libseccomp API", naming no field.
+fn check_seccomp_args(spec: &Spec) -> Result<(), SpecError> {
+    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(());
+    };
+    for (rule, syscall) in seccomp.syscalls().iter().flatten().enumerate() {
+        for (index, arg) in syscall.args().iter().flatten().enumerate() {
+            if arg.index() > MAX_SYSCALL_ARG {
+                return Err(SpecError::SeccompArgIndex {
+                    rule,
+                    index,
+                    value: arg.index(),
+                });
+            }
         }
     }
     Ok(())

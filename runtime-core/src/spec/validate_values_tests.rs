@@ -114,3 +114,22 @@ fn hook_timeout_must_be_positive() {
     assert_eq!(err.to_string(), "hooks.createRuntime[1].timeout must be greater than zero, got 0");
     Case::new().set("/hooks/prestart/0/timeout", json!(1)).validate().expect("a timeout of 1s");
 }
+
+#[test]
+fn a_seccomp_argument_index_must_name_one_of_six_arguments() {
+    // Found by the config fuzz target: libseccomp's own error named no field.
+    let rule = |index: u64| json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["getpid"], "action": "SCMP_ACT_ERRNO"},
+        {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [
+            {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"},
+            {"index": index, "value": 0, "op": "SCMP_CMP_EQ"}
+        ]}
+    ]});
+    let err = check_seccomp_args(&Case::new().set("/linux/seccomp", rule(20)).spec()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "linux.seccomp.syscalls[1].args[1].index 20 is out of range 0..=5: a syscall has six arguments"
+    );
+    check_seccomp_args(&Case::new().set("/linux/seccomp", rule(5)).spec()).expect("index 5 is the sixth argument");
+    check_seccomp_args(&Case::new().spec()).expect("no seccomp");
+}

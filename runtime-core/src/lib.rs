@@ -167,7 +167,11 @@
 // whose variants are described by their messages.
 #[allow(missing_docs)]
 pub(crate) mod barrier;
-pub(crate) mod capabilities;
+// The fuzz targets (fuzz/) run create's checks on the parsed spec through
+// these four; not part of the API.
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod capabilities;
 // Plumbing for the CLI (and `Error`'s cgroup variants); an embedder gets its
 // types through the re-exports below.
 #[doc(hidden)]
@@ -187,10 +191,12 @@ pub(crate) mod hooks;
 mod init;
 mod keyring;
 mod list;
+#[doc(hidden)]
 #[allow(missing_docs)]
-pub(crate) mod lsm;
+pub mod lsm;
+#[doc(hidden)]
 #[allow(missing_docs)]
-pub(crate) mod namespaces;
+pub mod namespaces;
 #[allow(missing_docs)]
 pub(crate) mod pidfd;
 pub(crate) mod process;
@@ -199,8 +205,9 @@ pub(crate) mod process;
 #[allow(missing_docs)]
 pub mod rootfs;
 pub(crate) mod scheduling;
+#[doc(hidden)]
 #[allow(missing_docs)]
-pub(crate) mod seccomp;
+pub mod seccomp;
 // SpecError's variants are described by their messages, which name the field.
 #[allow(missing_docs)]
 pub mod spec;

@@ -74,7 +74,8 @@ pub fn prepare(process: &Process, late_seccomp: Option<&ScmpFilterContext>) -> R
     let filter = match late_seccomp {
         None => None,
         Some(filter) => {
-            if filter.get_ctl_waitkill().map_err(WaiterError::Seccomp)? {
+            // libseccomp before 2.6 cannot tell, and could not have set it either.
+            if filter.get_ctl_waitkill().unwrap_or(false) {
                 return Err(WaiterError::NotExact("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV without a listener"));
             }
             let flag = |on: Result<bool, _>, bit: u32| on.map(|on| if on { bit } else { 0 }).map_err(WaiterError::Seccomp);

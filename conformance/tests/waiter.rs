@@ -130,6 +130,25 @@ fn the_waiting_init_is_not_dumpable() {
     rt.kill_and_delete(&id, &bundle);
 }
 
+/// Root with CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (Docker's default set has the
+/// first) could read an execute-only file, which would leave the waiter dumpable until its
+/// first instruction: a root `exec` without CAP_SYS_PTRACE still cannot read its environ.
+#[test]
+fn the_waiting_init_of_root_with_dac_caps_is_not_dumpable() {
+    let mut bundle = Bundle::sleeper();
+    let caps = ["CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_KILL"];
+    bundle.edit(|c| {
+        c["process"]["capabilities"] = json!({ "bounding": caps, "effective": caps, "permitted": caps });
+    });
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create(&id, &bundle, &[]).ok();
+    let probe = rt.cmd(&["exec", &id, "sh", "-c", "cat /proc/1/environ >/dev/null 2>&1 && echo readable || echo refused"]);
+    probe.ok();
+    assert_eq!(probe.stdout.trim(), "refused", "{}", probe.describe());
+    rt.kill_and_delete(&id, &bundle);
+}
+
 #[test]
 fn start_of_a_dead_waiter_fails() {
     let bundle = Bundle::sleeper();

@@ -145,7 +145,9 @@ fn the_waiting_init_of_root_with_dac_caps_is_not_dumpable() {
     rt.create(&id, &bundle, &[]).ok();
     let probe = rt.cmd(&["exec", &id, "sh", "-c", "cat /proc/1/environ >/dev/null 2>&1 && echo readable || echo refused"]);
     probe.ok();
-    assert_eq!(probe.stdout.trim(), "refused", "{}", probe.describe());
+    if berth_only("runc 1.1's waiting init is readable by the container's root") {
+        assert_eq!(probe.stdout.trim(), "refused", "{}", probe.describe());
+    }
     rt.kill_and_delete(&id, &bundle);
 }
 

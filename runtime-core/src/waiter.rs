@@ -227,3 +227,35 @@ impl Waiter {
         WaiterError::Exec(error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The point of the waiter is its size: a static program without an
+    /// interpreter (no libc, no ld.so mapped while it waits), a few pages.
+    #[cfg(berth_waiter)]
+    #[test]
+    fn the_waiter_is_a_small_static_executable() {
+        let bytes = PROGRAM.unwrap();
+        assert_eq!(&bytes[..4], b"\x7fELF");
+        assert_eq!(u16::from_le_bytes([bytes[16], bytes[17]]), 2, "ET_EXEC: no relocation to dirty a page");
+        let (phoff, phentsize, phnum) = (
+            u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize,
+            u16::from_le_bytes([bytes[54], bytes[55]]) as usize,
+            u16::from_le_bytes([bytes[56], bytes[57]]) as usize,
+        );
+        let interp = (0..phnum).any(|i| u32::from_le_bytes(bytes[phoff + i * phentsize..][..4].try_into().unwrap()) == 3);
+        assert!(!interp, "the waiter has a PT_INTERP");
+        assert!(bytes.len() < 16 * 1024, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn an_lsm_label_or_nproc_limit_keeps_the_init_waiting() {
+        let process = |json: &str| serde_json::from_str::<Process>(json).unwrap();
+        let labelled = process(r#"{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},"apparmorProfile":"p"}"#);
+        assert!(matches!(check_exact(&labelled), Err(WaiterError::NotExact(_))));
+        let limited = process(r#"{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},"rlimits":[{"type":"RLIMIT_NPROC","soft":1,"hard":1}]}"#);
+        assert!(matches!(check_exact(&limited), Err(WaiterError::NotExact(_))));
+    }
+}

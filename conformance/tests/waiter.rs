@@ -165,6 +165,24 @@ fn start_of_a_dead_waiter_fails() {
     rt.assert_nothing_left(&id, &bundle);
 }
 
+/// The program is resolved at `create`; if it is gone by `start`, the final exec fails
+/// after the barrier (in the waiter): `start` itself succeeds, as it does with runc,
+/// and the init exits, so the container stops.
+#[test]
+fn a_program_removed_before_start_stops_the_container() {
+    let mut bundle = Bundle::busybox(&["/prog", "true"]);
+    std::fs::copy(bundle.rootfs().join("bin/busybox"), bundle.rootfs().join("prog")).unwrap();
+    bundle.edit(|_| {});
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create(&id, &bundle, &[]).ok();
+    std::fs::remove_file(bundle.rootfs().join("prog")).unwrap();
+    rt.start(&id).ok();
+    rt.wait_status(&id, "stopped");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}
+
 /// Root with the default (reduced) bounding set: the program sees what `run` gives it.
 #[test]
 fn root_sees_the_same_through_the_waiter() {

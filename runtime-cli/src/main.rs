@@ -104,6 +104,7 @@ fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: 
         extra_env: passed.listen_env(),
         detach,
         systemd_cgroup: global.systemd_cgroup,
+        light_wait: false,
     })
 }
 
@@ -121,7 +122,9 @@ fn run(command: Command, global: &GlobalOpts, logger: &Logger, passed: &fds::Pas
     let root = state_root(global);
     match command {
         Command::Create(args) => {
-            berth::create(&create_options(global, &args, true, passed)?)?;
+            // Only `create` leaves a container waiting for a later `start`.
+            let options = CreateOptions { light_wait: true, ..create_options(global, &args, true, passed)? };
+            berth::create(&options)?;
             Ok(0)
         }
         Command::Start { id } => {

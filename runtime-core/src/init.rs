@@ -31,6 +31,8 @@ pub struct InitConfig<'a> {
     pub seccomp: Option<&'a libseccomp::ScmpFilterContext>,
     /// Idmapped bind trees made by the parent, one entry per mount.
     pub idmapped: &'a [Option<OwnedFd>],
+    /// Wait for `start` as the waiter rather than as this copy of the runtime.
+    pub light_wait: bool,
 }
 
 /// Run the init. Only called in the freshly cloned child.
@@ -133,13 +135,23 @@ fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
         config.channel.send_with_fd(&Message::SeccompListener, Some(fd)).map_err(|e| format!("send the seccomp listener descriptor: {e}"))?;
     }
     process::close_runtime_fds(config.preserve_fds).map_err(|e| e.to_string())?;
+    let start_hooks = hooks::hooks_of(config.spec.hooks().as_ref(), HookKind::StartContainer);
+    // startContainer hooks run here after the barrier, and a filter loaded
+    // before it would judge the waiter's own syscalls: those wait as before.
+    let waiter = match config.light_wait && start_hooks.is_empty() && early_seccomp.is_none() && notify_profile.is_none() {
+        true => crate::waiter::prepare(&process, late_seccomp).ok(),
+        false => None,
+    };
 
     config.channel.send(&Message::Ready).map_err(|e| format!("report readiness: {e}"))?;
     if !wait_for_parent(&config.channel)? {
         return Ok(Outcome::ParentGone);
     }
+    if let Some(waiter) = waiter {
+        // Returns only when the exec failed, with nothing changed: wait here then.
+        let _ = waiter.exec(&config.barrier, &exec);
+    }
     barrier::wait(&config.barrier).map_err(|e| e.to_string())?;
-    let start_hooks = hooks::hooks_of(config.spec.hooks().as_ref(), HookKind::StartContainer);
     if !start_hooks.is_empty() {
         let state = with_status(state_for_hooks.as_deref().unwrap_or("{}"), "created");
         hooks::run_hooks(start_hooks, HookKind::StartContainer, &state).map_err(|e| e.to_string())?;

@@ -214,6 +214,8 @@ pub mod spec;
 pub mod state;
 pub(crate) mod procfs;
 pub(crate) mod sync;
+#[allow(missing_docs)]
+pub(crate) mod waiter;
 
 pub use container::Container;
 pub use create::{create, CreateOptions};

@@ -284,6 +284,11 @@ fn set_default_action(signo: i32) {
 }
 
 impl Exec {
+    /// The path, argv and envp `run` passes to execve (for the waiter, which execs them later).
+    pub(crate) fn parts(&self) -> (&CString, &[CString], &[CString]) {
+        (&self.path, &self.args, &self.env)
+    }
+
     pub fn run(self) -> ProcessError {
         let path = self.path.to_string_lossy().into_owned();
         match nix::unistd::execve(&self.path, &self.args, &self.env) {

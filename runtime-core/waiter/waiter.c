@@ -1,0 +1,126 @@
+/*
+ * The waiter: what a created container's init becomes while it waits for
+ * `start` (see docs/waiter.md). A few KiB, no libc, raw x86_64 syscalls, so
+ * the waiting process holds none of the runtime's address space.
+ *
+ * argv: waiter BARRIER_FD BPF_FD BPF_LEN BPF_FLAGS PATH ARGV0 ARGV1 ...
+ *   BARRIER_FD  the start barrier's FIFO, read until `start` writes a byte
+ *   BPF_FD      a memfd holding the seccomp program, or -1 for none
+ *   BPF_LEN     its length in instructions
+ *   BPF_FLAGS   SECCOMP_FILTER_FLAG_* bits, as libseccomp would pass them
+ *   PATH        the user's program, resolved by the init before `create` returned
+ * envp is the user's environment, passed on unchanged.
+ * Every failure exits 1: what the init did when its own exec failed after
+ * `start` (nobody is left to hear the reason).
+ */
+
+typedef unsigned long u64;
+
+#define SYS_read 0
+#define SYS_close 3
+#define SYS_mmap 9
+#define SYS_execve 59
+#define SYS_prctl 157
+#define SYS_exit_group 231
+#define SYS_seccomp 317
+
+#define PR_SET_DUMPABLE 4
+#define PR_SET_NAME 15
+#define SECCOMP_SET_MODE_FILTER 1
+#define PROT_READ 1
+#define MAP_PRIVATE 2
+#define EINTR 4
+
+static long sys3(long n, long a, long b, long c)
+{
+	long ret;
+	__asm__ volatile ("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+	return ret;
+}
+
+static long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	long ret;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	__asm__ volatile ("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
+	return ret;
+}
+
+static void __attribute__((noreturn)) fail(void)
+{
+	for (;;)
+		sys3(SYS_exit_group, 1, 0, 0);
+}
+
+/* A decimal number, or -1 for "-1"; anything else fails. */
+static long number(const char *s)
+{
+	long value = 0;
+	int negative = 0;
+	if (!s || !*s)
+		fail();
+	if (*s == '-') {
+		negative = 1;
+		s++;
+	}
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			fail();
+		value = value * 10 + (*s - '0');
+	}
+	return negative ? -value : value;
+}
+
+struct sock_fprog {
+	unsigned short len;
+	void *filter;
+};
+
+void __attribute__((noreturn, used)) waiter_main(long *stack)
+{
+	/* The exec made us dumpable again: nothing in the container may open our
+	 * descriptors or memory through /proc (docs/waiter.md has the window). */
+	sys3(SYS_prctl, PR_SET_DUMPABLE, 0, 0);
+	sys3(SYS_prctl, PR_SET_NAME, (long)"berth-waiter", 0);
+	long argc = stack[0];
+	char **argv = (char **)(stack + 1);
+	char **envp = argv + argc + 1;
+	if (argc < 7)
+		fail();
+	long barrier = number(argv[1]);
+	long bpf_fd = number(argv[2]);
+	long bpf_len = number(argv[3]);
+	long bpf_flags = number(argv[4]);
+	char byte;
+	long got;
+	do
+		got = sys3(SYS_read, barrier, (long)&byte, 1);
+	while (got == -EINTR);
+	if (got < 0)
+		fail();
+	sys3(SYS_close, barrier, 0, 0);
+	if (bpf_fd >= 0) {
+		long program = sys6(SYS_mmap, 0, bpf_len * 8, PROT_READ, MAP_PRIVATE, bpf_fd, 0);
+		if (program < 0 && program > -4096)
+			fail();
+		sys3(SYS_close, bpf_fd, 0, 0);
+		struct sock_fprog prog = { (unsigned short)bpf_len, (void *)program };
+		if (sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, bpf_flags, (long)&prog) != 0)
+			fail();
+	}
+	sys3(SYS_execve, (long)argv[5], (long)(argv + 6), (long)envp);
+	fail();
+}
+
+__asm__(
+	".text\n"
+	".global _start\n"
+	"_start:\n"
+	"	xor %rbp, %rbp\n"
+	"	mov %rsp, %rdi\n"
+	"	and $-16, %rsp\n"
+	"	call waiter_main\n"
+	"	hlt\n"
+);

@@ -1,6 +1,8 @@
 //! runtime.md "State" and "Query State": the JSON `state` prints, as go-runc decodes it.
 
-use berth_conformance::{is_rfc3339, top_level_keys, Bundle, Runtime};
+use std::time::Duration;
+
+use berth_conformance::{is_rfc3339, top_level_keys, wait_until, Bundle, Runtime};
 use serde_json::json;
 
 #[test]
@@ -107,8 +109,9 @@ fn state_pid_is_the_init_host_pid_and_zero_once_stopped() {
     let id = rt.new_id();
     rt.create_and_start(&id, &bundle);
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    assert_eq!(comm, "sh\n", "state pid {pid} is not the container's init");
+    // `start` returns once the init may go on, not once it has exec'd (runc's too).
+    let comm = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    assert!(wait_until(Duration::from_secs(10), || comm() == "sh\n"), "state pid {pid} is not the container's init: {:?}", comm());
 
     rt.kill(&id, Some("KILL")).ok();
     let state = rt.wait_status(&id, "stopped");

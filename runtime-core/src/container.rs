@@ -13,13 +13,11 @@ use std::path::Path;
 
 /// A container with a state record (created, running, paused or stopped).
 ///
-/// A handle takes the container's lock (a `flock` on its state directory) at
-/// `create`, or at its first change (`start`, `pause`, `resume`, `update`,
-/// `delete`), and holds it until it is dropped, so that two commands on one
-/// container never interleave. Another handle on the same container, in this
-/// process or another, waits for that lock: keep one handle per container,
-/// or drop it before loading another. Reading (`state`, `status`, `pids`,
-/// `stats`) and `kill` take no lock.
+/// Each change (`start`, `pause`, `resume`, `update`, `delete`) takes the
+/// container's lock (a `flock` on its state directory) for its own duration,
+/// so two commands on one container never interleave; between calls a handle
+/// holds no lock, and other handles, in this process or another, take turns.
+/// Reading (`state`, `status`, `pids`, `stats`) and `kill` take no lock.
 #[derive(Debug)]
 pub struct Container {
     dir: ContainerDir,

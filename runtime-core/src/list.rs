@@ -122,10 +122,7 @@ fn init_alive(proc: BorrowedFd, pid: i32, start_time: u64, buf: &mut Vec<u8>) ->
         return false;
     }
     let Ok(text) = std::str::from_utf8(buf) else { return false };
-    match state::parse_stat(text) {
-        Some((state, start)) => start == start_time && !matches!(state, 'Z' | 'X' | 'x'),
-        None => false,
-    }
+    state::is_live_init(state::parse_stat(text), start_time)
 }
 
 /// Read `path` (relative to `dir`, never through a final symlink) into

@@ -225,23 +225,6 @@ impl StateRoot {
         }
         Ok(ContainerDir { path, lock: None })
     }
-
-    /// Every id with a state directory, sorted.
-    pub fn ids(&self) -> Result<Vec<String>, StateError> {
-        let entries = match fs::read_dir(&self.path) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(StateError::Io { op: "list", path: self.path.clone(), source }),
-        };
-        let mut ids: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|id| validate_id(id).is_ok())
-            .collect();
-        ids.sort();
-        Ok(ids)
-    }
 }
 
 /// One container's state directory.
@@ -379,10 +362,13 @@ pub fn init_alive(record: &Record) -> bool {
     if record.pid <= 0 {
         return false;
     }
-    match process_stat(record.pid) {
-        Some((state, start)) => start == record.pid_start_time && !matches!(state, 'Z' | 'X' | 'x'),
-        None => false,
-    }
+    is_live_init(process_stat(record.pid), record.pid_start_time)
+}
+
+/// Whether a process's (state letter, start time) from its stat file is the
+/// init recorded with `start_time`, still alive (not a zombie).
+pub(crate) fn is_live_init(stat: Option<(char, u64)>, start_time: u64) -> bool {
+    matches!(stat, Some((state, start)) if start == start_time && !matches!(state, 'Z' | 'X' | 'x'))
 }
 
 /// Derive the status, as runc does: init gone → stopped; frozen → paused;
@@ -518,7 +504,8 @@ mod tests {
         assert_eq!(dir.read().unwrap(), None);
         dir.write(&record("c1")).unwrap();
         assert_eq!(dir.read().unwrap(), Some(record("c1")));
-        assert_eq!(root.ids().unwrap(), vec!["c1"]);
+        let listed: Vec<String> = crate::list::list(root.path()).unwrap().into_iter().map(|s| s.id).collect();
+        assert_eq!(listed, vec!["c1"]);
         dir.remove().unwrap();
         assert!(matches!(root.open_container("c1"), Err(StateError::NotExist)));
         fs::remove_dir_all(root.path()).unwrap();

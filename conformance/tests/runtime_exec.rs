@@ -185,7 +185,11 @@ fn exec_cgroup_per_controller_moves_only_that_hierarchy() {
 /// is left in the container.
 #[test]
 fn exec_cgroup_refuses_missing_escaping_and_unknown() {
-    let (rt, id, bundle) = running(|_| {});
+    // Not the sleeper: its loop forks a `sleep` every second, which would change the list.
+    let bundle = Bundle::busybox(&["sleep", "1000000"]);
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
     let pids = || -> Vec<i64> { serde_json::from_str(rt.cmd(&["ps", "--format", "json", &id]).ok().stdout.trim()).unwrap() };
     let before = pids();
     for (value, key) in [("nonexistent", "nonexistent"), ("cpu:nonexistent", "nonexistent"), ("..", "not a sub cgroup path"), ("whaaat:/", "whaaat"), ("a:b:c", "invalid --cgroup argument")] {

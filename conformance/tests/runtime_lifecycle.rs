@@ -327,3 +327,46 @@ fn init_that_died_before_start_is_reported_stopped() {
     rt.delete(&id).ok();
     rt.assert_nothing_left(&id, &bundle);
 }
+
+/// Every hierarchy's path in /proc/PID/cgroup (`/proc/self/cgroup` text).
+fn cgroup_paths(text: &str) -> Vec<String> {
+    text.lines().filter_map(|l| l.splitn(3, ':').nth(2)).map(str::to_owned).collect()
+}
+
+/// From `create` on, before `start`, the init is in the container's cgroup
+/// in every hierarchy the runtime itself is in (v1 controllers and the
+/// cgroup2 mount alike), and so is a process `exec` adds. runc puts both in
+/// by pid; Berth has them enter by themselves (cgroups/entry.rs), which this
+/// checks misses no hierarchy.
+#[test]
+fn the_init_and_an_exec_are_in_the_containers_cgroup_in_every_hierarchy() {
+    let bundle = Bundle::sleeper();
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create(&id, &bundle, &[]).ok();
+    let own = cgroup_paths(&fs::read_to_string("/proc/self/cgroup").unwrap());
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    let init_paths = cgroup_paths(&fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap());
+    assert_eq!(init_paths.len(), own.len(), "{init_paths:?}");
+    for path in &init_paths {
+        assert!(path.ends_with(&format!("/{id}")), "the created init is outside its cgroup: {init_paths:?}");
+    }
+    rt.start(&id).ok();
+    let out = rt.cmd(&["exec", &id, "cat", "/proc/self/cgroup"]);
+    let exec_paths = cgroup_paths(&out.ok().stdout);
+    assert_eq!(exec_paths, init_paths, "exec'd process and init differ");
+    rt.kill_and_delete(&id, &bundle);
+}
+
+/// With a cgroup namespace, the init is in its cgroup before it makes the
+/// namespace: every hierarchy is rooted at the container's cgroup inside.
+#[test]
+fn a_cgroup_namespace_is_rooted_at_the_containers_cgroup_in_every_hierarchy() {
+    let mut bundle = Bundle::busybox(&["cat", "/proc/self/cgroup"]);
+    bundle.edit(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({ "type": "cgroup" })));
+    let rt = Runtime::new();
+    let paths = cgroup_paths(&rt.run_to_completion(&bundle));
+    let own = cgroup_paths(&fs::read_to_string("/proc/self/cgroup").unwrap());
+    assert_eq!(paths.len(), own.len(), "{paths:?}");
+    assert!(paths.iter().all(|p| p == "/"), "a hierarchy not rooted at the container's cgroup: {paths:?}");
+}

@@ -104,10 +104,11 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // systemd makes a scope only around a process: its cgroup is set up once the init exists.
     let mut cgroup = match &scope {
         None => {
-            let mut cgroup = Cgroup::plan(cgroups_path.as_deref(), &options.id)?;
+            let hierarchies = cgroups::hierarchies()?;
+            let mut cgroup = Cgroup::plan_in(&hierarchies, cgroups_path.as_deref(), &options.id)?;
             record_cgroup(&dir_path, &Cgroup { created: missing_dirs(&cgroup), ..cgroup.clone() })?;
             fault::point("cgroup-recorded");
-            match cgroup.make() {
+            match cgroup.make_in(&hierarchies) {
                 Ok(()) => cgroup,
                 Err(e) if options.rootless && e.is_permission() => {
                     let mut limits = resources.cloned().unwrap_or_default();
@@ -152,7 +153,13 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // ordinary user on the host, who cannot write the runtime's binary.
     let dumpable_until_mapped = namespaces.maps_written_unprivileged();
     nix::sys::prctl::set_dumpable(dumpable_until_mapped).map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
-    let pid = namespaces.clone_init()?;
+    // The init enters its cgroup itself (cgroups/entry.rs): no move by pid,
+    // whose lock waits out an RCU grace period. A systemd scope is joined
+    // below instead, once systemd has made it.
+    let cgroup_entry = if scope.is_none() { Some(cgroup.entry()?) } else { None };
+    let into_cgroup = cgroup_entry.as_ref().and_then(cgroups::Entry::v2_dir).filter(|_| namespaces.clones_into_cgroup());
+    let cloned_into_cgroup = into_cgroup.is_some();
+    let pid = namespaces.clone_init(into_cgroup)?;
     if pid == 0 {
         drop(parent_end);
         if let Some(dir) = undo.dir.as_mut() {
@@ -174,6 +181,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             seccomp: seccomp_filter.as_ref(),
             idmapped: &idmapped,
             light_wait: options.light_wait,
+            cgroup_entry,
         });
     }
     undo.init_pid = Some(pid);
@@ -192,11 +200,10 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         record_cgroup(&dir_path, &cgroup)?;
         set_limits(&cgroup, &spec)?;
     }
-    // A new cgroup namespace is rooted where the init is when it unshares,
-    // first thing after Proceed: then it must be in its cgroup by then.
-    let attach_early = scope.is_none() && namespaces.has_new(oci_spec::runtime::LinuxNamespaceType::Cgroup);
-    if attach_early {
-        cgroup.add(pid)?;
+    if let Some(entry) = cgroup_entry {
+        if !cloned_into_cgroup {
+            entry.add_to_v2(pid)?;
+        }
     }
     fault::point("in-cgroup");
     namespaces.write_id_maps(pid)?;
@@ -204,15 +211,6 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         set_oom_score_adj(pid, value)?;
     }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
-    if scope.is_none() && !attach_early {
-        // Otherwise nothing the init does before Ready depends on its cgroup,
-        // and on cgroup v1 the move can wait out an RCU grace period (~3-10 ms,
-        // the lock behind cgroup.procs): do it while the init does its mounts.
-        // It is done before this process answers any request of the init's
-        // (the hooks) and before the init may exec, so every process the
-        // container ever has starts inside the cgroup.
-        cgroup.add(pid)?;
-    }
     fault::point("proceed-sent");
     // The init now does its mounts, which take a while; meanwhile write the
     // state record and the pid file beside their final names. Creating those

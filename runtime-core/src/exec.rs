@@ -69,11 +69,15 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     let (parent_end, child_end) = sync::channel().map_err(Error::Sync)?;
 
     nix::sys::prctl::set_dumpable(false).map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
-    let pid = namespaces.clone_init()?;
+    // The child enters the cgroup itself, as create's init does (cgroups/entry.rs).
+    let entry = cgroup.entry()?;
+    let into_cgroup = entry.v2_dir().filter(|_| namespaces.clones_into_cgroup());
+    let cloned_into_cgroup = into_cgroup.is_some();
+    let pid = namespaces.clone_init(into_cgroup)?;
     if pid == 0 {
         drop(parent_end);
         let keyring = (!container.record().no_new_keyring).then(|| container.record().id.as_str());
-        let failure = run_child(&namespaces, &child_end, options, filter.as_ref(), keyring);
+        let failure = run_child(&namespaces, &child_end, entry, options, filter.as_ref(), keyring);
         let _ = child_end.send(&Message::Failed(failure));
         // SAFETY: _exit skips the parent's atexit handlers, which this copy must not run.
         unsafe { libc::_exit(1) };
@@ -84,7 +88,10 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
-    cgroup.add(pid).map_err(|e| kill_child(e.into()))?;
+    if !cloned_into_cgroup {
+        entry.add_to_v2(pid).map_err(|e| kill_child(e.into()))?;
+    }
+    drop(entry);
     parent_end.send(&Message::Proceed).map_err(|e| kill_child(Error::Sync(e)))?;
     let mut console = None;
     // The child closes its end when it execs (close-on-exec): end-of-file means it did.
@@ -119,6 +126,7 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
 fn run_child(
     namespaces: &Namespaces,
     channel: &Channel,
+    cgroup_entry: crate::cgroups::Entry,
     options: &ExecOptions,
     filter: Option<&libseccomp::ScmpFilterContext>,
     session_keyring: Option<&str>,
@@ -127,6 +135,9 @@ fn run_child(
     match channel.recv() {
         Ok(Some(Message::Proceed)) => {}
         _ => return "the runtime went away before the process could start".into(),
+    }
+    if let Err(e) = cgroup_entry.enter_v1() {
+        return e;
     }
     if let Err(e) = namespaces.enter_in_init() {
         return e.to_string();

@@ -33,11 +33,15 @@ pub struct InitConfig<'a> {
     pub idmapped: &'a [Option<OwnedFd>],
     /// Wait for `start` as the waiter rather than as this copy of the runtime.
     pub light_wait: bool,
+    /// The v1 cgroup directories the init moves itself into once let go
+    /// (`None` when the parent puts it in its cgroup, as for a systemd scope).
+    pub cgroup_entry: Option<crate::cgroups::Entry>,
 }
 
 /// Run the init. Only called in the freshly cloned child.
-pub fn run(config: InitConfig) -> ! {
-    let code = match setup_and_exec(&config) {
+pub fn run(mut config: InitConfig) -> ! {
+    let cgroup_entry = config.cgroup_entry.take();
+    let code = match setup_and_exec(&config, cgroup_entry) {
         Ok(Outcome::ParentGone) => 1,
         Err(reason) => {
             let _ = config.channel.send(&Message::Failed(reason));
@@ -52,15 +56,18 @@ enum Outcome {
     ParentGone,
 }
 
-fn setup_and_exec(config: &InitConfig) -> Result<Outcome, String> {
+fn setup_and_exec(config: &InitConfig, cgroup_entry: Option<crate::cgroups::Entry>) -> Result<Outcome, String> {
     process::reset_signals();
     // Device nodes and mount targets get exactly the modes the config asks for.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 
-    // The parent moves us into the cgroup first, so every later step, and any
-    // cgroup namespace made below, happens inside it.
     if !wait_for_parent(&config.channel)? {
         return Ok(Outcome::ParentGone);
+    }
+    // Into the cgroup first, so every later step, and any cgroup namespace
+    // made below, happens inside it (a v2 directory holds us since the clone).
+    if let Some(entry) = cgroup_entry {
+        entry.enter_v1()?;
     }
     fault::hold("init-started");
     nix::sys::prctl::set_dumpable(false).map_err(|e| format!("set non-dumpable: {e}"))?;

@@ -16,7 +16,7 @@
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -288,7 +288,10 @@ impl Namespaces {
     /// The caller must be single-threaded: the child runs Rust code (and
     /// allocates) before it execs, which is only sound after a fork of a
     /// process with one thread.
-    pub fn clone_init(&self) -> Result<libc::pid_t, NamespaceError> {
+    ///
+    /// `into_cgroup`, a cgroup v2 directory, is where the child is born
+    /// (`CLONE_INTO_CGROUP`); only when [`Namespaces::clones_into_cgroup`].
+    pub fn clone_init(&self, into_cgroup: Option<BorrowedFd>) -> Result<libc::pid_t, NamespaceError> {
         match &self.user_join {
             None => {
                 // The joins below move this process's namespaces *for children*:
@@ -296,7 +299,7 @@ impl Namespaces {
                 // library does not fork its next child into the container.
                 let saved = self.changes_children_namespaces().then(ForChildren::save).transpose()?;
                 self.enter_before_clone()?;
-                let pid = clone3(self.clone_flags.bits() as u64);
+                let pid = clone3_into(self.clone_flags.bits() as u64, into_cgroup);
                 if let (Some(saved), Ok(pid)) = (&saved, &pid) {
                     if *pid != 0 {
                         saved.restore()?;
@@ -306,6 +309,13 @@ impl Namespaces {
             }
             Some(user) => self.clone_from_user_namespace(user),
         }
+    }
+
+    /// Whether [`Namespaces::clone_init`] can make the child in a cgroup: not
+    /// when a helper inside a user namespace clones it, as the kernel would
+    /// check the helper's credentials there against the host's cgroup files.
+    pub fn clones_into_cgroup(&self) -> bool {
+        self.user_join.is_none()
     }
 
     fn changes_children_namespaces(&self) -> bool {
@@ -414,8 +424,20 @@ fn zeroed_clone_args() -> libc::clone_args {
 
 /// `clone3` with these flags and no stack: fork-like, 0 in the child.
 fn clone3(flags: u64) -> Result<libc::pid_t, NamespaceError> {
+    clone3_into(flags, None)
+}
+
+/// linux/sched.h's (libc types it as a C int, too narrow for the bit).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// The same, the child born in the cgroup v2 directory `cgroup` if given.
+fn clone3_into(flags: u64, cgroup: Option<BorrowedFd>) -> Result<libc::pid_t, NamespaceError> {
     let mut args: libc::clone_args = zeroed_clone_args();
     args.flags = flags;
+    if let Some(dir) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = dir.as_raw_fd() as u64;
+    }
     // With CLONE_PARENT the kernel takes the caller's own exit signal and refuses another.
     if flags & libc::CLONE_PARENT as u64 == 0 {
         args.exit_signal = libc::SIGCHLD as u64;

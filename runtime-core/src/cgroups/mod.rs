@@ -6,11 +6,13 @@
 mod dbus;
 mod device_filter;
 mod devices;
+mod entry;
 mod resources;
 mod stats;
 pub mod systemd;
 
 pub use devices::{rules_for as device_rules, DeviceRule};
+pub use entry::Entry;
 pub use resources::ResourceError;
 pub use stats::{OomCounter, Stats, StatsError};
 
@@ -73,6 +75,9 @@ pub struct Hierarchy {
     pub name: String,
     /// Its root as this process sees it, from /proc/self/cgroup; relative paths hang off it.
     pub own_path: PathBuf,
+    /// A v1 hierarchy with the cpuset controller, whose new directories start
+    /// without cpus or mems.
+    pub v1_cpuset: bool,
 }
 
 /// The host's cgroup hierarchies, read from /proc/self/mountinfo.
@@ -122,7 +127,8 @@ fn parse_hierarchies(mountinfo: &str, own_cgroups: &str) -> Vec<Hierarchy> {
         } else {
             mountpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
         };
-        found.push(Hierarchy { mountpoint, name, own_path });
+        let v1_cpuset = *fstype == "cgroup" && key.split(',').any(|c| c == "cpuset");
+        found.push(Hierarchy { mountpoint, name, own_path, v1_cpuset });
     }
     found
 }
@@ -154,12 +160,17 @@ impl Cgroup {
 
     /// The directories `create` would make, without making them.
     pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
+        Cgroup::plan_in(&hierarchies()?, cgroups_path, id)
+    }
+
+    /// [`Cgroup::plan`] over hierarchies already read.
+    pub fn plan_in(hierarchies: &[Hierarchy], cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
         let wanted = cgroups_path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(id));
         if wanted.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
             return Err(CgroupError::InvalidPath(wanted.display().to_string()));
         }
         let mut cgroup = Cgroup::default();
-        for h in hierarchies()? {
+        for h in hierarchies {
             let inner = if wanted.is_absolute() { wanted.clone() } else { h.own_path.join(&wanted) };
             let dir = h.mountpoint.join(inner.strip_prefix("/").unwrap_or(&inner));
             cgroup.dirs.push((h.name.clone(), dir));
@@ -170,7 +181,11 @@ impl Cgroup {
     /// Make the planned directories that do not exist yet (systemd may have
     /// made some), removing them again if one fails.
     pub fn make(&mut self) -> Result<(), CgroupError> {
-        let hierarchies = hierarchies()?;
+        self.make_in(&hierarchies()?)
+    }
+
+    /// [`Cgroup::make`] over the hierarchies it was planned in.
+    pub fn make_in(&mut self, hierarchies: &[Hierarchy]) -> Result<(), CgroupError> {
         for (name, dir) in self.dirs.clone() {
             let Some(h) = hierarchies.iter().find(|h| h.name == name) else { continue };
             if let Err(e) = self.make_dirs(h, &dir) {
@@ -186,15 +201,6 @@ impl Cgroup {
         // Only a pure v2 host hands controllers down: a hybrid host's cgroup2
         // mount has none that its v1 hierarchies do not already hold.
         let unified_only = hierarchy.name.is_empty();
-        let is_cpuset = mountpoint.join("cpuset.cpus").exists() && !mountpoint.join("cgroup.controllers").exists();
-        let mut missing = Vec::new();
-        let mut cursor = dir.to_path_buf();
-        while !cursor.exists() && cursor.starts_with(mountpoint) {
-            missing.push(cursor.clone());
-            if !cursor.pop() {
-                break;
-            }
-        }
         if unified_only {
             for ancestor in dir.ancestors().skip(1).take_while(|a| a.starts_with(mountpoint)).collect::<Vec<_>>().into_iter().rev() {
                 // Before its child exists: a cgroup with children cannot gain
@@ -204,14 +210,35 @@ impl Cgroup {
                 }
             }
         }
-        for path in missing.into_iter().rev() {
-            match fs::create_dir(&path) {
-                Ok(()) => self.created.push(path.clone()),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(source) => return Err(CgroupError::Create { path, source }),
+        // Found by trying, deepest first: usually only the container's own
+        // directory is missing, and one mkdir is all it takes.
+        let mut missing = Vec::new();
+        let mut cursor = dir.to_path_buf();
+        loop {
+            match fs::create_dir(&cursor) {
+                Ok(()) => {
+                    missing.push((cursor, true));
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && cursor.parent().is_some_and(|p| p.starts_with(mountpoint) && p != mountpoint) => {
+                    missing.push((cursor.clone(), false));
+                    cursor.pop();
+                }
+                Err(source) => return Err(CgroupError::Create { path: cursor, source }),
             }
+        }
+        for (path, made) in missing.into_iter().rev() {
+            if !made {
+                match fs::create_dir(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(source) => return Err(CgroupError::Create { path, source }),
+                }
+            }
+            self.created.push(path.clone());
             // A new v1 cpuset starts empty and refuses tasks until it has cpus and mems.
-            if is_cpuset {
+            if hierarchy.v1_cpuset {
                 inherit_cpuset(&path).map_err(|source| CgroupError::Create { path: path.clone(), source })?;
             }
             if unified_only && path != dir {
@@ -326,12 +353,14 @@ impl Cgroup {
         }
         for path in self.created.iter().rev() {
             let own = self.dirs.iter().any(|(_, dir)| dir == path);
+            let mut removed = fs::remove_dir(path);
             // Sub-cgroups made inside the container's own (for exec --cgroup, or by
             // the container itself) go with it, as runc's removal does.
-            if own {
+            if own && removed.as_ref().is_err_and(|e| matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY))) {
                 remove_sub_cgroups(path);
+                removed = fs::remove_dir(path);
             }
-            match fs::remove_dir(path) {
+            match removed {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) if !own && matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
@@ -479,7 +508,7 @@ mod tests {
     #[test]
     fn a_pure_v2_host_has_one_unnamed_hierarchy() {
         let found = parse_hierarchies("25 1 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n", "0::/\n");
-        assert_eq!(found, vec![Hierarchy { mountpoint: "/sys/fs/cgroup".into(), name: String::new(), own_path: "/".into() }]);
+        assert_eq!(found, vec![Hierarchy { mountpoint: "/sys/fs/cgroup".into(), name: String::new(), own_path: "/".into(), v1_cpuset: false }]);
     }
 
     fn container_cgroup(base: &Path) -> Cgroup {

@@ -255,6 +255,7 @@ parent_steps! {
     killed_after_the_init_is_cloned => "cloned",
     killed_after_the_init_is_in_its_cgroup => "in-cgroup",
     killed_after_the_init_is_let_go => "proceed-sent",
+    killed_after_the_v1_cgroup_is_made_while_the_init_sets_up => "v1-cgroup-made",
     killed_after_the_init_is_ready => "init-ready",
     killed_between_state_write_and_rename => "state-tmp-written",
     killed_after_the_state_is_written => "state-written",

@@ -68,19 +68,31 @@ impl Rootless {
     fn cmd(&self, cwd: &Path, args: &[&str]) -> Output {
         let n = COMMANDS.fetch_add(1, Ordering::Relaxed);
         let (out_path, err_path) = (self.xdg.with_extension(format!("{n}.out")), self.xdg.with_extension(format!("{n}.err")));
-        let status = Command::new(&self.bin)
-            .args(args)
-            .current_dir(cwd)
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("XDG_RUNTIME_DIR", &self.xdg)
-            .uid(self.uid)
-            .gid(self.gid)
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&out_path).expect("create the stdout file"))
-            .stderr(fs::File::create(&err_path).expect("create the stderr file"))
-            .status()
-            .expect("run the runtime as berth-rootless");
+        let run = || {
+            Command::new(&self.bin)
+                .args(args)
+                .current_dir(cwd)
+                .env_clear()
+                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+                .env("XDG_RUNTIME_DIR", &self.xdg)
+                .uid(self.uid)
+                .gid(self.gid)
+                .stdin(Stdio::null())
+                .stdout(fs::File::create(&out_path).expect("create the stdout file"))
+                .stderr(fs::File::create(&err_path).expect("create the stderr file"))
+                .status()
+        };
+        // The copy was written moments ago: a child another test forked
+        // meanwhile holds the writing descriptor until it execs (ETXTBSY).
+        let mut status = run();
+        for _ in 0..100 {
+            match &status {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => std::thread::sleep(std::time::Duration::from_millis(10)),
+                _ => break,
+            }
+            status = run();
+        }
+        let status = status.expect("run the runtime as berth-rootless");
         Output { status, stdout: fs::read(&out_path).unwrap_or_default(), stderr: fs::read(&err_path).unwrap_or_default() }
     }
 

@@ -101,14 +101,26 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let dir_path = undo.dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().as_ref());
-    // systemd makes a scope only around a process: its cgroup is set up once the init exists.
+    // The v1 directories (slow to make: memory's above all) are made while
+    // the init sets itself up, which it does outside them until it gets
+    // them (below) — unless it must be inside before it starts: a new cgroup
+    // namespace is rooted where it is, and a rootless create learns only
+    // from making them whether it may. The v2 directory is made first: the
+    // init is born in it. systemd makes a scope only around a process: its
+    // cgroup is set up once the init exists.
+    let hierarchies = if scope.is_none() { cgroups::hierarchies()? } else { Vec::new() };
+    let make_v1_later = scope.is_none()
+        && !options.rootless
+        && namespaces.clones_into_cgroup()
+        && !namespaces.has_new(oci_spec::runtime::LinuxNamespaceType::Cgroup)
+        && hierarchies.iter().any(|h| !h.v2);
     let mut cgroup = match &scope {
         None => {
-            let hierarchies = cgroups::hierarchies()?;
             let mut cgroup = Cgroup::plan_in(&hierarchies, cgroups_path.as_deref(), &options.id)?;
             record_cgroup(&dir_path, &Cgroup { created: missing_dirs(&cgroup), ..cgroup.clone() })?;
             fault::point("cgroup-recorded");
-            match cgroup.make_in(&hierarchies) {
+            let first = if make_v1_later { cgroups::Versions::V2 } else { cgroups::Versions::All };
+            match cgroup.make_in(&hierarchies, first) {
                 Ok(()) => cgroup,
                 Err(e) if options.rootless && e.is_permission() => {
                     let mut limits = resources.cloned().unwrap_or_default();
@@ -136,10 +148,10 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     };
     undo.cgroup = Some(cgroup.clone());
     fault::point("cgroup-made");
-    if scope.is_none() {
+    if scope.is_none() && !make_v1_later {
         set_limits(&cgroup, &spec)?;
+        fault::point("limits-set");
     }
-    fault::point("limits-set");
     let idmapped = crate::rootfs::idmapped_trees(&spec, &bundle)?;
     let barrier_fd = barrier::create(&dir_path)?;
     fault::point("barrier-made");
@@ -156,7 +168,8 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // The init enters its cgroup itself (cgroups/entry.rs): no move by pid,
     // whose lock waits out an RCU grace period. A systemd scope is joined
     // below instead, once systemd has made it.
-    let cgroup_entry = if scope.is_none() { Some(cgroup.entry()?) } else { None };
+    let made_now = if make_v1_later { cgroups::Versions::V2 } else { cgroups::Versions::All };
+    let cgroup_entry = if scope.is_none() { Some(cgroup.entry_in(&hierarchies, made_now)?) } else { None };
     let into_cgroup = cgroup_entry.as_ref().and_then(cgroups::Entry::v2_dir).filter(|_| namespaces.clones_into_cgroup());
     let cloned_into_cgroup = into_cgroup.is_some();
     let pid = namespaces.clone_init(into_cgroup)?;
@@ -182,6 +195,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             idmapped: &idmapped,
             light_wait: options.light_wait,
             cgroup_entry,
+            v1_cgroup_sent_later: make_v1_later,
         });
     }
     undo.init_pid = Some(pid);
@@ -212,6 +226,22 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
     fault::point("proceed-sent");
+    if make_v1_later {
+        let made = cgroup.make_in(&hierarchies, cgroups::Versions::V1);
+        undo.cgroup = Some(cgroup.clone());
+        made?;
+        fault::point("v1-cgroup-made");
+        set_limits(&cgroup, &spec)?;
+        fault::point("limits-set");
+        let entry = cgroup.entry_in(&hierarchies, cgroups::Versions::V1)?;
+        if let Err(e) = parent_end.send_with_fds(&Message::CgroupReady, &entry.v1_tasks()) {
+            // The init may have failed meanwhile: its reason is the better error.
+            return Err(match parent_end.recv() {
+                Ok(Some(Message::Failed(reason))) => Error::Init(reason),
+                _ => Error::Sync(e),
+            });
+        }
+    }
     // The init now does its mounts, which take a while; meanwhile write the
     // state record and the pid file beside their final names. Creating those
     // files (inodes) is the slow part; the renames once the init is ready

@@ -36,6 +36,9 @@ pub struct InitConfig<'a> {
     /// The v1 cgroup directories the init moves itself into once let go
     /// (`None` when the parent puts it in its cgroup, as for a systemd scope).
     pub cgroup_entry: Option<crate::cgroups::Entry>,
+    /// The parent makes the v1 directories while the init sets up, and sends
+    /// them with `CgroupReady`: entered at the first step that needs them.
+    pub v1_cgroup_sent_later: bool,
 }
 
 /// Run the init. Only called in the freshly cloned child.
@@ -64,11 +67,14 @@ fn setup_and_exec(config: &InitConfig, cgroup_entry: Option<crate::cgroups::Entr
     if !wait_for_parent(&config.channel)? {
         return Ok(Outcome::ParentGone);
     }
-    // Into the cgroup first, so every later step, and any cgroup namespace
-    // made below, happens inside it (a v2 directory holds us since the clone).
+    // A v2 directory holds us since the clone. Directories made before it
+    // are entered first, so every later step, and any cgroup namespace made
+    // below, happens inside them; those the parent sends later, at the first
+    // step that needs them (CgroupJoin).
     if let Some(entry) = cgroup_entry {
         entry.enter_v1()?;
     }
+    let cgroup_join = CgroupJoin { channel: &config.channel, pending: std::cell::Cell::new(config.v1_cgroup_sent_later) };
     fault::hold("init-started");
     nix::sys::prctl::set_dumpable(false).map_err(|e| format!("set non-dumpable: {e}"))?;
     config.namespaces.enter_in_init().map_err(|e| e.to_string())?;
@@ -81,6 +87,7 @@ fn setup_and_exec(config: &InitConfig, cgroup_entry: Option<crate::cgroups::Entr
     if config.namespaces.has_new(oci_spec::runtime::LinuxNamespaceType::Mount) {
         let mut at_pivot = || {
             fault::hold("init-mounted");
+            cgroup_join.enter()?;
             create_phase_hooks(config, &mut state_for_hooks)
         };
         rootfs::prepare(
@@ -92,10 +99,12 @@ fn setup_and_exec(config: &InitConfig, cgroup_entry: Option<crate::cgroups::Entr
                 no_pivot: config.no_pivot,
                 bind_devices: config.namespaces.in_user_namespace(),
                 idmapped: config.idmapped,
+                enter_cgroup: &|| cgroup_join.enter(),
             },
             &mut at_pivot,
         )
         .map_err(|e| format!("error during container init: {e}"))?;
+        cgroup_join.enter()?;
         fault::hold("init-rootfs-done");
     } else {
         return Err("a container without a new mount namespace is not supported".into());
@@ -167,6 +176,30 @@ fn setup_and_exec(config: &InitConfig, cgroup_entry: Option<crate::cgroups::Entr
         crate::seccomp::load(filter).map_err(|e| e.to_string())?;
     }
     Err(exec.run().to_string())
+}
+
+/// The init's way into the v1 cgroup directories the parent makes while it
+/// sets up (create.rs): their `tasks` files come with `CgroupReady`, read at
+/// the first step that needs the cgroup: binding it into the container, the
+/// hooks, or at the latest when the mounts are done, before anything that
+/// runs the container's code.
+struct CgroupJoin<'a> {
+    channel: &'a crate::sync::Channel,
+    pending: std::cell::Cell<bool>,
+}
+
+impl CgroupJoin<'_> {
+    fn enter(&self) -> Result<(), String> {
+        if !self.pending.replace(false) {
+            return Ok(());
+        }
+        match self.channel.recv_with_fds() {
+            Ok(Some((Message::CgroupReady, fds))) => crate::cgroups::Entry::from_v1_tasks(fds).enter_v1(),
+            Ok(Some((other, _))) => Err(format!("unexpected message from the runtime: {other:?}")),
+            Ok(None) => Err("the runtime exited before the container's cgroup was made".into()),
+            Err(e) => Err(format!("read from the runtime: {e}")),
+        }
+    }
 }
 
 /// Kinds of hook that need the parent's state at the createRuntime point.

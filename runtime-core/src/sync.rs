@@ -24,6 +24,9 @@ pub enum Message {
     HooksDone(String),
     /// Init → parent: the seccomp listener descriptor comes with this message.
     SeccompListener,
+    /// Parent → init: the v1 cgroup directories are made and limited; their
+    /// `tasks` files come with this message (cgroups/entry.rs).
+    CgroupReady,
 }
 
 const PROCEED: u8 = 1;
@@ -33,6 +36,7 @@ const CONSOLE: u8 = 4;
 const RUN_HOOKS: u8 = 5;
 const HOOKS_DONE: u8 = 6;
 const SECCOMP_LISTENER: u8 = 7;
+const CGROUP_READY: u8 = 8;
 
 impl Message {
     fn encode(&self) -> Vec<u8> {
@@ -42,6 +46,7 @@ impl Message {
             Message::Console => vec![CONSOLE],
             Message::RunHooks => vec![RUN_HOOKS],
             Message::SeccompListener => vec![SECCOMP_LISTENER],
+            Message::CgroupReady => vec![CGROUP_READY],
             Message::HooksDone(state) => {
                 let mut bytes = vec![HOOKS_DONE];
                 bytes.extend_from_slice(state.as_bytes());
@@ -62,12 +67,16 @@ impl Message {
             Some((&CONSOLE, _)) => Ok(Message::Console),
             Some((&RUN_HOOKS, _)) => Ok(Message::RunHooks),
             Some((&SECCOMP_LISTENER, _)) => Ok(Message::SeccompListener),
+            Some((&CGROUP_READY, _)) => Ok(Message::CgroupReady),
             Some((&HOOKS_DONE, state)) => Ok(Message::HooksDone(String::from_utf8_lossy(state).into_owned())),
             Some((&FAILED, reason)) => Ok(Message::Failed(String::from_utf8_lossy(reason).into_owned())),
             _ => Err(io::Error::new(io::ErrorKind::InvalidData, "unknown message on the sync channel")),
         }
     }
 }
+
+/// The most descriptors one message carries.
+pub const MAX_FDS: usize = 32;
 
 /// One end of the channel.
 #[derive(Debug)]
@@ -88,9 +97,14 @@ impl Channel {
 
     /// Send `message`, with `fd` attached as SCM_RIGHTS when given.
     pub fn send_with_fd(&self, message: &Message, fd: Option<BorrowedFd>) -> io::Result<()> {
+        self.send_with_fds(message, fd.as_slice())
+    }
+
+    /// Send `message` with `fds` attached as SCM_RIGHTS.
+    pub fn send_with_fds(&self, message: &Message, fds: &[BorrowedFd]) -> io::Result<()> {
         let bytes = message.encode();
-        let raw = fd.map(|f| [f.as_raw_fd()]);
-        let cmsgs: Vec<ControlMessage> = raw.as_ref().map(|r| ControlMessage::ScmRights(r)).into_iter().collect();
+        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        let cmsgs: Vec<ControlMessage> = if raw.is_empty() { Vec::new() } else { vec![ControlMessage::ScmRights(&raw)] };
         let sent = sendmsg::<()>(self.fd.as_raw_fd(), &[IoSlice::new(&bytes)], &cmsgs, MsgFlags::MSG_NOSIGNAL, None)?;
         if sent != bytes.len() {
             return Err(io::Error::new(io::ErrorKind::WriteZero, "short write on the sync channel"));
@@ -105,30 +119,41 @@ impl Channel {
 
     /// The next message and the descriptor that came with it, if any.
     pub fn recv_with_fd(&self) -> io::Result<Option<(Message, Option<OwnedFd>)>> {
+        Ok(self.recv_with_fds()?.map(|(message, fds)| (message, fds.into_iter().next())))
+    }
+
+    /// The next message and the descriptors that came with it (at most
+    /// `MAX_FDS`: one per cgroup hierarchy is the most ever sent).
+    pub fn recv_with_fds(&self) -> io::Result<Option<(Message, Vec<OwnedFd>)>> {
         let mut buf = vec![0u8; 8192];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
         loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             let msg = match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
                 Ok(msg) => msg,
                 Err(nix::errno::Errno::EINTR) => continue,
+                // The other end closed with a message of ours unread: the
+                // error comes (once) before what it sent first, read on.
+                Err(nix::errno::Errno::ECONNRESET) => continue,
                 Err(e) => return Err(e.into()),
             };
-            let mut fd = None;
+            let mut fds = Vec::new();
             for cmsg in msg.cmsgs()? {
-                if let ControlMessageOwned::ScmRights(fds) = cmsg {
-                    for raw in fds {
+                if let ControlMessageOwned::ScmRights(raws) = cmsg {
+                    for raw in raws {
                         // SAFETY: the kernel just installed this descriptor in our table for us alone.
-                        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                        fd.get_or_insert(owned);
+                        fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
                     }
                 }
+            }
+            if msg.flags.contains(MsgFlags::MSG_CTRUNC) {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "too many descriptors on the sync channel"));
             }
             let n = msg.bytes;
             if n == 0 {
                 return Ok(None);
             }
-            return Message::decode(&buf[..n]).map(|m| Some((m, fd)));
+            return Message::decode(&buf[..n]).map(|m| Some((m, fds)));
         }
     }
 }
@@ -146,6 +171,32 @@ mod tests {
         assert_eq!(a.recv().unwrap(), Some(Message::Ready));
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn a_side_that_closes_with_a_message_unread_is_still_heard() {
+        let (parent, init) = channel().unwrap();
+        parent.send(&Message::CgroupReady).unwrap();
+        init.send(&Message::Failed("mount /proc: not a directory".into())).unwrap();
+        drop(init);
+        assert_eq!(parent.recv().unwrap(), Some(Message::Failed("mount /proc: not a directory".into())));
+        assert_eq!(parent.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn several_descriptors_cross_in_order() {
+        use std::os::fd::AsFd;
+        let (a, b) = channel().unwrap();
+        let files: Vec<std::fs::File> = ["/proc/self/stat", "/proc/self/status", "/proc/self/cmdline"].iter().map(|p| std::fs::File::open(p).unwrap()).collect();
+        let fds: Vec<BorrowedFd> = files.iter().map(|f| f.as_fd()).collect();
+        a.send_with_fds(&Message::CgroupReady, &fds).unwrap();
+        let (message, received) = b.recv_with_fds().unwrap().unwrap();
+        assert_eq!(message, Message::CgroupReady);
+        assert_eq!(received.len(), 3);
+        for (got, sent) in received.iter().zip(&files) {
+            let (got, sent) = (nix::sys::stat::fstat(got).unwrap(), nix::sys::stat::fstat(sent).unwrap());
+            assert_eq!((got.st_dev, got.st_ino), (sent.st_dev, sent.st_ino));
+        }
     }
 
     #[test]

@@ -78,6 +78,26 @@ pub struct Hierarchy {
     /// A v1 hierarchy with the cpuset controller, whose new directories start
     /// without cpus or mems.
     pub v1_cpuset: bool,
+    /// A cgroup2 mount (the hybrid `unified` one, or a v2 host's only one).
+    pub v2: bool,
+}
+
+/// Which hierarchies a step covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versions {
+    All,
+    V1,
+    V2,
+}
+
+impl Versions {
+    fn covers(self, hierarchy: &Hierarchy) -> bool {
+        match self {
+            Versions::All => true,
+            Versions::V1 => !hierarchy.v2,
+            Versions::V2 => hierarchy.v2,
+        }
+    }
 }
 
 /// The host's cgroup hierarchies, read from /proc/self/mountinfo.
@@ -128,7 +148,7 @@ fn parse_hierarchies(mountinfo: &str, own_cgroups: &str) -> Vec<Hierarchy> {
             mountpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
         };
         let v1_cpuset = *fstype == "cgroup" && key.split(',').any(|c| c == "cpuset");
-        found.push(Hierarchy { mountpoint, name, own_path, v1_cpuset });
+        found.push(Hierarchy { mountpoint, name, own_path, v1_cpuset, v2: *fstype == "cgroup2" });
     }
     found
 }
@@ -181,15 +201,17 @@ impl Cgroup {
     /// Make the planned directories that do not exist yet (systemd may have
     /// made some), removing them again if one fails.
     pub fn make(&mut self) -> Result<(), CgroupError> {
-        self.make_in(&hierarchies()?)
+        self.make_in(&hierarchies()?, Versions::All)
     }
 
-    /// [`Cgroup::make`] over the hierarchies it was planned in.
-    pub fn make_in(&mut self, hierarchies: &[Hierarchy]) -> Result<(), CgroupError> {
+    /// [`Cgroup::make`] over the hierarchies it was planned in, those of `versions` only.
+    pub fn make_in(&mut self, hierarchies: &[Hierarchy], versions: Versions) -> Result<(), CgroupError> {
         for (name, dir) in self.dirs.clone() {
-            let Some(h) = hierarchies.iter().find(|h| h.name == name) else { continue };
+            let Some(h) = hierarchies.iter().find(|h| h.name == name && versions.covers(h)) else { continue };
             if let Err(e) = self.make_dirs(h, &dir) {
-                self.remove()?;
+                // What cannot go yet (a directory a cloned init is in) is
+                // left listed, for the caller's cleanup once the init is gone.
+                let _ = self.remove();
                 return Err(e);
             }
         }
@@ -508,7 +530,7 @@ mod tests {
     #[test]
     fn a_pure_v2_host_has_one_unnamed_hierarchy() {
         let found = parse_hierarchies("25 1 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n", "0::/\n");
-        assert_eq!(found, vec![Hierarchy { mountpoint: "/sys/fs/cgroup".into(), name: String::new(), own_path: "/".into(), v1_cpuset: false }]);
+        assert_eq!(found, vec![Hierarchy { mountpoint: "/sys/fs/cgroup".into(), name: String::new(), own_path: "/".into(), v1_cpuset: false, v2: true }]);
     }
 
     fn container_cgroup(base: &Path) -> Cgroup {

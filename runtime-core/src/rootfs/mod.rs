@@ -50,6 +50,8 @@ pub enum RootfsError {
     Mask { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Hooks(String),
+    #[error("{0}")]
+    Cgroup(String),
     #[error("make {path} read-only: {source}")]
     ReadOnly { path: PathBuf, source: std::io::Error },
 }
@@ -66,6 +68,8 @@ pub struct RootfsSetup<'a> {
     pub bind_devices: bool,
     /// From `idmapped_trees`, one entry per mount.
     pub idmapped: &'a [Option<OwnedFd>],
+    /// Put the init in its cgroup, if it is not yet: before a `cgroup` mount binds it.
+    pub enter_cgroup: &'a dyn Fn() -> Result<(), String>,
 }
 
 /// For a container with a user namespace: the detached, idmapped trees of
@@ -79,7 +83,7 @@ pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>
     if !in_user_namespace {
         return Ok(Vec::new());
     }
-    let env = mounts::MountEnv { bundle, cgroups: &[], user_mappings: user_mappings(spec) };
+    let env = mounts::MountEnv { bundle, cgroups: &[], enter_cgroup: &|| Ok(()), user_mappings: user_mappings(spec) };
     spec.mounts().iter().flatten().map(|mount| mounts::idmapped_tree(mount, &env)).collect()
 }
 
@@ -101,7 +105,12 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
     let root = Root::open(&rootfs).map_err(bind_err)?;
 
     let mounts = setup.spec.mounts().as_deref().unwrap_or_default();
-    let env = mounts::MountEnv { bundle: setup.bundle, cgroups: setup.cgroup_binds, user_mappings: user_mappings(setup.spec) };
+    let env = mounts::MountEnv {
+        bundle: setup.bundle,
+        cgroups: setup.cgroup_binds,
+        enter_cgroup: setup.enter_cgroup,
+        user_mappings: user_mappings(setup.spec),
+    };
     for (i, mount) in mounts.iter().enumerate() {
         mounts::mount_one(&root, mount, &env, setup.idmapped.get(i).and_then(Option::as_ref))?;
     }

@@ -116,6 +116,8 @@ pub struct MountEnv<'a> {
     /// Relative bind sources are relative to the bundle.
     pub bundle: &'a Path,
     pub cgroups: &'a CgroupBinds,
+    /// Called before the container's cgroup directories are bound: they may still be in the making.
+    pub enter_cgroup: &'a dyn Fn() -> Result<(), String>,
     /// The container's own user namespace mappings (uid, gid), for an
     /// `idmap` mount that states none of its own.
     pub user_mappings: Option<(&'a [LinuxIdMapping], &'a [LinuxIdMapping])>,
@@ -154,6 +156,7 @@ pub fn mount_one(root: &Root, mount: &Mount, env: &MountEnv, premade: Option<&Ow
     let fstype = mount.typ().as_deref().unwrap_or("");
 
     if fstype == "cgroup" && options.bind.is_none() {
+        (env.enter_cgroup)().map_err(RootfsError::Cgroup)?;
         return mount_cgroup_tree(root, mount, &options, env.cgroups);
     }
 

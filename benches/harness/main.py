@@ -98,7 +98,9 @@ def make_runtimes(args, mntns: int | None, host_mntns: int) -> list[Runtime]:
         if not binary:
             print(f"skipping {name}: not installed", file=sys.stderr)
             continue
-        root = os.path.join(args.work, f"root-{name}")
+        # benches/run mounts a tmpfs on roots/ (as /run is); without it, the work dir.
+        roots = os.path.join(args.work, "roots")
+        root = os.path.join(roots if os.path.isdir(roots) else args.work, f"root-{name}")
         ns = mntns if name == "crun" else None
         out.append(Runtime(name, binary, root, log, mntns=ns, host_mntns=host_mntns))
     return [rt for rt in out if probe(rt, args.bundle)]

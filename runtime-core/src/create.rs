@@ -1,8 +1,9 @@
 //! `create`, top to bottom: the parent's side of making a container.
 //!
-//! validate → claim the id → cgroup → start barrier → namespaces → clone the
-//! init → put it in its cgroup → let it set itself up (init.rs) → record the
-//! state → pid file → let the init wait for `start`. Any failure before the
+//! validate → claim the id → cgroup (v2) → start barrier → namespaces →
+//! clone the init into it → let it set itself up (init.rs) while the v1
+//! cgroup is made and handed to it → record the state → pid file → let the
+//! init wait for `start`. Any failure before the
 //! last step undoes everything done so far (see `Undo`). A create killed
 //! before it writes the state leaves its cgroup recorded beside it, for
 //! `delete` to undo (see `record_cgroup`); `fault::point` marks each step

@@ -111,7 +111,15 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
         enter_cgroup: setup.enter_cgroup,
         user_mappings: user_mappings(setup.spec),
     };
+    // A cgroup mount binds the container's cgroup, which the parent may
+    // still be making (create.rs): it goes after the devices where no later
+    // mount is above, at or below it, so the order changes nothing visible.
+    let mut deferred = Vec::new();
     for (i, mount) in mounts.iter().enumerate() {
+        if mounts::is_cgroup_tree(mount) && !nests_with_a_later_one(mounts, i) {
+            deferred.push(i);
+            continue;
+        }
         mounts::mount_one(&root, mount, &env, setup.idmapped.get(i).and_then(Option::as_ref))?;
     }
     let dev_is_bound = mounts.iter().any(|m| {
@@ -128,6 +136,9 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
     }
     for device in spec_devices {
         devices::create_node(&root, &devices::DeviceNode::from_spec(device), setup.bind_devices, devices::Existing::MustMatch)?;
+    }
+    for i in deferred {
+        mounts::mount_one(&root, &mounts[i], &env, setup.idmapped.get(i).and_then(Option::as_ref))?;
     }
     if let Some(process) = setup.spec.process() {
         root.mkdir_all(process.cwd()).map_err(|source| RootfsError::Cwd { path: process.cwd().clone(), source })?;
@@ -159,6 +170,15 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
         remount_propagation(flags, name)?;
     }
     Ok(())
+}
+
+/// Whether a mount after `mounts[i]` is at, above or below its destination
+/// (or cannot be told: a relative or `..` path).
+fn nests_with_a_later_one(mounts: &[oci_spec::runtime::Mount], i: usize) -> bool {
+    let plain = |p: &Path| p.is_absolute() && !p.components().any(|c| c == std::path::Component::ParentDir);
+    let this = mounts[i].destination();
+    !plain(this)
+        || mounts[i + 1..].iter().map(|m| m.destination()).any(|later| !plain(later) || later.starts_with(this) || this.starts_with(later))
 }
 
 /// The container's user namespace mappings, when it has a user namespace
@@ -281,4 +301,27 @@ fn make_read_only(root: &Root, path: &Path) -> Result<(), RootfsError> {
     let attr = MountAttr { set: libc::MOUNT_ATTR_RDONLY, ..Default::default() };
     set_attr(tree.as_fd(), attr, true).map_err(fail)?;
     attach(tree.as_fd(), target.as_fd()).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nests_with_a_later_one;
+    use oci_spec::runtime::{Mount, MountBuilder};
+
+    fn at(destinations: &[&str]) -> Vec<Mount> {
+        destinations.iter().map(|d| MountBuilder::default().destination(*d).typ("tmpfs").build().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_mount_moves_last_only_when_no_later_one_is_above_at_or_below_it() {
+        let runc_default = at(&["/proc", "/dev", "/sys", "/sys/fs/cgroup"]);
+        assert!(!nests_with_a_later_one(&runc_default, 3), "the last mount");
+        let cgroup_first = at(&["/sys/fs/cgroup", "/proc", "/dev/shm"]);
+        assert!(!nests_with_a_later_one(&cgroup_first, 0));
+        assert!(nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/sys"]), 0), "a later mount above it would hide it");
+        assert!(nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/sys/fs/cgroup"]), 0), "at it");
+        assert!(nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/sys/fs/cgroup/x"]), 0), "below it");
+        assert!(!nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/sys/fs/cgroupfoo"]), 0), "a sibling whose name starts the same");
+        assert!(nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/x/../sys"]), 0), "a path that cannot be told");
+    }
 }

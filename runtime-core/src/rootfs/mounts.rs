@@ -149,6 +149,12 @@ fn bind_tree(mount: &Mount, source: &Path, options: &MountOptions, env: &MountEn
 
 /// Mount one entry of `mounts` inside `root`; `premade` is its tree from
 /// `idmapped_tree`, if it has one.
+/// A `cgroup` mount that binds the container's own cgroup (not a bind of some path).
+pub fn is_cgroup_tree(mount: &Mount) -> bool {
+    mount.typ().as_deref() == Some("cgroup")
+        && MountOptions::parse(mount.options().as_deref().unwrap_or_default()).is_ok_and(|o| o.bind.is_none())
+}
+
 pub fn mount_one(root: &Root, mount: &Mount, env: &MountEnv, premade: Option<&OwnedFd>) -> Result<(), RootfsError> {
     let destination = mount.destination();
     let fail = |op| mount_failed(destination, op);

@@ -286,8 +286,9 @@ impl Cgroup {
                 });
                 match made {
                     Ok(()) => break,
+                    // Gone (ENOENT), or removed between our mkdir and the write (ENODEV: a dying cgroup).
                     Err(CgroupError::Create { source, .. } | CgroupError::Join { source, .. })
-                        if source.kind() == io::ErrorKind::NotFound && attempts < 10 =>
+                        if (source.kind() == io::ErrorKind::NotFound || source.raw_os_error() == Some(libc::ENODEV)) && attempts < 10 =>
                     {
                         attempts += 1
                     }

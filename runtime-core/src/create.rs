@@ -115,13 +115,13 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         && namespaces.clones_into_cgroup()
         && !namespaces.has_new(oci_spec::runtime::LinuxNamespaceType::Cgroup)
         && hierarchies.iter().any(|h| !h.v2);
+    let made_first = if make_v1_later { cgroups::Versions::V2 } else { cgroups::Versions::All };
     let mut cgroup = match &scope {
         None => {
             let mut cgroup = Cgroup::plan_in(&hierarchies, cgroups_path.as_deref(), &options.id)?;
             record_cgroup(&dir_path, &Cgroup { created: missing_dirs(&cgroup), ..cgroup.clone() })?;
             fault::point("cgroup-recorded");
-            let first = if make_v1_later { cgroups::Versions::V2 } else { cgroups::Versions::All };
-            match cgroup.make_in(&hierarchies, first) {
+            match cgroup.make_in(&hierarchies, made_first) {
                 Ok(()) => cgroup,
                 Err(e) if options.rootless && e.is_permission() => {
                     let mut limits = resources.cloned().unwrap_or_default();
@@ -169,8 +169,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // The init enters its cgroup itself (cgroups/entry.rs): no move by pid,
     // whose lock waits out an RCU grace period. A systemd scope is joined
     // below instead, once systemd has made it.
-    let made_now = if make_v1_later { cgroups::Versions::V2 } else { cgroups::Versions::All };
-    let cgroup_entry = if scope.is_none() { Some(cgroup.entry_in(&hierarchies, made_now)?) } else { None };
+    let cgroup_entry = if scope.is_none() { Some(cgroup.entry_in(&hierarchies, made_first)?) } else { None };
     let into_cgroup = cgroup_entry.as_ref().and_then(cgroups::Entry::v2_dir).filter(|_| namespaces.clones_into_cgroup());
     let cloned_into_cgroup = into_cgroup.is_some();
     let pid = namespaces.clone_init(into_cgroup)?;

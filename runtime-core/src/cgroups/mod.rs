@@ -309,15 +309,6 @@ impl Cgroup {
         self.dirs.iter().find(|(name, _)| name.is_empty()).map(|(_, dir)| dir.as_path())
     }
 
-    /// Move `pid` into the container's directory of every hierarchy.
-    pub fn add(&self, pid: i32) -> Result<(), CgroupError> {
-        for (_, dir) in &self.dirs {
-            let procs = dir.join("cgroup.procs");
-            fs::write(&procs, pid.to_string()).map_err(|source| CgroupError::Join { pid, path: dir.clone(), source })?;
-        }
-        Ok(())
-    }
-
     /// The same cgroup with some hierarchies' directories moved down to an
     /// existing sub-cgroup (runc's `exec --cgroup`). Each entry is
     /// (controller, path relative to the container's directory); the

@@ -109,7 +109,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // from making them whether it may. The v2 directory is made first: the
     // init is born in it. systemd makes a scope only around a process: its
     // cgroup is set up once the init exists.
-    let hierarchies = if scope.is_none() { cgroups::hierarchies()? } else { Vec::new() };
+    let hierarchies = cgroups::hierarchies()?;
     let make_v1_later = scope.is_none()
         && !options.rootless
         && namespaces.clones_into_cgroup()
@@ -137,7 +137,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             }
         }
         Some(scope) => {
-            let cgroup = Cgroup::plan(Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?), &options.id)?;
+            let cgroup = Cgroup::plan_in(&hierarchies, Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?), &options.id)?;
             // The slices above the scope are systemd's to make and remove:
             // only the scope's own directories are recorded as ours until
             // `make_and_join` tells which directories it made.
@@ -171,7 +171,6 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // below instead, once systemd has made it.
     let cgroup_entry = if scope.is_none() { Some(cgroup.entry_in(&hierarchies, made_first)?) } else { None };
     let into_cgroup = cgroup_entry.as_ref().and_then(cgroups::Entry::v2_dir).filter(|_| namespaces.clones_into_cgroup());
-    let cloned_into_cgroup = into_cgroup.is_some();
     let pid = namespaces.clone_init(into_cgroup)?;
     if pid == 0 {
         drop(parent_end);
@@ -214,10 +213,8 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         record_cgroup(&dir_path, &cgroup)?;
         set_limits(&cgroup, &spec)?;
     }
-    if let Some(entry) = cgroup_entry {
-        if !cloned_into_cgroup {
-            entry.add_to_v2(pid)?;
-        }
+    if let Some(entry) = cgroup_entry.filter(|_| !namespaces.clones_into_cgroup()) {
+        entry.add_to_v2(pid)?;
     }
     fault::point("in-cgroup");
     namespaces.write_id_maps(pid)?;

@@ -72,7 +72,6 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     // The child enters the cgroup itself, as create's init does (cgroups/entry.rs).
     let entry = cgroup.entry()?;
     let into_cgroup = entry.v2_dir().filter(|_| namespaces.clones_into_cgroup());
-    let cloned_into_cgroup = into_cgroup.is_some();
     let pid = namespaces.clone_init(into_cgroup)?;
     if pid == 0 {
         drop(parent_end);
@@ -88,7 +87,7 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
-    if !cloned_into_cgroup {
+    if !namespaces.clones_into_cgroup() {
         entry.add_to_v2(pid).map_err(|e| kill_child(e.into()))?;
     }
     drop(entry);

@@ -5,6 +5,12 @@
 //! non-blocking, which fails with ENXIO when no reader is left: the init is
 //! gone. The FIFO existing means "created, not started"; `start` removes it.
 //! It survives the `create` process's exit, which is the point.
+//!
+//! `start` returns once the init has exec'd the user's program (or died), as
+//! runc's does: the init's end is close-on-exec, and `start` holds a reader
+//! of its own that sees the FIFO hang up when that last end goes. So a
+//! signal sent right after `start` reaches the program, not the runtime's
+//! init, and poststart hooks run after the program is executed (runtime.md).
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -53,21 +59,49 @@ pub fn is_up(state_dir: &Path) -> bool {
     state_dir.join(FIFO_NAME).exists()
 }
 
-/// `start` side: let the init go on and take the barrier down.
+/// `start` side: let the init go on, take the barrier down, and wait until
+/// the init has exec'd the user's program or exited.
 pub fn release(state_dir: &Path) -> Result<(), BarrierError> {
     let path = state_dir.join(FIFO_NAME);
+    let fail = |path: &Path, e: Errno| BarrierError::Release { path: path.to_path_buf(), source: e.into() };
+    // A reader opened before our writer: it hears the hang-up when the
+    // writers there after ours (the init's read-write end) are all gone.
+    let watch = match nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Err(BarrierError::InitGone),
+        Err(e) => return Err(fail(&path, e)),
+    };
     let fd = match nix::fcntl::open(&path, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
         Ok(fd) => fd,
-        Err(Errno::ENXIO) => {
-            let _ = std::fs::remove_file(&path);
-            return Err(BarrierError::InitGone);
-        }
-        Err(e) => return Err(BarrierError::Release { path, source: e.into() }),
+        Err(e) => return Err(fail(&path, e)),
     };
+    // Our own reader makes the open succeed even with the init gone: the
+    // init is there only while it holds its end, which no poll can tell
+    // apart from ours before we write. The byte is for the init alone.
     match nix::unistd::write(&fd, b"0") {
         Ok(_) => {}
-        Err(Errno::EPIPE) => return Err(BarrierError::InitGone),
-        Err(e) => return Err(BarrierError::Release { path, source: e.into() }),
+        Err(e) => return Err(fail(&path, e)),
     }
-    std::fs::remove_file(&path).map_err(|source| BarrierError::Release { path, source })
+    drop(fd);
+    std::fs::remove_file(&path).map_err(|e| fail(&path, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    wait_for_hang_up(&watch).map_err(|e| fail(&path, e))?;
+    // The byte still there: nobody read it, so no init was waiting.
+    let mut byte = [0u8; 1];
+    match nix::unistd::read(&watch, &mut byte) {
+        Ok(1) => Err(BarrierError::InitGone),
+        _ => Ok(()),
+    }
+}
+
+/// Block until every writer of the FIFO `watch` reads from is gone.
+fn wait_for_hang_up(watch: &OwnedFd) -> Result<(), Errno> {
+    loop {
+        // Only POLLHUP is of interest (always reported); the byte in the FIFO must not wake us.
+        let mut fds = [nix::poll::PollFd::new(watch.as_fd(), nix::poll::PollFlags::empty())];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Ok(_) if fds[0].revents().is_some_and(|r| r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR)) => return Ok(()),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }

@@ -28,6 +28,14 @@ fn to_caps(list: &Option<Capabilities>) -> Result<CapsHashSet, CapabilityError> 
     Ok(out)
 }
 
+/// Raise CAP_SYS_ADMIN into the effective set, from the permitted set the
+/// uid change kept (PR_SET_KEEPCAPS): loading a seccomp filter without
+/// no_new_privs needs it, whatever the container's own sets hold.
+pub fn raise_for_seccomp_load() -> Result<(), CapabilityError> {
+    caps::raise(None, CapSet::Effective, caps::Capability::CAP_SYS_ADMIN)
+        .map_err(|source| CapabilityError::Set { set: "effective (CAP_SYS_ADMIN, to load the seccomp filter)", source })
+}
+
 /// The sets resolved to kernel capabilities, checked before anything is changed.
 #[derive(Debug, Default)]
 pub struct CapabilitySets {

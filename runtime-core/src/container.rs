@@ -124,10 +124,7 @@ impl Container {
         let mut state = ContainerState::from_record(&self.record, status, String::new());
         state.pid = self.record.pid;
         let json = serde_json::to_string(&state).unwrap_or_default();
-        match hooks::run_hooks(list, kind, &json) {
-            Ok(()) => Vec::new(),
-            Err(e) => vec![e.to_string()],
-        }
+        hooks::run_warning_hooks(list, kind, &json).iter().map(ToString::to_string).collect()
     }
 
     /// Send `signal` to the init, or with `all` to every process in the
@@ -279,6 +276,10 @@ impl Container {
             }
         });
         self.record.cgroup.remove()?;
+        if let Some(id) = self.record.host_rootfs_mount {
+            let path = std::fs::canonicalize(&self.record.rootfs).unwrap_or_else(|_| self.record.rootfs.clone());
+            crate::rootfs::host_mount::detach(&path, id).map_err(|source| Error::HostMount { path, source })?;
+        }
         let warnings = self.run_warning_hooks(HookKind::Poststop, Status::Stopped);
         self.dir.remove()?;
         Ok(warnings)

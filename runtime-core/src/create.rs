@@ -17,6 +17,7 @@ use crate::namespaces::Namespaces;
 use crate::state::{self, ContainerDir, Record, StateRoot};
 use crate::sync::{self, Message};
 use crate::hooks::{self, HookKind};
+use crate::rootfs::host_mount;
 use crate::{barrier, fault, seccomp, spec};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
@@ -154,6 +155,13 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         fault::point("limits-set");
     }
     let idmapped = crate::rootfs::idmapped_trees(&spec, &bundle)?;
+    // Sharing the host's mount namespace, the init mounts its rootfs where
+    // the host sees it: whatever is there now is not ours to take down.
+    if !namespaces.has_own(oci_spec::runtime::LinuxNamespaceType::Mount) {
+        let path = std::fs::canonicalize(&rootfs).map_err(|source| Error::HostMount { path: rootfs.clone(), source })?;
+        let before = host_mount::mount_id(&path).map_err(|source| Error::HostMount { path: path.clone(), source })?;
+        undo.host_rootfs = Some((path, before));
+    }
     let barrier_fd = barrier::create(&dir_path)?;
     fault::point("barrier-made");
     let (parent_end, init_end) = sync::channel().map_err(Error::Sync)?;
@@ -244,7 +252,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // files (inodes) is the slow part; the renames once the init is ready
     // are cheap, and until then no reader sees either.
     let (_, pid_start_time) = state::process_stat(pid).ok_or_else(|| Error::Init("the container init exited during setup".into()))?;
-    let record = Record {
+    let mut record = Record {
         id: options.id.clone(),
         oci_version: spec.version().clone(),
         pid,
@@ -257,6 +265,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         hooks: spec.hooks().clone(),
         no_new_keyring: options.no_new_keyring,
         paused: false,
+        host_rootfs_mount: None,
         owner_uid: Some(nix::unistd::geteuid().as_raw()),
     };
     let dir = undo.dir.as_ref().ok_or(Error::Init("state directory lost".into()))?;
@@ -295,6 +304,13 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     fault::point("init-ready");
 
     let dir = undo.dir.as_ref().ok_or(Error::Init("state directory lost".into()))?;
+    if let Some((path, before)) = &undo.host_rootfs {
+        let now = host_mount::mount_id(path).map_err(|source| Error::HostMount { path: path.clone(), source })?;
+        if now != *before {
+            record.host_rootfs_mount = Some(now);
+            dir.stage(&record)?;
+        }
+    }
     dir.commit_staged()?;
     fault::point("state-written");
     if let Some(pid_file) = undo.pid_file.take() {
@@ -463,12 +479,16 @@ struct Undo {
     dir: Option<ContainerDir>,
     cgroup: Option<Cgroup>,
     init_pid: Option<i32>,
+    /// The rootfs and the id of the mount it was on before the init, when
+    /// the init mounts in the host's namespace.
+    host_rootfs: Option<(PathBuf, u64)>,
 }
 
 impl Undo {
     fn disarm(mut self) -> ContainerDir {
         self.cgroup = None;
         self.init_pid = None;
+        self.host_rootfs = None;
         self.dir.take().expect("create holds its state directory until it succeeds")
     }
 }
@@ -478,6 +498,12 @@ impl Drop for Undo {
         if let Some(pid) = self.init_pid.take() {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             let _ = waitpid(Pid::from_raw(pid), None);
+        }
+        if let Some((path, before)) = self.host_rootfs.take() {
+            // A mount there that was not before is the dead init's.
+            if let Ok(now) = host_mount::mount_id(&path).map(|now| Some(now).filter(|now| *now != before)) {
+                let _ = now.map(|now| host_mount::detach(&path, now));
+            }
         }
         if let Some(cgroup) = self.cgroup.take() {
             let _ = cgroup.remove();

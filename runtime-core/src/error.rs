@@ -127,6 +127,15 @@ pub enum Error {
     /// A rootless container asks for limits, and this user cannot make a cgroup.
     #[error("rootless container: linux.resources asks for limits, and this user cannot make a cgroup for them ({0}); run it with a delegated cgroup, or without limits")]
     RootlessLimits(String),
+    /// Without a mount namespace of its own, the container's rootfs mount
+    /// in the host's namespace could not be found or taken down.
+    #[error("the container's rootfs mount {path} in the host's mount namespace: {source}")]
+    HostMount {
+        /// The rootfs on the host.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Waiting for the container's process, or blocking signals for it.
     #[error("wait for the container process: {0}")]
     Wait(nix::Error),

@@ -159,27 +159,28 @@ fn run_child(
         return e.to_string();
     }
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
-    let exec = match process::apply(process, filter.filter(|_| !no_new_privs)) {
+    let mut exec = match process::apply(process, filter.is_some() && !no_new_privs) {
         Ok(exec) => exec,
         Err(e) => return e.to_string(),
     };
-    // The listener's descriptor must reach the parent, so a notifying filter
-    // loads before the runtime's descriptors are closed.
-    let notify = options.seccomp.as_ref().is_some_and(|p| seccomp::uses_notify(p).unwrap_or(false));
-    if let Some(filter) = filter.filter(|_| notify) {
-        let sent = seccomp::load_for_listener(filter, no_new_privs)
-            .map_err(|e| e.to_string())
-            .and_then(|fd| channel.send_with_fd(&Message::SeccompListener, Some(fd)).map_err(|e| format!("send the seccomp listener descriptor: {e}")));
-        if let Err(e) = sent {
-            return e;
-        }
-    }
     if let Err(e) = process::close_runtime_fds(options.preserve_fds) {
         return e.to_string();
     }
-    if let (Some(filter), true, false) = (filter, no_new_privs, notify) {
-        if let Err(e) = seccomp::load(filter) {
+    if let Some(filter) = filter {
+        if let Err(e) = exec.load_seccomp(filter) {
             return e.to_string();
+        }
+        // The listener's descriptor must reach the parent: sendmsg is the
+        // one syscall a notifying filter may not take from the runtime.
+        let notify = options.seccomp.as_ref().is_some_and(|p| seccomp::uses_notify(p).unwrap_or(false));
+        let sent = match notify {
+            true => seccomp::listener_fd(filter)
+                .map_err(|e| e.to_string())
+                .and_then(|fd| channel.send_with_fd(&Message::SeccompListener, Some(fd)).map_err(|e| format!("send the seccomp listener descriptor: {e}"))),
+            false => Ok(()),
+        };
+        if let Err(e) = sent {
+            return e;
         }
     }
     exec.run().to_string()

@@ -112,6 +112,13 @@ pub fn run_hooks(hooks: &[Hook], kind: HookKind, state_json: &str) -> Result<(),
     Ok(())
 }
 
+/// Run every hook of a kind whose failure is only a warning (poststart,
+/// poststop): one that fails does not keep the rest from running
+/// (runtime.md, "Lifecycle"). Returns one error per failed hook.
+pub fn run_warning_hooks(hooks: &[Hook], kind: HookKind, state_json: &str) -> Vec<HookError> {
+    hooks.iter().enumerate().filter_map(|(index, hook)| run_hook(hook, kind, index, state_json.as_bytes()).err()).collect()
+}
+
 /// What became of a hook that was started.
 enum Ending {
     Exited(ExitStatus),

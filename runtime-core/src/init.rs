@@ -84,31 +84,28 @@ fn setup_and_exec(config: &InitConfig, cgroup_entry: Option<crate::cgroups::Entr
     }
 
     let mut state_for_hooks = None;
-    if config.namespaces.has_new(oci_spec::runtime::LinuxNamespaceType::Mount) {
-        let mut at_pivot = || {
-            fault::hold("init-mounted");
-            cgroup_join.enter()?;
-            create_phase_hooks(config, &mut state_for_hooks)
-        };
-        rootfs::prepare(
-            &RootfsSetup {
-                spec: config.spec,
-                rootfs: config.rootfs,
-                bundle: config.bundle,
-                cgroup_binds: &config.cgroup.dirs,
-                no_pivot: config.no_pivot,
-                bind_devices: config.namespaces.in_user_namespace(),
-                idmapped: config.idmapped,
-                enter_cgroup: &|| cgroup_join.enter(),
-            },
-            &mut at_pivot,
-        )
-        .map_err(|e| format!("error during container init: {e}"))?;
+    let mut at_pivot = || {
+        fault::hold("init-mounted");
         cgroup_join.enter()?;
-        fault::hold("init-rootfs-done");
-    } else {
-        return Err("a container without a new mount namespace is not supported".into());
-    }
+        create_phase_hooks(config, &mut state_for_hooks)
+    };
+    rootfs::prepare(
+        &RootfsSetup {
+            spec: config.spec,
+            rootfs: config.rootfs,
+            bundle: config.bundle,
+            cgroup_binds: &config.cgroup.dirs,
+            no_pivot: config.no_pivot,
+            in_host_namespace: !config.namespaces.has_own(oci_spec::runtime::LinuxNamespaceType::Mount),
+            bind_devices: config.namespaces.in_user_namespace(),
+            idmapped: config.idmapped,
+            enter_cgroup: &|| cgroup_join.enter(),
+        },
+        &mut at_pivot,
+    )
+    .map_err(|e| format!("error during container init: {e}"))?;
+    cgroup_join.enter()?;
+    fault::hold("init-rootfs-done");
 
     let process = config.spec.process().as_ref().ok_or("config.json has no process to run")?;
     if process.terminal().unwrap_or(false) {
@@ -130,32 +127,31 @@ fn setup_and_exec(config: &InitConfig, cgroup_entry: Option<crate::cgroups::Entr
     if let Some(personality) = config.spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         crate::scheduling::apply_personality(personality).map_err(|e| e.to_string())?;
     }
-    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before
-    // the capabilities go. With it, load as late as possible, right before exec.
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
-    let early_seccomp = config.seccomp.filter(|_| !no_new_privs);
     let mut process = process.clone();
     if !config.extra_env.is_empty() {
         process.set_env(Some(process.env().iter().flatten().chain(config.extra_env).cloned().collect()));
     }
     crate::lsm::apply_on_exec(&process).map_err(|e| e.to_string())?;
-    let exec = process::apply(&process, early_seccomp).map_err(|e| e.to_string())?;
+    let mut exec = process::apply(&process, config.seccomp.is_some() && !no_new_privs).map_err(|e| e.to_string())?;
+    process::close_runtime_fds(config.preserve_fds).map_err(|e| e.to_string())?;
     fault::hold("init-attributes-set");
     // A listener needs its descriptor while the parent is still there to
-    // pass it on: with no_new_privs the filter then loads here, before the
-    // start barrier, rather than at exec (runc 1.1 does the same).
+    // pass it on: the filter then loads here, before the start barrier
+    // (runc does the same).
     let notify_profile = config.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).filter(|p| crate::seccomp::uses_notify(p).unwrap_or(false));
-    let late_seccomp = config.seccomp.filter(|_| no_new_privs && notify_profile.is_none());
     if let (Some(filter), Some(_)) = (config.seccomp, notify_profile) {
-        let fd = crate::seccomp::load_for_listener(filter, no_new_privs).map_err(|e| e.to_string())?;
+        exec.load_seccomp(filter).map_err(|e| e.to_string())?;
+        let fd = crate::seccomp::listener_fd(filter).map_err(|e| e.to_string())?;
         config.channel.send_with_fd(&Message::SeccompListener, Some(fd)).map_err(|e| format!("send the seccomp listener descriptor: {e}"))?;
     }
-    process::close_runtime_fds(config.preserve_fds).map_err(|e| e.to_string())?;
+    let seccomp_at_exec = config.seccomp.filter(|_| notify_profile.is_none());
     let start_hooks = hooks::hooks_of(config.spec.hooks().as_ref(), HookKind::StartContainer);
-    // startContainer hooks run here after the barrier, and a filter loaded
-    // before it would judge the waiter's own syscalls: those wait as before.
-    let waiter = match config.light_wait && start_hooks.is_empty() && early_seccomp.is_none() && notify_profile.is_none() {
-        true => crate::waiter::prepare(&process, late_seccomp).ok(),
+    // startContainer hooks run here after the barrier; the waiter loads
+    // only a filter under no_new_privs (one without needs CAP_SYS_ADMIN).
+    let waiter_can_load = seccomp_at_exec.is_none() || no_new_privs;
+    let waiter = match config.light_wait && start_hooks.is_empty() && waiter_can_load && notify_profile.is_none() {
+        true => crate::waiter::prepare(&process, seccomp_at_exec).ok(),
         false => None,
     };
 
@@ -168,12 +164,17 @@ fn setup_and_exec(config: &InitConfig, cgroup_entry: Option<crate::cgroups::Entr
         let _ = waiter.exec(&config.barrier, &exec);
     }
     barrier::wait(&config.barrier).map_err(|e| e.to_string())?;
+    // A filter without no_new_privs loads before the hooks, with no_new_privs
+    // after them, as runc's do: a hook runs under the first but not the second.
+    if let Some(filter) = seccomp_at_exec.filter(|_| !no_new_privs) {
+        exec.load_seccomp(filter).map_err(|e| e.to_string())?;
+    }
     if !start_hooks.is_empty() {
         let state = with_status(state_for_hooks.as_deref().unwrap_or("{}"), "created");
         hooks::run_hooks(start_hooks, HookKind::StartContainer, &state).map_err(|e| e.to_string())?;
     }
-    if let Some(filter) = late_seccomp {
-        crate::seccomp::load(filter).map_err(|e| e.to_string())?;
+    if let Some(filter) = seccomp_at_exec.filter(|_| no_new_privs) {
+        exec.load_seccomp(filter).map_err(|e| e.to_string())?;
     }
     Err(exec.run().to_string())
 }

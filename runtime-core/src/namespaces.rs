@@ -254,6 +254,13 @@ impl Namespaces {
         self.id_maps.is_some() && !nix::unistd::geteuid().is_root()
     }
 
+    /// Whether the container has a namespace of `kind` other than the
+    /// runtime's: a new one, or one joined by path.
+    pub fn has_own(&self, kind: LinuxNamespaceType) -> bool {
+        let joined = |targets: &[JoinTarget]| targets.iter().any(|t| t.kind == kind);
+        self.has_new(kind) || joined(&self.parent_joins) || joined(&self.init_joins) || self.user_join.as_ref().is_some_and(|t| t.kind == kind)
+    }
+
     pub fn has_new(&self, kind: LinuxNamespaceType) -> bool {
         match kind {
             LinuxNamespaceType::Cgroup => return self.new_cgroup_ns,

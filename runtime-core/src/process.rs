@@ -55,16 +55,24 @@ pub struct Exec {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
+    /// The process's capability sets, when they wait for a seccomp filter
+    /// that loads without no_new_privs (and so needs CAP_SYS_ADMIN).
+    caps_after_seccomp: Option<CapabilitySets>,
 }
 
 fn cstring(s: &str) -> Result<CString, ProcessError> {
     CString::new(s).map_err(|_| ProcessError::NulByte)
 }
 
-/// Apply everything about the process except exec itself.
-/// `seccomp`, when given, is loaded before the uid change, while the process
-/// still has the CAP_SYS_ADMIN that loading without no_new_privs needs.
-pub fn apply(process: &Process, seccomp: Option<&libseccomp::ScmpFilterContext>) -> Result<Exec, ProcessError> {
+/// Apply everything about the process except its seccomp filter and exec.
+///
+/// A filter is the user's, and may deny any syscall the runtime would make
+/// after it (close_range, getcwd, poll...): everything that can come before
+/// it does, and [`Exec::load_seccomp`] then follows with as little as it can.
+/// `seccomp_without_nnp` says a filter will load without no_new_privs: the
+/// capability sets then wait for it, as loading it needs CAP_SYS_ADMIN
+/// (kept in the permitted set across the uid change).
+pub fn apply(process: &Process, seccomp_without_nnp: bool) -> Result<Exec, ProcessError> {
     let args = process.args().as_deref().unwrap_or_default();
     let program = args.first().ok_or(ProcessError::NoArgs)?;
     apply_rlimits(process)?;
@@ -76,6 +84,16 @@ pub fn apply(process: &Process, seccomp: Option<&libseccomp::ScmpFilterContext>)
     }
 
     let caps = CapabilitySets::from_spec(process.capabilities().as_ref())?;
+    // The cwd is entered as the runtime first, as runc does: a directory the
+    // container's user may not search on the way is then still reachable;
+    // one the runtime may not enter is tried again as the user.
+    let cwd = process.cwd();
+    let chdir = || nix::unistd::chdir(cwd.as_path()).map_err(|source| ProcessError::Cwd { path: cwd.clone(), source });
+    let in_cwd = match nix::unistd::chdir(cwd.as_path()) {
+        Ok(()) => true,
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => false,
+        Err(source) => return Err(ProcessError::Cwd { path: cwd.clone(), source }),
+    };
     caps.apply_bounding()?;
     let user = process.user();
     let identity = |op: &str| {
@@ -83,9 +101,6 @@ pub fn apply(process: &Process, seccomp: Option<&libseccomp::ScmpFilterContext>)
         move |source| ProcessError::Identity { op: op.clone(), source }
     };
     nix::sys::prctl::set_keepcaps(true).map_err(identity("keep capabilities across setuid"))?;
-    if let Some(filter) = seccomp {
-        crate::seccomp::load(filter)?;
-    }
     let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
     // A user namespace mapped by a user without privilege denies setgroups
     // (runc's rootless containers): the process keeps the groups it has.
@@ -99,23 +114,32 @@ pub fn apply(process: &Process, seccomp: Option<&libseccomp::ScmpFilterContext>)
     nix::unistd::setresgid(gid, gid, gid).map_err(identity(&format!("setgid {gid}")))?;
     nix::unistd::setresuid(uid, uid, uid).map_err(identity(&format!("setuid {uid}")))?;
     nix::sys::prctl::set_keepcaps(false).map_err(identity("clear keepcaps"))?;
-    caps.apply_process_sets()?;
-
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(user.umask().unwrap_or(0o022)));
-    let cwd = process.cwd();
-    nix::unistd::chdir(cwd.as_path()).map_err(|source| ProcessError::Cwd { path: cwd.clone(), source })?;
+    if !in_cwd {
+        chdir()?;
+    }
     verify_cwd()?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(user.umask().unwrap_or(0o022)));
 
     let env = environment(process.env().as_deref().unwrap_or_default(), user.uid());
     let path = find_executable(program, &env)?;
     if process.no_new_privileges().unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().map_err(ProcessError::NoNewPrivs)?;
     }
+    let caps_after_seccomp = match seccomp_without_nnp {
+        true => Some(caps),
+        false => {
+            caps.apply_process_sets()?;
+            None
+        }
+    };
+    // Narrowing the capabilities later does not clear it (only a change of
+    // ids or a grown permitted set does).
     die_with_runtime()?;
     Ok(Exec {
         path: CString::new(path.as_os_str().as_bytes()).map_err(|_| ProcessError::NulByte)?,
         args: args.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?,
         env: env.iter().map(|e| cstring(e)).collect::<Result<_, _>>()?,
+        caps_after_seccomp,
     })
 }
 
@@ -289,7 +313,31 @@ impl Exec {
         (&self.path, &self.args, &self.env)
     }
 
-    pub fn run(self) -> ProcessError {
+    /// Load the process's seccomp filter: the last thing before exec (or
+    /// before handing a listener its descriptor), so the runtime's own steps
+    /// do not depend on what the filter allows. Without no_new_privs the
+    /// load borrows CAP_SYS_ADMIN from the permitted set, and the process's
+    /// capability sets follow it: capset is then the one syscall the
+    /// runtime still makes under the filter.
+    pub fn load_seccomp(&mut self, filter: &libseccomp::ScmpFilterContext) -> Result<(), ProcessError> {
+        match self.caps_after_seccomp.take() {
+            Some(caps) => {
+                crate::capabilities::raise_for_seccomp_load()?;
+                crate::seccomp::load(filter)?;
+                caps.apply_process_sets()?;
+            }
+            None => crate::seccomp::load(filter)?,
+        }
+        Ok(())
+    }
+
+    pub fn run(mut self) -> ProcessError {
+        // A filter that never came still leaves the process its own capabilities.
+        if let Some(caps) = self.caps_after_seccomp.take() {
+            if let Err(e) = caps.apply_process_sets() {
+                return e.into();
+            }
+        }
         let path = self.path.to_string_lossy().into_owned();
         match nix::unistd::execve(&self.path, &self.args, &self.env) {
             Err(source) => ProcessError::Exec { path, source },

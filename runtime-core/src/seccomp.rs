@@ -1,7 +1,8 @@
 //! `linux.seccomp` through libseccomp: the filter is built (names resolved,
 //! rules checked) before the start barrier, so a bad profile fails `create`,
-//! and loaded as late as the process model allows: just before exec when
-//! no_new_privs is set, otherwise while the init still holds CAP_SYS_ADMIN.
+//! and loaded last, right before exec (`process::Exec::load_seccomp`), so no
+//! step of the runtime depends on what the user's profile allows. Without
+//! no_new_privs the load borrows CAP_SYS_ADMIN, and capset follows it.
 
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall};
@@ -97,6 +98,10 @@ pub fn build(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompError> 
     uses_notify(profile)?;
     let default = action(profile.default_action(), profile.default_errno_ret())?;
     let mut filter = ScmpFilterContext::new(default).map_err(fail("create a filter"))?;
+    // libseccomp sets no_new_privs at load unless told not to: whether the
+    // process gets it is process.noNewPrivileges' say alone (setuid programs
+    // keep working under docker's default profile, as with runc).
+    filter.set_ctl_nnp(false).map_err(fail("leave no_new_privs to process.noNewPrivileges"))?;
     for arch in profile.architectures().iter().flatten() {
         let name = serde_json::to_value(arch).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         let parsed = ScmpArch::from_str(&name).map_err(|_| SeccompError::UnknownArch(name.clone()))?;
@@ -213,15 +218,11 @@ pub fn load(filter: &ScmpFilterContext) -> Result<(), SeccompError> {
     filter.load().map_err(fail("load the filter"))
 }
 
-/// The listener descriptor of a filter with SCMP_ACT_NOTIFY rules, loading
-/// the filter first unless it already is (`load`).
-pub fn load_for_listener(filter: &ScmpFilterContext, load_now: bool) -> Result<BorrowedFd<'static>, SeccompError> {
-    if load_now {
-        load(filter)?;
-    }
+/// The listener descriptor of a loaded filter with SCMP_ACT_NOTIFY rules.
+pub fn listener_fd(filter: &ScmpFilterContext) -> Result<BorrowedFd<'static>, SeccompError> {
     let raw = filter.get_notify_fd().map_err(fail("get the listener descriptor"))?;
-    // SAFETY: the kernel made this descriptor at load; nothing closes it
-    // before the caller sends it and then closes every runtime descriptor.
+    // SAFETY: the kernel made this descriptor at load, close-on-exec; nothing
+    // closes it before the caller has sent it on.
     Ok(unsafe { BorrowedFd::borrow_raw(raw) })
 }
 

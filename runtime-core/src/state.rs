@@ -173,6 +173,10 @@ pub struct Record {
     /// thaws, so `list` reads the freezer only for these (see list.rs).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// Without a mount namespace of its own, the id of the rootfs bind the
+    /// init made in the host's (rootfs/host_mount.rs), for `delete` to detach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_rootfs_mount: Option<u64>,
     /// The creator's effective uid, which owns the state directory: `list`'s owner column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_uid: Option<u32>,
@@ -483,6 +487,7 @@ mod tests {
             hooks: None,
             no_new_keyring: false,
             paused: false,
+            host_rootfs_mount: None,
             owner_uid: Some(0),
         }
     }

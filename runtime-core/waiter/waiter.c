@@ -18,12 +18,15 @@ typedef unsigned long u64;
 
 #define SYS_read 0
 #define SYS_close 3
+#define SYS_fcntl 72
 #define SYS_mmap 9
 #define SYS_execve 59
 #define SYS_prctl 157
 #define SYS_exit_group 231
 #define SYS_seccomp 317
 
+#define F_SETFD 2
+#define FD_CLOEXEC 1
 #define PR_SET_DUMPABLE 4
 #define PR_SET_NAME 15
 #define SECCOMP_SET_MODE_FILTER 1
@@ -93,6 +96,10 @@ void __attribute__((noreturn, used)) waiter_main(long *stack)
 	long bpf_fd = number(argv[2]);
 	long bpf_len = number(argv[3]);
 	long bpf_flags = number(argv[4]);
+	/* Held until the exec of the user's program, which closes it: `start`
+	 * returns when the FIFO hangs up, so only once that exec is done. */
+	if (sys3(SYS_fcntl, barrier, F_SETFD, FD_CLOEXEC) != 0)
+		fail();
 	char byte;
 	long got;
 	do
@@ -100,7 +107,6 @@ void __attribute__((noreturn, used)) waiter_main(long *stack)
 	while (got == -EINTR);
 	if (got < 0)
 		fail();
-	sys3(SYS_close, barrier, 0, 0);
 	if (bpf_fd >= 0) {
 		long program = sys6(SYS_mmap, 0, bpf_len * 8, PROT_READ, MAP_PRIVATE, bpf_fd, 0);
 		if (program < 0 && program > -4096)

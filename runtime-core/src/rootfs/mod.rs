@@ -3,6 +3,7 @@
 //! and read-only paths, and a read-only root.
 
 mod devices;
+pub mod host_mount;
 mod idmap;
 mod inroot;
 mod mount_api;
@@ -22,6 +23,8 @@ use std::path::{Path, PathBuf};
 pub enum RootfsError {
     #[error("make / {propagation} in the container's mount namespace: {source}")]
     Propagation { propagation: &'static str, source: nix::Error },
+    #[error("rootfsPropagation {0:?} needs a mount namespace of the container's own (linux.namespaces has no mount namespace)")]
+    PropagationWithoutNamespace(String),
     #[error("unsupported rootfsPropagation {0:?}")]
     UnknownPropagation(String),
     #[error("bind the rootfs {path}: {source}")]
@@ -64,6 +67,10 @@ pub struct RootfsSetup<'a> {
     /// Each cgroup hierarchy's name and the container's directory in it, for `cgroup` mounts.
     pub cgroup_binds: &'a [(String, PathBuf)],
     pub no_pivot: bool,
+    /// The container shares the runtime's mount namespace (host_mount.rs):
+    /// nothing of the host's propagation is touched, and chroot replaces
+    /// pivot_root, which would move the host's own root.
+    pub in_host_namespace: bool,
     /// Bind the host's device nodes instead of mknod, which a user namespace forbids.
     pub bind_devices: bool,
     /// From `idmapped_trees`, one entry per mount.
@@ -94,7 +101,13 @@ pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>
 pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(), String>) -> Result<(), RootfsError> {
     let linux = setup.spec.linux().as_ref();
     let propagation = linux.and_then(|l| l.rootfs_propagation().as_deref());
-    make_root_private(propagation)?;
+    if setup.in_host_namespace {
+        if let Some(propagation) = propagation {
+            return Err(RootfsError::PropagationWithoutNamespace(propagation.to_string()));
+        }
+    } else {
+        make_root_private(propagation)?;
+    }
 
     let bind_err = |source| RootfsError::BindRootfs { path: setup.rootfs.to_path_buf(), source };
     // The rootfs path is the host's to choose and may be a symlink: the
@@ -161,6 +174,12 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
         set_attr(root.as_fd(), attr, false).map_err(|source| RootfsError::ReadOnly { path: "/".into(), source })?;
     }
     drop(root);
+    if setup.in_host_namespace {
+        let fail = |source: nix::Error| RootfsError::Pivot { path: rootfs.clone(), source: source.into() };
+        nix::unistd::chdir(&rootfs).map_err(fail)?;
+        nix::unistd::chroot(".").map_err(fail)?;
+        return nix::unistd::chdir("/").map_err(fail);
+    }
     if setup.no_pivot {
         move_root(&rootfs)?;
     } else {

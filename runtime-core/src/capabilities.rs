@@ -73,7 +73,14 @@ impl CapabilitySets {
         Ok(())
     }
 
-    /// Set effective, permitted, inheritable, then ambient (after the uid change).
+    /// Empty the ambient set the runtime may have been started with: early,
+    /// as it takes a prctl that a seccomp filter loaded later may deny.
+    pub fn clear_ambient() -> Result<(), CapabilityError> {
+        caps::clear(None, CapSet::Ambient).map_err(|source| CapabilityError::Set { set: "ambient", source })
+    }
+
+    /// Set effective, permitted, inheritable, then raise ambient (after the
+    /// uid change and `clear_ambient`).
     pub fn apply_process_sets(&self) -> Result<(), CapabilityError> {
         let set = |which: CapSet, value: &CapsHashSet, name: &'static str| {
             caps::set(None, which, value).map_err(|source| CapabilityError::Set { set: name, source })
@@ -84,7 +91,7 @@ impl CapabilitySets {
         set(CapSet::Inheritable, &self.inheritable, "inheritable")?;
         set(CapSet::Permitted, &self.permitted, "permitted")?;
         set(CapSet::Effective, &self.effective, "effective")?;
-        caps::clear(None, CapSet::Ambient).map_err(|source| CapabilityError::Set { set: "ambient", source })?;
+        // The ambient set was cleared by `clear_ambient`, before any filter.
         for cap in &self.ambient {
             if self.permitted.contains(cap) && self.inheritable.contains(cap) {
                 caps::raise(None, CapSet::Ambient, *cap).map_err(|source| CapabilityError::Set { set: "ambient", source })?;

@@ -125,6 +125,7 @@ pub fn apply(process: &Process, seccomp_without_nnp: bool) -> Result<Exec, Proce
     if process.no_new_privileges().unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().map_err(ProcessError::NoNewPrivs)?;
     }
+    CapabilitySets::clear_ambient()?;
     let caps_after_seccomp = match seccomp_without_nnp {
         true => Some(caps),
         false => {

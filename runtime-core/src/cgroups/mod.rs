@@ -113,6 +113,7 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
 
 fn parse_hierarchies(mountinfo: &str, own_cgroups: &str) -> Vec<Hierarchy> {
     let mut found = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for line in mountinfo.lines() {
         let Some((left, right)) = line.split_once(" - ") else { continue };
         let fields: Vec<&str> = left.split(' ').collect();
@@ -129,6 +130,12 @@ fn parse_hierarchies(mountinfo: &str, own_cgroups: &str) -> Vec<Hierarchy> {
             }
             _ => continue,
         };
+        // A hierarchy mounted again later (a bind by a container that
+        // shares this mount namespace, under its rootfs) is the same one:
+        // its first mount, the host's, is the one to use.
+        if !seen.insert((*fstype == "cgroup2", key.clone())) {
+            continue;
+        }
         let own_path = own_cgroups
             .lines()
             .filter_map(|l| {
@@ -517,6 +524,17 @@ mod tests {
         assert_eq!(found[0].own_path, PathBuf::from("/user"));
         assert_eq!(found[2].own_path, PathBuf::from("/session"));
         assert_eq!(found[3].own_path, PathBuf::from("/u2"));
+    }
+
+    #[test]
+    fn a_hierarchy_mounted_again_under_a_containers_rootfs_is_listed_once() {
+        let again = "\
+90 31 0:29 /c1 /b/rootfs/sys/fs/cgroup/cpu ro,relatime - cgroup cgroup rw,cpu
+91 31 0:38 /c1 /b/rootfs/sys/fs/cgroup/unified ro,relatime - cgroup2 cgroup2 rw
+";
+        let found = parse_hierarchies(&format!("{HYBRID}{again}"), OWN);
+        let mounts: Vec<&Path> = found.iter().map(|h| h.mountpoint.as_path()).collect();
+        assert_eq!(mounts, [Path::new("/sys/fs/cgroup/cpu"), Path::new("/sys/fs/cgroup/memory"), Path::new("/sys/fs/cgroup/systemd"), Path::new("/sys/fs/cgroup/unified")]);
     }
 
     #[test]

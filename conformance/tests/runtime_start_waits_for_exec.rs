@@ -85,11 +85,17 @@ fn the_init_is_the_users_program_as_soon_as_start_returns_berth_only() {
     }
     let mut bundle = Bundle::busybox(&["sleep", "1000000"]);
     bundle.edit(big_environment);
-    let busybox = busybox_of(&bundle);
+    start_rounds(&bundle, 20);
+}
+
+/// `rounds` times: create, start, and check the init is the user's program
+/// the moment `start` has returned.
+fn start_rounds(bundle: &Bundle, rounds: usize) {
+    let busybox = busybox_of(bundle);
     let rt = Runtime::new();
-    for round in 0..20 {
+    for round in 0..rounds {
         let id = rt.new_id();
-        rt.create(&id, &bundle, &[]).ok();
+        rt.create(&id, bundle, &[]).ok();
         let pid = rt.state(&id)["pid"]
             .as_i64()
             .expect("state has the init's pid");
@@ -100,7 +106,7 @@ fn the_init_is_the_users_program_as_soon_as_start_returns_berth_only() {
             Some(busybox),
             "round {round}: right after start, the init is not the rootfs's busybox ({link})"
         );
-        rt.kill_and_delete(&id, &bundle);
+        rt.kill_and_delete(&id, bundle);
     }
 }
 
@@ -167,23 +173,7 @@ fn start_waits_for_the_exec_past_a_slow_start_container_hook_berth_only() {
     }
     let mut bundle = Bundle::busybox(&["sleep", "1000000"]);
     bundle.edit(slow_start_container_hook);
-    let busybox = busybox_of(&bundle);
-    let rt = Runtime::new();
-    for round in 0..3 {
-        let id = rt.new_id();
-        rt.create(&id, &bundle, &[]).ok();
-        let pid = rt.state(&id)["pid"]
-            .as_i64()
-            .expect("state has the init's pid");
-        runtime_now(&rt, &["start", &id]);
-        let (exe, link) = exe_now(pid);
-        assert_eq!(
-            exe,
-            Some(busybox),
-            "round {round}: right after start, the init is not the rootfs's busybox ({link})"
-        );
-        rt.kill_and_delete(&id, &bundle);
-    }
+    start_rounds(&bundle, 3);
 }
 
 /// A host script for hooks.poststart: reads the state on stdin, and writes

@@ -111,8 +111,9 @@ fn profile_for(no_new_privileges: bool) -> Value {
     }
 }
 
-fn echo_ok(no_new_privileges: bool) -> Bundle {
-    let mut bundle = Bundle::busybox(&["sh", "-c", "echo ok"]);
+/// A busybox bundle running `args` under `profile_for(no_new_privileges)`.
+fn under_the_allowlist(args: &[&str], no_new_privileges: bool) -> Bundle {
+    let mut bundle = Bundle::busybox(args);
     bundle.edit(|c| {
         c["process"]["noNewPrivileges"] = json!(no_new_privileges);
         c["linux"]["seccomp"] = profile_for(no_new_privileges);
@@ -129,7 +130,7 @@ fn run_under_an_allowlist_profile_that_denies_runtime_steps_berth_only() {
         return;
     }
     for no_new_privileges in [true, false] {
-        let bundle = echo_ok(no_new_privileges);
+        let bundle = under_the_allowlist(&["sh", "-c", "echo ok"], no_new_privileges);
         let rt = Runtime::new();
         let id = rt.new_id();
         let out = rt.run(&id, &bundle, &[]);
@@ -150,7 +151,7 @@ fn create_and_start_under_an_allowlist_profile_that_denies_runtime_steps_berth_o
         return;
     }
     for no_new_privileges in [true, false] {
-        let bundle = echo_ok(no_new_privileges);
+        let bundle = under_the_allowlist(&["sh", "-c", "echo ok"], no_new_privileges);
         let rt = Runtime::new();
         let id = rt.new_id();
         let created = rt.create(&id, &bundle, &[]);
@@ -188,11 +189,7 @@ fn exec_under_an_allowlist_profile_that_denies_runtime_steps_berth_only() {
         return;
     }
     for no_new_privileges in [true, false] {
-        let mut bundle = Bundle::busybox(&["sleep", "1000000"]);
-        bundle.edit(|c| {
-            c["process"]["noNewPrivileges"] = json!(no_new_privileges);
-            c["linux"]["seccomp"] = profile_for(no_new_privileges);
-        });
+        let bundle = under_the_allowlist(&["sleep", "1000000"], no_new_privileges);
         let rt = Runtime::new();
         let id = rt.new_id();
         rt.create_and_start(&id, &bundle);

@@ -1,16 +1,16 @@
 //! The start barrier: a FIFO in the container's state directory.
 //!
 //! The init opens it read-write (which never blocks) and then blocks in
-//! `read` until `start` writes a byte. `start` opens it write-only and
-//! non-blocking, which fails with ENXIO when no reader is left: the init is
-//! gone. The FIFO existing means "created, not started"; `start` removes it.
-//! It survives the `create` process's exit, which is the point.
+//! `read` until `start` writes a byte. The FIFO existing means "created, not
+//! started"; `start` removes it. It survives the `create` process's exit,
+//! which is the point.
 //!
 //! `start` returns once the init has exec'd the user's program (or died), as
 //! runc's does: the init's end is close-on-exec, and `start` holds a reader
 //! of its own that sees the FIFO hang up when that last end goes. So a
 //! signal sent right after `start` reaches the program, not the runtime's
 //! init, and poststart hooks run after the program is executed (runtime.md).
+//! A byte left unread once the FIFO hung up means no init was waiting.
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -63,29 +63,22 @@ pub fn is_up(state_dir: &Path) -> bool {
 /// the init has exec'd the user's program or exited.
 pub fn release(state_dir: &Path) -> Result<(), BarrierError> {
     let path = state_dir.join(FIFO_NAME);
-    let fail = |path: &Path, e: Errno| BarrierError::Release { path: path.to_path_buf(), source: e.into() };
+    let fail = |source: io::Error| BarrierError::Release { path: path.clone(), source };
     // A reader opened before our writer: it hears the hang-up when the
     // writers there after ours (the init's read-write end) are all gone.
     let watch = match nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Err(BarrierError::InitGone),
-        Err(e) => return Err(fail(&path, e)),
+        Err(e) => return Err(fail(e.into())),
     };
-    let fd = match nix::fcntl::open(&path, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(e) => return Err(fail(&path, e)),
-    };
-    // Our own reader makes the open succeed even with the init gone: the
+    // Our own reader makes this open succeed even with the init gone: the
     // init is there only while it holds its end, which no poll can tell
     // apart from ours before we write. The byte is for the init alone.
-    match nix::unistd::write(&fd, b"0") {
-        Ok(_) => {}
-        Err(e) => return Err(fail(&path, e)),
-    }
+    let fd = nix::fcntl::open(&path, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| fail(e.into()))?;
+    nix::unistd::write(&fd, b"0").map_err(|e| fail(e.into()))?;
     drop(fd);
-    std::fs::remove_file(&path).map_err(|e| fail(&path, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
-    wait_for_hang_up(&watch).map_err(|e| fail(&path, e))?;
-    // The byte still there: nobody read it, so no init was waiting.
+    std::fs::remove_file(&path).map_err(fail)?;
+    wait_for_hang_up(&watch).map_err(|e| fail(e.into()))?;
     let mut byte = [0u8; 1];
     match nix::unistd::read(&watch, &mut byte) {
         Ok(1) => Err(BarrierError::InitGone),

@@ -501,8 +501,11 @@ impl Drop for Undo {
         }
         if let Some((path, before)) = self.host_rootfs.take() {
             // A mount there that was not before is the dead init's.
-            if let Ok(now) = host_mount::mount_id(&path).map(|now| Some(now).filter(|now| *now != before)) {
-                let _ = now.map(|now| host_mount::detach(&path, now));
+            match host_mount::mount_id(&path) {
+                Ok(now) if now != before => {
+                    let _ = host_mount::detach(&path, now);
+                }
+                _ => {}
             }
         }
         if let Some(cgroup) = self.cgroup.take() {

@@ -173,14 +173,14 @@ fn run_child(
         // The listener's descriptor must reach the parent: sendmsg is the
         // one syscall a notifying filter may not take from the runtime.
         let notify = options.seccomp.as_ref().is_some_and(|p| seccomp::uses_notify(p).unwrap_or(false));
-        let sent = match notify {
-            true => seccomp::listener_fd(filter)
-                .map_err(|e| e.to_string())
-                .and_then(|fd| channel.send_with_fd(&Message::SeccompListener, Some(fd)).map_err(|e| format!("send the seccomp listener descriptor: {e}"))),
-            false => Ok(()),
-        };
-        if let Err(e) = sent {
-            return e;
+        if notify {
+            let fd = match seccomp::listener_fd(filter) {
+                Ok(fd) => fd,
+                Err(e) => return e.to_string(),
+            };
+            if let Err(e) = channel.send_with_fd(&Message::SeccompListener, Some(fd)) {
+                return format!("send the seccomp listener descriptor: {e}");
+            }
         }
     }
     exec.run().to_string()

@@ -89,10 +89,10 @@ pub fn apply(process: &Process, seccomp_without_nnp: bool) -> Result<Exec, Proce
     // one the runtime may not enter is tried again as the user.
     let cwd = process.cwd();
     let chdir = || nix::unistd::chdir(cwd.as_path()).map_err(|source| ProcessError::Cwd { path: cwd.clone(), source });
-    let in_cwd = match nix::unistd::chdir(cwd.as_path()) {
+    let in_cwd = match chdir() {
         Ok(()) => true,
-        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => false,
-        Err(source) => return Err(ProcessError::Cwd { path: cwd.clone(), source }),
+        Err(ProcessError::Cwd { source: nix::errno::Errno::EACCES | nix::errno::Errno::EPERM, .. }) => false,
+        Err(e) => return Err(e),
     };
     caps.apply_bounding()?;
     let user = process.user();

@@ -16,12 +16,32 @@ fn main() {
     if arch != "x86_64" || os != "linux" {
         return;
     }
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("berth-waiter");
+    let out =
+        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("berth-waiter");
     let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&compiler)
-        .args(["-static", "-nostdlib", "-fno-stack-protector", "-Os", "-fno-pie", "-no-pie", "-ffreestanding", "-fno-builtin"])
-        .args(["-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-Wall"])
-        .args(["-Wl,--build-id=none", "-Wl,-z,noexecstack", "-Wl,-z,max-page-size=4096", "-s", "-o"])
+        .args([
+            "-static",
+            "-nostdlib",
+            "-fno-stack-protector",
+            "-Os",
+            "-fno-pie",
+            "-no-pie",
+            "-ffreestanding",
+            "-fno-builtin",
+        ])
+        .args([
+            "-fno-asynchronous-unwind-tables",
+            "-fno-unwind-tables",
+            "-Wall",
+        ])
+        .args([
+            "-Wl,--build-id=none",
+            "-Wl,-z,noexecstack",
+            "-Wl,-z,max-page-size=4096",
+            "-s",
+            "-o",
+        ])
         .arg(&out)
         .arg("waiter/waiter.c")
         .status();

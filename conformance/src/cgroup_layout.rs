@@ -46,7 +46,9 @@ impl LayoutNamespace {
         ));
         let ns = LayoutNamespace { dir, file };
         let setup = match layout {
-            CgroupLayout::V1 => "! mountpoint -q /sys/fs/cgroup/unified || umount /sys/fs/cgroup/unified",
+            CgroupLayout::V1 => {
+                "! mountpoint -q /sys/fs/cgroup/unified || umount /sys/fs/cgroup/unified"
+            }
             CgroupLayout::V2 => {
                 "umount -R /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup"
             }
@@ -92,7 +94,11 @@ impl LayoutNamespace {
 /// Where the host mounts its cgroup2 hierarchy, if it does.
 pub fn host_cgroup2_mount() -> Option<PathBuf> {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mountinfo.lines().find(|l| l.contains(" - cgroup2 ")).and_then(|l| l.split(' ').nth(4)).map(PathBuf::from)
+    mountinfo
+        .lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .and_then(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
 }
 
 impl Drop for LayoutNamespace {

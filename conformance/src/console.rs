@@ -46,7 +46,10 @@ pub fn accept_one_fd(listener: &UnixListener) -> io::Result<(String, OwnedFd)> {
     // SAFETY: CMSG_SPACE is arithmetic on its argument.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
     let mut control = vec![0u8; space * 4];
-    let mut iov = libc::iovec { iov_base: payload.as_mut_ptr().cast(), iov_len: payload.len() };
+    let mut iov = libc::iovec {
+        iov_base: payload.as_mut_ptr().cast(),
+        iov_len: payload.len(),
+    };
     // SAFETY: msghdr is plain data; every pointer in it refers to a live local buffer.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
@@ -59,7 +62,10 @@ pub fn accept_one_fd(listener: &UnixListener) -> io::Result<(String, OwnedFd)> {
         return Err(io::Error::last_os_error());
     }
     if msg.msg_controllen != space {
-        return Err(io::Error::other(format!("control data of {} bytes, want {space} (one fd)", msg.msg_controllen)));
+        return Err(io::Error::other(format!(
+            "control data of {} bytes, want {space} (one fd)",
+            msg.msg_controllen
+        )));
     }
     // SAFETY: msg_controllen says one whole cmsg is present in `control`.
     let cmsg = unsafe { &*libc::CMSG_FIRSTHDR(&msg) };
@@ -70,7 +76,10 @@ pub fn accept_one_fd(listener: &UnixListener) -> io::Result<(String, OwnedFd)> {
     let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32) };
     // SAFETY: the kernel installed this descriptor for us.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    Ok((String::from_utf8_lossy(&payload[..n as usize]).into_owned(), fd))
+    Ok((
+        String::from_utf8_lossy(&payload[..n as usize]).into_owned(),
+        fd,
+    ))
 }
 
 /// Everything the pty master yields until the container side closes.

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::{bind_mount, mount_at, mounts_mentioning, run_and_read_mounts, tmpfs_mount, unique_name, Bundle, HostDir, Output, Runtime};
+use crate::{
+    bind_mount, mount_at, mounts_mentioning, run_and_read_mounts, tmpfs_mount, unique_name, Bundle,
+    HostDir, Output, Runtime,
+};
 
 /// More `..` than any bundle is deep: resolved on the host from the rootfs it
 /// reaches `/`; resolved in the rootfs it stays at the rootfs's `/`.
@@ -28,7 +31,10 @@ pub fn inside(bundle: &Bundle, path: &Path) -> PathBuf {
 
 /// The config without its /dev tmpfs, so the rootfs's own /dev is what the runtime fills.
 pub fn own_dev(c: &mut Value) {
-    c["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/dev");
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/dev");
 }
 
 /// A device node or fifo at `path`, mode 0666, made from the test (as root).
@@ -36,12 +42,21 @@ pub fn mknod(path: &Path, kind: libc::mode_t, major: u32, minor: u32) {
     let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: a NUL-terminated path; the result is checked.
     let rc = unsafe { libc::mknod(cpath.as_ptr(), kind | 0o666, libc::makedev(major, minor)) };
-    assert_eq!(rc, 0, "mknod {}: {}", path.display(), std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "mknod {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
 }
 
 /// A unix socket bound at `path` and left behind when the listener is dropped.
 pub fn socket_file(path: &Path) {
-    drop(std::os::unix::net::UnixListener::bind(path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display())));
+    drop(
+        std::os::unix::net::UnixListener::bind(path)
+            .unwrap_or_else(|e| panic!("bind {}: {e}", path.display())),
+    );
 }
 
 /// Replaces `path` in the rootfs (a file or directory) by a symlink to `target`.
@@ -59,7 +74,11 @@ pub fn refused(rt: &Runtime, bundle: &Bundle, needle: &str) -> Output {
     let id = rt.new_id();
     let out = rt.create(&id, bundle, &[]);
     let text = out.fails();
-    assert!(text.contains(needle), "expected {needle:?} in the error: {}", out.describe());
+    assert!(
+        text.contains(needle),
+        "expected {needle:?} in the error: {}",
+        out.describe()
+    );
     rt.assert_nothing_left(&id, bundle);
     out
 }
@@ -68,7 +87,11 @@ pub fn refused(rt: &Runtime, bundle: &Bundle, needle: &str) -> Output {
 pub fn chain(bundle: &Bundle, hops: usize) -> String {
     fs::create_dir_all(bundle.rootfs().join("end")).unwrap();
     for i in 0..hops {
-        let next = if i + 1 == hops { "/end".to_owned() } else { format!("hop{}", i + 1) };
+        let next = if i + 1 == hops {
+            "/end".to_owned()
+        } else {
+            format!("hop{}", i + 1)
+        };
         plant_link(bundle, &format!("/hop{i}"), next);
     }
     "/hop0".to_owned()
@@ -94,7 +117,13 @@ impl Kind {
 /// and writes a file through it from inside; the mount must be at `lands`,
 /// inside the rootfs, and the host's `outside` untouched.
 #[track_caller]
-pub fn confined(kind: Kind, setup: impl Fn(&Bundle), destination: &str, lands: &str, outside: &Path) {
+pub fn confined(
+    kind: Kind,
+    setup: impl Fn(&Bundle),
+    destination: &str,
+    lands: &str,
+    outside: &Path,
+) {
     let source = HostDir::new();
     let mut bundle = Bundle::busybox(&[]);
     setup(&bundle);
@@ -107,15 +136,36 @@ pub fn confined(kind: Kind, setup: impl Fn(&Bundle), destination: &str, lands: &
     if let Kind::Tmpfs = kind {
         assert_eq!(mount.fs_type, "tmpfs");
     } else {
-        assert!(source.join("written").exists(), "{kind:?}: the write did not reach the bind's source");
+        assert!(
+            source.join("written").exists(),
+            "{kind:?}: the write did not reach the bind's source"
+        );
     }
-    assert!(inside(&bundle, Path::new(lands)).is_dir(), "{kind:?}: no mount point inside the rootfs");
-    let escaped: Vec<_> = fs::read_dir(outside).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-    assert!(escaped.is_empty(), "{kind:?}: written on the host: {escaped:?}");
-    assert!(mounts_mentioning(outside).is_empty(), "{kind:?}: a mount on the host's {}", outside.display());
+    assert!(
+        inside(&bundle, Path::new(lands)).is_dir(),
+        "{kind:?}: no mount point inside the rootfs"
+    );
+    let escaped: Vec<_> = fs::read_dir(outside)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        escaped.is_empty(),
+        "{kind:?}: written on the host: {escaped:?}"
+    );
+    assert!(
+        mounts_mentioning(outside).is_empty(),
+        "{kind:?}: a mount on the host's {}",
+        outside.display()
+    );
 }
 
 /// Names of the entries in `dir` (empty if it does not exist).
 pub fn entries(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
+    fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -33,12 +33,16 @@ use std::sync::OnceLock;
 
 pub use bundle::{Bundle, SLEEPER};
 pub use cgroup_layout::{host_cgroup2_mount, CgroupLayout, LayoutNamespace};
-pub use checks::{cap_mask, has_option, is_rfc3339, mount_at, parse_mountinfo, top_level_keys, wait_until, Mount};
+pub use checks::{
+    cap_mask, has_option, is_rfc3339, mount_at, parse_mountinfo, top_level_keys, wait_until, Mount,
+};
 pub use console::{read_until_closed, ConsoleSocket, ReceivedConsole};
 pub use default_spec::{bundle_spec, runc_default_spec};
-pub use leftovers::{assert_nothing_left, cgroups_named, leftovers, mounts_mentioning, processes_using};
-pub use pidfd::{PidfdSocket, ReceivedPidfd};
+pub use leftovers::{
+    assert_nothing_left, cgroups_named, leftovers, mounts_mentioning, processes_using,
+};
 pub use mount_table::{bind_mount, run_and_read_mounts, tmpfs_mount};
+pub use pidfd::{PidfdSocket, ReceivedPidfd};
 pub use private_systemd::PrivateSystemd;
 pub use runtime::{Output, Runtime, STATE_DEADLINE};
 pub use seccomp_agent::{Answer, SeccompAgent};

@@ -22,7 +22,11 @@ pub fn bind_mount(source: &Path, destination: &str, options: &[&str]) -> Value {
 /// behind) and returns what the script printed and the container's mount table, read
 /// after the script ran. The bundle stays on disk for as long as `rt` lives.
 #[track_caller]
-pub fn run_and_read_mounts(rt: &Runtime, bundle: &mut Bundle, script: &str) -> (String, Vec<Mount>) {
+pub fn run_and_read_mounts(
+    rt: &Runtime,
+    bundle: &mut Bundle,
+    script: &str,
+) -> (String, Vec<Mount>) {
     let full = format!("{script}\necho ---\ncat /proc/self/mountinfo");
     bundle.set_args(&["sh", "-c", &full]);
     let out = rt.run_to_completion(bundle);

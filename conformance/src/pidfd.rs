@@ -25,15 +25,26 @@ impl ReceivedPidfd {
     /// The host pid the pidfd refers to, from its fdinfo (`Pid:`), or None
     /// if the descriptor is not a pidfd.
     pub fn pid(&self) -> Option<i64> {
-        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.pidfd.as_raw_fd())).ok()?;
-        info.lines().find_map(|l| l.strip_prefix("Pid:")).and_then(|v| v.trim().parse().ok())
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.pidfd.as_raw_fd()))
+            .ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("Pid:"))
+            .and_then(|v| v.trim().parse().ok())
     }
 
     /// pidfd_send_signal with signal 0: whether the process is alive and the
     /// descriptor a pidfd.
     pub fn signal_zero(&self) -> io::Result<()> {
         // SAFETY: pidfd_send_signal on a descriptor we own, no siginfo, no flags.
-        let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), 0, std::ptr::null::<libc::siginfo_t>(), 0) };
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                0,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
         if ret < 0 {
             return Err(io::Error::last_os_error());
         }

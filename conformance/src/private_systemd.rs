@@ -60,14 +60,21 @@ impl PrivateSystemd {
     /// Starts it and waits until it is running; `None` (the caller skips) on a host
     /// without systemd installed or without the hybrid cgroup layout this is made for.
     pub fn start() -> Option<PrivateSystemd> {
-        if !Path::new(SYSTEMD).exists() || !Path::new(CGROUP_ROOT).join("unified").is_dir() || !Path::new(CGROUP_ROOT).join("systemd").is_dir() {
+        if !Path::new(SYSTEMD).exists()
+            || !Path::new(CGROUP_ROOT).join("unified").is_dir()
+            || !Path::new(CGROUP_ROOT).join("systemd").is_dir()
+        {
             return None;
         }
         let name = format!("{}.systemd", unique_name());
         let dir = scratch_dir().join(&name);
         let units = dir.join("units");
         fs::create_dir_all(&units).unwrap_or_else(|e| panic!("mkdir {}: {e}", units.display()));
-        fs::write(units.join("berth-test.target"), "[Unit]\nDescription=berth test target\n").expect("write the test target");
+        fs::write(
+            units.join("berth-test.target"),
+            "[Unit]\nDescription=berth test target\n",
+        )
+        .expect("write the test target");
         let v1_controllers: Vec<String> = fs::read_dir(CGROUP_ROOT)
             .expect("list /sys/fs/cgroup")
             .flatten()
@@ -87,11 +94,24 @@ impl PrivateSystemd {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn sh for unshare");
-        let mut systemd = PrivateSystemd { pid: 0, unshare, name, dir };
+        let mut systemd = PrivateSystemd {
+            pid: 0,
+            unshare,
+            name,
+            dir,
+        };
         let unshare_pid = systemd.unshare.id();
         let found = wait_until(BOOT_DEADLINE, || {
-            let children = fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children")).unwrap_or_default();
-            let Some(pid) = children.split_whitespace().next().and_then(|p| p.parse().ok()) else { return false };
+            let children =
+                fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children"))
+                    .unwrap_or_default();
+            let Some(pid) = children
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+            else {
+                return false;
+            };
             systemd.pid = pid;
             fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "systemd")
         });
@@ -100,31 +120,49 @@ impl PrivateSystemd {
             let state = systemd.systemctl(&["is-system-running"]);
             matches!(state.trim(), "running" | "degraded")
         });
-        assert!(running, "the private systemd did not reach running: {}", systemd.systemctl(&["is-system-running"]));
+        assert!(
+            running,
+            "the private systemd did not reach running: {}",
+            systemd.systemctl(&["is-system-running"])
+        );
         Some(systemd)
     }
 
     /// `program`, run in systemd's pid, mount and cgroup namespaces.
     pub fn command(&self, program: &Path) -> Command {
         let mut command = Command::new("nsenter");
-        command.arg("-t").arg(self.pid.to_string()).args(["-m", "-p", "-C", "--"]).arg(program);
+        command
+            .arg("-t")
+            .arg(self.pid.to_string())
+            .args(["-m", "-p", "-C", "--"])
+            .arg(program);
         command
     }
 
     /// `systemctl --no-pager args...` against this systemd: its stdout.
     pub fn systemctl(&self, args: &[&str]) -> String {
-        let out = self.command(Path::new("systemctl")).arg("--no-pager").args(args).output().expect("run nsenter systemctl");
+        let out = self
+            .command(Path::new("systemctl"))
+            .arg("--no-pager")
+            .args(args)
+            .output()
+            .expect("run nsenter systemctl");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// `systemctl show -p property --value unit`.
     pub fn unit_property(&self, unit: &str, property: &str) -> String {
-        self.systemctl(&["show", "-p", property, "--value", unit]).trim().to_string()
+        self.systemctl(&["show", "-p", property, "--value", unit])
+            .trim()
+            .to_string()
     }
 
     /// Where `inner` (a path in systemd's cgroup tree) is in the host's `hierarchy`.
     pub fn cgroup_dir(&self, hierarchy: &str, inner: &str) -> PathBuf {
-        Path::new(CGROUP_ROOT).join(hierarchy).join(&self.name).join(inner.trim_start_matches('/'))
+        Path::new(CGROUP_ROOT)
+            .join(hierarchy)
+            .join(&self.name)
+            .join(inner.trim_start_matches('/'))
     }
 
     /// Every cgroup directory below systemd's root whose name is `name`, in any hierarchy.
@@ -152,7 +190,9 @@ impl Drop for PrivateSystemd {
     fn drop(&mut self) {
         // systemd is its pid namespace's init: when it dies, the kernel kills everything in it.
         if self.pid != 0 {
-            let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid.to_string()])
+                .status();
         }
         let _ = self.unshare.kill();
         let _ = self.unshare.wait();

@@ -309,7 +309,10 @@ impl Runtime {
         assert_nothing_left(&self.root(), id, bundle.path());
         if let Some(ns) = &self.namespace {
             let mounts = mounts_mentioning_in(&ns.mountinfo(), bundle.path());
-            assert!(mounts.is_empty(), "{id} left mounts in its layout's namespace: {mounts:?}");
+            assert!(
+                mounts.is_empty(),
+                "{id} left mounts in its layout's namespace: {mounts:?}"
+            );
         }
     }
 

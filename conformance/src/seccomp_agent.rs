@@ -104,14 +104,20 @@ fn serve(fd: OwnedFd, answer: Answer, mut hold: bool, seen: &(Mutex<Seen>, Condv
         // SAFETY: seccomp_notif is plain data, and RECV needs it zeroed.
         let mut request: libc::seccomp_notif = unsafe { std::mem::zeroed() };
         // SAFETY: RECV writes one seccomp_notif into `request`, which outlives the call.
-        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut request) } != 0 {
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut request) } != 0
+        {
             if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
             return;
         }
         seen.0.lock().unwrap().syscalls.push(request.data.nr);
-        let mut response = libc::seccomp_notif_resp { id: request.id, val: 0, error: 0, flags: 0 };
+        let mut response = libc::seccomp_notif_resp {
+            id: request.id,
+            val: 0,
+            error: 0,
+            flags: 0,
+        };
         match answer {
             Answer::Errno(errno) => response.error = -errno,
             Answer::HoldFirstOf(_) => {
@@ -128,6 +134,12 @@ fn serve(fd: OwnedFd, answer: Answer, mut hold: bool, seen: &(Mutex<Seen>, Condv
             }
         }
         // SAFETY: SEND reads one seccomp_notif_resp from `response`; a stale id only fails the call.
-        unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut response) };
+        unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_SEND,
+                &mut response,
+            )
+        };
     }
 }

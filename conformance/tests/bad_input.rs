@@ -208,7 +208,12 @@ fn duplicate_id_fails_and_leaves_the_first_alone() {
 #[test]
 fn a_mount_that_fails_midway_leaves_nothing() {
     rejected(
-        |c| push_mount(c, json!({ "destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs", "options": ["size=bogus"] })),
+        |c| {
+            push_mount(
+                c,
+                json!({ "destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs", "options": ["size=bogus"] }),
+            )
+        },
         "/mnt/x",
     );
 }
@@ -231,7 +236,10 @@ fn unsupported_fields_are_refused_berth_only() {
     if !berth_only("runc applies these fields") {
         return;
     }
-    rejected(|c| c["linux"]["intelRdt"] = json!({ "closID": "x" }), "intelRdt");
+    rejected(
+        |c| c["linux"]["intelRdt"] = json!({ "closID": "x" }),
+        "intelRdt",
+    );
 }
 
 fn host_has_apparmor() -> bool {
@@ -249,12 +257,18 @@ fn security_labels_the_host_cannot_apply_are_refused() {
     if host_has_apparmor() {
         skip("the host has AppArmor: a profile here would be applied");
     } else {
-        rejected(|c| c["process"]["apparmorProfile"] = json!("berth-test"), "apparmor");
+        rejected(
+            |c| c["process"]["apparmorProfile"] = json!("berth-test"),
+            "apparmor",
+        );
     }
     if host_has_selinux() {
         skip("the host has SELinux: a label here would be applied");
     } else {
-        rejected(|c| c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0"), "selinux");
+        rejected(
+            |c| c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0"),
+            "selinux",
+        );
     }
 }
 
@@ -272,7 +286,11 @@ fn exec_security_labels_the_host_cannot_apply_are_refused() {
     for (flag, key) in [("--apparmor", "apparmor"), ("--process-label", "selinux")] {
         let out = rt.cmd(&["exec", flag, "berth-test", &id, "true"]);
         let text = out.fails();
-        assert!(text.to_lowercase().contains(key), "the error does not name {key}: {}", out.describe());
+        assert!(
+            text.to_lowercase().contains(key),
+            "the error does not name {key}: {}",
+            out.describe()
+        );
     }
     assert_eq!(rt.state(&id)["status"], "running");
     rt.kill_and_delete(&id, &bundle);
@@ -294,12 +312,26 @@ fn systemd_cgroup_without_systemd_is_refused_berth_only() {
     bundle.write_config();
     let rt = Runtime::new();
     let id = rt.new_id();
-    let out = rt.cmd(&["--systemd-cgroup", "create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    let out = rt.cmd(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ]);
     let text = out.fails();
     assert_eq!(out.code, 1, "{}", out.describe());
-    assert!(text.contains("--systemd-cgroup") && text.contains("systemd is not running"), "unclear error: {}", out.describe());
+    assert!(
+        text.contains("--systemd-cgroup") && text.contains("systemd is not running"),
+        "unclear error: {}",
+        out.describe()
+    );
     rt.assert_nothing_left(&id, &bundle);
-    assert!(cgroups_named("berth-x.scope").is_empty(), "a cgroup was left: {:?}", cgroups_named("berth-x.scope"));
+    assert!(
+        cgroups_named("berth-x.scope").is_empty(),
+        "a cgroup was left: {:?}",
+        cgroups_named("berth-x.scope")
+    );
 }
 
 /// runc's systemd driver takes only `slice:prefix:name`, and says so before it asks systemd.
@@ -311,11 +343,26 @@ fn systemd_cgroups_path_must_be_slice_prefix_name() {
         bundle.write_config();
         let rt = Runtime::new();
         let id = rt.new_id();
-        let out = rt.cmd(&["--systemd-cgroup", "create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+        let out = rt.cmd(&[
+            "--systemd-cgroup",
+            "create",
+            "--bundle",
+            bundle.path().to_str().unwrap(),
+            &id,
+        ]);
         // logrus's text form escapes the quotes: match the words around them.
         let text = out.fails();
-        for words in ["expected cgroupsPath to be of format", "slice:prefix:name", "for systemd cgroups, got", path] {
-            assert!(text.contains(words), "{words:?} missing: {}", out.describe());
+        for words in [
+            "expected cgroupsPath to be of format",
+            "slice:prefix:name",
+            "for systemd cgroups, got",
+            path,
+        ] {
+            assert!(
+                text.contains(words),
+                "{words:?} missing: {}",
+                out.describe()
+            );
         }
         rt.assert_nothing_left(&id, &bundle);
     }
@@ -325,7 +372,10 @@ fn systemd_cgroups_path_must_be_slice_prefix_name() {
 /// would leave the container's root unmapped (runc refuses it too).
 #[test]
 fn a_new_user_namespace_without_mappings_is_refused() {
-    rejected(|c| namespaces(c).push(json!({ "type": "user" })), "mappings");
+    rejected(
+        |c| namespaces(c).push(json!({ "type": "user" })),
+        "mappings",
+    );
 }
 
 /// config-linux.md "Sysctl": only namespaced keys can be set for one container;
@@ -333,8 +383,14 @@ fn a_new_user_namespace_without_mappings_is_refused() {
 #[test]
 fn a_host_wide_sysctl_is_refused() {
     // The host's own value: should a runtime wrongly write it, the host is unchanged.
-    let current = fs::read_to_string("/proc/sys/kernel/panic").unwrap().trim().to_string();
-    rejected(|c| c["linux"]["sysctl"] = json!({ "kernel.panic": current }), "kernel.panic");
+    let current = fs::read_to_string("/proc/sys/kernel/panic")
+        .unwrap()
+        .trim()
+        .to_string();
+    rejected(
+        |c| c["linux"]["sysctl"] = json!({ "kernel.panic": current }),
+        "kernel.panic",
+    );
 }
 
 /// config.md "POSIX-platform Mounts": the type is one "supported by the kernel
@@ -390,7 +446,10 @@ fn a_device_of_an_unknown_type() {
 fn an_rlimit_that_does_not_exist() {
     // runc: "wrong rlimit value: RLIMIT_FOO".
     let rlimit = json!({ "type": "RLIMIT_FOO", "hard": 1, "soft": 1 });
-    let out = rejected(|c| c["process"]["rlimits"].as_array_mut().unwrap().push(rlimit), "RLIMIT_FOO");
+    let out = rejected(
+        |c| c["process"]["rlimits"].as_array_mut().unwrap().push(rlimit),
+        "RLIMIT_FOO",
+    );
     if berth_only(RUNC_NAMES_NO_FIELD) {
         check_rejection(&out, "process.rlimits[1].type");
     }
@@ -405,7 +464,12 @@ fn an_unknown_capability_berth_only() {
     if !berth_only("runc 1.1.5 warns about an unknown capability and runs without it") {
         return;
     }
-    let caps = |c: &mut Value| c["process"]["capabilities"]["bounding"].as_array_mut().unwrap().push(json!("CAP_FLY"));
+    let caps = |c: &mut Value| {
+        c["process"]["capabilities"]["bounding"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_FLY"))
+    };
     let out = rejected(caps, "CAP_FLY");
     check_rejection(&out, "process.capabilities.bounding[3]");
 }
@@ -432,7 +496,10 @@ fn a_hook_timeout_that_is_not_positive_berth_only() {
     for timeout in [0, -1] {
         let hooks = json!({ "createRuntime": [{ "path": "/bin/true", "timeout": timeout }] });
         let out = rejected(|c| c["hooks"] = hooks, "timeout");
-        check_rejection(&out, &format!("hooks.createRuntime[0].timeout must be greater than zero, got {timeout}"));
+        check_rejection(
+            &out,
+            &format!("hooks.createRuntime[0].timeout must be greater than zero, got {timeout}"),
+        );
     }
 }
 
@@ -447,16 +514,34 @@ fn a_pidfd_socket_nobody_listens_on_berth_only() {
     let bundle = Bundle::busybox(&["sleep", "1000000"]);
     let rt = Runtime::new();
     let refused_id = rt.new_id();
-    let out = rt.create(&refused_id, &bundle, &["--pidfd-socket", "/tmp/berth-no-such.sock"]);
+    let out = rt.create(
+        &refused_id,
+        &bundle,
+        &["--pidfd-socket", "/tmp/berth-no-such.sock"],
+    );
     check_rejection(&out, "pidfd socket /tmp/berth-no-such.sock");
     rt.assert_nothing_left(&refused_id, &bundle);
 
     let id = rt.new_id();
     rt.create_and_start(&id, &bundle);
     let before = rt.cmd(&["ps", "--format", "json", &id]).ok().stdout.clone();
-    let out = rt.cmd(&["exec", "--pidfd-socket", "/tmp/berth-no-such.sock", &id, "true"]);
-    assert!(out.fails().contains("pidfd socket /tmp/berth-no-such.sock"), "{}", out.describe());
-    assert_eq!(rt.cmd(&["ps", "--format", "json", &id]).ok().stdout, before, "a refused exec left a process");
+    let out = rt.cmd(&[
+        "exec",
+        "--pidfd-socket",
+        "/tmp/berth-no-such.sock",
+        &id,
+        "true",
+    ]);
+    assert!(
+        out.fails().contains("pidfd socket /tmp/berth-no-such.sock"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(
+        rt.cmd(&["ps", "--format", "json", &id]).ok().stdout,
+        before,
+        "a refused exec left a process"
+    );
     rt.kill_and_delete(&id, &bundle);
 }
 
@@ -471,9 +556,20 @@ fn a_failed_create_leaves_no_pid_file() {
     let id = rt.new_id();
     let dir = berth_conformance::HostDir::new();
     let pid_file = dir.path().join("init.pid");
-    let out = rt.cmd(&["create", "--bundle", bundle.path().to_str().unwrap(), "--pid-file", pid_file.to_str().unwrap(), &id]);
+    let out = rt.cmd(&[
+        "create",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ]);
     check_rejection(&out, "/bin/nope");
-    let left: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    let left: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
     assert!(left.is_empty(), "files left beside the pid file: {left:?}");
     rt.assert_nothing_left(&id, &bundle);
 }

@@ -61,7 +61,14 @@ fn a_preserved_descriptor_the_caller_did_not_open_is_refused_berth_only() {
     bundle.write_config();
     let rt = Runtime::new();
     let id = rt.new_id();
-    let args = ["run", "--bundle", bundle.path().to_str().unwrap(), "--preserve-fds", "2", &id];
+    let args = [
+        "run",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        "--preserve-fds",
+        "2",
+        &id,
+    ];
     let out = rt.cmd_in_shell("3<&- 4<&-", &args);
     out.fails_with("--preserve-fds 2: file descriptor 3 is not open");
     rt.assert_nothing_left(&id, &bundle);
@@ -75,7 +82,10 @@ fn activation_sockets_come_before_preserved_descriptors() {
     let dir = HostDir::new();
     let prelude = format!("LISTEN_PID=$$ LISTEN_FDS=1 {}", two_files(&dir));
     let out = run_show_fds(&prelude, &["--preserve-fds", "1"]);
-    assert_eq!(out, "fds: 0 1 2 3 4\nthree\nfour\nLISTEN_FDS=1\nLISTEN_PID=1\n");
+    assert_eq!(
+        out,
+        "fds: 0 1 2 3 4\nthree\nfour\nLISTEN_FDS=1\nLISTEN_PID=1\n"
+    );
 }
 
 /// An activation meant for another process (LISTEN_PID is not the runtime's)
@@ -97,7 +107,10 @@ fn exec_preserves_descriptors_and_ignores_activation() {
     rt.create_and_start(&id, &bundle);
     let dir = HostDir::new();
     let prelude = format!("LISTEN_PID=$$ LISTEN_FDS=1 {}", two_files(&dir));
-    let out = rt.cmd_in_shell(&prelude, &["exec", "--preserve-fds", "1", &id, "sh", "-c", SHOW_FDS]);
+    let out = rt.cmd_in_shell(
+        &prelude,
+        &["exec", "--preserve-fds", "1", &id, "sh", "-c", SHOW_FDS],
+    );
     out.ok();
     assert_eq!(out.stdout, "fds: 0 1 2 3\nthree\n");
     rt.kill_and_delete(&id, &bundle);
@@ -114,7 +127,12 @@ const KEY_POS_ALL: libc::c_long = 0x3f00_0000;
 fn keyrings_seen_inside(caller_keyring: &str, flags: &[&str]) -> (String, Vec<String>) {
     let mut bundle = Bundle::busybox(&["cat", "/proc/keys"]);
     // runc's default spec masks /proc/keys.
-    bundle.edit(|c| c["linux"]["maskedPaths"].as_array_mut().unwrap().retain(|p| p != "/proc/keys"));
+    bundle.edit(|c| {
+        c["linux"]["maskedPaths"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|p| p != "/proc/keys")
+    });
     bundle.write_config();
     let rt = Runtime::new();
     let id = rt.new_id();
@@ -127,8 +145,11 @@ fn keyrings_seen_inside(caller_keyring: &str, flags: &[&str]) -> (String, Vec<St
         // on memory the child owns, both async-signal-safe.
         unsafe {
             command.pre_exec(move || {
-                let keyring = libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr());
-                if keyring < 0 || libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, keyring, KEY_POS_ALL) < 0 {
+                let keyring =
+                    libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr());
+                if keyring < 0
+                    || libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, keyring, KEY_POS_ALL) < 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -165,7 +186,10 @@ fn a_container_gets_a_new_session_keyring() {
     let caller = format!("caller-{}", std::process::id());
     let (id, names) = keyrings_seen_inside(&caller, &[]);
     assert!(names.contains(&format!("_ses.{id}")), "{names:?}");
-    assert!(!names.contains(&caller), "the container sees the caller's keyring: {names:?}");
+    assert!(
+        !names.contains(&caller),
+        "the container sees the caller's keyring: {names:?}"
+    );
 }
 
 #[test]
@@ -179,7 +203,6 @@ fn no_new_keyring_keeps_the_callers_session_keyring() {
     assert!(!names.contains(&format!("_ses.{id}")), "{names:?}");
 }
 
-
 /// runc's exec joins the container's session keyring by name: an exec'd
 /// process sees the container's keys, not those of whoever ran `exec`.
 #[test]
@@ -188,7 +211,12 @@ fn exec_joins_the_containers_session_keyring() {
         return;
     }
     let mut bundle = Bundle::sleeper();
-    bundle.edit(|c| c["linux"]["maskedPaths"].as_array_mut().unwrap().retain(|p| p != "/proc/keys"));
+    bundle.edit(|c| {
+        c["linux"]["maskedPaths"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|p| p != "/proc/keys")
+    });
     let rt = Runtime::new();
     let id = rt.new_id();
     rt.create_and_start(&id, &bundle);
@@ -198,8 +226,11 @@ fn exec_joins_the_containers_session_keyring() {
         // SAFETY: runs in the forked child before exec; two system calls on memory the child owns.
         unsafe {
             command.pre_exec(move || {
-                let keyring = libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr());
-                if keyring < 0 || libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, keyring, KEY_POS_ALL) < 0 {
+                let keyring =
+                    libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr());
+                if keyring < 0
+                    || libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, keyring, KEY_POS_ALL) < 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -207,9 +238,17 @@ fn exec_joins_the_containers_session_keyring() {
         }
     });
     out.ok();
-    let names: Vec<&str> = out.stdout.lines().filter_map(|line| line.split_whitespace().nth(8)).map(|n| n.trim_end_matches(':')).collect();
+    let names: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(8))
+        .map(|n| n.trim_end_matches(':'))
+        .collect();
     assert!(names.contains(&format!("_ses.{id}").as_str()), "{names:?}");
-    assert!(!names.contains(&caller.as_str()), "the exec'd process kept the caller's keyring: {names:?}");
+    assert!(
+        !names.contains(&caller.as_str()),
+        "the exec'd process kept the caller's keyring: {names:?}"
+    );
     rt.kill_and_delete(&id, &bundle);
 }
 
@@ -228,12 +267,22 @@ fn create_and_run_send_a_pidfd_of_the_init_berth_only() {
         let dir = HostDir::new();
         let socket = PidfdSocket::bind(dir.path());
         let sock = socket.path().to_str().unwrap();
-        let out = if verb == "create" { rt.create(&id, &bundle, &["--pidfd-socket", sock]) } else { rt.run(&id, &bundle, &["-d", "--pidfd-socket", sock]) };
+        let out = if verb == "create" {
+            rt.create(&id, &bundle, &["--pidfd-socket", sock])
+        } else {
+            rt.run(&id, &bundle, &["-d", "--pidfd-socket", sock])
+        };
         out.ok();
         let received = socket.receive().expect("a pidfd arrives on the socket");
         assert_eq!(received.kind, "standard", "{verb}");
-        assert_eq!(received.pid(), rt.state(&id)["pid"].as_i64(), "{verb}: the pidfd is not of the init");
-        received.signal_zero().expect("pidfd_send_signal(0) on the received pidfd");
+        assert_eq!(
+            received.pid(),
+            rt.state(&id)["pid"].as_i64(),
+            "{verb}: the pidfd is not of the init"
+        );
+        received
+            .signal_zero()
+            .expect("pidfd_send_signal(0) on the received pidfd");
         rt.kill_and_delete(&id, &bundle);
     }
 }

@@ -142,8 +142,14 @@ fn spec_writes_runc_default_config() {
 /// Each runtime writes the spec version it implements (runc 1.1 says 1.0.2-dev);
 /// all that must agree is the major version, 1 (config.md, "ociVersion").
 fn same_version(mut config: Value) -> Value {
-    let version = config["ociVersion"].as_str().unwrap_or_default().to_string();
-    assert!(version.starts_with("1."), "ociVersion {version:?} is not 1.x");
+    let version = config["ociVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        version.starts_with("1."),
+        "ociVersion {version:?} is not 1.x"
+    );
     config["ociVersion"] = Value::String("1.x".into());
     config
 }

@@ -12,7 +12,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use berth_conformance::{berth_only, cgroups_named, host_cgroup2_mount, skip, unique_name, Bundle, CgroupLayout, Runtime};
+use berth_conformance::{
+    berth_only, cgroups_named, host_cgroup2_mount, skip, unique_name, Bundle, CgroupLayout, Runtime,
+};
 use serde_json::{json, Value};
 
 /// The v2 layout, with where the host sees its hierarchy, if the host can
@@ -37,18 +39,33 @@ fn v1_layout() -> Option<Runtime> {
 
 fn mknod(bundle: &Bundle, path: &str, kind: &str, major: u32, minor: u32) {
     let node = bundle.rootfs().join(path.trim_start_matches('/'));
-    let status = Command::new("mknod").arg(&node).args([kind, &major.to_string(), &minor.to_string()]).status().expect("run mknod");
+    let status = Command::new("mknod")
+        .arg(&node)
+        .args([kind, &major.to_string(), &minor.to_string()])
+        .status()
+        .expect("run mknod");
     assert!(status.success(), "mknod {}", node.display());
 }
 
 fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())).trim().to_owned()
+    fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .trim()
+        .to_owned()
 }
 
 /// The one directory named `id` under `hierarchy` on the host.
 fn host_dir(hierarchy: &Path, id: &str) -> PathBuf {
-    let dirs: Vec<PathBuf> = cgroups_named(id).into_iter().filter(|d| d.starts_with(hierarchy)).collect();
-    assert_eq!(dirs.len(), 1, "{id} under {}: {dirs:?}", hierarchy.display());
+    let dirs: Vec<PathBuf> = cgroups_named(id)
+        .into_iter()
+        .filter(|d| d.starts_with(hierarchy))
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "{id} under {}: {dirs:?}",
+        hierarchy.display()
+    );
     dirs.into_iter().next().unwrap()
 }
 
@@ -60,7 +77,9 @@ fn exec_sh(rt: &Runtime, id: &str, script: &str) -> String {
 
 #[test]
 fn v2_layout_sets_limits_in_a_nested_path_enforces_device_rules_and_freezes() {
-    let Some((rt, host_unified)) = v2_layout() else { return };
+    let Some((rt, host_unified)) = v2_layout() else {
+        return;
+    };
     let id = rt.new_id();
     // A parent the runtime makes itself: it must hand hugetlb down to the
     // container through the parent's cgroup.subtree_control.
@@ -73,7 +92,10 @@ fn v2_layout_sets_limits_in_a_nested_path_enforces_device_rules_and_freezes() {
         // As engines set up v2 containers: /sys/fs/cgroup inside is then the
         // container's own cgroup under every runtime (without one, runc
         // mounts the whole hierarchy there).
-        c["linux"]["namespaces"].as_array_mut().expect("namespaces").push(json!({ "type": "cgroup" }));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(json!({ "type": "cgroup" }));
         let resources = &mut c["linux"]["resources"];
         resources["hugepageLimits"] = json!([{ "pageSize": "2MB", "limit": 4194304 }]);
         resources["devices"]
@@ -85,12 +107,24 @@ fn v2_layout_sets_limits_in_a_nested_path_enforces_device_rules_and_freezes() {
 
     let dir = host_dir(&host_unified, &id);
     assert_eq!(dir, host_unified.join(&parent).join(&id));
-    assert!(cgroups_named(&id).iter().all(|d| d.starts_with(&host_unified)), "a v1 hierarchy got a directory");
+    assert!(
+        cgroups_named(&id)
+            .iter()
+            .all(|d| d.starts_with(&host_unified)),
+        "a v1 hierarchy got a directory"
+    );
     let init = rt.state(&id)["pid"].as_i64().expect("state has a pid");
     let procs = read(&dir.join("cgroup.procs"));
-    assert!(procs.lines().any(|p| p == init.to_string()), "the init {init} is not in {}: {procs}", dir.display());
+    assert!(
+        procs.lines().any(|p| p == init.to_string()),
+        "the init {init} is not in {}: {procs}",
+        dir.display()
+    );
     assert_eq!(read(&dir.join("hugetlb.2MB.max")), "4194304");
-    assert_eq!(exec_sh(&rt, &id, "cat /sys/fs/cgroup/hugetlb.2MB.max").trim(), "4194304");
+    assert_eq!(
+        exec_sh(&rt, &id, "cat /sys/fs/cgroup/hugetlb.2MB.max").trim(),
+        "4194304"
+    );
 
     // The rules: /dev/fuse for reading only, loop-control not at all, /dev/null as runc allows it.
     let opened = exec_sh(
@@ -101,7 +135,15 @@ fn v2_layout_sets_limits_in_a_nested_path_enforces_device_rules_and_freezes() {
          (: </tmp/loop-control) 2>/dev/null || echo loop-control-denied;\
          echo x >/dev/null && echo null-written",
     );
-    assert_eq!(opened.lines().collect::<Vec<_>>(), ["fuse-read", "fuse-write-denied", "loop-control-denied", "null-written"]);
+    assert_eq!(
+        opened.lines().collect::<Vec<_>>(),
+        [
+            "fuse-read",
+            "fuse-write-denied",
+            "loop-control-denied",
+            "null-written"
+        ]
+    );
 
     rt.cmd(&["pause", &id]).ok();
     assert_eq!(rt.state(&id)["status"], "paused");
@@ -114,7 +156,10 @@ fn v2_layout_sets_limits_in_a_nested_path_enforces_device_rules_and_freezes() {
     stats.ok();
     let stats: Value = serde_json::from_str(&stats.stdout).expect("events --stats prints JSON");
     assert_eq!(stats["type"], "stats");
-    assert!(stats["data"]["hugetlb"]["2MB"].is_object(), "no 2MB hugetlb stats: {stats}");
+    assert!(
+        stats["data"]["hugetlb"]["2MB"].is_object(),
+        "no 2MB hugetlb stats: {stats}"
+    );
 
     rt.kill_and_delete(&id, &bundle);
     let left = cgroups_named(&parent);
@@ -136,7 +181,10 @@ fn v2_layout_refuses_a_limit_whose_controller_it_lacks() {
     bundle.edit(|c| c["linux"]["resources"]["memory"] = json!({ "limit": 33554432 }));
     let err = rt.create(&id, &bundle, &[]).fails();
     if berth_only("the error names the field and the controller") {
-        assert!(err.contains("linux.resources.memory.limit") && err.contains("memory controller"), "{err}");
+        assert!(
+            err.contains("linux.resources.memory.limit") && err.contains("memory controller"),
+            "{err}"
+        );
     }
     rt.assert_nothing_left(&id, &bundle);
 }
@@ -155,11 +203,24 @@ fn v1_layout_sets_limits_only_in_v1_hierarchies_and_freezes() {
 
     let dirs = cgroups_named(&id);
     if let Some(host_unified) = host_cgroup2_mount() {
-        assert!(!dirs.iter().any(|d| d.starts_with(&host_unified)), "the v1 layout has no cgroup2 mount: {dirs:?}");
+        assert!(
+            !dirs.iter().any(|d| d.starts_with(&host_unified)),
+            "the v1 layout has no cgroup2 mount: {dirs:?}"
+        );
     }
-    assert_eq!(read(&host_dir(Path::new("/sys/fs/cgroup/memory"), &id).join("memory.limit_in_bytes")), "33554432");
-    assert_eq!(read(&host_dir(Path::new("/sys/fs/cgroup/pids"), &id).join("pids.max")), "42");
-    let inside = exec_sh(&rt, &id, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max");
+    assert_eq!(
+        read(&host_dir(Path::new("/sys/fs/cgroup/memory"), &id).join("memory.limit_in_bytes")),
+        "33554432"
+    );
+    assert_eq!(
+        read(&host_dir(Path::new("/sys/fs/cgroup/pids"), &id).join("pids.max")),
+        "42"
+    );
+    let inside = exec_sh(
+        &rt,
+        &id,
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max",
+    );
     assert_eq!(inside.lines().collect::<Vec<_>>(), ["33554432", "42"]);
 
     let freezer = host_dir(Path::new("/sys/fs/cgroup/freezer"), &id).join("freezer.state");
@@ -180,7 +241,10 @@ fn v1_layout_refuses_cgroup_v2_keys() {
     bundle.edit(|c| c["linux"]["resources"]["unified"] = json!({ "pids.max": "10" }));
     let err = rt.create(&id, &bundle, &[]).fails();
     if berth_only("the error names the key and cgroup v2") {
-        assert!(err.contains("unified") && err.contains("cgroup v2"), "{err}");
+        assert!(
+            err.contains("unified") && err.contains("cgroup v2"),
+            "{err}"
+        );
     }
     rt.assert_nothing_left(&id, &bundle);
 }

@@ -31,35 +31,68 @@ fn the_container_is_a_systemd_scope_with_its_limits() {
     });
     bundle.write_config();
     let unit = format!("berth-{id}.scope");
-    rt.cmd(&["--systemd-cgroup", "create", "--bundle", bundle.path().to_str().unwrap(), &id]).ok();
+    rt.cmd(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ])
+    .ok();
 
-    assert_eq!(systemd.unit_property(&unit, "ActiveState"), "active", "{}", systemd.systemctl(&["status", &unit]));
+    assert_eq!(
+        systemd.unit_property(&unit, "ActiveState"),
+        "active",
+        "{}",
+        systemd.systemctl(&["status", &unit])
+    );
     assert_eq!(systemd.unit_property(&unit, "Slice"), "berth-test.slice");
     let inner = format!("berth.slice/berth-test.slice/{unit}");
-    assert_eq!(systemd.unit_property(&unit, "ControlGroup"), format!("/{inner}"));
+    assert_eq!(
+        systemd.unit_property(&unit, "ControlGroup"),
+        format!("/{inner}")
+    );
     let pid = rt.state(&id)["pid"].as_i64().expect("state has a pid");
     // Every hierarchy, also those systemd leaves alone (devices, freezer), holds the init
     // there. runc 1.1.5 leaves the init in the root of those two: no device cgroup of
     // its own (config-linux.md: the device rules MUST apply to the container).
-    let hierarchies: &[&str] = if berth_conformance::berth_only("runc leaves devices and freezer alone") {
-        &["memory", "pids", "devices", "freezer", "systemd", "unified"]
-    } else {
-        &["memory", "pids", "systemd", "unified"]
-    };
+    let hierarchies: &[&str] =
+        if berth_conformance::berth_only("runc leaves devices and freezer alone") {
+            &["memory", "pids", "devices", "freezer", "systemd", "unified"]
+        } else {
+            &["memory", "pids", "systemd", "unified"]
+        };
     for &hierarchy in hierarchies {
         let procs = fs::read_to_string(systemd.cgroup_dir(hierarchy, &inner).join("cgroup.procs"))
             .unwrap_or_else(|e| panic!("the scope's {hierarchy} cgroup: {e}"));
-        assert_eq!(procs.lines().count(), 1, "{hierarchy}: {procs:?} (init {pid} in systemd's numbering)");
+        assert_eq!(
+            procs.lines().count(),
+            1,
+            "{hierarchy}: {procs:?} (init {pid} in systemd's numbering)"
+        );
     }
-    let memory = fs::read_to_string(systemd.cgroup_dir("memory", &inner).join("memory.limit_in_bytes")).unwrap();
+    let memory = fs::read_to_string(
+        systemd
+            .cgroup_dir("memory", &inner)
+            .join("memory.limit_in_bytes"),
+    )
+    .unwrap();
     assert_eq!(memory.trim(), (64 << 20).to_string());
     let pids = fs::read_to_string(systemd.cgroup_dir("pids", &inner).join("pids.max")).unwrap();
     assert_eq!(pids.trim(), "50");
 
     rt.start(&id).ok();
     rt.kill_and_delete(&id, &bundle);
-    assert_eq!(systemd.unit_property(&unit, "LoadState"), "not-found", "the unit outlived delete");
-    assert!(systemd.cgroups_named(&unit).is_empty(), "cgroups left: {:?}", systemd.cgroups_named(&unit));
+    assert_eq!(
+        systemd.unit_property(&unit, "LoadState"),
+        "not-found",
+        "the unit outlived delete"
+    );
+    assert!(
+        systemd.cgroups_named(&unit).is_empty(),
+        "cgroups left: {:?}",
+        systemd.cgroups_named(&unit)
+    );
     // The slice's directories the runtime made where systemd does not manage the
     // controller (runtime.md: delete removes what create made; runc 1.1.5 leaves them).
     let berth = berth_conformance::berth_only("runc leaves the slice directories it made");
@@ -84,12 +117,26 @@ fn without_a_cgroups_path_the_scope_is_runc_id_in_system_slice() {
         c["linux"].as_object_mut().unwrap().remove("cgroupsPath");
     });
     bundle.write_config();
-    rt.cmd(&["--systemd-cgroup", "create", "--bundle", bundle.path().to_str().unwrap(), &id]).ok();
+    rt.cmd(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ])
+    .ok();
     let unit = format!("runc-{id}.scope");
     assert_eq!(systemd.unit_property(&unit, "ActiveState"), "active");
-    assert_eq!(systemd.unit_property(&unit, "ControlGroup"), format!("/system.slice/{unit}"));
+    assert_eq!(
+        systemd.unit_property(&unit, "ControlGroup"),
+        format!("/system.slice/{unit}")
+    );
     rt.kill_and_delete(&id, &bundle);
-    assert_eq!(systemd.unit_property(&unit, "LoadState"), "not-found", "the unit outlived delete");
+    assert_eq!(
+        systemd.unit_property(&unit, "LoadState"),
+        "not-found",
+        "the unit outlived delete"
+    );
 }
 
 /// A create that fails after systemd made the scope takes the scope back.
@@ -104,12 +151,30 @@ fn a_failed_create_stops_its_scope() {
         c["process"]["args"] = json!(["/no/such/program"]);
     });
     bundle.write_config();
-    let out = rt.cmd(&["--systemd-cgroup", "create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    let out = rt.cmd(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ]);
     // The init's failure, so the scope existed by then.
-    assert!(out.fails().contains("/no/such/program"), "{}", out.describe());
+    assert!(
+        out.fails().contains("/no/such/program"),
+        "{}",
+        out.describe()
+    );
     let unit = format!("berth-{id}.scope");
-    assert_eq!(systemd.unit_property(&unit, "LoadState"), "not-found", "the unit outlived the failed create");
-    assert!(systemd.cgroups_named(&unit).is_empty(), "cgroups left: {:?}", systemd.cgroups_named(&unit));
+    assert_eq!(
+        systemd.unit_property(&unit, "LoadState"),
+        "not-found",
+        "the unit outlived the failed create"
+    );
+    assert!(
+        systemd.cgroups_named(&unit).is_empty(),
+        "cgroups left: {:?}",
+        systemd.cgroups_named(&unit)
+    );
     rt.assert_nothing_left(&id, &bundle);
 }
 
@@ -128,20 +193,47 @@ fn limits_survive_a_daemon_reload() {
         c["linux"]["resources"]["cpu"] = json!({ "shares": 512, "quota": 50000, "period": 100000 });
     });
     bundle.write_config();
-    rt.cmd(&["--systemd-cgroup", "create", "--bundle", bundle.path().to_str().unwrap(), &id]).ok();
+    rt.cmd(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ])
+    .ok();
     let inner = format!("system.slice/berth-{id}.scope");
     let read = |hierarchy: &str, file: &str| {
-        fs::read_to_string(systemd.cgroup_dir(hierarchy, &inner).join(file)).unwrap_or_else(|e| panic!("{file}: {e}")).trim().to_string()
+        fs::read_to_string(systemd.cgroup_dir(hierarchy, &inner).join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .trim()
+            .to_string()
     };
     systemd.systemctl(&["daemon-reload"]);
-    assert_eq!(read("memory", "memory.limit_in_bytes"), (64 << 20).to_string());
+    assert_eq!(
+        read("memory", "memory.limit_in_bytes"),
+        (64 << 20).to_string()
+    );
     assert_eq!(read("pids", "pids.max"), "50");
     assert_eq!(read("cpu", "cpu.shares"), "512");
     assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
 
-    rt.cmd(&["--systemd-cgroup", "update", "--memory", "32M", "--pids-limit", "20", "--cpu-share", "256", &id]).ok();
+    rt.cmd(&[
+        "--systemd-cgroup",
+        "update",
+        "--memory",
+        "32M",
+        "--pids-limit",
+        "20",
+        "--cpu-share",
+        "256",
+        &id,
+    ])
+    .ok();
     systemd.systemctl(&["daemon-reload"]);
-    assert_eq!(read("memory", "memory.limit_in_bytes"), (32 << 20).to_string());
+    assert_eq!(
+        read("memory", "memory.limit_in_bytes"),
+        (32 << 20).to_string()
+    );
     assert_eq!(read("pids", "pids.max"), "20");
     assert_eq!(read("cpu", "cpu.shares"), "256");
     rt.kill_and_delete(&id, &bundle);

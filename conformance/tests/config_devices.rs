@@ -26,7 +26,9 @@ fn devices_have_their_type_numbers_mode_and_owner() {
         { "path": "/dev/plain", "type": "c", "major": 1, "minor": 7 },
     ]);
     let paths = "/dev/mychar /dev/unbuffered /dev/disks/myblk /dev/myfifo /dev/plain";
-    let out = run_script(&format!("{DESCRIBE} {paths}"), |c| c["linux"]["devices"] = devices);
+    let out = run_script(&format!("{DESCRIBE} {paths}"), |c| {
+        c["linux"]["devices"] = devices
+    });
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines,
@@ -46,7 +48,8 @@ fn devices_have_their_type_numbers_mode_and_owner() {
 /// host's /dev/fuse (10:229), when the host has one.
 fn host_has_fuse() -> bool {
     std::fs::metadata("/dev/fuse").is_ok_and(|m| {
-        m.file_type().is_char_device() && (libc::major(m.rdev()), libc::minor(m.rdev())) == (10, 229)
+        m.file_type().is_char_device()
+            && (libc::major(m.rdev()), libc::minor(m.rdev())) == (10, 229)
     })
 }
 
@@ -54,7 +57,8 @@ fn host_has_fuse() -> bool {
 const OPEN_FUSE: &str = "if (: <> /dev/fuse) 2>/dev/null; then echo opened; else echo refused; fi";
 
 fn list_fuse(c: &mut Value) {
-    c["linux"]["devices"] = json!([{ "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229 }]);
+    c["linux"]["devices"] =
+        json!([{ "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229 }]);
 }
 
 #[test]
@@ -66,7 +70,10 @@ fn a_listed_device_opens_when_resources_devices_allow_it() {
     let out = run_script(OPEN_FUSE, |c| {
         list_fuse(c);
         let rule = json!({ "allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw" });
-        c["linux"]["resources"]["devices"].as_array_mut().unwrap().push(rule);
+        c["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(rule);
     });
     assert_eq!(out, "opened\n");
 }

@@ -24,14 +24,22 @@ fn hook(path: &Path, kind: &str, out: &Path) -> Value {
 }
 
 fn recorded(out: &Path, kind: &str) -> (Value, String, String) {
-    let read = |ext: &str| fs::read_to_string(out.join(format!("{kind}.{ext}"))).unwrap_or_else(|e| panic!("{kind} hook did not run ({e})"));
+    let read = |ext: &str| {
+        fs::read_to_string(out.join(format!("{kind}.{ext}")))
+            .unwrap_or_else(|e| panic!("{kind} hook did not run ({e})"))
+    };
     let state = serde_json::from_str(&read("state")).unwrap();
-    (state, read("mnt").trim().to_string(), read("cwd").trim().to_string())
+    (
+        state,
+        read("mnt").trim().to_string(),
+        read("cwd").trim().to_string(),
+    )
 }
 
 /// runtime.md "Lifecycle": poststart hooks run after the user's program
 /// started (step 9), not during create; runc 1.1 ran them in create (fixed in 1.2).
-const RUNC_POSTSTART_AT_CREATE: &str = "runc 1.1.5 runs poststart hooks in create, against runtime.md's lifecycle";
+const RUNC_POSTSTART_AT_CREATE: &str =
+    "runc 1.1.5 runs poststart hooks in create, against runtime.md's lifecycle";
 
 #[test]
 fn every_hook_runs_at_its_point_with_the_state_berth_only() {
@@ -64,20 +72,36 @@ fn every_hook_runs_at_its_point_with_the_state_berth_only() {
         assert_eq!(state["id"], json!(id), "{kind}: {state}");
         assert_eq!(state["status"], "creating", "{kind}: {state}");
         assert!(state["pid"].as_i64().unwrap_or(0) > 0, "{kind}: {state}");
-        assert_eq!(mnt, host_mnt, "{kind} must run in the runtime's mount namespace");
+        assert_eq!(
+            mnt, host_mnt,
+            "{kind} must run in the runtime's mount namespace"
+        );
     }
     let (state, mnt, cwd) = recorded(out.path(), "createContainer");
     assert_eq!(state["id"], json!(id));
-    assert_ne!(mnt, host_mnt, "createContainer must run in the container's mount namespace");
-    assert_eq!(Path::new(&cwd), bundle.rootfs(), "createContainer runs from the rootfs");
-    assert!(!out.path().join("poststart.state").exists(), "poststart ran before start");
+    assert_ne!(
+        mnt, host_mnt,
+        "createContainer must run in the container's mount namespace"
+    );
+    assert_eq!(
+        Path::new(&cwd),
+        bundle.rootfs(),
+        "createContainer runs from the rootfs"
+    );
+    assert!(
+        !out.path().join("poststart.state").exists(),
+        "poststart ran before start"
+    );
 
     rt.start(&id).ok();
     let (state, mnt, _) = recorded(out.path(), "poststart");
     assert_eq!(state["id"], json!(id));
     assert_eq!(mnt, host_mnt);
     rt.wait_status(&id, "stopped");
-    assert!(!out.path().join("poststop.state").exists(), "poststop ran before delete");
+    assert!(
+        !out.path().join("poststop.state").exists(),
+        "poststop ran before delete"
+    );
     rt.delete(&id).ok();
     let (state, _, _) = recorded(out.path(), "poststop");
     assert_eq!(state["id"], json!(id));
@@ -96,7 +120,8 @@ fn start_container_hook_runs_inside_before_the_program() {
     let id = rt.new_id();
     let run = rt.run(&id, &bundle, &[]);
     run.ok();
-    let state: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("no state from startContainer ({e}): {}", run.describe()));
+    let state: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("no state from startContainer ({e}): {}", run.describe()));
     assert_eq!(state["id"], json!(id));
     drop(out);
     rt.assert_nothing_left(&id, &bundle);
@@ -162,13 +187,23 @@ fn a_hook_gets_its_args_its_env_only_and_the_annotations() {
         command.env("ONLY_THE_RUNTIME_HAS_THIS", "1");
     })
     .ok();
-    let read = |name: &str| fs::read_to_string(out.path().join(name)).unwrap_or_else(|e| panic!("the hook wrote no {name} ({e})"));
+    let read = |name: &str| {
+        fs::read_to_string(out.path().join(name))
+            .unwrap_or_else(|e| panic!("the hook wrote no {name} ({e})"))
+    };
     let state: Value = serde_json::from_str(&read("state")).unwrap();
-    assert_eq!(state["annotations"], json!({ "org.example.a": "1", "org.example.b": "two words" }), "{state}");
+    assert_eq!(
+        state["annotations"],
+        json!({ "org.example.a": "1", "org.example.b": "two words" }),
+        "{state}"
+    );
     assert_eq!(read("args"), "first second\n");
     let env = read("env");
     assert!(env.lines().any(|l| l == "HOOK_VAR=x y"), "{env}");
-    assert!(!env.contains("ONLY_THE_RUNTIME_HAS_THIS"), "the runtime's environment reached the hook: {env}");
+    assert!(
+        !env.contains("ONLY_THE_RUNTIME_HAS_THIS"),
+        "the runtime's environment reached the hook: {env}"
+    );
     rt.delete(&id).ok();
     rt.assert_nothing_left(&id, &bundle);
 }
@@ -196,7 +231,10 @@ fn a_hook_past_its_timeout_fails_create_and_is_killed() {
         .filter(|e| fs::read(e.path().join("cmdline")).is_ok_and(|c| c == hook_cmdline.as_bytes()))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(alive.is_empty(), "the timed-out hook still runs as pid {alive:?}");
+    assert!(
+        alive.is_empty(),
+        "the timed-out hook still runs as pid {alive:?}"
+    );
 }
 
 /// The init is moved into its cgroup while it sets itself up (see create.rs);
@@ -207,7 +245,10 @@ fn a_hook_past_its_timeout_fails_create_and_is_killed() {
 fn a_create_container_hook_runs_inside_the_containers_cgroup() {
     let out = HostDir::new();
     let script = out.path().join("cgroup.sh");
-    write_script(&script, "#!/bin/sh\ncat /proc/self/cgroup > \"$OUT/hook.cgroup\"\n");
+    write_script(
+        &script,
+        "#!/bin/sh\ncat /proc/self/cgroup > \"$OUT/hook.cgroup\"\n",
+    );
     let mut bundle = Bundle::busybox(&["cat", "/proc/self/cgroup"]);
     let o = out.path().to_path_buf();
     bundle.edit(|c| {
@@ -218,12 +259,17 @@ fn a_create_container_hook_runs_inside_the_containers_cgroup() {
     rt.create(&id, &bundle, &[]).ok();
     let hook = fs::read_to_string(out.path().join("hook.cgroup")).expect("the hook ran");
     for controller in ["pids", "memory", "cpu,cpuacct", "devices", "freezer"] {
-        let line = hook.lines().find(|l| l.split(':').nth(1) == Some(controller));
+        let line = hook
+            .lines()
+            .find(|l| l.split(':').nth(1) == Some(controller));
         if let Some(line) = line {
             assert!(line.contains(&id), "the createContainer hook ran outside the container's {controller} cgroup: {line}\n{hook}");
         }
     }
-    assert!(hook.lines().any(|l| l.contains(&id)), "the hook is in no cgroup of the container:\n{hook}");
+    assert!(
+        hook.lines().any(|l| l.contains(&id)),
+        "the hook is in no cgroup of the container:\n{hook}"
+    );
     rt.delete(&id).ok();
     rt.assert_nothing_left(&id, &bundle);
 }

@@ -25,12 +25,17 @@ fn sysctl_is_written_in_the_container_only() {
     });
     assert_eq!(out.trim(), flipped);
     let host_after = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
-    assert_eq!(host_after, host_before, "the container's sysctl leaked to the host");
+    assert_eq!(
+        host_after, host_before,
+        "the container's sysctl leaked to the host"
+    );
 }
 
 #[test]
 fn oom_score_adj_is_set() {
-    let out = run_script("cat /proc/self/oom_score_adj", |c| c["process"]["oomScoreAdj"] = json!(500));
+    let out = run_script("cat /proc/self/oom_score_adj", |c| {
+        c["process"]["oomScoreAdj"] = json!(500)
+    });
     assert_eq!(out.trim(), "500");
 }
 
@@ -47,7 +52,10 @@ fn device_cgroup_refuses_a_host_disk_made_with_mknod() {
     );
     let out = run_script(&script, |c| {
         for set in ["bounding", "effective", "permitted"] {
-            c["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_MKNOD"));
         }
     });
     assert_eq!(out, "refused\nnull-works\n");
@@ -73,7 +81,9 @@ fn personality_linux32_is_applied_berth_only() {
     if std::env::consts::ARCH != "x86_64" {
         return;
     }
-    let out = run_script("uname -m", |c| c["linux"]["personality"] = json!({ "domain": "LINUX32" }));
+    let out = run_script("uname -m", |c| {
+        c["linux"]["personality"] = json!({ "domain": "LINUX32" })
+    });
     assert_eq!(out.trim(), "i686");
 }
 
@@ -110,10 +120,22 @@ fn time_namespace_offsets_shift_the_boot_clock_berth_only() {
         return;
     }
     let out = run_script("cut -d' ' -f1 /proc/uptime", |c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "time" }));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "type": "time" }));
         c["linux"]["timeOffsets"] = json!({ "boottime": { "secs": 1000000, "nanosecs": 0 } });
     });
     let inside: f64 = out.trim().parse().unwrap();
-    let host: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split(' ').next().unwrap().parse().unwrap();
-    assert!(inside >= 1_000_000.0 && inside > host + 900_000.0, "inside {inside}, host {host}");
+    let host: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        inside >= 1_000_000.0 && inside > host + 900_000.0,
+        "inside {inside}, host {host}"
+    );
 }

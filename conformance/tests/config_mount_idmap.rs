@@ -6,7 +6,8 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 
 use berth_conformance::{
-    berth_only, bind_mount as bind, run_and_read_mounts, tmpfs_mount as tmpfs, Bundle, HostDir, Runtime,
+    berth_only, bind_mount as bind, run_and_read_mounts, tmpfs_mount as tmpfs, Bundle, HostDir,
+    Runtime,
 };
 use serde_json::{json, Value};
 
@@ -35,7 +36,8 @@ fn idmapped_bind_maps_owners_both_ways() {
     mount["gidMappings"] = id_mapping(1000, 2000);
     bundle.add_mount(mount);
     bundle.config_mut()["process"]["user"] = json!({ "uid": 2000, "gid": 2000 });
-    let script = "stat -c '%u %g' /data /data/file; echo made > /data/made && stat -c '%u %g' /data/made";
+    let script =
+        "stat -c '%u %g' /data /data/file; echo made > /data/made && stat -c '%u %g' /data/made";
     let (out, _) = run_and_read_mounts(&Runtime::new(), &mut bundle, script);
     assert_eq!(out, "2000 2000\n2000 2000\n2000 2000\n");
     let made = fs::metadata(host.join("made")).expect("the file reached the host");
@@ -64,7 +66,10 @@ fn ridmap_maps_submounts_and_idmap_does_not() {
         &mut bundle,
         "stat -c '%n %u' /idmap /idmap/sub /ridmap /ridmap/sub",
     );
-    assert_eq!(out, "/idmap 2000\n/idmap/sub 1000\n/ridmap 2000\n/ridmap/sub 2000\n");
+    assert_eq!(
+        out,
+        "/idmap 2000\n/idmap/sub 1000\n/ridmap 2000\n/ridmap/sub 2000\n"
+    );
 }
 
 /// config.md: mappings are for bind mounts here, must come in pairs, and `idmap` without
@@ -81,14 +86,19 @@ fn idmap_misuse_is_refused_naming_the_field() {
     let mut uid_only = bind(&host, "/d", &["rbind", "idmap"]);
     uid_only["uidMappings"] = id_mapping(0, 1000);
     let bare = bind(&host, "/d", &["rbind", "ridmap"]);
-    for (mount, needle) in [(on_tmpfs, "uidMappings"), (uid_only, "gidMappings"), (bare, "ridmap")] {
+    for (mount, needle) in [
+        (on_tmpfs, "uidMappings"),
+        (uid_only, "gidMappings"),
+        (bare, "ridmap"),
+    ] {
         let mut bundle = Bundle::busybox(&["true"]);
         bundle.add_mount(mount);
         let index = bundle.config()["mounts"].as_array().unwrap().len() - 1;
         let rt = Runtime::new();
         let id = rt.new_id();
         let out = rt.run(&id, &bundle, &[]);
-        out.fails_with(&format!("mounts[{index}]")).fails_with(needle);
+        out.fails_with(&format!("mounts[{index}]"))
+            .fails_with(needle);
         rt.assert_nothing_left(&id, &bundle);
     }
 }

@@ -16,8 +16,9 @@ use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::Path;
 
 use berth_conformance::{
-    berth_only, bind_mount as bind, has_option as has, mount_at, parse_mountinfo, read_until_closed,
-    run_and_read_mounts, tmpfs_mount as tmpfs, unique_name, Bundle, ConsoleSocket, HostDir, Mount, Runtime,
+    berth_only, bind_mount as bind, has_option as has, mount_at, parse_mountinfo,
+    read_until_closed, run_and_read_mounts, tmpfs_mount as tmpfs, unique_name, Bundle,
+    ConsoleSocket, HostDir, Mount, Runtime,
 };
 use serde_json::json;
 
@@ -47,14 +48,20 @@ fn tmpfs_takes_size_mode_uid_and_gid() {
         "stat -c '%a %u %g' /scratch\nstat -f -c '%b %S' /scratch",
     );
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "1750 1000 1001", "mode, owner and group of the tmpfs root");
+    assert_eq!(
+        lines[0], "1750 1000 1001",
+        "mode, owner and group of the tmpfs root"
+    );
     let (blocks, block_size) = lines[1].split_once(' ').expect("blocks and block size");
     let bytes = blocks.parse::<u64>().unwrap() * block_size.parse::<u64>().unwrap();
     assert_eq!(bytes, 2 * 1024 * 1024, "size=2m");
     let scratch = mount_at(&mounts, "/scratch");
     assert_eq!(scratch.fs_type, "tmpfs");
     for option in ["size=2048k", "mode=1750", "uid=1000", "gid=1001"] {
-        assert!(has(&scratch.super_options, option), "{option} missing: {scratch:?}");
+        assert!(
+            has(&scratch.super_options, option),
+            "{option} missing: {scratch:?}"
+        );
     }
     assert!(has(&scratch.options, "nosuid"), "{scratch:?}");
 }
@@ -72,14 +79,25 @@ fn devpts_is_a_new_instance_with_its_ptmxmode_mode_and_gid() {
             .iter_mut()
             .find(|m| m["destination"] == "/dev/pts")
             .expect("a /dev/pts mount");
-        devpts["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0600", "mode=0640", "gid=6"]);
+        devpts["options"] = json!([
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0600",
+            "mode=0640",
+            "gid=6"
+        ]);
     });
     let dir = HostDir::new();
     let socket = ConsoleSocket::bind(dir.path());
     let rt = Runtime::new();
     let id = rt.new_id();
-    rt.create(&id, &bundle, &["--console-socket", socket.path().to_str().unwrap()])
-        .ok();
+    rt.create(
+        &id,
+        &bundle,
+        &["--console-socket", socket.path().to_str().unwrap()],
+    )
+    .ok();
     let console = socket.receive().expect("the pty master");
     rt.start(&id).ok();
     let out = read_until_closed(&console.master);
@@ -89,12 +107,18 @@ fn devpts_is_a_new_instance_with_its_ptmxmode_mode_and_gid() {
 
     let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
     assert_eq!(lines.len(), 3, "{out:?}");
-    assert_eq!(lines[0], "640 6", "the slave's mode and group come from mode= and gid=");
+    assert_eq!(
+        lines[0], "640 6",
+        "the slave's mode and group come from mode= and gid="
+    );
     assert_eq!(lines[1], "600", "ptmx's mode comes from ptmxmode=");
     let devpts = &parse_mountinfo(lines[2])[0];
     assert_eq!(devpts.fs_type, "devpts");
     for option in ["gid=6", "mode=640", "ptmxmode=600"] {
-        assert!(has(&devpts.super_options, option), "{option} missing: {devpts:?}");
+        assert!(
+            has(&devpts.super_options, option),
+            "{option} missing: {devpts:?}"
+        );
     }
     let host = parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap());
     let host_devpts: Vec<&str> = host
@@ -134,14 +158,21 @@ fn mqueue_belongs_to_the_container_ipc_namespace() {
             libc::mq_unlink(name.as_ptr());
         }
     }
-    assert_eq!(fd, -1, "the container's queue is in the host's IPC namespace");
+    assert_eq!(
+        fd, -1,
+        "the container's queue is in the host's IPC namespace"
+    );
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
 }
 
 /// The container's own directory in a hierarchy, from /proc/self/cgroup text: "4:pids:/p",
 /// "1:name=systemd:/p", and "0::/p" for the v2 one.
 fn own_cgroup<'a>(proc_self_cgroup: &'a str, hierarchy: &Mount) -> &'a str {
-    let name = Path::new(&hierarchy.mount_point).file_name().unwrap().to_str().unwrap();
+    let name = Path::new(&hierarchy.mount_point)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
     proc_self_cgroup
         .lines()
         .filter_map(|line| {
@@ -150,7 +181,9 @@ fn own_cgroup<'a>(proc_self_cgroup: &'a str, hierarchy: &Mount) -> &'a str {
         })
         .find(|(_, controllers, _)| match hierarchy.fs_type.as_str() {
             "cgroup2" => controllers.is_empty(),
-            _ => controllers.split(',').any(|c| c.trim_start_matches("name=") == name),
+            _ => controllers
+                .split(',')
+                .any(|c| c.trim_start_matches("name=") == name),
         })
         .map(|(_, _, path)| path)
         .unwrap_or_else(|| panic!("no {name} in /proc/self/cgroup: {proc_self_cgroup}"))
@@ -174,7 +207,11 @@ fn cgroup_mount_shows_the_container_own_cgroups_read_only() {
     let mut expected = v1;
     // A hybrid host's cgroup2 (systemd puts it at /sys/fs/cgroup/unified).
     if berth_only("runc 1.1.5 binds only the v1 hierarchies of a hybrid host") {
-        expected.extend(host.iter().filter(under_cgroup).filter(|m| m.fs_type == "cgroup2"));
+        expected.extend(
+            host.iter()
+                .filter(under_cgroup)
+                .filter(|m| m.fs_type == "cgroup2"),
+        );
     }
     let mut bundle = Bundle::busybox(&[]);
     let (out, mounts) = run_and_read_mounts(&Runtime::new(), &mut bundle, "cat /proc/self/cgroup");
@@ -219,7 +256,11 @@ fn cgroup2_mount_in_a_cgroup_namespace_is_the_container_own() {
         "grep '^0::' /proc/self/cgroup; cat /sys/fs/cgroup/cgroup.procs",
     );
     let mut lines = out.lines();
-    assert_eq!(lines.next(), Some("0::/"), "the container's cgroup namespace root");
+    assert_eq!(
+        lines.next(),
+        Some("0::/"),
+        "the container's cgroup namespace root"
+    );
     let pids: Vec<&str> = lines.collect();
     assert!(
         pids.contains(&"1"),
@@ -250,12 +291,16 @@ fn overlay_writes_land_in_upperdir() {
             format!("workdir={}", work.display()),
         ]
     }));
-    let script = "cat /merged/from-lower; echo changed > /merged/from-lower; echo new > /merged/new";
+    let script =
+        "cat /merged/from-lower; echo changed > /merged/from-lower; echo new > /merged/new";
     let (out, mounts) = run_and_read_mounts(&Runtime::new(), &mut bundle, script);
     assert_eq!(out, "lower\n");
     assert_eq!(mount_at(&mounts, "/merged").fs_type, "overlay");
     assert_eq!(fs::read_to_string(upper.join("new")).unwrap(), "new\n");
-    assert_eq!(fs::read_to_string(upper.join("from-lower")).unwrap(), "changed\n");
+    assert_eq!(
+        fs::read_to_string(upper.join("from-lower")).unwrap(),
+        "changed\n"
+    );
     assert_eq!(
         fs::read_to_string(lower.join("from-lower")).unwrap(),
         "lower\n",
@@ -271,7 +316,11 @@ fn bind_ro_is_a_per_mount_remount() {
     let host = HostDir::new();
     fs::write(host.join("file"), "from host\n").unwrap();
     let mut bundle = Bundle::busybox(&[]);
-    bundle.add_mount(bind(&host, "/data", &["bind", "ro", "nosuid", "nodev", "noexec"]));
+    bundle.add_mount(bind(
+        &host,
+        "/data",
+        &["bind", "ro", "nosuid", "nodev", "noexec"],
+    ));
     let (out, mounts) = run_and_read_mounts(
         &Runtime::new(),
         &mut bundle,
@@ -352,7 +401,11 @@ fn bind_propagation_options_show_in_mountinfo() {
         .expect("/src is shared")
         .to_owned();
     let peer = mount_at(&mounts, "/peer");
-    assert_eq!(peer.shared_group(), Some(group.as_str()), "rshared: {peer:?}");
+    assert_eq!(
+        peer.shared_group(),
+        Some(group.as_str()),
+        "rshared: {peer:?}"
+    );
     let slave = mount_at(&mounts, "/slave");
     assert_eq!(
         (slave.master_group(), slave.shared_group()),
@@ -362,10 +415,17 @@ fn bind_propagation_options_show_in_mountinfo() {
     let private = mount_at(&mounts, "/private");
     assert!(private.optional.is_empty(), "rprivate: {private:?}");
     let unbindable = mount_at(&mounts, "/unbindable");
-    assert_eq!(unbindable.optional, ["unbindable"], "runbindable: {unbindable:?}");
+    assert_eq!(
+        unbindable.optional,
+        ["unbindable"],
+        "runbindable: {unbindable:?}"
+    );
 
     let mounted = |path: &str| mounts.iter().any(|m| m.mount_point == path);
-    assert!(mounted("/peer/late"), "a mount under the source did not reach its peer");
+    assert!(
+        mounted("/peer/late"),
+        "a mount under the source did not reach its peer"
+    );
     assert!(
         mounted("/slave/late"),
         "a mount under the source did not reach its slave"
@@ -415,8 +475,16 @@ fn rootfs_propagation_applies_to_the_container_root() {
         bundle.config_mut()["linux"]["rootfsPropagation"] = json!(propagation);
         let (_, mounts) = run_and_read_mounts(&Runtime::new(), &mut bundle, "true");
         let (root, proc) = (mount_at(&mounts, "/"), mount_at(&mounts, "/proc"));
-        assert_eq!(propagation_of(root), root_expected, "{propagation}: {root:?}");
-        assert_eq!(propagation_of(proc), proc_expected, "{propagation}: {proc:?}");
+        assert_eq!(
+            propagation_of(root),
+            root_expected,
+            "{propagation}: {root:?}"
+        );
+        assert_eq!(
+            propagation_of(proc),
+            proc_expected,
+            "{propagation}: {proc:?}"
+        );
     }
 }
 
@@ -428,20 +496,31 @@ fn file_binds_onto_a_file_created_when_missing() {
     fs::write(host.join("conf"), "host conf\n").unwrap();
     fs::write(host.join("group"), "host group\n").unwrap();
     let mut bundle = Bundle::busybox(&[]);
-    bundle.add_mount(bind(&host.join("conf"), "/etc/berth/app.conf", &["bind", "ro"]));
+    bundle.add_mount(bind(
+        &host.join("conf"),
+        "/etc/berth/app.conf",
+        &["bind", "ro"],
+    ));
     bundle.add_mount(bind(&host.join("group"), "/etc/group", &["bind", "ro"]));
     let script = "cat /etc/berth/app.conf /etc/group; stat -c %F /etc/berth/app.conf";
     let rt = Runtime::new();
     let (out, mounts) = run_and_read_mounts(&rt, &mut bundle, script);
     assert_eq!(out, "host conf\nhost group\nregular file\n");
     assert!(has(&mount_at(&mounts, "/etc/berth/app.conf").options, "ro"));
-    let created = fs::symlink_metadata(bundle.rootfs().join("etc/berth/app.conf")).expect("the target was created");
-    assert!(created.is_file(), "the target is not a regular file: {created:?}");
+    let created = fs::symlink_metadata(bundle.rootfs().join("etc/berth/app.conf"))
+        .expect("the target was created");
+    assert!(
+        created.is_file(),
+        "the target is not a regular file: {created:?}"
+    );
     assert_eq!(created.len(), 0, "the target was written to");
     assert!(fs::read_to_string(bundle.rootfs().join("etc/group"))
         .unwrap()
         .starts_with("root:x:0:"));
-    assert_eq!(fs::read_to_string(host.join("conf")).unwrap(), "host conf\n");
+    assert_eq!(
+        fs::read_to_string(host.join("conf")).unwrap(),
+        "host conf\n"
+    );
 }
 
 #[test]
@@ -453,7 +532,8 @@ fn missing_nested_target_directories_are_created_inside_the_rootfs() {
     assert_eq!(out, "tmpfs\n");
     assert_eq!(mount_at(&mounts, "/deep/er/still").fs_type, "tmpfs");
     for dir in ["deep", "deep/er", "deep/er/still"] {
-        let meta = fs::symlink_metadata(bundle.rootfs().join(dir)).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        let meta = fs::symlink_metadata(bundle.rootfs().join(dir))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
         assert!(meta.is_dir(), "{dir} is not a directory");
         assert_eq!(meta.mode() & 0o7777, 0o755, "mode of {dir}");
     }
@@ -469,7 +549,11 @@ fn bind_targets_through_an_escaping_symlink_stay_in_the_rootfs() {
     fs::write(source.join("file"), "source\n").unwrap();
     let mut bundle = Bundle::busybox(&["cat", "/escape/dir/file", "/escape/file"]);
     let climb = "../".repeat(Path::new(&bundle.rootfs()).components().count() + 2);
-    symlink(format!("{climb}{}", victim.display()), bundle.rootfs().join("escape")).unwrap();
+    symlink(
+        format!("{climb}{}", victim.display()),
+        bundle.rootfs().join("escape"),
+    )
+    .unwrap();
     bundle.add_mount(bind(&source, "/escape/dir", &["rbind"]));
     bundle.add_mount(bind(&source.join("file"), "/escape/file", &["bind"]));
     let rt = Runtime::new();

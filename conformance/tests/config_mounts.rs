@@ -5,7 +5,8 @@ use std::fs;
 use std::path::Path;
 
 use berth_conformance::{
-    has_option as has, mount_at, mounts_mentioning, parse_mountinfo, Bundle, HostDir, Mount, Runtime,
+    has_option as has, mount_at, mounts_mentioning, parse_mountinfo, Bundle, HostDir, Mount,
+    Runtime,
 };
 use serde_json::json;
 

@@ -27,14 +27,21 @@ fn deny_mkdir(errno: Option<u32>) -> Value {
 
 #[test]
 fn a_denied_syscall_fails_with_eperm() {
-    let (code, out) = run("mkdir /dev/shm/x 2>&1; echo after", |c| c["linux"]["seccomp"] = deny_mkdir(None));
+    let (code, out) = run("mkdir /dev/shm/x 2>&1; echo after", |c| {
+        c["linux"]["seccomp"] = deny_mkdir(None)
+    });
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("Operation not permitted") && out.contains("after"), "{out}");
+    assert!(
+        out.contains("Operation not permitted") && out.contains("after"),
+        "{out}"
+    );
 }
 
 #[test]
 fn errno_ret_is_returned() {
-    let (_, out) = run("mkdir /dev/shm/x 2>&1", |c| c["linux"]["seccomp"] = deny_mkdir(Some(38)));
+    let (_, out) = run("mkdir /dev/shm/x 2>&1", |c| {
+        c["linux"]["seccomp"] = deny_mkdir(Some(38))
+    });
     assert!(out.contains("Function not implemented"), "{out}");
 }
 
@@ -42,10 +49,13 @@ fn errno_ret_is_returned() {
 /// CAP_SYS_ADMIN; it must hold all the same.
 #[test]
 fn the_filter_holds_without_no_new_privileges() {
-    let (_, out) = run("mkdir /dev/shm/x 2>&1; grep Seccomp: /proc/self/status", |c| {
-        c["process"]["noNewPrivileges"] = json!(false);
-        c["linux"]["seccomp"] = deny_mkdir(None);
-    });
+    let (_, out) = run(
+        "mkdir /dev/shm/x 2>&1; grep Seccomp: /proc/self/status",
+        |c| {
+            c["process"]["noNewPrivileges"] = json!(false);
+            c["linux"]["seccomp"] = deny_mkdir(None);
+        },
+    );
     assert!(out.contains("Operation not permitted"), "{out}");
     assert!(out.contains("Seccomp:\t2"), "not in filter mode: {out}");
 }
@@ -60,14 +70,20 @@ fn the_containers_default_profile_runs_a_shell_and_blocks_what_it_lists() {
     let script = "echo shell-ok; hostname set-by-the-container 2>&1; hostname; grep Seccomp: /proc/self/status";
     let (code, out) = run(script, |c| {
         for set in ["bounding", "effective", "permitted"] {
-            c["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_SYS_ADMIN"));
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SYS_ADMIN"));
         }
         c["linux"]["seccomp"] = profile;
     });
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("shell-ok"), "{out}");
     assert!(out.contains("Operation not permitted"), "{out}");
-    assert!(!out.lines().any(|l| l == "set-by-the-container"), "sethostname got through: {out}");
+    assert!(
+        !out.lines().any(|l| l == "set-by-the-container"),
+        "sethostname got through: {out}"
+    );
     assert!(out.contains("Seccomp:\t2"), "{out}");
 }
 
@@ -77,7 +93,10 @@ fn the_containers_default_profile_runs_a_shell_and_blocks_what_it_lists() {
 fn without_a_profile_the_same_sethostname_works() {
     let (_, out) = run("hostname set-by-the-container 2>&1; hostname", |c| {
         for set in ["bounding", "effective", "permitted"] {
-            c["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_SYS_ADMIN"));
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SYS_ADMIN"));
         }
     });
     assert!(out.lines().any(|l| l == "set-by-the-container"), "{out}");
@@ -91,7 +110,11 @@ fn an_unknown_action_is_a_clear_error() {
     let id = rt.new_id();
     let out = rt.create(&id, &bundle, &[]);
     let text = out.fails();
-    assert!(text.contains("SCMP_ACT_BOGUS") || text.to_lowercase().contains("seccomp"), "{}", out.describe());
+    assert!(
+        text.contains("SCMP_ACT_BOGUS") || text.to_lowercase().contains("seccomp"),
+        "{}",
+        out.describe()
+    );
     rt.assert_nothing_left(&id, &bundle);
 }
 
@@ -109,7 +132,11 @@ fn notify_mkdir(agent: &SeccompAgent) -> Value {
 fn a_notified_syscall_is_answered_by_the_listener() {
     for no_new_privileges in [false, true] {
         let agent = SeccompAgent::start(Answer::Errno(libc::ENOSPC));
-        let mut bundle = Bundle::busybox(&["sh", "-c", "mkdir /tmp/x 2>&1; echo code=$?; [ -d /tmp/x ] || echo absent"]);
+        let mut bundle = Bundle::busybox(&[
+            "sh",
+            "-c",
+            "mkdir /tmp/x 2>&1; echo code=$?; [ -d /tmp/x ] || echo absent",
+        ]);
         bundle.edit(|c| {
             c["linux"]["seccomp"] = notify_mkdir(&agent);
             c["process"]["noNewPrivileges"] = json!(no_new_privileges);
@@ -119,8 +146,20 @@ fn a_notified_syscall_is_answered_by_the_listener() {
         let out = rt.run(&id, &bundle, &[]);
         rt.assert_nothing_left(&id, &bundle);
         let printed = format!("{}{}", out.stdout, out.stderr);
-        assert!(printed.contains("No space left on device") && printed.contains("code=1") && printed.contains("absent"), "noNewPrivileges {no_new_privileges}: {printed}");
-        assert!(agent.syscalls().iter().any(|nr| [libc::SYS_mkdir as i32, libc::SYS_mkdirat as i32].contains(nr)), "{:?}", agent.syscalls());
+        assert!(
+            printed.contains("No space left on device")
+                && printed.contains("code=1")
+                && printed.contains("absent"),
+            "noNewPrivileges {no_new_privileges}: {printed}"
+        );
+        assert!(
+            agent
+                .syscalls()
+                .iter()
+                .any(|nr| [libc::SYS_mkdir as i32, libc::SYS_mkdirat as i32].contains(nr)),
+            "{:?}",
+            agent.syscalls()
+        );
 
         // runtime-spec's container process state, as the listener gets it.
         let messages = agent.messages();
@@ -130,7 +169,11 @@ fn a_notified_syscall_is_answered_by_the_listener() {
         assert_eq!(message["metadata"], "berth-test-metadata");
         assert_eq!(message["state"]["id"], id.as_str());
         assert_eq!(message["state"]["status"], "creating");
-        assert!(message["pid"].as_i64().is_some_and(|p| p > 0) && message["pid"] == message["state"]["pid"], "{message}");
+        assert!(
+            message["pid"].as_i64().is_some_and(|p| p > 0)
+                && message["pid"] == message["state"]["pid"],
+            "{message}"
+        );
     }
 }
 
@@ -143,20 +186,37 @@ fn an_exec_d_process_gets_its_own_listener_descriptor() {
     let id = rt.new_id();
     rt.create_and_start(&id, &bundle);
     let out = rt.cmd(&["exec", &id, "sh", "-c", "mkdir /tmp/y 2>&1; echo code=$?"]);
-    assert!(out.stdout.contains("Read-only file system") && out.stdout.contains("code=1"), "{}", out.describe());
+    assert!(
+        out.stdout.contains("Read-only file system") && out.stdout.contains("code=1"),
+        "{}",
+        out.describe()
+    );
     let messages = agent.messages();
-    assert_eq!(messages.len(), 2, "one for the init, one for the exec'd process: {messages:?}");
+    assert_eq!(
+        messages.len(),
+        2,
+        "one for the init, one for the exec'd process: {messages:?}"
+    );
     let exec_message: Value = serde_json::from_str(&messages[1]).expect("JSON");
     assert_eq!(exec_message["state"]["status"], "running");
-    assert_ne!(exec_message["pid"], exec_message["state"]["pid"], "the exec'd process, not the init");
+    assert_ne!(
+        exec_message["pid"], exec_message["state"]["pid"],
+        "the exec'd process, not the init"
+    );
     rt.kill_and_delete(&id, &bundle);
 }
 
 #[test]
 fn notify_without_a_listener_as_the_default_or_to_no_socket_is_refused() {
     let cases = [
-        (json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }] }), "listenerPath"),
-        (json!({ "defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/nonexistent.sock" }), "defaultAction"),
+        (
+            json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }] }),
+            "listenerPath",
+        ),
+        (
+            json!({ "defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/nonexistent.sock" }),
+            "defaultAction",
+        ),
     ];
     for (profile, named) in cases {
         let mut bundle = Bundle::sleeper();

@@ -8,7 +8,11 @@ use serde_json::json;
 
 #[test]
 fn console_socket_receives_the_master_and_the_container_talks_through_it() {
-    let mut bundle = Bundle::busybox(&["sh", "-c", "tty; stty size; [ -c /dev/console ] && echo console-ok; echo done"]);
+    let mut bundle = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "tty; stty size; [ -c /dev/console ] && echo console-ok; echo done",
+    ]);
     bundle.edit(|c| {
         c["process"]["terminal"] = json!(true);
         c["process"]["consoleSize"] = json!({ "height": 33, "width": 111 });
@@ -17,13 +21,27 @@ fn console_socket_receives_the_master_and_the_container_talks_through_it() {
     let socket = ConsoleSocket::bind(dir.path());
     let rt = Runtime::new();
     let id = rt.new_id();
-    rt.create(&id, &bundle, &["--console-socket", socket.path().to_str().unwrap()]).ok();
-    let received = socket.receive().expect("the runtime sent the master as go-runc expects");
-    assert!(!received.name.is_empty(), "the message carries the master's name");
+    rt.create(
+        &id,
+        &bundle,
+        &["--console-socket", socket.path().to_str().unwrap()],
+    )
+    .ok();
+    let received = socket
+        .receive()
+        .expect("the runtime sent the master as go-runc expects");
+    assert!(
+        !received.name.is_empty(),
+        "the message carries the master's name"
+    );
     rt.start(&id).ok();
     let out = read_until_closed(&received.master);
     let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
-    assert_eq!(lines, ["/dev/pts/0", "33 111", "console-ok", "done"], "{out:?}");
+    assert_eq!(
+        lines,
+        ["/dev/pts/0", "33 111", "console-ok", "done"],
+        "{out:?}"
+    );
     rt.wait_status(&id, "stopped");
     rt.delete(&id).ok();
     rt.assert_nothing_left(&id, &bundle);
@@ -47,7 +65,11 @@ fn a_console_socket_without_a_terminal_is_refused() {
     let socket = ConsoleSocket::bind(dir.path());
     let rt = Runtime::new();
     let id = rt.new_id();
-    let out = rt.create(&id, &bundle, &["--console-socket", socket.path().to_str().unwrap()]);
+    let out = rt.create(
+        &id,
+        &bundle,
+        &["--console-socket", socket.path().to_str().unwrap()],
+    );
     out.fails_with("cannot use console socket if runc will not detach or allocate tty");
     rt.assert_nothing_left(&id, &bundle);
 }

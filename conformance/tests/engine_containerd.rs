@@ -267,23 +267,41 @@ fn the_same_workload_looks_the_same_under_runc() {
     let Some(containerd) = Containerd::start() else {
         return;
     };
-    let flags = ["--rm", "--memory-limit", "67108864", "--env", "GREETING=hello", "--mount", "type=cgroup,src=cgroup,dst=/sys/fs/cgroup,options=ro:nosuid:nodev:noexec"];
+    let flags = [
+        "--rm",
+        "--memory-limit",
+        "67108864",
+        "--env",
+        "GREETING=hello",
+        "--mount",
+        "type=cgroup,src=cgroup,dst=/sys/fs/cgroup,options=ro:nosuid:nodev:noexec",
+    ];
     let report = |binary: &std::path::Path| {
         let id = unique_name();
         let out = containerd.run_with(binary, &id, &flags, &["sh", "-c", SELF_REPORT]);
         containerd.assert_nothing_left(&id, 0);
-        (out.code, out.stdout.replace(&id, "ID"), out.stderr.replace(&id, "ID"))
+        (
+            out.code,
+            out.stdout.replace(&id, "ID"),
+            out.stderr.replace(&id, "ID"),
+        )
     };
     let ours = report(&berth_conformance::runtime());
     let theirs = report(runc);
     assert_eq!(ours.0, 7, "stderr: {}", ours.2);
     let (ours_view, theirs_view) = (normalise(&ours.1, false), normalise(&theirs.1, true));
-    let (ours_lines, theirs_lines): (Vec<&str>, Vec<&str>) = (ours_view.lines().collect(), theirs_view.lines().collect());
+    let (ours_lines, theirs_lines): (Vec<&str>, Vec<&str>) =
+        (ours_view.lines().collect(), theirs_view.lines().collect());
     let differ: Vec<String> = ours_lines
         .iter()
         .filter(|l| !theirs_lines.contains(l))
         .map(|l| format!("  ours only:   {l}"))
-        .chain(theirs_lines.iter().filter(|l| !ours_lines.contains(l)).map(|l| format!("  runc's only: {l}")))
+        .chain(
+            theirs_lines
+                .iter()
+                .filter(|l| !ours_lines.contains(l))
+                .map(|l| format!("  runc's only: {l}")),
+        )
         .collect();
     assert!(
         differ.is_empty(),
@@ -294,7 +312,10 @@ fn the_same_workload_looks_the_same_under_runc() {
         theirs.1,
         theirs.2
     );
-    assert_eq!((ours.0, ours_view, ours.2), (theirs.0, theirs_view, theirs.2));
+    assert_eq!(
+        (ours.0, ours_view, ours.2),
+        (theirs.0, theirs_view, theirs.2)
+    );
 }
 
 /// What legitimately differs between Berth's and runc 1.1's view, made equal.
@@ -340,7 +361,10 @@ fn normalise(report: &str, is_runc: bool) -> String {
             // config.md "Mounts": the options are those of the mount at the
             // destination, and the test asks for `ro`. runc 1.1 leaves the tmpfs
             // that holds the hierarchies writable; Berth makes it read-only.
-            mounts.push(format!("{point} {fstype} {}", options.replacen("rw", "ro", 1)));
+            mounts.push(format!(
+                "{point} {fstype} {}",
+                options.replacen("rw", "ro", 1)
+            ));
         } else if point == "/sys/fs/cgroup/unified" && !is_runc {
             // The spec does not lay out a `cgroup` mount. Both bind the container's
             // own cgroup of every v1 hierarchy; on a hybrid host Berth also binds its

@@ -5,7 +5,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use berth_conformance::{berth_only, cgroups_named, unique_name, wait_until, Bundle, HostDir, Runtime};
+use berth_conformance::{
+    berth_only, cgroups_named, unique_name, wait_until, Bundle, HostDir, Runtime,
+};
 
 #[test]
 fn an_init_killed_before_start_is_stopped_and_cannot_start() {
@@ -16,7 +18,11 @@ fn an_init_killed_before_start_is_stopped_and_cannot_start() {
     let pid = rt.state(&id)["pid"].as_i64().expect("a pid") as i32;
     // SAFETY: kill(2) with plain integers, on the init this test just created.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    assert!(wait_until(Duration::from_secs(10), || rt.state(&id)["status"] == "stopped"), "a dead init is not reported stopped");
+    assert!(
+        wait_until(Duration::from_secs(10), || rt.state(&id)["status"]
+            == "stopped"),
+        "a dead init is not reported stopped"
+    );
     let err = rt.start(&id).fails();
     if berth_only("the error says the container stopped") {
         assert!(err.contains("stopped"), "{err}");
@@ -31,7 +37,11 @@ struct StateMount(HostDir);
 impl StateMount {
     fn new(options: &str) -> StateMount {
         let dir = HostDir::new();
-        let status = Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(dir.path()).status().expect("run mount");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
         assert!(status.success(), "mount a tmpfs with {options}");
         StateMount(dir)
     }
@@ -47,10 +57,28 @@ fn create_under(root: &std::path::Path, bundle: &Bundle) -> (String, String) {
     let rt = Runtime::new();
     let id = unique_name();
     bundle.write_config();
-    let out = rt.cmd_raw(&["--root", root.to_str().unwrap(), "create", "--bundle", bundle.path().to_str().unwrap(), &id]);
-    assert!(!out.success(), "create succeeded on a broken state root: {}", out.describe());
-    assert!(cgroups_named(&id).is_empty(), "a cgroup was left: {:?}", cgroups_named(&id));
-    assert!(berth_conformance::processes_using(&bundle.rootfs()).is_empty(), "a process was left");
+    let out = rt.cmd_raw(&[
+        "--root",
+        root.to_str().unwrap(),
+        "create",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(
+        !out.success(),
+        "create succeeded on a broken state root: {}",
+        out.describe()
+    );
+    assert!(
+        cgroups_named(&id).is_empty(),
+        "a cgroup was left: {:?}",
+        cgroups_named(&id)
+    );
+    assert!(
+        berth_conformance::processes_using(&bundle.rootfs()).is_empty(),
+        "a process was left"
+    );
     (id, out.combined())
 }
 
@@ -60,7 +88,11 @@ fn a_read_only_state_root_is_a_clear_error() {
     let bundle = Bundle::sleeper();
     let (_, err) = create_under(mount.0.path(), &bundle);
     if berth_only("the error names the state root and the cause") {
-        assert!(err.contains(mount.0.path().to_str().unwrap()) && err.to_lowercase().contains("read-only"), "{err}");
+        assert!(
+            err.contains(mount.0.path().to_str().unwrap())
+                && err.to_lowercase().contains("read-only"),
+            "{err}"
+        );
     }
 }
 
@@ -73,6 +105,11 @@ fn a_full_state_root_is_a_clear_error_and_keeps_no_half_state() {
     if berth_only("the error names the cause") {
         assert!(err.to_lowercase().contains("no space left"), "{err}");
     }
-    let left: Vec<_> = std::fs::read_dir(mount.0.path()).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
-    assert!(!left.iter().any(|n| n.to_string_lossy() == id), "a half-made state dir was left: {left:?}");
+    let left: Vec<_> = std::fs::read_dir(mount.0.path())
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        !left.iter().any(|n| n.to_string_lossy() == id),
+        "a half-made state dir was left: {left:?}"
+    );
 }

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use berth_conformance::{berth_only, is_rfc3339, runtime, skip, wait_until, Bundle, HostDir, Runtime};
+use berth_conformance::{
+    berth_only, is_rfc3339, runtime, skip, wait_until, Bundle, HostDir, Runtime,
+};
 use serde_json::{json, Value};
 
 const ENV: &str = "BERTH_FAULT_STOP_AT";
@@ -43,9 +45,22 @@ fn hook_built() -> bool {
 }
 
 /// `create --pid-file` for `id`, with `step` armed, run to its end.
-fn create_armed(rt: &Runtime, bundle: &Bundle, id: &str, step: &str, pid_file: &Path) -> berth_conformance::Output {
+fn create_armed(
+    rt: &Runtime,
+    bundle: &Bundle,
+    id: &str,
+    step: &str,
+    pid_file: &Path,
+) -> berth_conformance::Output {
     bundle.write_config();
-    let args = ["create", "--bundle", bundle.path().to_str().unwrap(), "--pid-file", pid_file.to_str().unwrap(), id];
+    let args = [
+        "create",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        id,
+    ];
     rt.cmd_with(&args, |c| {
         c.env(ENV, step);
     })
@@ -56,7 +71,14 @@ fn spawn_create_armed(rt: &Runtime, bundle: &Bundle, id: &str, step: &str, out: 
     bundle.write_config();
     let root = rt.root();
     Command::new(runtime())
-        .args(["--root", root.to_str().unwrap(), "create", "--bundle", bundle.path().to_str().unwrap(), id])
+        .args([
+            "--root",
+            root.to_str().unwrap(),
+            "create",
+            "--bundle",
+            bundle.path().to_str().unwrap(),
+            id,
+        ])
         .env(ENV, step)
         .stdin(Stdio::null())
         .stdout(File::create(out.join("create.stdout")).unwrap())
@@ -68,10 +90,17 @@ fn spawn_create_armed(rt: &Runtime, bundle: &Bundle, id: &str, step: &str, out: 
 /// The child of `parent` that waits at an armed step, once there is one.
 fn held_child_of(parent: u32) -> Option<i32> {
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
         let comm = head.split_once('(').map(|(_, c)| c).unwrap_or("");
-        let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
         if comm == HELD_COMM && ppid == Some(parent) {
             return head.split_whitespace().next()?.parse().ok();
         }
@@ -88,48 +117,94 @@ fn wait_for_held_init(create: &mut Child, step: &str, out: &HostDir) -> i32 {
     });
     held.unwrap_or_else(|| {
         let stderr = std::fs::read_to_string(out.join("create.stderr")).unwrap_or_default();
-        panic!("the init never waited at {step} (reached: {reached}, create: {:?}): {stderr}", create.try_wait())
+        panic!(
+            "the init never waited at {step} (reached: {reached}, create: {:?}): {stderr}",
+            create.try_wait()
+        )
     })
 }
 
 fn signal(pid: i32, signal: i32) {
     // SAFETY: kill(2) with plain integers, on a process this test started.
-    assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill({pid}, {signal}): {}", std::io::Error::last_os_error());
+    assert_eq!(
+        unsafe { libc::kill(pid, signal) },
+        0,
+        "kill({pid}, {signal}): {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// `state` and `list` show `id` as absent or whole: never a half-made container.
 fn assert_no_half_state(rt: &Runtime, id: &str, bundle: &Bundle, step: &str) {
     let state = rt.cmd(&["state", id]);
     if state.success() {
-        let value: Value = serde_json::from_str(&state.stdout).unwrap_or_else(|e| panic!("after {step}: state is not JSON ({e}): {}", state.describe()));
+        let value: Value = serde_json::from_str(&state.stdout).unwrap_or_else(|e| {
+            panic!(
+                "after {step}: state is not JSON ({e}): {}",
+                state.describe()
+            )
+        });
         assert_whole(&value, id, bundle, step);
     } else {
-        assert!(state.combined().contains("does not exist"), "after {step}: state failed otherwise than with \"does not exist\": {}", state.describe());
+        assert!(
+            state.combined().contains("does not exist"),
+            "after {step}: state failed otherwise than with \"does not exist\": {}",
+            state.describe()
+        );
     }
     let list = rt.cmd(&["list", "--format", "json"]);
-    let listed: Value = serde_json::from_str(&list.ok().stdout).unwrap_or_else(|e| panic!("after {step}: list is not JSON ({e}): {}", list.describe()));
+    let listed: Value = serde_json::from_str(&list.ok().stdout)
+        .unwrap_or_else(|e| panic!("after {step}: list is not JSON ({e}): {}", list.describe()));
     for entry in listed.as_array().into_iter().flatten() {
         assert_whole(entry, id, bundle, step);
     }
     let quiet = rt.cmd(&["list", "-q"]);
-    assert!(quiet.ok().stdout.lines().all(|l| l == id), "after {step}: list -q shows other names: {}", quiet.describe());
+    assert!(
+        quiet.ok().stdout.lines().all(|l| l == id),
+        "after {step}: list -q shows other names: {}",
+        quiet.describe()
+    );
 }
 
 fn assert_whole(state: &Value, id: &str, bundle: &Bundle, step: &str) {
     assert_eq!(state["id"], id, "after {step}: {state}");
     let status = state["status"].as_str().unwrap_or("");
-    assert!(["created", "running", "stopped"].contains(&status), "after {step}: status {status:?} in {state}");
+    assert!(
+        ["created", "running", "stopped"].contains(&status),
+        "after {step}: status {status:?} in {state}"
+    );
     let pid = state["pid"].as_i64().unwrap_or(-1);
-    assert!(if status == "stopped" { pid == 0 } else { pid > 0 }, "after {step}: pid {pid} with status {status}: {state}");
-    assert_eq!(state["bundle"], bundle.path().to_str().unwrap(), "after {step}: {state}");
-    assert!(is_rfc3339(state["created"].as_str().unwrap_or("")), "after {step}: created is not RFC 3339: {state}");
-    assert!(state["ociVersion"].as_str().is_some_and(|v| !v.is_empty()), "after {step}: {state}");
+    assert!(
+        if status == "stopped" {
+            pid == 0
+        } else {
+            pid > 0
+        },
+        "after {step}: pid {pid} with status {status}: {state}"
+    );
+    assert_eq!(
+        state["bundle"],
+        bundle.path().to_str().unwrap(),
+        "after {step}: {state}"
+    );
+    assert!(
+        is_rfc3339(state["created"].as_str().unwrap_or("")),
+        "after {step}: created is not RFC 3339: {state}"
+    );
+    assert!(
+        state["ociVersion"].as_str().is_some_and(|v| !v.is_empty()),
+        "after {step}: {state}"
+    );
 }
 
 /// `delete --force` succeeds and leaves nothing; the id is then unknown.
 fn assert_force_delete_cleans_up(rt: &Runtime, id: &str, bundle: &Bundle, step: &str) {
     let out = rt.cmd(&["delete", "--force", id]);
-    assert!(out.success(), "after {step}: delete --force failed: {}", out.describe());
+    assert!(
+        out.success(),
+        "after {step}: delete --force failed: {}",
+        out.describe()
+    );
     rt.assert_nothing_left(id, bundle);
     rt.cmd(&["state", id]).fails_with("does not exist");
 }
@@ -141,7 +216,12 @@ fn killed_at_parent_step(step: &str) {
     let id = rt.new_id();
     let dir = HostDir::new();
     let out = create_armed(&rt, &bundle, &id, step, &dir.join("pid"));
-    assert_eq!(out.code, SIGKILLED, "create was not killed at {step}: {}", out.describe());
+    assert_eq!(
+        out.code,
+        SIGKILLED,
+        "create was not killed at {step}: {}",
+        out.describe()
+    );
     assert_no_half_state(&rt, &id, &bundle, step);
     assert_force_delete_cleans_up(&rt, &id, &bundle, step);
 }
@@ -161,19 +241,42 @@ fn killed_at_parent_step_in_a_scope(step: &str) {
     let mut bundle = Bundle::sleeper();
     bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("berth-test.slice:berth:{id}")));
     bundle.write_config();
-    let args = ["--systemd-cgroup", "create", "--bundle", bundle.path().to_str().unwrap(), &id];
+    let args = [
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ];
     let out = rt.cmd_with(&args, |c| {
         c.env(ENV, step);
     });
-    assert_eq!(out.code, SIGKILLED, "create was not killed at {step}: {}", out.describe());
+    assert_eq!(
+        out.code,
+        SIGKILLED,
+        "create was not killed at {step}: {}",
+        out.describe()
+    );
     assert_no_half_state(&rt, &id, &bundle, step);
     assert_force_delete_cleans_up(&rt, &id, &bundle, step);
     let unit = format!("berth-{id}.scope");
-    assert_eq!(systemd.unit_property(&unit, "LoadState"), "not-found", "after {step}: the scope outlived delete");
-    assert!(systemd.cgroups_named(&unit).is_empty(), "after {step}: cgroups left: {:?}", systemd.cgroups_named(&unit));
+    assert_eq!(
+        systemd.unit_property(&unit, "LoadState"),
+        "not-found",
+        "after {step}: the scope outlived delete"
+    );
+    assert!(
+        systemd.cgroups_named(&unit).is_empty(),
+        "after {step}: cgroups left: {:?}",
+        systemd.cgroups_named(&unit)
+    );
     for hierarchy in ["devices", "freezer"] {
         let slice = systemd.cgroup_dir(hierarchy, "berth.slice");
-        assert!(!slice.exists(), "after {step}: {} was left", slice.display());
+        assert!(
+            !slice.exists(),
+            "after {step}: {} was left",
+            slice.display()
+        );
     }
 }
 
@@ -196,7 +299,11 @@ fn create_killed_at_init_step(step: &str, then: Init) {
     let init = wait_for_held_init(&mut create, step, &dir);
     create.kill().expect("SIGKILL create");
     let status = create.wait().expect("wait for create");
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL), "create at {step}: {status:?}");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL),
+        "create at {step}: {status:?}"
+    );
     if then == Init::GoesOn {
         signal(init, libc::SIGCONT);
     }
@@ -215,8 +322,15 @@ fn init_killed_at_init_step(step: &str) {
     signal(init, libc::SIGKILL);
     let status = create.wait().expect("wait for create");
     let stderr = std::fs::read_to_string(dir.join("create.stderr")).unwrap_or_default();
-    assert_eq!(status.code(), Some(1), "create with its init killed at {step}: {status:?}: {stderr}");
-    assert!(stderr.contains("init"), "the error does not say the init died: {stderr}");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "create with its init killed at {step}: {status:?}: {stderr}"
+    );
+    assert!(
+        stderr.contains("init"),
+        "the error does not say the init died: {stderr}"
+    );
     rt.assert_nothing_left(&id, &bundle);
     assert_no_half_state(&rt, &id, &bundle, step);
     assert_force_delete_cleans_up(&rt, &id, &bundle, step);

@@ -9,8 +9,14 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 
-use berth_conformance::hostile_tree::{chain, confined, entries, host_probe, inside, mknod, own_dev, plant_link, refused, socket_file, Kind, UP};
-use berth_conformance::{berth_only, bind_mount, mounts_mentioning, tmpfs_mount, unique_name, Bundle, HostDir, Runtime, STATE_DEADLINE};
+use berth_conformance::hostile_tree::{
+    chain, confined, entries, host_probe, inside, mknod, own_dev, plant_link, refused, socket_file,
+    Kind, UP,
+};
+use berth_conformance::{
+    berth_only, bind_mount, mounts_mentioning, tmpfs_mount, unique_name, Bundle, HostDir, Runtime,
+    STATE_DEADLINE,
+};
 use serde_json::{json, Value};
 
 // ---- symlink loops ----------------------------------------------------------
@@ -28,7 +34,11 @@ fn a_two_link_loop_on_a_mount_destination_is_refused() {
 fn a_link_to_itself_on_a_mount_destination_is_refused() {
     let mut bundle = Bundle::busybox(&["true"]);
     plant_link(&bundle, "/self-loop", "self-loop");
-    bundle.add_mount(bind_mount(&bundle.path().join("config.json"), "/self-loop/x", &["bind"]));
+    bundle.add_mount(bind_mount(
+        &bundle.path().join("config.json"),
+        "/self-loop/x",
+        &["bind"],
+    ));
     refused(&Runtime::new(), &bundle, "/self-loop/x");
 }
 
@@ -40,7 +50,12 @@ fn a_looping_masked_or_readonly_path_is_refused() {
         let mut bundle = Bundle::busybox(&["true"]);
         plant_link(&bundle, "/loop-a", "loop-b");
         plant_link(&bundle, "/loop-b", "loop-a");
-        bundle.edit(|c| c["linux"][key].as_array_mut().unwrap().push(json!("/loop-a/x")));
+        bundle.edit(|c| {
+            c["linux"][key]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("/loop-a/x"))
+        });
         refused(&Runtime::new(), &bundle, "/loop-a/x");
     }
 }
@@ -56,7 +71,12 @@ fn a_chain_of_fifty_links_on_a_mount_destination() {
     let id = rt.new_id();
     let out = rt.run(&id, &bundle, &[]);
     if out.success() {
-        assert_eq!(out.stdout, "tmpfs\n", "the mount is not at the chain's end: {}", out.describe());
+        assert_eq!(
+            out.stdout,
+            "tmpfs\n",
+            "the mount is not at the chain's end: {}",
+            out.describe()
+        );
     }
     if berth_only("runc 1.1.5 follows up to 255 links, the kernel 40") {
         out.fails_with("/hop0");
@@ -80,7 +100,13 @@ fn an_absolute_symlink_on_a_mount_destination_resolves_inside_the_rootfs() {
     for kind in [Kind::Tmpfs, Kind::Bind] {
         let host = HostDir::new();
         let target = host.path().to_owned();
-        confined(kind, |b| plant_link(b, "/data", &target), "/data", target.to_str().unwrap(), &host);
+        confined(
+            kind,
+            |b| plant_link(b, "/data", &target),
+            "/data",
+            target.to_str().unwrap(),
+            &host,
+        );
     }
 }
 
@@ -91,8 +117,18 @@ fn a_symlink_up_to_the_host_root_on_a_mount_destination_stays_in_the_rootfs() {
         let name = probe.file_name().unwrap().to_str().unwrap().to_owned();
         // From rootfs/up, `UP/tmp` on the host is /tmp; in the rootfs, /tmp.
         let dest = format!("/up/tmp/{name}");
-        confined(kind, |b| plant_link(b, "/up", UP), &dest, &format!("/tmp/{name}"), &probe);
-        assert!(!probe.exists(), "{kind:?}: {} was made on the host", probe.display());
+        confined(
+            kind,
+            |b| plant_link(b, "/up", UP),
+            &dest,
+            &format!("/tmp/{name}"),
+            &probe,
+        );
+        assert!(
+            !probe.exists(),
+            "{kind:?}: {} was made on the host",
+            probe.display()
+        );
     }
 }
 
@@ -101,8 +137,18 @@ fn dot_dot_in_an_absolute_mount_destination_is_clamped_at_the_rootfs() {
     for kind in [Kind::Tmpfs, Kind::Bind] {
         let probe = host_probe();
         let name = probe.file_name().unwrap().to_str().unwrap().to_owned();
-        confined(kind, |_| {}, &format!("/{UP}/tmp/{name}"), &format!("/tmp/{name}"), &probe);
-        assert!(!probe.exists(), "{kind:?}: {} was made on the host", probe.display());
+        confined(
+            kind,
+            |_| {},
+            &format!("/{UP}/tmp/{name}"),
+            &format!("/tmp/{name}"),
+            &probe,
+        );
+        assert!(
+            !probe.exists(),
+            "{kind:?}: {} was made on the host",
+            probe.display()
+        );
     }
 }
 
@@ -120,7 +166,12 @@ fn a_mount_destination_through_a_proc_magic_link() {
         let rt = Runtime::new();
         let id = rt.new_id();
         let out = rt.run(&id, &bundle, &[]);
-        assert!(!probe.exists(), "{} was made on the host: {}", probe.display(), out.describe());
+        assert!(
+            !probe.exists(),
+            "{} was made on the host: {}",
+            probe.display(),
+            out.describe()
+        );
         if berth_only("runc 1.1.5 resolves the magic link's text inside the rootfs") {
             out.fails_with(&dest);
         }
@@ -140,7 +191,12 @@ fn a_relative_mount_destination_climbing_out_never_reaches_the_host() {
     let rt = Runtime::new();
     let id = rt.new_id();
     let out = rt.run(&id, &bundle, &[]);
-    assert!(!probe.exists(), "{} was made on the host: {}", probe.display(), out.describe());
+    assert!(
+        !probe.exists(),
+        "{} was made on the host: {}",
+        probe.display(),
+        out.describe()
+    );
     if berth_only("runc 1.1.5 accepts a relative destination") {
         out.fails_with(&name);
     }
@@ -182,10 +238,17 @@ fn masked_and_readonly_paths_leading_out_are_applied_inside_the_rootfs() {
     bundle.set_args(&["sh", "-c", &script]);
     let rt = Runtime::new();
     let out = rt.run_to_completion(&bundle);
-    assert_eq!(out, "end\nro1\nro2\n", "a path was not masked or made read-only inside the rootfs");
+    assert_eq!(
+        out, "end\nro1\nro2\n",
+        "a path was not masked or made read-only inside the rootfs"
+    );
     assert_eq!(fs::read_to_string(host.join("secret")).unwrap(), "host\n");
     fs::write(host.join("ro/f"), "").expect("the host directory stays writable");
-    assert!(mounts_mentioning(&host).is_empty(), "{:?}", mounts_mentioning(&host));
+    assert!(
+        mounts_mentioning(&host).is_empty(),
+        "{:?}",
+        mounts_mentioning(&host)
+    );
 }
 
 /// A listed device whose path the rootfs made a symlink out of it: config-linux.md
@@ -210,9 +273,19 @@ fn a_device_path_that_is_a_symlink_out_of_the_rootfs() {
     let rt = Runtime::new();
     let id = rt.new_id();
     let out = rt.run(&id, &bundle, &[]);
-    assert!(!probe.exists(), "{} was made on the host: {}", probe.display(), out.describe());
+    assert!(
+        !probe.exists(),
+        "{} was made on the host: {}",
+        probe.display(),
+        out.describe()
+    );
     if out.success() {
-        assert_eq!(out.stdout, "character special file 1:3\n", "{}", out.describe());
+        assert_eq!(
+            out.stdout,
+            "character special file 1:3\n",
+            "{}",
+            out.describe()
+        );
     }
     if berth_only("runc 1.1.5 makes the node where the link leads, inside the rootfs") {
         out.fails_with("/dev/evil");
@@ -237,13 +310,20 @@ fn a_rootfs_that_is_a_symlink_is_followed_and_left_clean() {
     let out = rt.run(&id, &bundle, &[]);
     if berth_only("runc 1.1.5 refuses a rootfs that is a symlink") {
         assert_eq!(out.ok().stdout, "hi\n");
-        assert!(real.join("rootfs/tmp/f").exists(), "the container did not run on the link's target");
+        assert!(
+            real.join("rootfs/tmp/f").exists(),
+            "the container did not run on the link's target"
+        );
     } else {
         out.fails_with("rootfs");
     }
     rt.cmd(&["delete", "--force", &id]);
     rt.assert_nothing_left(&id, &bundle);
-    assert!(mounts_mentioning(&real).is_empty(), "{:?}", mounts_mentioning(&real));
+    assert!(
+        mounts_mentioning(&real).is_empty(),
+        "{:?}",
+        mounts_mentioning(&real)
+    );
 }
 
 // ---- a thousand mounts -------------------------------------------------------
@@ -260,16 +340,30 @@ fn a_thousand_mounts_work_and_leave_nothing() {
         bundle.add_mount(json!({ "destination": format!("/m/t{i}"), "type": "tmpfs", "source": tag, "options": ["size=64k"] }));
     }
     for i in 0..400 {
-        bundle.add_mount(bind_mount(shared.path(), &format!("/m/b{i}"), &["bind", "ro"]));
+        bundle.add_mount(bind_mount(
+            shared.path(),
+            &format!("/m/b{i}"),
+            &["bind", "ro"],
+        ));
     }
-    let host_tagged = || fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.contains(&tag)).count();
+    let host_tagged = || {
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&tag))
+            .count()
+    };
     let rt = Runtime::new();
     let id = rt.new_id();
     let script = format!("grep -c ' {tag} ' /proc/self/mountinfo; grep -c ' /m/b[0-9]* ' /proc/self/mountinfo; cat /m/b399/f; echo");
     bundle.set_args(&["sh", "-c", &script]);
     let created = rt.create(&id, &bundle, &[]);
     created.ok();
-    assert_eq!(host_tagged(), 0, "the container's mounts reached the host's table");
+    assert_eq!(
+        host_tagged(),
+        0,
+        "the container's mounts reached the host's table"
+    );
     rt.start(&id).ok();
     rt.wait_status(&id, "stopped");
     let printed = created.stdout_now();
@@ -288,7 +382,14 @@ fn a_thousand_mounts_work_and_leave_nothing() {
 #[test]
 fn default_device_paths_the_rootfs_filled_with_impostors() {
     let probe = host_probe();
-    let mut bundle = Bundle::busybox(&["stat", "-c", "%n %F %t:%T", "/dev/null", "/dev/zero", "/dev/tty"]);
+    let mut bundle = Bundle::busybox(&[
+        "stat",
+        "-c",
+        "%n %F %t:%T",
+        "/dev/null",
+        "/dev/zero",
+        "/dev/tty",
+    ]);
     let dev = bundle.rootfs().join("dev");
     mknod(&dev.join("null"), libc::S_IFBLK, 8, 0);
     symlink(&probe, dev.join("zero")).unwrap();
@@ -325,7 +426,10 @@ fn default_device_paths_with_impostors_in_a_user_namespace() {
     std::os::unix::fs::chown(&dev, Some(100_000), Some(100_000)).unwrap();
     bundle.edit(|c| {
         own_dev(c);
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "user" }));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "type": "user" }));
         let mapping = json!([{ "containerID": 0, "hostID": 100_000, "size": 65536 }]);
         c["linux"]["uidMappings"] = mapping.clone();
         c["linux"]["gidMappings"] = mapping;
@@ -335,7 +439,12 @@ fn default_device_paths_with_impostors_in_a_user_namespace() {
     let out = rt.run(&id, &bundle, &[]);
     assert!(!probe.exists(), "{} was made on the host", probe.display());
     if berth_only("runc 1.1.5 keeps whatever is at a default device's path") {
-        assert_eq!(out.ok().stdout, "/dev/null character special file 1:3\n/dev/zero character special file 1:5\n", "{}", out.describe());
+        assert_eq!(
+            out.ok().stdout,
+            "/dev/null character special file 1:3\n/dev/zero character special file 1:5\n",
+            "{}",
+            out.describe()
+        );
     }
     rt.cmd(&["delete", "--force", &id]);
     rt.assert_nothing_left(&id, &bundle);
@@ -369,17 +478,31 @@ fn a_listed_device_whose_path_holds_another_node() {
     mknod(&bundle.rootfs().join("dev/same"), libc::S_IFCHR, 1, 5);
     bundle.edit(|c| {
         own_dev(c);
-        c["linux"]["devices"] = json!([{ "path": "/dev/same", "type": "c", "major": 1, "minor": 5 }]);
+        c["linux"]["devices"] =
+            json!([{ "path": "/dev/same", "type": "c", "major": 1, "minor": 5 }]);
     });
-    assert_eq!(rt.run_to_completion(&bundle), "character special file 1:5\n");
+    assert_eq!(
+        rt.run_to_completion(&bundle),
+        "character special file 1:5\n"
+    );
 }
 
 /// The spec allows a device anywhere; outside /dev it is made like any other.
 #[test]
 fn a_listed_device_outside_dev() {
-    let mut bundle = Bundle::busybox(&["sh", "-c", "stat -c '%F %t:%T' /opt/deep/mynull && echo x > /opt/deep/mynull && echo wrote"]);
-    bundle.edit(|c| c["linux"]["devices"] = json!([{ "path": "/opt/deep/mynull", "type": "c", "major": 1, "minor": 3 }]));
-    assert_eq!(Runtime::new().run_to_completion(&bundle), "character special file 1:3\nwrote\n");
+    let mut bundle = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "stat -c '%F %t:%T' /opt/deep/mynull && echo x > /opt/deep/mynull && echo wrote",
+    ]);
+    bundle.edit(|c| {
+        c["linux"]["devices"] =
+            json!([{ "path": "/opt/deep/mynull", "type": "c", "major": 1, "minor": 3 }])
+    });
+    assert_eq!(
+        Runtime::new().run_to_completion(&bundle),
+        "character special file 1:3\nwrote\n"
+    );
 }
 
 /// A mount destination the rootfs holds as a device node (sda's numbers) or a
@@ -389,11 +512,19 @@ fn a_listed_device_outside_dev() {
 fn device_nodes_and_fifos_at_mount_destinations() {
     let source = HostDir::new();
     fs::write(source.join("f"), "bound\n").unwrap();
-    for (name, kind) in [("blk", libc::S_IFBLK), ("chr", libc::S_IFCHR), ("fifo", libc::S_IFIFO)] {
+    for (name, kind) in [
+        ("blk", libc::S_IFBLK),
+        ("chr", libc::S_IFCHR),
+        ("fifo", libc::S_IFIFO),
+    ] {
         let mut bundle = Bundle::busybox(&["cat", &format!("/mnt/{name}")]);
         fs::create_dir_all(bundle.rootfs().join("mnt")).unwrap();
         mknod(&bundle.rootfs().join("mnt").join(name), kind, 8, 0);
-        bundle.add_mount(bind_mount(&source.join("f"), &format!("/mnt/{name}"), &["bind"]));
+        bundle.add_mount(bind_mount(
+            &source.join("f"),
+            &format!("/mnt/{name}"),
+            &["bind"],
+        ));
         let rt = Runtime::new();
         assert_eq!(rt.run_to_completion(&bundle), "bound\n", "{name}");
 
@@ -410,10 +541,19 @@ fn device_nodes_and_fifos_at_mount_destinations() {
 /// Berth replaces it, or with a read-only rootfs refuses it by name.
 #[test]
 fn a_fifo_or_socket_at_dev_console() {
-    for (kind, readonly) in [("fifo", false), ("socket", false), ("fifo", true), ("socket", true)] {
+    for (kind, readonly) in [
+        ("fifo", false),
+        ("socket", false),
+        ("fifo", true),
+        ("socket", true),
+    ] {
         let mut bundle = Bundle::busybox(&["true"]);
         let console = bundle.rootfs().join("dev/console");
-        if kind == "fifo" { mknod(&console, libc::S_IFIFO, 0, 0) } else { socket_file(&console) }
+        if kind == "fifo" {
+            mknod(&console, libc::S_IFIFO, 0, 0)
+        } else {
+            socket_file(&console)
+        }
         bundle.edit(|c| {
             own_dev(c);
             c["process"]["terminal"] = json!(true);
@@ -423,14 +563,22 @@ fn a_fifo_or_socket_at_dev_console() {
         let socket = berth_conformance::ConsoleSocket::bind(dir.path());
         let rt = Runtime::new();
         let id = rt.new_id();
-        let out = rt.create(&id, &bundle, &["--console-socket", socket.path().to_str().unwrap()]);
+        let out = rt.create(
+            &id,
+            &bundle,
+            &["--console-socket", socket.path().to_str().unwrap()],
+        );
         if out.success() {
             let received = socket.receive().expect("the console master");
             rt.start(&id).ok();
             berth_conformance::read_until_closed(&received.master);
             rt.wait_status(&id, "stopped");
         } else if berth_only("runc's errors differ") {
-            assert!(readonly, "{kind} in a writable rootfs not replaced: {}", out.describe());
+            assert!(
+                readonly,
+                "{kind} in a writable rootfs not replaced: {}",
+                out.describe()
+            );
             out.fails_with(&format!("/dev/console: a {kind} is there"));
         }
         rt.cmd(&["delete", "--force", &id]);
@@ -470,7 +618,11 @@ fn proc_or_sys_that_is_not_a_directory_is_refused() {
             let rt = Runtime::new();
             let out = refused(&rt, &bundle, &format!("/{dir}"));
             let meta = fs::symlink_metadata(&at).unwrap();
-            assert!(!meta.is_dir(), "{dir} {kind}: replaced by a directory: {}", out.describe());
+            assert!(
+                !meta.is_dir(),
+                "{dir} {kind}: replaced by a directory: {}",
+                out.describe()
+            );
         }
     }
 }
@@ -524,32 +676,77 @@ fn ids_outside_runcs_rule_are_refused() {
     let escape = format!("hostile-escape-{}", unique_name());
     let long = |n| "x".repeat(n);
     let bad = [
-        String::new(), ".".into(), "..".into(), format!("a/{escape}"), format!("../{escape}"), format!("/{escape}"),
-        "a\nb".into(), "a b".into(), " a".into(), "ünï".into(), "日本".into(), "a:b".into(), "a*".into(),
-        long(256), long(1024), long(4097), long(100_000),
+        String::new(),
+        ".".into(),
+        "..".into(),
+        format!("a/{escape}"),
+        format!("../{escape}"),
+        format!("/{escape}"),
+        "a\nb".into(),
+        "a b".into(),
+        " a".into(),
+        "ünï".into(),
+        "日本".into(),
+        "a:b".into(),
+        "a*".into(),
+        long(256),
+        long(1024),
+        long(4097),
+        long(100_000),
     ];
     let rt = Runtime::new();
     let rt_dir = rt.root().parent().unwrap().to_owned();
     for id in &bad {
         let shown: String = id.chars().take(40).collect();
-        let out = rt.cmd(&["create", "--bundle", bundle.path().to_str().unwrap(), "--", id]);
+        let out = rt.cmd(&[
+            "create",
+            "--bundle",
+            bundle.path().to_str().unwrap(),
+            "--",
+            id,
+        ]);
         let text = out.fails();
         // runc 1.1.5 has no length rule: the kernel's ENAMETOOLONG is its error.
         if id.len() <= 255 || berth_only("runc 1.1.5 reports a long id as a file name too long") {
-            assert!(text.to_lowercase().contains("container id"), "{shown:?}: {}", out.describe());
+            assert!(
+                text.to_lowercase().contains("container id"),
+                "{shown:?}: {}",
+                out.describe()
+            );
         }
         // Log lines escape control characters and quotes: look for printable ids only.
-        if !id.is_empty() && !id.contains('\n') && berth_only("runc's message does not name the id") {
-            let named = if id.len() <= 255 { id.as_str() } else { &id[..32] };
-            assert!(text.contains(named), "{shown:?} not named: {}", out.describe());
+        if !id.is_empty() && !id.contains('\n') && berth_only("runc's message does not name the id")
+        {
+            let named = if id.len() <= 255 {
+                id.as_str()
+            } else {
+                &id[..32]
+            };
+            assert!(
+                text.contains(named),
+                "{shown:?} not named: {}",
+                out.describe()
+            );
         }
-        assert_eq!(entries(&rt.root()), Vec::<String>::new(), "{shown:?} left something in the state root");
+        assert_eq!(
+            entries(&rt.root()),
+            Vec::<String>::new(),
+            "{shown:?} left something in the state root"
+        );
         for cmd in ["state", "start", "kill", "delete"] {
             let out = rt.cmd(&[cmd, "--", id]);
-            assert!(!out.success(), "{cmd} {shown:?} succeeded: {}", out.describe());
+            assert!(
+                !out.success(),
+                "{cmd} {shown:?} succeeded: {}",
+                out.describe()
+            );
         }
     }
-    for dir in [rt_dir.join(&escape), rt_dir.parent().unwrap().join(&escape), PathBuf::from("/").join(&escape)] {
+    for dir in [
+        rt_dir.join(&escape),
+        rt_dir.parent().unwrap().join(&escape),
+        PathBuf::from("/").join(&escape),
+    ] {
         assert!(!dir.exists(), "{} was made", dir.display());
     }
     assert!(berth_conformance::cgroups_named(&escape).is_empty());
@@ -568,17 +765,34 @@ fn ids_at_the_edges_of_runcs_rule_are_fully_usable() {
         bundle.write_config();
         rt.track(id);
         let shown: String = id.chars().take(40).collect();
-        rt.cmd(&["create", "--bundle", bundle.path().to_str().unwrap(), "--", id]).ok();
+        rt.cmd(&[
+            "create",
+            "--bundle",
+            bundle.path().to_str().unwrap(),
+            "--",
+            id,
+        ])
+        .ok();
         let state = rt.cmd(&["state", "--", id]);
         let state: Value = serde_json::from_str(&state.ok().stdout).unwrap();
         assert_eq!(state["id"], *id, "{shown}");
         assert_eq!(state["status"], "created", "{shown}");
         let list = rt.cmd(&["list", "-q"]);
-        assert!(list.ok().stdout.lines().any(|l| l == id), "{shown} not listed: {}", list.describe());
+        assert!(
+            list.ok().stdout.lines().any(|l| l == id),
+            "{shown} not listed: {}",
+            list.describe()
+        );
         rt.cmd(&["start", "--", id]).ok();
         rt.cmd(&["kill", "--", id, "KILL"]).ok();
-        let stopped = || serde_json::from_str::<Value>(&rt.cmd(&["state", "--", id]).stdout).is_ok_and(|s| s["status"] == "stopped");
-        assert!(berth_conformance::wait_until(STATE_DEADLINE, stopped), "{shown} never stopped");
+        let stopped = || {
+            serde_json::from_str::<Value>(&rt.cmd(&["state", "--", id]).stdout)
+                .is_ok_and(|s| s["status"] == "stopped")
+        };
+        assert!(
+            berth_conformance::wait_until(STATE_DEADLINE, stopped),
+            "{shown} never stopped"
+        );
         rt.cmd(&["delete", "--", id]).ok();
         rt.assert_nothing_left(id, &bundle);
         assert_eq!(entries(&rt.root()), Vec::<String>::new(), "{shown}");

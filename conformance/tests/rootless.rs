@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use berth_conformance::{berth_only, cgroups_named, mounts_mentioning, processes_using, runtime, scratch_dir, skip, unique_name, wait_until, Bundle, RUNC};
+use berth_conformance::{
+    berth_only, cgroups_named, mounts_mentioning, processes_using, runtime, scratch_dir, skip,
+    unique_name, wait_until, Bundle, RUNC,
+};
 use serde_json::{json, Value};
 
 const USER: &str = "berth-rootless";
@@ -34,14 +37,33 @@ struct Rootless {
 fn rootless() -> Option<Rootless> {
     static USER_IDS: OnceLock<Option<(u32, u32)>> = OnceLock::new();
     let ids = *USER_IDS.get_or_init(|| {
-        let exists = Command::new("id").arg(USER).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        let exists = Command::new("id")
+            .arg(USER)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
         if !exists {
-            let made = Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER]).status();
+            let made = Command::new("useradd")
+                .args([
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    USER,
+                ])
+                .status();
             if !made.is_ok_and(|s| s.success()) {
                 return None;
             }
         }
-        let id = |flag: &str| -> Option<u32> { String::from_utf8(Command::new("id").args([flag, USER]).output().ok()?.stdout).ok()?.trim().parse().ok() };
+        let id = |flag: &str| -> Option<u32> {
+            String::from_utf8(Command::new("id").args([flag, USER]).output().ok()?.stdout)
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        };
         Some((id("-u")?, id("-g")?))
     });
     let Some((uid, gid)) = ids else {
@@ -67,7 +89,10 @@ impl Rootless {
     /// would hold a pipe open for as long as it lives.
     fn cmd(&self, cwd: &Path, args: &[&str]) -> Output {
         let n = COMMANDS.fetch_add(1, Ordering::Relaxed);
-        let (out_path, err_path) = (self.xdg.with_extension(format!("{n}.out")), self.xdg.with_extension(format!("{n}.err")));
+        let (out_path, err_path) = (
+            self.xdg.with_extension(format!("{n}.out")),
+            self.xdg.with_extension(format!("{n}.err")),
+        );
         let run = || {
             Command::new(&self.bin)
                 .args(args)
@@ -87,18 +112,29 @@ impl Rootless {
         let mut status = run();
         for _ in 0..100 {
             match &status {
-                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => std::thread::sleep(std::time::Duration::from_millis(10)),
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
                 _ => break,
             }
             status = run();
         }
         let status = status.expect("run the runtime as berth-rootless");
-        Output { status, stdout: fs::read(&out_path).unwrap_or_default(), stderr: fs::read(&err_path).unwrap_or_default() }
+        Output {
+            status,
+            stdout: fs::read(&out_path).unwrap_or_default(),
+            stderr: fs::read(&err_path).unwrap_or_default(),
+        }
     }
 
     fn ok(&self, cwd: &Path, args: &[&str]) -> String {
         let out = self.cmd(cwd, args);
-        assert!(out.status.success(), "{args:?} as {USER}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?} as {USER}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -127,14 +163,28 @@ impl Rootless {
 
     /// State directories of `id` under the user's runtime dir.
     fn state_dirs(&self, id: &str) -> Vec<PathBuf> {
-        fs::read_dir(&self.xdg).into_iter().flatten().flatten().map(|e| e.path().join(id)).filter(|p| p.exists()).collect()
+        fs::read_dir(&self.xdg)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join(id))
+            .filter(|p| p.exists())
+            .collect()
     }
 
     fn assert_nothing_left(&self, id: &str, bundle: &Bundle) {
         assert_eq!(self.state_dirs(id), Vec::<PathBuf>::new(), "state left");
         assert_eq!(cgroups_named(id), Vec::<PathBuf>::new(), "cgroups left");
-        assert_eq!(processes_using(&bundle.rootfs()), Vec::<String>::new(), "processes left");
-        assert_eq!(mounts_mentioning(bundle.path()), Vec::<String>::new(), "mounts left");
+        assert_eq!(
+            processes_using(&bundle.rootfs()),
+            Vec::<String>::new(),
+            "processes left"
+        );
+        assert_eq!(
+            mounts_mentioning(bundle.path()),
+            Vec::<String>::new(),
+            "mounts left"
+        );
     }
 }
 
@@ -162,12 +212,33 @@ fn spec_rootless_is_runcs() {
     let dir = user.xdg.join("runc-spec");
     fs::create_dir(&dir).expect("mkdir");
     chown(&dir, Some(user.uid), Some(user.gid)).expect("chown");
-    let out = Command::new(RUNC).args(["spec", "--rootless"]).current_dir(&dir).uid(user.uid).gid(user.gid).output().expect("run runc spec");
-    assert!(out.status.success(), "runc spec --rootless: {}", String::from_utf8_lossy(&out.stderr));
-    let runcs: Value = serde_json::from_str(&fs::read_to_string(dir.join("config.json")).expect("runc's config")).expect("JSON");
-    assert_eq!(ours["linux"], runcs["linux"], "the user namespace, its maps, no network namespace, no resources");
-    assert_eq!(ours["mounts"], runcs["mounts"], "/sys bound, not mounted; devpts without gid=5");
-    assert_eq!(ours["linux"]["uidMappings"], json!([{ "containerID": 0, "hostID": user.uid, "size": 1 }]));
+    let out = Command::new(RUNC)
+        .args(["spec", "--rootless"])
+        .current_dir(&dir)
+        .uid(user.uid)
+        .gid(user.gid)
+        .output()
+        .expect("run runc spec");
+    assert!(
+        out.status.success(),
+        "runc spec --rootless: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runcs: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("config.json")).expect("runc's config"))
+            .expect("JSON");
+    assert_eq!(
+        ours["linux"], runcs["linux"],
+        "the user namespace, its maps, no network namespace, no resources"
+    );
+    assert_eq!(
+        ours["mounts"], runcs["mounts"],
+        "/sys bound, not mounted; devpts without gid=5"
+    );
+    assert_eq!(
+        ours["linux"]["uidMappings"],
+        json!([{ "containerID": 0, "hostID": user.uid, "size": 1 }])
+    );
 }
 
 #[test]
@@ -177,24 +248,51 @@ fn a_user_runs_a_container_whose_root_is_that_user_on_the_host() {
     let id = unique_name();
     let bundle_dir = bundle.path().to_str().expect("UTF-8 path");
     user.ok(&user.xdg, &["create", "--bundle", bundle_dir, &id]);
-    assert_eq!(user.state_dirs(&id).len(), 1, "the state lives under $XDG_RUNTIME_DIR");
+    assert_eq!(
+        user.state_dirs(&id).len(),
+        1,
+        "the state lives under $XDG_RUNTIME_DIR"
+    );
     user.ok(&user.xdg, &["start", &id]);
-    let state: Value = serde_json::from_str(&user.ok(&user.xdg, &["state", &id])).expect("state is JSON");
+    let state: Value =
+        serde_json::from_str(&user.ok(&user.xdg, &["state", &id])).expect("state is JSON");
     assert_eq!(state["status"], "running");
 
     // The container's root is the user, seen from the host.
     let pid = state["pid"].as_i64().expect("a pid");
     let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("the init's status");
-    let host_uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
+    let host_uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
     assert_eq!(host_uid, Some(vec![user.uid.to_string(); 4]), "{status}");
 
-    let inside = user.ok(&user.xdg, &["exec", &id, "sh", "-c", "id -u; cat /proc/self/uid_map; touch /proc/sysrq-trigger 2>/dev/null || echo ro"]);
-    let lines: Vec<String> = inside.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
-    assert_eq!(lines, ["0".to_string(), format!("0 {} 1", user.uid), "ro".into()]);
+    let inside = user.ok(
+        &user.xdg,
+        &[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; touch /proc/sysrq-trigger 2>/dev/null || echo ro",
+        ],
+    );
+    let lines: Vec<String> = inside
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        ["0".to_string(), format!("0 {} 1", user.uid), "ro".into()]
+    );
 
     user.ok(&user.xdg, &["kill", &id, "KILL"]);
     assert!(
-        wait_until(Duration::from_secs(10), || user.cmd(&user.xdg, &["state", &id]).stdout.windows(9).any(|w| w == b"\"stopped\"")),
+        wait_until(Duration::from_secs(10), || user
+            .cmd(&user.xdg, &["state", &id])
+            .stdout
+            .windows(9)
+            .any(|w| w == b"\"stopped\"")),
         "the container did not stop"
     );
     user.ok(&user.xdg, &["delete", &id]);
@@ -208,11 +306,22 @@ fn a_rootless_config_with_limits_and_no_delegated_cgroup_is_refused() {
     bundle.edit(|c| c["linux"]["resources"] = json!({ "memory": { "limit": 33554432 } }));
     bundle.write_config();
     let id = unique_name();
-    let out = user.cmd(&user.xdg, &["run", "--bundle", bundle.path().to_str().expect("UTF-8"), &id]);
+    let out = user.cmd(
+        &user.xdg,
+        &[
+            "run",
+            "--bundle",
+            bundle.path().to_str().expect("UTF-8"),
+            &id,
+        ],
+    );
     assert!(!out.status.success(), "a memory limit without a cgroup ran");
     if berth_only("the error names the resources and the missing cgroup") {
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("linux.resources") && err.contains("cgroup"), "{err}");
+        assert!(
+            err.contains("linux.resources") && err.contains("cgroup"),
+            "{err}"
+        );
     }
     user.assert_nothing_left(&id, &bundle);
 }
@@ -229,7 +338,8 @@ fn subordinate_ranges_map_through_newuidmap_and_others_are_refused() {
     for file in ["/etc/subuid", "/etc/subgid"] {
         let text = fs::read_to_string(file).unwrap_or_default();
         if !text.lines().any(|l| l.starts_with(&format!("{USER}:"))) {
-            fs::write(file, format!("{text}{USER}:1300000:65536\n")).expect("add a subordinate range");
+            fs::write(file, format!("{text}{USER}:1300000:65536\n"))
+                .expect("add a subordinate range");
         }
     }
     let with_maps = |host_start: u32| {
@@ -243,16 +353,46 @@ fn subordinate_ranges_map_through_newuidmap_and_others_are_refused() {
     };
     let bundle = with_maps(1300000);
     let id = unique_name();
-    let out = user.ok(&user.xdg, &["run", "--bundle", bundle.path().to_str().expect("UTF-8"), &id]);
-    let lines: Vec<String> = out.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
-    assert_eq!(lines, [format!("0 {} 1", user.uid), "1 1300000 1000".into(), format!("0 {} 1", user.gid), "1 1300000 1000".into()]);
+    let out = user.ok(
+        &user.xdg,
+        &[
+            "run",
+            "--bundle",
+            bundle.path().to_str().expect("UTF-8"),
+            &id,
+        ],
+    );
+    let lines: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!("0 {} 1", user.uid),
+            "1 1300000 1000".into(),
+            format!("0 {} 1", user.gid),
+            "1 1300000 1000".into()
+        ]
+    );
     user.assert_nothing_left(&id, &bundle);
 
     // A range the user was not given.
     let bundle = with_maps(2400000);
     let id = unique_name();
-    let out = user.cmd(&user.xdg, &["run", "--bundle", bundle.path().to_str().expect("UTF-8"), &id]);
-    assert!(!out.status.success(), "a mapping outside /etc/subuid was written");
+    let out = user.cmd(
+        &user.xdg,
+        &[
+            "run",
+            "--bundle",
+            bundle.path().to_str().expect("UTF-8"),
+            &id,
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "a mapping outside /etc/subuid was written"
+    );
     if berth_only("the error names newuidmap") {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("newuidmap"), "{err}");

@@ -330,7 +330,10 @@ fn init_that_died_before_start_is_reported_stopped() {
 
 /// Every hierarchy's path in /proc/PID/cgroup (`/proc/self/cgroup` text).
 fn cgroup_paths(text: &str) -> Vec<String> {
-    text.lines().filter_map(|l| l.splitn(3, ':').nth(2)).map(str::to_owned).collect()
+    text.lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// From `create` on, before `start`, the init is in the container's cgroup
@@ -349,7 +352,10 @@ fn the_init_and_an_exec_are_in_the_containers_cgroup_in_every_hierarchy() {
     let init_paths = cgroup_paths(&fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap());
     assert_eq!(init_paths.len(), own.len(), "{init_paths:?}");
     for path in &init_paths {
-        assert!(path.ends_with(&format!("/{id}")), "the created init is outside its cgroup: {init_paths:?}");
+        assert!(
+            path.ends_with(&format!("/{id}")),
+            "the created init is outside its cgroup: {init_paths:?}"
+        );
     }
     rt.start(&id).ok();
     let out = rt.cmd(&["exec", &id, "cat", "/proc/self/cgroup"]);
@@ -363,10 +369,18 @@ fn the_init_and_an_exec_are_in_the_containers_cgroup_in_every_hierarchy() {
 #[test]
 fn a_cgroup_namespace_is_rooted_at_the_containers_cgroup_in_every_hierarchy() {
     let mut bundle = Bundle::busybox(&["cat", "/proc/self/cgroup"]);
-    bundle.edit(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({ "type": "cgroup" })));
+    bundle.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({ "type": "cgroup" }))
+    });
     let rt = Runtime::new();
     let paths = cgroup_paths(&rt.run_to_completion(&bundle));
     let own = cgroup_paths(&fs::read_to_string("/proc/self/cgroup").unwrap());
     assert_eq!(paths.len(), own.len(), "{paths:?}");
-    assert!(paths.iter().all(|p| p == "/"), "a hierarchy not rooted at the container's cgroup: {paths:?}");
+    assert!(
+        paths.iter().all(|p| p == "/"),
+        "a hierarchy not rooted at the container's cgroup: {paths:?}"
+    );
 }

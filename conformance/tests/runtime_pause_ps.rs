@@ -10,7 +10,11 @@ use berth_conformance::{wait_until, Bundle, Runtime};
 
 /// A container that bumps a counter in a shared host directory ten times a second.
 fn counter() -> (Bundle, std::path::PathBuf) {
-    let mut bundle = Bundle::busybox(&["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /shared/count; sleep 0.1; done"]);
+    let mut bundle = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /shared/count; sleep 0.1; done",
+    ]);
     let shared = bundle.share_dir("/shared");
     (bundle, shared)
 }
@@ -25,7 +29,10 @@ fn pause_freezes_and_resume_thaws() {
     let rt = Runtime::new();
     let id = rt.new_id();
     rt.create_and_start(&id, &bundle);
-    assert!(wait_until(Duration::from_secs(10), || !count(&shared).is_empty()), "the counter never ran");
+    assert!(
+        wait_until(Duration::from_secs(10), || !count(&shared).is_empty()),
+        "the counter never ran"
+    );
 
     rt.cmd(&["pause", &id]).ok();
     assert_eq!(rt.state(&id)["status"], "paused");
@@ -35,7 +42,10 @@ fn pause_freezes_and_resume_thaws() {
 
     rt.cmd(&["resume", &id]).ok();
     assert_eq!(rt.state(&id)["status"], "running");
-    assert!(wait_until(Duration::from_secs(10), || count(&shared) != frozen_at), "the counter did not move after resume");
+    assert!(
+        wait_until(Duration::from_secs(10), || count(&shared) != frozen_at),
+        "the counter did not move after resume"
+    );
 
     rt.cmd(&["resume", &id]).fails_with("container not paused");
     rt.cmd(&["delete", "--force", &id]).ok();
@@ -87,10 +97,18 @@ fn ps_lists_the_container_processes() {
     let text = table.ok().stdout.clone();
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
-    let pid_col = header.split_whitespace().position(|c| c == "PID").expect("a PID column");
-    let listed: Vec<i64> = lines.filter_map(|l| l.split_whitespace().nth(pid_col)?.parse().ok()).collect();
+    let pid_col = header
+        .split_whitespace()
+        .position(|c| c == "PID")
+        .expect("a PID column");
+    let listed: Vec<i64> = lines
+        .filter_map(|l| l.split_whitespace().nth(pid_col)?.parse().ok())
+        .collect();
     assert!(listed.contains(&init), "{text}");
-    assert!(listed.iter().all(|p| pids.contains(p)), "ps listed a process outside the container: {text}");
+    assert!(
+        listed.iter().all(|p| pids.contains(p)),
+        "ps listed a process outside the container: {text}"
+    );
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &bundle);
 }
@@ -102,8 +120,16 @@ fn alive(pid: &str) -> bool {
 
 /// What the container's shell wrote to /shared/child, once it has.
 fn wait_for_report(shared: &Path) -> String {
-    let read = || fs::read_to_string(shared.join("child")).unwrap_or_default().trim().to_owned();
-    assert!(wait_until(Duration::from_secs(10), || !read().is_empty()), "the container never wrote /shared/child");
+    let read = || {
+        fs::read_to_string(shared.join("child"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || !read().is_empty()),
+        "the container never wrote /shared/child"
+    );
     read()
 }
 
@@ -192,7 +218,10 @@ fn list_and_state_agree_through_the_lifecycle() {
     let listed = |rt: &Runtime, id: &str| -> String {
         let out = rt.cmd(&["list", "--format", "json"]).ok().stdout.clone();
         let all: serde_json::Value = serde_json::from_str(&out).expect("list prints JSON");
-        let entry = all.as_array().and_then(|a| a.iter().find(|e| e["id"] == id).cloned()).expect("the container is listed");
+        let entry = all
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["id"] == id).cloned())
+            .expect("the container is listed");
         entry["status"].as_str().unwrap_or_default().to_string()
     };
     rt.create(&id, &bundle, &[]).ok();
@@ -214,7 +243,11 @@ fn list_and_state_agree_through_the_lifecycle() {
     rt.cmd(&["resume", &id]).ok();
     step(&rt, "running");
     rt.cmd(&["kill", &id, "KILL"]).ok();
-    assert!(wait_until(Duration::from_secs(10), || rt.state(&id)["status"] == "stopped"), "the container did not stop");
+    assert!(
+        wait_until(Duration::from_secs(10), || rt.state(&id)["status"]
+            == "stopped"),
+        "the container did not stop"
+    );
     step(&rt, "stopped");
     rt.delete(&id).ok();
     rt.assert_nothing_left(&id, &bundle);

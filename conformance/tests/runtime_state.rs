@@ -111,7 +111,11 @@ fn state_pid_is_the_init_host_pid_and_zero_once_stopped() {
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
     // `start` returns once the init may go on, not once it has exec'd (runc's too).
     let comm = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    assert!(wait_until(Duration::from_secs(10), || comm() == "sh\n"), "state pid {pid} is not the container's init: {:?}", comm());
+    assert!(
+        wait_until(Duration::from_secs(10), || comm() == "sh\n"),
+        "state pid {pid} is not the container's init: {:?}",
+        comm()
+    );
 
     rt.kill(&id, Some("KILL")).ok();
     let state = rt.wait_status(&id, "stopped");

@@ -3,9 +3,12 @@
 
 use std::fs;
 
-use berth_conformance::{berth_only, read_until_closed, wait_until, Answer, Bundle, ConsoleSocket, HostDir, Runtime, SeccompAgent};
-use std::time::Duration;
+use berth_conformance::{
+    berth_only, read_until_closed, wait_until, Answer, Bundle, ConsoleSocket, HostDir, Runtime,
+    SeccompAgent,
+};
 use serde_json::json;
+use std::time::Duration;
 
 /// CVE-2019-5736: while the init still runs the runtime's own code (created, before
 /// `start`), a process exec'd into the container must not reach the runtime binary
@@ -16,7 +19,8 @@ fn the_runtime_binary_is_out_of_reach_of_the_container() {
     let rt = Runtime::new();
     let id = rt.new_id();
     rt.create(&id, &bundle, &[]).ok();
-    let script = "readlink /proc/1/exe >/dev/null 2>&1 && echo link-readable || echo link-refused; \
+    let script =
+        "readlink /proc/1/exe >/dev/null 2>&1 && echo link-readable || echo link-refused; \
                   head -c 1 /proc/1/exe >/dev/null 2>&1 && echo readable || echo read-refused; \
                   (echo x >> /proc/1/exe) 2>/dev/null && echo WRITTEN || echo write-refused";
     let out = rt.cmd(&["exec", &id, "sh", "-c", script]);
@@ -25,7 +29,12 @@ fn the_runtime_binary_is_out_of_reach_of_the_container() {
     assert_eq!(lines.get(2), Some(&"write-refused"), "{}", out.describe());
     // runc 1.1 runs its init from a sealed memfd copy of itself: reading that is harmless.
     if berth_only("runc's init is a sealed copy of runc, readable but not writable") {
-        assert_eq!(lines[..2], ["link-refused", "read-refused"], "{}", out.describe());
+        assert_eq!(
+            lines[..2],
+            ["link-refused", "read-refused"],
+            "{}",
+            out.describe()
+        );
     }
     rt.kill_and_delete(&id, &bundle);
 }
@@ -58,16 +67,29 @@ fn the_runtime_binary_is_out_of_reach_while_exec_sets_up() {
                    (echo x >> $p/exe) 2>/dev/null && echo WRITTEN || echo write-refused; done";
     std::thread::scope(|scope| {
         let held_exec = scope.spawn(|| rt.cmd(&["exec", "-d", &id, "/bin/true"]));
-        assert!(wait_until(Duration::from_secs(10), || agent.holding()), "the exec'd process never reached its execve");
+        assert!(
+            wait_until(Duration::from_secs(10), || agent.holding()),
+            "the exec'd process never reached its execve"
+        );
         let out = rt.cmd(&["exec", &id, "sh", "-c", probe]);
         agent.release();
         held_exec.join().expect("the held exec").ok();
         out.ok();
         let lines: Vec<&str> = out.stdout.lines().collect();
-        assert_eq!(lines.first(), Some(&"held"), "the probe did not find the held process: {}", out.describe());
+        assert_eq!(
+            lines.first(),
+            Some(&"held"),
+            "the probe did not find the held process: {}",
+            out.describe()
+        );
         assert_eq!(lines.get(3), Some(&"write-refused"), "{}", out.describe());
         if berth_only("runc's exec runs a sealed copy of runc, readable but not writable") {
-            assert_eq!(lines[1..3], ["link-refused", "read-refused"], "{}", out.describe());
+            assert_eq!(
+                lines[1..3],
+                ["link-refused", "read-refused"],
+                "{}",
+                out.describe()
+            );
         }
     });
     rt.kill_and_delete(&id, &bundle);
@@ -82,12 +104,20 @@ fn a_leaked_descriptor_cannot_become_the_working_directory() {
     fs::write(format!("/{marker}"), "host").unwrap();
     for fd in 3..=9 {
         let climb = "../".repeat(16);
-        let mut bundle = Bundle::busybox(&["sh", "-c", &format!("cat {climb}{marker} 2>/dev/null && echo ESCAPED || echo confined")]);
+        let mut bundle = Bundle::busybox(&[
+            "sh",
+            "-c",
+            &format!("cat {climb}{marker} 2>/dev/null && echo ESCAPED || echo confined"),
+        ]);
         bundle.edit(|c| c["process"]["cwd"] = json!(format!("/proc/self/fd/{fd}")));
         let rt = Runtime::new();
         let id = rt.new_id();
         let out = rt.run(&id, &bundle, &[]);
-        assert!(!out.stdout.contains("ESCAPED"), "cwd /proc/self/fd/{fd} reached the host: {}", out.describe());
+        assert!(
+            !out.stdout.contains("ESCAPED"),
+            "cwd /proc/self/fd/{fd} reached the host: {}",
+            out.describe()
+        );
         if out.success() {
             assert_eq!(out.stdout, "confined\n");
         }
@@ -107,15 +137,27 @@ fn a_masked_path_planted_as_a_symlink_stays_in_the_rootfs() {
     // Absolute symlink: resolved in the rootfs it names /<bundle>/host-secret, which
     // does not exist there; followed on the host it would hit the real file.
     std::os::unix::fs::symlink(&host_file, bundle.rootfs().join("etc/planted")).unwrap();
-    bundle.edit(|c| c["linux"]["maskedPaths"].as_array_mut().unwrap().push(json!("/etc/planted")));
+    bundle.edit(|c| {
+        c["linux"]["maskedPaths"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("/etc/planted"))
+    });
     let rt = Runtime::new();
     let id = rt.new_id();
     let out = rt.run(&id, &bundle, &[]);
     assert!(!out.stdout.contains("secret"), "{}", out.describe());
-    assert_eq!(fs::read_to_string(&host_file).unwrap(), "secret", "the host file changed");
+    assert_eq!(
+        fs::read_to_string(&host_file).unwrap(),
+        "secret",
+        "the host file changed"
+    );
     rt.cmd(&["delete", "--force", &id]);
     rt.assert_nothing_left(&id, &bundle);
-    assert!(berth_conformance::mounts_mentioning(&host_file).is_empty(), "a mount landed on the host file");
+    assert!(
+        berth_conformance::mounts_mentioning(&host_file).is_empty(),
+        "a mount landed on the host file"
+    );
 }
 
 /// CVE-2022-29162 for `exec`: `--cap` adds to the bounding, effective and
@@ -131,9 +173,24 @@ fn an_exec_d_process_gets_no_inheritable_caps_and_no_runtime_descriptor() {
     // Read from the host: the process's own view of its descriptors would
     // include the one it lists them with.
     let pid_file = rt.root().with_extension("exec.pid");
-    rt.cmd(&["exec", "-d", "--pid-file", pid_file.to_str().unwrap(), "--cap", "CAP_NET_RAW", &id, "sleep", "1000"]).ok();
-    let pid = fs::read_to_string(&pid_file).expect("the exec pid file").trim().to_owned();
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("the exec'd process's status");
+    rt.cmd(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--cap",
+        "CAP_NET_RAW",
+        &id,
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let pid = fs::read_to_string(&pid_file)
+        .expect("the exec pid file")
+        .trim()
+        .to_owned();
+    let status =
+        fs::read_to_string(format!("/proc/{pid}/status")).expect("the exec'd process's status");
     let field = |name: &str| {
         status
             .lines()
@@ -142,7 +199,11 @@ fn an_exec_d_process_gets_no_inheritable_caps_and_no_runtime_descriptor() {
             .unwrap_or_else(|| panic!("no {name} in {status}"))
     };
     let net_raw = 1u64 << 13;
-    assert_ne!(field("CapEff") & net_raw, 0, "--cap did not reach the effective set");
+    assert_ne!(
+        field("CapEff") & net_raw,
+        0,
+        "--cap did not reach the effective set"
+    );
     assert_eq!(field("CapInh"), 0, "inheritable capabilities were granted");
     assert_eq!(field("CapAmb"), 0, "ambient capabilities were granted");
     let mut fds: Vec<u32> = fs::read_dir(format!("/proc/{pid}/fd"))
@@ -167,12 +228,20 @@ fn a_mount_over_a_proc_file_does_not_redirect_a_sysctl_write() {
     bundle.edit(|c| {
         c["linux"]["sysctl"] = json!({ "net.ipv4.ip_forward": "1" });
         // With /proc/sys read-only the redirected write would fail rather than land.
-        c["linux"]["readonlyPaths"].as_array_mut().unwrap().retain(|p| p != "/proc/sys");
+        c["linux"]["readonlyPaths"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|p| p != "/proc/sys");
     });
     let rt = Runtime::new();
     let id = rt.new_id();
     let out = rt.run(&id, &bundle, &[]);
-    assert_eq!(fs::read_to_string(&decoy).unwrap(), "untouched\n", "the sysctl write went through the container's mount: {}", out.describe());
+    assert_eq!(
+        fs::read_to_string(&decoy).unwrap(),
+        "untouched\n",
+        "the sysctl write went through the container's mount: {}",
+        out.describe()
+    );
     if berth_only("runc 1.1 refuses a mount inside /proc instead") {
         assert_eq!(out.stdout, "untouched\n", "{}", out.describe());
     }
@@ -187,19 +256,34 @@ fn a_mount_over_a_proc_file_does_not_redirect_a_sysctl_write() {
 /// writable mount of a file that masks and read-only paths protect.
 #[test]
 fn a_dev_console_planted_as_a_symlink_is_not_followed() {
-    let mut bundle = Bundle::busybox(&["sh", "-c", "grep -c core_pattern /proc/self/mountinfo; echo ran"]);
+    let mut bundle = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "grep -c core_pattern /proc/self/mountinfo; echo ran",
+    ]);
     fs::create_dir_all(bundle.rootfs().join("dev")).unwrap();
     let _ = fs::remove_file(bundle.rootfs().join("dev/console"));
-    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", bundle.rootfs().join("dev/console")).unwrap();
+    std::os::unix::fs::symlink(
+        "/proc/sys/kernel/core_pattern",
+        bundle.rootfs().join("dev/console"),
+    )
+    .unwrap();
     bundle.edit(|c| {
         c["process"]["terminal"] = json!(true);
-        c["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/dev");
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/dev");
     });
     let dir = HostDir::new();
     let socket = ConsoleSocket::bind(dir.path());
     let rt = Runtime::new();
     let id = rt.new_id();
-    let created = rt.create(&id, &bundle, &["--console-socket", socket.path().to_str().unwrap()]);
+    let created = rt.create(
+        &id,
+        &bundle,
+        &["--console-socket", socket.path().to_str().unwrap()],
+    );
     if created.success() {
         let received = socket.receive().expect("the master");
         rt.start(&id).ok();
@@ -207,7 +291,10 @@ fn a_dev_console_planted_as_a_symlink_is_not_followed() {
         assert!(out.contains("ran"), "{out:?}");
         // runc 1.1.5 predates the fix (runc 1.2.8) and binds over core_pattern.
         if berth_only("runc 1.1.5 is vulnerable to CVE-2025-52565") {
-            assert!(out.lines().next().is_some_and(|l| l.trim() == "0"), "the console was bound over core_pattern: {out:?}");
+            assert!(
+                out.lines().next().is_some_and(|l| l.trim() == "0"),
+                "the console was bound over core_pattern: {out:?}"
+            );
         }
         rt.wait_status(&id, "stopped");
     }

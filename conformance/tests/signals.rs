@@ -30,12 +30,27 @@ impl Foreground {
     }
 
     /// Started by a shell that ignores `ignored` and execs the runtime, which inherits that.
-    fn start_ignoring(rt: &Runtime, id: &str, bundle: &Bundle, flags: &[&str], ignored: &[i32]) -> Foreground {
+    fn start_ignoring(
+        rt: &Runtime,
+        id: &str,
+        bundle: &Bundle,
+        flags: &[&str],
+        ignored: &[i32],
+    ) -> Foreground {
         bundle.write_config();
         let logs = HostDir::new();
         let traps: String = ignored.iter().map(|n| format!("trap '' {n}; ")).collect();
         let mut command = Command::new("/bin/sh");
-        command.arg("-c").arg(format!("{traps}exec \"$0\" \"$@\"")).arg(runtime()).arg("--root").arg(rt.root()).args(["run", "--bundle"]).arg(bundle.path()).args(flags).arg(id);
+        command
+            .arg("-c")
+            .arg(format!("{traps}exec \"$0\" \"$@\""))
+            .arg(runtime())
+            .arg("--root")
+            .arg(rt.root())
+            .args(["run", "--bundle"])
+            .arg(bundle.path())
+            .args(flags)
+            .arg(id);
         let child = command
             .stdin(Stdio::null())
             .stdout(File::create(logs.join("stdout")).unwrap())
@@ -51,7 +66,12 @@ impl Foreground {
 
     fn signal(&self, signo: i32) {
         // SAFETY: kill(2) on our own unreaped child.
-        assert_eq!(unsafe { libc::kill(self.pid(), signo) }, 0, "kill -{signo} {}", self.pid());
+        assert_eq!(
+            unsafe { libc::kill(self.pid(), signo) },
+            0,
+            "kill -{signo} {}",
+            self.pid()
+        );
     }
 
     /// Its exit; panics if it is still running after `DEADLINE` (a hang).
@@ -62,7 +82,8 @@ impl Foreground {
             status = self.child.try_wait().unwrap();
             status.is_some()
         });
-        status.unwrap_or_else(|| panic!("the foreground run did not exit; stderr: {}", self.stderr()))
+        status
+            .unwrap_or_else(|| panic!("the foreground run did not exit; stderr: {}", self.stderr()))
     }
 
     fn stderr(&self) -> String {
@@ -97,16 +118,29 @@ fn bundle_with_script(script: &str) -> (Bundle, PathBuf) {
 /// Without a pid namespace: the shell is not a namespace's init, so a signal it
 /// has no trap for kills it, and its orphans reparent out of the container.
 fn without_pid_namespace(bundle: &mut Bundle) {
-    bundle.edit(|c| c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid"));
+    bundle.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid")
+    });
 }
 
 fn lines(path: &Path) -> Vec<String> {
-    fs::read_to_string(path).unwrap_or_default().lines().map(str::to_owned).collect()
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[track_caller]
 fn wait_for_file(path: &Path) -> String {
-    assert!(wait_until(DEADLINE, || path.exists() && !lines(path).is_empty()), "{} never appeared", path.display());
+    assert!(
+        wait_until(DEADLINE, || path.exists() && !lines(path).is_empty()),
+        "{} never appeared",
+        path.display()
+    );
     fs::read_to_string(path).unwrap()
 }
 
@@ -116,14 +150,21 @@ const IDLE: &str = "echo ready > /shared/ready; while :; do sleep 1 & wait $!; d
 #[test]
 fn every_catchable_signal_is_forwarded_and_the_exit_code_passed_through() {
     // 9 and 19 cannot be caught; 17 and 28 are checked apart; 15 ends the run.
-    let mut forwarded: Vec<i32> = (1..=31).filter(|n| ![9, 15, 17, 19, 28].contains(n)).collect();
+    let mut forwarded: Vec<i32> = (1..=31)
+        .filter(|n| ![9, 15, 17, 19, 28].contains(n))
+        .collect();
     // Realtime signals busybox can trap (glibc keeps 32 and 33 for itself).
     forwarded.extend([34, 35, 40, 50, 63]);
-    if !berth_only("runc 1.1 drops SIGURG and SIGPROF (its Go runtime's own) and dies of signal 34") {
+    if !berth_only("runc 1.1 drops SIGURG and SIGPROF (its Go runtime's own) and dies of signal 34")
+    {
         forwarded.retain(|n| ![libc::SIGURG, libc::SIGPROF, 34].contains(n));
     }
     let marker = 64;
-    let traps: String = forwarded.iter().chain([&libc::SIGWINCH, &marker]).map(|n| format!("trap 'echo {n} >> /shared/got' {n}; ")).collect();
+    let traps: String = forwarded
+        .iter()
+        .chain([&libc::SIGWINCH, &marker])
+        .map(|n| format!("trap 'echo {n} >> /shared/got' {n}; "))
+        .collect();
     let script = format!("{traps} trap 'echo 15 >> /shared/got; exit 3' TERM; {IDLE}");
     let (bundle, shared) = bundle_with_script(&script);
     let rt = Runtime::new();
@@ -135,20 +176,42 @@ fn every_catchable_signal_is_forwarded_and_the_exit_code_passed_through() {
     for signo in &forwarded {
         run.signal(*signo);
         let seen = wait_until(DEADLINE, || lines(&got).contains(&signo.to_string()));
-        assert!(seen, "signal {signo} never reached the container; it got {:?}; stderr: {}", lines(&got), run.stderr());
+        assert!(
+            seen,
+            "signal {signo} never reached the container; it got {:?}; stderr: {}",
+            lines(&got),
+            run.stderr()
+        );
     }
     // runc's rules: SIGCHLD is the runtime's own, SIGWINCH only resizes a
     // terminal (this container has none). Both are taken before the marker.
     run.signal(libc::SIGWINCH);
     run.signal(libc::SIGCHLD);
     run.signal(marker);
-    assert!(wait_until(DEADLINE, || lines(&got).contains(&marker.to_string())), "the marker never came: {:?}", lines(&got));
-    assert!(!lines(&got).contains(&libc::SIGWINCH.to_string()), "SIGWINCH was forwarded to a container without a terminal: {:?}", lines(&got));
+    assert!(
+        wait_until(DEADLINE, || lines(&got).contains(&marker.to_string())),
+        "the marker never came: {:?}",
+        lines(&got)
+    );
+    assert!(
+        !lines(&got).contains(&libc::SIGWINCH.to_string()),
+        "SIGWINCH was forwarded to a container without a terminal: {:?}",
+        lines(&got)
+    );
 
     run.signal(libc::SIGTERM);
     let status = run.wait();
-    assert_eq!(status.code(), Some(3), "the container's exit code is run's: {}; stderr: {}", describe(status), run.stderr());
-    assert!(!rt.root().join(&id).exists(), "run without --keep deletes the container");
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "the container's exit code is run's: {}; stderr: {}",
+        describe(status),
+        run.stderr()
+    );
+    assert!(
+        !rt.root().join(&id).exists(),
+        "run without --keep deletes the container"
+    );
     rt.assert_nothing_left(&id, &bundle);
 }
 
@@ -171,7 +234,12 @@ fn exit_after_forwarding(signo: i32, ignored: &[i32]) -> ExitStatus {
 fn a_container_killed_by_a_signal_makes_run_exit_128_plus_it() {
     for signo in [libc::SIGUSR1, libc::SIGRTMIN() + 6] {
         let status = exit_after_forwarding(signo, &[]);
-        assert_eq!(status.code(), Some(128 + signo), "run after signal {signo}: {}", describe(status));
+        assert_eq!(
+            status.code(),
+            Some(128 + signo),
+            "run after signal {signo}: {}",
+            describe(status)
+        );
     }
 }
 
@@ -179,12 +247,19 @@ fn a_container_killed_by_a_signal_makes_run_exit_128_plus_it() {
 fn the_signals_glibc_reserves_are_forwarded_too() {
     // glibc's sigfillset and sigprocmask leave out 32 and 33: a runtime that
     // relies on them dies of these rather than forwarding them.
-    if !berth_only("runc 1.1 dies of signal 32, or passes 32 and 33 on ignored when its caller ignores them") {
+    if !berth_only(
+        "runc 1.1 dies of signal 32, or passes 32 and 33 on ignored when its caller ignores them",
+    ) {
         return;
     }
     for signo in [32, 33] {
         let status = exit_after_forwarding(signo, &[]);
-        assert_eq!(status.code(), Some(128 + signo), "run after signal {signo}: {}", describe(status));
+        assert_eq!(
+            status.code(),
+            Some(128 + signo),
+            "run after signal {signo}: {}",
+            describe(status)
+        );
     }
 }
 
@@ -194,7 +269,12 @@ fn signals_the_caller_ignores_are_not_ignored_in_the_container() {
     // every one, realtime ones included, for its container.
     let signo = libc::SIGRTMIN() + 6;
     let status = exit_after_forwarding(signo, &[signo, libc::SIGUSR1]);
-    assert_eq!(status.code(), Some(128 + signo), "run after signal {signo}: {}", describe(status));
+    assert_eq!(
+        status.code(),
+        Some(128 + signo),
+        "run after signal {signo}: {}",
+        describe(status)
+    );
 }
 
 /// The host pid of an orphan the container leaves (its shell's child, which exits at once).
@@ -202,7 +282,10 @@ const ORPHANS: &str = "for n in 1 2; do sh -c \"sleep 1000 & echo \\$! > /shared
 
 fn parent_of(pid: i32) -> Option<i32> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|p| p.trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|p| p.trim().parse().ok())
 }
 
 /// Orphans of a container without a pid namespace go to the foreground
@@ -215,23 +298,49 @@ fn orphans(subreaper: bool) {
     let flags: &[&str] = if subreaper { &[] } else { &["--no-subreaper"] };
     let mut run = Foreground::start(&rt, &id, &bundle, flags);
     wait_for_file(&shared.join("ready"));
-    let orphan = |n: u32| -> i32 { wait_for_file(&shared.join(format!("orphan{n}"))).trim().parse().unwrap() };
+    let orphan = |n: u32| -> i32 {
+        wait_for_file(&shared.join(format!("orphan{n}")))
+            .trim()
+            .parse()
+            .unwrap()
+    };
     let (first, second) = (orphan(1), orphan(2));
     let parent = parent_of(first).expect("the orphan is alive");
     if subreaper {
-        assert_eq!(parent, run.pid(), "an orphan of the container is the runtime's child");
+        assert_eq!(
+            parent,
+            run.pid(),
+            "an orphan of the container is the runtime's child"
+        );
         // SAFETY: kill(2) on a process of this test's container.
         unsafe { libc::kill(first, libc::SIGKILL) };
         let reaped = wait_until(DEADLINE, || !Path::new(&format!("/proc/{first}")).exists());
-        assert!(reaped, "the runtime left its orphan {first} a zombie: {:?}", fs::read_to_string(format!("/proc/{first}/stat")));
+        assert!(
+            reaped,
+            "the runtime left its orphan {first} a zombie: {:?}",
+            fs::read_to_string(format!("/proc/{first}/stat"))
+        );
     } else {
-        assert_ne!(parent, run.pid(), "--no-subreaper: orphans are not the runtime's");
+        assert_ne!(
+            parent,
+            run.pid(),
+            "--no-subreaper: orphans are not the runtime's"
+        );
     }
     // The init exits while an orphan lives on: run waits for the init only.
     run.signal(libc::SIGTERM);
     let status = run.wait();
-    assert_eq!(status.code(), Some(0), "{}; stderr: {}", describe(status), run.stderr());
-    assert!(wait_until(DEADLINE, || !pid_alive(second as i64)), "run's delete left the orphan {second} running");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{}; stderr: {}",
+        describe(status),
+        run.stderr()
+    );
+    assert!(
+        wait_until(DEADLINE, || !pid_alive(second as i64)),
+        "run's delete left the orphan {second} running"
+    );
     rt.assert_nothing_left(&id, &bundle);
 }
 
@@ -248,8 +357,14 @@ fn no_subreaper_leaves_orphans_to_the_host() {
 fn status_in_list(rt: &Runtime, id: &str) -> Value {
     let out = rt.cmd(&["list", "--format", "json"]);
     out.ok();
-    let list: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("list is not JSON ({e}): {}", out.describe()));
-    list.as_array().into_iter().flatten().find(|c| c["id"] == id).map(|c| c["status"].clone()).unwrap_or(Value::Null)
+    let list: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("list is not JSON ({e}): {}", out.describe()));
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["id"] == id)
+        .map(|c| c["status"].clone())
+        .unwrap_or(Value::Null)
 }
 
 /// `run` SIGKILLed while its container runs: the container dies with it, and
@@ -294,7 +409,6 @@ fn a_killed_run_with_keep_leaves_no_container_running() {
     runtime_killed(&["--keep"], true);
 }
 
-
 #[test]
 fn a_run_killed_before_its_process_starts_leaves_nothing_running() {
     // The init is past `start` but not yet at exec: in a startContainer hook
@@ -317,7 +431,10 @@ fn a_run_killed_before_its_process_starts_leaves_nothing_running() {
         rt.kill(&id, Some("KILL")).ok();
         rt.wait_status(&id, "stopped");
     }
-    assert!(!shared.join("ready").exists(), "the container's process started after its runtime was killed");
+    assert!(
+        !shared.join("ready").exists(),
+        "the container's process started after its runtime was killed"
+    );
     rt.delete(&id).ok();
     rt.assert_nothing_left(&id, &bundle);
 }

@@ -22,7 +22,12 @@ fn status_of(rt: &Runtime, id: &str) -> Option<String> {
     if !out.success() {
         return None;
     }
-    let state: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("state {id} printed half a document ({e}): {}", out.describe()));
+    let state: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "state {id} printed half a document ({e}): {}",
+            out.describe()
+        )
+    });
     Some(state["status"].as_str().unwrap_or_default().to_owned())
 }
 
@@ -54,11 +59,19 @@ fn eight_clients_run_a_thousand_cycles_on_one_root() {
                     rt.create(&id, bundle, &[]).ok();
                     live.lock().unwrap().push(id.clone());
                     rt.start(&id).ok();
-                    assert_eq!(status_of(rt, &id).as_deref(), Some("running"), "{id} after start");
+                    assert_eq!(
+                        status_of(rt, &id).as_deref(),
+                        Some("running"),
+                        "{id} after start"
+                    );
 
                     // Ask about someone else's container: it may come and go meanwhile, but
                     // whatever answers must be whole (state's JSON, list's JSON array).
-                    let other = live.lock().unwrap().get(cycle * 7 % CLIENTS.max(1)).cloned();
+                    let other = live
+                        .lock()
+                        .unwrap()
+                        .get(cycle * 7 % CLIENTS.max(1))
+                        .cloned();
                     if let Some(other) = other {
                         let _ = status_of(rt, &other);
                         let _ = rt.cmd(&["ps", "--format", "json", &other]);
@@ -67,7 +80,9 @@ fn eight_clients_run_a_thousand_cycles_on_one_root() {
                     let listed = rt.cmd(&["list", "--format", "json"]);
                     if strict_list || listed.success() {
                         listed.ok();
-                        let _: Value = serde_json::from_str(&listed.stdout).unwrap_or_else(|e| panic!("list printed half a document ({e}): {}", listed.describe()));
+                        let _: Value = serde_json::from_str(&listed.stdout).unwrap_or_else(|e| {
+                            panic!("list printed half a document ({e}): {}", listed.describe())
+                        });
                     }
 
                     stop_and_delete(rt, &id);
@@ -76,28 +91,67 @@ fn eight_clients_run_a_thousand_cycles_on_one_root() {
             });
         }
     });
-    eprintln!("{CYCLES} cycles, {CLIENTS} clients: {:?}", started.elapsed());
+    eprintln!(
+        "{CYCLES} cycles, {CLIENTS} clients: {:?}",
+        started.elapsed()
+    );
 
     let listed = rt.cmd(&["list", "-q"]);
     listed.ok();
     assert_eq!(listed.stdout.trim(), "", "containers left in list");
-    let entries: Vec<String> = fs::read_dir(rt.root()).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
-    let ids: HashSet<&String> = entries.iter().filter(|e| e.starts_with("stress-")).collect();
+    let entries: Vec<String> = fs::read_dir(rt.root())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let ids: HashSet<&String> = entries
+        .iter()
+        .filter(|e| e.starts_with("stress-"))
+        .collect();
     assert!(ids.is_empty(), "state dirs left: {ids:?}");
     for bundle in &bundles {
-        assert_eq!(processes_using(&bundle.rootfs()), Vec::<String>::new(), "processes left");
-        assert_eq!(mounts_mentioning(bundle.path()), Vec::<String>::new(), "mounts left");
+        assert_eq!(
+            processes_using(&bundle.rootfs()),
+            Vec::<String>::new(),
+            "processes left"
+        );
+        assert_eq!(
+            mounts_mentioning(bundle.path()),
+            Vec::<String>::new(),
+            "mounts left"
+        );
     }
     // The default cgroupsPath is the id, under this process's own cgroup in each hierarchy.
     let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     for line in own.lines() {
         let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next(), parts.next().unwrap_or_default(), parts.next().unwrap_or("/"));
-        let name = controllers.split(',').find(|c| !c.is_empty()).map(|c| c.trim_start_matches("name=")).unwrap_or("unified");
-        let dir = Path::new("/sys/fs/cgroup").join(name).join(path.trim_start_matches('/'));
+        let (_, controllers, path) = (
+            parts.next(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or("/"),
+        );
+        let name = controllers
+            .split(',')
+            .find(|c| !c.is_empty())
+            .map(|c| c.trim_start_matches("name="))
+            .unwrap_or("unified");
+        let dir = Path::new("/sys/fs/cgroup")
+            .join(name)
+            .join(path.trim_start_matches('/'));
         let left: Vec<String> = fs::read_dir(&dir)
-            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("stress-")).collect())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("stress-"))
+                    .collect()
+            })
             .unwrap_or_default();
-        assert!(left.is_empty(), "cgroups left in {}: {left:?}", dir.display());
+        assert!(
+            left.is_empty(),
+            "cgroups left in {}: {left:?}",
+            dir.display()
+        );
     }
 }

@@ -4,7 +4,9 @@
 //! program here runs once through `create` + `start` (the waiter) and once through `run`
 //! (which waits as before), and the two must print the same.
 
-use berth_conformance::{berth_only, cap_mask, is_berth, pid_alive, wait_until, Bundle, Runtime, STATE_DEADLINE};
+use berth_conformance::{
+    berth_only, cap_mask, is_berth, pid_alive, wait_until, Bundle, Runtime, STATE_DEADLINE,
+};
 use serde_json::{json, Value};
 
 /// What the program reports: its ids, capabilities, no_new_privs and seccomp state, and
@@ -15,9 +17,15 @@ const REPORT: &str = "grep -E '^(Uid|Gid|Groups|Cap[A-Za-z]+|NoNewPrivs|Seccomp|
 
 /// A bundle whose program writes `REPORT` to /shared/report, and the host dir it lands in.
 fn reporting_bundle(edit: impl FnOnce(&mut Value)) -> (Bundle, std::path::PathBuf) {
-    let script = format!("({REPORT}) > /shared/report.tmp 2>&1; mv /shared/report.tmp /shared/report");
+    let script =
+        format!("({REPORT}) > /shared/report.tmp 2>&1; mv /shared/report.tmp /shared/report");
     let mut bundle = Bundle::busybox(&["sh", "-c", &script, "zero", "one two", "three"]);
-    bundle.edit(|c| c["process"]["env"].as_array_mut().unwrap().push(json!("WAITER_CHECK=a b=c")));
+    bundle.edit(|c| {
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("WAITER_CHECK=a b=c"))
+    });
     bundle.edit(edit);
     let shared = bundle.share_dir("/shared");
     // Writable by the non-root users some tests run as.
@@ -27,7 +35,10 @@ fn reporting_bundle(edit: impl FnOnce(&mut Value)) -> (Bundle, std::path::PathBu
 
 fn read_report(shared: &std::path::Path) -> String {
     let path = shared.join("report");
-    assert!(wait_until(STATE_DEADLINE, || path.exists()), "the program never wrote its report");
+    assert!(
+        wait_until(STATE_DEADLINE, || path.exists()),
+        "the program never wrote its report"
+    );
     std::fs::read_to_string(&path).unwrap()
 }
 
@@ -46,7 +57,9 @@ fn report_of_create_start(edit: impl FnOnce(&mut Value)) -> (String, String) {
     let id = rt.new_id();
     rt.create(&id, &bundle, &[]).ok();
     let pid = rt.state(&id)["pid"].as_i64().expect("pid");
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
     rt.start(&id).ok();
     let report = read_report(&shared);
     rt.wait_status(&id, "stopped");
@@ -60,7 +73,10 @@ fn report_of_create_start(edit: impl FnOnce(&mut Value)) -> (String, String) {
 fn same_through_create_and_run(edit: impl Fn(&mut Value)) -> (String, String) {
     let through_run = report_of_run(&edit);
     let (through_create, exe) = report_of_create_start(&edit);
-    assert_eq!(through_create, through_run, "create+start and run gave the program different things");
+    assert_eq!(
+        through_create, through_run,
+        "create+start and run gave the program different things"
+    );
     (through_create, exe)
 }
 
@@ -70,11 +86,26 @@ fn is_waiter(exe: &str) -> bool {
 
 /// `Name:\tvalue` from /proc/<pid>/status or smaps_rollup, in kB.
 fn kib(text: &str, name: &str) -> u64 {
-    let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {text}"));
-    line[name.len()..].trim().trim_end_matches("kB").trim().parse().unwrap()
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in {text}"));
+    line[name.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap()
 }
 
-const BOUNDING: &[&str] = &["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW", "CAP_SETUID", "CAP_SETGID", "CAP_AUDIT_WRITE"];
+const BOUNDING: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_KILL",
+    "CAP_NET_RAW",
+    "CAP_SETUID",
+    "CAP_SETGID",
+    "CAP_AUDIT_WRITE",
+];
 
 #[test]
 fn a_created_containers_init_is_the_waiter_and_costs_under_a_mebibyte() {
@@ -85,16 +116,32 @@ fn a_created_containers_init_is_the_waiter_and_costs_under_a_mebibyte() {
     let pid = rt.state(&id)["pid"].as_i64().expect("pid");
     if berth_only("the waiter is Berth's") {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-        assert!(is_waiter(&exe.to_string_lossy()), "the created init runs {exe:?}, not the waiter");
+        assert!(
+            is_waiter(&exe.to_string_lossy()),
+            "the created init runs {exe:?}, not the waiter"
+        );
         // The goal of issue 8 is under 1 MiB RSS and 150 KiB private: the waiter is a few pages.
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         assert!(kib(&status, "VmRSS:") < 1024, "{status}");
         let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
-        assert!(kib(&rollup, "Private_Dirty:") + kib(&rollup, "Private_Clean:") < 150, "{rollup}");
+        assert!(
+            kib(&rollup, "Private_Dirty:") + kib(&rollup, "Private_Clean:") < 150,
+            "{rollup}"
+        );
         // Only stdio and the start barrier: no descriptor of the runtime's reaches it.
-        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap()
-            .map(|e| std::fs::read_link(e.unwrap().path()).unwrap().to_string_lossy().into_owned())
-            .filter(|target| !target.starts_with("/dev/null") && !target.contains(".stdout") && !target.contains(".stderr"))
+        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| {
+                std::fs::read_link(e.unwrap().path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|target| {
+                !target.starts_with("/dev/null")
+                    && !target.contains(".stdout")
+                    && !target.contains(".stderr")
+            })
             .collect();
         assert_eq!(fds.len(), 1, "{fds:?}");
         assert!(fds[0].ends_with("/exec.fifo"), "{fds:?}");
@@ -119,13 +166,31 @@ fn the_waiting_init_is_not_dumpable() {
     rt.create(&id, &bundle, &[]).ok();
     let pid = rt.state(&id)["pid"].as_i64().expect("pid");
     // A non-dumpable process's /proc files belong to root, whatever its uid.
-    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(format!("/proc/{pid}/environ")).unwrap());
+    let owner = std::os::unix::fs::MetadataExt::uid(
+        &std::fs::metadata(format!("/proc/{pid}/environ")).unwrap(),
+    );
     assert_eq!(owner, 0, "the created init is dumpable");
-    let probe = rt.cmd(&["exec", "--user", "1000:1000", &id, "sh", "-c", "cat /proc/1/environ >/dev/null 2>&1 && echo readable || echo refused"]);
+    let probe = rt.cmd(&[
+        "exec",
+        "--user",
+        "1000:1000",
+        &id,
+        "sh",
+        "-c",
+        "cat /proc/1/environ >/dev/null 2>&1 && echo readable || echo refused",
+    ]);
     probe.ok();
     assert_eq!(probe.stdout.trim(), "refused", "{}", probe.describe());
     // The same probe on a dumpable process of that uid succeeds: the check can fail.
-    let control = rt.cmd(&["exec", "--user", "1000:1000", &id, "sh", "-c", "cat /proc/self/environ >/dev/null 2>&1 && echo readable || echo refused"]);
+    let control = rt.cmd(&[
+        "exec",
+        "--user",
+        "1000:1000",
+        &id,
+        "sh",
+        "-c",
+        "cat /proc/self/environ >/dev/null 2>&1 && echo readable || echo refused",
+    ]);
     assert_eq!(control.stdout.trim(), "readable", "{}", control.describe());
     rt.kill_and_delete(&id, &bundle);
 }
@@ -138,12 +203,19 @@ fn the_waiting_init_of_root_with_dac_caps_is_not_dumpable() {
     let mut bundle = Bundle::sleeper();
     let caps = ["CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_KILL"];
     bundle.edit(|c| {
-        c["process"]["capabilities"] = json!({ "bounding": caps, "effective": caps, "permitted": caps });
+        c["process"]["capabilities"] =
+            json!({ "bounding": caps, "effective": caps, "permitted": caps });
     });
     let rt = Runtime::new();
     let id = rt.new_id();
     rt.create(&id, &bundle, &[]).ok();
-    let probe = rt.cmd(&["exec", &id, "sh", "-c", "cat /proc/1/environ >/dev/null 2>&1 && echo readable || echo refused"]);
+    let probe = rt.cmd(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /proc/1/environ >/dev/null 2>&1 && echo readable || echo refused",
+    ]);
     probe.ok();
     if berth_only("runc 1.1's waiting init is readable by the container's root") {
         assert_eq!(probe.stdout.trim(), "refused", "{}", probe.describe());
@@ -159,7 +231,10 @@ fn start_of_a_dead_waiter_fails() {
     rt.create(&id, &bundle, &[]).ok();
     let pid = rt.state(&id)["pid"].as_i64().expect("pid");
     rt.kill(&id, Some("KILL")).ok();
-    assert!(wait_until(STATE_DEADLINE, || !pid_alive(pid)), "init {pid} survived SIGKILL");
+    assert!(
+        wait_until(STATE_DEADLINE, || !pid_alive(pid)),
+        "init {pid} survived SIGKILL"
+    );
     rt.start(&id).fails();
     rt.delete(&id).ok();
     rt.assert_nothing_left(&id, &bundle);
@@ -171,7 +246,11 @@ fn start_of_a_dead_waiter_fails() {
 #[test]
 fn a_program_removed_before_start_stops_the_container() {
     let mut bundle = Bundle::busybox(&["/prog", "true"]);
-    std::fs::copy(bundle.rootfs().join("bin/busybox"), bundle.rootfs().join("prog")).unwrap();
+    std::fs::copy(
+        bundle.rootfs().join("bin/busybox"),
+        bundle.rootfs().join("prog"),
+    )
+    .unwrap();
     bundle.edit(|_| {});
     let rt = Runtime::new();
     let id = rt.new_id();

@@ -48,7 +48,10 @@ impl Rootless {
             Rootless::Auto => Ok(None),
             Rootless::True => Ok(Some(true)),
             Rootless::False => Ok(Some(false)),
-            Rootless::Invalid(s) => Err(format!("strconv.ParseBool: parsing {}: invalid syntax", go_quote(s))),
+            Rootless::Invalid(s) => Err(format!(
+                "strconv.ParseBool: parsing {}: invalid syntax",
+                go_quote(s)
+            )),
         }
     }
 }
@@ -180,27 +183,59 @@ pub struct UpdateArgs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Create(CreateArgs),
-    Start { id: String },
+    Start {
+        id: String,
+    },
     Run(RunArgs),
-    State { id: String },
-    List { format: ListFormat, quiet: bool },
+    State {
+        id: String,
+    },
+    List {
+        format: ListFormat,
+        quiet: bool,
+    },
     /// `signal` is unparsed: runc looks the container up first (see signal::parse_signal).
-    Kill { id: String, signal: String, all: bool },
-    Delete { id: String, force: bool },
-    Spec { bundle: Option<PathBuf>, rootless: bool },
+    Kill {
+        id: String,
+        signal: String,
+        all: bool,
+    },
+    Delete {
+        id: String,
+        force: bool,
+    },
+    Spec {
+        bundle: Option<PathBuf>,
+        rootless: bool,
+    },
     Features,
     Version,
     /// Print [`help_text`] for this topic (None: the global help) and exit 0.
     Help(Option<String>),
-    Pause { id: String },
-    Resume { id: String },
-    Ps { id: String, format: ListFormat, ps_args: Vec<String> },
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    Ps {
+        id: String,
+        format: ListFormat,
+        ps_args: Vec<String>,
+    },
     Exec(ExecArgs),
     Update(UpdateArgs),
     /// `interval` is a Go time.Duration in nanoseconds; runc rejects <= 0 at run time.
-    Events { id: String, stats: bool, interval: i64 },
+    Events {
+        id: String,
+        stats: bool,
+        interval: i64,
+    },
     /// checkpoint / restore: flags parsed, not implemented.
-    Unsupported { command: &'static str, id: String },
+    Unsupported {
+        command: &'static str,
+        id: String,
+    },
 }
 
 /// What parsing the global flags leaves to do.
@@ -226,7 +261,11 @@ pub struct ArgsError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ErrorKind {
     Text(String),
-    Arity { command: &'static str, rule: &'static str, n: usize },
+    Arity {
+        command: &'static str,
+        rule: &'static str,
+        n: usize,
+    },
     NoHelpTopic(String),
 }
 
@@ -259,7 +298,10 @@ impl ArgsError {
     }
 
     fn plain(text: String) -> ArgsError {
-        ArgsError { kind: ErrorKind::Text(text), usage: None }
+        ArgsError {
+            kind: ErrorKind::Text(text),
+            usage: None,
+        }
     }
 }
 
@@ -283,15 +325,24 @@ pub fn parse(args: &[String]) -> Result<(GlobalOpts, Command), ArgsError> {
 
 /// Global flags, then help/version, then `--log-format`, in urfave's order.
 pub fn parse_global(args: &[String]) -> Result<(GlobalOpts, Stage), ArgsError> {
-    let flags: Vec<&Flag> = GLOBAL_FLAGS.iter().chain([&HELP_FLAG, &VERSION_FLAG]).collect();
+    let flags: Vec<&Flag> = GLOBAL_FLAGS
+        .iter()
+        .chain([&HELP_FLAG, &VERSION_FLAG])
+        .collect();
     let (vals, rest, err) = parse_flags(&flags, args);
     // urfave checks the two-forms rule before the parse error, and prints it without "Incorrect Usage".
     if let Some(msg) = normalize(&flags, &vals) {
-        return Err(ArgsError { usage: Some((format!("{msg}\n"), None)), kind: ErrorKind::Text(msg) });
+        return Err(ArgsError {
+            usage: Some((format!("{msg}\n"), None)),
+            kind: ErrorKind::Text(msg),
+        });
     }
     if let Some(msg) = err {
         let prefix = format!("Incorrect Usage. {msg}\n\n");
-        return Err(ArgsError { usage: Some((prefix, None)), kind: ErrorKind::Text(msg) });
+        return Err(ArgsError {
+            usage: Some((prefix, None)),
+            kind: ErrorKind::Text(msg),
+        });
     }
     let mut global = GlobalOpts {
         root: vals.raw("root").map(PathBuf::from),
@@ -329,11 +380,18 @@ pub fn parse_command(args: &[String]) -> Result<Command, ArgsError> {
         usage: None,
     })?;
     let flags: Vec<&Flag> = spec.flags.iter().chain([&HELP_FLAG]).collect();
-    let tail = if spec.reorder { reorder_args(&flags, tail) } else { tail.to_vec() };
+    let tail = if spec.reorder {
+        reorder_args(&flags, tail)
+    } else {
+        tail.to_vec()
+    };
     let (v, pos, err) = parse_flags(&flags, &tail);
     if let Some(msg) = err.or_else(|| normalize(&flags, &v)) {
         let prefix = format!("Incorrect Usage: {msg}\n\n");
-        return Err(ArgsError { usage: Some((prefix, Some(spec.name))), kind: ErrorKind::Text(msg) });
+        return Err(ArgsError {
+            usage: Some((prefix, Some(spec.name))),
+            kind: ErrorKind::Text(msg),
+        });
     }
     if v.flag("help") {
         return Ok(Command::Help(Some(spec.name.to_string())));
@@ -343,7 +401,14 @@ pub fn parse_command(args: &[String]) -> Result<Command, ArgsError> {
             return Ok(());
         }
         let usage = Some(("Incorrect Usage.\n\n".to_string(), Some(spec.name)));
-        Err(ArgsError { kind: ErrorKind::Arity { command: spec.name, rule, n }, usage })
+        Err(ArgsError {
+            kind: ErrorKind::Arity {
+                command: spec.name,
+                rule,
+                n,
+            },
+            usage,
+        })
     };
     let exact = |n: usize| arity("exactly", n, pos.len() == n);
     let min = |n: usize| arity("a minimum of", n, pos.len() >= n);
@@ -354,7 +419,12 @@ pub fn parse_command(args: &[String]) -> Result<Command, ArgsError> {
             None => Command::Help(None),
             Some(topic) => match find_command(topic) {
                 Some(s) => Command::Help(Some(s.name.to_string())),
-                None => return Err(ArgsError { kind: ErrorKind::NoHelpTopic(topic.clone()), usage: None }),
+                None => {
+                    return Err(ArgsError {
+                        kind: ErrorKind::NoHelpTopic(topic.clone()),
+                        usage: None,
+                    })
+                }
             },
         },
         "create" => {
@@ -364,7 +434,11 @@ pub fn parse_command(args: &[String]) -> Result<Command, ArgsError> {
         "run" => {
             exact(1)?;
             let create = create_args(&v, id());
-            Command::Run(RunArgs { create, keep: v.flag("keep"), no_subreaper: v.flag("no-subreaper") })
+            Command::Run(RunArgs {
+                create,
+                keep: v.flag("keep"),
+                no_subreaper: v.flag("no-subreaper"),
+            })
         }
         "start" | "state" | "pause" | "resume" => {
             exact(1)?;
@@ -378,22 +452,39 @@ pub fn parse_command(args: &[String]) -> Result<Command, ArgsError> {
         }
         "list" => {
             exact(0)?;
-            Command::List { format: format(&v), quiet: v.flag("quiet") }
+            Command::List {
+                format: format(&v),
+                quiet: v.flag("quiet"),
+            }
         }
         "kill" => {
             min(1)?;
             arity("a maximum of", 2, pos.len() <= 2)?;
             // runc: a missing or empty signal means SIGTERM.
-            let signal = pos.get(1).filter(|s| !s.is_empty()).cloned().unwrap_or_else(|| "SIGTERM".into());
-            Command::Kill { id: id(), signal, all: v.flag("all") }
+            let signal = pos
+                .get(1)
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "SIGTERM".into());
+            Command::Kill {
+                id: id(),
+                signal,
+                all: v.flag("all"),
+            }
         }
         "delete" => {
             exact(1)?;
-            Command::Delete { id: id(), force: v.flag("force") }
+            Command::Delete {
+                id: id(),
+                force: v.flag("force"),
+            }
         }
         "spec" => {
             exact(0)?;
-            Command::Spec { bundle: v.string("bundle").map(PathBuf::from), rootless: v.flag("rootless") }
+            Command::Spec {
+                bundle: v.string("bundle").map(PathBuf::from),
+                rootless: v.flag("rootless"),
+            }
         }
         "features" => {
             exact(0)?;
@@ -401,7 +492,11 @@ pub fn parse_command(args: &[String]) -> Result<Command, ArgsError> {
         }
         "ps" => {
             min(1)?;
-            Command::Ps { id: id(), format: format(&v), ps_args: pos[1..].to_vec() }
+            Command::Ps {
+                id: id(),
+                format: format(&v),
+                ps_args: pos[1..].to_vec(),
+            }
         }
         "exec" => {
             min(1)?;
@@ -414,11 +509,18 @@ pub fn parse_command(args: &[String]) -> Result<Command, ArgsError> {
         "events" => {
             exact(1)?;
             let interval = v.dur("interval").unwrap_or(5_000_000_000);
-            Command::Events { id: id(), stats: v.flag("stats"), interval }
+            Command::Events {
+                id: id(),
+                stats: v.flag("stats"),
+                interval,
+            }
         }
         other => {
             exact(1)?;
-            Command::Unsupported { command: other, id: id() }
+            Command::Unsupported {
+                command: other,
+                id: id(),
+            }
         }
     })
 }

@@ -21,7 +21,11 @@ impl Passed {
             inherited += 1;
         }
         let var = |name| std::env::var(name).ok();
-        let listen = listen_count(var("LISTEN_PID").as_deref(), var("LISTEN_FDS").as_deref(), std::process::id());
+        let listen = listen_count(
+            var("LISTEN_PID").as_deref(),
+            var("LISTEN_FDS").as_deref(),
+            std::process::id(),
+        );
         Passed { inherited, listen }
     }
 
@@ -29,7 +33,11 @@ impl Passed {
     /// sockets, then the preserved ones. runc's `exec` ignores LISTEN_FDS.
     pub fn for_create(&self, preserve_fds: u32) -> Result<u32, String> {
         if self.listen > self.inherited {
-            return Err(format!("LISTEN_FDS={}: file descriptor {} is not open", self.listen, 3 + self.inherited));
+            return Err(format!(
+                "LISTEN_FDS={}: file descriptor {} is not open",
+                self.listen,
+                3 + self.inherited
+            ));
         }
         self.with_preserved(self.listen, preserve_fds)
     }
@@ -40,7 +48,10 @@ impl Passed {
         if self.listen == 0 {
             return Vec::new();
         }
-        vec![format!("LISTEN_FDS={}", self.listen), "LISTEN_PID=1".to_string()]
+        vec![
+            format!("LISTEN_FDS={}", self.listen),
+            "LISTEN_PID=1".to_string(),
+        ]
     }
 
     pub fn for_exec(&self, preserve_fds: u32) -> Result<u32, String> {
@@ -53,7 +64,10 @@ impl Passed {
     fn with_preserved(&self, first: u32, preserve_fds: u32) -> Result<u32, String> {
         let total = first.saturating_add(preserve_fds);
         if total > self.inherited {
-            return Err(format!("--preserve-fds {preserve_fds}: file descriptor {} is not open", 3 + self.inherited));
+            return Err(format!(
+                "--preserve-fds {preserve_fds}: file descriptor {} is not open",
+                3 + self.inherited
+            ));
         }
         Ok(total)
     }
@@ -84,19 +98,45 @@ mod tests {
 
     #[test]
     fn activation_sockets_come_before_preserved_descriptors() {
-        let passed = Passed { inherited: 3, listen: 1 };
+        let passed = Passed {
+            inherited: 3,
+            listen: 1,
+        };
         assert_eq!(passed.for_create(2), Ok(3));
         assert_eq!(passed.for_exec(2), Ok(2));
         assert_eq!(passed.listen_env(), ["LISTEN_FDS=1", "LISTEN_PID=1"]);
-        assert!(Passed { inherited: 3, listen: 0 }.listen_env().is_empty());
+        assert!(Passed {
+            inherited: 3,
+            listen: 0
+        }
+        .listen_env()
+        .is_empty());
     }
 
     #[test]
     fn descriptors_the_caller_did_not_open_are_refused() {
-        let passed = Passed { inherited: 2, listen: 1 };
-        assert_eq!(passed.for_create(2), Err("--preserve-fds 2: file descriptor 5 is not open".into()));
-        assert_eq!(passed.for_exec(u32::MAX), Err(format!("--preserve-fds {}: file descriptor 5 is not open", u32::MAX)));
-        let activated = Passed { inherited: 0, listen: 1 };
-        assert_eq!(activated.for_create(0), Err("LISTEN_FDS=1: file descriptor 3 is not open".into()));
+        let passed = Passed {
+            inherited: 2,
+            listen: 1,
+        };
+        assert_eq!(
+            passed.for_create(2),
+            Err("--preserve-fds 2: file descriptor 5 is not open".into())
+        );
+        assert_eq!(
+            passed.for_exec(u32::MAX),
+            Err(format!(
+                "--preserve-fds {}: file descriptor 5 is not open",
+                u32::MAX
+            ))
+        );
+        let activated = Passed {
+            inherited: 0,
+            listen: 1,
+        };
+        assert_eq!(
+            activated.for_create(0),
+            Err("LISTEN_FDS=1: file descriptor 3 is not open".into())
+        );
     }
 }

@@ -59,7 +59,12 @@ pub struct LogOpenError {
 
 impl fmt::Display for LogOpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "open {}: {}", self.path.display(), go_errno_text(&self.source))
+        write!(
+            f,
+            "open {}: {}",
+            self.path.display(),
+            go_errno_text(&self.source)
+        )
     }
 }
 
@@ -91,7 +96,13 @@ impl Logger {
         };
         // SAFETY: isatty only inspects the descriptor.
         let tty = unsafe { libc::isatty(fd) } == 1;
-        Logger { sink, format, debug, color: tty && format == LogFormat::Text, start: Instant::now() }
+        Logger {
+            sink,
+            format,
+            debug,
+            color: tty && format == LogFormat::Text,
+            start: Instant::now(),
+        }
     }
 
     /// True when entries already reach stderr, so fatal must not print twice.
@@ -124,7 +135,11 @@ impl Logger {
     pub fn fatal(&self, msg: &str, code: i32) -> ! {
         self.error(msg);
         if !self.logs_to_stderr() {
-            let line = if msg.ends_with('\n') { msg.to_string() } else { format!("{msg}\n") };
+            let line = if msg.ends_with('\n') {
+                msg.to_string()
+            } else {
+                format!("{msg}\n")
+            };
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
         std::process::exit(code)
@@ -142,7 +157,11 @@ impl Logger {
             Sink::File(f) => (&*f).write_all(line.as_bytes()),
         };
         if let Err(err) = result {
-            let _ = writeln!(std::io::stderr(), "Failed to write to log, {}", go_errno_text(&err));
+            let _ = writeln!(
+                std::io::stderr(),
+                "Failed to write to log, {}",
+                go_errno_text(&err)
+            );
         }
     }
 }
@@ -154,7 +173,10 @@ fn open_log(path: &Path) -> Result<File, LogOpenError> {
         .mode(0o644)
         .custom_flags(libc::O_SYNC | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|source| LogOpenError { path: path.to_path_buf(), source })
+        .map_err(|source| LogOpenError {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 pub use berth::error::go_errno_text;
@@ -189,7 +211,10 @@ pub fn format_colored(level: Level, msg: &str, elapsed_secs: u64) -> String {
     // logrus drops one trailing newline here, and only here.
     let msg = msg.strip_suffix('\n').unwrap_or(msg);
     let pad = 44usize.saturating_sub(msg.chars().count());
-    format!("\x1b[{color}m{text}\x1b[0m[{elapsed_secs:04}] {msg}{} \n", " ".repeat(pad))
+    format!(
+        "\x1b[{color}m{text}\x1b[0m[{elapsed_secs:04}] {msg}{} \n",
+        " ".repeat(pad)
+    )
 }
 
 /// logrus's TextFormatter quotes a value with Go's %q unless every character
@@ -277,7 +302,12 @@ pub fn rfc3339_seconds(unix_secs: i64, offset_secs: i64) -> String {
         let mins = offset_secs.abs() / 60;
         format!("{sign}{:02}:{:02}", mins / 60, mins % 60)
     };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{zone}", tod / 3600, tod % 3600 / 60, tod % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{zone}",
+        tod / 3600,
+        tod % 3600 / 60,
+        tod % 60
+    )
 }
 
 pub use berth::state::civil_from_days;
@@ -299,14 +329,22 @@ mod tests {
             "time=\"2026-11-22T20:06:31Z\" level=error msg=\"runc: \\\"delete\\\" requires exactly 1 argument(s)\"\n"
         );
         assert_eq!(
-            format_entry(LogFormat::Text, Level::Error, "No help topic for 'bogus'\n", T),
+            format_entry(
+                LogFormat::Text,
+                Level::Error,
+                "No help topic for 'bogus'\n",
+                T
+            ),
             "time=\"2026-11-22T20:06:31Z\" level=error msg=\"No help topic for 'bogus'\\n\"\n"
         );
         assert_eq!(
             format_entry(LogFormat::Text, Level::Warning, "plain-word_1.2/x@y^z+", T),
             "time=\"2026-11-22T20:06:31Z\" level=warning msg=plain-word_1.2/x@y^z+\n"
         );
-        assert_eq!(format_entry(LogFormat::Text, Level::Info, "", T), format!("time=\"{T}\" level=info msg=\n"));
+        assert_eq!(
+            format_entry(LogFormat::Text, Level::Info, "", T),
+            format!("time=\"{T}\" level=info msg=\n")
+        );
     }
 
     #[test]
@@ -329,8 +367,14 @@ mod tests {
             "\x1b[31mERRO\x1b[0m[0000] container does not exist                     \n"
         );
         let long = "x".repeat(50);
-        assert_eq!(format_colored(Level::Warning, &long, 12), format!("\x1b[33mWARN\x1b[0m[0012] {long} \n"));
-        assert_eq!(format_colored(Level::Debug, "é\n", 0), format!("\x1b[37mDEBU\x1b[0m[0000] é{} \n", " ".repeat(43)));
+        assert_eq!(
+            format_colored(Level::Warning, &long, 12),
+            format!("\x1b[33mWARN\x1b[0m[0012] {long} \n")
+        );
+        assert_eq!(
+            format_colored(Level::Debug, "é\n", 0),
+            format!("\x1b[37mDEBU\x1b[0m[0000] é{} \n", " ".repeat(43))
+        );
     }
 
     #[test]
@@ -339,7 +383,10 @@ mod tests {
         assert_eq!(go_quote("\x07\x08\x0c\n\r\t\x0b"), r#""\a\b\f\n\r\t\v""#);
         assert_eq!(go_quote("\x00\x1b\x7f"), r#""\x00\x1b\x7f""#);
         assert_eq!(go_quote("é中 😀"), "\"é中 😀\"");
-        assert_eq!(go_quote("\u{85}\u{a0}\u{200b}\u{2028}\u{feff}"), r#""\u0085\u00a0\u200b\u2028\ufeff""#);
+        assert_eq!(
+            go_quote("\u{85}\u{a0}\u{200b}\u{2028}\u{feff}"),
+            r#""\u0085\u00a0\u200b\u2028\ufeff""#
+        );
         assert_eq!(go_quote("\u{f0000}"), r#""\U000f0000""#);
     }
 
@@ -358,8 +405,14 @@ mod tests {
     fn rfc3339_like_go() {
         assert_eq!(rfc3339_seconds(0, 0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_seconds(1_795_377_991, 0), T);
-        assert_eq!(rfc3339_seconds(1_795_377_991, 3600), "2026-11-22T21:06:31+01:00");
-        assert_eq!(rfc3339_seconds(1_795_377_991, -(9 * 3600 + 30 * 60)), "2026-11-22T10:36:31-09:30");
+        assert_eq!(
+            rfc3339_seconds(1_795_377_991, 3600),
+            "2026-11-22T21:06:31+01:00"
+        );
+        assert_eq!(
+            rfc3339_seconds(1_795_377_991, -(9 * 3600 + 30 * 60)),
+            "2026-11-22T10:36:31-09:30"
+        );
         assert_eq!(rfc3339_seconds(951_782_399, 0), "2000-02-28T23:59:59Z");
         assert_eq!(rfc3339_seconds(-1, 0), "1969-12-31T23:59:59Z");
         assert!(now_rfc3339().len() >= 20);
@@ -369,8 +422,14 @@ mod tests {
     fn errno_texts_are_gos() {
         let err = std::io::Error::from_raw_os_error(libc::ENOENT);
         assert_eq!(go_errno_text(&err), "no such file or directory");
-        let err = LogOpenError { path: "/nonexist/x".into(), source: err };
-        assert_eq!(err.to_string(), "open /nonexist/x: no such file or directory");
+        let err = LogOpenError {
+            path: "/nonexist/x".into(),
+            source: err,
+        };
+        assert_eq!(
+            err.to_string(),
+            "open /nonexist/x: no such file or directory"
+        );
     }
 
     #[test]
@@ -380,7 +439,11 @@ mod tests {
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("log.json");
         let _ = std::fs::remove_file(&path);
-        let opts = GlobalOpts { log: Some(path.clone()), log_format: LogFormat::Json, ..GlobalOpts::default() };
+        let opts = GlobalOpts {
+            log: Some(path.clone()),
+            log_format: LogFormat::Json,
+            ..GlobalOpts::default()
+        };
         let logger = Logger::open(&opts).expect("open log");
         assert!(!logger.logs_to_stderr());
         logger.error("first");

@@ -16,7 +16,9 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() {
     let passed = fds::Passed::at_startup();
-    let argv: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let prog = argv.first().cloned().unwrap_or_else(|| "berth".into());
     let rest = argv.get(1..).unwrap_or_default();
 
@@ -33,7 +35,9 @@ fn main() {
     };
     let command = match stage {
         Stage::Ready(command) => command,
-        Stage::Subcommand(words) => args::parse_command(&words).unwrap_or_else(|e| fail_usage(&logger, &e, &prog)),
+        Stage::Subcommand(words) => {
+            args::parse_command(&words).unwrap_or_else(|e| fail_usage(&logger, &e, &prog))
+        }
     };
     logger.debug(&format!("berth {VERSION}: {command:?}"));
     match run(command, &global, &logger, &passed) {
@@ -58,7 +62,9 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         let message = match &e {
             // The library has no flags; here the user learns which one asked for systemd.
-            Error::Cgroup(berth::cgroups::CgroupError::Systemd(SystemdError::NotRunning)) => format!("--systemd-cgroup: {e}"),
+            Error::Cgroup(berth::cgroups::CgroupError::Systemd(SystemdError::NotRunning)) => {
+                format!("--systemd-cgroup: {e}")
+            }
             _ => e.to_string(),
         };
         Failure { message, code: 1 }
@@ -75,7 +81,9 @@ impl From<String> for Failure {
 fn state_root(global: &GlobalOpts) -> PathBuf {
     if let Some(root) = &global.root {
         // runc makes --root absolute, so an empty one means the current directory.
-        return std::path::absolute(root).or_else(|_| std::env::current_dir()).unwrap_or_else(|_| root.clone());
+        return std::path::absolute(root)
+            .or_else(|_| std::env::current_dir())
+            .unwrap_or_else(|_| root.clone());
     }
     if !nix::unistd::geteuid().is_root() {
         if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
@@ -85,9 +93,17 @@ fn state_root(global: &GlobalOpts) -> PathBuf {
     PathBuf::from("/run/berth")
 }
 
-fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: &fds::Passed) -> Result<CreateOptions, Failure> {
+fn create_options(
+    global: &GlobalOpts,
+    args: &CreateArgs,
+    detach: bool,
+    passed: &fds::Passed,
+) -> Result<CreateOptions, Failure> {
     // runc only reads --rootless when it creates something.
-    let rootless = global.rootless.resolve().map_err(|e| format!("runc create failed: {e}"))?;
+    let rootless = global
+        .rootless
+        .resolve()
+        .map_err(|e| format!("runc create failed: {e}"))?;
     let unprivileged = !nix::unistd::geteuid().is_root();
     let rootless = rootless.unwrap_or(unprivileged);
     Ok(CreateOptions {
@@ -110,7 +126,9 @@ fn create_options(global: &GlobalOpts, args: &CreateArgs, detach: bool, passed: 
 
 fn print(text: &str) -> Result<i32, Failure> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| format!("write output: {e}"))?;
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("write output: {e}"))?;
     Ok(0)
 }
 
@@ -118,12 +136,20 @@ fn not_yet(command: &str) -> Result<i32, Failure> {
     Err(format!("berth {command} is not supported yet").into())
 }
 
-fn run(command: Command, global: &GlobalOpts, logger: &Logger, passed: &fds::Passed) -> Result<i32, Failure> {
+fn run(
+    command: Command,
+    global: &GlobalOpts,
+    logger: &Logger,
+    passed: &fds::Passed,
+) -> Result<i32, Failure> {
     let root = state_root(global);
     match command {
         Command::Create(args) => {
             // Only `create` leaves a container waiting for a later `start`.
-            let options = CreateOptions { light_wait: true, ..create_options(global, &args, true, passed)? };
+            let options = CreateOptions {
+                light_wait: true,
+                ..create_options(global, &args, true, passed)?
+            };
             berth::create(&options)?;
             Ok(0)
         }
@@ -144,7 +170,9 @@ fn run(command: Command, global: &GlobalOpts, logger: &Logger, passed: &fds::Pas
                 (true, _) => output::list_quiet(&states),
                 (false, ListFormat::Json) => output::list_json(&states),
                 (false, ListFormat::Table) => output::list_table(&states),
-                (false, ListFormat::Other(_)) => return Err(ListFormat::INVALID.to_string().into()),
+                (false, ListFormat::Other(_)) => {
+                    return Err(ListFormat::INVALID.to_string().into())
+                }
             };
             print(&text)
         }
@@ -180,7 +208,11 @@ fn run(command: Command, global: &GlobalOpts, logger: &Logger, passed: &fds::Pas
             berth::Container::load(&root, &id)?.resume()?;
             Ok(0)
         }
-        Command::Ps { id, format, ps_args } => {
+        Command::Ps {
+            id,
+            format,
+            ps_args,
+        } => {
             let pids = berth::Container::load(&root, &id)?.pids()?;
             match format {
                 ListFormat::Json => print(&output::pids_json(&pids)),
@@ -189,7 +221,9 @@ fn run(command: Command, global: &GlobalOpts, logger: &Logger, passed: &fds::Pas
             }
         }
         // runc exits 255 when exec itself fails, to tell it from the process's own code.
-        Command::Exec(args) => exec_process(&root, &args, passed).map_err(|f| Failure { code: 255, ..f }),
+        Command::Exec(args) => {
+            exec_process(&root, &args, passed).map_err(|f| Failure { code: 255, ..f })
+        }
         Command::Update(args) => {
             let mut container = berth::Container::load(&root, &args.id)?;
             let resources = update::resources(&args, std::io::stdin().lock())?;
@@ -197,16 +231,32 @@ fn run(command: Command, global: &GlobalOpts, logger: &Logger, passed: &fds::Pas
             container.update(&resources)?;
             Ok(0)
         }
-        Command::Events { id, stats, interval } => events(&root, &id, stats, interval, logger),
+        Command::Events {
+            id,
+            stats,
+            interval,
+        } => events(&root, &id, stats, interval, logger),
         Command::Unsupported { command, .. } => not_yet(command),
     }
 }
 
 /// `events`: one stats event with `--stats`, else a stream until the container stops.
-fn events(root: &std::path::Path, id: &str, once: bool, interval_ns: i64, logger: &Logger) -> Result<i32, Failure> {
+fn events(
+    root: &std::path::Path,
+    id: &str,
+    once: bool,
+    interval_ns: i64,
+    logger: &Logger,
+) -> Result<i32, Failure> {
     let container = berth::Container::load(root, id)?;
-    let Some(interval) = u64::try_from(interval_ns).ok().filter(|n| *n > 0).map(std::time::Duration::from_nanos) else {
-        return Err("duration interval must be greater than 0".to_string().into());
+    let Some(interval) = u64::try_from(interval_ns)
+        .ok()
+        .filter(|n| *n > 0)
+        .map(std::time::Duration::from_nanos)
+    else {
+        return Err("duration interval must be greater than 0"
+            .to_string()
+            .into());
     };
     if once {
         let stats = container.stats()?;
@@ -236,7 +286,12 @@ fn events(root: &std::path::Path, id: &str, once: bool, interval_ns: i64, logger
 
 /// `run`: create and start; in the foreground, wait with signals forwarded,
 /// exit with the container's code, and delete it unless `--keep`.
-fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger, passed: &fds::Passed) -> Result<i32, Failure> {
+fn run_container(
+    global: &GlobalOpts,
+    args: &args::RunArgs,
+    logger: &Logger,
+    passed: &fds::Passed,
+) -> Result<i32, Failure> {
     let root = state_root(global);
     let id = args.create.id.clone();
     if args.create.detach {
@@ -272,22 +327,31 @@ fn run_container(global: &GlobalOpts, args: &args::RunArgs, logger: &Logger, pas
 }
 
 /// `exec`: a process.json, or the container's own process with the flags' changes.
-fn exec_process(root: &std::path::Path, args: &args::ExecArgs, passed: &fds::Passed) -> Result<i32, Failure> {
+fn exec_process(
+    root: &std::path::Path,
+    args: &args::ExecArgs,
+    passed: &fds::Passed,
+) -> Result<i32, Failure> {
     let sub_cgroups = sub_cgroup_paths(&args.cgroup)?;
     let container = berth::Container::load(root, &args.id)?;
     let spec = berth::spec::load(&container.record().bundle).map_err(Error::from)?;
     let process = match &args.process {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("open {}: {e}", path.display()))?;
-            serde_json::from_str(&text).map_err(|e| format!("parse process {}: {e}", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("open {}: {e}", path.display()))?;
+            serde_json::from_str(&text)
+                .map_err(|e| format!("parse process {}: {e}", path.display()))?
         }
         None => process_from_flags(spec.process().clone().unwrap_or_default(), args)?,
     };
     let mut process = process;
     // The exec'd program may ask for its terminal's size at once: give it the caller's now.
     if process.terminal().unwrap_or(false) && !args.detach && process.console_size().is_none() {
-        if let Some((rows, cols)) = berth::console::get_size(std::os::fd::AsFd::as_fd(&std::io::stdin())) {
-            let size = serde_json::from_value(serde_json::json!({ "height": rows, "width": cols })).map_err(|e| format!("console size: {e}"))?;
+        if let Some((rows, cols)) =
+            berth::console::get_size(std::os::fd::AsFd::as_fd(&std::io::stdin()))
+        {
+            let size = serde_json::from_value(serde_json::json!({ "height": rows, "width": cols }))
+                .map_err(|e| format!("console size: {e}"))?;
             process.set_console_size(Some(size));
         }
     }
@@ -309,7 +373,10 @@ fn exec_process(root: &std::path::Path, args: &args::ExecArgs, passed: &fds::Pas
     if args.detach {
         return Ok(0);
     }
-    Ok(berth::foreground::forward_until_exit(started.pid, started.console)?)
+    Ok(berth::foreground::forward_until_exit(
+        started.pid,
+        started.console,
+    )?)
 }
 
 /// `--cgroup` values in runc's syntax: one bare path for every hierarchy, or
@@ -318,9 +385,20 @@ fn sub_cgroup_paths(values: &[String]) -> Result<Vec<(String, PathBuf)>, Failure
     let mut paths = Vec::new();
     for value in values {
         match value.split_once(':') {
-            Some((_, path)) if path.contains(':') => return Err(format!("invalid --cgroup argument: {value}").into()),
-            Some((controllers, path)) => paths.extend(controllers.split(',').map(|c| (c.to_string(), PathBuf::from(path)))),
-            None if values.len() != 1 => return Err(format!("invalid --cgroup argument: {value} (missing <controller>: prefix)").into()),
+            Some((_, path)) if path.contains(':') => {
+                return Err(format!("invalid --cgroup argument: {value}").into())
+            }
+            Some((controllers, path)) => paths.extend(
+                controllers
+                    .split(',')
+                    .map(|c| (c.to_string(), PathBuf::from(path))),
+            ),
+            None if values.len() != 1 => {
+                return Err(format!(
+                    "invalid --cgroup argument: {value} (missing <controller>: prefix)"
+                )
+                .into())
+            }
             None => paths.push((String::new(), PathBuf::from(value))),
         }
     }
@@ -328,7 +406,10 @@ fn sub_cgroup_paths(values: &[String]) -> Result<Vec<(String, PathBuf)>, Failure
 }
 
 /// runc's exec flags applied to the container's own process.
-fn process_from_flags(mut process: oci_spec::runtime::Process, args: &args::ExecArgs) -> Result<oci_spec::runtime::Process, Failure> {
+fn process_from_flags(
+    mut process: oci_spec::runtime::Process,
+    args: &args::ExecArgs,
+) -> Result<oci_spec::runtime::Process, Failure> {
     if args.args.is_empty() {
         return Err("exec args cannot be empty".to_string().into());
     }
@@ -343,8 +424,13 @@ fn process_from_flags(mut process: oci_spec::runtime::Process, args: &args::Exec
         process.set_env(Some(env));
     }
     if let Some(user) = &args.user {
-        let (uid, gid) = user.split_once(':').map_or((user.as_str(), None), |(u, g)| (u, Some(g)));
-        let parse = |s: &str| s.parse::<u32>().map_err(|_| format!("parsing {s} as int: invalid user {user:?}"));
+        let (uid, gid) = user
+            .split_once(':')
+            .map_or((user.as_str(), None), |(u, g)| (u, Some(g)));
+        let parse = |s: &str| {
+            s.parse::<u32>()
+                .map_err(|_| format!("parsing {s} as int: invalid user {user:?}"))
+        };
         let mut spec_user = process.user().clone();
         spec_user.set_uid(parse(uid)?);
         if let Some(gid) = gid {
@@ -353,7 +439,14 @@ fn process_from_flags(mut process: oci_spec::runtime::Process, args: &args::Exec
         process.set_user(spec_user);
     }
     if !args.additional_gids.is_empty() {
-        let gids = args.additional_gids.iter().map(|g| g.parse::<u32>().map_err(|_| format!("invalid additional-gids value {g}"))).collect::<Result<Vec<_>, _>>()?;
+        let gids = args
+            .additional_gids
+            .iter()
+            .map(|g| {
+                g.parse::<u32>()
+                    .map_err(|_| format!("invalid additional-gids value {g}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut spec_user = process.user().clone();
         spec_user.set_additional_gids(Some(gids));
         process.set_user(spec_user);
@@ -364,7 +457,10 @@ fn process_from_flags(mut process: oci_spec::runtime::Process, args: &args::Exec
         let added: Vec<oci_spec::runtime::Capability> = args
             .cap
             .iter()
-            .map(|c| serde_json::from_value(serde_json::Value::String(c.clone())).map_err(|_| format!("unknown capability {c:?}")))
+            .map(|c| {
+                serde_json::from_value(serde_json::Value::String(c.clone()))
+                    .map_err(|_| format!("unknown capability {c:?}"))
+            })
             .collect::<Result<_, _>>()?;
         let extend = |set: &Option<oci_spec::runtime::Capabilities>| {
             let mut set = set.clone().unwrap_or_default();
@@ -391,18 +487,31 @@ fn process_from_flags(mut process: oci_spec::runtime::Process, args: &args::Exec
 /// `ps ID [ps-args]`: the host's `ps` (default `-ef`), keeping its header and
 /// the lines whose PID column is one of the container's, as runc prints it.
 fn ps_table(pids: &[i32], ps_args: &[String]) -> Result<String, Failure> {
-    let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
-    let output = std::process::Command::new("ps").args(&args).output().map_err(|e| format!("exec ps: {e}"))?;
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let output = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|e| format!("exec ps: {e}"))?;
     if !output.status.success() {
         return Err(format!("ps: {}", String::from_utf8_lossy(&output.stderr).trim()).into());
     }
     let text = String::from_utf8_lossy(&output.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
-    let pid_column = header.split_whitespace().position(|c| c == "PID").ok_or_else(|| "couldn't find PID field in ps output".to_string())?;
+    let pid_column = header
+        .split_whitespace()
+        .position(|c| c == "PID")
+        .ok_or_else(|| "couldn't find PID field in ps output".to_string())?;
     let mut out = format!("{header}\n");
     for line in lines.filter(|l| !l.is_empty()) {
-        let pid = line.split_whitespace().nth(pid_column).and_then(|p| p.parse::<i32>().ok());
+        let pid = line
+            .split_whitespace()
+            .nth(pid_column)
+            .and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
             out.push_str(line);
             out.push('\n');
@@ -420,20 +529,32 @@ fn warn_all(logger: &Logger, warnings: Vec<String>) {
 
 /// `spec`: runc's default config.json, refusing to overwrite one.
 fn write_spec(bundle: Option<PathBuf>, rootless: bool) -> Result<i32, Failure> {
-    let path = bundle.unwrap_or_else(|| PathBuf::from(".")).join("config.json");
+    let path = bundle
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("config.json");
     if path.exists() {
-        return Err("File config.json exists. Remove it first".to_string().into());
+        return Err("File config.json exists. Remove it first"
+            .to_string()
+            .into());
     }
-    let mut spec = serde_json::to_value(berth::spec::default_spec(rootless)).map_err(|e| format!("encode config.json: {e}"))?;
+    let mut spec = serde_json::to_value(berth::spec::default_spec(rootless))
+        .map_err(|e| format!("encode config.json: {e}"))?;
     // The library keeps capabilities in sets; write them in a stable, sorted order as runc does.
-    if let Some(sets) = spec.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut()) {
+    if let Some(sets) = spec
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    {
         for list in sets.values_mut().filter_map(|v| v.as_array_mut()) {
             list.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
         }
     }
     let mut text = Vec::new();
-    let mut serializer = serde_json::Serializer::with_formatter(&mut text, serde_json::ser::PrettyFormatter::with_indent(b"\t"));
-    serde::Serialize::serialize(&spec, &mut serializer).map_err(|e| format!("encode config.json: {e}"))?;
+    let mut serializer = serde_json::Serializer::with_formatter(
+        &mut text,
+        serde_json::ser::PrettyFormatter::with_indent(b"\t"),
+    );
+    serde::Serialize::serialize(&spec, &mut serializer)
+        .map_err(|e| format!("encode config.json: {e}"))?;
     std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
     Ok(0)
 }
@@ -443,17 +564,31 @@ mod tests {
     use super::*;
 
     fn parse(values: &[&str]) -> Result<Vec<(String, PathBuf)>, String> {
-        sub_cgroup_paths(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>()).map_err(|f| f.message)
+        sub_cgroup_paths(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+            .map_err(|f| f.message)
     }
 
     #[test]
     fn cgroup_values_in_runcs_syntax() {
-        assert_eq!(parse(&["a/b"]).unwrap(), [(String::new(), PathBuf::from("a/b"))]);
+        assert_eq!(
+            parse(&["a/b"]).unwrap(),
+            [(String::new(), PathBuf::from("a/b"))]
+        );
         assert_eq!(
             parse(&["cpu,cpuacct:x", "memory:/y"]).unwrap(),
-            [("cpu".to_string(), PathBuf::from("x")), ("cpuacct".into(), "x".into()), ("memory".into(), "/y".into())]
+            [
+                ("cpu".to_string(), PathBuf::from("x")),
+                ("cpuacct".into(), "x".into()),
+                ("memory".into(), "/y".into())
+            ]
         );
-        assert_eq!(parse(&["a:b:c"]).unwrap_err(), "invalid --cgroup argument: a:b:c");
-        assert_eq!(parse(&["x", "memory:y"]).unwrap_err(), "invalid --cgroup argument: x (missing <controller>: prefix)");
+        assert_eq!(
+            parse(&["a:b:c"]).unwrap_err(),
+            "invalid --cgroup argument: a:b:c"
+        );
+        assert_eq!(
+            parse(&["x", "memory:y"]).unwrap_err(),
+            "invalid --cgroup argument: x (missing <controller>: prefix)"
+        );
     }
 }

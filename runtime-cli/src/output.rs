@@ -132,7 +132,10 @@ fn state_fields(s: &ContainerState, indent: &str) -> Vec<(&'static str, String)>
             format!("{{{}}}", entries.join(","))
         } else {
             let inner = format!("{indent}{indent}");
-            format!("{{\n{inner}{}\n{indent}}}", entries.join(&format!(",\n{inner}")))
+            format!(
+                "{{\n{inner}{}\n{indent}}}",
+                entries.join(&format!(",\n{inner}"))
+            )
         };
         fields.push(("annotations", value));
     }
@@ -213,7 +216,8 @@ mod tests {
     }
 
     fn with_annotations(mut s: ContainerState) -> ContainerState {
-        s.annotations.insert("z.key".into(), "v<&>\"\\\n\t\u{1}\u{2028}é".into());
+        s.annotations
+            .insert("z.key".into(), "v<&>\"\\\n\t\u{1}\u{2028}é".into());
         s.annotations.insert("a.key".into(), "1".into());
         s
     }
@@ -277,7 +281,13 @@ c2                           8075        created     /tmp/bü<x>   2026-11-22T20
 ID          PID         STATUS      BUNDLE      CREATED                          OWNER
 c1          7645        created     /tmp/b      2026-11-22T20:04:34.529334259Z   root
 ";
-        let s = st("c1", 7645, Status::Created, "/tmp/b", "2026-11-22T20:04:34.529334259Z");
+        let s = st(
+            "c1",
+            7645,
+            Status::Created,
+            "/tmp/b",
+            "2026-11-22T20:04:34.529334259Z",
+        );
         assert_eq!(list_table(&[s]), expected);
     }
 
@@ -295,7 +305,10 @@ c1          7645        created     /tmp/b      2026-11-22T20:04:34.529334259Z  
 
     #[test]
     fn list_quiet_and_pids() {
-        let states = [st("c1", 1, Status::Running, "/b", T1), st("t6", 2, Status::Paused, "/b", T1)];
+        let states = [
+            st("c1", 1, Status::Running, "/b", T1),
+            st("t6", 2, Status::Paused, "/b", T1),
+        ];
         assert_eq!(list_quiet(&states), "c1\nt6\n");
         assert_eq!(list_quiet(&[]), "");
         assert_eq!(pids_json(&[]), "null\n");
@@ -304,7 +317,10 @@ c1          7645        created     /tmp/b      2026-11-22T20:04:34.529334259Z  
 
     #[test]
     fn json_strings_escape_like_go() {
-        assert_eq!(json_string("a\u{8}\u{c}\u{1f}\u{7f}"), "\"a\\u0008\\u000c\\u001f\u{7f}\"");
+        assert_eq!(
+            json_string("a\u{8}\u{c}\u{1f}\u{7f}"),
+            "\"a\\u0008\\u000c\\u001f\u{7f}\""
+        );
         assert_eq!(json_string("\u{2029}\u{fffd}"), "\"\\u2029\u{fffd}\"");
         let p = Path::new(OsStr::from_bytes(b"/a\xffb\xc3"));
         assert_eq!(json_path(p), "\"/a\\ufffdb\\ufffd\"");

@@ -56,7 +56,11 @@ pub fn parse_signal(s: &str) -> Result<KillSignal, SignalError> {
     }
     // Go's strings.ToUpper is Unicode-aware, as str::to_uppercase is.
     let upper = s.to_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     // nix knows exactly the canonical names of x/sys/unix's table (no SIGIOT, SIGPOLL, SIGCLD).
     Signal::from_str(&name)
         .map(KillSignal::Known)
@@ -99,7 +103,9 @@ mod tests {
 
     #[test]
     fn names_in_any_case_with_or_without_sig() {
-        for s in ["9", "+9", "09", "KILL", "kill", "Kill", "SIGKILL", "sigkill", "SIGkill"] {
+        for s in [
+            "9", "+9", "09", "KILL", "kill", "Kill", "SIGKILL", "sigkill", "SIGkill",
+        ] {
             assert_eq!(known(s), Signal::SIGKILL, "{s}");
         }
         assert_eq!(known("USR1"), Signal::SIGUSR1);
@@ -117,14 +123,33 @@ mod tests {
         assert_eq!(parse_signal("-9"), Ok(KillSignal::Raw(-9)));
         assert_eq!(parse_signal("0"), Ok(KillSignal::Raw(0)));
         assert_eq!(parse_signal("0").map(KillSignal::as_raw), Ok(0));
-        assert_eq!(parse_signal("4294967305"), Ok(KillSignal::Known(Signal::SIGKILL)));
+        assert_eq!(
+            parse_signal("4294967305"),
+            Ok(KillSignal::Known(Signal::SIGKILL))
+        );
     }
 
     #[test]
     fn runc_rejects_these() {
         for s in [
-            "0x9", " 9", "9 ", "RTMIN", "RTMIN+3", "SIGRTMIN+3", "RTMAX-1", "SIGRTMAX", "IOT",
-            "SIGIOT", "SIGCLD", "POLL", "SIGPOLL", "UNUSED", "SIG", "SIGSIGKILL", "-", "+",
+            "0x9",
+            " 9",
+            "9 ",
+            "RTMIN",
+            "RTMIN+3",
+            "SIGRTMIN+3",
+            "RTMAX-1",
+            "SIGRTMAX",
+            "IOT",
+            "SIGIOT",
+            "SIGCLD",
+            "POLL",
+            "SIGPOLL",
+            "UNUSED",
+            "SIG",
+            "SIGSIGKILL",
+            "-",
+            "+",
             "99999999999999999999",
         ] {
             assert_eq!(parse_signal(s), Err(SignalError(s.to_string())), "{s}");

@@ -38,8 +38,14 @@ fn parse_args() -> Result<Args, String> {
             _ => positional.push(PathBuf::from(arg)),
         }
     }
-    let [bundle, root] = <[PathBuf; 2]>::try_from(positional).map_err(|_| "need BUNDLE and STATE_ROOT".to_string())?;
-    Ok(Args { bundle, root, id, kill })
+    let [bundle, root] = <[PathBuf; 2]>::try_from(positional)
+        .map_err(|_| "need BUNDLE and STATE_ROOT".to_string())?;
+    Ok(Args {
+        bundle,
+        root,
+        id,
+        kill,
+    })
 }
 
 fn main() -> ExitCode {
@@ -67,7 +73,11 @@ fn run(args: &Args) -> Result<(), Error> {
     println!("create: {} from {}", args.id, args.bundle.display());
     let options = CreateOptions::new(&args.root, &args.id, &args.bundle);
     let created = berth::create(&options)?;
-    println!("created: pid {}, status {}", created.pid(), created.status());
+    println!(
+        "created: pid {}, status {}",
+        created.pid(),
+        created.status()
+    );
     let result = drive(args, created);
     if result.is_err() {
         // Not left behind half-way; only the container this run made (a failed
@@ -81,7 +91,6 @@ fn run(args: &Args) -> Result<(), Error> {
 
 /// Everything after `create`.
 fn drive(args: &Args, mut created: Container) -> Result<(), Error> {
-
     for warning in created.start()? {
         println!("warning: {warning}");
     }
@@ -94,11 +103,28 @@ fn drive(args: &Args, mut created: Container) -> Result<(), Error> {
     // What another process sees: the handle loaded from the state root.
     let loaded = Container::load(&args.root, &args.id)?;
     let state = loaded.state();
-    println!("state: id {}, status {}, pid {}, bundle {}", state.id, state.status, state.pid, state.bundle.display());
+    println!(
+        "state: id {}, status {}, pid {}, bundle {}",
+        state.id,
+        state.status,
+        state.pid,
+        state.bundle.display()
+    );
     let pids = loaded.pids()?;
-    println!("pids: {} process(es), init included: {}", pids.len(), pids.contains(&loaded.pid()));
+    println!(
+        "pids: {} process(es), init included: {}",
+        pids.len(),
+        pids.contains(&loaded.pid())
+    );
     let listed = container::list(&args.root)?;
-    println!("list: {}", listed.iter().map(|s| format!("{} {}", s.id, s.status)).collect::<Vec<_>>().join(", "));
+    println!(
+        "list: {}",
+        listed
+            .iter()
+            .map(|s| format!("{} {}", s.id, s.status))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     if args.kill {
         println!("kill: SIGKILL");
@@ -112,14 +138,21 @@ fn drive(args: &Args, mut created: Container) -> Result<(), Error> {
     let code = berth::foreground::forward_until_exit(loaded.pid(), console)?;
     println!("exited: code {code}, status {}", loaded.status());
     if loaded.status() != Status::Stopped {
-        return Err(Error::Init(format!("status after the init's exit is {}, not stopped", loaded.status())));
+        return Err(Error::Init(format!(
+            "status after the init's exit is {}, not stopped",
+            loaded.status()
+        )));
     }
 
     for warning in loaded.delete(false)? {
         println!("warning: {warning}");
     }
     let left = container::list(&args.root)?;
-    println!("deleted: {} container(s) left in {}", left.len(), args.root.display());
+    println!(
+        "deleted: {} container(s) left in {}",
+        left.len(),
+        args.root.display()
+    );
     Ok(())
 }
 
@@ -129,8 +162,12 @@ fn what_failed(error: &Error) -> &'static str {
         Error::Spec(_) | Error::Bundle { .. } => "reading the bundle",
         Error::State(_) => "the state store",
         Error::Cgroup(_) | Error::Resource(_) | Error::Stats(_) => "the cgroup",
-        Error::Namespace(_) | Error::Rootfs(_) | Error::Init(_) | Error::Sync(_) => "setting up the container",
-        Error::StartStopped | Error::StartRunning | Error::StartInState(_) | Error::Barrier(_) => "start",
+        Error::Namespace(_) | Error::Rootfs(_) | Error::Init(_) | Error::Sync(_) => {
+            "setting up the container"
+        }
+        Error::StartStopped | Error::StartRunning | Error::StartInState(_) | Error::Barrier(_) => {
+            "start"
+        }
         Error::Wait(_) => "waiting",
         _ => "a step",
     }

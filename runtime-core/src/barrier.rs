@@ -37,7 +37,10 @@ pub enum BarrierError {
 /// and `read` waits for `start` rather than seeing end-of-file).
 pub fn create(state_dir: &Path) -> Result<OwnedFd, BarrierError> {
     let path = state_dir.join(FIFO_NAME);
-    let fail = |e: Errno| BarrierError::Create { path: path.clone(), source: e.into() };
+    let fail = |e: Errno| BarrierError::Create {
+        path: path.clone(),
+        source: e.into(),
+    };
     nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).map_err(fail)?;
     nix::fcntl::open(&path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).map_err(fail)
 }
@@ -63,10 +66,17 @@ pub fn is_up(state_dir: &Path) -> bool {
 /// the init has exec'd the user's program or exited.
 pub fn release(state_dir: &Path) -> Result<(), BarrierError> {
     let path = state_dir.join(FIFO_NAME);
-    let fail = |source: io::Error| BarrierError::Release { path: path.clone(), source };
+    let fail = |source: io::Error| BarrierError::Release {
+        path: path.clone(),
+        source,
+    };
     // A reader opened before our writer: it hears the hang-up when the
     // writers there after ours (the init's read-write end) are all gone.
-    let watch = match nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
+    let watch = match nix::fcntl::open(
+        &path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Err(BarrierError::InitGone),
         Err(e) => return Err(fail(e.into())),
@@ -74,7 +84,12 @@ pub fn release(state_dir: &Path) -> Result<(), BarrierError> {
     // Our own reader makes this open succeed even with the init gone: the
     // init is there only while it holds its end, which no poll can tell
     // apart from ours before we write. The byte is for the init alone.
-    let fd = nix::fcntl::open(&path, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| fail(e.into()))?;
+    let fd = nix::fcntl::open(
+        &path,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| fail(e.into()))?;
     nix::unistd::write(&fd, b"0").map_err(|e| fail(e.into()))?;
     drop(fd);
     std::fs::remove_file(&path).map_err(fail)?;
@@ -90,9 +105,18 @@ pub fn release(state_dir: &Path) -> Result<(), BarrierError> {
 fn wait_for_hang_up(watch: &OwnedFd) -> Result<(), Errno> {
     loop {
         // Only POLLHUP is of interest (always reported); the byte in the FIFO must not wake us.
-        let mut fds = [nix::poll::PollFd::new(watch.as_fd(), nix::poll::PollFlags::empty())];
+        let mut fds = [nix::poll::PollFd::new(
+            watch.as_fd(),
+            nix::poll::PollFlags::empty(),
+        )];
         match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
-            Ok(_) if fds[0].revents().is_some_and(|r| r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR)) => return Ok(()),
+            Ok(_)
+                if fds[0].revents().is_some_and(|r| {
+                    r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR)
+                }) =>
+            {
+                return Ok(())
+            }
             Ok(_) | Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
         }

@@ -15,14 +15,21 @@ pub enum CapabilityError {
     #[error("unknown capability {0:?}")]
     Unknown(String),
     #[error("set the {set} capabilities: {source}")]
-    Set { set: &'static str, source: caps::errors::CapsError },
+    Set {
+        set: &'static str,
+        source: caps::errors::CapsError,
+    },
 }
 
 fn to_caps(list: &Option<Capabilities>) -> Result<CapsHashSet, CapabilityError> {
     let mut out = CapsHashSet::new();
     for cap in list.iter().flatten() {
-        let name = serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let parsed = caps::Capability::from_str(&name).map_err(|_| CapabilityError::Unknown(name.clone()))?;
+        let name = serde_json::to_value(cap)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let parsed = caps::Capability::from_str(&name)
+            .map_err(|_| CapabilityError::Unknown(name.clone()))?;
         out.insert(parsed);
     }
     Ok(out)
@@ -32,8 +39,12 @@ fn to_caps(list: &Option<Capabilities>) -> Result<CapsHashSet, CapabilityError> 
 /// uid change kept (PR_SET_KEEPCAPS): loading a seccomp filter without
 /// no_new_privs needs it, whatever the container's own sets hold.
 pub fn raise_for_seccomp_load() -> Result<(), CapabilityError> {
-    caps::raise(None, CapSet::Effective, caps::Capability::CAP_SYS_ADMIN)
-        .map_err(|source| CapabilityError::Set { set: "effective (CAP_SYS_ADMIN, to load the seccomp filter)", source })
+    caps::raise(None, CapSet::Effective, caps::Capability::CAP_SYS_ADMIN).map_err(|source| {
+        CapabilityError::Set {
+            set: "effective (CAP_SYS_ADMIN, to load the seccomp filter)",
+            source,
+        }
+    })
 }
 
 /// The sets resolved to kernel capabilities, checked before anything is changed.
@@ -48,7 +59,9 @@ pub struct CapabilitySets {
 
 impl CapabilitySets {
     pub fn from_spec(spec: Option<&LinuxCapabilities>) -> Result<Self, CapabilityError> {
-        let Some(spec) = spec else { return Ok(Self::default()) };
+        let Some(spec) = spec else {
+            return Ok(Self::default());
+        };
         Ok(CapabilitySets {
             bounding: to_caps(spec.bounding())?,
             effective: to_caps(spec.effective())?,
@@ -66,7 +79,12 @@ impl CapabilitySets {
                 match caps::drop(None, CapSet::Bounding, cap) {
                     Ok(()) => {}
                     Err(_) if !caps::runtime::thread_all_supported().contains(&cap) => {}
-                    Err(source) => return Err(CapabilityError::Set { set: "bounding", source }),
+                    Err(source) => {
+                        return Err(CapabilityError::Set {
+                            set: "bounding",
+                            source,
+                        })
+                    }
                 }
             }
         }
@@ -76,25 +94,42 @@ impl CapabilitySets {
     /// Empty the ambient set the runtime may have been started with: early,
     /// as it takes a prctl that a seccomp filter loaded later may deny.
     pub fn clear_ambient() -> Result<(), CapabilityError> {
-        caps::clear(None, CapSet::Ambient).map_err(|source| CapabilityError::Set { set: "ambient", source })
+        caps::clear(None, CapSet::Ambient).map_err(|source| CapabilityError::Set {
+            set: "ambient",
+            source,
+        })
     }
 
     /// Set effective, permitted, inheritable, then raise ambient (after the
     /// uid change and `clear_ambient`).
     pub fn apply_process_sets(&self) -> Result<(), CapabilityError> {
         let set = |which: CapSet, value: &CapsHashSet, name: &'static str| {
-            caps::set(None, which, value).map_err(|source| CapabilityError::Set { set: name, source })
+            caps::set(None, which, value)
+                .map_err(|source| CapabilityError::Set { set: name, source })
         };
         // Permitted first may drop what effective still holds, so effective is
         // narrowed first; inheritable needs CAP_SETPCAP only to go beyond bounding.
-        set(CapSet::Effective, &self.effective.intersection(&self.permitted).copied().collect(), "effective")?;
+        set(
+            CapSet::Effective,
+            &self
+                .effective
+                .intersection(&self.permitted)
+                .copied()
+                .collect(),
+            "effective",
+        )?;
         set(CapSet::Inheritable, &self.inheritable, "inheritable")?;
         set(CapSet::Permitted, &self.permitted, "permitted")?;
         set(CapSet::Effective, &self.effective, "effective")?;
         // The ambient set was cleared by `clear_ambient`, before any filter.
         for cap in &self.ambient {
             if self.permitted.contains(cap) && self.inheritable.contains(cap) {
-                caps::raise(None, CapSet::Ambient, *cap).map_err(|source| CapabilityError::Set { set: "ambient", source })?;
+                caps::raise(None, CapSet::Ambient, *cap).map_err(|source| {
+                    CapabilityError::Set {
+                        set: "ambient",
+                        source,
+                    }
+                })?;
             }
         }
         Ok(())

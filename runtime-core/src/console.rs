@@ -9,7 +9,9 @@
 //! channel, and from there to `--console-socket` or the foreground relay.
 
 use crate::rootfs::Root;
-use nix::sys::socket::{connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr};
+use nix::sys::socket::{
+    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
+};
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -21,7 +23,10 @@ pub enum ConsoleError {
     #[error("/dev/pts/ptmx in the container is not the pty multiplexer")]
     NotPtmx,
     #[error("{op} on the container's pty: {source}")]
-    Pty { op: &'static str, source: std::io::Error },
+    Pty {
+        op: &'static str,
+        source: std::io::Error,
+    },
     #[error("bind the pty to /dev/console: {0}")]
     Console(std::io::Error),
     #[error("make the pty the controlling terminal: {0}")]
@@ -30,25 +35,55 @@ pub enum ConsoleError {
     Socket { path: PathBuf, source: nix::Error },
 }
 
-fn ioctl(fd: BorrowedFd, request: libc::Ioctl, arg: libc::c_ulong, op: &'static str) -> Result<libc::c_int, ConsoleError> {
+fn ioctl(
+    fd: BorrowedFd,
+    request: libc::Ioctl,
+    arg: libc::c_ulong,
+    op: &'static str,
+) -> Result<libc::c_int, ConsoleError> {
     // SAFETY: the pty ioctls used here take an integer or a pointer to a live local; the result is checked.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request, arg) };
     if ret < 0 {
-        return Err(ConsoleError::Pty { op, source: std::io::Error::last_os_error() });
+        return Err(ConsoleError::Pty {
+            op,
+            source: std::io::Error::last_os_error(),
+        });
     }
     Ok(ret)
 }
 
 /// Set the terminal size of a pty (rows × columns).
 pub fn set_size(fd: BorrowedFd, rows: u16, cols: u16) -> Result<(), ConsoleError> {
-    let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-    ioctl(fd, libc::TIOCSWINSZ, &size as *const libc::winsize as libc::c_ulong, "set the window size").map(drop)
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    ioctl(
+        fd,
+        libc::TIOCSWINSZ,
+        &size as *const libc::winsize as libc::c_ulong,
+        "set the window size",
+    )
+    .map(drop)
 }
 
 /// The terminal size of `fd`, if it is a terminal.
 pub fn get_size(fd: BorrowedFd) -> Option<(u16, u16)> {
-    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
-    ioctl(fd, libc::TIOCGWINSZ, &mut size as *mut libc::winsize as libc::c_ulong, "get the window size").ok()?;
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    ioctl(
+        fd,
+        libc::TIOCGWINSZ,
+        &mut size as *mut libc::winsize as libc::c_ulong,
+        "get the window size",
+    )
+    .ok()?;
     Some((size.ws_row, size.ws_col))
 }
 
@@ -56,9 +91,14 @@ pub fn get_size(fd: BorrowedFd) -> Option<(u16, u16)> {
 /// controlling terminal and stdio and /dev/console, and return the master.
 /// `bind_console`: also make /dev/console the slave (the container's first
 /// process; an exec'd process leaves /dev/console as it is).
-pub fn setup_in_container(size: Option<(u16, u16)>, bind_console: bool) -> Result<OwnedFd, ConsoleError> {
+pub fn setup_in_container(
+    size: Option<(u16, u16)>,
+    bind_console: bool,
+) -> Result<OwnedFd, ConsoleError> {
     let root = Root::open(Path::new("/")).map_err(ConsoleError::OpenPtmx)?;
-    let master = root.open_path(Path::new("/dev/pts/ptmx"), libc::O_RDWR | libc::O_NOCTTY).map_err(ConsoleError::OpenPtmx)?;
+    let master = root
+        .open_path(Path::new("/dev/pts/ptmx"), libc::O_RDWR | libc::O_NOCTTY)
+        .map_err(ConsoleError::OpenPtmx)?;
     let stat = nix::sys::stat::fstat(&master).map_err(|e| ConsoleError::OpenPtmx(e.into()))?;
     let is_ptmx = stat.st_mode & libc::S_IFMT == libc::S_IFCHR
         && nix::sys::stat::major(stat.st_rdev) == 5
@@ -67,7 +107,12 @@ pub fn setup_in_container(size: Option<(u16, u16)>, bind_console: bool) -> Resul
         return Err(ConsoleError::NotPtmx);
     }
     let unlock: libc::c_int = 0;
-    ioctl(master.as_fd(), libc::TIOCSPTLCK, &unlock as *const libc::c_int as libc::c_ulong, "unlock")?;
+    ioctl(
+        master.as_fd(),
+        libc::TIOCSPTLCK,
+        &unlock as *const libc::c_int as libc::c_ulong,
+        "unlock",
+    )?;
     if let Some((rows, cols)) = size {
         set_size(master.as_fd(), rows, cols)?;
     }
@@ -77,8 +122,11 @@ pub fn setup_in_container(size: Option<(u16, u16)>, bind_console: bool) -> Resul
     let slave = unsafe { OwnedFd::from_raw_fd(raw) };
 
     if bind_console {
-        let target = root.file_not_link(Path::new("/dev/console")).map_err(ConsoleError::Console)?;
-        let bind = crate::rootfs::clone_tree(Some(slave.as_fd()), Path::new(""), false).map_err(ConsoleError::Console)?;
+        let target = root
+            .file_not_link(Path::new("/dev/console"))
+            .map_err(ConsoleError::Console)?;
+        let bind = crate::rootfs::clone_tree(Some(slave.as_fd()), Path::new(""), false)
+            .map_err(ConsoleError::Console)?;
         crate::rootfs::attach(bind.as_fd(), target.as_fd()).map_err(ConsoleError::Console)?;
     }
 
@@ -98,7 +146,10 @@ pub fn setup_in_container(size: Option<(u16, u16)>, bind_console: bool) -> Resul
 
 /// A detached process's terminal goes to the caller's `--console-socket`
 /// now; without a socket the master stays with the caller, to relay.
-pub fn hand_over(socket: Option<&Path>, master: Option<OwnedFd>) -> Result<Option<OwnedFd>, ConsoleError> {
+pub fn hand_over(
+    socket: Option<&Path>,
+    master: Option<OwnedFd>,
+) -> Result<Option<OwnedFd>, ConsoleError> {
     match (socket, master) {
         (Some(path), Some(master)) => send_to_socket(path, master.as_fd()).map(|()| None),
         (_, master) => Ok(master),
@@ -108,13 +159,28 @@ pub fn hand_over(socket: Option<&Path>, master: Option<OwnedFd>) -> Result<Optio
 /// Hand the master to whoever listens on `path`, as runc does: one message,
 /// the name as payload, the descriptor as the only SCM_RIGHTS entry.
 pub fn send_to_socket(path: &Path, master: BorrowedFd) -> Result<(), ConsoleError> {
-    let fail = |source| ConsoleError::Socket { path: path.to_path_buf(), source };
-    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(fail)?;
+    let fail = |source| ConsoleError::Socket {
+        path: path.to_path_buf(),
+        source,
+    };
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(fail)?;
     let addr = UnixAddr::new(path).map_err(fail)?;
     connect(sock.as_raw_fd(), &addr).map_err(fail)?;
     let fds = [master.as_raw_fd()];
     let payload = b"/dev/ptmx";
-    sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(payload)], &[ControlMessage::ScmRights(&fds)], MsgFlags::MSG_NOSIGNAL, None)
-        .map_err(fail)?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(payload)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map_err(fail)?;
     Ok(())
 }

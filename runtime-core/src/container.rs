@@ -3,8 +3,8 @@
 
 use crate::barrier;
 use crate::cgroups::{OomCounter, Stats};
-use crate::hooks::{self, HookKind};
 use crate::error::{Error, Result};
+use crate::hooks::{self, HookKind};
 use crate::state::{self, ContainerDir, ContainerState, Record, StateError, StateRoot, Status};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::LinuxResources;
@@ -27,11 +27,19 @@ pub struct Container {
 }
 
 impl Container {
-    pub(crate) fn from_parts(mut dir: ContainerDir, record: Record, console: Option<OwnedFd>) -> Container {
+    pub(crate) fn from_parts(
+        mut dir: ContainerDir,
+        record: Record,
+        console: Option<OwnedFd>,
+    ) -> Container {
         // `create` held the lock until now; each later change takes it again
         // (see `locked`), so other handles and commands are not shut out.
         dir.unlock();
-        Container { dir, record, console }
+        Container {
+            dir,
+            record,
+            console,
+        }
     }
 
     /// Run `op` under the container's exclusive lock, released afterwards:
@@ -67,7 +75,11 @@ impl Container {
         let root = StateRoot::open(root)?;
         let dir = root.open_container(id)?;
         let record = dir.read()?.ok_or(StateError::NotExist)?;
-        Ok(Container { dir, record, console: None })
+        Ok(Container {
+            dir,
+            record,
+            console: None,
+        })
     }
 
     /// The container's id.
@@ -124,7 +136,10 @@ impl Container {
         let mut state = ContainerState::from_record(&self.record, status, String::new());
         state.pid = self.record.pid;
         let json = serde_json::to_string(&state).unwrap_or_default();
-        hooks::run_warning_hooks(list, kind, &json).iter().map(ToString::to_string).collect()
+        hooks::run_warning_hooks(list, kind, &json)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     /// Send `signal` to the init, or with `all` to every process in the
@@ -222,7 +237,12 @@ impl Container {
                 resources.set_pids(None);
             }
             if let Some(unit) = &c.record.cgroup.systemd_unit {
-                crate::cgroups::systemd::set_properties(unit, &resources, c.record.cgroup.cpu_on_v1()).map_err(crate::cgroups::CgroupError::from)?;
+                crate::cgroups::systemd::set_properties(
+                    unit,
+                    &resources,
+                    c.record.cgroup.cpu_on_v1(),
+                )
+                .map_err(crate::cgroups::CgroupError::from)?;
             }
             Ok(c.record.cgroup.apply_resources(&resources)?)
         })
@@ -245,7 +265,11 @@ impl Container {
     pub fn pids(&self) -> Result<Vec<i32>> {
         // A rootless container may have no cgroup: its init is all it is known by.
         if self.record.cgroup.dirs.is_empty() {
-            return Ok(if state::init_alive(&self.record) { vec![self.record.pid] } else { Vec::new() });
+            return Ok(if state::init_alive(&self.record) {
+                vec![self.record.pid]
+            } else {
+                Vec::new()
+            });
         }
         Ok(self.record.cgroup.pids()?)
     }
@@ -256,7 +280,12 @@ impl Container {
         self.dir.lock()?;
         match self.status() {
             Status::Stopped | Status::Created => {}
-            status if !force => return Err(Error::DeleteNotStopped { id: self.record.id.clone(), status }),
+            status if !force => {
+                return Err(Error::DeleteNotStopped {
+                    id: self.record.id.clone(),
+                    status,
+                })
+            }
             _ => {}
         }
         self.destroy()
@@ -277,8 +306,10 @@ impl Container {
         });
         self.record.cgroup.remove()?;
         if let Some(id) = self.record.host_rootfs_mount {
-            let path = std::fs::canonicalize(&self.record.rootfs).unwrap_or_else(|_| self.record.rootfs.clone());
-            crate::rootfs::host_mount::detach(&path, id).map_err(|source| Error::HostMount { path, source })?;
+            let path = std::fs::canonicalize(&self.record.rootfs)
+                .unwrap_or_else(|_| self.record.rootfs.clone());
+            crate::rootfs::host_mount::detach(&path, id)
+                .map_err(|source| Error::HostMount { path, source })?;
         }
         let warnings = self.run_warning_hooks(HookKind::Poststop, Status::Stopped);
         self.dir.remove()?;
@@ -298,10 +329,19 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
     };
     dir.lock()?;
     match dir.read()? {
-        Some(record) => Container { dir, record, console: None }.delete(force),
+        Some(record) => Container {
+            dir,
+            record,
+            console: None,
+        }
+        .delete(force),
         None => {
             remove_unfinished(&dir)?;
-            if force { Ok(Vec::new()) } else { Err(StateError::NotExist.into()) }
+            if force {
+                Ok(Vec::new())
+            } else {
+                Err(StateError::NotExist.into())
+            }
         }
     }
 }
@@ -316,7 +356,9 @@ fn remove_unfinished(dir: &ContainerDir) -> Result<()> {
         // may have left it in some of them only. A directory create did not
         // make (a cgroupsPath naming an existing cgroup) is not ours to
         // empty; a systemd scope, named after the container, is.
-        let ours = |own: &std::path::PathBuf| cgroup.systemd_unit.is_some() || cgroup.created.contains(own);
+        let ours = |own: &std::path::PathBuf| {
+            cgroup.systemd_unit.is_some() || cgroup.created.contains(own)
+        };
         let mut victims = Vec::new();
         for (_, own) in cgroup.dirs.iter().filter(|(_, own)| ours(own)) {
             let procs = std::fs::read_to_string(own.join("cgroup.procs")).unwrap_or_default();
@@ -343,7 +385,11 @@ fn send_signal(pid: i32, signal: i32) -> Result<()> {
         if source == nix::Error::ESRCH {
             return Err(Error::NotRunning);
         }
-        return Err(Error::Signal { signal, pid, source });
+        return Err(Error::Signal {
+            signal,
+            pid,
+            source,
+        });
     }
     Ok(())
 }
@@ -354,14 +400,27 @@ fn send_signal(pid: i32, signal: i32) -> Result<()> {
 pub(crate) fn kill_and_wait(pids: &[i32], after_signal: impl FnOnce()) {
     let mut handles = Vec::new();
     for &pid in pids {
-        let Ok(fd) = crate::pidfd::open(pid) else { continue };
+        let Ok(fd) = crate::pidfd::open(pid) else {
+            continue;
+        };
         // SAFETY: pidfd_send_signal on our pidfd with no siginfo.
-        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, std::os::fd::AsRawFd::as_raw_fd(&fd), Signal::SIGKILL as i32, std::ptr::null::<libc::siginfo_t>(), 0) };
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                Signal::SIGKILL as i32,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
         handles.push(fd);
     }
     after_signal();
     for fd in &handles {
-        let mut pollfd = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let mut pollfd = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
         // A SIGKILLed process exits promptly; the bound only guards against a stuck (D-state) one.
         let _ = nix::poll::poll(&mut pollfd, nix::poll::PollTimeout::from(10_000u16));
     }

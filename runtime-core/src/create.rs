@@ -12,12 +12,12 @@
 use crate::cgroups::{self, Cgroup};
 use crate::container::Container;
 use crate::error::{Error, Result};
+use crate::hooks::{self, HookKind};
 use crate::init::{self, InitConfig};
 use crate::namespaces::Namespaces;
+use crate::rootfs::host_mount;
 use crate::state::{self, ContainerDir, Record, StateRoot};
 use crate::sync::{self, Message};
-use crate::hooks::{self, HookKind};
-use crate::rootfs::host_mount;
 use crate::{barrier, fault, seccomp, spec};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
@@ -73,22 +73,39 @@ pub struct CreateOptions {
 /// (CVE-2019-5736); an embedding program is the binary in question.
 pub fn create(options: &CreateOptions) -> Result<Container> {
     state::validate_id(&options.id)?;
-    let bundle = std::path::absolute(&options.bundle).map_err(|source| Error::Bundle { path: options.bundle.clone(), source })?;
+    let bundle = std::path::absolute(&options.bundle).map_err(|source| Error::Bundle {
+        path: options.bundle.clone(),
+        source,
+    })?;
     let spec = spec::load(&bundle)?;
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     check_terminal(terminal, options.console_socket.as_deref(), options.detach)?;
     refuse_unsupported(&spec)?;
     // Built here, so a bad profile fails before anything exists; the init inherits it.
-    let seccomp_filter = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(seccomp::build).transpose()?;
+    let seccomp_filter = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(seccomp::build)
+        .transpose()?;
     let rootfs = spec::rootfs_path(&spec, &bundle);
     let namespaces = Namespaces::from_spec(&spec)?;
-    let pidfd_socket = options.pidfd_socket.as_deref().map(crate::pidfd::PidfdSocket::connect).transpose()?;
+    let pidfd_socket = options
+        .pidfd_socket
+        .as_deref()
+        .map(crate::pidfd::PidfdSocket::connect)
+        .transpose()?;
 
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let scope = match options.systemd_cgroup {
         true => {
             let path = cgroups_path.as_deref().map(|p| p.to_string_lossy());
-            let scope = cgroups::systemd::Scope::parse(path.as_deref(), &options.id).map_err(cgroups::CgroupError::from)?;
+            let scope = cgroups::systemd::Scope::parse(path.as_deref(), &options.id)
+                .map_err(cgroups::CgroupError::from)?;
             cgroups::systemd::check_running().map_err(cgroups::CgroupError::from)?;
             Some(scope)
         }
@@ -100,7 +117,11 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let mut undo = Undo::default();
     undo.dir = Some(root.claim(&options.id)?);
     fault::point("claimed");
-    let dir_path = undo.dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
+    let dir_path = undo
+        .dir
+        .as_ref()
+        .map(|d| d.path().to_path_buf())
+        .unwrap_or_default();
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().as_ref());
     // The v1 directories (slow to make: memory's above all) are made while
@@ -116,11 +137,21 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         && namespaces.clones_into_cgroup()
         && !namespaces.has_new(oci_spec::runtime::LinuxNamespaceType::Cgroup)
         && hierarchies.iter().any(|h| !h.v2);
-    let made_first = if make_v1_later { cgroups::Versions::V2 } else { cgroups::Versions::All };
+    let made_first = if make_v1_later {
+        cgroups::Versions::V2
+    } else {
+        cgroups::Versions::All
+    };
     let mut cgroup = match &scope {
         None => {
             let mut cgroup = Cgroup::plan_in(&hierarchies, cgroups_path.as_deref(), &options.id)?;
-            record_cgroup(&dir_path, &Cgroup { created: missing_dirs(&cgroup), ..cgroup.clone() })?;
+            record_cgroup(
+                &dir_path,
+                &Cgroup {
+                    created: missing_dirs(&cgroup),
+                    ..cgroup.clone()
+                },
+            )?;
             fault::point("cgroup-recorded");
             match cgroup.make_in(&hierarchies, made_first) {
                 Ok(()) => cgroup,
@@ -138,12 +169,23 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             }
         }
         Some(scope) => {
-            let cgroup = Cgroup::plan_in(&hierarchies, Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?), &options.id)?;
+            let cgroup = Cgroup::plan_in(
+                &hierarchies,
+                Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?),
+                &options.id,
+            )?;
             // The slices above the scope are systemd's to make and remove:
             // only the scope's own directories are recorded as ours until
             // `make_and_join` tells which directories it made.
             let own = cgroup.dirs.iter().map(|(_, dir)| dir.clone()).collect();
-            record_cgroup(&dir_path, &Cgroup { created: own, systemd_unit: Some(scope.unit.clone()), ..cgroup.clone() })?;
+            record_cgroup(
+                &dir_path,
+                &Cgroup {
+                    created: own,
+                    systemd_unit: Some(scope.unit.clone()),
+                    ..cgroup.clone()
+                },
+            )?;
             fault::point("cgroup-recorded");
             cgroup
         }
@@ -158,8 +200,14 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // Sharing the host's mount namespace, the init mounts its rootfs where
     // the host sees it: whatever is there now is not ours to take down.
     if !namespaces.has_own(oci_spec::runtime::LinuxNamespaceType::Mount) {
-        let path = std::fs::canonicalize(&rootfs).map_err(|source| Error::HostMount { path: rootfs.clone(), source })?;
-        let before = host_mount::mount_id(&path).map_err(|source| Error::HostMount { path: path.clone(), source })?;
+        let path = std::fs::canonicalize(&rootfs).map_err(|source| Error::HostMount {
+            path: rootfs.clone(),
+            source,
+        })?;
+        let before = host_mount::mount_id(&path).map_err(|source| Error::HostMount {
+            path: path.clone(),
+            source,
+        })?;
         undo.host_rootfs = Some((path, before));
     }
     let barrier_fd = barrier::create(&dir_path)?;
@@ -173,12 +221,20 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // is in those new namespaces yet, and a rootless container's root is an
     // ordinary user on the host, who cannot write the runtime's binary.
     let dumpable_until_mapped = namespaces.maps_written_unprivileged();
-    nix::sys::prctl::set_dumpable(dumpable_until_mapped).map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
+    nix::sys::prctl::set_dumpable(dumpable_until_mapped)
+        .map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
     // The init enters its cgroup itself (cgroups/entry.rs): no move by pid,
     // whose lock waits out an RCU grace period. A systemd scope is joined
     // below instead, once systemd has made it.
-    let cgroup_entry = if scope.is_none() { Some(cgroup.entry_in(&hierarchies, made_first)?) } else { None };
-    let into_cgroup = cgroup_entry.as_ref().and_then(cgroups::Entry::v2_dir).filter(|_| namespaces.clones_into_cgroup());
+    let cgroup_entry = if scope.is_none() {
+        Some(cgroup.entry_in(&hierarchies, made_first)?)
+    } else {
+        None
+    };
+    let into_cgroup = cgroup_entry
+        .as_ref()
+        .and_then(cgroups::Entry::v2_dir)
+        .filter(|_| namespaces.clones_into_cgroup());
     let pid = namespaces.clone_init(into_cgroup)?;
     if pid == 0 {
         drop(parent_end);
@@ -212,7 +268,9 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     drop(init_end);
 
     if let Some(scope) = &scope {
-        scope.start(&options.id, pid, resources, cgroup.cpu_on_v1()).map_err(cgroups::CgroupError::from)?;
+        scope
+            .start(&options.id, pid, resources, cgroup.cpu_on_v1())
+            .map_err(cgroups::CgroupError::from)?;
         cgroup.systemd_unit = Some(scope.unit.clone());
         undo.cgroup = Some(cgroup.clone());
         let joined = cgroup.make_and_join(pid);
@@ -251,7 +309,8 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // state record and the pid file beside their final names. Creating those
     // files (inodes) is the slow part; the renames once the init is ready
     // are cheap, and until then no reader sees either.
-    let (_, pid_start_time) = state::process_stat(pid).ok_or_else(|| Error::Init("the container init exited during setup".into()))?;
+    let (_, pid_start_time) = state::process_stat(pid)
+        .ok_or_else(|| Error::Init("the container init exited during setup".into()))?;
     let mut record = Record {
         id: options.id.clone(),
         oci_version: spec.version().clone(),
@@ -268,7 +327,10 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         host_rootfs_mount: None,
         owner_uid: Some(nix::unistd::geteuid().as_raw()),
     };
-    let dir = undo.dir.as_ref().ok_or(Error::Init("state directory lost".into()))?;
+    let dir = undo
+        .dir
+        .as_ref()
+        .ok_or(Error::Init("state directory lost".into()))?;
     dir.stage(&record)?;
     if let Some(path) = &options.pid_file {
         undo.pid_file = Some(PidFile::stage(path, pid)?);
@@ -290,22 +352,35 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
                 for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
                     hooks::run_hooks(hooks::hooks_of(spec.hooks().as_ref(), kind), kind, &state)?;
                 }
-                parent_end.send(&Message::HooksDone(state)).map_err(Error::Sync)?;
+                parent_end
+                    .send(&Message::HooksDone(state))
+                    .map_err(Error::Sync)?;
             }
             Some((Message::Failed(reason), _)) => return Err(Error::Init(reason)),
-            Some((other, _)) => return Err(Error::Init(format!("unexpected message from init: {other:?}"))),
+            Some((other, _)) => {
+                return Err(Error::Init(format!(
+                    "unexpected message from init: {other:?}"
+                )))
+            }
             None => return Err(Error::Init("the container init exited during setup".into())),
         }
     }
-    let console = crate::console::hand_over(options.console_socket.as_deref(), console).map_err(|e| Error::Init(e.to_string()))?;
+    let console = crate::console::hand_over(options.console_socket.as_deref(), console)
+        .map_err(|e| Error::Init(e.to_string()))?;
     if let Some(socket) = &pidfd_socket {
         socket.send(pid, "standard")?;
     }
     fault::point("init-ready");
 
-    let dir = undo.dir.as_ref().ok_or(Error::Init("state directory lost".into()))?;
+    let dir = undo
+        .dir
+        .as_ref()
+        .ok_or(Error::Init("state directory lost".into()))?;
     if let Some((path, before)) = &undo.host_rootfs {
-        let now = host_mount::mount_id(path).map_err(|source| Error::HostMount { path: path.clone(), source })?;
+        let now = host_mount::mount_id(path).map_err(|source| Error::HostMount {
+            path: path.clone(),
+            source,
+        })?;
         if now != *before {
             record.host_rootfs_mount = Some(now);
             dir.stage(&record)?;
@@ -335,7 +410,11 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
 fn record_cgroup(dir: &Path, cgroup: &Cgroup) -> Result<()> {
     let path = dir.join(CGROUP_INTENT);
     let bytes = serde_json::to_vec(cgroup).unwrap_or_default();
-    std::fs::write(&path, bytes).map_err(|source| state::StateError::Io { op: "write", path, source })?;
+    std::fs::write(&path, bytes).map_err(|source| state::StateError::Io {
+        op: "write",
+        path,
+        source,
+    })?;
     Ok(())
 }
 
@@ -365,8 +444,13 @@ pub(crate) fn recorded_cgroup(dir: &Path) -> Option<Cgroup> {
 fn set_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     let device_rules = cgroups::device_rules(
-        linux.and_then(|l| l.resources().as_ref()).and_then(|r| r.devices().as_deref()).unwrap_or_default(),
-        linux.and_then(|l| l.devices().as_deref()).unwrap_or_default(),
+        linux
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.devices().as_deref())
+            .unwrap_or_default(),
+        linux
+            .and_then(|l| l.devices().as_deref())
+            .unwrap_or_default(),
     );
     // Without a cgroup (rootless), the user namespace is what keeps devices
     // out: its root can neither mknod nor open what the host does not grant.
@@ -389,7 +473,9 @@ fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
             return refuse("process.execCPUAffinity");
         }
     }
-    let Some(linux) = spec.linux() else { return Ok(()) };
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
     if linux.intel_rdt().is_some() {
         return refuse("linux.intelRdt");
     }
@@ -401,7 +487,13 @@ fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
 }
 
 /// The state the create-phase hooks get on stdin (runtime.md "State"), status `creating`.
-fn hook_state(id: &str, pid: i32, spec: &oci_spec::runtime::Spec, bundle: &Path, rootfs: &Path) -> String {
+fn hook_state(
+    id: &str,
+    pid: i32,
+    spec: &oci_spec::runtime::Spec,
+    bundle: &Path,
+    rootfs: &Path,
+) -> String {
     let state = state::ContainerState {
         oci_version: spec.version().clone(),
         id: id.to_string(),
@@ -425,7 +517,11 @@ fn set_oom_score_adj(pid: i32, value: i32) -> Result<()> {
 }
 
 /// runc's rules for when a terminal needs a console socket.
-pub(crate) fn check_terminal(terminal: bool, console_socket: Option<&Path>, detach: bool) -> Result<()> {
+pub(crate) fn check_terminal(
+    terminal: bool,
+    console_socket: Option<&Path>,
+    detach: bool,
+) -> Result<()> {
     match (terminal, console_socket.is_some(), detach) {
         (true, false, true) => Err(Error::TerminalWithoutSocket),
         (false, true, _) | (true, true, false) => Err(Error::SocketWithoutTerminal),
@@ -447,19 +543,31 @@ struct PidFile {
 
 impl PidFile {
     fn stage(path: &Path, pid: i32) -> Result<PidFile> {
-        let fail = |source| Error::PidFile { path: path.to_path_buf(), source };
+        let fail = |source| Error::PidFile {
+            path: path.to_path_buf(),
+            source,
+        };
         let absolute = std::path::absolute(path).map_err(fail)?;
-        let name = absolute.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = absolute
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = absolute.with_file_name(format!(".{name}"));
         std::fs::write(&tmp, pid.to_string()).map_err(fail)?;
-        Ok(PidFile { tmp, path: absolute })
+        Ok(PidFile {
+            tmp,
+            path: absolute,
+        })
     }
 
     fn commit(mut self) -> Result<()> {
         let tmp = std::mem::take(&mut self.tmp);
         std::fs::rename(&tmp, &self.path).map_err(|source| {
             let _ = std::fs::remove_file(&tmp);
-            Error::PidFile { path: self.path.clone(), source }
+            Error::PidFile {
+                path: self.path.clone(),
+                source,
+            }
         })
     }
 }
@@ -489,7 +597,9 @@ impl Undo {
         self.cgroup = None;
         self.init_pid = None;
         self.host_rootfs = None;
-        self.dir.take().expect("create holds its state directory until it succeeds")
+        self.dir
+            .take()
+            .expect("create holds its state directory until it succeeds")
     }
 }
 
@@ -534,8 +644,17 @@ impl Drop for Undo {
 /// ```
 impl CreateOptions {
     /// Container `id` from the bundle at `bundle`, its state under `root`.
-    pub fn new(root: impl Into<PathBuf>, id: impl Into<String>, bundle: impl Into<PathBuf>) -> CreateOptions {
-        CreateOptions { root: root.into(), id: id.into(), bundle: bundle.into(), ..Default::default() }
+    pub fn new(
+        root: impl Into<PathBuf>,
+        id: impl Into<String>,
+        bundle: impl Into<PathBuf>,
+    ) -> CreateOptions {
+        CreateOptions {
+            root: root.into(),
+            id: id.into(),
+            bundle: bundle.into(),
+            ..Default::default()
+        }
     }
 
     /// See [`CreateOptions::pid_file`](#structfield.pid_file).
@@ -615,16 +734,35 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("h1/existing")).unwrap();
         let planned = Cgroup {
-            dirs: vec![("h1".into(), dir.join("h1/existing/c1")), ("h2".into(), dir.join("h2/parent/c1"))],
+            dirs: vec![
+                ("h1".into(), dir.join("h1/existing/c1")),
+                ("h2".into(), dir.join("h2/parent/c1")),
+            ],
             ..Default::default()
         };
-        assert_eq!(missing_dirs(&planned), vec![dir.join("h1/existing/c1"), dir.join("h2"), dir.join("h2/parent"), dir.join("h2/parent/c1")]);
-        let intent = Cgroup { created: missing_dirs(&planned), systemd_unit: Some("c1.scope".into()), ..planned };
+        assert_eq!(
+            missing_dirs(&planned),
+            vec![
+                dir.join("h1/existing/c1"),
+                dir.join("h2"),
+                dir.join("h2/parent"),
+                dir.join("h2/parent/c1")
+            ]
+        );
+        let intent = Cgroup {
+            created: missing_dirs(&planned),
+            systemd_unit: Some("c1.scope".into()),
+            ..planned
+        };
         record_cgroup(&dir, &intent).unwrap();
         assert_eq!(recorded_cgroup(&dir), Some(intent));
         let text = std::fs::read(dir.join(CGROUP_INTENT)).unwrap();
         std::fs::write(dir.join(CGROUP_INTENT), &text[..text.len() / 2]).unwrap();
-        assert_eq!(recorded_cgroup(&dir), None, "a record cut short by a kill means nothing was made yet");
+        assert_eq!(
+            recorded_cgroup(&dir),
+            None,
+            "a record cut short by a kill means nothing was made yet"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

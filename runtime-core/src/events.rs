@@ -28,7 +28,11 @@ pub enum Event {
 
 /// Report events to `emit` until the container stops or `emit` returns false.
 /// The first stats come one `interval` after the start, as runc's ticker sends them.
-pub fn watch(container: &Container, interval: Duration, mut emit: impl FnMut(Event) -> bool) -> Result<()> {
+pub fn watch(
+    container: &Container,
+    interval: Duration,
+    mut emit: impl FnMut(Event) -> bool,
+) -> Result<()> {
     if container.status() == Status::Stopped {
         return Err(Error::EventsStopped(container.id().to_string()));
     }
@@ -69,8 +73,12 @@ pub fn watch(container: &Container, interval: Duration, mut emit: impl FnMut(Eve
 /// OOMs since `before`: one per kill, or per time the cgroup hit its limit
 /// when nothing was killed (v1's `under_oom` is a state, so 0 to 1 counts once).
 fn new_ooms(before: Option<OomCounter>, now: Option<OomCounter>) -> u64 {
-    let (Some(before), Some(now)) = (before, now) else { return 0 };
-    now.kills.saturating_sub(before.kills).max(now.ooms.saturating_sub(before.ooms))
+    let (Some(before), Some(now)) = (before, now) else {
+        return 0;
+    };
+    now.kills
+        .saturating_sub(before.kills)
+        .max(now.ooms.saturating_sub(before.ooms))
 }
 
 #[cfg(test)]

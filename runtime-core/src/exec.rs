@@ -64,11 +64,16 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     crate::lsm::check(&options.process)?;
     let filter = options.seccomp.as_ref().map(seccomp::build).transpose()?;
     let cgroup = container.record().cgroup.sub_cgroup(&options.sub_cgroups)?;
-    let pidfd_socket = options.pidfd_socket.as_deref().map(PidfdSocket::connect).transpose()?;
+    let pidfd_socket = options
+        .pidfd_socket
+        .as_deref()
+        .map(PidfdSocket::connect)
+        .transpose()?;
     let namespaces = Namespaces::of_process(container.pid())?;
     let (parent_end, child_end) = sync::channel().map_err(Error::Sync)?;
 
-    nix::sys::prctl::set_dumpable(false).map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
+    nix::sys::prctl::set_dumpable(false)
+        .map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
     // The child enters the cgroup itself, as create's init does (cgroups/entry.rs).
     let entry = cgroup.entry()?;
     let into_cgroup = entry.v2_dir().filter(|_| namespaces.clones_into_cgroup());
@@ -76,14 +81,24 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     if pid == 0 {
         drop(parent_end);
         let keyring = (!container.record().no_new_keyring).then(|| container.record().id.as_str());
-        let failure = run_child(&namespaces, &child_end, entry, options, filter.as_ref(), keyring);
+        let failure = run_child(
+            &namespaces,
+            &child_end,
+            entry,
+            options,
+            filter.as_ref(),
+            keyring,
+        );
         let _ = child_end.send(&Message::Failed(failure));
         // SAFETY: _exit skips the parent's atexit handlers, which this copy must not run.
         unsafe { libc::_exit(1) };
     }
     drop(child_end);
     let kill_child = |e: Error| {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
@@ -91,29 +106,42 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         entry.add_to_v2(pid).map_err(|e| kill_child(e.into()))?;
     }
     drop(entry);
-    parent_end.send(&Message::Proceed).map_err(|e| kill_child(Error::Sync(e)))?;
+    parent_end
+        .send(&Message::Proceed)
+        .map_err(|e| kill_child(Error::Sync(e)))?;
     let mut console = None;
     // The child closes its end when it execs (close-on-exec): end-of-file means it did.
     loop {
-        match parent_end.recv_with_fd().map_err(|e| kill_child(Error::Sync(e)))? {
+        match parent_end
+            .recv_with_fd()
+            .map_err(|e| kill_child(Error::Sync(e)))?
+        {
             Some((Message::Console, Some(master))) => console = Some(master),
             Some((Message::SeccompListener, Some(fd))) => {
                 if let Some(profile) = &options.seccomp {
                     let state = serde_json::to_string(&container.state()).unwrap_or_default();
-                    seccomp::hand_to_listener(profile, pid, &state, fd.as_fd()).map_err(|e| kill_child(e.into()))?;
+                    seccomp::hand_to_listener(profile, pid, &state, fd.as_fd())
+                        .map_err(|e| kill_child(e.into()))?;
                 }
             }
             Some((Message::Failed(reason), _)) => {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
                 return Err(Error::Init(reason));
             }
-            Some((other, _)) => return Err(kill_child(Error::Init(format!("unexpected message from the exec'd process: {other:?}")))),
+            Some((other, _)) => {
+                return Err(kill_child(Error::Init(format!(
+                    "unexpected message from the exec'd process: {other:?}"
+                ))))
+            }
             None => break,
         }
     }
-    let console = console::hand_over(options.console_socket.as_deref(), console).map_err(|e| kill_child(Error::Init(e.to_string())))?;
+    let console = console::hand_over(options.console_socket.as_deref(), console)
+        .map_err(|e| kill_child(Error::Init(e.to_string())))?;
     if let Some(socket) = &pidfd_socket {
-        socket.send(pid, "setns").map_err(|e| kill_child(e.into()))?;
+        socket
+            .send(pid, "setns")
+            .map_err(|e| kill_child(e.into()))?;
     }
     if let Some(path) = &options.pid_file {
         crate::create::write_pid_file(path, pid)?;
@@ -146,7 +174,9 @@ fn run_child(
     }
     let process = &options.process;
     if process.terminal().unwrap_or(false) {
-        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
         let master = match console::setup_in_container(size, false) {
             Ok(master) => master,
             Err(e) => return e.to_string(),
@@ -172,7 +202,10 @@ fn run_child(
         }
         // The listener's descriptor must reach the parent: sendmsg is the
         // one syscall a notifying filter may not take from the runtime.
-        let notify = options.seccomp.as_ref().is_some_and(|p| seccomp::uses_notify(p).unwrap_or(false));
+        let notify = options
+            .seccomp
+            .as_ref()
+            .is_some_and(|p| seccomp::uses_notify(p).unwrap_or(false));
         if notify {
             let fd = match seccomp::listener_fd(filter) {
                 Ok(fd) => fd,

@@ -43,7 +43,13 @@ pub const PARENT_STEPS: &[&str] = &[
 ];
 
 /// The init's steps, in the order it passes them.
-pub const INIT_STEPS: &[&str] = &["init-started", "init-namespaces-joined", "init-mounted", "init-rootfs-done", "init-attributes-set"];
+pub const INIT_STEPS: &[&str] = &[
+    "init-started",
+    "init-namespaces-joined",
+    "init-mounted",
+    "init-rootfs-done",
+    "init-attributes-set",
+];
 
 #[cfg(all(feature = "fault-injection", debug_assertions))]
 mod armed {
@@ -51,7 +57,8 @@ mod armed {
 
     fn armed_step() -> Option<&'static str> {
         static STEP: OnceLock<Option<String>> = OnceLock::new();
-        STEP.get_or_init(|| std::env::var(super::ENV).ok()).as_deref()
+        STEP.get_or_init(|| std::env::var(super::ENV).ok())
+            .as_deref()
     }
 
     /// Read the variable now, while the environment is the caller's: the init
@@ -83,9 +90,17 @@ mod armed {
         let mut set = nix::sys::signal::SigSet::empty();
         set.add(nix::sys::signal::Signal::SIGCONT);
         let mut old_mask = nix::sys::signal::SigSet::empty();
-        let _ = nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old_mask));
+        let _ = nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_BLOCK,
+            Some(&set),
+            Some(&mut old_mask),
+        );
         let _ = set.wait();
-        let _ = nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+        let _ = nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&old_mask),
+            None,
+        );
         // SAFETY: as above; old_name is NUL-terminated by PR_GET_NAME.
         unsafe { libc::prctl(libc::PR_SET_NAME, old_name.as_ptr()) };
     }

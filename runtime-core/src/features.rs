@@ -266,20 +266,47 @@ mod tests {
             json!({"v1": true, "v2": true, "systemd": true, "systemdUser": false})
         );
         assert_eq!(linux["seccomp"]["enabled"], true);
-        assert_eq!(linux["seccomp"]["actions"].as_array().map(Vec::len), Some(9), "{}", linux["seccomp"]);
-        assert_eq!(linux["seccomp"]["operators"].as_array().map(Vec::len), Some(7));
-        assert!(linux["seccomp"]["archs"].as_array().is_some_and(|a| a.contains(&json!("SCMP_ARCH_X86_64"))));
+        assert_eq!(
+            linux["seccomp"]["actions"].as_array().map(Vec::len),
+            Some(9),
+            "{}",
+            linux["seccomp"]
+        );
+        assert_eq!(
+            linux["seccomp"]["operators"].as_array().map(Vec::len),
+            Some(7)
+        );
+        assert!(linux["seccomp"]["archs"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("SCMP_ARCH_X86_64"))));
         // WAIT_KILLABLE_RECV needs libseccomp 2.6; Debian 12 has 2.5.
-        let known = linux["seccomp"]["knownFlags"].as_array().cloned().unwrap_or_default();
-        for flag in ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"] {
+        let known = linux["seccomp"]["knownFlags"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for flag in [
+            "SECCOMP_FILTER_FLAG_LOG",
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+            "SECCOMP_FILTER_FLAG_TSYNC",
+        ] {
             assert!(known.contains(&json!(flag)), "{flag}: {known:?}");
         }
         // Every kernel this runs on (5.x and later) has LOG and SPEC_ALLOW.
-        let supported = linux["seccomp"]["supportedFlags"].as_array().cloned().unwrap_or_default();
-        assert!(supported.contains(&json!("SECCOMP_FILTER_FLAG_LOG")) && supported.contains(&json!("SECCOMP_FILTER_FLAG_SPEC_ALLOW")), "{supported:?}");
+        let supported = linux["seccomp"]["supportedFlags"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            supported.contains(&json!("SECCOMP_FILTER_FLAG_LOG"))
+                && supported.contains(&json!("SECCOMP_FILTER_FLAG_SPEC_ALLOW")),
+            "{supported:?}"
+        );
         assert_eq!(linux["apparmor"], json!({"enabled": true}));
         assert_eq!(linux["selinux"], json!({"enabled": true}));
-        assert_eq!(linux["mountExtensions"], json!({"idmap": {"enabled": true}}));
+        assert_eq!(
+            linux["mountExtensions"],
+            json!({"idmap": {"enabled": true}})
+        );
     }
 
     #[test]

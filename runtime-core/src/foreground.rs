@@ -22,7 +22,15 @@ const ALL_SIGNALS: u64 = u64::MAX;
 /// `subreaper` makes orphans of the container reparent to this process, to be reaped here.
 pub fn prepare(subreaper: bool) -> Result<()> {
     // SAFETY: rt_sigprocmask reads an 8-byte mask we own and is not asked for the old one.
-    let blocked = unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &ALL_SIGNALS, std::ptr::null_mut::<u64>(), 8usize) };
+    let blocked = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            &ALL_SIGNALS,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        )
+    };
     if blocked != 0 {
         return Err(Error::Wait(nix::Error::last()));
     }
@@ -43,7 +51,8 @@ static RUNTIME: OnceLock<OwnedFd> = OnceLock::new();
 pub fn tie_containers_to_runtime() -> Result<()> {
     if RUNTIME.get().is_none() {
         let pid = std::process::id() as i32;
-        let fd = crate::pidfd::open(pid).map_err(|source| Error::Pidfd(crate::pidfd::PidfdError::Open { pid, source }))?;
+        let fd = crate::pidfd::open(pid)
+            .map_err(|source| Error::Pidfd(crate::pidfd::PidfdError::Open { pid, source }))?;
         let _ = RUNTIME.set(fd);
     }
     Ok(())
@@ -82,7 +91,11 @@ pub fn forward_until_exit(init: i32, console: Option<OwnedFd>) -> Result<i32> {
     let signals = signal_fd()?;
     let stdin = std::io::stdin();
     let stdin_is_tty = console.is_some() && nix::unistd::isatty(stdin.as_fd()).unwrap_or(false);
-    let _raw = if stdin_is_tty { RawTerminal::enter(stdin.as_fd()) } else { None };
+    let _raw = if stdin_is_tty {
+        RawTerminal::enter(stdin.as_fd())
+    } else {
+        None
+    };
     if let (Some(master), true) = (&console, stdin_is_tty) {
         resize_from(stdin.as_fd(), master.as_fd());
     }
@@ -107,7 +120,10 @@ pub fn forward_until_exit(init: i32, console: Option<OwnedFd>) -> Result<i32> {
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(e) => return Err(Error::Wait(e)),
         }
-        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
         drop(fds);
         if ready[0] {
             if let Some(signo) = read_signal(signals.as_fd()) {
@@ -133,7 +149,15 @@ pub fn forward_until_exit(init: i32, console: Option<OwnedFd>) -> Result<i32> {
 /// takes glibc's sigset, which cannot hold 32 and 33.
 fn signal_fd() -> Result<OwnedFd> {
     // SAFETY: signalfd4 with fd -1 makes a new descriptor from an 8-byte mask we own.
-    let fd = unsafe { libc::syscall(libc::SYS_signalfd4, -1, &ALL_SIGNALS, 8usize, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_signalfd4,
+            -1,
+            &ALL_SIGNALS,
+            8usize,
+            libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+        )
+    };
     if fd < 0 {
         return Err(Error::Wait(nix::Error::last()));
     }
@@ -146,7 +170,9 @@ fn read_signal(fd: BorrowedFd) -> Option<i32> {
     let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
     match nix::unistd::read(fd, &mut info) {
         // ssi_signo, a u32, opens the record.
-        Ok(n) if n == info.len() => Some(u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32),
+        Ok(n) if n == info.len() => {
+            Some(u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32)
+        }
         _ => None,
     }
 }

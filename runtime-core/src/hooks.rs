@@ -62,22 +62,55 @@ impl std::fmt::Display for HookKind {
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     #[error("error running {kind} hook #{index} ({}): timeout must be greater than zero, got {timeout}", path.display())]
-    InvalidTimeout { kind: HookKind, index: usize, path: PathBuf, timeout: i64 },
+    InvalidTimeout {
+        kind: HookKind,
+        index: usize,
+        path: PathBuf,
+        timeout: i64,
+    },
     #[error("error running {kind} hook #{index} ({}): {source}", path.display())]
-    Spawn { kind: HookKind, index: usize, path: PathBuf, source: io::Error },
+    Spawn {
+        kind: HookKind,
+        index: usize,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("error running {kind} hook #{index} ({}): {what}: {source}", path.display())]
-    Io { kind: HookKind, index: usize, path: PathBuf, what: &'static str, source: io::Error },
+    Io {
+        kind: HookKind,
+        index: usize,
+        path: PathBuf,
+        what: &'static str,
+        source: io::Error,
+    },
     #[error("error running {kind} hook #{index} ({}): {}, stdout: {stdout}, stderr: {stderr}", path.display(), describe(status))]
-    Failed { kind: HookKind, index: usize, path: PathBuf, status: ExitStatus, stdout: String, stderr: String },
+    Failed {
+        kind: HookKind,
+        index: usize,
+        path: PathBuf,
+        status: ExitStatus,
+        stdout: String,
+        stderr: String,
+    },
     #[error("error running {kind} hook #{index} ({}): timeout after {seconds} seconds, stdout: {stdout}, stderr: {stderr}", path.display())]
-    Timeout { kind: HookKind, index: usize, path: PathBuf, seconds: i64, stdout: String, stderr: String },
+    Timeout {
+        kind: HookKind,
+        index: usize,
+        path: PathBuf,
+        seconds: i64,
+        stdout: String,
+        stderr: String,
+    },
 }
 
 /// Go's wording, which runc's messages carry: "exit status 1", "signal: SIGKILL".
 fn describe(status: &ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
-        (None, Some(n)) => format!("signal: {}", Signal::try_from(n).map_or_else(|_| n.to_string(), |s| s.to_string())),
+        (None, Some(n)) => format!(
+            "signal: {}",
+            Signal::try_from(n).map_or_else(|_| n.to_string(), |s| s.to_string())
+        ),
         (None, None) => status.to_string(),
     }
 }
@@ -116,7 +149,11 @@ pub fn run_hooks(hooks: &[Hook], kind: HookKind, state_json: &str) -> Result<(),
 /// poststop): one that fails does not keep the rest from running
 /// (runtime.md, "Lifecycle"). Returns one error per failed hook.
 pub fn run_warning_hooks(hooks: &[Hook], kind: HookKind, state_json: &str) -> Vec<HookError> {
-    hooks.iter().enumerate().filter_map(|(index, hook)| run_hook(hook, kind, index, state_json.as_bytes()).err()).collect()
+    hooks
+        .iter()
+        .enumerate()
+        .filter_map(|(index, hook)| run_hook(hook, kind, index, state_json.as_bytes()).err())
+        .collect()
 }
 
 /// What became of a hook that was started.
@@ -128,11 +165,22 @@ enum Ending {
 fn run_hook(hook: &Hook, kind: HookKind, index: usize, state: &[u8]) -> Result<(), HookError> {
     let path = hook.path().clone();
     let timeout = match hook.timeout() {
-        Some(t) if t <= 0 => return Err(HookError::InvalidTimeout { kind, index, path, timeout: t }),
+        Some(t) if t <= 0 => {
+            return Err(HookError::InvalidTimeout {
+                kind,
+                index,
+                path,
+                timeout: t,
+            })
+        }
         t => t,
     };
-    let mut child =
-        command(hook).spawn().map_err(|source| HookError::Spawn { kind, index, path: path.clone(), source })?;
+    let mut child = command(hook).spawn().map_err(|source| HookError::Spawn {
+        kind,
+        index,
+        path: path.clone(),
+        source,
+    })?;
     let mut stdout = Capture::default();
     let mut stderr = Capture::default();
     let ending = match supervise(&mut child, timeout, state, &mut stdout, &mut stderr) {
@@ -141,14 +189,34 @@ fn run_hook(hook: &Hook, kind: HookKind, index: usize, state: &[u8]) -> Result<(
             // Never leave a hook running (or unreaped) behind an error of ours.
             let _ = child.kill();
             let _ = child.wait();
-            return Err(HookError::Io { kind, index, path, what, source });
+            return Err(HookError::Io {
+                kind,
+                index,
+                path,
+                what,
+                source,
+            });
         }
     };
     let (stdout, stderr) = (stdout.render(), stderr.render());
     match ending {
         Ending::Exited(status) if status.success() => Ok(()),
-        Ending::Exited(status) => Err(HookError::Failed { kind, index, path, status, stdout, stderr }),
-        Ending::TimedOut(seconds) => Err(HookError::Timeout { kind, index, path, seconds, stdout, stderr }),
+        Ending::Exited(status) => Err(HookError::Failed {
+            kind,
+            index,
+            path,
+            status,
+            stdout,
+            stderr,
+        }),
+        Ending::TimedOut(seconds) => Err(HookError::Timeout {
+            kind,
+            index,
+            path,
+            seconds,
+            stdout,
+            stderr,
+        }),
     }
 }
 
@@ -166,7 +234,9 @@ fn command(hook: &Hook) -> Command {
             cmd.env(name, value);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd
 }
 
@@ -186,12 +256,17 @@ fn supervise(
     let mut stdin = child.stdin.take().filter(|_| !state.is_empty());
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
-    let ours = [stdin.as_ref().map(|p| p.as_fd()), out.as_ref().map(|p| p.as_fd()), err.as_ref().map(|p| p.as_fd())];
+    let ours = [
+        stdin.as_ref().map(|p| p.as_fd()),
+        out.as_ref().map(|p| p.as_fd()),
+        err.as_ref().map(|p| p.as_fd()),
+    ];
     for fd in ours.into_iter().flatten() {
         set_nonblocking(fd).map_err(|e| ("make a hook pipe non-blocking", e))?;
     }
     // A deadline too far away to represent is no deadline.
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(Duration::from_secs(t.unsigned_abs())));
+    let deadline =
+        timeout.and_then(|t| Instant::now().checked_add(Duration::from_secs(t.unsigned_abs())));
     let mut written = 0;
     loop {
         let wait = match deadline {
@@ -211,7 +286,11 @@ fn supervise(
             }
         };
         let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        let at_in = watch(&mut fds, stdin.as_ref().map(|p| p.as_fd()), PollFlags::POLLOUT);
+        let at_in = watch(
+            &mut fds,
+            stdin.as_ref().map(|p| p.as_fd()),
+            PollFlags::POLLOUT,
+        );
         let at_out = watch(&mut fds, out.as_ref().map(|p| p.as_fd()), PollFlags::POLLIN);
         let at_err = watch(&mut fds, err.as_ref().map(|p| p.as_fd()), PollFlags::POLLIN);
         match nix::poll::poll(&mut fds, wait) {
@@ -221,7 +300,8 @@ fn supervise(
         }
         // Any event counts: POLLHUP/POLLERR are what a closed other end gives.
         let ready = |at: Option<usize>| at.is_some_and(|i| fds[i].any().unwrap_or(false));
-        let (exited, in_ready, out_ready, err_ready) = (ready(Some(0)), ready(at_in), ready(at_out), ready(at_err));
+        let (exited, in_ready, out_ready, err_ready) =
+            (ready(Some(0)), ready(at_in), ready(at_out), ready(at_err));
         drop(fds); // it borrows the pipes, which may be closed below
 
         if let (true, Some(pipe)) = (in_ready, stdin.as_mut()) {
@@ -256,14 +336,21 @@ fn supervise(
 }
 
 /// Add a pipe still open to the poll set; its index there.
-fn watch<'fd>(fds: &mut Vec<PollFd<'fd>>, fd: Option<BorrowedFd<'fd>>, events: PollFlags) -> Option<usize> {
+fn watch<'fd>(
+    fds: &mut Vec<PollFd<'fd>>,
+    fd: Option<BorrowedFd<'fd>>,
+    events: PollFlags,
+) -> Option<usize> {
     let fd = fd?;
     fds.push(PollFd::new(fd, events));
     Some(fds.len() - 1)
 }
 
 fn is_transient(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
 }
 
 #[derive(PartialEq)]
@@ -328,7 +415,8 @@ impl Capture {
 
 /// The child is ours and not yet reaped, so its pid cannot have been reused.
 fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let pid =
+        libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     crate::pidfd::open(pid)
 }
 
@@ -349,7 +437,10 @@ fn write_without_sigpipe(pipe: &mut ChildStdin, bytes: &[u8]) -> io::Result<usiz
     let old_mask = sigpipe.thread_swap_mask(SigmaskHow::SIG_BLOCK)?;
     let result = pipe.write(bytes);
     if !was_pending && sigpipe_pending() {
-        let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: the set and timespec are valid for the call; a null info is allowed.
         unsafe { libc::sigtimedwait(sigpipe.as_ref(), std::ptr::null_mut(), &now) };
     }
@@ -360,7 +451,10 @@ fn write_without_sigpipe(pipe: &mut ChildStdin, bytes: &[u8]) -> io::Result<usiz
 fn sigpipe_pending() -> bool {
     let mut set = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
     // SAFETY: sigpending fills the set, which we own and which starts zeroed.
-    unsafe { libc::sigpending(set.as_mut_ptr()) == 0 && libc::sigismember(set.as_ptr(), libc::SIGPIPE) == 1 }
+    unsafe {
+        libc::sigpending(set.as_mut_ptr()) == 0
+            && libc::sigismember(set.as_ptr(), libc::SIGPIPE) == 1
+    }
 }
 
 #[cfg(test)]
@@ -389,7 +483,8 @@ mod tests {
     fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
         let path = dir.join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod script");
         path
     }
 
@@ -399,7 +494,9 @@ mod tests {
     fn run_fresh(hooks: &[Hook], kind: HookKind, state: &str) -> Result<(), HookError> {
         for _ in 0..50 {
             match run_hooks(hooks, kind, state) {
-                Err(HookError::Spawn { source, .. }) if source.raw_os_error() == Some(libc::ETXTBSY) => {
+                Err(HookError::Spawn { source, .. })
+                    if source.raw_os_error() == Some(libc::ETXTBSY) =>
+                {
                     std::thread::sleep(Duration::from_millis(20))
                 }
                 result => return result,
@@ -419,8 +516,16 @@ mod tests {
             "poststop": [{"path": "/c"}],
         }))
         .expect("hooks json");
-        let paths = |kind| hooks_of(Some(&hooks), kind).iter().map(|h| h.path().clone()).collect::<Vec<_>>();
-        assert_eq!(paths(HookKind::CreateRuntime), [PathBuf::from("/a"), PathBuf::from("/b")]);
+        let paths = |kind| {
+            hooks_of(Some(&hooks), kind)
+                .iter()
+                .map(|h| h.path().clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            paths(HookKind::CreateRuntime),
+            [PathBuf::from("/a"), PathBuf::from("/b")]
+        );
         assert_eq!(paths(HookKind::Poststop), [PathBuf::from("/c")]);
         assert!(paths(HookKind::StartContainer).is_empty());
         assert!(hooks_of(None, HookKind::Prestart).is_empty());
@@ -432,9 +537,19 @@ mod tests {
     fn state_json_arrives_on_stdin() {
         let dir = TestDir::new("hooks-stdin");
         let out = dir.path().join("state");
-        let path = script(dir.path(), "hook", &format!("/bin/cat > '{}'", out.display()));
-        let state = r#"{"ociVersion":"1.2.1","id":"c1","status":"creating","pid":42,"bundle":"/b"}"#;
-        run_fresh(&[hook(&path, &[], &[], None)], HookKind::CreateRuntime, state).expect("hook runs");
+        let path = script(
+            dir.path(),
+            "hook",
+            &format!("/bin/cat > '{}'", out.display()),
+        );
+        let state =
+            r#"{"ociVersion":"1.2.1","id":"c1","status":"creating","pid":42,"bundle":"/b"}"#;
+        run_fresh(
+            &[hook(&path, &[], &[], None)],
+            HookKind::CreateRuntime,
+            state,
+        )
+        .expect("hook runs");
         assert_eq!(read(&out), state);
     }
 
@@ -443,7 +558,12 @@ mod tests {
         let dir = TestDir::new("hooks-argv");
         let out = dir.path().join("argv");
         let line = format!("tr '\\0' ' ' < /proc/$$/cmdline > '{}'", out.display());
-        let hook = hook("/bin/sh", &["not-sh", "-c", &line, "x", "two words"], &[PATH], None);
+        let hook = hook(
+            "/bin/sh",
+            &["not-sh", "-c", &line, "x", "two words"],
+            &[PATH],
+            None,
+        );
         run_hooks(&[hook], HookKind::Poststart, "{}").expect("hook runs");
         assert_eq!(read(&out), format!("not-sh -c {line} x two words "));
     }
@@ -453,7 +573,12 @@ mod tests {
         let dir = TestDir::new("hooks-env");
         let out = dir.path().join("env");
         let line = format!("tr '\\0' '\\n' < /proc/$$/environ > '{}'", out.display());
-        let hook = hook("/bin/sh", &["sh", "-c", &line], &[PATH, "GREETING=hello world", "EMPTY=", "A=b=c"], None);
+        let hook = hook(
+            "/bin/sh",
+            &["sh", "-c", &line],
+            &[PATH, "GREETING=hello world", "EMPTY=", "A=b=c"],
+            None,
+        );
         run_hooks(&[hook], HookKind::Poststop, "{}").expect("hook runs");
         let mut env: Vec<String> = read(&out).lines().map(str::to_owned).collect();
         env.sort();
@@ -463,21 +588,46 @@ mod tests {
     #[test]
     fn non_zero_exit_fails_naming_the_hook_and_carrying_stderr() {
         let dir = TestDir::new("hooks-fail");
-        let path = script(dir.path(), "bad-hook", "echo to-stdout; echo 'no network for you' >&2; exit 3");
-        let err = run_fresh(&[hook(&path, &[], &[], None)], HookKind::CreateRuntime, "{}").expect_err("exit 3 fails");
-        assert!(matches!(&err, HookError::Failed { index: 0, status, .. } if status.code() == Some(3)));
+        let path = script(
+            dir.path(),
+            "bad-hook",
+            "echo to-stdout; echo 'no network for you' >&2; exit 3",
+        );
+        let err = run_fresh(
+            &[hook(&path, &[], &[], None)],
+            HookKind::CreateRuntime,
+            "{}",
+        )
+        .expect_err("exit 3 fails");
+        assert!(
+            matches!(&err, HookError::Failed { index: 0, status, .. } if status.code() == Some(3))
+        );
         let message = err.to_string();
-        let expected = format!("error running createRuntime hook #0 ({}): exit status 3, ", path.display());
+        let expected = format!(
+            "error running createRuntime hook #0 ({}): exit status 3, ",
+            path.display()
+        );
         assert!(message.starts_with(&expected), "{message}");
-        assert!(message.ends_with("stdout: to-stdout, stderr: no network for you"), "{message}");
+        assert!(
+            message.ends_with("stdout: to-stdout, stderr: no network for you"),
+            "{message}"
+        );
     }
 
     #[test]
     fn a_missing_hook_is_a_spawn_error_naming_it() {
-        let err = run_hooks(&[hook("/nonexistent/hook", &[], &[], None)], HookKind::Prestart, "{}")
-            .expect_err("no such file");
+        let err = run_hooks(
+            &[hook("/nonexistent/hook", &[], &[], None)],
+            HookKind::Prestart,
+            "{}",
+        )
+        .expect_err("no such file");
         assert!(matches!(err, HookError::Spawn { .. }));
-        assert!(err.to_string().starts_with("error running prestart hook #0 (/nonexistent/hook): "), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("error running prestart hook #0 (/nonexistent/hook): "),
+            "{err}"
+        );
     }
 
     #[test]
@@ -487,7 +637,10 @@ mod tests {
         let mut hook = sh(&format!(": > '{}'", ran.display()));
         hook.set_timeout(Some(0));
         let err = run_hooks(&[hook], HookKind::Poststart, "{}").expect_err("timeout 0 is invalid");
-        assert!(matches!(err, HookError::InvalidTimeout { timeout: 0, .. }), "{err}");
+        assert!(
+            matches!(err, HookError::InvalidTimeout { timeout: 0, .. }),
+            "{err}"
+        );
         assert!(!ran.exists());
     }
 
@@ -495,10 +648,16 @@ mod tests {
     fn timeout_kills_the_hook() {
         let dir = TestDir::new("hooks-timeout");
         let pid_file = dir.path().join("pid");
-        let mut hook = sh(&format!("echo $$ > '{}'; echo started >&2; exec sleep 30", pid_file.display()));
+        let mut hook = sh(&format!(
+            "echo $$ > '{}'; echo started >&2; exec sleep 30",
+            pid_file.display()
+        ));
         hook.set_timeout(Some(1));
         let err = run_hooks(&[hook], HookKind::StartContainer, "{}").expect_err("times out");
-        assert!(matches!(err, HookError::Timeout { seconds: 1, .. }), "{err}");
+        assert!(
+            matches!(err, HookError::Timeout { seconds: 1, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("timeout after 1 seconds"), "{err}");
         assert!(err.to_string().ends_with("stderr: started"), "{err}");
         // Killed and reaped: no zombie is left under that pid.
@@ -521,18 +680,32 @@ mod tests {
     fn a_hook_that_ignores_a_large_state_succeeds() {
         let state = format!("{{\"id\":\"{}\"}}", "x".repeat(4 << 20));
         run_hooks(&[sh("exit 0")], HookKind::Poststop, &state).expect("EPIPE is not a failure");
-        assert!(!sigpipe_pending(), "the SIGPIPE our write raised was taken off");
+        assert!(
+            !sigpipe_pending(),
+            "the SIGPIPE our write raised was taken off"
+        );
         let mask = SigSet::thread_get_mask().expect("sigmask");
-        assert!(!mask.contains(Signal::SIGPIPE), "the signal mask is restored");
+        assert!(
+            !mask.contains(Signal::SIGPIPE),
+            "the signal mask is restored"
+        );
     }
 
     #[test]
     fn large_output_on_both_pipes_neither_deadlocks_nor_floods_the_error() {
         let body = "head -c 300000 /dev/zero | tr '\\0' o; head -c 300000 /dev/zero | tr '\\0' e >&2; echo last-line >&2; exit 1";
         let err = run_hooks(&[sh(body)], HookKind::Poststart, "{}").expect_err("exit 1");
-        let HookError::Failed { stdout, stderr, .. } = &err else { panic!("{err}") };
-        assert!(stdout.len() <= OUTPUT_LIMIT + 3 && stdout.starts_with("...o"), "{stdout}");
-        assert!(stderr.len() <= OUTPUT_LIMIT + 3 && stderr.ends_with("eeelast-line"), "{stderr}");
+        let HookError::Failed { stdout, stderr, .. } = &err else {
+            panic!("{err}")
+        };
+        assert!(
+            stdout.len() <= OUTPUT_LIMIT + 3 && stdout.starts_with("...o"),
+            "{stdout}"
+        );
+        assert!(
+            stderr.len() <= OUTPUT_LIMIT + 3 && stderr.ends_with("eeelast-line"),
+            "{stderr}"
+        );
     }
 
     #[test]
@@ -540,13 +713,23 @@ mod tests {
         let dir = TestDir::new("hooks-daemon");
         let pid_file = dir.path().join("pid");
         let started = Instant::now();
-        run_hooks(&[sh(&format!("sleep 30 & echo $! > '{}'", pid_file.display()))], HookKind::Poststart, "{}")
-            .expect("hook exits 0");
+        run_hooks(
+            &[sh(&format!(
+                "sleep 30 & echo $! > '{}'",
+                pid_file.display()
+            ))],
+            HookKind::Poststart,
+            "{}",
+        )
+        .expect("hook exits 0");
         let waited = started.elapsed();
         if let Ok(pid) = read(&pid_file).trim().parse::<i32>() {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
         }
-        assert!(waited < Duration::from_secs(20), "waited for the daemon's end-of-file");
+        assert!(
+            waited < Duration::from_secs(20),
+            "waited for the daemon's end-of-file"
+        );
     }
 
     /// The init runs hooks with SIGPIPE at its default (fatal) action, which
@@ -555,11 +738,21 @@ mod tests {
     fn a_hook_closing_stdin_early_does_not_kill_a_runtime_with_default_sigpipe() {
         let exe = std::env::current_exe().expect("test binary");
         let output = Command::new(exe)
-            .args(["--exact", "hooks::tests::sigpipe_child", "--ignored", "--test-threads=1"])
+            .args([
+                "--exact",
+                "hooks::tests::sigpipe_child",
+                "--ignored",
+                "--test-threads=1",
+            ])
             .env("BERTH_HOOKS_SIGPIPE_CHILD", "1")
             .output()
             .expect("run the test binary");
-        assert!(output.status.success(), "{:?}: {}", output.status, String::from_utf8_lossy(&output.stdout));
+        assert!(
+            output.status.success(),
+            "{:?}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout)
+        );
         assert!(String::from_utf8_lossy(&output.stdout).contains("1 passed"));
     }
 
@@ -574,8 +767,12 @@ mod tests {
             .expect("reset SIGPIPE");
         let state = "x".repeat(1 << 20);
         for _ in 0..5 {
-            run_hooks(&[sh("exit 0"), sh("head -c 10 > /dev/null")], HookKind::CreateContainer, &state)
-                .expect("hooks pass");
+            run_hooks(
+                &[sh("exit 0"), sh("head -c 10 > /dev/null")],
+                HookKind::CreateContainer,
+                &state,
+            )
+            .expect("hooks pass");
         }
     }
 }

@@ -3,13 +3,13 @@
 //! or reports why it failed to the parent and exits.
 
 use crate::cgroups::Cgroup;
+use crate::hooks::{self, HookKind};
 use crate::namespaces::Namespaces;
 use crate::process;
+use crate::procfs::PrivateProc;
 use crate::rootfs::{self, RootfsSetup};
 use crate::sync::{Channel, Message};
-use crate::hooks::{self, HookKind};
 use crate::{barrier, console, fault};
-use crate::procfs::PrivateProc;
 use oci_spec::runtime::Spec;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -59,7 +59,10 @@ enum Outcome {
     ParentGone,
 }
 
-fn setup_and_exec(config: &InitConfig, cgroup_entry: Option<crate::cgroups::Entry>) -> Result<Outcome, String> {
+fn setup_and_exec(
+    config: &InitConfig,
+    cgroup_entry: Option<crate::cgroups::Entry>,
+) -> Result<Outcome, String> {
     process::reset_signals();
     // Device nodes and mount targets get exactly the modes the config asks for.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
@@ -74,10 +77,16 @@ fn setup_and_exec(config: &InitConfig, cgroup_entry: Option<crate::cgroups::Entr
     if let Some(entry) = cgroup_entry {
         entry.enter_v1()?;
     }
-    let cgroup_join = CgroupJoin { channel: &config.channel, pending: std::cell::Cell::new(config.v1_cgroup_sent_later) };
+    let cgroup_join = CgroupJoin {
+        channel: &config.channel,
+        pending: std::cell::Cell::new(config.v1_cgroup_sent_later),
+    };
     fault::hold("init-started");
     nix::sys::prctl::set_dumpable(false).map_err(|e| format!("set non-dumpable: {e}"))?;
-    config.namespaces.enter_in_init().map_err(|e| e.to_string())?;
+    config
+        .namespaces
+        .enter_in_init()
+        .map_err(|e| e.to_string())?;
     fault::hold("init-namespaces-joined");
     if !config.no_new_keyring {
         crate::keyring::join_session(config.id)?;
@@ -96,7 +105,9 @@ fn setup_and_exec(config: &InitConfig, cgroup_entry: Option<crate::cgroups::Entr
             bundle: config.bundle,
             cgroup_binds: &config.cgroup.dirs,
             no_pivot: config.no_pivot,
-            in_host_namespace: !config.namespaces.has_own(oci_spec::runtime::LinuxNamespaceType::Mount),
+            in_host_namespace: !config
+                .namespaces
+                .has_own(oci_spec::runtime::LinuxNamespaceType::Mount),
             bind_devices: config.namespaces.in_user_namespace(),
             idmapped: config.idmapped,
             enter_cgroup: &|| cgroup_join.enter(),
@@ -107,55 +118,101 @@ fn setup_and_exec(config: &InitConfig, cgroup_entry: Option<crate::cgroups::Entr
     cgroup_join.enter()?;
     fault::hold("init-rootfs-done");
 
-    let process = config.spec.process().as_ref().ok_or("config.json has no process to run")?;
+    let process = config
+        .spec
+        .process()
+        .as_ref()
+        .ok_or("config.json has no process to run")?;
     if process.terminal().unwrap_or(false) {
-        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
         let master = console::setup_in_container(size, true).map_err(|e| e.to_string())?;
-        config.channel.send_with_fd(&Message::Console, Some(master.as_fd())).map_err(|e| format!("send the console: {e}"))?;
+        config
+            .channel
+            .send_with_fd(&Message::Console, Some(master.as_fd()))
+            .map_err(|e| format!("send the console: {e}"))?;
     }
 
     if let Some(hostname) = config.spec.hostname() {
-        nix::unistd::sethostname(hostname).map_err(|e| format!("set hostname {hostname:?}: {e}"))?;
+        nix::unistd::sethostname(hostname)
+            .map_err(|e| format!("set hostname {hostname:?}: {e}"))?;
     }
     if let Some(domainname) = config.spec.domainname() {
         set_domainname(domainname)?;
     }
-    let sysctl = config.spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).filter(|s| !s.is_empty());
+    let sysctl = config
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .filter(|s| !s.is_empty());
     if let Some(params) = sysctl {
-        PrivateProc::open().and_then(|proc| proc.apply_sysctl(params)).map_err(|e| e.to_string())?;
+        PrivateProc::open()
+            .and_then(|proc| proc.apply_sysctl(params))
+            .map_err(|e| e.to_string())?;
     }
-    if let Some(personality) = config.spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+    if let Some(personality) = config
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().as_ref())
+    {
         crate::scheduling::apply_personality(personality).map_err(|e| e.to_string())?;
     }
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     let mut process = process.clone();
     if !config.extra_env.is_empty() {
-        process.set_env(Some(process.env().iter().flatten().chain(config.extra_env).cloned().collect()));
+        process.set_env(Some(
+            process
+                .env()
+                .iter()
+                .flatten()
+                .chain(config.extra_env)
+                .cloned()
+                .collect(),
+        ));
     }
     crate::lsm::apply_on_exec(&process).map_err(|e| e.to_string())?;
-    let mut exec = process::apply(&process, config.seccomp.is_some() && !no_new_privs).map_err(|e| e.to_string())?;
+    let mut exec = process::apply(&process, config.seccomp.is_some() && !no_new_privs)
+        .map_err(|e| e.to_string())?;
     process::close_runtime_fds(config.preserve_fds).map_err(|e| e.to_string())?;
     fault::hold("init-attributes-set");
     // A listener needs its descriptor while the parent is still there to
     // pass it on: the filter then loads here, before the start barrier
     // (runc does the same).
-    let notify_profile = config.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).filter(|p| crate::seccomp::uses_notify(p).unwrap_or(false));
+    let notify_profile = config
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .filter(|p| crate::seccomp::uses_notify(p).unwrap_or(false));
     if let (Some(filter), Some(_)) = (config.seccomp, notify_profile) {
         exec.load_seccomp(filter).map_err(|e| e.to_string())?;
         let fd = crate::seccomp::listener_fd(filter).map_err(|e| e.to_string())?;
-        config.channel.send_with_fd(&Message::SeccompListener, Some(fd)).map_err(|e| format!("send the seccomp listener descriptor: {e}"))?;
+        config
+            .channel
+            .send_with_fd(&Message::SeccompListener, Some(fd))
+            .map_err(|e| format!("send the seccomp listener descriptor: {e}"))?;
     }
     let seccomp_at_exec = config.seccomp.filter(|_| notify_profile.is_none());
     let start_hooks = hooks::hooks_of(config.spec.hooks().as_ref(), HookKind::StartContainer);
     // startContainer hooks run here after the barrier; the waiter loads
     // only a filter under no_new_privs (one without needs CAP_SYS_ADMIN).
     let waiter_can_load = seccomp_at_exec.is_none() || no_new_privs;
-    let waiter = match config.light_wait && start_hooks.is_empty() && waiter_can_load && notify_profile.is_none() {
+    let waiter = match config.light_wait
+        && start_hooks.is_empty()
+        && waiter_can_load
+        && notify_profile.is_none()
+    {
         true => crate::waiter::prepare(&process, seccomp_at_exec).ok(),
         false => None,
     };
 
-    config.channel.send(&Message::Ready).map_err(|e| format!("report readiness: {e}"))?;
+    config
+        .channel
+        .send(&Message::Ready)
+        .map_err(|e| format!("report readiness: {e}"))?;
     if !wait_for_parent(&config.channel)? {
         return Ok(Outcome::ParentGone);
     }
@@ -171,7 +228,8 @@ fn setup_and_exec(config: &InitConfig, cgroup_entry: Option<crate::cgroups::Entr
     }
     if !start_hooks.is_empty() {
         let state = with_status(state_for_hooks.as_deref().unwrap_or("{}"), "created");
-        hooks::run_hooks(start_hooks, HookKind::StartContainer, &state).map_err(|e| e.to_string())?;
+        hooks::run_hooks(start_hooks, HookKind::StartContainer, &state)
+            .map_err(|e| e.to_string())?;
     }
     if let Some(filter) = seccomp_at_exec.filter(|_| no_new_privs) {
         exec.load_seccomp(filter).map_err(|e| e.to_string())?;
@@ -195,7 +253,9 @@ impl CgroupJoin<'_> {
             return Ok(());
         }
         match self.channel.recv_with_fds() {
-            Ok(Some((Message::CgroupReady, fds))) => crate::cgroups::Entry::from_v1_tasks(fds).enter_v1(),
+            Ok(Some((Message::CgroupReady, fds))) => {
+                crate::cgroups::Entry::from_v1_tasks(fds).enter_v1()
+            }
             Ok(Some((other, _))) => Err(format!("unexpected message from the runtime: {other:?}")),
             Ok(None) => Err("the runtime exited before the container's cgroup was made".into()),
             Err(e) => Err(format!("read from the runtime: {e}")),
@@ -204,17 +264,31 @@ impl CgroupJoin<'_> {
 }
 
 /// Kinds of hook that need the parent's state at the createRuntime point.
-const CREATE_PHASE: [HookKind; 4] = [HookKind::Prestart, HookKind::CreateRuntime, HookKind::CreateContainer, HookKind::StartContainer];
+const CREATE_PHASE: [HookKind; 4] = [
+    HookKind::Prestart,
+    HookKind::CreateRuntime,
+    HookKind::CreateContainer,
+    HookKind::StartContainer,
+];
 
 /// At the point the spec names (mounts done, before pivot_root): have the
 /// parent run prestart and createRuntime hooks in the runtime's namespaces,
 /// then run createContainer hooks here, in the container's, from its rootfs.
-fn create_phase_hooks(config: &InitConfig, state_for_hooks: &mut Option<String>) -> Result<(), String> {
+fn create_phase_hooks(
+    config: &InitConfig,
+    state_for_hooks: &mut Option<String>,
+) -> Result<(), String> {
     let spec_hooks = config.spec.hooks().as_ref();
-    if CREATE_PHASE.iter().all(|kind| hooks::hooks_of(spec_hooks, *kind).is_empty()) {
+    if CREATE_PHASE
+        .iter()
+        .all(|kind| hooks::hooks_of(spec_hooks, *kind).is_empty())
+    {
         return Ok(());
     }
-    config.channel.send(&Message::RunHooks).map_err(|e| format!("ask for the createRuntime hooks: {e}"))?;
+    config
+        .channel
+        .send(&Message::RunHooks)
+        .map_err(|e| format!("ask for the createRuntime hooks: {e}"))?;
     let state = match config.channel.recv() {
         Ok(Some(Message::HooksDone(state))) => state,
         Ok(Some(other)) => return Err(format!("unexpected message from the runtime: {other:?}")),
@@ -223,8 +297,10 @@ fn create_phase_hooks(config: &InitConfig, state_for_hooks: &mut Option<String>)
     };
     let create_hooks = hooks::hooks_of(spec_hooks, HookKind::CreateContainer);
     if !create_hooks.is_empty() {
-        nix::unistd::chdir(config.rootfs).map_err(|e| format!("chdir to the rootfs for createContainer hooks: {e}"))?;
-        hooks::run_hooks(create_hooks, HookKind::CreateContainer, &state).map_err(|e| e.to_string())?;
+        nix::unistd::chdir(config.rootfs)
+            .map_err(|e| format!("chdir to the rootfs for createContainer hooks: {e}"))?;
+        hooks::run_hooks(create_hooks, HookKind::CreateContainer, &state)
+            .map_err(|e| e.to_string())?;
     }
     *state_for_hooks = Some(state);
     Ok(())
@@ -254,7 +330,10 @@ fn wait_for_parent(channel: &Channel) -> Result<bool, String> {
 fn set_domainname(name: &str) -> Result<(), String> {
     // SAFETY: the pointer and length describe a live byte slice.
     if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } != 0 {
-        return Err(format!("set domainname {name:?}: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "set domainname {name:?}: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }

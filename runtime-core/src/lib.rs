@@ -211,10 +211,10 @@ pub(crate) mod scheduling;
 #[allow(missing_docs)]
 pub mod seccomp;
 // SpecError's variants are described by their messages, which name the field.
+pub(crate) mod procfs;
 #[allow(missing_docs)]
 pub mod spec;
 pub mod state;
-pub(crate) mod procfs;
 pub(crate) mod sync;
 #[allow(missing_docs)]
 pub(crate) mod waiter;
@@ -225,10 +225,10 @@ pub use error::{Error, Result};
 pub use spec::SpecError;
 pub use state::{ContainerState, StateError, Status};
 
-pub use cgroups::{OomCounter, Stats};
 /// The errors [`Error`] wraps, so that a caller can name and match them.
 pub use barrier::BarrierError;
 pub use cgroups::{CgroupError, ResourceError, StatsError};
+pub use cgroups::{OomCounter, Stats};
 pub use hooks::HookError;
 pub use lsm::LsmError;
 pub use namespaces::NamespaceError;

@@ -49,10 +49,20 @@ struct Listed {
 /// without a state record (a create in progress, or one killed midway) are
 /// not listed.
 pub fn list(root: &Path) -> Result<Vec<ContainerState>, StateError> {
-    let mut dir = match nix::dir::Dir::open(root, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()) {
+    let mut dir = match nix::dir::Dir::open(
+        root,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
         Ok(dir) => dir,
         Err(Errno::ENOENT) => return Ok(Vec::new()),
-        Err(e) => return Err(StateError::Io { op: "list", path: root.to_path_buf(), source: e.into() }),
+        Err(e) => {
+            return Err(StateError::Io {
+                op: "list",
+                path: root.to_path_buf(),
+                source: e.into(),
+            })
+        }
     };
     let mut ids: Vec<String> = dir
         .iter()
@@ -64,15 +74,27 @@ pub fn list(root: &Path) -> Result<Vec<ContainerState>, StateError> {
     ids.sort_unstable();
 
     let root_fd = dir.as_fd();
-    let proc = nix::fcntl::open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| StateError::Io { op: "open", path: "/proc".into(), source: e.into() })?;
+    let proc = nix::fcntl::open(
+        "/proc",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| StateError::Io {
+        op: "open",
+        path: "/proc".into(),
+        source: e.into(),
+    })?;
     let mut buf = Vec::with_capacity(8192);
     let mut scratch = Vec::with_capacity(512);
     let mut owners = Owners::default();
     let mut states = Vec::with_capacity(ids.len());
     for id in &ids {
-        let Ok(true) = read_small(root_fd, &format!("{id}/{}", state::STATE_FILE), &mut buf) else { continue };
-        let Ok(listed) = serde_json::from_slice::<Listed>(&buf) else { continue };
+        let Ok(true) = read_small(root_fd, &format!("{id}/{}", state::STATE_FILE), &mut buf) else {
+            continue;
+        };
+        let Ok(listed) = serde_json::from_slice::<Listed>(&buf) else {
+            continue;
+        };
         let status = status_of(root_fd, proc.as_fd(), id, &listed, &buf, &mut scratch);
         let uid = match listed.owner_uid {
             Some(uid) => uid,
@@ -82,7 +104,11 @@ pub fn list(root: &Path) -> Result<Vec<ContainerState>, StateError> {
         states.push(ContainerState {
             oci_version: listed.oci_version,
             id: listed.id,
-            pid: if status == Status::Stopped { 0 } else { listed.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                listed.pid
+            },
             status,
             bundle: listed.bundle,
             rootfs: listed.rootfs,
@@ -94,7 +120,14 @@ pub fn list(root: &Path) -> Result<Vec<ContainerState>, StateError> {
     Ok(states)
 }
 
-fn status_of(root_fd: BorrowedFd, proc: BorrowedFd, id: &str, listed: &Listed, record_bytes: &[u8], scratch: &mut Vec<u8>) -> Status {
+fn status_of(
+    root_fd: BorrowedFd,
+    proc: BorrowedFd,
+    id: &str,
+    listed: &Listed,
+    record_bytes: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Status {
     if !init_alive(proc, listed.pid, listed.pid_start_time, scratch) {
         return Status::Stopped;
     }
@@ -121,7 +154,9 @@ fn init_alive(proc: BorrowedFd, pid: i32, start_time: u64, buf: &mut Vec<u8>) ->
     if !matches!(read_small(proc, &format!("{pid}/stat"), buf), Ok(true)) {
         return false;
     }
-    let Ok(text) = std::str::from_utf8(buf) else { return false };
+    let Ok(text) = std::str::from_utf8(buf) else {
+        return false;
+    };
     state::is_live_init(state::parse_stat(text), start_time)
 }
 
@@ -129,7 +164,12 @@ fn init_alive(proc: BorrowedFd, pid: i32, start_time: u64, buf: &mut Vec<u8>) ->
 /// `buf`: Ok(false) when it does not exist.
 fn read_small(dir: BorrowedFd, path: &str, buf: &mut Vec<u8>) -> io::Result<bool> {
     buf.clear();
-    let fd = match nix::fcntl::openat(dir, path, OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty()) {
+    let fd = match nix::fcntl::openat(
+        dir,
+        path,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    ) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) | Err(Errno::ESRCH) => return Ok(false),
         Err(e) => return Err(e.into()),
@@ -154,7 +194,9 @@ fn read_small(dir: BorrowedFd, path: &str, buf: &mut Vec<u8>) -> io::Result<bool
 
 /// A record written before `owner_uid` was: the owner of its directory.
 fn owner_uid_of(root_fd: BorrowedFd, id: &str) -> u32 {
-    nix::sys::stat::fstatat(root_fd, id, AtFlags::AT_SYMLINK_NOFOLLOW).map(|st| st.st_uid).unwrap_or(0)
+    nix::sys::stat::fstatat(root_fd, id, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map(|st| st.st_uid)
+        .unwrap_or(0)
 }
 
 /// User names by uid, from one read of /etc/passwd.
@@ -169,7 +211,9 @@ impl Owners {
         if let Some(name) = self.names.get(&uid) {
             return name.clone();
         }
-        let passwd = self.passwd.get_or_insert_with(|| std::fs::read_to_string("/etc/passwd").unwrap_or_default());
+        let passwd = self
+            .passwd
+            .get_or_insert_with(|| std::fs::read_to_string("/etc/passwd").unwrap_or_default());
         let name = state::user_name(passwd, uid);
         self.names.insert(uid, name.clone());
         name
@@ -198,24 +242,52 @@ mod tests {
         let me = std::process::id() as i32;
         let (_, my_start) = state::process_stat(me).unwrap();
         // Alive, barrier down: running; alive with the barrier's FIFO: created.
-        root.claim("b-running").unwrap().write(&record("b-running", me, my_start, Some(0))).unwrap();
+        root.claim("b-running")
+            .unwrap()
+            .write(&record("b-running", me, my_start, Some(0)))
+            .unwrap();
         let created = root.claim("a-created").unwrap();
-        created.write(&record("a-created", me, my_start, Some(65534))).unwrap();
-        nix::unistd::mkfifo(&created.path().join(crate::barrier::FIFO_NAME), Mode::from_bits_truncate(0o600)).unwrap();
+        created
+            .write(&record("a-created", me, my_start, Some(65534)))
+            .unwrap();
+        nix::unistd::mkfifo(
+            &created.path().join(crate::barrier::FIFO_NAME),
+            Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
         // Our pid with another start time is a recycled pid: stopped.
-        root.claim("c-recycled").unwrap().write(&record("c-recycled", me, my_start + 1, None)).unwrap();
+        root.claim("c-recycled")
+            .unwrap()
+            .write(&record("c-recycled", me, my_start + 1, None))
+            .unwrap();
         // A create still in progress has no record yet.
         drop(root.claim("d-creating").unwrap());
 
         let states = list(&path).unwrap();
-        let got: Vec<(&str, Status, i32)> = states.iter().map(|s| (s.id.as_str(), s.status, s.pid)).collect();
-        assert_eq!(got, [("a-created", Status::Created, me), ("b-running", Status::Running, me), ("c-recycled", Status::Stopped, 0)]);
+        let got: Vec<(&str, Status, i32)> = states
+            .iter()
+            .map(|s| (s.id.as_str(), s.status, s.pid))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a-created", Status::Created, me),
+                ("b-running", Status::Running, me),
+                ("c-recycled", Status::Stopped, 0)
+            ]
+        );
         assert_eq!(states[0].bundle, PathBuf::from("/b/a-created"));
-        assert_eq!(states[0].annotations.get("k").map(String::as_str), Some("v"));
+        assert_eq!(
+            states[0].annotations.get("k").map(String::as_str),
+            Some("v")
+        );
         assert_eq!(states[1].owner, "root");
         // A record without owner_uid: the directory's owner (root, running these tests).
         assert_eq!(states[2].owner, "root");
         std::fs::remove_dir_all(&path).unwrap();
-        assert!(list(&path).unwrap().is_empty(), "a missing root lists nothing");
+        assert!(
+            list(&path).unwrap().is_empty(),
+            "a missing root lists nothing"
+        );
     }
 }

@@ -14,15 +14,24 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum LsmError {
     #[error("{field} {value:?} is set, but {lsm} is not enabled on this host")]
-    NotEnabled { field: &'static str, value: String, lsm: &'static str },
+    NotEnabled {
+        field: &'static str,
+        value: String,
+        lsm: &'static str,
+    },
     #[error(transparent)]
     Procfs(#[from] crate::procfs::ProcfsError),
     #[error("apply {field} {value:?}: {source}")]
-    Apply { field: &'static str, value: String, source: std::io::Error },
+    Apply {
+        field: &'static str,
+        value: String,
+        source: std::io::Error,
+    },
 }
 
 fn apparmor_enabled() -> bool {
-    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.starts_with('Y'));
+    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.starts_with('Y'));
     enabled && Path::new("/sys/kernel/security/apparmor").exists()
 }
 
@@ -38,12 +47,20 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
 pub fn check(process: &Process) -> Result<(), LsmError> {
     if let Some(profile) = non_empty(process.apparmor_profile()) {
         if !apparmor_enabled() {
-            return Err(LsmError::NotEnabled { field: "process.apparmorProfile", value: profile.into(), lsm: "AppArmor" });
+            return Err(LsmError::NotEnabled {
+                field: "process.apparmorProfile",
+                value: profile.into(),
+                lsm: "AppArmor",
+            });
         }
     }
     if let Some(label) = non_empty(process.selinux_label()) {
         if !selinux_enabled() {
-            return Err(LsmError::NotEnabled { field: "process.selinuxLabel", value: label.into(), lsm: "SELinux" });
+            return Err(LsmError::NotEnabled {
+                field: "process.selinuxLabel",
+                value: label.into(),
+                lsm: "SELinux",
+            });
         }
     }
     Ok(())
@@ -54,7 +71,11 @@ pub fn check_mount_label(label: &str) -> Result<(), LsmError> {
     if selinux_enabled() {
         return Ok(());
     }
-    Err(LsmError::NotEnabled { field: "linux.mountLabel", value: label.into(), lsm: "SELinux" })
+    Err(LsmError::NotEnabled {
+        field: "linux.mountLabel",
+        value: label.into(),
+        lsm: "SELinux",
+    })
 }
 
 /// Set the labels the calling process's next exec gets, after `check`
@@ -76,11 +97,16 @@ pub fn apply_on_exec(process: &Process) -> Result<(), LsmError> {
             .map_err(|e| applying("process.apparmorProfile", profile, e))?;
     }
     if let Some(label) = label {
-        proc.write(&own.join("exec"), label).map_err(|e| applying("process.selinuxLabel", label, e))?;
+        proc.write(&own.join("exec"), label)
+            .map_err(|e| applying("process.selinuxLabel", label, e))?;
     }
     Ok(())
 }
 
 fn applying(field: &'static str, value: &str, source: std::io::Error) -> LsmError {
-    LsmError::Apply { field, value: value.into(), source }
+    LsmError::Apply {
+        field,
+        value: value.into(),
+        source,
+    }
 }

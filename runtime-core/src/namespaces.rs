@@ -22,9 +22,17 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum NamespaceError {
     #[error("open {kind} namespace {path}: {source}")]
-    Open { kind: &'static str, path: PathBuf, source: std::io::Error },
+    Open {
+        kind: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("join {kind} namespace {path}: {source}")]
-    Join { kind: &'static str, path: PathBuf, source: nix::Error },
+    Join {
+        kind: &'static str,
+        path: PathBuf,
+        source: nix::Error,
+    },
     #[error("create cgroup namespace: {0}")]
     UnshareCgroup(nix::Error),
     #[error("create the time namespace with its offsets: {0}")]
@@ -32,7 +40,10 @@ pub enum NamespaceError {
     #[error("linux.uidMappings and linux.gidMappings are required for a new user namespace")]
     NoMappings,
     #[error("write {file} of the container init: {source}")]
-    IdMap { file: &'static str, source: std::io::Error },
+    IdMap {
+        file: &'static str,
+        source: std::io::Error,
+    },
     #[error("{tool}: {detail} (as a user other than root, mappings beyond your own uid and gid need newuidmap and newgidmap, from the uidmap package, and ranges in /etc/subuid and /etc/subgid)")]
     IdMapHelper { tool: &'static str, detail: String },
     #[error("become root in the user namespace (is container uid and gid 0 mapped?): {0}")]
@@ -92,26 +103,45 @@ pub struct Namespaces {
 /// One `/proc/<pid>/{uid,gid}_map` file's content: one "inside outside count"
 /// line per mapping; the kernel takes the whole map in a single write.
 pub(crate) fn map_lines(mappings: &[LinuxIdMapping]) -> String {
-    mappings.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+    mappings
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
 }
 
 /// Whether a map's lines are one mapping of host id `id` alone.
 fn maps_only(lines: &str, id: u32) -> bool {
     let fields: Vec<&str> = lines.split_whitespace().collect();
-    lines.lines().count() == 1 && fields.get(1) == Some(&id.to_string().as_str()) && fields.get(2) == Some(&"1")
+    lines.lines().count() == 1
+        && fields.get(1) == Some(&id.to_string().as_str())
+        && fields.get(2) == Some(&"1")
 }
 
 /// `newuidmap PID inside outside count...` (or newgidmap), which check the
 /// caller's ranges in /etc/subuid (or /etc/subgid).
-fn map_with_helper(tool: &'static str, pid: libc::pid_t, lines: &str) -> Result<(), NamespaceError> {
+fn map_with_helper(
+    tool: &'static str,
+    pid: libc::pid_t,
+    lines: &str,
+) -> Result<(), NamespaceError> {
     let output = std::process::Command::new(tool)
         .arg(pid.to_string())
         .args(lines.split_whitespace())
         .output()
-        .map_err(|e| NamespaceError::IdMapHelper { tool, detail: e.to_string() })?;
+        .map_err(|e| NamespaceError::IdMapHelper {
+            tool,
+            detail: e.to_string(),
+        })?;
     if !output.status.success() {
         let detail = String::from_utf8_lossy(&output.stderr).trim().to_string();
-        return Err(NamespaceError::IdMapHelper { tool, detail: if detail.is_empty() { output.status.to_string() } else { detail } });
+        return Err(NamespaceError::IdMapHelper {
+            tool,
+            detail: if detail.is_empty() {
+                output.status.to_string()
+            } else {
+                detail
+            },
+        });
     }
     Ok(())
 }
@@ -136,8 +166,18 @@ impl Namespaces {
         let Some(list) = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()) else {
             return Ok(plan);
         };
-        for (clock, offset) in spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()).into_iter().flatten() {
-            plan.time_offsets.push((clock.clone(), offset.secs().unwrap_or(0), offset.nanosecs().unwrap_or(0)));
+        for (clock, offset) in spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.time_offsets().as_ref())
+            .into_iter()
+            .flatten()
+        {
+            plan.time_offsets.push((
+                clock.clone(),
+                offset.secs().unwrap_or(0),
+                offset.nanosecs().unwrap_or(0),
+            ));
         }
         plan.time_offsets.sort();
         for ns in list {
@@ -146,8 +186,12 @@ impl Namespaces {
                 None => {
                     if kind == LinuxNamespaceType::User {
                         let linux = spec.linux().as_ref();
-                        let uids = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or_default();
-                        let gids = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or_default();
+                        let uids = linux
+                            .and_then(|l| l.uid_mappings().as_deref())
+                            .unwrap_or_default();
+                        let gids = linux
+                            .and_then(|l| l.gid_mappings().as_deref())
+                            .unwrap_or_default();
                         if uids.is_empty() || gids.is_empty() {
                             return Err(NamespaceError::NoMappings);
                         }
@@ -167,7 +211,11 @@ impl Namespaces {
                         path: path.clone(),
                         source,
                     })?;
-                    plan.add_join(JoinTarget { kind, path: path.clone(), fd: file.into() });
+                    plan.add_join(JoinTarget {
+                        kind,
+                        path: path.clone(),
+                        fd: file.into(),
+                    });
                 }
             }
         }
@@ -196,14 +244,30 @@ impl Namespaces {
                 Ok(meta) => meta.ino(),
                 // A kernel without this namespace type.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(source) => return Err(NamespaceError::Open { kind: kind_name(kind), path, source }),
+                Err(source) => {
+                    return Err(NamespaceError::Open {
+                        kind: kind_name(kind),
+                        path,
+                        source,
+                    })
+                }
             };
-            let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).map(|m| m.ino()).ok();
+            let ours = std::fs::metadata(format!("/proc/self/ns/{name}"))
+                .map(|m| m.ino())
+                .ok();
             if ours == Some(theirs) {
                 continue;
             }
-            let file = File::open(&path).map_err(|source| NamespaceError::Open { kind: kind_name(kind), path: path.clone(), source })?;
-            plan.add_join(JoinTarget { kind, path, fd: file.into() });
+            let file = File::open(&path).map_err(|source| NamespaceError::Open {
+                kind: kind_name(kind),
+                path: path.clone(),
+                source,
+            })?;
+            plan.add_join(JoinTarget {
+                kind,
+                path,
+                fd: file.into(),
+            });
         }
         Ok(plan)
     }
@@ -225,8 +289,13 @@ impl Namespaces {
     /// Parent side, after the clone: write a new user namespace's id maps.
     /// gid_map needs no `setgroups deny` first: the writer is privileged in the parent namespace.
     pub fn write_id_maps(&self, pid: libc::pid_t) -> Result<(), NamespaceError> {
-        let Some((uids, gids)) = &self.id_maps else { return Ok(()) };
-        let write = |file: &'static str, lines: &str| std::fs::write(format!("/proc/{pid}/{file}"), lines).map_err(|source| NamespaceError::IdMap { file, source });
+        let Some((uids, gids)) = &self.id_maps else {
+            return Ok(());
+        };
+        let write = |file: &'static str, lines: &str| {
+            std::fs::write(format!("/proc/{pid}/{file}"), lines)
+                .map_err(|source| NamespaceError::IdMap { file, source })
+        };
         if nix::unistd::geteuid().is_root() {
             write("uid_map", uids)?;
             return write("gid_map", gids);
@@ -258,7 +327,10 @@ impl Namespaces {
     /// runtime's: a new one, or one joined by path.
     pub fn has_own(&self, kind: LinuxNamespaceType) -> bool {
         let joined = |targets: &[JoinTarget]| targets.iter().any(|t| t.kind == kind);
-        self.has_new(kind) || joined(&self.parent_joins) || joined(&self.init_joins) || self.user_join.as_ref().is_some_and(|t| t.kind == kind)
+        self.has_new(kind)
+            || joined(&self.parent_joins)
+            || joined(&self.init_joins)
+            || self.user_join.as_ref().is_some_and(|t| t.kind == kind)
     }
 
     pub fn has_new(&self, kind: LinuxNamespaceType) -> bool {
@@ -280,7 +352,11 @@ impl Namespaces {
             if unsafe { libc::unshare(libc::CLONE_NEWTIME) } != 0 {
                 return Err(NamespaceError::Time(std::io::Error::last_os_error()));
             }
-            let lines: String = self.time_offsets.iter().map(|(clock, secs, nanos)| format!("{clock} {secs} {nanos}\n")).collect();
+            let lines: String = self
+                .time_offsets
+                .iter()
+                .map(|(clock, secs, nanos)| format!("{clock} {secs} {nanos}\n"))
+                .collect();
             if !lines.is_empty() {
                 std::fs::write("/proc/self/timens_offsets", lines).map_err(NamespaceError::Time)?;
             }
@@ -298,13 +374,19 @@ impl Namespaces {
     ///
     /// `into_cgroup`, a cgroup v2 directory, is where the child is born
     /// (`CLONE_INTO_CGROUP`); only when [`Namespaces::clones_into_cgroup`].
-    pub fn clone_init(&self, into_cgroup: Option<BorrowedFd>) -> Result<libc::pid_t, NamespaceError> {
+    pub fn clone_init(
+        &self,
+        into_cgroup: Option<BorrowedFd>,
+    ) -> Result<libc::pid_t, NamespaceError> {
         match &self.user_join {
             None => {
                 // The joins below move this process's namespaces *for children*:
                 // put them back after the clone, so a program that links the
                 // library does not fork its next child into the container.
-                let saved = self.changes_children_namespaces().then(ForChildren::save).transpose()?;
+                let saved = self
+                    .changes_children_namespaces()
+                    .then(ForChildren::save)
+                    .transpose()?;
                 self.enter_before_clone()?;
                 let pid = clone3_into(self.clone_flags.bits() as u64, into_cgroup);
                 if let (Some(saved), Ok(pid)) = (&saved, &pid) {
@@ -335,7 +417,8 @@ impl Namespaces {
     /// is the caller's view (setns of a pid namespace only moves children).
     fn clone_from_user_namespace(&self, user: &JoinTarget) -> Result<libc::pid_t, NamespaceError> {
         use std::io::{Read, Write};
-        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| NamespaceError::Clone(e.into()))?;
+        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| NamespaceError::Clone(e.into()))?;
         let (mut read_end, write_end) = (File::from(read_end), File::from(write_end));
         let helper = clone3(0)?;
         if helper == 0 {
@@ -350,7 +433,8 @@ impl Namespaces {
             } else {
                 join(user).and_then(|()| self.enter_before_clone())
             };
-            let init = joined.and_then(|()| clone3(self.clone_flags.bits() as u64 | libc::CLONE_PARENT as u64));
+            let init = joined
+                .and_then(|()| clone3(self.clone_flags.bits() as u64 | libc::CLONE_PARENT as u64));
             match init {
                 Ok(0) => return Ok(0),
                 Ok(pid) => {
@@ -369,11 +453,17 @@ impl Namespaces {
         let read = read_end.read_to_end(&mut reply);
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(helper), None);
         read.map_err(NamespaceError::Clone)?;
-        match reply.get(..4).map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]])) {
+        match reply
+            .get(..4)
+            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        {
             Some(pid) if pid > 0 => Ok(pid),
             _ => {
                 let why = String::from_utf8_lossy(reply.get(4..).unwrap_or_default()).into_owned();
-                Err(NamespaceError::Clone(std::io::Error::other(format!("from inside user namespace {}: {why}", user.path.display()))))
+                Err(NamespaceError::Clone(std::io::Error::other(format!(
+                    "from inside user namespace {}: {why}",
+                    user.path.display()
+                ))))
             }
         }
     }
@@ -385,11 +475,14 @@ impl Namespaces {
         }
         if self.in_user_namespace() {
             // Until then our ids are the host's, unmapped here: files we create would fail with EOVERFLOW.
-            nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(NamespaceError::BecomeRoot)?;
-            nix::unistd::setresuid(0.into(), 0.into(), 0.into()).map_err(NamespaceError::BecomeRoot)?;
+            nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+                .map_err(NamespaceError::BecomeRoot)?;
+            nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+                .map_err(NamespaceError::BecomeRoot)?;
         }
         if self.new_cgroup_ns {
-            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(NamespaceError::UnshareCgroup)?;
+            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+                .map_err(NamespaceError::UnshareCgroup)?;
         }
         Ok(())
     }
@@ -405,20 +498,39 @@ impl ForChildren {
     fn save() -> Result<ForChildren, NamespaceError> {
         let open = |name: &str| {
             let path = PathBuf::from(format!("/proc/self/ns/{name}"));
-            nix::fcntl::open(&path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map_err(|source| NamespaceError::Join { kind: "own", path, source })
+            nix::fcntl::open(
+                &path,
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|source| NamespaceError::Join {
+                kind: "own",
+                path,
+                source,
+            })
         };
         // Kernels without time namespaces have no time_for_children; nothing to restore there.
-        Ok(ForChildren { pid: open("pid_for_children")?, time: open("time_for_children").ok() })
+        Ok(ForChildren {
+            pid: open("pid_for_children")?,
+            time: open("time_for_children").ok(),
+        })
     }
 
     fn restore(&self) -> Result<(), NamespaceError> {
         let back = |fd: &OwnedFd, flag, name: &str| {
-            nix::sched::setns(fd, flag).map_err(|source| NamespaceError::Join { kind: "own", path: PathBuf::from(format!("/proc/self/ns/{name}")), source })
+            nix::sched::setns(fd, flag).map_err(|source| NamespaceError::Join {
+                kind: "own",
+                path: PathBuf::from(format!("/proc/self/ns/{name}")),
+                source,
+            })
         };
         back(&self.pid, CloneFlags::CLONE_NEWPID, "pid_for_children")?;
         if let Some(time) = &self.time {
-            back(time, CloneFlags::from_bits_retain(libc::CLONE_NEWTIME), "time_for_children")?;
+            back(
+                time,
+                CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+                "time_for_children",
+            )?;
         }
         Ok(())
     }
@@ -451,7 +563,13 @@ fn clone3_into(flags: u64, cgroup: Option<BorrowedFd>) -> Result<libc::pid_t, Na
     }
     // SAFETY: clone3 with no stack behaves like fork: the child gets a copy
     // of the address space and returns 0 here; the struct outlives the call.
-    let ret = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut libc::clone_args, std::mem::size_of::<libc::clone_args>()) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
     if ret < 0 {
         return Err(NamespaceError::Clone(std::io::Error::last_os_error()));
     }
@@ -474,7 +592,13 @@ mod tests {
     fn a_map_of_the_writers_own_id_alone_needs_no_helper() {
         assert!(maps_only("0 1000 1\n", 1000));
         assert!(!maps_only("0 1000 1\n", 1001));
-        assert!(!maps_only("0 1000 2\n", 1000), "a range beyond the id itself");
-        assert!(!maps_only("0 1000 1\n1 100000 65536\n", 1000), "a second mapping");
+        assert!(
+            !maps_only("0 1000 2\n", 1000),
+            "a range beyond the id itself"
+        );
+        assert!(
+            !maps_only("0 1000 1\n1 100000 65536\n", 1000),
+            "a second mapping"
+        );
     }
 }

@@ -3,14 +3,18 @@
 //! exec'd process, so it can signal and wait on that process without pid
 //! reuse races.
 
-use nix::sys::socket::{connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr};
+use nix::sys::socket::{
+    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
+};
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PidfdError {
-    #[error("--pidfd-socket needs pidfd_open(2) (Linux 5.3 or later), and this kernel refuses it: {0}")]
+    #[error(
+        "--pidfd-socket needs pidfd_open(2) (Linux 5.3 or later), and this kernel refuses it: {0}"
+    )]
     Unsupported(io::Error),
     #[error("connect to the pidfd socket {path}: {source}")]
     Connect { path: PathBuf, source: nix::Error },
@@ -48,7 +52,13 @@ impl PidfdSocket {
             path: path.to_path_buf(),
             source,
         };
-        let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(fail)?;
+        let sock = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(fail)?;
         let addr = UnixAddr::new(path).map_err(fail)?;
         connect(sock.as_raw_fd(), &addr).map_err(fail)?;
         Ok(PidfdSocket {

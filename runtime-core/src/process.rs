@@ -15,7 +15,12 @@ pub enum ProcessError {
     #[error("process.args is empty")]
     NoArgs,
     #[error("set rlimit {name} to soft={soft} hard={hard}: {source}")]
-    Rlimit { name: String, soft: u64, hard: u64, source: std::io::Error },
+    Rlimit {
+        name: String,
+        soft: u64,
+        hard: u64,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Capability(#[from] CapabilityError),
     #[error(transparent)]
@@ -31,7 +36,10 @@ pub enum ProcessError {
     #[error("exec: {name:?}: executable file not found in $PATH")]
     NotFound { name: String },
     #[error("exec: {name:?}: stat {name}: {}", crate::error::go_errno_text(source))]
-    Stat { name: String, source: std::io::Error },
+    Stat {
+        name: String,
+        source: std::io::Error,
+    },
     #[error("exec: {name:?}: permission denied")]
     NotExecutable { name: String },
     #[error("a string in process.args or process.env contains a NUL byte")]
@@ -88,23 +96,40 @@ pub fn apply(process: &Process, seccomp_without_nnp: bool) -> Result<Exec, Proce
     // container's user may not search on the way is then still reachable;
     // one the runtime may not enter is tried again as the user.
     let cwd = process.cwd();
-    let chdir = || nix::unistd::chdir(cwd.as_path()).map_err(|source| ProcessError::Cwd { path: cwd.clone(), source });
+    let chdir = || {
+        nix::unistd::chdir(cwd.as_path()).map_err(|source| ProcessError::Cwd {
+            path: cwd.clone(),
+            source,
+        })
+    };
     let in_cwd = match chdir() {
         Ok(()) => true,
-        Err(ProcessError::Cwd { source: nix::errno::Errno::EACCES | nix::errno::Errno::EPERM, .. }) => false,
+        Err(ProcessError::Cwd {
+            source: nix::errno::Errno::EACCES | nix::errno::Errno::EPERM,
+            ..
+        }) => false,
         Err(e) => return Err(e),
     };
     caps.apply_bounding()?;
     let user = process.user();
     let identity = |op: &str| {
         let op = op.to_string();
-        move |source| ProcessError::Identity { op: op.clone(), source }
+        move |source| ProcessError::Identity {
+            op: op.clone(),
+            source,
+        }
     };
     nix::sys::prctl::set_keepcaps(true).map_err(identity("keep capabilities across setuid"))?;
-    let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
     // A user namespace mapped by a user without privilege denies setgroups
     // (runc's rootless containers): the process keeps the groups it has.
-    let setgroups_denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    let setgroups_denied =
+        std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
     if !setgroups_denied {
         nix::unistd::setgroups(&groups).map_err(identity("setgroups"))?;
     } else if !groups.is_empty() {
@@ -118,7 +143,9 @@ pub fn apply(process: &Process, seccomp_without_nnp: bool) -> Result<Exec, Proce
         chdir()?;
     }
     verify_cwd()?;
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(user.umask().unwrap_or(0o022)));
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        user.umask().unwrap_or(0o022),
+    ));
 
     let env = environment(process.env().as_deref().unwrap_or_default(), user.uid());
     let path = find_executable(program, &env)?;
@@ -149,8 +176,11 @@ pub fn apply(process: &Process, seccomp_without_nnp: bool) -> Result<Exec, Proce
 /// capabilities, which clears it (credentials(7)); an exec of a set-user-ID
 /// or file-capability program clears it again, as it does for runc.
 fn die_with_runtime() -> Result<(), ProcessError> {
-    let Some(runtime) = crate::foreground::runtime_to_die_with() else { return Ok(()) };
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(ProcessError::DeathSignal)?;
+    let Some(runtime) = crate::foreground::runtime_to_die_with() else {
+        return Ok(());
+    };
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(ProcessError::DeathSignal)?;
     // The runtime may have died before that, and then no signal comes.
     // getppid cannot tell (it reads 0 in a new pid namespace whoever the
     // parent is); the runtime's pidfd can. waitid takes the task list lock
@@ -160,8 +190,18 @@ fn die_with_runtime() -> Result<(), ProcessError> {
     // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
     let mut info = unsafe { std::mem::zeroed::<libc::siginfo_t>() };
     // SAFETY: waitid writes a siginfo we own; WNOWAIT reaps nothing, and ECHILD is the usual answer.
-    unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
-    let mut fds = [nix::poll::PollFd::new(runtime, nix::poll::PollFlags::POLLIN)];
+    unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    let mut fds = [nix::poll::PollFd::new(
+        runtime,
+        nix::poll::PollFlags::POLLIN,
+    )];
     match nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO) {
         Ok(0) => Ok(()),
         Ok(_) => Err(ProcessError::RuntimeGone),
@@ -192,7 +232,10 @@ fn rlimit_resource(kind: PosixRlimitType) -> libc::__rlimit_resource_t {
 
 fn apply_rlimits(process: &Process) -> Result<(), ProcessError> {
     for limit in process.rlimits().iter().flatten() {
-        let value = libc::rlimit { rlim_cur: limit.soft(), rlim_max: limit.hard() };
+        let value = libc::rlimit {
+            rlim_cur: limit.soft(),
+            rlim_max: limit.hard(),
+        };
         // SAFETY: setrlimit reads a valid struct we own; the resource id comes from a closed enum.
         if unsafe { libc::setrlimit(rlimit_resource(limit.typ()), &value) } != 0 {
             return Err(ProcessError::Rlimit {
@@ -251,14 +294,25 @@ fn find_executable(program: &str, env: &[String]) -> Result<PathBuf, ProcessErro
             return Ok(candidate);
         }
     }
-    Err(ProcessError::NotFound { name: program.to_string() })
+    Err(ProcessError::NotFound {
+        name: program.to_string(),
+    })
 }
 
 fn check_executable(path: &Path, name: &str) -> Result<(), ProcessError> {
-    let stat = nix::sys::stat::stat(path).map_err(|e| ProcessError::Stat { name: name.to_string(), source: e.into() })?;
+    let stat = nix::sys::stat::stat(path).map_err(|e| ProcessError::Stat {
+        name: name.to_string(),
+        source: e.into(),
+    })?;
     let regular = stat.st_mode & libc::S_IFMT == libc::S_IFREG;
     let executable = nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok();
-    if regular && executable { Ok(()) } else { Err(ProcessError::NotExecutable { name: name.to_string() }) }
+    if regular && executable {
+        Ok(())
+    } else {
+        Err(ProcessError::NotExecutable {
+            name: name.to_string(),
+        })
+    }
 }
 
 /// Mark every descriptor above stderr (and the preserved ones) close-on-exec,
@@ -266,7 +320,8 @@ fn check_executable(path: &Path, name: &str) -> Result<(), ProcessError> {
 pub fn close_runtime_fds(preserve_fds: u32) -> Result<(), ProcessError> {
     let first = 3 + preserve_fds;
     // SAFETY: close_range only flags descriptors; CLOEXEC keeps ours usable until exec.
-    if unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) } != 0 {
+    if unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) } != 0
+    {
         return Err(ProcessError::CloseFds(std::io::Error::last_os_error()));
     }
     for fd in 3..first {
@@ -289,7 +344,15 @@ pub fn reset_signals() {
     let none: u64 = 0;
     // SAFETY: rt_sigprocmask reads an 8-byte mask we own. Raw, because glibc's
     // would leave 32 and 33 as they were (foreground::prepare blocks them).
-    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &none, std::ptr::null_mut::<u64>(), 8usize) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &none,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        )
+    };
 }
 
 /// The kernel's `struct sigaction` (x86-64 and arm64 share this layout).
@@ -303,9 +366,22 @@ struct KernelSigaction {
 
 /// SIG_DFL for `signo`, by raw rt_sigaction: glibc's refuses 32 and 33, which it keeps for itself.
 fn set_default_action(signo: i32) {
-    let default = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
     // SAFETY: rt_sigaction reads a struct we own; SIG_DFL runs no handler code.
-    unsafe { libc::syscall(libc::SYS_rt_sigaction, signo, &default, std::ptr::null_mut::<KernelSigaction>(), 8usize) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signo,
+            &default,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        )
+    };
 }
 
 impl Exec {
@@ -320,7 +396,10 @@ impl Exec {
     /// load borrows CAP_SYS_ADMIN from the permitted set, and the process's
     /// capability sets follow it: capset is then the one syscall the
     /// runtime still makes under the filter.
-    pub fn load_seccomp(&mut self, filter: &libseccomp::ScmpFilterContext) -> Result<(), ProcessError> {
+    pub fn load_seccomp(
+        &mut self,
+        filter: &libseccomp::ScmpFilterContext,
+    ) -> Result<(), ProcessError> {
         match self.caps_after_seccomp.take() {
             Some(caps) => {
                 crate::capabilities::raise_for_seccomp_load()?;
@@ -360,8 +439,14 @@ mod tests {
 
     #[test]
     fn path_lookup_uses_the_last_path_entry() {
-        let env = vec!["PATH=/nonexistent".to_string(), "PATH=/bin:/usr/bin".to_string()];
+        let env = vec![
+            "PATH=/nonexistent".to_string(),
+            "PATH=/bin:/usr/bin".to_string(),
+        ];
         assert!(find_executable("sh", &env).is_ok());
-        assert!(matches!(find_executable("no-such-program-xyz", &env), Err(ProcessError::NotFound { .. })));
+        assert!(matches!(
+            find_executable("no-such-program-xyz", &env),
+            Err(ProcessError::NotFound { .. })
+        ));
     }
 }

@@ -18,7 +18,11 @@ pub enum ProcfsError {
     #[error("invalid sysctl key {0:?}")]
     InvalidKey(String),
     #[error("write sysctl {key}={value}: {source}")]
-    Sysctl { key: String, value: String, source: std::io::Error },
+    Sysctl {
+        key: String,
+        value: String,
+        source: std::io::Error,
+    },
 }
 
 /// A procfs of the caller's pid namespace, mounted nowhere.
@@ -29,13 +33,18 @@ pub struct PrivateProc {
 impl PrivateProc {
     pub fn open() -> Result<PrivateProc, ProcfsError> {
         let ctx = FsContext::open("proc").map_err(ProcfsError::Open)?;
-        let root = ctx.mount(libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC).map_err(ProcfsError::Open)?;
+        let root = ctx
+            .mount(libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC)
+            .map_err(ProcfsError::Open)?;
         Ok(PrivateProc { root })
     }
 
     /// Write `value` to `path` under this procfs, following no symlink.
     pub fn write(&self, path: &Path, value: &str) -> std::io::Result<()> {
-        let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV;
+        let resolve = libc::RESOLVE_BENEATH
+            | libc::RESOLVE_NO_SYMLINKS
+            | libc::RESOLVE_NO_MAGICLINKS
+            | libc::RESOLVE_NO_XDEV;
         let fd = openat2(self.root.as_fd(), path, libc::O_WRONLY, 0, resolve)?;
         std::fs::File::from(fd).write_all(value.as_bytes())
     }
@@ -45,11 +54,19 @@ impl PrivateProc {
         let mut keys: Vec<_> = params.iter().collect();
         keys.sort();
         for (key, value) in keys {
-            if key.split(['.', '/']).any(|part| part.is_empty() || part == "..") {
+            if key
+                .split(['.', '/'])
+                .any(|part| part.is_empty() || part == "..")
+            {
                 return Err(ProcfsError::InvalidKey(key.clone()));
             }
             let path = PathBuf::from("sys").join(key.replace('.', "/"));
-            self.write(&path, value).map_err(|source| ProcfsError::Sysctl { key: key.clone(), value: value.clone(), source })?;
+            self.write(&path, value)
+                .map_err(|source| ProcfsError::Sysctl {
+                    key: key.clone(),
+                    value: value.clone(),
+                    source,
+                })?;
         }
         Ok(())
     }

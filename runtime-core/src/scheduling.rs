@@ -2,18 +2,31 @@
 //! kernel schedules and presents the container's process. Applied by the init
 //! before it drops capabilities (real-time policies need CAP_SYS_NICE).
 
-use oci_spec::runtime::{IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, Scheduler};
+use oci_spec::runtime::{
+    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
+    LinuxSchedulerPolicy, Scheduler,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulingError {
     #[error("set scheduler {policy}: {source}")]
-    Scheduler { policy: String, source: std::io::Error },
+    Scheduler {
+        policy: String,
+        source: std::io::Error,
+    },
     #[error("set ioPriority class {class} priority {priority}: {source}")]
-    IoPriority { class: String, priority: i64, source: std::io::Error },
+    IoPriority {
+        class: String,
+        priority: i64,
+        source: std::io::Error,
+    },
     #[error("ioPriority priority {0} is out of range 0-7")]
     IoPriorityRange(i64),
     #[error("set personality {domain}: {source}")]
-    Personality { domain: String, source: std::io::Error },
+    Personality {
+        domain: String,
+        source: std::io::Error,
+    },
     #[error("unsupported personality flag {0:?}")]
     PersonalityFlag(String),
 }
@@ -60,7 +73,12 @@ fn sched_attr(scheduler: &Scheduler) -> SchedAttr {
     SchedAttr {
         size: std::mem::size_of::<SchedAttr>() as u32,
         policy: policy_number(*scheduler.policy()),
-        flags: scheduler.flags().iter().flatten().map(|f| flag_bit(*f)).fold(0, |a, b| a | b),
+        flags: scheduler
+            .flags()
+            .iter()
+            .flatten()
+            .map(|f| flag_bit(*f))
+            .fold(0, |a, b| a | b),
         nice: scheduler.nice().unwrap_or(0),
         priority: scheduler.priority().unwrap_or(0).max(0) as u32,
         runtime: scheduler.runtime().unwrap_or(0),
@@ -73,7 +91,10 @@ pub fn apply_scheduler(scheduler: &Scheduler) -> Result<(), SchedulingError> {
     let attr = sched_attr(scheduler);
     // SAFETY: sched_setattr reads `attr`, whose size field matches the struct passed.
     if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) } != 0 {
-        return Err(SchedulingError::Scheduler { policy: format!("{:?}", scheduler.policy()), source: std::io::Error::last_os_error() });
+        return Err(SchedulingError::Scheduler {
+            policy: format!("{:?}", scheduler.policy()),
+            source: std::io::Error::last_os_error(),
+        });
     }
     Ok(())
 }
@@ -115,7 +136,10 @@ pub fn apply_personality(personality: &LinuxPersonality) -> Result<(), Schedulin
     };
     // SAFETY: personality(2) takes a plain integer persona.
     if unsafe { libc::personality(persona) } == -1 {
-        return Err(SchedulingError::Personality { domain: name.into(), source: std::io::Error::last_os_error() });
+        return Err(SchedulingError::Personality {
+            domain: name.into(),
+            source: std::io::Error::last_os_error(),
+        });
     }
     Ok(())
 }
@@ -134,9 +158,14 @@ mod tests {
 
     #[test]
     fn io_priority_packs_class_and_level() {
-        let p: LinuxIOPriority = serde_json::from_str(r#"{"class":"IOPRIO_CLASS_IDLE","priority":7}"#).unwrap();
+        let p: LinuxIOPriority =
+            serde_json::from_str(r#"{"class":"IOPRIO_CLASS_IDLE","priority":7}"#).unwrap();
         assert_eq!(ioprio_value(&p).unwrap(), (3 << 13) | 7);
-        let bad: LinuxIOPriority = serde_json::from_str(r#"{"class":"IOPRIO_CLASS_BE","priority":9}"#).unwrap();
-        assert!(matches!(ioprio_value(&bad), Err(SchedulingError::IoPriorityRange(9))));
+        let bad: LinuxIOPriority =
+            serde_json::from_str(r#"{"class":"IOPRIO_CLASS_BE","priority":9}"#).unwrap();
+        assert!(matches!(
+            ioprio_value(&bad),
+            Err(SchedulingError::IoPriorityRange(9))
+        ));
     }
 }

@@ -130,10 +130,18 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
     if id.len() > 255 {
         // The whole of a 100 KiB id would bury the message; its start names it.
         let start: String = id.chars().take(32).collect();
-        return Err(StateError::InvalidId(format!("{start:?}... is {} bytes long, more than 255", id.len())));
+        return Err(StateError::InvalidId(format!(
+            "{start:?}... is {} bytes long, more than 255",
+            id.len()
+        )));
     }
-    if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'))) {
-        return Err(StateError::InvalidId(format!("{id:?} contains {bad:?}; allowed are letters, digits and _+-.")));
+    if let Some(bad) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.')))
+    {
+        return Err(StateError::InvalidId(format!(
+            "{id:?} contains {bad:?}; allowed are letters, digits and _+-."
+        )));
     }
     Ok(())
 }
@@ -196,8 +204,13 @@ impl StateRoot {
             .recursive(true)
             .mode(0o700)
             .create(path)
-            .map_err(|source| StateError::Root { path: path.to_path_buf(), source })?;
-        Ok(StateRoot { path: path.to_path_buf() })
+            .map_err(|source| StateError::Root {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(StateRoot {
+            path: path.to_path_buf(),
+        })
     }
 
     /// The root's path.
@@ -213,7 +226,13 @@ impl StateRoot {
         match fs::DirBuilder::new().mode(0o711).create(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(StateError::Exists),
-            Err(source) => return Err(StateError::Io { op: "create state directory", path, source }),
+            Err(source) => {
+                return Err(StateError::Io {
+                    op: "create state directory",
+                    path,
+                    source,
+                })
+            }
         }
         let mut dir = ContainerDir { path, lock: None };
         dir.lock()?;
@@ -253,12 +272,24 @@ impl ContainerDir {
         }
         let file = File::open(&self.path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => StateError::NotExist,
-            _ => StateError::Io { op: "open", path: self.path.clone(), source: e },
+            _ => StateError::Io {
+                op: "open",
+                path: self.path.clone(),
+                source: e,
+            },
         })?;
-        let locked = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| StateError::Io { op: "lock", path: self.path.clone(), source: e.into() })?;
+        let locked =
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| StateError::Io {
+                op: "lock",
+                path: self.path.clone(),
+                source: e.into(),
+            })?;
         // A deleted directory keeps its inode alive through our descriptor: check the link count.
-        let stat = nix::sys::stat::fstat(&*locked).map_err(|e| StateError::Io { op: "stat", path: self.path.clone(), source: e.into() })?;
+        let stat = nix::sys::stat::fstat(&*locked).map_err(|e| StateError::Io {
+            op: "stat",
+            path: self.path.clone(),
+            source: e.into(),
+        })?;
         if stat.st_nlink == 0 {
             return Err(StateError::NotExist);
         }
@@ -289,11 +320,23 @@ impl ContainerDir {
         let text = match fs::read(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return if self.path.is_dir() { Ok(None) } else { Err(StateError::NotExist) };
+                return if self.path.is_dir() {
+                    Ok(None)
+                } else {
+                    Err(StateError::NotExist)
+                };
             }
-            Err(source) => return Err(StateError::Io { op: "read", path, source }),
+            Err(source) => {
+                return Err(StateError::Io {
+                    op: "read",
+                    path,
+                    source,
+                })
+            }
         };
-        serde_json::from_slice(&text).map(Some).map_err(|source| StateError::Corrupt { path, source })
+        serde_json::from_slice(&text)
+            .map(Some)
+            .map_err(|source| StateError::Corrupt { path, source })
     }
 
     /// Write the record atomically: readers see the old file or the new one, never half of one.
@@ -306,15 +349,26 @@ impl ContainerDir {
     /// `commit_staged` puts it in place.
     pub fn stage(&self, record: &Record) -> Result<(), StateError> {
         let tmp = self.path.join(STAGED_FILE);
-        let bytes = serde_json::to_vec(record).map_err(|source| StateError::Corrupt { path: tmp.clone(), source })?;
-        fs::write(&tmp, bytes).map_err(|source| StateError::Io { op: "write", path: tmp, source })
+        let bytes = serde_json::to_vec(record).map_err(|source| StateError::Corrupt {
+            path: tmp.clone(),
+            source,
+        })?;
+        fs::write(&tmp, bytes).map_err(|source| StateError::Io {
+            op: "write",
+            path: tmp,
+            source,
+        })
     }
 
     /// Make the staged record the state, atomically.
     pub fn commit_staged(&self) -> Result<(), StateError> {
         let path = self.path.join(STATE_FILE);
         crate::fault::point("state-tmp-written");
-        fs::rename(self.path.join(STAGED_FILE), &path).map_err(|source| StateError::Io { op: "rename", path, source })
+        fs::rename(self.path.join(STAGED_FILE), &path).map_err(|source| StateError::Io {
+            op: "rename",
+            path,
+            source,
+        })
     }
 
     /// Remove the directory and everything in it. Safe to repeat.
@@ -322,7 +376,11 @@ impl ContainerDir {
         match fs::remove_dir_all(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(StateError::Io { op: "remove", path: self.path.clone(), source }),
+            Err(source) => Err(StateError::Io {
+                op: "remove",
+                path: self.path.clone(),
+                source,
+            }),
         }
     }
 
@@ -396,7 +454,11 @@ impl ContainerState {
         ContainerState {
             oci_version: record.oci_version.clone(),
             id: record.id.clone(),
-            pid: if status == Status::Stopped { 0 } else { record.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                record.pid
+            },
             status,
             bundle: record.bundle.clone(),
             rootfs: record.rootfs.clone(),
@@ -413,7 +475,12 @@ pub fn rfc3339_nanos(time: SystemTime) -> String {
     let secs = since.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
-    let mut out = format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
+    let mut out = format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
     let nanos = since.subsec_nanos();
     if nanos != 0 {
         let fraction = format!("{nanos:09}");
@@ -448,14 +515,27 @@ mod tests {
         for good in ["a", "web-1", "x_y.z+1", "A9"] {
             assert!(validate_id(good).is_ok(), "{good}");
         }
-        for bad in ["", ".", "..", "a/b", "../x", "a b", "a\0b", &"x".repeat(256)] {
-            assert!(matches!(validate_id(bad), Err(StateError::InvalidId(_))), "{bad:?}");
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "../x",
+            "a b",
+            "a\0b",
+            &"x".repeat(256),
+        ] {
+            assert!(
+                matches!(validate_id(bad), Err(StateError::InvalidId(_))),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn stat_parsing_survives_odd_command_names() {
-        let line = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 100";
+        let line =
+            "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 100";
         assert_eq!(parse_stat(line), Some(('S', 987654)));
         assert_eq!(parse_stat("garbage"), None);
     }
@@ -464,7 +544,10 @@ mod tests {
     fn rfc3339_matches_go() {
         let t = UNIX_EPOCH + Duration::new(1_795_377_627, 120_000_000);
         assert_eq!(rfc3339_nanos(t), "2026-11-22T20:00:27.12Z");
-        assert_eq!(rfc3339_nanos(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            rfc3339_nanos(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
     }
 
     fn scratch_root(name: &str) -> StateRoot {
@@ -509,10 +592,17 @@ mod tests {
         assert_eq!(dir.read().unwrap(), None);
         dir.write(&record("c1")).unwrap();
         assert_eq!(dir.read().unwrap(), Some(record("c1")));
-        let listed: Vec<String> = crate::list::list(root.path()).unwrap().into_iter().map(|s| s.id).collect();
+        let listed: Vec<String> = crate::list::list(root.path())
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
         assert_eq!(listed, vec!["c1"]);
         dir.remove().unwrap();
-        assert!(matches!(root.open_container("c1"), Err(StateError::NotExist)));
+        assert!(matches!(
+            root.open_container("c1"),
+            Err(StateError::NotExist)
+        ));
         fs::remove_dir_all(root.path()).unwrap();
     }
 
@@ -525,7 +615,11 @@ mod tests {
         fs::write(dir.path().join(crate::barrier::FIFO_NAME), "").unwrap();
         assert_eq!(derive_status(&rec, dir.path()), Status::Created);
         rec.pid_start_time += 1;
-        assert_eq!(derive_status(&rec, dir.path()), Status::Stopped, "a recycled pid must read as stopped");
+        assert_eq!(
+            derive_status(&rec, dir.path()),
+            Status::Stopped,
+            "a recycled pid must read as stopped"
+        );
         fs::remove_dir_all(root.path()).unwrap();
     }
 

@@ -2,7 +2,10 @@
 //! a SOCK_SEQPACKET socketpair, so each message arrives whole, and a closed
 //! end reads as end-of-file, which is how either side learns the other died.
 
-use nix::sys::socket::{recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -68,9 +71,16 @@ impl Message {
             Some((&RUN_HOOKS, _)) => Ok(Message::RunHooks),
             Some((&SECCOMP_LISTENER, _)) => Ok(Message::SeccompListener),
             Some((&CGROUP_READY, _)) => Ok(Message::CgroupReady),
-            Some((&HOOKS_DONE, state)) => Ok(Message::HooksDone(String::from_utf8_lossy(state).into_owned())),
-            Some((&FAILED, reason)) => Ok(Message::Failed(String::from_utf8_lossy(reason).into_owned())),
-            _ => Err(io::Error::new(io::ErrorKind::InvalidData, "unknown message on the sync channel")),
+            Some((&HOOKS_DONE, state)) => Ok(Message::HooksDone(
+                String::from_utf8_lossy(state).into_owned(),
+            )),
+            Some((&FAILED, reason)) => Ok(Message::Failed(
+                String::from_utf8_lossy(reason).into_owned(),
+            )),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unknown message on the sync channel",
+            )),
         }
     }
 }
@@ -86,7 +96,12 @@ pub struct Channel {
 
 /// A connected pair: (parent's end, init's end). Both are close-on-exec.
 pub fn channel() -> io::Result<(Channel, Channel)> {
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
@@ -104,10 +119,23 @@ impl Channel {
     pub fn send_with_fds(&self, message: &Message, fds: &[BorrowedFd]) -> io::Result<()> {
         let bytes = message.encode();
         let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-        let cmsgs: Vec<ControlMessage> = if raw.is_empty() { Vec::new() } else { vec![ControlMessage::ScmRights(&raw)] };
-        let sent = sendmsg::<()>(self.fd.as_raw_fd(), &[IoSlice::new(&bytes)], &cmsgs, MsgFlags::MSG_NOSIGNAL, None)?;
+        let cmsgs: Vec<ControlMessage> = if raw.is_empty() {
+            Vec::new()
+        } else {
+            vec![ControlMessage::ScmRights(&raw)]
+        };
+        let sent = sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &[IoSlice::new(&bytes)],
+            &cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )?;
         if sent != bytes.len() {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "short write on the sync channel"));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "short write on the sync channel",
+            ));
         }
         Ok(())
     }
@@ -119,7 +147,9 @@ impl Channel {
 
     /// The next message and the descriptor that came with it, if any.
     pub fn recv_with_fd(&self) -> io::Result<Option<(Message, Option<OwnedFd>)>> {
-        Ok(self.recv_with_fds()?.map(|(message, fds)| (message, fds.into_iter().next())))
+        Ok(self
+            .recv_with_fds()?
+            .map(|(message, fds)| (message, fds.into_iter().next())))
     }
 
     /// The next message and the descriptors that came with it (at most
@@ -129,7 +159,12 @@ impl Channel {
         let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
         loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg = match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            let msg = match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Ok(msg) => msg,
                 Err(nix::errno::Errno::EINTR) => continue,
                 // The other end closed with a message of ours unread: the
@@ -147,7 +182,10 @@ impl Channel {
                 }
             }
             if msg.flags.contains(MsgFlags::MSG_CTRUNC) {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "too many descriptors on the sync channel"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "too many descriptors on the sync channel",
+                ));
             }
             let n = msg.bytes;
             if n == 0 {
@@ -165,9 +203,13 @@ mod tests {
     #[test]
     fn messages_cross_whole_and_eof_is_none() {
         let (a, b) = channel().unwrap();
-        a.send(&Message::Failed("mount /proc: EPERM".into())).unwrap();
+        a.send(&Message::Failed("mount /proc: EPERM".into()))
+            .unwrap();
         b.send(&Message::Ready).unwrap();
-        assert_eq!(b.recv().unwrap(), Some(Message::Failed("mount /proc: EPERM".into())));
+        assert_eq!(
+            b.recv().unwrap(),
+            Some(Message::Failed("mount /proc: EPERM".into()))
+        );
         assert_eq!(a.recv().unwrap(), Some(Message::Ready));
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
@@ -177,9 +219,13 @@ mod tests {
     fn a_side_that_closes_with_a_message_unread_is_still_heard() {
         let (parent, init) = channel().unwrap();
         parent.send(&Message::CgroupReady).unwrap();
-        init.send(&Message::Failed("mount /proc: not a directory".into())).unwrap();
+        init.send(&Message::Failed("mount /proc: not a directory".into()))
+            .unwrap();
         drop(init);
-        assert_eq!(parent.recv().unwrap(), Some(Message::Failed("mount /proc: not a directory".into())));
+        assert_eq!(
+            parent.recv().unwrap(),
+            Some(Message::Failed("mount /proc: not a directory".into()))
+        );
         assert_eq!(parent.recv().unwrap(), None);
     }
 
@@ -187,14 +233,21 @@ mod tests {
     fn several_descriptors_cross_in_order() {
         use std::os::fd::AsFd;
         let (a, b) = channel().unwrap();
-        let files: Vec<std::fs::File> = ["/proc/self/stat", "/proc/self/status", "/proc/self/cmdline"].iter().map(|p| std::fs::File::open(p).unwrap()).collect();
+        let files: Vec<std::fs::File> =
+            ["/proc/self/stat", "/proc/self/status", "/proc/self/cmdline"]
+                .iter()
+                .map(|p| std::fs::File::open(p).unwrap())
+                .collect();
         let fds: Vec<BorrowedFd> = files.iter().map(|f| f.as_fd()).collect();
         a.send_with_fds(&Message::CgroupReady, &fds).unwrap();
         let (message, received) = b.recv_with_fds().unwrap().unwrap();
         assert_eq!(message, Message::CgroupReady);
         assert_eq!(received.len(), 3);
         for (got, sent) in received.iter().zip(&files) {
-            let (got, sent) = (nix::sys::stat::fstat(got).unwrap(), nix::sys::stat::fstat(sent).unwrap());
+            let (got, sent) = (
+                nix::sys::stat::fstat(got).unwrap(),
+                nix::sys::stat::fstat(sent).unwrap(),
+            );
             assert_eq!((got.st_dev, got.st_ino), (sent.st_dev, sent.st_ino));
         }
     }
@@ -204,11 +257,15 @@ mod tests {
         use std::os::fd::AsFd;
         let (a, b) = channel().unwrap();
         let file = std::fs::File::open("/proc/self/stat").unwrap();
-        a.send_with_fd(&Message::Console, Some(file.as_fd())).unwrap();
+        a.send_with_fd(&Message::Console, Some(file.as_fd()))
+            .unwrap();
         let (message, fd) = b.recv_with_fd().unwrap().unwrap();
         assert_eq!(message, Message::Console);
         let received = nix::sys::stat::fstat(fd.unwrap()).unwrap();
         let original = nix::sys::stat::fstat(&file).unwrap();
-        assert_eq!((received.st_dev, received.st_ino), (original.st_dev, original.st_ino));
+        assert_eq!(
+            (received.st_dev, received.st_ino),
+            (original.st_dev, original.st_ino)
+        );
     }
 }

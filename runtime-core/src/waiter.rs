@@ -63,7 +63,10 @@ struct Filter {
 /// `late_seccomp` is the filter to load after the barrier (no_new_privs).
 /// Called in the init, after the process's user and capabilities are set,
 /// so the memfd belongs to the container's user.
-pub fn prepare(process: &Process, late_seccomp: Option<&ScmpFilterContext>) -> Result<Waiter, WaiterError> {
+pub fn prepare(
+    process: &Process,
+    late_seccomp: Option<&ScmpFilterContext>,
+) -> Result<Waiter, WaiterError> {
     let bytes = PROGRAM.ok_or(WaiterError::Unavailable)?;
     check_exact(process)?;
     // Execute-only: exec'ing a file its caller cannot read makes the kernel
@@ -76,21 +79,34 @@ pub fn prepare(process: &Process, late_seccomp: Option<&ScmpFilterContext>) -> R
         Some(filter) => {
             // libseccomp before 2.6 cannot tell, and could not have set it either.
             if filter.get_ctl_waitkill().unwrap_or(false) {
-                return Err(WaiterError::NotExact("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV without a listener"));
+                return Err(WaiterError::NotExact(
+                    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV without a listener",
+                ));
             }
-            let flag = |on: Result<bool, _>, bit: u32| on.map(|on| if on { bit } else { 0 }).map_err(WaiterError::Seccomp);
+            let flag = |on: Result<bool, _>, bit: u32| {
+                on.map(|on| if on { bit } else { 0 })
+                    .map_err(WaiterError::Seccomp)
+            };
             let flags = flag(filter.get_ctl_tsync(), FILTER_FLAG_TSYNC)?
                 | flag(filter.get_ctl_log(), FILTER_FLAG_LOG)?
                 | flag(filter.get_ctl_ssb(), FILTER_FLAG_SPEC_ALLOW)?;
             let fd = memfd(c"berth-seccomp")?;
             filter.export_bpf(&fd).map_err(WaiterError::Seccomp)?;
-            let size = nix::sys::stat::fstat(&fd).map_err(|e| WaiterError::Memfd(e.into()))?.st_size as usize;
+            let size = nix::sys::stat::fstat(&fd)
+                .map_err(|e| WaiterError::Memfd(e.into()))?
+                .st_size as usize;
             let instructions = size / 8;
             if size == 0 || size % 8 != 0 || instructions > u16::MAX as usize {
-                return Err(WaiterError::NotExact("an unexpected seccomp program from libseccomp"));
+                return Err(WaiterError::NotExact(
+                    "an unexpected seccomp program from libseccomp",
+                ));
             }
             seal(&fd, 0o400)?;
-            Some(Filter { fd, instructions, flags })
+            Some(Filter {
+                fd,
+                instructions,
+                flags,
+            })
         }
     };
     Ok(Waiter { program, filter })
@@ -101,12 +117,21 @@ fn check_exact(process: &Process) -> Result<(), WaiterError> {
     let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
     // The kernel applies the label at the next exec, which would be the waiter's.
     if set(process.apparmor_profile()) || set(process.selinux_label()) {
-        return Err(WaiterError::NotExact("an LSM label applies at the next exec"));
+        return Err(WaiterError::NotExact(
+            "an LSM label applies at the next exec",
+        ));
     }
     // setuid over RLIMIT_NPROC makes the next exec fail (PF_NPROC_EXCEEDED),
     // and a successful exec clears that: the user's exec would then work.
-    if process.rlimits().iter().flatten().any(|l| l.typ() == PosixRlimitType::RlimitNproc) {
-        return Err(WaiterError::NotExact("RLIMIT_NPROC is checked at the next exec"));
+    if process
+        .rlimits()
+        .iter()
+        .flatten()
+        .any(|l| l.typ() == PosixRlimitType::RlimitNproc)
+    {
+        return Err(WaiterError::NotExact(
+            "RLIMIT_NPROC is checked at the next exec",
+        ));
     }
     // Root without no_new_privs gains bounding|inheritable as permitted at
     // exec; a gain also clears dumpable and the personality's SETID flags,
@@ -114,7 +139,9 @@ fn check_exact(process: &Process) -> Result<(), WaiterError> {
     if nix::unistd::geteuid().is_root() && !process.no_new_privileges().unwrap_or(false) {
         let read = |set| caps::read(None, set).map_err(WaiterError::Capabilities);
         let permitted = read(caps::CapSet::Permitted)?;
-        let gained = read(caps::CapSet::Bounding)?.union(&read(caps::CapSet::Inheritable)?).any(|c| !permitted.contains(c));
+        let gained = read(caps::CapSet::Bounding)?
+            .union(&read(caps::CapSet::Inheritable)?)
+            .any(|c| !permitted.contains(c));
         if gained {
             return Err(WaiterError::NotExact("root's exec gains capabilities"));
         }
@@ -197,7 +224,9 @@ impl Waiter {
         let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
         env_ptrs.push(std::ptr::null());
 
-        let inherited: Vec<i32> = std::iter::once(barrier.as_raw_fd()).chain(filter.map(|f| f.fd.as_raw_fd())).collect();
+        let inherited: Vec<i32> = std::iter::once(barrier.as_raw_fd())
+            .chain(filter.map(|f| f.fd.as_raw_fd()))
+            .collect();
         let effective = match caps::read(None, caps::CapSet::Effective) {
             Ok(set) => set,
             Err(e) => return WaiterError::Capabilities(e),
@@ -214,7 +243,14 @@ impl Waiter {
         }
         // SAFETY: execveat reads NUL-terminated strings and NULL-terminated arrays that live until it returns.
         unsafe {
-            libc::syscall(libc::SYS_execveat, self.program.as_raw_fd(), c"".as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr(), libc::AT_EMPTY_PATH)
+            libc::syscall(
+                libc::SYS_execveat,
+                self.program.as_raw_fd(),
+                c"".as_ptr(),
+                argv_ptrs.as_ptr(),
+                env_ptrs.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
         };
         let error = std::io::Error::last_os_error();
         for fd in &inherited {
@@ -239,13 +275,19 @@ mod tests {
     fn the_waiter_is_a_small_static_executable() {
         let bytes = PROGRAM.unwrap();
         assert_eq!(&bytes[..4], b"\x7fELF");
-        assert_eq!(u16::from_le_bytes([bytes[16], bytes[17]]), 2, "ET_EXEC: no relocation to dirty a page");
+        assert_eq!(
+            u16::from_le_bytes([bytes[16], bytes[17]]),
+            2,
+            "ET_EXEC: no relocation to dirty a page"
+        );
         let (phoff, phentsize, phnum) = (
             u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize,
             u16::from_le_bytes([bytes[54], bytes[55]]) as usize,
             u16::from_le_bytes([bytes[56], bytes[57]]) as usize,
         );
-        let interp = (0..phnum).any(|i| u32::from_le_bytes(bytes[phoff + i * phentsize..][..4].try_into().unwrap()) == 3);
+        let interp = (0..phnum).any(|i| {
+            u32::from_le_bytes(bytes[phoff + i * phentsize..][..4].try_into().unwrap()) == 3
+        });
         assert!(!interp, "the waiter has a PT_INTERP");
         assert!(bytes.len() < 16 * 1024, "{} bytes", bytes.len());
     }
@@ -253,9 +295,18 @@ mod tests {
     #[test]
     fn an_lsm_label_or_nproc_limit_keeps_the_init_waiting() {
         let process = |json: &str| serde_json::from_str::<Process>(json).unwrap();
-        let labelled = process(r#"{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},"apparmorProfile":"p"}"#);
-        assert!(matches!(check_exact(&labelled), Err(WaiterError::NotExact(_))));
-        let limited = process(r#"{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},"rlimits":[{"type":"RLIMIT_NPROC","soft":1,"hard":1}]}"#);
-        assert!(matches!(check_exact(&limited), Err(WaiterError::NotExact(_))));
+        let labelled =
+            process(r#"{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},"apparmorProfile":"p"}"#);
+        assert!(matches!(
+            check_exact(&labelled),
+            Err(WaiterError::NotExact(_))
+        ));
+        let limited = process(
+            r#"{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},"rlimits":[{"type":"RLIMIT_NPROC","soft":1,"hard":1}]}"#,
+        );
+        assert!(matches!(
+            check_exact(&limited),
+            Err(WaiterError::NotExact(_))
+        ));
     }
 }

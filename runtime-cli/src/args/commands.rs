@@ -17,38 +17,116 @@ pub(super) const GLOBAL_FLAGS: &[Flag] = &[
     fl(&["rootless"], Str, "ignore cgroup permission errors ('true', 'false', or 'auto') (default: \"auto\")"),
 ];
 
-const BUNDLE: Flag = fl(&["bundle", "b"], Str, "path to the root of the bundle directory, defaults to the current directory");
-const CONSOLE_SOCKET: Flag = fl(&["console-socket"], Str, "path to an AF_UNIX socket which will receive the master end of the console's pseudoterminal");
-const PIDFD_SOCKET: Flag = fl(&["pidfd-socket"], Str, "path to an AF_UNIX socket which will receive a pidfd referencing the process");
-const PID_FILE: Flag = fl(&["pid-file"], Str, "specify the file to write the process id to");
-const NO_PIVOT: Flag = fl(&["no-pivot"], Bool, "do not use pivot_root to jail the process inside rootfs (for a rootfs on a ramdisk)");
-const NO_NEW_KEYRING: Flag = fl(&["no-new-keyring"], Bool, "do not create a new session keyring for the container");
+const BUNDLE: Flag = fl(
+    &["bundle", "b"],
+    Str,
+    "path to the root of the bundle directory, defaults to the current directory",
+);
+const CONSOLE_SOCKET: Flag = fl(
+    &["console-socket"],
+    Str,
+    "path to an AF_UNIX socket which will receive the master end of the console's pseudoterminal",
+);
+const PIDFD_SOCKET: Flag = fl(
+    &["pidfd-socket"],
+    Str,
+    "path to an AF_UNIX socket which will receive a pidfd referencing the process",
+);
+const PID_FILE: Flag = fl(
+    &["pid-file"],
+    Str,
+    "specify the file to write the process id to",
+);
+const NO_PIVOT: Flag = fl(
+    &["no-pivot"],
+    Bool,
+    "do not use pivot_root to jail the process inside rootfs (for a rootfs on a ramdisk)",
+);
+const NO_NEW_KEYRING: Flag = fl(
+    &["no-new-keyring"],
+    Bool,
+    "do not create a new session keyring for the container",
+);
 const PRESERVE_FDS: Flag = fl(&["preserve-fds"], Int, "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)");
-const DETACH: Flag = fl(&["detach", "d"], Bool, "detach from the container's process");
-const NO_SUBREAPER: Flag = fl(&["no-subreaper"], Bool, "disable the use of the subreaper used to reap reparented processes");
-const FORMAT: Flag = fl(&["format", "f"], Str, "select one of: table or json (default: \"table\")");
+const DETACH: Flag = fl(
+    &["detach", "d"],
+    Bool,
+    "detach from the container's process",
+);
+const NO_SUBREAPER: Flag = fl(
+    &["no-subreaper"],
+    Bool,
+    "disable the use of the subreaper used to reap reparented processes",
+);
+const FORMAT: Flag = fl(
+    &["format", "f"],
+    Str,
+    "select one of: table or json (default: \"table\")",
+);
 
-const CREATE_FLAGS: &[Flag] = &[BUNDLE, CONSOLE_SOCKET, PIDFD_SOCKET, PID_FILE, NO_PIVOT, NO_NEW_KEYRING, PRESERVE_FDS, hidden(&["detach", "d"], Bool)];
+const CREATE_FLAGS: &[Flag] = &[
+    BUNDLE,
+    CONSOLE_SOCKET,
+    PIDFD_SOCKET,
+    PID_FILE,
+    NO_PIVOT,
+    NO_NEW_KEYRING,
+    PRESERVE_FDS,
+    hidden(&["detach", "d"], Bool),
+];
 const RUN_FLAGS: &[Flag] = &[
-    BUNDLE, CONSOLE_SOCKET, PIDFD_SOCKET, DETACH,
-    fl(&["keep"], Bool, "do not delete the container after it exits"),
-    PID_FILE, NO_SUBREAPER, NO_PIVOT, NO_NEW_KEYRING, PRESERVE_FDS,
+    BUNDLE,
+    CONSOLE_SOCKET,
+    PIDFD_SOCKET,
+    DETACH,
+    fl(
+        &["keep"],
+        Bool,
+        "do not delete the container after it exits",
+    ),
+    PID_FILE,
+    NO_SUBREAPER,
+    NO_PIVOT,
+    NO_NEW_KEYRING,
+    PRESERVE_FDS,
 ];
 const EXEC_FLAGS: &[Flag] = &[
-    CONSOLE_SOCKET, PIDFD_SOCKET,
+    CONSOLE_SOCKET,
+    PIDFD_SOCKET,
     fl(&["cwd"], Str, "current working directory in the container"),
     fl(&["env", "e"], List, "set environment variables"),
     fl(&["tty", "t"], Bool, "allocate a pseudo-TTY"),
     fl(&["user", "u"], Str, "UID (format: <uid>[:<gid>])"),
     fl(&["additional-gids", "g"], List, "additional gids"),
     fl(&["process", "p"], Str, "path to the process.json"),
-    DETACH, PID_FILE,
-    fl(&["process-label"], Str, "set the asm process label for the process commonly used with selinux"),
-    fl(&["apparmor"], Str, "set the apparmor profile for the process"),
-    fl(&["no-new-privs"], Bool, "set the no new privileges value for the process"),
-    fl(&["cap", "c"], List, "add a capability to the bounding set for the process"),
+    DETACH,
+    PID_FILE,
+    fl(
+        &["process-label"],
+        Str,
+        "set the asm process label for the process commonly used with selinux",
+    ),
+    fl(
+        &["apparmor"],
+        Str,
+        "set the apparmor profile for the process",
+    ),
+    fl(
+        &["no-new-privs"],
+        Bool,
+        "set the no new privileges value for the process",
+    ),
+    fl(
+        &["cap", "c"],
+        List,
+        "add a capability to the bounding set for the process",
+    ),
     PRESERVE_FDS,
-    fl(&["cgroup"], List, "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>."),
+    fl(
+        &["cgroup"],
+        List,
+        "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.",
+    ),
     fl(&["ignore-paused"], Bool, "allow exec in a paused container"),
 ];
 const UPDATE_FLAGS: &[Flag] = &[
@@ -71,14 +149,29 @@ const UPDATE_FLAGS: &[Flag] = &[
 ];
 /// Only so checkpoint/restore fail on the same flags as runc's.
 const CRIU_FLAGS: &[Flag] = &[
-    hidden(&["image-path"], Str), hidden(&["work-path"], Str), hidden(&["parent-path"], Str),
-    hidden(&["leave-running"], Bool), hidden(&["tcp-established"], Bool), hidden(&["ext-unix-sk"], Bool),
-    hidden(&["shell-job"], Bool), hidden(&["lazy-pages"], Bool), hidden(&["status-fd"], Int),
-    hidden(&["page-server"], Str), hidden(&["file-locks"], Bool), hidden(&["pre-dump"], Bool),
-    hidden(&["manage-cgroups-mode"], Str), hidden(&["empty-ns"], List), hidden(&["auto-dedup"], Bool),
-    hidden(&["console-socket"], Str), hidden(&["bundle", "b"], Str), hidden(&["detach", "d"], Bool),
-    hidden(&["pid-file"], Str), hidden(&["no-subreaper"], Bool), hidden(&["no-pivot"], Bool),
-    hidden(&["lsm-profile"], Str), hidden(&["lsm-mount-context"], Str),
+    hidden(&["image-path"], Str),
+    hidden(&["work-path"], Str),
+    hidden(&["parent-path"], Str),
+    hidden(&["leave-running"], Bool),
+    hidden(&["tcp-established"], Bool),
+    hidden(&["ext-unix-sk"], Bool),
+    hidden(&["shell-job"], Bool),
+    hidden(&["lazy-pages"], Bool),
+    hidden(&["status-fd"], Int),
+    hidden(&["page-server"], Str),
+    hidden(&["file-locks"], Bool),
+    hidden(&["pre-dump"], Bool),
+    hidden(&["manage-cgroups-mode"], Str),
+    hidden(&["empty-ns"], List),
+    hidden(&["auto-dedup"], Bool),
+    hidden(&["console-socket"], Str),
+    hidden(&["bundle", "b"], Str),
+    hidden(&["detach", "d"], Bool),
+    hidden(&["pid-file"], Str),
+    hidden(&["no-subreaper"], Bool),
+    hidden(&["no-pivot"], Bool),
+    hidden(&["lsm-profile"], Str),
+    hidden(&["lsm-mount-context"], Str),
 ];
 
 const ID: &str = "<container-id>";
@@ -93,8 +186,21 @@ pub(super) struct CmdSpec {
     pub(super) reorder: bool,
 }
 
-const fn cmd(name: &'static str, summary: &'static str, args_usage: &'static str, description: &'static str, flags: &'static [Flag]) -> CmdSpec {
-    CmdSpec { name, summary, args_usage, description, flags, reorder: true }
+const fn cmd(
+    name: &'static str,
+    summary: &'static str,
+    args_usage: &'static str,
+    description: &'static str,
+    flags: &'static [Flag],
+) -> CmdSpec {
+    CmdSpec {
+        name,
+        summary,
+        args_usage,
+        description,
+        flags,
+        reorder: true,
+    }
 }
 
 pub(super) const COMMANDS: &[CmdSpec] = &[
@@ -131,8 +237,15 @@ pub fn help_text(topic: Option<&str>) -> Option<String> {
         return Some(global_help());
     };
     let c = find_command(name)?;
-    let opts = if c.flags.iter().any(|f| !f.hidden) { " [command options]" } else { "" };
-    let mut out = format!("NAME:\n   berth {} - {}\n\nUSAGE:\n   berth {}{opts} {}\n", c.name, c.summary, c.name, c.args_usage);
+    let opts = if c.flags.iter().any(|f| !f.hidden) {
+        " [command options]"
+    } else {
+        ""
+    };
+    let mut out = format!(
+        "NAME:\n   berth {} - {}\n\nUSAGE:\n   berth {}{opts} {}\n",
+        c.name, c.summary, c.name, c.args_usage
+    );
     if !c.description.is_empty() {
         out.push_str(&format!("\nDESCRIPTION:\n   {}\n", c.description));
     }
@@ -152,7 +265,10 @@ fn global_help() -> String {
             format!("   {name:width$}{}\n", c.summary)
         })
         .collect();
-    let flags: Vec<&Flag> = GLOBAL_FLAGS.iter().chain([&HELP_FLAG, &VERSION_FLAG]).collect();
+    let flags: Vec<&Flag> = GLOBAL_FLAGS
+        .iter()
+        .chain([&HELP_FLAG, &VERSION_FLAG])
+        .collect();
     format!(
         "NAME:\n   berth - Open Container Initiative runtime\n\n\
 berth runs containers packaged in the Open Container Initiative (OCI) bundle format.\n\
@@ -183,7 +299,10 @@ fn flag_lines(flags: &[&Flag]) -> String {
         })
         .collect();
     let width = left.iter().map(String::len).max().unwrap_or(0) + 2;
-    left.iter().zip(flags).map(|(l, f)| format!("   {l:width$}{}\n", f.usage)).collect()
+    left.iter()
+        .zip(flags)
+        .map(|(l, f)| format!("   {l:width$}{}\n", f.usage))
+        .collect()
 }
 
 #[cfg(test)]
@@ -194,15 +313,27 @@ mod tests {
     fn help_texts_follow_urfaves_shape() {
         let g = help_text(None).unwrap_or_default();
         assert!(g.starts_with("NAME:\n   berth - "));
-        assert!(g.contains("\nCOMMANDS:\n   checkpoint") && g.contains("\n   help, h     show") && g.contains("\nGLOBAL OPTIONS:\n   --debug  "));
+        assert!(
+            g.contains("\nCOMMANDS:\n   checkpoint")
+                && g.contains("\n   help, h     show")
+                && g.contains("\nGLOBAL OPTIONS:\n   --debug  ")
+        );
         assert!(g.ends_with("\n   --version, -v       print the version\n"));
         let d = help_text(Some("delete")).unwrap_or_default();
         assert!(d.starts_with("NAME:\n   berth delete - delete any resources held by the container\n\nUSAGE:\n   berth delete [command options] <container-id>\n"));
         assert!(d.ends_with("OPTIONS:\n   --force, -f  forcibly delete the container if it is still running (uses SIGKILL)\n"));
-        assert!(help_text(Some("start")).unwrap_or_default().contains("USAGE:\n   berth start <container-id>\n"));
-        assert!(help_text(Some("create")).unwrap_or_default().contains("   --bundle value, -b value  path"));
-        assert!(!help_text(Some("create")).unwrap_or_default().contains("--detach"));
-        assert!(!help_text(Some("restore")).unwrap_or_default().contains("OPTIONS"));
+        assert!(help_text(Some("start"))
+            .unwrap_or_default()
+            .contains("USAGE:\n   berth start <container-id>\n"));
+        assert!(help_text(Some("create"))
+            .unwrap_or_default()
+            .contains("   --bundle value, -b value  path"));
+        assert!(!help_text(Some("create"))
+            .unwrap_or_default()
+            .contains("--detach"));
+        assert!(!help_text(Some("restore"))
+            .unwrap_or_default()
+            .contains("OPTIONS"));
         assert_eq!(help_text(Some("h")), help_text(Some("help")));
         assert_eq!(help_text(Some("bogus")), None);
         for c in COMMANDS {

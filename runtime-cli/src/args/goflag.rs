@@ -24,11 +24,21 @@ pub(super) struct Flag {
 }
 
 pub(super) const fn fl(names: &'static [&'static str], kind: Kind, usage: &'static str) -> Flag {
-    Flag { names, kind, usage, hidden: false }
+    Flag {
+        names,
+        kind,
+        usage,
+        hidden: false,
+    }
 }
 
 pub(super) const fn hidden(names: &'static [&'static str], kind: Kind) -> Flag {
-    Flag { names, kind, usage: "", hidden: true }
+    Flag {
+        names,
+        kind,
+        usage: "",
+        hidden: true,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -86,12 +96,15 @@ impl Values {
         }
     }
     pub(super) fn fds(&self) -> u32 {
-        self.int("preserve-fds").map_or(0, |n| n.clamp(0, i64::from(u32::MAX)) as u32)
+        self.int("preserve-fds")
+            .map_or(0, |n| n.clamp(0, i64::from(u32::MAX)) as u32)
     }
 }
 
 pub(super) fn lookup<'a>(flags: &[&'a Flag], name: &str) -> Option<(&'a Flag, &'static str)> {
-    flags.iter().find_map(|f| f.names.iter().find(|n| **n == name).map(|n| (*f, *n)))
+    flags
+        .iter()
+        .find_map(|f| f.names.iter().find(|n| **n == name).map(|n| (*f, *n)))
 }
 
 /// urfave v1.22's argIsFlag: strip up to three dashes and any `=value`, then look the name up.
@@ -130,7 +143,10 @@ pub(super) fn reorder_args(flags: &[&Flag], args: &[String]) -> Vec<String> {
 }
 
 /// Go's FlagSet.Parse: returns the values, the positional arguments, and the first error.
-pub(super) fn parse_flags(flags: &[&Flag], args: &[String]) -> (Values, Vec<String>, Option<String>) {
+pub(super) fn parse_flags(
+    flags: &[&Flag],
+    args: &[String],
+) -> (Values, Vec<String>, Option<String>) {
     let mut vals = Values::default();
     let mut i = 0;
     while i < args.len() {
@@ -154,7 +170,11 @@ pub(super) fn parse_flags(flags: &[&Flag], args: &[String]) -> (Values, Vec<Stri
             None => (body, None),
         };
         let Some((flag, typed)) = lookup(flags, name) else {
-            return (vals, vec![], Some(format!("flag provided but not defined: -{name}")));
+            return (
+                vals,
+                vec![],
+                Some(format!("flag provided but not defined: -{name}")),
+            );
         };
         vals.visited.insert(typed);
         let key = flag.names[0];
@@ -164,7 +184,10 @@ pub(super) fn parse_flags(flags: &[&Flag], args: &[String]) -> (Values, Vec<Stri
                 Some(v) => match go_parse_bool(v) {
                     Some(b) => b,
                     None => {
-                        let msg = format!("invalid boolean value {} for -{name}: parse error", go_quote(v));
+                        let msg = format!(
+                            "invalid boolean value {} for -{name}: parse error",
+                            go_quote(v)
+                        );
                         return (vals, vec![], Some(msg));
                     }
                 },
@@ -179,7 +202,13 @@ pub(super) fn parse_flags(flags: &[&Flag], args: &[String]) -> (Values, Vec<Stri
                 i += 1;
                 args[i - 1].clone()
             }
-            None => return (vals, vec![], Some(format!("flag needs an argument: -{name}"))),
+            None => {
+                return (
+                    vals,
+                    vec![],
+                    Some(format!("flag needs an argument: -{name}")),
+                )
+            }
         };
         let parsed = match flag.kind {
             Int => go_parse_int(&value).map(Val::Int),
@@ -210,7 +239,11 @@ pub(super) fn normalize(flags: &[&Flag], vals: &Values) -> Option<String> {
         let mut first: Option<&str> = None;
         for name in f.names.iter().filter(|n| vals.visited.contains(*n)) {
             match first {
-                Some(other) => return Some(format!("Cannot use two forms of the same flag: {name} {other}")),
+                Some(other) => {
+                    return Some(format!(
+                        "Cannot use two forms of the same flag: {name} {other}"
+                    ))
+                }
                 None => first = Some(name),
             }
         }
@@ -233,9 +266,14 @@ pub(super) fn go_parse_uint(s: &str) -> Result<u64, &'static str> {
     let b = s.as_bytes();
     let (base, digits): (u64, &[u8]) = match b {
         [] => return Err("parse error"),
-        [b'0', p, _, ..] if matches!(p.to_ascii_lowercase(), b'b' | b'o' | b'x') => {
-            (match p.to_ascii_lowercase() { b'b' => 2, b'o' => 8, _ => 16 }, &b[2..])
-        }
+        [b'0', p, _, ..] if matches!(p.to_ascii_lowercase(), b'b' | b'o' | b'x') => (
+            match p.to_ascii_lowercase() {
+                b'b' => 2,
+                b'o' => 8,
+                _ => 16,
+            },
+            &b[2..],
+        ),
         [b'0', rest @ ..] => (8, rest),
         _ => (10, b),
     };
@@ -254,7 +292,10 @@ pub(super) fn go_parse_uint(s: &str) -> Result<u64, &'static str> {
         if u64::from(d) >= base {
             return Err("parse error");
         }
-        n = n.checked_mul(base).and_then(|n| n.checked_add(u64::from(d))).ok_or("value out of range")?;
+        n = n
+            .checked_mul(base)
+            .and_then(|n| n.checked_add(u64::from(d)))
+            .ok_or("value out of range")?;
     }
     if underscores && !underscores_ok(s) {
         return Err("parse error");
@@ -323,7 +364,10 @@ pub(super) fn go_parse_duration(s: &str) -> Option<i64> {
         let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
         let mut whole: u64 = 0;
         for &c in &b[..int_len] {
-            whole = whole.checked_mul(10)?.checked_add(u64::from(c - b'0')).filter(|v| *v <= LIMIT)?;
+            whole = whole
+                .checked_mul(10)?
+                .checked_add(u64::from(c - b'0'))
+                .filter(|v| *v <= LIMIT)?;
         }
         b = &b[int_len..];
         let (mut frac, mut scale, mut frac_len) = (0u64, 1f64, 0);
@@ -332,7 +376,10 @@ pub(super) fn go_parse_duration(s: &str) -> Option<i64> {
             frac_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
             for &c in &b[..frac_len] {
                 // Go stops accumulating digits that would overflow, without failing.
-                if let Some(v) = frac.checked_mul(10).and_then(|v| v.checked_add(u64::from(c - b'0'))) {
+                if let Some(v) = frac
+                    .checked_mul(10)
+                    .and_then(|v| v.checked_add(u64::from(c - b'0')))
+                {
                     frac = v;
                     scale *= 10.0;
                 }
@@ -342,7 +389,10 @@ pub(super) fn go_parse_duration(s: &str) -> Option<i64> {
         if int_len == 0 && frac_len == 0 {
             return None;
         }
-        let unit_len = b.iter().take_while(|c| !(**c == b'.' || c.is_ascii_digit())).count();
+        let unit_len = b
+            .iter()
+            .take_while(|c| !(**c == b'.' || c.is_ascii_digit()))
+            .count();
         let unit: u64 = match &b[..unit_len] {
             b"ns" => 1,
             // "us", "µs" (U+00B5) and "μs" (U+03BC), as UTF-8.
@@ -359,7 +409,9 @@ pub(super) fn go_parse_duration(s: &str) -> Option<i64> {
         }
         let mut v = whole * unit;
         if frac > 0 {
-            v = v.checked_add((frac as f64 * (unit as f64 / scale)) as u64).filter(|v| *v <= LIMIT)?;
+            v = v
+                .checked_add((frac as f64 * (unit as f64 / scale)) as u64)
+                .filter(|v| *v <= LIMIT)?;
         }
         total = total.checked_add(v).filter(|t| *t <= LIMIT)?;
     }
@@ -369,8 +421,6 @@ pub(super) fn go_parse_duration(s: &str) -> Option<i64> {
         _ => None,
     }
 }
-
-
 
 #[cfg(test)]
 mod tests {
@@ -382,17 +432,50 @@ mod tests {
         assert_eq!(go_parse_int("0o17"), Ok(15));
         assert_eq!(go_parse_int("0b101"), Ok(5));
         assert_eq!(go_parse_int("-9223372036854775808"), Ok(i64::MIN));
-        assert_eq!(go_parse_int("9223372036854775808"), Err("value out of range"));
+        assert_eq!(
+            go_parse_int("9223372036854775808"),
+            Err("value out of range")
+        );
         assert_eq!(go_parse_int("0x_1f"), Ok(31));
         for bad in ["", "+", "0x", "08", "_1", "1_", "1__0", "1e3", " 1"] {
             assert_eq!(go_parse_int(bad), Err("parse error"), "{bad}");
         }
         assert_eq!(go_parse_uint("-1"), Err("parse error"));
         let d = |s| go_parse_duration(s);
-        assert_eq!((d("0"), d("-0"), d("300ms"), d("1us"), d("1µs"), d("2h45m"), d(".5s"), d("1.s")), (Some(0), Some(0), Some(300_000_000), Some(1_000), Some(1_000), Some(9_900_000_000_000), Some(500_000_000), Some(1_000_000_000)));
+        assert_eq!(
+            (
+                d("0"),
+                d("-0"),
+                d("300ms"),
+                d("1us"),
+                d("1µs"),
+                d("2h45m"),
+                d(".5s"),
+                d("1.s")
+            ),
+            (
+                Some(0),
+                Some(0),
+                Some(300_000_000),
+                Some(1_000),
+                Some(1_000),
+                Some(9_900_000_000_000),
+                Some(500_000_000),
+                Some(1_000_000_000)
+            )
+        );
         assert_eq!(d("2562047h47m16.854775807s"), Some(i64::MAX));
         assert_eq!(d("-2562047h47m16.854775808s"), Some(i64::MIN));
-        for bad in ["", "1", "s", ".s", "1x", "2562047h47m16.854775808s", "1.5.5s", "+-1s"] {
+        for bad in [
+            "",
+            "1",
+            "s",
+            ".s",
+            "1x",
+            "2562047h47m16.854775808s",
+            "1.5.5s",
+            "+-1s",
+        ] {
             assert_eq!(d(bad), None, "{bad}");
         }
     }

@@ -76,21 +76,41 @@ impl Connection {
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         let mut stream = BufReader::new(stream);
-        let uid: String = nix::unistd::geteuid().as_raw().to_string().bytes().map(|b| format!("{b:02x}")).collect();
+        let uid: String = nix::unistd::geteuid()
+            .as_raw()
+            .to_string()
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         // BEGIN goes with AUTH, as sd-bus's own clients send it: systemd 252
         // may leave a first message unread when it arrives in one read with a
         // late BEGIN. No message is sent before OK comes back.
-        stream.get_mut().write_all(format!("\0AUTH EXTERNAL {uid}\r\nBEGIN\r\n").as_bytes())?;
+        stream
+            .get_mut()
+            .write_all(format!("\0AUTH EXTERNAL {uid}\r\nBEGIN\r\n").as_bytes())?;
         let mut line = String::new();
         stream.read_line(&mut line)?;
         if !line.starts_with("OK ") {
-            return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("D-Bus authentication refused: {}", line.trim())));
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("D-Bus authentication refused: {}", line.trim()),
+            ));
         }
-        Ok(Connection { stream, serial: 0, pending: Vec::new() })
+        Ok(Connection {
+            stream,
+            serial: 0,
+            pending: Vec::new(),
+        })
     }
 
     /// Call `interface.member` on systemd's object `path` and wait for its reply.
-    pub fn call(&mut self, path: &str, interface: &str, member: &str, args: &[Arg]) -> io::Result<Reply> {
+    pub fn call(
+        &mut self,
+        path: &str,
+        interface: &str,
+        member: &str,
+        args: &[Arg],
+    ) -> io::Result<Reply> {
         self.serial += 1;
         let serial = self.serial;
         let message = method_call(serial, path, interface, member, args);
@@ -99,9 +119,13 @@ impl Connection {
             let message = self.read_message()?;
             match message.kind {
                 METHOD_RETURN | ERROR if message.reply_serial == Some(serial) => {
-                    let first = first_string(&message.body, message.signature.as_deref().unwrap_or(""));
+                    let first =
+                        first_string(&message.body, message.signature.as_deref().unwrap_or(""));
                     return Ok(if message.kind == ERROR {
-                        Reply::Error(message.error_name.unwrap_or_default(), first.unwrap_or_default())
+                        Reply::Error(
+                            message.error_name.unwrap_or_default(),
+                            first.unwrap_or_default(),
+                        )
                     } else {
                         Reply::Return(first)
                     });
@@ -126,13 +150,21 @@ impl Connection {
     }
 
     fn keep_signal(&mut self, message: &Message) {
-        if message.member.as_deref() == Some("JobRemoved") && message.signature.as_deref() == Some("uoss") {
-            let mut r = Reader { buf: &message.body, pos: 0 };
+        if message.member.as_deref() == Some("JobRemoved")
+            && message.signature.as_deref() == Some("uoss")
+        {
+            let mut r = Reader {
+                buf: &message.body,
+                pos: 0,
+            };
             let parsed = (|| {
                 r.u32()?;
                 let job = r.string()?;
                 r.string()?;
-                Some(JobRemoved { job, result: r.string()? })
+                Some(JobRemoved {
+                    job,
+                    result: r.string()?,
+                })
             })();
             self.pending.extend(parsed);
         }
@@ -142,23 +174,38 @@ impl Connection {
         let mut fixed = [0u8; 16];
         self.stream.read_exact(&mut fixed)?;
         if fixed[0] != b'l' {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "D-Bus message is not little-endian"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "D-Bus message is not little-endian",
+            ));
         }
         let body_len = u32::from_le_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]) as usize;
         let fields_len = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]) as usize;
         let header_end = align(16 + fields_len, 8);
         if body_len > 1 << 26 || fields_len > 1 << 26 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "D-Bus message too large"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "D-Bus message too large",
+            ));
         }
         let mut rest = vec![0u8; header_end - 16 + body_len];
         self.stream.read_exact(&mut rest)?;
         let mut whole = fixed.to_vec();
         whole.extend_from_slice(&rest);
-        let mut message = Message { kind: fixed[1], body: whole[header_end..].to_vec(), ..Message::default() };
-        let mut r = Reader { buf: &whole[..16 + fields_len], pos: 16 };
+        let mut message = Message {
+            kind: fixed[1],
+            body: whole[header_end..].to_vec(),
+            ..Message::default()
+        };
+        let mut r = Reader {
+            buf: &whole[..16 + fields_len],
+            pos: 16,
+        };
         while r.pos < 16 + fields_len {
             r.align(8);
-            let (Some(code), Some(sig)) = (r.byte(), r.signature()) else { break };
+            let (Some(code), Some(sig)) = (r.byte(), r.signature()) else {
+                break;
+            };
             match (code, sig.as_str()) {
                 (3, "s") => message.member = r.string(),
                 (4, "s") => message.error_name = r.string(),
@@ -167,7 +214,12 @@ impl Connection {
                 (_, "s" | "o") => drop(r.string()),
                 (_, "g") => drop(r.signature()),
                 (_, "u") => drop(r.u32()),
-                _ => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected D-Bus header field type {sig:?}"))),
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("unexpected D-Bus header field type {sig:?}"),
+                    ))
+                }
             }
         }
         Ok(message)
@@ -357,8 +409,17 @@ mod tests {
 
     #[test]
     fn a_call_is_laid_out_as_the_spec_says() {
-        let props = [("Delegate".to_string(), Value::Bool(true)), ("PIDs".to_string(), Value::U32Array(vec![7]))];
-        let m = method_call(3, "/o", "i.f", "M", &[Arg::Str("u"), Arg::Properties(&props), Arg::NoAuxUnits]);
+        let props = [
+            ("Delegate".to_string(), Value::Bool(true)),
+            ("PIDs".to_string(), Value::U32Array(vec![7])),
+        ];
+        let m = method_call(
+            3,
+            "/o",
+            "i.f",
+            "M",
+            &[Arg::Str("u"), Arg::Properties(&props), Arg::NoAuxUnits],
+        );
         assert_eq!(&m[..4], b"l\x01\x00\x01");
         assert_eq!(u32::from_le_bytes([m[8], m[9], m[10], m[11]]), 3);
         let body_len = u32::from_le_bytes([m[4], m[5], m[6], m[7]]) as usize;

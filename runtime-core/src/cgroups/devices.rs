@@ -21,8 +21,17 @@ impl DeviceRule {
         if self.kind == 'a' {
             return format!("a *:* {}", self.access);
         }
-        let number = |n: Option<i64>| n.filter(|n| *n >= 0).map_or("*".to_string(), |n| n.to_string());
-        format!("{} {}:{} {}", self.kind, number(self.major), number(self.minor), self.access)
+        let number = |n: Option<i64>| {
+            n.filter(|n| *n >= 0)
+                .map_or("*".to_string(), |n| n.to_string())
+        };
+        format!(
+            "{} {}:{} {}",
+            self.kind,
+            number(self.major),
+            number(self.minor),
+            self.access
+        )
     }
 
     fn from_cgroup_rule(rule: &LinuxDeviceCgroup) -> DeviceRule {
@@ -31,13 +40,23 @@ impl DeviceRule {
             kind: rule.typ().map_or('a', kind_letter),
             major: rule.major(),
             minor: rule.minor(),
-            access: rule.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into()),
+            access: rule
+                .access()
+                .clone()
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| "rwm".into()),
         }
     }
 
     fn allow_node(device: &LinuxDevice) -> Option<DeviceRule> {
         let kind = kind_letter(device.typ());
-        (kind != 'a').then(|| DeviceRule { allow: true, kind, major: Some(device.major()), minor: Some(device.minor()), access: "rwm".into() })
+        (kind != 'a').then(|| DeviceRule {
+            allow: true,
+            kind,
+            major: Some(device.major()),
+            minor: Some(device.minor()),
+            access: "rwm".into(),
+        })
     }
 }
 
@@ -54,7 +73,13 @@ fn kind_letter(kind: LinuxDeviceType) -> char {
 /// What every container may use after the config's own rules, as runc allows:
 /// mknod of anything, and the standard nodes, ptys and tun.
 fn default_allowed() -> Vec<DeviceRule> {
-    let rule = |kind, major, minor: Option<i64>, access: &str| DeviceRule { allow: true, kind, major, minor, access: access.into() };
+    let rule = |kind, major, minor: Option<i64>, access: &str| DeviceRule {
+        allow: true,
+        kind,
+        major,
+        minor,
+        access: access.into(),
+    };
     vec![
         rule('c', None, None, "m"),
         rule('b', None, None, "m"),
@@ -73,7 +98,10 @@ fn default_allowed() -> Vec<DeviceRule> {
 
 /// The full rule list: the config's rules in order, its device nodes, then the defaults.
 pub fn rules_for(config_rules: &[LinuxDeviceCgroup], nodes: &[LinuxDevice]) -> Vec<DeviceRule> {
-    let mut rules: Vec<DeviceRule> = config_rules.iter().map(DeviceRule::from_cgroup_rule).collect();
+    let mut rules: Vec<DeviceRule> = config_rules
+        .iter()
+        .map(DeviceRule::from_cgroup_rule)
+        .collect();
     rules.extend(nodes.iter().filter_map(DeviceRule::allow_node));
     rules.extend(default_allowed());
     rules.retain(|r| r.kind != 'p');
@@ -95,8 +123,15 @@ impl Cgroup {
             };
         };
         for rule in rules {
-            let file = dir.join(if rule.allow { "devices.allow" } else { "devices.deny" });
-            fs::write(&file, rule.line()).map_err(|source| CgroupError::DeviceRule { rule: rule.line(), source })?;
+            let file = dir.join(if rule.allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            });
+            fs::write(&file, rule.line()).map_err(|source| CgroupError::DeviceRule {
+                rule: rule.line(),
+                source,
+            })?;
         }
         Ok(())
     }
@@ -108,8 +143,12 @@ mod tests {
 
     #[test]
     fn rules_render_in_the_kernel_form() {
-        let deny_all: LinuxDeviceCgroup = serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap();
-        let fuse: LinuxDeviceCgroup = serde_json::from_str(r#"{"allow":true,"type":"c","major":10,"minor":229,"access":"rw"}"#).unwrap();
+        let deny_all: LinuxDeviceCgroup =
+            serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap();
+        let fuse: LinuxDeviceCgroup = serde_json::from_str(
+            r#"{"allow":true,"type":"c","major":10,"minor":229,"access":"rw"}"#,
+        )
+        .unwrap();
         let rules = rules_for(&[deny_all, fuse], &[]);
         assert_eq!(rules[0].line(), "a *:* rwm");
         assert!(!rules[0].allow);
@@ -120,7 +159,8 @@ mod tests {
 
     #[test]
     fn config_device_nodes_are_allowed() {
-        let node: LinuxDevice = serde_json::from_str(r#"{"path":"/dev/sda","type":"b","major":8,"minor":0}"#).unwrap();
+        let node: LinuxDevice =
+            serde_json::from_str(r#"{"path":"/dev/sda","type":"b","major":8,"minor":0}"#).unwrap();
         let rules = rules_for(&[], &[node]);
         assert_eq!(rules[0].line(), "b 8:0 rwm");
     }

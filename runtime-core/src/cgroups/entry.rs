@@ -36,27 +36,52 @@ pub struct Entry {
 impl Cgroup {
     /// Open the container's directories for a child to enter (see [`Entry`]).
     pub fn entry(&self) -> Result<Entry, CgroupError> {
-        let mut entry = Entry { v1_tasks: Vec::new(), v2_dir: None };
+        let mut entry = Entry {
+            v1_tasks: Vec::new(),
+            v2_dir: None,
+        };
         for (_, dir) in &self.dirs {
             // Only a v1 directory has `tasks`.
             match open_tasks(dir) {
                 Ok(tasks) => entry.v1_tasks.push((dir.clone(), tasks)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => entry.v2_dir = Some((dir.clone(), open_dir(dir)?)),
-                Err(source) => return Err(CgroupError::Create { path: dir.clone(), source }),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    entry.v2_dir = Some((dir.clone(), open_dir(dir)?))
+                }
+                Err(source) => {
+                    return Err(CgroupError::Create {
+                        path: dir.clone(),
+                        source,
+                    })
+                }
             }
         }
         Ok(entry)
     }
 
     /// The same for the directories in `hierarchies` of `versions` only.
-    pub fn entry_in(&self, hierarchies: &[Hierarchy], versions: Versions) -> Result<Entry, CgroupError> {
-        let mut entry = Entry { v1_tasks: Vec::new(), v2_dir: None };
+    pub fn entry_in(
+        &self,
+        hierarchies: &[Hierarchy],
+        versions: Versions,
+    ) -> Result<Entry, CgroupError> {
+        let mut entry = Entry {
+            v1_tasks: Vec::new(),
+            v2_dir: None,
+        };
         for (name, dir) in &self.dirs {
-            let Some(hierarchy) = hierarchies.iter().find(|h| &h.name == name && versions.covers(h)) else { continue };
+            let Some(hierarchy) = hierarchies
+                .iter()
+                .find(|h| &h.name == name && versions.covers(h))
+            else {
+                continue;
+            };
             if hierarchy.v2 {
                 entry.v2_dir = Some((dir.clone(), open_dir(dir)?));
             } else {
-                let tasks = open_tasks(dir).map_err(|source| CgroupError::Create { path: dir.clone(), source })?;
+                let tasks = open_tasks(dir).map_err(|source| CgroupError::Create {
+                    path: dir.clone(),
+                    source,
+                })?;
                 entry.v1_tasks.push((dir.clone(), tasks));
             }
         }
@@ -65,12 +90,22 @@ impl Cgroup {
 }
 
 fn open_tasks(dir: &std::path::Path) -> io::Result<File> {
-    OpenOptions::new().write(true).custom_flags(libc::O_CLOEXEC).open(dir.join("tasks"))
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(dir.join("tasks"))
 }
 
 fn open_dir(dir: &std::path::Path) -> Result<File, CgroupError> {
     let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
-    OpenOptions::new().read(true).custom_flags(flags).open(dir).map_err(|source| CgroupError::Create { path: dir.to_path_buf(), source })
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(dir)
+        .map_err(|source| CgroupError::Create {
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 impl Entry {
@@ -82,18 +117,35 @@ impl Entry {
     /// In the parent, when the clone could not use [`Entry::v2_dir`] (a child
     /// cloned from inside a user namespace): move `pid` into the v2 directory by pid.
     pub fn add_to_v2(&self, pid: i32) -> Result<(), CgroupError> {
-        let Some((dir, _)) = &self.v2_dir else { return Ok(()) };
-        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|source| CgroupError::Join { pid, path: dir.clone(), source })
+        let Some((dir, _)) = &self.v2_dir else {
+            return Ok(());
+        };
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|source| {
+            CgroupError::Join {
+                pid,
+                path: dir.clone(),
+                source,
+            }
+        })
     }
 
     /// The v1 `tasks` files, to send to a child already cloned.
     pub fn v1_tasks(&self) -> Vec<BorrowedFd<'_>> {
-        self.v1_tasks.iter().map(|(_, tasks)| tasks.as_fd()).collect()
+        self.v1_tasks
+            .iter()
+            .map(|(_, tasks)| tasks.as_fd())
+            .collect()
     }
 
     /// In the child: the v1 `tasks` files the parent sent.
     pub fn from_v1_tasks(received: Vec<OwnedFd>) -> Entry {
-        Entry { v1_tasks: received.into_iter().map(|fd| (PathBuf::new(), File::from(fd))).collect(), v2_dir: None }
+        Entry {
+            v1_tasks: received
+                .into_iter()
+                .map(|fd| (PathBuf::new(), File::from(fd)))
+                .collect(),
+            v2_dir: None,
+        }
     }
 
     /// In the child, single-threaded: move itself into each v1 directory, then
@@ -103,7 +155,11 @@ impl Entry {
             tasks.write_all(b"0").map_err(|e| {
                 // A received file's directory is looked up only to name it here.
                 let named = Some(dir).filter(|d| !d.as_os_str().is_empty()).or_else(|| {
-                    let link = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&tasks))).ok()?;
+                    let link = std::fs::read_link(format!(
+                        "/proc/self/fd/{}",
+                        std::os::fd::AsRawFd::as_raw_fd(&tasks)
+                    ))
+                    .ok()?;
                     link.parent().map(std::path::Path::to_path_buf)
                 });
                 format!("join cgroup {}: {e}", named.unwrap_or_default().display())

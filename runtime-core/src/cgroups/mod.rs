@@ -32,13 +32,22 @@ pub enum CgroupError {
     #[error("create cgroup {path}: {source}")]
     Create { path: PathBuf, source: io::Error },
     #[error("add pid {pid} to cgroup {path}: {source}")]
-    Join { pid: i32, path: PathBuf, source: io::Error },
+    Join {
+        pid: i32,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("remove cgroup {path}: {source}")]
     Remove { path: PathBuf, source: io::Error },
     #[error("device rules need the v1 devices controller or a cgroup v2 hierarchy, and this host has neither")]
     NoDeviceController,
     #[error("{step} the cgroup v2 device program for {path}: {source}{}", if .log.is_empty() { String::new() } else { format!("\n{}", .log) })]
-    DeviceProgram { path: PathBuf, step: &'static str, source: io::Error, log: String },
+    DeviceProgram {
+        path: PathBuf,
+        step: &'static str,
+        source: io::Error,
+        log: String,
+    },
     #[error("apply device cgroup rule {rule:?}: {source}")]
     DeviceRule { rule: String, source: io::Error },
     #[error("the container has no cgroup (a rootless container without a delegated one), and freezing needs one")]
@@ -115,16 +124,22 @@ fn parse_hierarchies(mountinfo: &str, own_cgroups: &str) -> Vec<Hierarchy> {
     let mut found = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let fields: Vec<&str> = left.split(' ').collect();
         let rest: Vec<&str> = right.split(' ').collect();
-        let (Some(mountpoint), Some(fstype)) = (fields.get(4), rest.first()) else { continue };
+        let (Some(mountpoint), Some(fstype)) = (fields.get(4), rest.first()) else {
+            continue;
+        };
         let options = rest.get(2).copied().unwrap_or("");
         let key = match *fstype {
             "cgroup2" => String::new(),
             "cgroup" => {
-                let mut controllers: Vec<&str> =
-                    options.split(',').filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent")).collect();
+                let mut controllers: Vec<&str> = options
+                    .split(',')
+                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent"))
+                    .collect();
                 controllers.sort_unstable();
                 controllers.join(",")
             }
@@ -152,16 +167,29 @@ fn parse_hierarchies(mountinfo: &str, own_cgroups: &str) -> Vec<Hierarchy> {
         let name = if unified_only {
             String::new()
         } else {
-            mountpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            mountpoint
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         };
         let v1_cpuset = *fstype == "cgroup" && key.split(',').any(|c| c == "cpuset");
-        found.push(Hierarchy { mountpoint, name, own_path, v1_cpuset, v2: *fstype == "cgroup2" });
+        found.push(Hierarchy {
+            mountpoint,
+            name,
+            own_path,
+            v1_cpuset,
+            v2: *fstype == "cgroup2",
+        });
     }
     found
 }
 
 fn unescape_mountinfo(field: &str) -> String {
-    field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// The container's cgroup, as stored in its state.
@@ -191,14 +219,27 @@ impl Cgroup {
     }
 
     /// [`Cgroup::plan`] over hierarchies already read.
-    pub fn plan_in(hierarchies: &[Hierarchy], cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
-        let wanted = cgroups_path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(id));
-        if wanted.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+    pub fn plan_in(
+        hierarchies: &[Hierarchy],
+        cgroups_path: Option<&Path>,
+        id: &str,
+    ) -> Result<Cgroup, CgroupError> {
+        let wanted = cgroups_path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(id));
+        if wanted
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
             return Err(CgroupError::InvalidPath(wanted.display().to_string()));
         }
         let mut cgroup = Cgroup::default();
         for h in hierarchies {
-            let inner = if wanted.is_absolute() { wanted.clone() } else { h.own_path.join(&wanted) };
+            let inner = if wanted.is_absolute() {
+                wanted.clone()
+            } else {
+                h.own_path.join(&wanted)
+            };
             let dir = h.mountpoint.join(inner.strip_prefix("/").unwrap_or(&inner));
             cgroup.dirs.push((h.name.clone(), dir));
         }
@@ -212,9 +253,18 @@ impl Cgroup {
     }
 
     /// [`Cgroup::make`] over the hierarchies it was planned in, those of `versions` only.
-    pub fn make_in(&mut self, hierarchies: &[Hierarchy], versions: Versions) -> Result<(), CgroupError> {
+    pub fn make_in(
+        &mut self,
+        hierarchies: &[Hierarchy],
+        versions: Versions,
+    ) -> Result<(), CgroupError> {
         for (name, dir) in self.dirs.clone() {
-            let Some(h) = hierarchies.iter().find(|h| h.name == name && versions.covers(h)) else { continue };
+            let Some(h) = hierarchies
+                .iter()
+                .find(|h| h.name == name && versions.covers(h))
+            else {
+                continue;
+            };
             if let Err(e) = self.make_dirs(h, &dir) {
                 // What cannot go yet (a directory a cloned init is in) is
                 // left listed, for the caller's cleanup once the init is gone.
@@ -231,7 +281,14 @@ impl Cgroup {
         // mount has none that its v1 hierarchies do not already hold.
         let unified_only = hierarchy.name.is_empty();
         if unified_only {
-            for ancestor in dir.ancestors().skip(1).take_while(|a| a.starts_with(mountpoint)).collect::<Vec<_>>().into_iter().rev() {
+            for ancestor in dir
+                .ancestors()
+                .skip(1)
+                .take_while(|a| a.starts_with(mountpoint))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
                 // Before its child exists: a cgroup with children cannot gain
                 // some controllers (threaded ones) any more.
                 if ancestor.exists() {
@@ -250,11 +307,21 @@ impl Cgroup {
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => break,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && cursor.parent().is_some_and(|p| p.starts_with(mountpoint) && p != mountpoint) => {
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound
+                        && cursor
+                            .parent()
+                            .is_some_and(|p| p.starts_with(mountpoint) && p != mountpoint) =>
+                {
                     missing.push((cursor.clone(), false));
                     cursor.pop();
                 }
-                Err(source) => return Err(CgroupError::Create { path: cursor, source }),
+                Err(source) => {
+                    return Err(CgroupError::Create {
+                        path: cursor,
+                        source,
+                    })
+                }
             }
         }
         for (path, made) in missing.into_iter().rev() {
@@ -268,7 +335,10 @@ impl Cgroup {
             self.created.push(path.clone());
             // A new v1 cpuset starts empty and refuses tasks until it has cpus and mems.
             if hierarchy.v1_cpuset {
-                inherit_cpuset(&path).map_err(|source| CgroupError::Create { path: path.clone(), source })?;
+                inherit_cpuset(&path).map_err(|source| CgroupError::Create {
+                    path: path.clone(),
+                    source,
+                })?;
             }
             if unified_only && path != dir {
                 enable_controllers(&path);
@@ -285,17 +355,27 @@ impl Cgroup {
     pub fn make_and_join(&mut self, pid: i32) -> Result<(), CgroupError> {
         let hierarchies = hierarchies()?;
         for (name, dir) in self.dirs.clone() {
-            let Some(h) = hierarchies.iter().find(|h| h.name == name) else { continue };
+            let Some(h) = hierarchies.iter().find(|h| h.name == name) else {
+                continue;
+            };
             let mut attempts = 0;
             loop {
                 let made = self.make_dirs(h, &dir).and_then(|()| {
-                    fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|source| CgroupError::Join { pid, path: dir.clone(), source })
+                    fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|source| {
+                        CgroupError::Join {
+                            pid,
+                            path: dir.clone(),
+                            source,
+                        }
+                    })
                 });
                 match made {
                     Ok(()) => break,
                     // Gone (ENOENT), or removed between our mkdir and the write (ENODEV: a dying cgroup).
                     Err(CgroupError::Create { source, .. } | CgroupError::Join { source, .. })
-                        if (source.kind() == io::ErrorKind::NotFound || source.raw_os_error() == Some(libc::ENODEV)) && attempts < 10 =>
+                        if (source.kind() == io::ErrorKind::NotFound
+                            || source.raw_os_error() == Some(libc::ENODEV))
+                            && attempts < 10 =>
                     {
                         attempts += 1
                     }
@@ -308,12 +388,17 @@ impl Cgroup {
 
     /// Whether the cpu controller is a v1 hierarchy's.
     pub(crate) fn cpu_on_v1(&self) -> bool {
-        self.dirs.iter().any(|(name, _)| name.split(',').any(|c| c == "cpu"))
+        self.dirs
+            .iter()
+            .any(|(name, _)| name.split(',').any(|c| c == "cpu"))
     }
 
     /// A pure cgroup v2 host's one directory for the container (`None` on v1 and hybrid hosts).
     pub(crate) fn unified_only_dir(&self) -> Option<&Path> {
-        self.dirs.iter().find(|(name, _)| name.is_empty()).map(|(_, dir)| dir.as_path())
+        self.dirs
+            .iter()
+            .find(|(name, _)| name.is_empty())
+            .map(|(_, dir)| dir.as_path())
     }
 
     /// The same cgroup with some hierarchies' directories moved down to an
@@ -322,12 +407,19 @@ impl Cgroup {
     /// controller "" stands for every hierarchy. A leading '/' still means
     /// "below the container's directory", as in runc.
     pub fn sub_cgroup(&self, paths: &[(String, PathBuf)]) -> Result<Cgroup, CgroupError> {
-        let mut sub = Cgroup { dirs: self.dirs.clone(), created: Vec::new(), systemd_unit: None };
+        let mut sub = Cgroup {
+            dirs: self.dirs.clone(),
+            created: Vec::new(),
+            systemd_unit: None,
+        };
         if paths.is_empty() {
             return Ok(sub);
         }
         for (controller, path) in paths {
-            if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            if path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
                 return Err(CgroupError::NotSubPath(path.display().to_string()));
             }
             let relative = path.strip_prefix("/").unwrap_or(path);
@@ -343,7 +435,11 @@ impl Cgroup {
             }
         }
         // Checked here rather than met at the join, so a missing one fails before any process exists.
-        if let Some((_, missing)) = sub.dirs.iter().find(|(_, dir)| !dir.join("cgroup.procs").exists()) {
+        if let Some((_, missing)) = sub
+            .dirs
+            .iter()
+            .find(|(_, dir)| !dir.join("cgroup.procs").exists())
+        {
             return Err(CgroupError::NoSubCgroup(missing.clone()));
         }
         Ok(sub)
@@ -352,7 +448,12 @@ impl Cgroup {
     /// Every pid in the cgroup, sub-cgroups (exec --cgroup's) included, as runc's
     /// `ps` and `kill --all` see them.
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
-        let Some((_, dir)) = self.dirs.iter().find(|(name, _)| name == "pids" || name.is_empty()).or(self.dirs.first()) else {
+        let Some((_, dir)) = self
+            .dirs
+            .iter()
+            .find(|(name, _)| name == "pids" || name.is_empty())
+            .or(self.dirs.first())
+        else {
             return Ok(Vec::new());
         };
         let mut pids = Vec::new();
@@ -377,16 +478,24 @@ impl Cgroup {
             let mut removed = fs::remove_dir(path);
             // Sub-cgroups made inside the container's own (for exec --cgroup, or by
             // the container itself) go with it, as runc's removal does.
-            if own && removed.as_ref().is_err_and(|e| matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY))) {
+            if own
+                && removed
+                    .as_ref()
+                    .is_err_and(|e| matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)))
+            {
                 remove_sub_cgroups(path);
                 removed = fs::remove_dir(path);
             }
             match removed {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) if !own && matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
+                Err(e)
+                    if !own && matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
                 Err(source) => {
-                    first_error.get_or_insert(CgroupError::Remove { path: path.clone(), source });
+                    first_error.get_or_insert(CgroupError::Remove {
+                        path: path.clone(),
+                        source,
+                    });
                 }
             }
         }
@@ -403,7 +512,9 @@ impl Cgroup {
         if let Some((_, dir)) = self.dirs.iter().find(|(name, _)| name == "freezer") {
             return Ok((dir.join("freezer.state"), true));
         }
-        if let Some((_, dir)) = self.dirs.iter().find(|(name, dir)| (name.is_empty() || name == "unified") && dir.join("cgroup.freeze").exists()) {
+        if let Some((_, dir)) = self.dirs.iter().find(|(name, dir)| {
+            (name.is_empty() || name == "unified") && dir.join("cgroup.freeze").exists()
+        }) {
             return Ok((dir.join("cgroup.freeze"), false));
         }
         Err(CgroupError::NoFreezer)
@@ -411,7 +522,9 @@ impl Cgroup {
 
     /// Whether the container's processes are frozen (a v1 cgroup still FREEZING is not).
     pub fn is_frozen(&self) -> bool {
-        let Ok((file, v1)) = self.freezer() else { return false };
+        let Ok((file, v1)) = self.freezer() else {
+            return false;
+        };
         let frozen = if v1 { "FROZEN" } else { "1" };
         fs::read_to_string(file).is_ok_and(|s| s.trim() == frozen)
     }
@@ -419,7 +532,10 @@ impl Cgroup {
     /// Freeze every process of the container, and wait until the kernel says they are.
     pub fn freeze(&self) -> Result<(), CgroupError> {
         let (file, v1) = self.freezer()?;
-        let fail = |source| CgroupError::Freeze { path: file.clone(), source };
+        let fail = |source| CgroupError::Freeze {
+            path: file.clone(),
+            source,
+        };
         fs::write(&file, if v1 { "FROZEN" } else { "1" }).map_err(fail)?;
         // v1 reports FREEZING until every task has stopped; there is no event to wait on.
         for _ in 0..1000 {
@@ -430,12 +546,18 @@ impl Cgroup {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         let _ = fs::write(&file, "THAWED");
-        Err(fail(io::Error::new(io::ErrorKind::TimedOut, "the tasks did not freeze within a second")))
+        Err(fail(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the tasks did not freeze within a second",
+        )))
     }
 
     pub fn thaw(&self) -> Result<(), CgroupError> {
         let (file, v1) = self.freezer()?;
-        fs::write(&file, if v1 { "THAWED" } else { "0" }).map_err(|source| CgroupError::Freeze { path: file.clone(), source })
+        fs::write(&file, if v1 { "THAWED" } else { "0" }).map_err(|source| CgroupError::Freeze {
+            path: file.clone(),
+            source,
+        })
     }
 }
 
@@ -445,13 +567,22 @@ impl Cgroup {
 /// its own refuses some) is left out: a limit that needs it then fails,
 /// naming the controller.
 fn enable_controllers(dir: &Path) {
-    let Ok(available) = fs::read_to_string(dir.join("cgroup.controllers")) else { return };
+    let Ok(available) = fs::read_to_string(dir.join("cgroup.controllers")) else {
+        return;
+    };
     let enabled = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
-    let missing: Vec<&str> = available.split_whitespace().filter(|c| !enabled.split_whitespace().any(|e| e == *c)).collect();
+    let missing: Vec<&str> = available
+        .split_whitespace()
+        .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
+        .collect();
     if missing.is_empty() {
         return;
     }
-    let all = missing.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(" ");
+    let all = missing
+        .iter()
+        .map(|c| format!("+{c}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     if fs::write(dir.join("cgroup.subtree_control"), all).is_err() {
         for controller in missing {
             let _ = fs::write(dir.join("cgroup.subtree_control"), format!("+{controller}"));
@@ -463,7 +594,12 @@ fn collect_pids(dir: &Path, pids: &mut Vec<i32>) -> Result<(), CgroupError> {
     match fs::read_to_string(dir.join("cgroup.procs")) {
         Ok(text) => pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => return Err(CgroupError::Procs { path: dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(CgroupError::Procs {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
     }
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -493,11 +629,16 @@ fn has_controller(name: &str, controller: &str) -> bool {
 }
 
 fn inherit_cpuset(dir: &Path) -> io::Result<()> {
-    let Some(parent) = dir.parent() else { return Ok(()) };
+    let Some(parent) = dir.parent() else {
+        return Ok(());
+    };
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let current = fs::read_to_string(dir.join(file))?;
         if current.trim().is_empty() {
-            fs::write(dir.join(file), fs::read_to_string(parent.join(file))?.trim())?;
+            fs::write(
+                dir.join(file),
+                fs::read_to_string(parent.join(file))?.trim(),
+            )?;
         }
     }
     Ok(())
@@ -534,18 +675,45 @@ mod tests {
 ";
         let found = parse_hierarchies(&format!("{HYBRID}{again}"), OWN);
         let mounts: Vec<&Path> = found.iter().map(|h| h.mountpoint.as_path()).collect();
-        assert_eq!(mounts, [Path::new("/sys/fs/cgroup/cpu"), Path::new("/sys/fs/cgroup/memory"), Path::new("/sys/fs/cgroup/systemd"), Path::new("/sys/fs/cgroup/unified")]);
+        assert_eq!(
+            mounts,
+            [
+                Path::new("/sys/fs/cgroup/cpu"),
+                Path::new("/sys/fs/cgroup/memory"),
+                Path::new("/sys/fs/cgroup/systemd"),
+                Path::new("/sys/fs/cgroup/unified")
+            ]
+        );
     }
 
     #[test]
     fn a_pure_v2_host_has_one_unnamed_hierarchy() {
-        let found = parse_hierarchies("25 1 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n", "0::/\n");
-        assert_eq!(found, vec![Hierarchy { mountpoint: "/sys/fs/cgroup".into(), name: String::new(), own_path: "/".into(), v1_cpuset: false, v2: true }]);
+        let found = parse_hierarchies(
+            "25 1 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n",
+            "0::/\n",
+        );
+        assert_eq!(
+            found,
+            vec![Hierarchy {
+                mountpoint: "/sys/fs/cgroup".into(),
+                name: String::new(),
+                own_path: "/".into(),
+                v1_cpuset: false,
+                v2: true
+            }]
+        );
     }
 
     fn container_cgroup(base: &Path) -> Cgroup {
-        let dirs = ["cpu,cpuacct", "memory", "systemd", "unified"].iter().map(|n| (n.to_string(), base.join(n).join("c1"))).collect();
-        Cgroup { dirs, created: Vec::new(), systemd_unit: None }
+        let dirs = ["cpu,cpuacct", "memory", "systemd", "unified"]
+            .iter()
+            .map(|n| (n.to_string(), base.join(n).join("c1")))
+            .collect();
+        Cgroup {
+            dirs,
+            created: Vec::new(),
+            systemd_unit: None,
+        }
     }
 
     fn make_sub(base: &Path, hierarchy: &str, sub: &str) {
@@ -560,8 +728,15 @@ mod tests {
         for h in ["cpu,cpuacct", "memory", "systemd", "unified"] {
             make_sub(&base, h, "a/b");
         }
-        let sub = container_cgroup(&base).sub_cgroup(&[(String::new(), "/a/b".into())]).unwrap();
-        assert!(sub.dirs.iter().all(|(name, dir)| *dir == base.join(name).join("c1/a/b")), "{sub:?}");
+        let sub = container_cgroup(&base)
+            .sub_cgroup(&[(String::new(), "/a/b".into())])
+            .unwrap();
+        assert!(
+            sub.dirs
+                .iter()
+                .all(|(name, dir)| *dir == base.join(name).join("c1/a/b")),
+            "{sub:?}"
+        );
         assert!(sub.created.is_empty());
         let _ = fs::remove_dir_all(&base);
     }
@@ -575,17 +750,40 @@ mod tests {
         make_sub(&base, "cpu,cpuacct", "x");
         make_sub(&base, "systemd", "y");
         let cg = container_cgroup(&base);
-        let sub = cg.sub_cgroup(&[("cpuacct".into(), "x".into()), ("name=systemd".into(), "y".into())]).unwrap();
+        let sub = cg
+            .sub_cgroup(&[
+                ("cpuacct".into(), "x".into()),
+                ("name=systemd".into(), "y".into()),
+            ])
+            .unwrap();
         let dirs: Vec<PathBuf> = sub.dirs.iter().map(|(_, d)| d.clone()).collect();
-        assert_eq!(dirs, [base.join("cpu,cpuacct/c1/x"), base.join("memory/c1"), base.join("systemd/c1/y"), base.join("unified/c1")]);
-        assert!(matches!(cg.sub_cgroup(&[("memory".into(), "nope".into())]), Err(CgroupError::NoSubCgroup(p)) if p == base.join("memory/c1/nope")));
-        assert!(matches!(cg.sub_cgroup(&[("whaaat".into(), "/".into())]), Err(CgroupError::UnknownController(c)) if c == "whaaat"));
-        assert!(matches!(cg.sub_cgroup(&[(String::new(), "x/../..".into())]), Err(CgroupError::NotSubPath(_))));
+        assert_eq!(
+            dirs,
+            [
+                base.join("cpu,cpuacct/c1/x"),
+                base.join("memory/c1"),
+                base.join("systemd/c1/y"),
+                base.join("unified/c1")
+            ]
+        );
+        assert!(
+            matches!(cg.sub_cgroup(&[("memory".into(), "nope".into())]), Err(CgroupError::NoSubCgroup(p)) if p == base.join("memory/c1/nope"))
+        );
+        assert!(
+            matches!(cg.sub_cgroup(&[("whaaat".into(), "/".into())]), Err(CgroupError::UnknownController(c)) if c == "whaaat")
+        );
+        assert!(matches!(
+            cg.sub_cgroup(&[(String::new(), "x/../..".into())]),
+            Err(CgroupError::NotSubPath(_))
+        ));
         let _ = fs::remove_dir_all(&base);
     }
 
     #[test]
     fn dotdot_in_cgroups_path_is_refused() {
-        assert!(matches!(Cgroup::create(Some(Path::new("/a/../../etc")), "x"), Err(CgroupError::InvalidPath(_))));
+        assert!(matches!(
+            Cgroup::create(Some(Path::new("/a/../../etc")), "x"),
+            Err(CgroupError::InvalidPath(_))
+        ));
     }
 }

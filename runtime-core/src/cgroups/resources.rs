@@ -20,19 +20,42 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ResourceError {
     #[error("{field}: the {controller} controller is not available on this host{detail}")]
-    NotAvailable { field: String, controller: &'static str, detail: String },
+    NotAvailable {
+        field: String,
+        controller: &'static str,
+        detail: String,
+    },
     #[error("{field}: cgroup v2 files need a cgroup v2 hierarchy, and this host mounts none")]
     NoUnifiedHierarchy { field: String },
     #[error("{field} {value}: {reason}")]
-    Invalid { field: String, value: String, reason: String },
+    Invalid {
+        field: String,
+        value: String,
+        reason: String,
+    },
     #[error("{field} {value}: cgroup v2 has no equivalent of this setting")]
     NoV2Equivalent { field: String, value: String },
     #[error("{field} {value}: {} does not exist (this kernel or this cgroup has no such file)", .path.display())]
-    MissingFile { field: String, value: String, path: PathBuf },
+    MissingFile {
+        field: String,
+        value: String,
+        path: PathBuf,
+    },
     #[error("{field} {value}: write {}{}: {source}", .path.display(), .written.as_ref().map(|w| format!(" ({w:?})")).unwrap_or_default())]
-    Write { field: String, value: String, path: PathBuf, written: Option<String>, source: io::Error },
+    Write {
+        field: String,
+        value: String,
+        path: PathBuf,
+        written: Option<String>,
+        source: io::Error,
+    },
     #[error("{field} {value}: the kernel set {} to {actual} instead", .path.display())]
-    Clamped { field: String, value: String, path: PathBuf, actual: String },
+    Clamped {
+        field: String,
+        value: String,
+        path: PathBuf,
+        actual: String,
+    },
     #[error("read {}: {source}", .path.display())]
     Read { path: PathBuf, source: io::Error },
 }
@@ -93,7 +116,13 @@ pub(super) struct Write {
 }
 
 impl Write {
-    pub fn new(controller: Controller, field: &str, value: impl Display, file: impl Into<String>, content: impl Display) -> Write {
+    pub fn new(
+        controller: Controller,
+        field: &str,
+        value: impl Display,
+        file: impl Into<String>,
+        content: impl Display,
+    ) -> Write {
         Write {
             controller,
             field: format!("linux.resources.{field}"),
@@ -128,7 +157,9 @@ pub(super) fn quoted(s: &str) -> String {
 /// `linux.resources.unified`, in key order: its keys are file names in the
 /// container's cgroup v2 directory, so nothing may lead out of it.
 pub(super) fn unified_writes(resources: &LinuxResources) -> Result<Vec<Write>, ResourceError> {
-    let Some(unified) = resources.unified() else { return Ok(Vec::new()) };
+    let Some(unified) = resources.unified() else {
+        return Ok(Vec::new());
+    };
     let mut keys: Vec<&String> = unified.keys().collect();
     keys.sort();
     let mut writes = Vec::new();
@@ -136,19 +167,36 @@ pub(super) fn unified_writes(resources: &LinuxResources) -> Result<Vec<Write>, R
         let value = &unified[key];
         let field = format!("unified[{key:?}]");
         if key.is_empty() || key.contains('/') || key.contains("..") || key.contains('\0') {
-            return Err(invalid(&field, quoted(value), "the key must be a file name in the container's cgroup"));
+            return Err(invalid(
+                &field,
+                quoted(value),
+                "the key must be a file name in the container's cgroup",
+            ));
         }
-        writes.push(Write::new(Controller::Unified, &field, quoted(value), key.as_str(), value));
+        writes.push(Write::new(
+            Controller::Unified,
+            &field,
+            quoted(value),
+            key.as_str(),
+            value,
+        ));
     }
     Ok(writes)
 }
 
 /// Hugepage sizes name files (`hugetlb.2MB.limit_in_bytes`): only `<digits><K|M|G>B`.
 pub(super) fn check_page_size(field: &str, size: &str) -> Result<(), ResourceError> {
-    let digits = size.strip_suffix("KB").or_else(|| size.strip_suffix("MB")).or_else(|| size.strip_suffix("GB"));
+    let digits = size
+        .strip_suffix("KB")
+        .or_else(|| size.strip_suffix("MB"))
+        .or_else(|| size.strip_suffix("GB"));
     match digits {
         Some(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
-        _ => Err(invalid(field, quoted(size), "a page size is a number followed by KB, MB or GB (e.g. \"2MB\")")),
+        _ => Err(invalid(
+            field,
+            quoted(size),
+            "a page size is a number followed by KB, MB or GB (e.g. \"2MB\")",
+        )),
     }
 }
 
@@ -156,18 +204,33 @@ pub(super) fn check_page_size(field: &str, size: &str) -> Result<(), ResourceErr
 /// whitespace would split the line.
 pub(super) fn check_name(field: &str, name: &str) -> Result<(), ResourceError> {
     if name.is_empty() || name.chars().any(char::is_whitespace) {
-        return Err(invalid(field, quoted(name), "the name must be non-empty, without whitespace"));
+        return Err(invalid(
+            field,
+            quoted(name),
+            "the name must be non-empty, without whitespace",
+        ));
     }
     Ok(())
 }
 
 pub(super) fn invalid(field: &str, value: impl Display, reason: &str) -> ResourceError {
-    let field = if field.starts_with("linux.") { field.to_string() } else { format!("linux.resources.{field}") };
-    ResourceError::Invalid { field, value: value.to_string(), reason: reason.to_string() }
+    let field = if field.starts_with("linux.") {
+        field.to_string()
+    } else {
+        format!("linux.resources.{field}")
+    };
+    ResourceError::Invalid {
+        field,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 pub(super) fn no_v2_equivalent(field: &str, value: impl Display) -> ResourceError {
-    ResourceError::NoV2Equivalent { field: format!("linux.resources.{field}"), value: value.to_string() }
+    ResourceError::NoV2Equivalent {
+        field: format!("linux.resources.{field}"),
+        value: value.to_string(),
+    }
 }
 
 /// runc's order for a v1 memory limit and memory+swap limit: the kernel
@@ -200,13 +263,21 @@ impl Cgroup {
 
     fn order_memory_and_swap(&self, writes: &mut [Write]) -> Result<(), ResourceError> {
         let find = |file: &str| writes.iter().position(|w| w.choices[0].0 == file);
-        let (Some(limit), Some(swap)) = (find("memory.limit_in_bytes"), find("memory.memsw.limit_in_bytes")) else {
+        let (Some(limit), Some(swap)) = (
+            find("memory.limit_in_bytes"),
+            find("memory.memsw.limit_in_bytes"),
+        ) else {
             return Ok(());
         };
-        let Ok(swap_value) = writes[swap].choices[0].1.parse::<i64>() else { return Ok(()) };
+        let Ok(swap_value) = writes[swap].choices[0].1.parse::<i64>() else {
+            return Ok(());
+        };
         let dir = self.v1_dir(&writes[limit])?;
         let path = dir.join("memory.limit_in_bytes");
-        let current = fs::read_to_string(&path).map_err(|source| ResourceError::Read { path: path.clone(), source })?;
+        let current = fs::read_to_string(&path).map_err(|source| ResourceError::Read {
+            path: path.clone(),
+            source,
+        })?;
         let current = current.trim().parse::<u64>().unwrap_or(u64::MAX);
         if swap > limit && swap_goes_first(swap_value, current) {
             writes[limit..=swap].rotate_right(1);
@@ -224,7 +295,9 @@ impl Cgroup {
                 .iter()
                 .find(|(_, dir)| dir.join("cgroup.controllers").exists())
                 .map(|(_, dir)| dir.as_path())
-                .ok_or_else(|| ResourceError::NoUnifiedHierarchy { field: write.field.clone() });
+                .ok_or_else(|| ResourceError::NoUnifiedHierarchy {
+                    field: write.field.clone(),
+                });
         }
         let controller = write.controller.name();
         let prefix = format!("{controller}.");
@@ -233,13 +306,21 @@ impl Cgroup {
                 return false;
             }
             name.split(',').any(|c| c == controller)
-                || fs::read_dir(dir).is_ok_and(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with(&prefix)))
+                || fs::read_dir(dir).is_ok_and(|entries| {
+                    entries
+                        .flatten()
+                        .any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                })
         };
         self.dirs
             .iter()
             .find(|(name, dir)| holds(name, dir))
             .map(|(_, dir)| dir.as_path())
-            .ok_or_else(|| ResourceError::NotAvailable { field: write.field.clone(), controller, detail: String::new() })
+            .ok_or_else(|| ResourceError::NotAvailable {
+                field: write.field.clone(),
+                controller,
+                detail: String::new(),
+            })
     }
 }
 
@@ -250,7 +331,10 @@ fn v2_dir<'a>(dir: &'a Path, write: &Write) -> Result<&'a Path, ResourceError> {
         return Ok(dir);
     }
     let path = dir.join("cgroup.controllers");
-    let listed = fs::read_to_string(&path).map_err(|source| ResourceError::Read { path: path.clone(), source })?;
+    let listed = fs::read_to_string(&path).map_err(|source| ResourceError::Read {
+        path: path.clone(),
+        source,
+    })?;
     let controller = write.controller.name();
     if listed.split_whitespace().any(|c| c == controller) {
         return Ok(dir);
@@ -263,7 +347,10 @@ fn v2_dir<'a>(dir: &'a Path, write: &Write) -> Result<&'a Path, ResourceError> {
 }
 
 fn apply_write(dir: &Path, write: &Write) -> Result<(), ResourceError> {
-    let chosen = write.choices.iter().find(|(file, _)| dir.join(file).exists());
+    let chosen = write
+        .choices
+        .iter()
+        .find(|(file, _)| dir.join(file).exists());
     let Some((file, content)) = chosen else {
         if write.optional {
             return Ok(());
@@ -279,15 +366,22 @@ fn apply_write(dir: &Path, write: &Write) -> Result<(), ResourceError> {
         field: write.field.clone(),
         value: write.value.clone(),
         path: path.clone(),
-        written: (*content != write.value && quoted(content) != write.value).then(|| content.clone()),
+        written: (*content != write.value && quoted(content) != write.value)
+            .then(|| content.clone()),
         source,
     };
     // One write(2) per value: cgroup files parse each write on its own. No
     // O_CREAT: a file the kernel does not provide must not be made on a tmpfs.
-    let mut file = fs::OpenOptions::new().write(true).open(&path).map_err(fail)?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(fail)?;
     file.write_all(content.as_bytes()).map_err(fail)?;
     if write.read_back {
-        let actual = fs::read_to_string(&path).map_err(|source| ResourceError::Read { path: path.clone(), source })?;
+        let actual = fs::read_to_string(&path).map_err(|source| ResourceError::Read {
+            path: path.clone(),
+            source,
+        })?;
         if actual.trim() != content.trim() {
             return Err(ResourceError::Clamped {
                 field: write.field.clone(),
@@ -310,9 +404,18 @@ mod tests {
 
     #[test]
     fn unified_keys_are_written_as_given_in_key_order() {
-        let writes = unified_writes(&resources(r#"{"unified":{"memory.high":"1G","cgroup.max.descendants":"5"}}"#)).unwrap();
-        let got: Vec<_> = writes.iter().map(|w| (w.choices[0].0.as_str(), w.choices[0].1.as_str())).collect();
-        assert_eq!(got, [("cgroup.max.descendants", "5"), ("memory.high", "1G")]);
+        let writes = unified_writes(&resources(
+            r#"{"unified":{"memory.high":"1G","cgroup.max.descendants":"5"}}"#,
+        ))
+        .unwrap();
+        let got: Vec<_> = writes
+            .iter()
+            .map(|w| (w.choices[0].0.as_str(), w.choices[0].1.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [("cgroup.max.descendants", "5"), ("memory.high", "1G")]
+        );
         assert!(writes.iter().all(|w| w.controller == Controller::Unified));
         assert_eq!(writes[1].field, "linux.resources.unified[\"memory.high\"]");
     }
@@ -322,7 +425,10 @@ mod tests {
         for key in ["../memory.max", "a/b", "..", ""] {
             let json = format!(r#"{{"unified":{{{key:?}:"1"}}}}"#);
             let err = unified_writes(&resources(&json)).unwrap_err();
-            assert!(matches!(err, ResourceError::Invalid { .. }), "{key:?}: {err}");
+            assert!(
+                matches!(err, ResourceError::Invalid { .. }),
+                "{key:?}: {err}"
+            );
         }
     }
 
@@ -331,7 +437,10 @@ mod tests {
         assert!(check_page_size("hugepageLimits[0].pageSize", "2MB").is_ok());
         assert!(check_page_size("hugepageLimits[0].pageSize", "64KB").is_ok());
         for bad in ["2M", "MB", "../2MB", "2MB/x", ""] {
-            assert!(check_page_size("hugepageLimits[0].pageSize", bad).is_err(), "{bad:?}");
+            assert!(
+                check_page_size("hugepageLimits[0].pageSize", bad).is_err(),
+                "{bad:?}"
+            );
         }
         assert!(check_name("network.priorities[0].name", "eth0").is_ok());
         assert!(check_name("network.priorities[0].name", "eth0 5\nlo").is_err());
@@ -367,8 +476,20 @@ mod tests {
             written: Some("39".into()),
             source: io::Error::from_raw_os_error(libc::EINVAL),
         };
-        assert!(converted.to_string().contains("cpu.weight (\"39\"): Invalid argument"), "{converted}");
-        let absent = ResourceError::NotAvailable { field: "linux.resources.memory.limit".into(), controller: "memory", detail: String::new() };
-        assert_eq!(absent.to_string(), "linux.resources.memory.limit: the memory controller is not available on this host");
+        assert!(
+            converted
+                .to_string()
+                .contains("cpu.weight (\"39\"): Invalid argument"),
+            "{converted}"
+        );
+        let absent = ResourceError::NotAvailable {
+            field: "linux.resources.memory.limit".into(),
+            controller: "memory",
+            detail: String::new(),
+        };
+        assert_eq!(
+            absent.to_string(),
+            "linux.resources.memory.limit: the memory controller is not available on this host"
+        );
     }
 }

@@ -127,13 +127,19 @@ pub struct Pids {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Blkio {
-    #[serde(rename = "ioServiceBytesRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ioServiceBytesRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
     #[serde(rename = "ioServicedRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_serviced_recursive: Vec<BlkioEntry>,
     #[serde(rename = "ioQueueRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_queued_recursive: Vec<BlkioEntry>,
-    #[serde(rename = "ioServiceTimeRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ioServiceTimeRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_service_time_recursive: Vec<BlkioEntry>,
     #[serde(rename = "ioWaitTimeRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_wait_time_recursive: Vec<BlkioEntry>,
@@ -189,7 +195,11 @@ impl Cgroup {
             .filter(|(_, dir)| !dir.join("cgroup.controllers").exists())
             .find(|(name, dir)| {
                 name.split(',').any(|c| c == controller)
-                    || fs::read_dir(dir).is_ok_and(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with(&prefix)))
+                    || fs::read_dir(dir).is_ok_and(|entries| {
+                        entries
+                            .flatten()
+                            .any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                    })
             })
             .map(|(_, dir)| dir.as_path())
     }
@@ -206,7 +216,10 @@ impl Cgroup {
     pub fn oom_counter(&self) -> Result<Option<OomCounter>, StatsError> {
         match self.unified_only_dir() {
             Some(dir) => v2::oom_counter(dir),
-            None => self.v1_controller_dir("memory").map(v1::oom_counter).transpose(),
+            None => self
+                .v1_controller_dir("memory")
+                .map(v1::oom_counter)
+                .transpose(),
         }
     }
 }
@@ -216,24 +229,39 @@ fn read_optional(path: &Path) -> Result<Option<String>, StatsError> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         // ENODEV/EOPNOTSUPP: some knobs exist but cannot be read on this kernel.
-        Err(e) if e.kind() == io::ErrorKind::NotFound || matches!(e.raw_os_error(), Some(libc::ENODEV | libc::EOPNOTSUPP)) => Ok(None),
-        Err(source) => Err(StatsError::Read { path: path.to_path_buf(), source }),
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound
+                || matches!(e.raw_os_error(), Some(libc::ENODEV | libc::EOPNOTSUPP)) =>
+        {
+            Ok(None)
+        }
+        Err(source) => Err(StatsError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
 /// A file holding one number; "max" (v2's unlimited) reads as `max`. Absent: 0.
 fn read_number(path: &Path, max: u64) -> Result<u64, StatsError> {
-    let Some(text) = read_optional(path)? else { return Ok(0) };
+    let Some(text) = read_optional(path)? else {
+        return Ok(0);
+    };
     let text = text.trim();
     if text == "max" {
         return Ok(max);
     }
-    text.parse().map_err(|e| StatsError::Parse { path: path.to_path_buf(), detail: format!("{text:?}: {e}") })
+    text.parse().map_err(|e| StatsError::Parse {
+        path: path.to_path_buf(),
+        detail: format!("{text:?}: {e}"),
+    })
 }
 
 /// `key value` lines (memory.stat, cpu.stat, memory.events...). Absent: empty.
 fn read_key_values(path: &Path) -> Result<BTreeMap<String, u64>, StatsError> {
-    let Some(text) = read_optional(path)? else { return Ok(BTreeMap::new()) };
+    let Some(text) = read_optional(path)? else {
+        return Ok(BTreeMap::new());
+    };
     Ok(parse_key_values(&text))
 }
 
@@ -248,7 +276,10 @@ fn parse_key_values(text: &str) -> BTreeMap<String, u64> {
 
 /// A cpuset list ("0-3,8") as the numbers it names.
 fn parse_cpu_list(path: &Path, text: &str) -> Result<Vec<u16>, StatsError> {
-    let bad = |detail: String| StatsError::Parse { path: path.to_path_buf(), detail };
+    let bad = |detail: String| StatsError::Parse {
+        path: path.to_path_buf(),
+        detail,
+    };
     let mut out = Vec::new();
     for part in text.trim().split(',').filter(|p| !p.is_empty()) {
         let (start, end) = part.split_once('-').unwrap_or((part, part));
@@ -264,12 +295,18 @@ fn parse_cpu_list(path: &Path, text: &str) -> Result<Vec<u16>, StatsError> {
 
 /// Hugepage sizes as the cgroup files name them ("2MB", "1GB"), from sysfs.
 fn hugepage_sizes() -> Vec<String> {
-    let Ok(entries) = fs::read_dir("/sys/kernel/mm/hugepages") else { return Vec::new() };
+    let Ok(entries) = fs::read_dir("/sys/kernel/mm/hugepages") else {
+        return Vec::new();
+    };
     let mut sizes: Vec<(u64, String)> = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let kb: u64 = name.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()?;
+            let kb: u64 = name
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()?;
             Some((kb, page_size_name(kb)))
         })
         .collect();
@@ -291,8 +328,14 @@ mod tests {
 
     #[test]
     fn cpu_lists_expand_ranges() {
-        assert_eq!(parse_cpu_list(Path::new("x"), "0-2,5\n").unwrap(), [0, 1, 2, 5]);
-        assert_eq!(parse_cpu_list(Path::new("x"), "\n").unwrap(), Vec::<u16>::new());
+        assert_eq!(
+            parse_cpu_list(Path::new("x"), "0-2,5\n").unwrap(),
+            [0, 1, 2, 5]
+        );
+        assert_eq!(
+            parse_cpu_list(Path::new("x"), "\n").unwrap(),
+            Vec::<u16>::new()
+        );
         assert!(parse_cpu_list(Path::new("x"), "3-1").is_err());
         assert!(parse_cpu_list(Path::new("x"), "a").is_err());
     }
@@ -307,10 +350,21 @@ mod tests {
     #[test]
     fn empty_stats_serialize_as_runc_does() {
         let json = serde_json::to_value(Stats::default()).unwrap();
-        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(keys.len(), 8);
-        assert_eq!(json["cpu"], serde_json::json!({"usage": {"kernel": 0, "user": 0}, "throttling": {}}));
-        assert_eq!(json["memory"]["kernelTCP"], serde_json::json!({"limit": 0, "failcnt": 0}));
+        assert_eq!(
+            json["cpu"],
+            serde_json::json!({"usage": {"kernel": 0, "user": 0}, "throttling": {}})
+        );
+        assert_eq!(
+            json["memory"]["kernelTCP"],
+            serde_json::json!({"limit": 0, "failcnt": 0})
+        );
         assert_eq!(json["pids"], serde_json::json!({}));
         assert_eq!(json["network_interfaces"], serde_json::Value::Null);
     }

@@ -36,9 +36,18 @@ pub enum SystemdError {
     #[error("talk to systemd over {PRIVATE_SOCKET}: {0}")]
     Bus(io::Error),
     #[error("systemd refused to {action} unit {unit}: {name}: {message}")]
-    Refused { action: &'static str, unit: String, name: String, message: String },
+    Refused {
+        action: &'static str,
+        unit: String,
+        name: String,
+        message: String,
+    },
     #[error("systemd's job to {action} unit {unit} ended with {result:?}")]
-    Job { action: &'static str, unit: String, result: String },
+    Job {
+        action: &'static str,
+        unit: String,
+        result: String,
+    },
 }
 
 /// The scope a container's cgroup is, from its cgroupsPath.
@@ -54,35 +63,61 @@ impl Scope {
     /// `system.slice:runc:<id>`.
     pub fn parse(cgroups_path: Option<&str>, id: &str) -> Result<Scope, SystemdError> {
         let Some(path) = cgroups_path.filter(|p| !p.is_empty()) else {
-            return Ok(Scope { slice: "system.slice".into(), unit: format!("runc-{id}.scope") });
+            return Ok(Scope {
+                slice: "system.slice".into(),
+                unit: format!("runc-{id}.scope"),
+            });
         };
         let parts: Vec<&str> = path.split(':').collect();
-        let [slice, prefix, name] = parts[..] else { return Err(SystemdError::PathFormat(path.to_string())) };
+        let [slice, prefix, name] = parts[..] else {
+            return Err(SystemdError::PathFormat(path.to_string()));
+        };
         if name.is_empty() {
             return Err(SystemdError::PathFormat(path.to_string()));
         }
         if name.ends_with(".slice") {
             return Err(SystemdError::SliceAsName(name.to_string()));
         }
-        let slice = if slice.is_empty() { "system.slice" } else { slice };
+        let slice = if slice.is_empty() {
+            "system.slice"
+        } else {
+            slice
+        };
         expand_slice(slice)?;
         let unit = format!("{prefix}-{name}.scope");
-        if !unit.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.\\".contains(c)) {
+        if !unit
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":-_.\\".contains(c))
+        {
             return Err(SystemdError::InvalidUnit(unit));
         }
-        Ok(Scope { slice: slice.to_string(), unit })
+        Ok(Scope {
+            slice: slice.to_string(),
+            unit,
+        })
     }
 
     /// The scope's cgroup, from the root of the hierarchies systemd manages.
     pub fn cgroup_path(&self) -> Result<PathBuf, SystemdError> {
-        Ok(Path::new("/").join(expand_slice(&self.slice)?).join(&self.unit))
+        Ok(Path::new("/")
+            .join(expand_slice(&self.slice)?)
+            .join(&self.unit))
     }
 
     /// Ask systemd for the scope, holding `pid`, and wait until it is running.
     /// `v1_cpu`: the cpu controller is a v1 hierarchy (shares rather than weight).
-    pub fn start(&self, id: &str, pid: i32, resources: Option<&LinuxResources>, v1_cpu: bool) -> Result<(), SystemdError> {
+    pub fn start(
+        &self,
+        id: &str,
+        pid: i32,
+        resources: Option<&LinuxResources>,
+        v1_cpu: bool,
+    ) -> Result<(), SystemdError> {
         let mut properties = vec![
-            ("Description".to_string(), Value::Str(format!("berth container {id}"))),
+            (
+                "Description".to_string(),
+                Value::Str(format!("berth container {id}")),
+            ),
             ("Slice".to_string(), Value::Str(self.slice.clone())),
             ("Delegate".to_string(), Value::Bool(true)),
             ("PIDs".to_string(), Value::U32Array(vec![pid as u32])),
@@ -92,15 +127,24 @@ impl Scope {
             ("CPUAccounting".to_string(), Value::Bool(true)),
             ("TasksAccounting".to_string(), Value::Bool(true)),
         ];
-        properties.extend(resources.map(|r| resource_properties(r, v1_cpu)).unwrap_or_default());
+        properties.extend(
+            resources
+                .map(|r| resource_properties(r, v1_cpu))
+                .unwrap_or_default(),
+        );
         let mut bus = connect()?;
         let reply = bus
-            .call(SYSTEMD_PATH, MANAGER, "StartTransientUnit", &[
-                Arg::Str(&self.unit),
-                Arg::Str("replace"),
-                Arg::Properties(&properties),
-                Arg::NoAuxUnits,
-            ])
+            .call(
+                SYSTEMD_PATH,
+                MANAGER,
+                "StartTransientUnit",
+                &[
+                    Arg::Str(&self.unit),
+                    Arg::Str("replace"),
+                    Arg::Properties(&properties),
+                    Arg::NoAuxUnits,
+                ],
+            )
             .map_err(SystemdError::Bus)?;
         finish_job(&mut bus, reply, "start", &self.unit)
     }
@@ -119,7 +163,14 @@ pub fn check_running() -> Result<(), SystemdError> {
 /// cgroups); one already gone is no error, so delete may be repeated.
 pub fn stop(unit: &str) -> Result<(), SystemdError> {
     let mut bus = connect()?;
-    let reply = bus.call(SYSTEMD_PATH, MANAGER, "StopUnit", &[Arg::Str(unit), Arg::Str("replace")]).map_err(SystemdError::Bus)?;
+    let reply = bus
+        .call(
+            SYSTEMD_PATH,
+            MANAGER,
+            "StopUnit",
+            &[Arg::Str(unit), Arg::Str("replace")],
+        )
+        .map_err(SystemdError::Bus)?;
     match reply {
         Reply::Error(name, _) if name == "org.freedesktop.systemd1.NoSuchUnit" => Ok(()),
         reply => finish_job(&mut bus, reply, "stop", unit),
@@ -128,40 +179,83 @@ pub fn stop(unit: &str) -> Result<(), SystemdError> {
 
 /// Tell systemd the limits `update` sets, so that a `daemon-reload` writes
 /// those rather than the ones the scope was started with.
-pub fn set_properties(unit: &str, resources: &LinuxResources, v1_cpu: bool) -> Result<(), SystemdError> {
+pub fn set_properties(
+    unit: &str,
+    resources: &LinuxResources,
+    v1_cpu: bool,
+) -> Result<(), SystemdError> {
     let properties = resource_properties(resources, v1_cpu);
     if properties.is_empty() {
         return Ok(());
     }
     let mut bus = connect()?;
     let reply = bus
-        .call(SYSTEMD_PATH, MANAGER, "SetUnitProperties", &[Arg::Str(unit), Arg::Bool(true), Arg::Properties(&properties)])
+        .call(
+            SYSTEMD_PATH,
+            MANAGER,
+            "SetUnitProperties",
+            &[
+                Arg::Str(unit),
+                Arg::Bool(true),
+                Arg::Properties(&properties),
+            ],
+        )
         .map_err(SystemdError::Bus)?;
     match reply {
         Reply::Return(_) => Ok(()),
-        Reply::Error(name, message) => Err(SystemdError::Refused { action: "set the properties of", unit: unit.to_string(), name, message }),
+        Reply::Error(name, message) => Err(SystemdError::Refused {
+            action: "set the properties of",
+            unit: unit.to_string(),
+            name,
+            message,
+        }),
     }
 }
 
 fn connect() -> Result<Connection, SystemdError> {
-    let mut bus = Connection::open(Path::new(PRIVATE_SOCKET), BUS_TIMEOUT).map_err(SystemdError::Bus)?;
+    let mut bus =
+        Connection::open(Path::new(PRIVATE_SOCKET), BUS_TIMEOUT).map_err(SystemdError::Bus)?;
     // Job signals reach only subscribed clients on some versions; the private bus needs no match rule.
-    if let Reply::Error(name, message) = bus.call(SYSTEMD_PATH, MANAGER, "Subscribe", &[]).map_err(SystemdError::Bus)? {
-        return Err(SystemdError::Refused { action: "subscribe to", unit: "the manager".into(), name, message });
+    if let Reply::Error(name, message) = bus
+        .call(SYSTEMD_PATH, MANAGER, "Subscribe", &[])
+        .map_err(SystemdError::Bus)?
+    {
+        return Err(SystemdError::Refused {
+            action: "subscribe to",
+            unit: "the manager".into(),
+            name,
+            message,
+        });
     }
     Ok(bus)
 }
 
-fn finish_job(bus: &mut Connection, reply: Reply, action: &'static str, unit: &str) -> Result<(), SystemdError> {
+fn finish_job(
+    bus: &mut Connection,
+    reply: Reply,
+    action: &'static str,
+    unit: &str,
+) -> Result<(), SystemdError> {
     let job = match reply {
-        Reply::Error(name, message) => return Err(SystemdError::Refused { action, unit: unit.to_string(), name, message }),
+        Reply::Error(name, message) => {
+            return Err(SystemdError::Refused {
+                action,
+                unit: unit.to_string(),
+                name,
+                message,
+            })
+        }
         Reply::Return(job) => job.unwrap_or_default(),
     };
     let result = bus.wait_job(&job).map_err(SystemdError::Bus)?;
     if result == "done" {
         Ok(())
     } else {
-        Err(SystemdError::Job { action, unit: unit.to_string(), result })
+        Err(SystemdError::Job {
+            action,
+            unit: unit.to_string(),
+            result,
+        })
     }
 }
 
@@ -171,10 +265,20 @@ fn finish_job(bus: &mut Connection, reply: Reply, action: &'static str, unit: &s
 fn resource_properties(resources: &LinuxResources, v1_cpu: bool) -> Vec<(String, Value)> {
     let mut properties = Vec::new();
     let mut add = |name: &str, value: u64| properties.push((name.to_string(), Value::U64(value)));
-    if let Some(limit) = resources.memory().as_ref().and_then(|m| m.limit()).filter(|l| *l != 0) {
+    if let Some(limit) = resources
+        .memory()
+        .as_ref()
+        .and_then(|m| m.limit())
+        .filter(|l| *l != 0)
+    {
         add("MemoryMax", u64::try_from(limit).unwrap_or(u64::MAX));
     }
-    if let Some(limit) = resources.pids().as_ref().map(|p| p.limit()).filter(|l| *l != 0) {
+    if let Some(limit) = resources
+        .pids()
+        .as_ref()
+        .map(|p| p.limit())
+        .filter(|l| *l != 0)
+    {
         add("TasksMax", u64::try_from(limit).unwrap_or(u64::MAX));
     }
     let cpu = resources.cpu().as_ref();
@@ -186,9 +290,15 @@ fn resource_properties(resources: &LinuxResources, v1_cpu: bool) -> Vec<(String,
             add("CPUWeight", 1 + (shares.saturating_sub(2) * 9999) / 262142);
         }
     }
-    if let (Some(quota), Some(period)) = (cpu.and_then(|c| c.quota()).filter(|q| *q != 0), cpu.and_then(|c| c.period()).filter(|p| *p != 0)) {
+    if let (Some(quota), Some(period)) = (
+        cpu.and_then(|c| c.quota()).filter(|q| *q != 0),
+        cpu.and_then(|c| c.period()).filter(|p| *p != 0),
+    ) {
         add("CPUQuotaPeriodUSec", period);
-        add("CPUQuotaPerSecUSec", u64::try_from(quota).map_or(u64::MAX, |q| q.saturating_mul(1_000_000) / period));
+        add(
+            "CPUQuotaPerSecUSec",
+            u64::try_from(quota).map_or(u64::MAX, |q| q.saturating_mul(1_000_000) / period),
+        );
     }
     properties
 }
@@ -196,8 +306,15 @@ fn resource_properties(resources: &LinuxResources, v1_cpu: bool) -> Vec<(String,
 /// A slice's cgroup path, as systemd nests slices: `a-b.slice` lives in
 /// `a.slice/a-b.slice`, `-.slice` is the root.
 pub fn expand_slice(slice: &str) -> Result<String, SystemdError> {
-    let bad = |why| Err(SystemdError::InvalidSlice { slice: slice.to_string(), why });
-    let Some(stem) = slice.strip_suffix(".slice") else { return bad("a slice name ends in .slice") };
+    let bad = |why| {
+        Err(SystemdError::InvalidSlice {
+            slice: slice.to_string(),
+            why,
+        })
+    };
+    let Some(stem) = slice.strip_suffix(".slice") else {
+        return bad("a slice name ends in .slice");
+    };
     if stem.contains('/') {
         return bad("a slice name cannot contain '/'");
     }
@@ -228,17 +345,38 @@ mod tests {
     #[test]
     fn slice_prefix_name_becomes_a_scope_in_that_slice() {
         let scope = Scope::parse(Some("system.slice:docker:abc"), "x").unwrap();
-        assert_eq!(scope, Scope { slice: "system.slice".into(), unit: "docker-abc.scope".into() });
-        assert_eq!(scope.cgroup_path().unwrap(), Path::new("/system.slice/docker-abc.scope"));
+        assert_eq!(
+            scope,
+            Scope {
+                slice: "system.slice".into(),
+                unit: "docker-abc.scope".into()
+            }
+        );
+        assert_eq!(
+            scope.cgroup_path().unwrap(),
+            Path::new("/system.slice/docker-abc.scope")
+        );
         let nested = Scope::parse(Some("a-b.slice:p:n"), "x").unwrap();
-        assert_eq!(nested.cgroup_path().unwrap(), Path::new("/a.slice/a-b.slice/p-n.scope"));
+        assert_eq!(
+            nested.cgroup_path().unwrap(),
+            Path::new("/a.slice/a-b.slice/p-n.scope")
+        );
     }
 
     #[test]
     fn empty_path_or_slice_means_system_slice() {
-        assert_eq!(Scope::parse(None, "c1").unwrap(), Scope { slice: "system.slice".into(), unit: "runc-c1.scope".into() });
+        assert_eq!(
+            Scope::parse(None, "c1").unwrap(),
+            Scope {
+                slice: "system.slice".into(),
+                unit: "runc-c1.scope".into()
+            }
+        );
         assert_eq!(Scope::parse(Some(""), "c1").unwrap().unit, "runc-c1.scope");
-        assert_eq!(Scope::parse(Some(":p:n"), "c1").unwrap().slice, "system.slice");
+        assert_eq!(
+            Scope::parse(Some(":p:n"), "c1").unwrap().slice,
+            "system.slice"
+        );
     }
 
     #[test]
@@ -250,17 +388,36 @@ mod tests {
                 format!("expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got {path:?} instead")
             );
         }
-        assert!(matches!(Scope::parse(Some("system:p:n"), "x"), Err(SystemdError::InvalidSlice { .. })));
-        assert!(matches!(Scope::parse(Some("system.slice:p:n.slice"), "x"), Err(SystemdError::SliceAsName(_))));
-        assert!(matches!(Scope::parse(Some("system.slice:p:a/b"), "x"), Err(SystemdError::InvalidUnit(_))));
+        assert!(matches!(
+            Scope::parse(Some("system:p:n"), "x"),
+            Err(SystemdError::InvalidSlice { .. })
+        ));
+        assert!(matches!(
+            Scope::parse(Some("system.slice:p:n.slice"), "x"),
+            Err(SystemdError::SliceAsName(_))
+        ));
+        assert!(matches!(
+            Scope::parse(Some("system.slice:p:a/b"), "x"),
+            Err(SystemdError::InvalidUnit(_))
+        ));
     }
 
     #[test]
     fn slices_nest_by_dashes() {
         assert_eq!(expand_slice("-.slice").unwrap(), "");
         assert_eq!(expand_slice("system.slice").unwrap(), "system.slice");
-        assert_eq!(expand_slice("a-b-c.slice").unwrap(), "a.slice/a-b.slice/a-b-c.slice");
-        for bad in ["a", "-a.slice", "a-.slice", "a--b.slice", ".slice", "a/b.slice"] {
+        assert_eq!(
+            expand_slice("a-b-c.slice").unwrap(),
+            "a.slice/a-b.slice/a-b-c.slice"
+        );
+        for bad in [
+            "a",
+            "-a.slice",
+            "a-.slice",
+            "a--b.slice",
+            ".slice",
+            "a/b.slice",
+        ] {
             assert!(expand_slice(bad).is_err(), "{bad} was accepted");
         }
     }

@@ -33,7 +33,14 @@ pub fn default_devices() -> Vec<DeviceNode> {
         uid: 0,
         gid: 0,
     };
-    vec![node("null", 1, 3), node("zero", 1, 5), node("full", 1, 7), node("random", 1, 8), node("urandom", 1, 9), node("tty", 5, 0)]
+    vec![
+        node("null", 1, 3),
+        node("zero", 1, 5),
+        node("full", 1, 7),
+        node("random", 1, 8),
+        node("urandom", 1, 9),
+        node("tty", 5, 0),
+    ]
 }
 
 impl DeviceNode {
@@ -71,34 +78,66 @@ pub enum Existing {
 /// already there of the same type and numbers is kept as it is; anything
 /// else is dealt with as `existing` says. Nothing at the path is ever
 /// opened: an impostor node would open a host device.
-pub fn create_node(root: &Root, node: &DeviceNode, bind: bool, existing: Existing) -> Result<(), RootfsError> {
-    let fail = |source: std::io::Error| RootfsError::Device { path: node.path.clone(), source };
+pub fn create_node(
+    root: &Root,
+    node: &DeviceNode,
+    bind: bool,
+    existing: Existing,
+) -> Result<(), RootfsError> {
+    let fail = |source: std::io::Error| RootfsError::Device {
+        path: node.path.clone(),
+        source,
+    };
     let (parent, name) = split_last(&relative(&node.path)).map_err(fail)?;
     let dir = root.mkdir_all(&parent).map_err(fail)?;
-    let found = match nix::sys::stat::fstatat(dir.as_fd(), name.as_path(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+    let found = match nix::sys::stat::fstatat(
+        dir.as_fd(),
+        name.as_path(),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
         Ok(st) => Some(st),
         Err(Errno::ENOENT) => None,
         Err(e) => return Err(fail(e.into())),
     };
     if let Some(st) = found {
         // What the host node is bound over may be an empty file or any char node.
-        let bind_target = bind && matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR);
+        let bind_target =
+            bind && matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR);
         let keep = is_node(&st, node) || bind_target;
         if keep && !bind {
             return Ok(());
         }
         if !keep {
             if existing == Existing::MustMatch || st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-                return Err(RootfsError::DeviceInTheWay { path: node.path.clone(), found: file_kind(st.st_mode) });
+                return Err(RootfsError::DeviceInTheWay {
+                    path: node.path.clone(),
+                    found: file_kind(st.st_mode),
+                });
             }
-            nix::unistd::unlinkat(dir.as_fd(), name.as_path(), nix::unistd::UnlinkatFlags::NoRemoveDir).map_err(|e| fail(e.into()))?;
+            nix::unistd::unlinkat(
+                dir.as_fd(),
+                name.as_path(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            )
+            .map_err(|e| fail(e.into()))?;
         }
     }
     if bind {
         return bind_host_node(root, node).map_err(fail);
     }
-    let dev = if node.kind == SFlag::S_IFIFO { 0 } else { nix::sys::stat::makedev(node.major, node.minor) };
-    nix::sys::stat::mknodat(dir.as_fd(), name.as_path(), node.kind, Mode::from_bits_truncate(node.mode), dev).map_err(|e| fail(e.into()))?;
+    let dev = if node.kind == SFlag::S_IFIFO {
+        0
+    } else {
+        nix::sys::stat::makedev(node.major, node.minor)
+    };
+    nix::sys::stat::mknodat(
+        dir.as_fd(),
+        name.as_path(),
+        node.kind,
+        Mode::from_bits_truncate(node.mode),
+        dev,
+    )
+    .map_err(|e| fail(e.into()))?;
     nix::unistd::fchownat(
         dir.as_fd(),
         name.as_path(),
@@ -111,7 +150,9 @@ pub fn create_node(root: &Root, node: &DeviceNode, bind: bool, existing: Existin
 
 /// Whether `st` is `node`: same type and, but for a fifo, the same numbers.
 fn is_node(st: &nix::sys::stat::FileStat, node: &DeviceNode) -> bool {
-    st.st_mode & libc::S_IFMT == node.kind.bits() && (node.kind == SFlag::S_IFIFO || st.st_rdev == nix::sys::stat::makedev(node.major, node.minor))
+    st.st_mode & libc::S_IFMT == node.kind.bits()
+        && (node.kind == SFlag::S_IFIFO
+            || st.st_rdev == nix::sys::stat::makedev(node.major, node.minor))
 }
 
 fn bind_host_node(root: &Root, node: &DeviceNode) -> std::io::Result<()> {
@@ -134,8 +175,14 @@ pub fn create_dev_symlinks(root: &Root) -> Result<(), RootfsError> {
     ];
     let dev = root
         .mkdir_all(Path::new("/dev"))
-        .map_err(|source| RootfsError::Device { path: PathBuf::from("/dev"), source })?;
-    let fail = |name: &str, e: Errno| RootfsError::Device { path: Path::new("/dev").join(name), source: e.into() };
+        .map_err(|source| RootfsError::Device {
+            path: PathBuf::from("/dev"),
+            source,
+        })?;
+    let fail = |name: &str, e: Errno| RootfsError::Device {
+        path: Path::new("/dev").join(name),
+        source: e.into(),
+    };
     match nix::unistd::unlinkat(dev.as_fd(), "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => {}
         Err(e) => return Err(fail("ptmx", e)),
@@ -161,7 +208,10 @@ mod tests {
     }
 
     fn null() -> DeviceNode {
-        default_devices().into_iter().find(|d| d.path == Path::new("/dev/null")).unwrap()
+        default_devices()
+            .into_iter()
+            .find(|d| d.path == Path::new("/dev/null"))
+            .unwrap()
     }
 
     fn rdev(path: &Path) -> (u32, u64) {
@@ -173,10 +223,20 @@ mod tests {
     fn a_default_device_replaces_an_impostor_and_a_listed_one_refuses_it() {
         let dir = scratch("impostor");
         let at = dir.join("root/dev/null");
-        nix::sys::stat::mknod(&at, SFlag::S_IFBLK, Mode::from_bits_truncate(0o666), nix::sys::stat::makedev(8, 0)).unwrap();
+        nix::sys::stat::mknod(
+            &at,
+            SFlag::S_IFBLK,
+            Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(8, 0),
+        )
+        .unwrap();
         let root = Root::open(&dir.join("root")).unwrap();
         let err = create_node(&root, &null(), false, Existing::MustMatch).unwrap_err();
-        assert!(err.to_string().contains("/dev/null: the rootfs has a block device there"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("/dev/null: the rootfs has a block device there"),
+            "{err}"
+        );
         create_node(&root, &null(), false, Existing::Replace).unwrap();
         assert_eq!(rdev(&at), (libc::S_IFCHR, nix::sys::stat::makedev(1, 3)));
         // The right node now: kept by both.

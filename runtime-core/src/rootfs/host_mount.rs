@@ -14,8 +14,15 @@ const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
 const STATX_MNT_ID: u32 = 0x1000;
 
 fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
-    let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
-    Ok(nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty())?)
+    let flags = nix::fcntl::OFlag::O_PATH
+        | nix::fcntl::OFlag::O_DIRECTORY
+        | nix::fcntl::OFlag::O_NOFOLLOW
+        | nix::fcntl::OFlag::O_CLOEXEC;
+    Ok(nix::fcntl::open(
+        path,
+        flags,
+        nix::sys::stat::Mode::empty(),
+    )?)
 }
 
 fn mount_id_of(fd: &OwnedFd) -> std::io::Result<u64> {
@@ -23,7 +30,15 @@ fn mount_id_of(fd: &OwnedFd) -> std::io::Result<u64> {
     let mut stx = unsafe { std::mem::zeroed::<libc::statx>() };
     for mask in [STATX_MNT_ID_UNIQUE, STATX_MNT_ID] {
         // SAFETY: statx writes into a struct we own; the empty path names the descriptor itself.
-        let rc = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, mask, &mut stx) };
+        let rc = unsafe {
+            libc::statx(
+                fd.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH,
+                mask,
+                &mut stx,
+            )
+        };
         if rc != 0 {
             return Err(std::io::Error::last_os_error());
         }

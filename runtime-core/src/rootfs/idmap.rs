@@ -33,7 +33,10 @@ pub struct IdMap<'a> {
 pub fn apply(tree: BorrowedFd, map: &IdMap) -> io::Result<()> {
     let userns = user_namespace(map.uid, map.gid)?;
     mount_api::set_idmap(tree, userns.as_fd(), map.recursive).map_err(|e| match e.raw_os_error() {
-        Some(libc::EINVAL) => io::Error::new(e.kind(), format!("{e}: the filesystem does not support idmapped mounts")),
+        Some(libc::EINVAL) => io::Error::new(
+            e.kind(),
+            format!("{e}: the filesystem does not support idmapped mounts"),
+        ),
         _ => e,
     })
 }
@@ -42,13 +45,20 @@ pub fn apply(tree: BorrowedFd, map: &IdMap) -> io::Result<()> {
 pub fn user_namespace(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> io::Result<OwnedFd> {
     // A procfs of our own pid namespace, which the child's pid is in: the
     // /proc still mounted here is the host's, with other pid numbers.
-    let proc = FsContext::open("proc")?.mount(libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC)?;
+    let proc = FsContext::open("proc")?
+        .mount(libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC)?;
     let holder = Holder::spawn()?;
     let dir = PathBuf::from(holder.pid.to_string());
     write_proc_file(proc.as_fd(), &dir.join("uid_map"), &map_lines(uid))?;
     write_proc_file(proc.as_fd(), &dir.join("gid_map"), &map_lines(gid))?;
     let strict = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_XDEV;
-    let ns_dir = openat2(proc.as_fd(), &dir.join("ns"), libc::O_PATH | libc::O_DIRECTORY, 0, strict)?;
+    let ns_dir = openat2(
+        proc.as_fd(),
+        &dir.join("ns"),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+        strict,
+    )?;
     // ns/user is a magic link into nsfs, which openat2's RESOLVE_* flags all
     // refuse; this procfs is our own and mounted nowhere, so following it is safe.
     let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC;
@@ -58,7 +68,10 @@ pub fn user_namespace(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> io::Res
 }
 
 fn write_proc_file(proc: BorrowedFd, path: &Path, text: &str) -> io::Result<()> {
-    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV;
+    let resolve = libc::RESOLVE_BENEATH
+        | libc::RESOLVE_NO_SYMLINKS
+        | libc::RESOLVE_NO_MAGICLINKS
+        | libc::RESOLVE_NO_XDEV;
     let fd = openat2(proc, path, libc::O_WRONLY, 0, resolve)?;
     let mut file = std::fs::File::from(fd);
     file.write_all(text.as_bytes())
@@ -88,8 +101,9 @@ impl Holder {
         // The child's unshare result: 0, or its errno; nothing if it died.
         let mut status = [0u8; 4];
         let mut ready = std::fs::File::from(ready_read);
-        std::io::Read::read_exact(&mut ready, &mut status)
-            .map_err(|_| io::Error::other("the helper process died before making a user namespace"))?;
+        std::io::Read::read_exact(&mut ready, &mut status).map_err(|_| {
+            io::Error::other("the helper process died before making a user namespace")
+        })?;
         match i32::from_ne_bytes(status) {
             0 => Ok(holder),
             errno => Err(io::Error::from_raw_os_error(errno)),

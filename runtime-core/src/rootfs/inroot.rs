@@ -31,8 +31,14 @@ pub enum TargetKind {
 impl Root {
     /// Open `path` (a host path the runtime trusts, like the bundle's rootfs).
     pub fn open(path: &Path) -> io::Result<Root> {
-        let fd = nix::fcntl::open(path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(io::Error::from)?;
+        let fd = nix::fcntl::open(
+            path,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(io::Error::from)?;
         Ok(Root { fd })
     }
 
@@ -55,7 +61,11 @@ impl Root {
 
     fn walk_making_dirs(&self, path: &Path) -> io::Result<OwnedFd> {
         let dir_flags = libc::O_PATH | libc::O_DIRECTORY;
-        let mut pending: Vec<PathBuf> = relative(path).components().rev().map(|c| PathBuf::from(c.as_os_str())).collect();
+        let mut pending: Vec<PathBuf> = relative(path)
+            .components()
+            .rev()
+            .map(|c| PathBuf::from(c.as_os_str()))
+            .collect();
         let mut walked = PathBuf::new();
         let mut current = self.open_path(&walked, dir_flags)?;
         let mut links_followed = 0;
@@ -70,7 +80,11 @@ impl Root {
                 Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
                 Err(_) => {}
             }
-            match nix::sys::stat::mkdirat(current.as_fd(), component.as_path(), Mode::from_bits_truncate(0o755)) {
+            match nix::sys::stat::mkdirat(
+                current.as_fd(),
+                component.as_path(),
+                Mode::from_bits_truncate(0o755),
+            ) {
                 Ok(()) => {}
                 Err(Errno::EEXIST) => {
                     // A dangling symlink: continue the walk at its target.
@@ -78,13 +92,19 @@ impl Root {
                     if links_followed > 40 {
                         return Err(io::Error::from_raw_os_error(libc::ELOOP));
                     }
-                    let target = nix::fcntl::readlinkat(current.as_fd(), component.as_path()).map_err(io::Error::from)?;
+                    let target = nix::fcntl::readlinkat(current.as_fd(), component.as_path())
+                        .map_err(io::Error::from)?;
                     let target = PathBuf::from(target);
                     if target.is_absolute() {
                         walked = PathBuf::new();
                         current = self.open_path(&walked, dir_flags)?;
                     }
-                    pending.extend(relative(&target).components().rev().map(|c| PathBuf::from(c.as_os_str())));
+                    pending.extend(
+                        relative(&target)
+                            .components()
+                            .rev()
+                            .map(|c| PathBuf::from(c.as_os_str())),
+                    );
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -109,8 +129,16 @@ impl Root {
                 let rel = relative(path);
                 let (parent, name) = split_last(&rel)?;
                 let parent_fd = self.mkdir_all(&parent)?;
-                let flags = nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
-                match nix::fcntl::openat(parent_fd.as_fd(), name.as_path(), flags, Mode::from_bits_truncate(0o644)) {
+                let flags = nix::fcntl::OFlag::O_CREAT
+                    | nix::fcntl::OFlag::O_WRONLY
+                    | nix::fcntl::OFlag::O_NOFOLLOW
+                    | nix::fcntl::OFlag::O_CLOEXEC;
+                match nix::fcntl::openat(
+                    parent_fd.as_fd(),
+                    name.as_path(),
+                    flags,
+                    Mode::from_bits_truncate(0o644),
+                ) {
                     Ok(_) | Err(Errno::EEXIST) => {}
                     Err(e) => return Err(e.into()),
                 }
@@ -136,8 +164,19 @@ impl Root {
                 libc::S_IFREG | libc::S_IFCHR | libc::S_IFBLK => true,
                 libc::S_IFDIR => return Err(io::Error::from_raw_os_error(libc::EISDIR)),
                 _ => {
-                    nix::unistd::unlinkat(parent_fd.as_fd(), name.as_path(), nix::unistd::UnlinkatFlags::NoRemoveDir).map_err(|e| {
-                        io::Error::new(io::Error::from(e).kind(), format!("{} is there and cannot be replaced: {e}", file_kind(st.st_mode)))
+                    nix::unistd::unlinkat(
+                        parent_fd.as_fd(),
+                        name.as_path(),
+                        nix::unistd::UnlinkatFlags::NoRemoveDir,
+                    )
+                    .map_err(|e| {
+                        io::Error::new(
+                            io::Error::from(e).kind(),
+                            format!(
+                                "{} is there and cannot be replaced: {e}",
+                                file_kind(st.st_mode)
+                            ),
+                        )
                     })?;
                     false
                 }
@@ -146,11 +185,24 @@ impl Root {
             Err(e) => return Err(e.into()),
         };
         if !exists {
-            let create = nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
-            nix::fcntl::openat(parent_fd.as_fd(), name.as_path(), create, Mode::from_bits_truncate(0o644)).map_err(io::Error::from)?;
+            let create = nix::fcntl::OFlag::O_CREAT
+                | nix::fcntl::OFlag::O_EXCL
+                | nix::fcntl::OFlag::O_WRONLY
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC;
+            nix::fcntl::openat(
+                parent_fd.as_fd(),
+                name.as_path(),
+                create,
+                Mode::from_bits_truncate(0o644),
+            )
+            .map_err(io::Error::from)?;
         }
-        let handle = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
-        nix::fcntl::openat(parent_fd.as_fd(), name.as_path(), handle, Mode::empty()).map_err(io::Error::from)
+        let handle = nix::fcntl::OFlag::O_PATH
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC;
+        nix::fcntl::openat(parent_fd.as_fd(), name.as_path(), handle, Mode::empty())
+            .map_err(io::Error::from)
     }
 }
 
@@ -180,7 +232,9 @@ pub fn file_kind(mode: libc::mode_t) -> &'static str {
 
 /// The parent directory and last component of a relative path.
 pub fn split_last(path: &Path) -> io::Result<(PathBuf, PathBuf)> {
-    let name = path.file_name().ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
     let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok((parent, PathBuf::from(name)))
 }
@@ -190,9 +244,18 @@ pub fn split_last(path: &Path) -> io::Result<(PathBuf, PathBuf)> {
 pub fn relative(path: &Path) -> PathBuf {
     let rel: PathBuf = path
         .components()
-        .filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_) | Component::CurDir))
+        .filter(|c| {
+            !matches!(
+                c,
+                Component::RootDir | Component::Prefix(_) | Component::CurDir
+            )
+        })
         .collect();
-    if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel }
+    if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    }
 }
 
 #[cfg(test)]
@@ -214,8 +277,15 @@ mod tests {
         symlink(dir.join("outside"), dir.join("root/evil")).unwrap();
         let root = Root::open(&dir.join("root")).unwrap();
         root.mkdir_all(Path::new("/evil/x")).unwrap();
-        assert!(!dir.join("outside/x").exists(), "mkdir followed the symlink out of the root");
-        assert!(dir.join("root").join(dir.strip_prefix("/").unwrap()).join("outside/x").is_dir());
+        assert!(
+            !dir.join("outside/x").exists(),
+            "mkdir followed the symlink out of the root"
+        );
+        assert!(dir
+            .join("root")
+            .join(dir.strip_prefix("/").unwrap())
+            .join("outside/x")
+            .is_dir());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -22,17 +22,30 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
     #[error("make / {propagation} in the container's mount namespace: {source}")]
-    Propagation { propagation: &'static str, source: nix::Error },
+    Propagation {
+        propagation: &'static str,
+        source: nix::Error,
+    },
     #[error("rootfsPropagation {0:?} needs a mount namespace of the container's own (linux.namespaces has no mount namespace)")]
     PropagationWithoutNamespace(String),
     #[error("unsupported rootfsPropagation {0:?}")]
     UnknownPropagation(String),
     #[error("bind the rootfs {path}: {source}")]
-    BindRootfs { path: PathBuf, source: std::io::Error },
+    BindRootfs {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("unable to {op} mount {destination}: {source}")]
-    Mount { destination: PathBuf, op: &'static str, source: std::io::Error },
+    Mount {
+        destination: PathBuf,
+        op: &'static str,
+        source: std::io::Error,
+    },
     #[error("bind mount source {source_path}: {source}")]
-    BindSource { source_path: PathBuf, source: std::io::Error },
+    BindSource {
+        source_path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("mount {0} has no source")]
     MissingSource(PathBuf),
     #[error("mount target {0} must be a directory, not a symlink or file")]
@@ -40,23 +53,38 @@ pub enum RootfsError {
     #[error("unsupported mount option {0:?}")]
     UnsupportedOption(String),
     #[error("create device {path}: {source}")]
-    Device { path: PathBuf, source: std::io::Error },
+    Device {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("device {path}: the rootfs has {found} there, not the device")]
     DeviceInTheWay { path: PathBuf, found: &'static str },
     #[error("create the working directory {path}: {source}")]
-    Cwd { path: PathBuf, source: std::io::Error },
+    Cwd {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("/dev/null on the host is not the null device")]
     BadDevNull,
     #[error("pivot_root into {path}: {source}")]
-    Pivot { path: PathBuf, source: std::io::Error },
+    Pivot {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("mask {path}: {source}")]
-    Mask { path: PathBuf, source: std::io::Error },
+    Mask {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Hooks(String),
     #[error("{0}")]
     Cgroup(String),
     #[error("make {path} read-only: {source}")]
-    ReadOnly { path: PathBuf, source: std::io::Error },
+    ReadOnly {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Everything `prepare` needs beyond the spec.
@@ -86,30 +114,53 @@ pub struct RootfsSetup<'a> {
 /// Without a user namespace the init makes them itself, in mount order, so
 /// a bind can take a tree that earlier mounts built inside the container.
 pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>, RootfsError> {
-    let in_user_namespace = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten().any(|ns| ns.typ() == LinuxNamespaceType::User);
+    let in_user_namespace = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .any(|ns| ns.typ() == LinuxNamespaceType::User);
     if !in_user_namespace {
         return Ok(Vec::new());
     }
-    let env = mounts::MountEnv { bundle, cgroups: &[], enter_cgroup: &|| Ok(()), user_mappings: user_mappings(spec) };
-    spec.mounts().iter().flatten().map(|mount| mounts::idmapped_tree(mount, &env)).collect()
+    let env = mounts::MountEnv {
+        bundle,
+        cgroups: &[],
+        enter_cgroup: &|| Ok(()),
+        user_mappings: user_mappings(spec),
+    };
+    spec.mounts()
+        .iter()
+        .flatten()
+        .map(|mount| mounts::idmapped_tree(mount, &env))
+        .collect()
 }
 
 /// Build the container's filesystem and make it `/`. Runs in the init,
 /// inside its new mount namespace. `before_pivot` runs once every mount and
 /// device is in place, before anything is made read-only and before
 /// pivot_root: where the spec puts the createRuntime and createContainer hooks.
-pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(), String>) -> Result<(), RootfsError> {
+pub fn prepare(
+    setup: &RootfsSetup,
+    before_pivot: &mut dyn FnMut() -> Result<(), String>,
+) -> Result<(), RootfsError> {
     let linux = setup.spec.linux().as_ref();
     let propagation = linux.and_then(|l| l.rootfs_propagation().as_deref());
     if setup.in_host_namespace {
         if let Some(propagation) = propagation {
-            return Err(RootfsError::PropagationWithoutNamespace(propagation.to_string()));
+            return Err(RootfsError::PropagationWithoutNamespace(
+                propagation.to_string(),
+            ));
         }
     } else {
         make_root_private(propagation)?;
     }
 
-    let bind_err = |source| RootfsError::BindRootfs { path: setup.rootfs.to_path_buf(), source };
+    let bind_err = |source| RootfsError::BindRootfs {
+        path: setup.rootfs.to_path_buf(),
+        source,
+    };
     // The rootfs path is the host's to choose and may be a symlink: the
     // bind is attached where it leads, as move_mount will not follow it.
     let rootfs = std::fs::canonicalize(setup.rootfs).map_err(bind_err)?;
@@ -133,28 +184,56 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
             deferred.push(i);
             continue;
         }
-        mounts::mount_one(&root, mount, &env, setup.idmapped.get(i).and_then(Option::as_ref))?;
+        mounts::mount_one(
+            &root,
+            mount,
+            &env,
+            setup.idmapped.get(i).and_then(Option::as_ref),
+        )?;
     }
     let dev_is_bound = mounts.iter().any(|m| {
-        m.destination() == Path::new("/dev") && m.options().as_deref().unwrap_or_default().iter().any(|o| o == "bind" || o == "rbind")
+        m.destination() == Path::new("/dev")
+            && m.options()
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|o| o == "bind" || o == "rbind")
     });
-    let spec_devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or_default();
+    let spec_devices = linux
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or_default();
     if !dev_is_bound {
         // A device the config lists at a default path comes with its own mode and owner.
-        let defaults = devices::default_devices().into_iter().filter(|d| spec_devices.iter().all(|s| s.path() != &d.path));
+        let defaults = devices::default_devices()
+            .into_iter()
+            .filter(|d| spec_devices.iter().all(|s| s.path() != &d.path));
         for node in defaults {
             devices::create_node(&root, &node, setup.bind_devices, devices::Existing::Replace)?;
         }
         devices::create_dev_symlinks(&root)?;
     }
     for device in spec_devices {
-        devices::create_node(&root, &devices::DeviceNode::from_spec(device), setup.bind_devices, devices::Existing::MustMatch)?;
+        devices::create_node(
+            &root,
+            &devices::DeviceNode::from_spec(device),
+            setup.bind_devices,
+            devices::Existing::MustMatch,
+        )?;
     }
     for i in deferred {
-        mounts::mount_one(&root, &mounts[i], &env, setup.idmapped.get(i).and_then(Option::as_ref))?;
+        mounts::mount_one(
+            &root,
+            &mounts[i],
+            &env,
+            setup.idmapped.get(i).and_then(Option::as_ref),
+        )?;
     }
     if let Some(process) = setup.spec.process() {
-        root.mkdir_all(process.cwd()).map_err(|source| RootfsError::Cwd { path: process.cwd().clone(), source })?;
+        root.mkdir_all(process.cwd())
+            .map_err(|source| RootfsError::Cwd {
+                path: process.cwd().clone(),
+                source,
+            })?;
     }
 
     before_pivot().map_err(RootfsError::Hooks)?;
@@ -163,19 +242,40 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
     // /dev/null is still in this mount namespace to be cloned from; every
     // path is still resolved inside the rootfs.
     let dev_null = open_host_dev_null()?;
-    for path in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or_default() {
+    for path in linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or_default()
+    {
         mask_path(&root, Path::new(path), &dev_null)?;
     }
-    for path in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or_default() {
+    for path in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or_default()
+    {
         make_read_only(&root, Path::new(path))?;
     }
-    if setup.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
-        let attr = MountAttr { set: libc::MOUNT_ATTR_RDONLY, ..Default::default() };
-        set_attr(root.as_fd(), attr, false).map_err(|source| RootfsError::ReadOnly { path: "/".into(), source })?;
+    if setup
+        .spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        let attr = MountAttr {
+            set: libc::MOUNT_ATTR_RDONLY,
+            ..Default::default()
+        };
+        set_attr(root.as_fd(), attr, false).map_err(|source| RootfsError::ReadOnly {
+            path: "/".into(),
+            source,
+        })?;
     }
     drop(root);
     if setup.in_host_namespace {
-        let fail = |source: nix::Error| RootfsError::Pivot { path: rootfs.clone(), source: source.into() };
+        let fail = |source: nix::Error| RootfsError::Pivot {
+            path: rootfs.clone(),
+            source: source.into(),
+        };
         nix::unistd::chdir(&rootfs).map_err(fail)?;
         nix::unistd::chroot(".").map_err(fail)?;
         return nix::unistd::chdir("/").map_err(fail);
@@ -194,17 +294,25 @@ pub fn prepare(setup: &RootfsSetup, before_pivot: &mut dyn FnMut() -> Result<(),
 /// Whether a mount after `mounts[i]` is at, above or below its destination
 /// (or cannot be told: a relative or `..` path).
 fn nests_with_a_later_one(mounts: &[oci_spec::runtime::Mount], i: usize) -> bool {
-    let plain = |p: &Path| p.is_absolute() && !p.components().any(|c| c == std::path::Component::ParentDir);
+    let plain =
+        |p: &Path| p.is_absolute() && !p.components().any(|c| c == std::path::Component::ParentDir);
     let this = mounts[i].destination();
     !plain(this)
-        || mounts[i + 1..].iter().map(|m| m.destination()).any(|later| !plain(later) || later.starts_with(this) || this.starts_with(later))
+        || mounts[i + 1..]
+            .iter()
+            .map(|m| m.destination())
+            .any(|later| !plain(later) || later.starts_with(this) || this.starts_with(later))
 }
 
 /// The container's user namespace mappings, when it has a user namespace
 /// with both.
 fn user_mappings(spec: &Spec) -> Option<(&[LinuxIdMapping], &[LinuxIdMapping])> {
     let linux = spec.linux().as_ref()?;
-    let has_userns = linux.namespaces().iter().flatten().any(|ns| ns.typ() == LinuxNamespaceType::User);
+    let has_userns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| ns.typ() == LinuxNamespaceType::User);
     let uid = linux.uid_mappings().as_deref().filter(|m| !m.is_empty())?;
     let gid = linux.gid_mappings().as_deref().filter(|m| !m.is_empty())?;
     has_userns.then_some((uid, gid))
@@ -217,8 +325,12 @@ fn user_mappings(spec: &Spec) -> Option<(&[LinuxIdMapping], &[LinuxIdMapping])> 
 /// unbindable `/` could not be bound to make the root in the first place.
 fn make_root_private(propagation: Option<&str>) -> Result<(), RootfsError> {
     let (flags, name) = match propagation {
-        None | Some("" | "private" | "rprivate" | "unbindable" | "runbindable") => (MsFlags::MS_PRIVATE | MsFlags::MS_REC, "rprivate"),
-        Some("slave" | "rslave" | "shared" | "rshared") => (MsFlags::MS_SLAVE | MsFlags::MS_REC, "rslave"),
+        None | Some("" | "private" | "rprivate" | "unbindable" | "runbindable") => {
+            (MsFlags::MS_PRIVATE | MsFlags::MS_REC, "rprivate")
+        }
+        Some("slave" | "rslave" | "shared" | "rshared") => {
+            (MsFlags::MS_SLAVE | MsFlags::MS_REC, "rslave")
+        }
         Some(other) => return Err(RootfsError::UnknownPropagation(other.to_string())),
     };
     remount_propagation(flags, name)
@@ -237,16 +349,24 @@ fn root_propagation_after_pivot(propagation: Option<&str>) -> Option<(MsFlags, &
 }
 
 fn remount_propagation(flags: MsFlags, name: &'static str) -> Result<(), RootfsError> {
-    nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
-        .map_err(|source| RootfsError::Propagation { propagation: name, source })
+    nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).map_err(|source| {
+        RootfsError::Propagation {
+            propagation: name,
+            source,
+        }
+    })
 }
 
 /// The host's /dev/null, checked to be the real null device, for masking
 /// files. The container's own /dev/null is never used: it could be a symlink
 /// to a procfs file that would then be mounted writable (CVE-2025-31133).
 fn open_host_dev_null() -> Result<OwnedFd, RootfsError> {
-    let fd = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(|_| RootfsError::BadDevNull)?;
+    let fd = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|_| RootfsError::BadDevNull)?;
     let stat = nix::sys::stat::fstat(&fd).map_err(|_| RootfsError::BadDevNull)?;
     let is_null = stat.st_mode & libc::S_IFMT == libc::S_IFCHR
         && nix::sys::stat::major(stat.st_rdev) == 1
@@ -258,17 +378,30 @@ fn open_host_dev_null() -> Result<OwnedFd, RootfsError> {
 }
 
 fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
-    let fail = |source: nix::Error| RootfsError::Pivot { path: rootfs.to_path_buf(), source: source.into() };
+    let fail = |source: nix::Error| RootfsError::Pivot {
+        path: rootfs.to_path_buf(),
+        source: source.into(),
+    };
     // A handle on the old root: after pivot_root(".", ".") it is stacked on
     // top of the new one, and a path lookup of "." from the new root's cwd
     // lands on the new root, not on it; only umount follows down the stack.
-    let old_root = nix::fcntl::open("/", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(fail)?;
+    let old_root = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(fail)?;
     nix::unistd::chdir(rootfs).map_err(fail)?;
     nix::unistd::pivot_root(".", ".").map_err(fail)?;
     // Slave, so detaching it cannot unmount anything on the host.
-    let slave = MountAttr { propagation: libc::MS_SLAVE, ..Default::default() };
-    set_attr(old_root.as_fd(), slave, true).map_err(|source| RootfsError::Pivot { path: rootfs.to_path_buf(), source })?;
+    let slave = MountAttr {
+        propagation: libc::MS_SLAVE,
+        ..Default::default()
+    };
+    set_attr(old_root.as_fd(), slave, true).map_err(|source| RootfsError::Pivot {
+        path: rootfs.to_path_buf(),
+        source,
+    })?;
     nix::unistd::fchdir(&old_root).map_err(fail)?;
     nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).map_err(fail)?;
     nix::unistd::chdir("/").map_err(fail)
@@ -278,9 +411,13 @@ fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
 /// where pivot_root is refused. Weaker: the old root stays reachable to a
 /// process with CAP_SYS_CHROOT.
 fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
-    let fail = |source: nix::Error| RootfsError::Pivot { path: rootfs.to_path_buf(), source: source.into() };
+    let fail = |source: nix::Error| RootfsError::Pivot {
+        path: rootfs.to_path_buf(),
+        source: source.into(),
+    };
     nix::unistd::chdir(rootfs).map_err(fail)?;
-    nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(fail)?;
+    nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+        .map_err(fail)?;
     nix::unistd::chroot(".").map_err(fail)?;
     nix::unistd::chdir("/").map_err(fail)
 }
@@ -291,7 +428,10 @@ fn is_missing(e: &std::io::Error) -> bool {
 
 /// Hide `path`: a directory under an empty read-only tmpfs, anything else under /dev/null.
 fn mask_path(root: &Root, path: &Path, dev_null: &OwnedFd) -> Result<(), RootfsError> {
-    let fail = |source| RootfsError::Mask { path: path.to_path_buf(), source };
+    let fail = |source| RootfsError::Mask {
+        path: path.to_path_buf(),
+        source,
+    };
     let target = match root.open_path(path, libc::O_PATH) {
         Ok(fd) => fd,
         Err(e) if is_missing(&e) => return Ok(()),
@@ -301,7 +441,13 @@ fn mask_path(root: &Root, path: &Path, dev_null: &OwnedFd) -> Result<(), RootfsE
     let cover = if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
         let ctx = FsContext::open("tmpfs").map_err(fail)?;
         ctx.set_source("tmpfs").map_err(fail)?;
-        ctx.mount(libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC).map_err(fail)?
+        ctx.mount(
+            libc::MOUNT_ATTR_RDONLY
+                | libc::MOUNT_ATTR_NOSUID
+                | libc::MOUNT_ATTR_NODEV
+                | libc::MOUNT_ATTR_NOEXEC,
+        )
+        .map_err(fail)?
     } else {
         clone_tree(Some(dev_null.as_fd()), Path::new(""), false).map_err(fail)?
     };
@@ -310,14 +456,20 @@ fn mask_path(root: &Root, path: &Path, dev_null: &OwnedFd) -> Result<(), RootfsE
 
 /// Bind `path` over itself, read-only all the way down.
 fn make_read_only(root: &Root, path: &Path) -> Result<(), RootfsError> {
-    let fail = |source| RootfsError::ReadOnly { path: path.to_path_buf(), source };
+    let fail = |source| RootfsError::ReadOnly {
+        path: path.to_path_buf(),
+        source,
+    };
     let target = match root.open_path(path, libc::O_PATH) {
         Ok(fd) => fd,
         Err(e) if is_missing(&e) => return Ok(()),
         Err(e) => return Err(fail(e)),
     };
     let tree = clone_tree(Some(target.as_fd()), Path::new(""), true).map_err(fail)?;
-    let attr = MountAttr { set: libc::MOUNT_ATTR_RDONLY, ..Default::default() };
+    let attr = MountAttr {
+        set: libc::MOUNT_ATTR_RDONLY,
+        ..Default::default()
+    };
     set_attr(tree.as_fd(), attr, true).map_err(fail)?;
     attach(tree.as_fd(), target.as_fd()).map_err(fail)
 }
@@ -328,7 +480,16 @@ mod tests {
     use oci_spec::runtime::{Mount, MountBuilder};
 
     fn at(destinations: &[&str]) -> Vec<Mount> {
-        destinations.iter().map(|d| MountBuilder::default().destination(*d).typ("tmpfs").build().unwrap()).collect()
+        destinations
+            .iter()
+            .map(|d| {
+                MountBuilder::default()
+                    .destination(*d)
+                    .typ("tmpfs")
+                    .build()
+                    .unwrap()
+            })
+            .collect()
     }
 
     #[test]
@@ -337,10 +498,25 @@ mod tests {
         assert!(!nests_with_a_later_one(&runc_default, 3), "the last mount");
         let cgroup_first = at(&["/sys/fs/cgroup", "/proc", "/dev/shm"]);
         assert!(!nests_with_a_later_one(&cgroup_first, 0));
-        assert!(nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/sys"]), 0), "a later mount above it would hide it");
-        assert!(nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/sys/fs/cgroup"]), 0), "at it");
-        assert!(nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/sys/fs/cgroup/x"]), 0), "below it");
-        assert!(!nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/sys/fs/cgroupfoo"]), 0), "a sibling whose name starts the same");
-        assert!(nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/x/../sys"]), 0), "a path that cannot be told");
+        assert!(
+            nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/sys"]), 0),
+            "a later mount above it would hide it"
+        );
+        assert!(
+            nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/sys/fs/cgroup"]), 0),
+            "at it"
+        );
+        assert!(
+            nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/sys/fs/cgroup/x"]), 0),
+            "below it"
+        );
+        assert!(
+            !nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/sys/fs/cgroupfoo"]), 0),
+            "a sibling whose name starts the same"
+        );
+        assert!(
+            nests_with_a_later_one(&at(&["/sys/fs/cgroup", "/x/../sys"]), 0),
+            "a path that cannot be told"
+        );
     }
 }

@@ -10,8 +10,8 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::path::Path;
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 fn cstring(s: impl AsRef<[u8]>) -> io::Result<CString> {
     CString::new(s.as_ref()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
@@ -26,7 +26,11 @@ fn fd_result(ret: libc::c_long) -> io::Result<OwnedFd> {
 }
 
 fn unit_result(ret: libc::c_long) -> io::Result<()> {
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// `open_tree(OPEN_TREE_CLONE)`: a detached copy of the mount at `path`
@@ -51,7 +55,14 @@ pub fn attach(mount: BorrowedFd, target: BorrowedFd) -> io::Result<()> {
     let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
     // SAFETY: both descriptors are borrowed for the call; empty paths with the EMPTY_PATH flags.
     unit_result(unsafe {
-        libc::syscall(libc::SYS_move_mount, mount.as_raw_fd(), empty.as_ptr(), target.as_raw_fd(), empty.as_ptr(), flags)
+        libc::syscall(
+            libc::SYS_move_mount,
+            mount.as_raw_fd(),
+            empty.as_ptr(),
+            target.as_raw_fd(),
+            empty.as_ptr(),
+            flags,
+        )
     })
 }
 
@@ -91,14 +102,24 @@ pub fn set_attr(fd: BorrowedFd, attr: MountAttr, recursive: bool) -> io::Result<
     if attr.is_empty() {
         return Ok(());
     }
-    let raw = libc::mount_attr { attr_set: attr.set, attr_clr: attr.clear, propagation: attr.propagation, userns_fd: 0 };
+    let raw = libc::mount_attr {
+        attr_set: attr.set,
+        attr_clr: attr.clear,
+        propagation: attr.propagation,
+        userns_fd: 0,
+    };
     mount_setattr(fd, raw, recursive)
 }
 
 /// Idmap the detached mount `fd` (and, if `recursive`, all below it) with the
 /// mappings of the user namespace `userns`.
 pub fn set_idmap(fd: BorrowedFd, userns: BorrowedFd, recursive: bool) -> io::Result<()> {
-    let raw = libc::mount_attr { attr_set: libc::MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    let raw = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
     mount_setattr(fd, raw, recursive)
 }
 
@@ -129,7 +150,9 @@ impl FsContext {
     pub fn open(fstype: &str) -> io::Result<Self> {
         let ctype = cstring(fstype)?;
         // SAFETY: NUL-terminated name, flag constant; result checked.
-        let fd = fd_result(unsafe { libc::syscall(libc::SYS_fsopen, ctype.as_ptr(), libc::FSOPEN_CLOEXEC) })?;
+        let fd = fd_result(unsafe {
+            libc::syscall(libc::SYS_fsopen, ctype.as_ptr(), libc::FSOPEN_CLOEXEC)
+        })?;
         Ok(FsContext { fd })
     }
 
@@ -159,7 +182,14 @@ impl FsContext {
     pub fn mount(self, attr_flags: u64) -> io::Result<OwnedFd> {
         self.config(libc::FSCONFIG_CMD_CREATE, None, None)?;
         // SAFETY: the fd is a configured fs context; the result is checked.
-        fd_result(unsafe { libc::syscall(libc::SYS_fsmount, self.fd.as_raw_fd(), libc::FSMOUNT_CLOEXEC, attr_flags) })
+        fd_result(unsafe {
+            libc::syscall(
+                libc::SYS_fsmount,
+                self.fd.as_raw_fd(),
+                libc::FSMOUNT_CLOEXEC,
+                attr_flags,
+            )
+        })
     }
 
     /// The kernel queues a human-readable reason on the context fd; fold it into the error.
@@ -176,7 +206,13 @@ impl FsContext {
 }
 
 /// `openat2` with `RESOLVE_*` flags; the basis of every in-rootfs lookup.
-pub fn openat2(dir: BorrowedFd, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
+pub fn openat2(
+    dir: BorrowedFd,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
     let cpath = cstring(path.as_os_str().as_bytes())?;
     // SAFETY: open_how is a plain C struct of integers; zero is the kernel's default for every field.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };

@@ -26,15 +26,27 @@ pub struct MountOptions {
 }
 
 fn atime(value: u64) -> MountAttr {
-    MountAttr { set: value, clear: libc::MOUNT_ATTR__ATIME, propagation: 0 }
+    MountAttr {
+        set: value,
+        clear: libc::MOUNT_ATTR__ATIME,
+        propagation: 0,
+    }
 }
 
 fn flag(set: u64) -> MountAttr {
-    MountAttr { set, clear: 0, propagation: 0 }
+    MountAttr {
+        set,
+        clear: 0,
+        propagation: 0,
+    }
 }
 
 fn unflag(clear: u64) -> MountAttr {
-    MountAttr { set: 0, clear, propagation: 0 }
+    MountAttr {
+        set: 0,
+        clear,
+        propagation: 0,
+    }
 }
 
 /// The per-mount attribute an option names, if it is one (without an `r` prefix).
@@ -96,7 +108,9 @@ impl MountOptions {
                     "rbind" => parsed.bind = Some(true),
                     // mount(8) words with no effect on a fresh mount.
                     "defaults" | "async" | "nomand" | "remount" | "loud" => {}
-                    "sync" | "dirsync" | "mand" | "lazytime" => parsed.fs_options.push(option.clone()),
+                    "sync" | "dirsync" | "mand" | "lazytime" => {
+                        parsed.fs_options.push(option.clone())
+                    }
                     "idmap" => parsed.idmap = Some(parsed.idmap.unwrap_or(false)),
                     "ridmap" => parsed.idmap = Some(true),
                     "tmpcopyup" => return Err(RootfsError::UnsupportedOption(option.clone())),
@@ -138,9 +152,18 @@ pub fn idmapped_tree(mount: &Mount, env: &MountEnv) -> Result<Option<OwnedFd>, R
 }
 
 /// A detached clone of a bind's `source`, idmapped if the mount asks for it.
-fn bind_tree(mount: &Mount, source: &Path, options: &MountOptions, env: &MountEnv) -> Result<OwnedFd, RootfsError> {
-    let tree = mount_api::clone_tree(None, source, options.bind.unwrap_or(false))
-        .map_err(|e| RootfsError::BindSource { source_path: source.to_path_buf(), source: e })?;
+fn bind_tree(
+    mount: &Mount,
+    source: &Path,
+    options: &MountOptions,
+    env: &MountEnv,
+) -> Result<OwnedFd, RootfsError> {
+    let tree = mount_api::clone_tree(None, source, options.bind.unwrap_or(false)).map_err(|e| {
+        RootfsError::BindSource {
+            source_path: source.to_path_buf(),
+            source: e,
+        }
+    })?;
     if let Some(map) = id_map(mount, options, env) {
         idmap::apply(tree.as_fd(), &map).map_err(mount_failed(mount.destination(), "idmap"))?;
     }
@@ -152,10 +175,16 @@ fn bind_tree(mount: &Mount, source: &Path, options: &MountOptions, env: &MountEn
 /// A `cgroup` mount that binds the container's own cgroup (not a bind of some path).
 pub fn is_cgroup_tree(mount: &Mount) -> bool {
     mount.typ().as_deref() == Some("cgroup")
-        && MountOptions::parse(mount.options().as_deref().unwrap_or_default()).is_ok_and(|o| o.bind.is_none())
+        && MountOptions::parse(mount.options().as_deref().unwrap_or_default())
+            .is_ok_and(|o| o.bind.is_none())
 }
 
-pub fn mount_one(root: &Root, mount: &Mount, env: &MountEnv, premade: Option<&OwnedFd>) -> Result<(), RootfsError> {
+pub fn mount_one(
+    root: &Root,
+    mount: &Mount,
+    env: &MountEnv,
+    premade: Option<&OwnedFd>,
+) -> Result<(), RootfsError> {
     let destination = mount.destination();
     let fail = |op| mount_failed(destination, op);
     let options = MountOptions::parse(mount.options().as_deref().unwrap_or_default())?;
@@ -168,23 +197,38 @@ pub fn mount_one(root: &Root, mount: &Mount, env: &MountEnv, premade: Option<&Ow
 
     let (detached, target) = if options.bind.is_some() || fstype == "bind" {
         let source = bind_source(mount, env.bundle)?;
-        let meta = std::fs::metadata(&source).map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?;
-        let kind = if meta.is_dir() { TargetKind::Directory } else { TargetKind::File };
+        let meta = std::fs::metadata(&source).map_err(|e| RootfsError::BindSource {
+            source_path: source.clone(),
+            source: e,
+        })?;
+        let kind = if meta.is_dir() {
+            TargetKind::Directory
+        } else {
+            TargetKind::File
+        };
         let tree = match premade {
-            Some(tree) => tree.try_clone().map_err(|e| RootfsError::BindSource { source_path: source.clone(), source: e })?,
+            Some(tree) => tree.try_clone().map_err(|e| RootfsError::BindSource {
+                source_path: source.clone(),
+                source: e,
+            })?,
             None => bind_tree(mount, &source, &options, env)?,
         };
-        mount_api::set_attr(tree.as_fd(), options.attr, false).map_err(fail("set attributes of"))?;
-        let target = root.ensure(destination, kind).map_err(fail("create the target of"))?;
+        mount_api::set_attr(tree.as_fd(), options.attr, false)
+            .map_err(fail("set attributes of"))?;
+        let target = root
+            .ensure(destination, kind)
+            .map_err(fail("create the target of"))?;
         (tree, target)
     } else {
         let detached = match new_filesystem(mount, fstype, &options) {
             // A user namespace may mount sysfs only with a network namespace
             // of its own; crun then binds the host's /sys, and so do we.
             Err((_, e)) if fstype == "sysfs" && e.raw_os_error() == Some(libc::EPERM) => {
-                let tree = mount_api::clone_tree(None, Path::new("/sys"), true).map_err(fail("bind /sys for"))?;
+                let tree = mount_api::clone_tree(None, Path::new("/sys"), true)
+                    .map_err(fail("bind /sys for"))?;
                 // Recursively: the host's submounts (its cgroup trees) get `ro` too.
-                mount_api::set_attr(tree.as_fd(), options.attr, true).map_err(fail("set attributes of"))?;
+                mount_api::set_attr(tree.as_fd(), options.attr, true)
+                    .map_err(fail("set attributes of"))?;
                 tree
             }
             result => result.map_err(|(op, e)| mount_failed(destination, op)(e))?,
@@ -192,25 +236,38 @@ pub fn mount_one(root: &Root, mount: &Mount, env: &MountEnv, premade: Option<&Ow
         let target = if matches!(fstype, "proc" | "sysfs") {
             // A procfs or sysfs must land on a real directory, never through a
             // symlink planted in the rootfs (CVE-2019-19921).
-            let fd = root.ensure(destination, TargetKind::Directory).map_err(fail("create the target of"))?;
+            let fd = root
+                .ensure(destination, TargetKind::Directory)
+                .map_err(fail("create the target of"))?;
             require_real_directory(root, destination)?;
             fd
         } else {
-            root.ensure(destination, TargetKind::Directory).map_err(fail("create the target of"))?
+            root.ensure(destination, TargetKind::Directory)
+                .map_err(fail("create the target of"))?
         };
         (detached, target)
     };
-    mount_api::set_attr(detached.as_fd(), options.recursive_attr, true).map_err(fail("set recursive attributes of"))?;
+    mount_api::set_attr(detached.as_fd(), options.recursive_attr, true)
+        .map_err(fail("set recursive attributes of"))?;
     mount_api::attach(detached.as_fd(), target.as_fd()).map_err(fail("attach"))?;
     apply_propagation(detached.as_fd(), options.propagation).map_err(fail("set propagation of"))
 }
 
 /// A new, detached filesystem for a mount that is not a bind; on failure,
 /// the step that failed.
-fn new_filesystem(mount: &Mount, fstype: &str, options: &MountOptions) -> Result<OwnedFd, (&'static str, std::io::Error)> {
+fn new_filesystem(
+    mount: &Mount,
+    fstype: &str,
+    options: &MountOptions,
+) -> Result<OwnedFd, (&'static str, std::io::Error)> {
     let ctx = FsContext::open(fstype).map_err(|e| ("open the filesystem for", e))?;
-    let source = mount.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| fstype.to_string());
-    ctx.set_source(&source).map_err(|e| ("set the source of", e))?;
+    let source = mount
+        .source()
+        .as_ref()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| fstype.to_string());
+    ctx.set_source(&source)
+        .map_err(|e| ("set the source of", e))?;
     for option in &options.fs_options {
         ctx.set_option(option).map_err(|e| ("set options of", e))?;
     }
@@ -226,37 +283,67 @@ fn new_filesystem(mount: &Mount, fstype: &str, options: &MountOptions) -> Result
 /// imply `idmap` when the option is missing), else the container's with
 /// `idmap`/`ridmap`. Validation has refused every other combination.
 fn id_map<'a>(mount: &'a Mount, options: &MountOptions, env: &MountEnv<'a>) -> Option<IdMap<'a>> {
-    let own = mount.uid_mappings().as_deref().zip(mount.gid_mappings().as_deref()).filter(|(u, g)| !u.is_empty() && !g.is_empty());
+    let own = mount
+        .uid_mappings()
+        .as_deref()
+        .zip(mount.gid_mappings().as_deref())
+        .filter(|(u, g)| !u.is_empty() && !g.is_empty());
     let (uid, gid) = match own {
         Some(maps) => maps,
         None if options.idmap.is_some() => env.user_mappings?,
         None => return None,
     };
-    Some(IdMap { uid, gid, recursive: options.idmap.unwrap_or(false) })
+    Some(IdMap {
+        uid,
+        gid,
+        recursive: options.idmap.unwrap_or(false),
+    })
 }
 
 /// The error for step `op` of mounting at `destination`.
-fn mount_failed<'a>(destination: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> RootfsError + 'a {
-    move |source| RootfsError::Mount { destination: destination.to_path_buf(), op, source }
+fn mount_failed<'a>(
+    destination: &'a Path,
+    op: &'static str,
+) -> impl FnOnce(std::io::Error) -> RootfsError + 'a {
+    move |source| RootfsError::Mount {
+        destination: destination.to_path_buf(),
+        op,
+        source,
+    }
 }
 
 fn apply_propagation(mount: BorrowedFd, propagation: Option<(u64, bool)>) -> std::io::Result<()> {
     match propagation {
-        Some((flag, recursive)) => mount_api::set_attr(mount, MountAttr { propagation: flag, ..Default::default() }, recursive),
+        Some((flag, recursive)) => mount_api::set_attr(
+            mount,
+            MountAttr {
+                propagation: flag,
+                ..Default::default()
+            },
+            recursive,
+        ),
         None => Ok(()),
     }
 }
 
 fn bind_source(mount: &Mount, bundle: &Path) -> Result<PathBuf, RootfsError> {
-    let source = mount.source().as_ref().ok_or_else(|| RootfsError::MissingSource(mount.destination().clone()))?;
-    Ok(if source.is_absolute() { source.clone() } else { bundle.join(source) })
+    let source = mount
+        .source()
+        .as_ref()
+        .ok_or_else(|| RootfsError::MissingSource(mount.destination().clone()))?;
+    Ok(if source.is_absolute() {
+        source.clone()
+    } else {
+        bundle.join(source)
+    })
 }
 
 fn require_real_directory(root: &Root, destination: &Path) -> Result<(), RootfsError> {
     let fd = root
         .open_path(destination, libc::O_PATH | libc::O_NOFOLLOW)
         .map_err(mount_failed(destination, "open the target of"))?;
-    let stat = nix::sys::stat::fstat(&fd).map_err(|e| mount_failed(destination, "inspect the target of")(e.into()))?;
+    let stat = nix::sys::stat::fstat(&fd)
+        .map_err(|e| mount_failed(destination, "inspect the target of")(e.into()))?;
     if stat.st_mode & libc::S_IFMT != libc::S_IFDIR {
         return Err(RootfsError::TargetNotDirectory(destination.to_path_buf()));
     }
@@ -266,29 +353,54 @@ fn require_real_directory(root: &Root, destination: &Path) -> Result<(), RootfsE
 /// The `cgroup` mount type on a v1 or hybrid host: a tmpfs with one read-only
 /// bind per hierarchy of the container's own cgroup, as runc lays it out.
 /// On a pure v2 host the single directory is bound in place.
-fn mount_cgroup_tree(root: &Root, mount: &Mount, options: &MountOptions, cgroups: &CgroupBinds) -> Result<(), RootfsError> {
+fn mount_cgroup_tree(
+    root: &Root,
+    mount: &Mount,
+    options: &MountOptions,
+    cgroups: &CgroupBinds,
+) -> Result<(), RootfsError> {
     let destination = mount.destination();
     let fail = |op| mount_failed(destination, op);
-    let read_only = MountAttr { set: options.attr.set & libc::MOUNT_ATTR_RDONLY, ..Default::default() };
-    let per_mount = MountAttr { set: options.attr.set | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC, ..Default::default() };
+    let read_only = MountAttr {
+        set: options.attr.set & libc::MOUNT_ATTR_RDONLY,
+        ..Default::default()
+    };
+    let per_mount = MountAttr {
+        set: options.attr.set
+            | libc::MOUNT_ATTR_NOSUID
+            | libc::MOUNT_ATTR_NODEV
+            | libc::MOUNT_ATTR_NOEXEC,
+        ..Default::default()
+    };
     if let [(name, dir)] = cgroups {
         if name.is_empty() {
-            let tree = mount_api::clone_tree(None, dir, false).map_err(fail("bind the cgroup of"))?;
-            mount_api::set_attr(tree.as_fd(), per_mount, false).map_err(fail("set attributes of"))?;
-            let target = root.ensure(destination, TargetKind::Directory).map_err(fail("create the target of"))?;
+            let tree =
+                mount_api::clone_tree(None, dir, false).map_err(fail("bind the cgroup of"))?;
+            mount_api::set_attr(tree.as_fd(), per_mount, false)
+                .map_err(fail("set attributes of"))?;
+            let target = root
+                .ensure(destination, TargetKind::Directory)
+                .map_err(fail("create the target of"))?;
             return mount_api::attach(tree.as_fd(), target.as_fd()).map_err(fail("attach"));
         }
     }
     let ctx = FsContext::open("tmpfs").map_err(fail("open the filesystem for"))?;
     ctx.set_source("tmpfs").map_err(fail("set the source of"))?;
     ctx.set_option("mode=755").map_err(fail("set options of"))?;
-    let tmpfs = ctx.mount(libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC).map_err(fail("create"))?;
-    let target = root.ensure(destination, TargetKind::Directory).map_err(fail("create the target of"))?;
+    let tmpfs = ctx
+        .mount(libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC)
+        .map_err(fail("create"))?;
+    let target = root
+        .ensure(destination, TargetKind::Directory)
+        .map_err(fail("create the target of"))?;
     mount_api::attach(tmpfs.as_fd(), target.as_fd()).map_err(fail("attach"))?;
     for (name, dir) in cgroups {
         let sub = destination.join(name);
-        let sub_fd = root.ensure(&sub, TargetKind::Directory).map_err(fail("create a hierarchy directory in"))?;
-        let tree = mount_api::clone_tree(None, dir, false).map_err(fail("bind a hierarchy into"))?;
+        let sub_fd = root
+            .ensure(&sub, TargetKind::Directory)
+            .map_err(fail("create a hierarchy directory in"))?;
+        let tree =
+            mount_api::clone_tree(None, dir, false).map_err(fail("bind a hierarchy into"))?;
         mount_api::set_attr(tree.as_fd(), per_mount, false).map_err(fail("set attributes of"))?;
         mount_api::attach(tree.as_fd(), sub_fd.as_fd()).map_err(fail("attach a hierarchy into"))?;
     }
@@ -306,7 +418,10 @@ mod tests {
     #[test]
     fn flags_sort_into_attributes_and_data() {
         let o = parse(&["nosuid", "noexec", "mode=755", "size=65536k", "ro"]);
-        assert_eq!(o.attr.set, libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOEXEC | libc::MOUNT_ATTR_RDONLY);
+        assert_eq!(
+            o.attr.set,
+            libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOEXEC | libc::MOUNT_ATTR_RDONLY
+        );
         assert_eq!(o.fs_options, vec!["mode=755", "size=65536k"]);
         assert_eq!(o.bind, None);
     }
@@ -315,21 +430,30 @@ mod tests {
     fn later_options_override_earlier_ones() {
         let o = parse(&["ro", "rw"]);
         assert_eq!(o.attr.set & libc::MOUNT_ATTR_RDONLY, 0);
-        assert_eq!(o.attr.clear & libc::MOUNT_ATTR_RDONLY, libc::MOUNT_ATTR_RDONLY);
+        assert_eq!(
+            o.attr.clear & libc::MOUNT_ATTR_RDONLY,
+            libc::MOUNT_ATTR_RDONLY
+        );
     }
 
     #[test]
     fn recursive_and_propagation_options() {
         let o = parse(&["rbind", "rro", "rnosuid", "rslave"]);
         assert_eq!(o.bind, Some(true));
-        assert_eq!(o.recursive_attr.set, libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID);
+        assert_eq!(
+            o.recursive_attr.set,
+            libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID
+        );
         assert_eq!(o.propagation, Some((libc::MS_SLAVE, true)));
     }
 
     #[test]
     fn atime_options_replace_each_other() {
         let o = parse(&["noatime", "strictatime"]);
-        assert_eq!(o.attr.set & libc::MOUNT_ATTR__ATIME, libc::MOUNT_ATTR_STRICTATIME);
+        assert_eq!(
+            o.attr.set & libc::MOUNT_ATTR__ATIME,
+            libc::MOUNT_ATTR_STRICTATIME
+        );
         assert_eq!(o.attr.clear, libc::MOUNT_ATTR__ATIME);
     }
 
@@ -339,7 +463,10 @@ mod tests {
         assert_eq!(parse(&["rbind", "ridmap"]).idmap, Some(true));
         assert_eq!(parse(&["ridmap", "idmap"]).idmap, Some(true));
         assert_eq!(parse(&["rbind"]).idmap, None);
-        assert!(parse(&["idmap"]).fs_options.is_empty(), "idmap is not for the filesystem");
+        assert!(
+            parse(&["idmap"]).fs_options.is_empty(),
+            "idmap is not for the filesystem"
+        );
     }
 
     #[test]

@@ -126,7 +126,10 @@ pub enum SpecError {
     #[error("sysctl {key:?} is not in a separate kernel namespace")]
     SysctlNotNamespaced { key: String },
     #[error("sysctl {key:?} needs a {namespace} namespace of the container's own")]
-    SysctlWithoutNamespace { key: String, namespace: &'static str },
+    SysctlWithoutNamespace {
+        key: String,
+        namespace: &'static str,
+    },
     #[error("unable to set hostname {hostname:?} without a private UTS namespace")]
     HostnameWithoutUts { hostname: String },
     #[error("unable to set domainname {domainname:?} without a private UTS namespace")]
@@ -157,8 +160,15 @@ pub enum SpecError {
     #[error("linux.readonlyPaths[{index}] {path:?} must be an absolute path")]
     RelativeReadonlyPath { index: usize, path: String },
     #[error("linux.seccomp.syscalls[{rule}].args[{index}].index {value} is out of range 0..=5: a syscall has six arguments")]
-    SeccompArgIndex { rule: usize, index: usize, value: usize },
-    #[error("mounts[{index}].{field} (destination {}): {reason}", quoted(destination))]
+    SeccompArgIndex {
+        rule: usize,
+        index: usize,
+        value: usize,
+    },
+    #[error(
+        "mounts[{index}].{field} (destination {}): {reason}",
+        quoted(destination)
+    )]
     IdmappedMount {
         index: usize,
         field: &'static str,
@@ -209,7 +219,12 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
 /// What [`load`] does once it has the text, with the kernel's answer about
 /// filesystem types given by `has_filesystem` (see [`validate_with`]): the
 /// fuzz target's entry. `path` only labels the errors.
-pub fn load_text(text: &str, path: &Path, bundle: &Path, has_filesystem: &FilesystemProbe) -> Result<Spec, SpecError> {
+pub fn load_text(
+    text: &str,
+    path: &Path,
+    bundle: &Path,
+    has_filesystem: &FilesystemProbe,
+) -> Result<Spec, SpecError> {
     let spec = parse(text, path)?;
     validate_with(&spec, bundle, has_filesystem)?;
     Ok(spec)
@@ -238,7 +253,10 @@ fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
         serde_json::Value::Null => Some("null"),
     };
     if let Some(kind) = kind {
-        return Err(SpecError::NotAnObject { path: path.to_path_buf(), kind });
+        return Err(SpecError::NotAnObject {
+            path: path.to_path_buf(),
+            kind,
+        });
     }
     validate::check_names(&raw)?;
     validate::check_device_numbers_given(&raw)?;
@@ -412,19 +430,41 @@ mod tests {
     #[test]
     fn a_top_level_error_says_top_level() {
         // Found by the config fuzz target: the field used to read ".".
-        let err = parse(r#"{"root": {"path": "a"}, "root": {"path": "b"}}"#, Path::new("config.json")).unwrap_err();
-        assert_eq!(err.to_string(), "parse config.json: top level: duplicate field `root` at line 1 column 30");
+        let err = parse(
+            r#"{"root": {"path": "a"}, "root": {"path": "b"}}"#,
+            Path::new("config.json"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "parse config.json: top level: duplicate field `root` at line 1 column 30"
+        );
     }
 
     #[test]
     fn a_document_that_is_not_an_object_is_refused() {
         // Found by the config fuzz target: `[]` read as a spec with nothing set.
         let err = parse("[]", Path::new("config.json")).unwrap_err();
-        assert_eq!(err.to_string(), "parse config.json: the top level must be a JSON object, not an array");
+        assert_eq!(
+            err.to_string(),
+            "parse config.json: the top level must be a JSON object, not an array"
+        );
         let err = parse(r#"["1.0.2", {"path": "rootfs"}]"#, Path::new("config.json")).unwrap_err();
-        assert!(matches!(err, SpecError::NotAnObject { kind: "an array", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                SpecError::NotAnObject {
+                    kind: "an array",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let err = parse("null", Path::new("config.json")).unwrap_err();
-        assert_eq!(err.to_string(), "parse config.json: the top level must be a JSON object, not null");
+        assert_eq!(
+            err.to_string(),
+            "parse config.json: the top level must be a JSON object, not null"
+        );
     }
 
     #[test]

@@ -30,7 +30,11 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
 /// [`validate`] with the kernel's answer about filesystem types given by
 /// `has_filesystem`: a fuzzer must not ask the kernel, which runs modprobe
 /// for every unknown type it is asked about.
-pub fn validate_with(spec: &Spec, bundle: &Path, has_filesystem: &FilesystemProbe) -> Result<(), SpecError> {
+pub fn validate_with(
+    spec: &Spec,
+    bundle: &Path,
+    has_filesystem: &FilesystemProbe,
+) -> Result<(), SpecError> {
     check_version(spec.version())?;
     check_root(spec, bundle)?;
     check_process(spec)?;
@@ -152,7 +156,11 @@ fn check_mounts(spec: &Spec, has_filesystem: &FilesystemProbe) -> Result<(), Spe
         }
         let fstype = mount.typ().as_deref().unwrap_or_default();
         let is_bind = fstype == "bind"
-            || mount.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
+            || mount
+                .options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind");
         // The type of a bind mount is a dummy (config.md "POSIX-platform Mounts"), and
         // a "cgroup" mount binds the container's own hierarchies rather than mount one.
         if is_bind || fstype == "cgroup" {
@@ -376,7 +384,10 @@ fn check_idmapped_mounts(spec: &Spec) -> Result<(), SpecError> {
                 reason: reason.to_owned(),
             })
         };
-        let (uid, gid) = (non_empty(mount.uid_mappings()), non_empty(mount.gid_mappings()));
+        let (uid, gid) = (
+            non_empty(mount.uid_mappings()),
+            non_empty(mount.gid_mappings()),
+        );
         match (uid, gid) {
             (true, false) => return fail("gidMappings", "must be given along with uidMappings"),
             (false, true) => return fail("uidMappings", "must be given along with gidMappings"),
@@ -384,7 +395,11 @@ fn check_idmapped_mounts(spec: &Spec) -> Result<(), SpecError> {
         }
         let options = mount.options().as_deref().unwrap_or_default();
         let option = options.iter().find(|o| *o == "idmap" || *o == "ridmap");
-        let Some(field) = (if uid { Some("uidMappings") } else { option.map(|_| "options") }) else {
+        let Some(field) = (if uid {
+            Some("uidMappings")
+        } else {
+            option.map(|_| "options")
+        }) else {
             continue;
         };
         let is_bind = mount.typ().as_deref() == Some("bind")
@@ -417,17 +432,23 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
         "kernel.shm_rmid_forced",
     ];
     let key_norm = key.replace('/', ".");
-    let (namespace, needed) = if IPC_KEYS.contains(&key_norm.as_str()) || key_norm.starts_with("fs.mqueue.") {
-        ("ipc", LinuxNamespaceType::Ipc)
-    } else if key_norm.starts_with("net.") {
-        ("network", LinuxNamespaceType::Network)
-    } else if key_norm == "kernel.hostname" || key_norm == "kernel.domainname" {
-        ("uts", LinuxNamespaceType::Uts)
-    } else {
-        return Err(SpecError::SysctlNotNamespaced { key: key.to_owned() });
-    };
+    let (namespace, needed) =
+        if IPC_KEYS.contains(&key_norm.as_str()) || key_norm.starts_with("fs.mqueue.") {
+            ("ipc", LinuxNamespaceType::Ipc)
+        } else if key_norm.starts_with("net.") {
+            ("network", LinuxNamespaceType::Network)
+        } else if key_norm == "kernel.hostname" || key_norm == "kernel.domainname" {
+            ("uts", LinuxNamespaceType::Uts)
+        } else {
+            return Err(SpecError::SysctlNotNamespaced {
+                key: key.to_owned(),
+            });
+        };
     if !has(needed) {
-        return Err(SpecError::SysctlWithoutNamespace { key: key.to_owned(), namespace });
+        return Err(SpecError::SysctlWithoutNamespace {
+            key: key.to_owned(),
+            namespace,
+        });
     }
     Ok(())
 }

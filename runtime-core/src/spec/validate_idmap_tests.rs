@@ -44,7 +44,9 @@ fn mappings_come_in_pairs() {
     uid_only["uidMappings"] = mapping();
     let err = check(uid_only, no_user_namespace()).unwrap_err();
     assert!(
-        err.starts_with("mounts[1].gidMappings (destination \"/data\"): must be given along with uidMappings"),
+        err.starts_with(
+            "mounts[1].gidMappings (destination \"/data\"): must be given along with uidMappings"
+        ),
         "{err}"
     );
 
@@ -56,7 +58,8 @@ fn mappings_come_in_pairs() {
 
 #[test]
 fn mappings_on_a_non_bind_mount_are_refused() {
-    let mut tmpfs = json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]});
+    let mut tmpfs =
+        json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]});
     tmpfs["uidMappings"] = mapping();
     tmpfs["gidMappings"] = mapping();
     let err = check(tmpfs, no_user_namespace()).unwrap_err();
@@ -68,7 +71,8 @@ fn mappings_on_a_non_bind_mount_are_refused() {
 
 #[test]
 fn idmap_option_on_a_non_bind_mount_is_refused() {
-    let tmpfs = json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["ridmap"]});
+    let tmpfs =
+        json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["ridmap"]});
     let err = check(tmpfs, no_user_namespace()).unwrap_err();
     assert!(
         err.starts_with("mounts[1].options (destination \"/t\"): idmapped mounts"),
@@ -80,10 +84,16 @@ fn idmap_option_on_a_non_bind_mount_is_refused() {
 fn idmap_without_mappings_needs_a_user_namespace_with_mappings() {
     let err = check(bind(&["rbind", "idmap"]), no_user_namespace()).unwrap_err();
     assert!(
-        err.starts_with("mounts[1].options (destination \"/data\"): idmap needs the mount's uidMappings"),
+        err.starts_with(
+            "mounts[1].options (destination \"/data\"): idmap needs the mount's uidMappings"
+        ),
         "{err}"
     );
-    let err = check(bind(&["rbind", "ridmap"]), json!({"namespaces": [{"type": "user"}]})).unwrap_err();
+    let err = check(
+        bind(&["rbind", "ridmap"]),
+        json!({"namespaces": [{"type": "user"}]}),
+    )
+    .unwrap_err();
     assert!(
         err.contains("ridmap needs"),
         "a user namespace without mappings has none to give: {err}"

@@ -568,10 +568,23 @@ fn minimal_spec_without_linux_is_valid() {
 
 #[test]
 fn sysctls_must_be_namespaced() {
-    let ok = Case::new().set("/linux/sysctl", json!({ "net.ipv4.ip_forward": "1", "kernel.domainname": "x" }));
+    let ok = Case::new().set(
+        "/linux/sysctl",
+        json!({ "net.ipv4.ip_forward": "1", "kernel.domainname": "x" }),
+    );
     assert!(ok.validate().is_ok());
     let host_wide = Case::new().set("/linux/sysctl", json!({ "kernel.panic": "1" }));
-    assert!(matches!(host_wide.validate(), Err(SpecError::SysctlNotNamespaced { key }) if key == "kernel.panic"));
-    let no_netns = Case::new().without_namespace("network").set("/linux/sysctl", json!({ "net.ipv4.ip_forward": "1" }));
-    assert!(matches!(no_netns.validate(), Err(SpecError::SysctlWithoutNamespace { namespace: "network", .. })));
+    assert!(
+        matches!(host_wide.validate(), Err(SpecError::SysctlNotNamespaced { key }) if key == "kernel.panic")
+    );
+    let no_netns = Case::new()
+        .without_namespace("network")
+        .set("/linux/sysctl", json!({ "net.ipv4.ip_forward": "1" }));
+    assert!(matches!(
+        no_netns.validate(),
+        Err(SpecError::SysctlWithoutNamespace {
+            namespace: "network",
+            ..
+        })
+    ));
 }

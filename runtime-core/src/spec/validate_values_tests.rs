@@ -70,8 +70,14 @@ fn device_numbers_must_fit_mknod() {
             "{pointer}: {err}"
         );
     }
-    let err = Case::new().set("/linux/devices/0/major", json!(-1)).validate().unwrap_err();
-    assert_eq!(err.to_string(), "linux.devices[0].major -1 (/dev/fuse) is out of range 0..=4095");
+    let err = Case::new()
+        .set("/linux/devices/0/major", json!(-1))
+        .validate()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "linux.devices[0].major -1 (/dev/fuse) is out of range 0..=4095"
+    );
     let edges = Case::new()
         .set("/linux/devices/0/major", json!(4095))
         .set("/linux/devices/0/minor", json!((1 << 20) - 1));
@@ -88,12 +94,24 @@ fn a_fifo_has_no_device_number_to_check() {
 
 #[test]
 fn device_numbers_are_required_unless_fifo() {
-    let err = Case::new().remove("/linux/devices/0/minor").validate().unwrap_err();
+    let err = Case::new()
+        .remove("/linux/devices/0/minor")
+        .validate()
+        .unwrap_err();
     assert!(
-        matches!(err, SpecError::MissingDeviceNumber { index: 0, field: "minor" }),
+        matches!(
+            err,
+            SpecError::MissingDeviceNumber {
+                index: 0,
+                field: "minor"
+            }
+        ),
         "{err}"
     );
-    assert_eq!(err.to_string(), "linux.devices[0].minor is required unless the type is \"p\"");
+    assert_eq!(
+        err.to_string(),
+        "linux.devices[0].minor is required unless the type is \"p\""
+    );
     // The base case's fifo has neither.
     Case::new().validate().expect("a fifo without numbers");
 }
@@ -110,26 +128,38 @@ fn hook_timeout_must_be_positive() {
             "{err}"
         );
     }
-    let err = Case::new().set("/hooks/createRuntime/1/timeout", json!(0)).validate().unwrap_err();
-    assert_eq!(err.to_string(), "hooks.createRuntime[1].timeout must be greater than zero, got 0");
-    Case::new().set("/hooks/prestart/0/timeout", json!(1)).validate().expect("a timeout of 1s");
+    let err = Case::new()
+        .set("/hooks/createRuntime/1/timeout", json!(0))
+        .validate()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "hooks.createRuntime[1].timeout must be greater than zero, got 0"
+    );
+    Case::new()
+        .set("/hooks/prestart/0/timeout", json!(1))
+        .validate()
+        .expect("a timeout of 1s");
 }
 
 #[test]
 fn a_seccomp_argument_index_must_name_one_of_six_arguments() {
     // Found by the config fuzz target: libseccomp's own error named no field.
-    let rule = |index: u64| json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": ["getpid"], "action": "SCMP_ACT_ERRNO"},
-        {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [
-            {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"},
-            {"index": index, "value": 0, "op": "SCMP_CMP_EQ"}
-        ]}
-    ]});
+    let rule = |index: u64| {
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["getpid"], "action": "SCMP_ACT_ERRNO"},
+            {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [
+                {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"},
+                {"index": index, "value": 0, "op": "SCMP_CMP_EQ"}
+            ]}
+        ]})
+    };
     let err = check_seccomp_args(&Case::new().set("/linux/seccomp", rule(20)).spec()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "linux.seccomp.syscalls[1].args[1].index 20 is out of range 0..=5: a syscall has six arguments"
     );
-    check_seccomp_args(&Case::new().set("/linux/seccomp", rule(5)).spec()).expect("index 5 is the sixth argument");
+    check_seccomp_args(&Case::new().set("/linux/seccomp", rule(5)).spec())
+        .expect("index 5 is the sixth argument");
     check_seccomp_args(&Case::new().spec()).expect("no seccomp");
 }

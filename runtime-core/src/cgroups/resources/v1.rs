@@ -1,8 +1,12 @@
 //! `linux.resources` as cgroup v1 files (runc's libcontainer/cgroups/fs),
 //! plus `unified` keys for a hybrid host's cgroup2 directory.
 
-use super::{check_name, check_page_size, invalid, quoted, unified_writes, Controller, ResourceError, Write};
-use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources, LinuxThrottleDevice, LinuxWeightDevice};
+use super::{
+    check_name, check_page_size, invalid, quoted, unified_writes, Controller, ResourceError, Write,
+};
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources, LinuxThrottleDevice, LinuxWeightDevice,
+};
 
 /// Every write `resources` asks for, in the order the kernel accepts them.
 pub(super) fn writes(resources: &LinuxResources) -> Result<Vec<Write>, ResourceError> {
@@ -16,8 +20,18 @@ pub(super) fn writes(resources: &LinuxResources) -> Result<Vec<Write>, ResourceE
     if let Some(pids) = resources.pids() {
         let limit = pids.limit();
         // runc: zero or negative is no limit.
-        let content = if limit > 0 { limit.to_string() } else { "max".to_string() };
-        writes.push(Write::new(Controller::Pids, "pids.limit", limit, "pids.max", content));
+        let content = if limit > 0 {
+            limit.to_string()
+        } else {
+            "max".to_string()
+        };
+        writes.push(Write::new(
+            Controller::Pids,
+            "pids.limit",
+            limit,
+            "pids.max",
+            content,
+        ));
     }
     if let Some(block_io) = resources.block_io() {
         block_io_writes(block_io, &mut writes)?;
@@ -27,19 +41,46 @@ pub(super) fn writes(resources: &LinuxResources) -> Result<Vec<Write>, ResourceE
         check_page_size(&format!("hugepageLimits[{i}].pageSize"), size)?;
         let field = format!("hugepageLimits[{i}].limit");
         let limit = hugepage.limit();
-        writes.push(Write::new(Controller::Hugetlb, &field, limit, format!("hugetlb.{size}.limit_in_bytes"), limit));
+        writes.push(Write::new(
+            Controller::Hugetlb,
+            &field,
+            limit,
+            format!("hugetlb.{size}.limit_in_bytes"),
+            limit,
+        ));
         // Kernels 5.7+ also limit reservations, which is what the spec means
         // when they exist; older ones only limit faults.
-        writes.push(Write::new(Controller::Hugetlb, &field, limit, format!("hugetlb.{size}.rsvd.limit_in_bytes"), limit).if_present());
+        writes.push(
+            Write::new(
+                Controller::Hugetlb,
+                &field,
+                limit,
+                format!("hugetlb.{size}.rsvd.limit_in_bytes"),
+                limit,
+            )
+            .if_present(),
+        );
     }
     if let Some(network) = resources.network() {
         if let Some(class_id) = network.class_id() {
-            writes.push(Write::new(Controller::NetCls, "network.classID", class_id, "net_cls.classid", class_id));
+            writes.push(Write::new(
+                Controller::NetCls,
+                "network.classID",
+                class_id,
+                "net_cls.classid",
+                class_id,
+            ));
         }
         for (i, priority) in network.priorities().iter().flatten().enumerate() {
             check_name(&format!("network.priorities[{i}].name"), priority.name())?;
             let line = format!("{} {}", priority.name(), priority.priority());
-            writes.push(Write::new(Controller::NetPrio, &format!("network.priorities[{i}]"), quoted(&line), "net_prio.ifpriomap", line));
+            writes.push(Write::new(
+                Controller::NetPrio,
+                &format!("network.priorities[{i}]"),
+                quoted(&line),
+                "net_prio.ifpriomap",
+                line,
+            ));
         }
     }
     writes.extend(rdma_writes(resources)?);
@@ -50,79 +91,197 @@ pub(super) fn writes(resources: &LinuxResources) -> Result<Vec<Write>, ResourceE
 fn memory_writes(memory: &LinuxMemory, writes: &mut Vec<Write>) -> Result<(), ResourceError> {
     let set = |v: Option<i64>| v.filter(|v| *v != 0);
     if let Some(limit) = set(memory.limit()) {
-        writes.push(Write::new(Controller::Memory, "memory.limit", limit, "memory.limit_in_bytes", limit));
+        writes.push(Write::new(
+            Controller::Memory,
+            "memory.limit",
+            limit,
+            "memory.limit_in_bytes",
+            limit,
+        ));
     }
     // The spec's swap is memory+swap, which is exactly what memsw limits.
     match (set(memory.swap()), memory.limit()) {
-        (Some(swap), _) => writes.push(Write::new(Controller::Memory, "memory.swap", swap, "memory.memsw.limit_in_bytes", swap)),
+        (Some(swap), _) => writes.push(Write::new(
+            Controller::Memory,
+            "memory.swap",
+            swap,
+            "memory.memsw.limit_in_bytes",
+            swap,
+        )),
         // runc: an unlimited memory with no swap given lifts memsw too, on kernels that account swap.
-        (None, Some(-1)) => writes.push(Write::new(Controller::Memory, "memory.limit", -1, "memory.memsw.limit_in_bytes", -1).if_present()),
+        (None, Some(-1)) => writes.push(
+            Write::new(
+                Controller::Memory,
+                "memory.limit",
+                -1,
+                "memory.memsw.limit_in_bytes",
+                -1,
+            )
+            .if_present(),
+        ),
         _ => {}
     }
     if let Some(reservation) = set(memory.reservation()) {
-        writes.push(Write::new(Controller::Memory, "memory.reservation", reservation, "memory.soft_limit_in_bytes", reservation));
+        writes.push(Write::new(
+            Controller::Memory,
+            "memory.reservation",
+            reservation,
+            "memory.soft_limit_in_bytes",
+            reservation,
+        ));
     }
     // Kernel memory limits are deprecated (5.4) and gone from newer kernels:
     // where the file is gone there is nothing left to limit.
     if let Some(kernel) = set(memory.kernel()) {
-        writes.push(Write::new(Controller::Memory, "memory.kernel", kernel, "memory.kmem.limit_in_bytes", kernel).if_present());
+        writes.push(
+            Write::new(
+                Controller::Memory,
+                "memory.kernel",
+                kernel,
+                "memory.kmem.limit_in_bytes",
+                kernel,
+            )
+            .if_present(),
+        );
     }
     if let Some(tcp) = set(memory.kernel_tcp()) {
-        writes.push(Write::new(Controller::Memory, "memory.kernelTCP", tcp, "memory.kmem.tcp.limit_in_bytes", tcp).if_present());
+        writes.push(
+            Write::new(
+                Controller::Memory,
+                "memory.kernelTCP",
+                tcp,
+                "memory.kmem.tcp.limit_in_bytes",
+                tcp,
+            )
+            .if_present(),
+        );
     }
     if let Some(swappiness) = memory.swappiness() {
         if swappiness > 100 {
-            return Err(invalid("memory.swappiness", swappiness, "swappiness is 0 to 100"));
+            return Err(invalid(
+                "memory.swappiness",
+                swappiness,
+                "swappiness is 0 to 100",
+            ));
         }
-        writes.push(Write::new(Controller::Memory, "memory.swappiness", swappiness, "memory.swappiness", swappiness));
+        writes.push(Write::new(
+            Controller::Memory,
+            "memory.swappiness",
+            swappiness,
+            "memory.swappiness",
+            swappiness,
+        ));
     }
     if let Some(disable) = memory.disable_oom_killer() {
-        writes.push(Write::new(Controller::Memory, "memory.disableOOMKiller", disable, "memory.oom_control", u8::from(disable)));
+        writes.push(Write::new(
+            Controller::Memory,
+            "memory.disableOOMKiller",
+            disable,
+            "memory.oom_control",
+            u8::from(disable),
+        ));
     }
     if let Some(hierarchy) = memory.use_hierarchy() {
-        writes.push(Write::new(Controller::Memory, "memory.useHierarchy", hierarchy, "memory.use_hierarchy", u8::from(hierarchy)));
+        writes.push(Write::new(
+            Controller::Memory,
+            "memory.useHierarchy",
+            hierarchy,
+            "memory.use_hierarchy",
+            u8::from(hierarchy),
+        ));
     }
     Ok(())
 }
 
 fn cpu_writes(cpu: &LinuxCpu, writes: &mut Vec<Write>) {
     if let Some(shares) = cpu.shares().filter(|s| *s != 0) {
-        writes.push(Write::new(Controller::Cpu, "cpu.shares", shares, "cpu.shares", shares).read_back());
+        writes.push(
+            Write::new(Controller::Cpu, "cpu.shares", shares, "cpu.shares", shares).read_back(),
+        );
     }
     // The period first: the kernel checks quota against the period in force.
     if let Some(period) = cpu.period().filter(|p| *p != 0) {
-        writes.push(Write::new(Controller::Cpu, "cpu.period", period, "cpu.cfs_period_us", period));
+        writes.push(Write::new(
+            Controller::Cpu,
+            "cpu.period",
+            period,
+            "cpu.cfs_period_us",
+            period,
+        ));
     }
     if let Some(quota) = cpu.quota().filter(|q| *q != 0) {
-        writes.push(Write::new(Controller::Cpu, "cpu.quota", quota, "cpu.cfs_quota_us", quota));
+        writes.push(Write::new(
+            Controller::Cpu,
+            "cpu.quota",
+            quota,
+            "cpu.cfs_quota_us",
+            quota,
+        ));
     }
     // After the quota, which bounds it.
     if let Some(burst) = cpu.burst() {
-        writes.push(Write::new(Controller::Cpu, "cpu.burst", burst, "cpu.cfs_burst_us", burst));
+        writes.push(Write::new(
+            Controller::Cpu,
+            "cpu.burst",
+            burst,
+            "cpu.cfs_burst_us",
+            burst,
+        ));
     }
     if let Some(period) = cpu.realtime_period().filter(|p| *p != 0) {
-        writes.push(Write::new(Controller::Cpu, "cpu.realtimePeriod", period, "cpu.rt_period_us", period));
+        writes.push(Write::new(
+            Controller::Cpu,
+            "cpu.realtimePeriod",
+            period,
+            "cpu.rt_period_us",
+            period,
+        ));
     }
     if let Some(runtime) = cpu.realtime_runtime().filter(|r| *r != 0) {
-        writes.push(Write::new(Controller::Cpu, "cpu.realtimeRuntime", runtime, "cpu.rt_runtime_us", runtime));
+        writes.push(Write::new(
+            Controller::Cpu,
+            "cpu.realtimeRuntime",
+            runtime,
+            "cpu.rt_runtime_us",
+            runtime,
+        ));
     }
     // cpu.idle came in 5.15; it is a scheduling hint, not a limit.
     if let Some(idle) = cpu.idle() {
         writes.push(Write::new(Controller::Cpu, "cpu.idle", idle, "cpu.idle", idle).if_present());
     }
     if let Some(cpus) = cpu.cpus().as_deref().filter(|c| !c.is_empty()) {
-        writes.push(Write::new(Controller::Cpuset, "cpu.cpus", quoted(cpus), "cpuset.cpus", cpus));
+        writes.push(Write::new(
+            Controller::Cpuset,
+            "cpu.cpus",
+            quoted(cpus),
+            "cpuset.cpus",
+            cpus,
+        ));
     }
     if let Some(mems) = cpu.mems().as_deref().filter(|m| !m.is_empty()) {
-        writes.push(Write::new(Controller::Cpuset, "cpu.mems", quoted(mems), "cpuset.mems", mems));
+        writes.push(Write::new(
+            Controller::Cpuset,
+            "cpu.mems",
+            quoted(mems),
+            "cpuset.mems",
+            mems,
+        ));
     }
 }
 
 /// The spec requires a weight, a leaf weight or both in each entry.
-pub(super) fn check_weight_device(i: usize, device: &LinuxWeightDevice) -> Result<(), ResourceError> {
+pub(super) fn check_weight_device(
+    i: usize,
+    device: &LinuxWeightDevice,
+) -> Result<(), ResourceError> {
     if device.weight().is_none() && device.leaf_weight().is_none() {
         let shown = format!("{}:{}", device.major(), device.minor());
-        return Err(invalid(&format!("blockIO.weightDevice[{i}]"), quoted(&shown), "the spec requires weight, leafWeight or both"));
+        return Err(invalid(
+            &format!("blockIO.weightDevice[{i}]"),
+            quoted(&shown),
+            "the spec requires weight, leafWeight or both",
+        ));
     }
     Ok(())
 }
@@ -130,10 +289,25 @@ pub(super) fn check_weight_device(i: usize, device: &LinuxWeightDevice) -> Resul
 fn block_io_writes(block_io: &LinuxBlockIo, writes: &mut Vec<Write>) -> Result<(), ResourceError> {
     // blkio.weight belongs to CFQ, gone since 5.0; BFQ offers blkio.bfq.weight.
     if let Some(weight) = block_io.weight().filter(|w| *w != 0) {
-        writes.push(Write::new(Controller::Blkio, "blockIO.weight", weight, "blkio.weight", weight).or("blkio.bfq.weight", weight));
+        writes.push(
+            Write::new(
+                Controller::Blkio,
+                "blockIO.weight",
+                weight,
+                "blkio.weight",
+                weight,
+            )
+            .or("blkio.bfq.weight", weight),
+        );
     }
     if let Some(leaf) = block_io.leaf_weight().filter(|w| *w != 0) {
-        writes.push(Write::new(Controller::Blkio, "blockIO.leafWeight", leaf, "blkio.leaf_weight", leaf));
+        writes.push(Write::new(
+            Controller::Blkio,
+            "blockIO.leafWeight",
+            leaf,
+            "blkio.leaf_weight",
+            leaf,
+        ));
     }
     for (i, device) in block_io.weight_device().iter().flatten().enumerate() {
         check_weight_device(i, device)?;
@@ -141,25 +315,62 @@ fn block_io_writes(block_io: &LinuxBlockIo, writes: &mut Vec<Write>) -> Result<(
         if let Some(weight) = device.weight().filter(|w| *w != 0) {
             let line = format!("{major}:{minor} {weight}");
             let field = format!("blockIO.weightDevice[{i}].weight");
-            writes.push(Write::new(Controller::Blkio, &field, quoted(&line), "blkio.weight_device", &line).or("blkio.bfq.weight_device", &line));
+            writes.push(
+                Write::new(
+                    Controller::Blkio,
+                    &field,
+                    quoted(&line),
+                    "blkio.weight_device",
+                    &line,
+                )
+                .or("blkio.bfq.weight_device", &line),
+            );
         }
         if let Some(leaf) = device.leaf_weight().filter(|w| *w != 0) {
             let line = format!("{major}:{minor} {leaf}");
             let field = format!("blockIO.weightDevice[{i}].leafWeight");
-            writes.push(Write::new(Controller::Blkio, &field, quoted(&line), "blkio.leaf_weight_device", line));
+            writes.push(Write::new(
+                Controller::Blkio,
+                &field,
+                quoted(&line),
+                "blkio.leaf_weight_device",
+                line,
+            ));
         }
     }
     let throttles: [(&str, &Option<Vec<LinuxThrottleDevice>>, &str); 4] = [
-        ("throttleReadBpsDevice", block_io.throttle_read_bps_device(), "blkio.throttle.read_bps_device"),
-        ("throttleWriteBpsDevice", block_io.throttle_write_bps_device(), "blkio.throttle.write_bps_device"),
-        ("throttleReadIOPSDevice", block_io.throttle_read_iops_device(), "blkio.throttle.read_iops_device"),
-        ("throttleWriteIOPSDevice", block_io.throttle_write_iops_device(), "blkio.throttle.write_iops_device"),
+        (
+            "throttleReadBpsDevice",
+            block_io.throttle_read_bps_device(),
+            "blkio.throttle.read_bps_device",
+        ),
+        (
+            "throttleWriteBpsDevice",
+            block_io.throttle_write_bps_device(),
+            "blkio.throttle.write_bps_device",
+        ),
+        (
+            "throttleReadIOPSDevice",
+            block_io.throttle_read_iops_device(),
+            "blkio.throttle.read_iops_device",
+        ),
+        (
+            "throttleWriteIOPSDevice",
+            block_io.throttle_write_iops_device(),
+            "blkio.throttle.write_iops_device",
+        ),
     ];
     for (name, devices, file) in throttles {
         for (i, device) in devices.iter().flatten().enumerate() {
             // A rate of 0 removes the device's limit, as the kernel reads it.
             let line = format!("{}:{} {}", device.major(), device.minor(), device.rate());
-            writes.push(Write::new(Controller::Blkio, &format!("blockIO.{name}[{i}]"), quoted(&line), file, line));
+            writes.push(Write::new(
+                Controller::Blkio,
+                &format!("blockIO.{name}[{i}]"),
+                quoted(&line),
+                file,
+                line,
+            ));
         }
     }
     Ok(())
@@ -167,7 +378,9 @@ fn block_io_writes(block_io: &LinuxBlockIo, writes: &mut Vec<Write>) -> Result<(
 
 /// `rdma.max` lines, the same in v1 and v2: `<device> hca_handle=N hca_object=M`.
 pub(super) fn rdma_writes(resources: &LinuxResources) -> Result<Vec<Write>, ResourceError> {
-    let Some(rdma) = resources.rdma() else { return Ok(Vec::new()) };
+    let Some(rdma) = resources.rdma() else {
+        return Ok(Vec::new());
+    };
     let mut devices: Vec<&String> = rdma.keys().collect();
     devices.sort();
     let mut writes = Vec::new();
@@ -183,9 +396,19 @@ pub(super) fn rdma_writes(resources: &LinuxResources) -> Result<Vec<Write>, Reso
             line.push_str(&format!(" hca_object={objects}"));
         }
         if line == *device {
-            return Err(invalid(&field, "{}", "the spec requires hcaHandles, hcaObjects or both"));
+            return Err(invalid(
+                &field,
+                "{}",
+                "the spec requires hcaHandles, hcaObjects or both",
+            ));
         }
-        writes.push(Write::new(Controller::Rdma, &field, quoted(&line), "rdma.max", line));
+        writes.push(Write::new(
+            Controller::Rdma,
+            &field,
+            quoted(&line),
+            "rdma.max",
+            line,
+        ));
     }
     Ok(writes)
 }
@@ -201,15 +424,31 @@ mod tests {
 
     /// (controller, file, content, field) of each write's first choice.
     fn table(writes: &[Write]) -> Vec<(Controller, &str, &str, &str)> {
-        writes.iter().map(|w| (w.controller, w.choices[0].0.as_str(), w.choices[0].1.as_str(), w.field.as_str())).collect()
+        writes
+            .iter()
+            .map(|w| {
+                (
+                    w.controller,
+                    w.choices[0].0.as_str(),
+                    w.choices[0].1.as_str(),
+                    w.field.as_str(),
+                )
+            })
+            .collect()
     }
 
     fn files(json: &str) -> Vec<(String, String)> {
-        writes_for(json).iter().map(|w| w.choices[0].clone()).collect()
+        writes_for(json)
+            .iter()
+            .map(|w| w.choices[0].clone())
+            .collect()
     }
 
     fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-        expected.iter().map(|(f, c)| (f.to_string(), c.to_string())).collect()
+        expected
+            .iter()
+            .map(|(f, c)| (f.to_string(), c.to_string()))
+            .collect()
     }
 
     #[test]
@@ -228,47 +467,130 @@ mod tests {
         assert_eq!(
             table(&w),
             [
-                (Controller::Memory, "memory.limit_in_bytes", "33554432", "linux.resources.memory.limit"),
-                (Controller::Memory, "memory.memsw.limit_in_bytes", "67108864", "linux.resources.memory.swap"),
-                (Controller::Memory, "memory.soft_limit_in_bytes", "16777216", "linux.resources.memory.reservation"),
-                (Controller::Memory, "memory.kmem.limit_in_bytes", "1048576", "linux.resources.memory.kernel"),
-                (Controller::Memory, "memory.kmem.tcp.limit_in_bytes", "524288", "linux.resources.memory.kernelTCP"),
-                (Controller::Memory, "memory.swappiness", "10", "linux.resources.memory.swappiness"),
-                (Controller::Memory, "memory.oom_control", "1", "linux.resources.memory.disableOOMKiller"),
-                (Controller::Memory, "memory.use_hierarchy", "1", "linux.resources.memory.useHierarchy"),
+                (
+                    Controller::Memory,
+                    "memory.limit_in_bytes",
+                    "33554432",
+                    "linux.resources.memory.limit"
+                ),
+                (
+                    Controller::Memory,
+                    "memory.memsw.limit_in_bytes",
+                    "67108864",
+                    "linux.resources.memory.swap"
+                ),
+                (
+                    Controller::Memory,
+                    "memory.soft_limit_in_bytes",
+                    "16777216",
+                    "linux.resources.memory.reservation"
+                ),
+                (
+                    Controller::Memory,
+                    "memory.kmem.limit_in_bytes",
+                    "1048576",
+                    "linux.resources.memory.kernel"
+                ),
+                (
+                    Controller::Memory,
+                    "memory.kmem.tcp.limit_in_bytes",
+                    "524288",
+                    "linux.resources.memory.kernelTCP"
+                ),
+                (
+                    Controller::Memory,
+                    "memory.swappiness",
+                    "10",
+                    "linux.resources.memory.swappiness"
+                ),
+                (
+                    Controller::Memory,
+                    "memory.oom_control",
+                    "1",
+                    "linux.resources.memory.disableOOMKiller"
+                ),
+                (
+                    Controller::Memory,
+                    "memory.use_hierarchy",
+                    "1",
+                    "linux.resources.memory.useHierarchy"
+                ),
             ]
         );
-        let optional: Vec<&str> = w.iter().filter(|w| w.optional).map(|w| w.choices[0].0.as_str()).collect();
-        assert_eq!(optional, ["memory.kmem.limit_in_bytes", "memory.kmem.tcp.limit_in_bytes"]);
+        let optional: Vec<&str> = w
+            .iter()
+            .filter(|w| w.optional)
+            .map(|w| w.choices[0].0.as_str())
+            .collect();
+        assert_eq!(
+            optional,
+            [
+                "memory.kmem.limit_in_bytes",
+                "memory.kmem.tcp.limit_in_bytes"
+            ]
+        );
         assert!(w.iter().all(|w| w.choices.len() == 1 && !w.read_back));
     }
 
     #[test]
     fn memory_minus_one_is_unlimited_and_lifts_memsw_where_it_exists() {
         let w = writes_for(r#"{"memory":{"limit":-1}}"#);
-        assert_eq!(table(&w), [
-            (Controller::Memory, "memory.limit_in_bytes", "-1", "linux.resources.memory.limit"),
-            (Controller::Memory, "memory.memsw.limit_in_bytes", "-1", "linux.resources.memory.limit"),
-        ]);
+        assert_eq!(
+            table(&w),
+            [
+                (
+                    Controller::Memory,
+                    "memory.limit_in_bytes",
+                    "-1",
+                    "linux.resources.memory.limit"
+                ),
+                (
+                    Controller::Memory,
+                    "memory.memsw.limit_in_bytes",
+                    "-1",
+                    "linux.resources.memory.limit"
+                ),
+            ]
+        );
         assert!(!w[0].optional && w[1].optional);
-        assert_eq!(files(r#"{"memory":{"limit":-1,"swap":-1}}"#), pairs(&[("memory.limit_in_bytes", "-1"), ("memory.memsw.limit_in_bytes", "-1")]));
-        assert_eq!(files(r#"{"memory":{"reservation":-1}}"#), pairs(&[("memory.soft_limit_in_bytes", "-1")]));
+        assert_eq!(
+            files(r#"{"memory":{"limit":-1,"swap":-1}}"#),
+            pairs(&[
+                ("memory.limit_in_bytes", "-1"),
+                ("memory.memsw.limit_in_bytes", "-1")
+            ])
+        );
+        assert_eq!(
+            files(r#"{"memory":{"reservation":-1}}"#),
+            pairs(&[("memory.soft_limit_in_bytes", "-1")])
+        );
     }
 
     #[test]
     fn memory_zero_is_unset_as_in_runc_and_false_flags_are_written() {
-        assert!(writes_for(r#"{"memory":{"limit":0,"reservation":0,"swap":0,"kernel":0,"kernelTCP":0}}"#).is_empty());
+        assert!(writes_for(
+            r#"{"memory":{"limit":0,"reservation":0,"swap":0,"kernel":0,"kernelTCP":0}}"#
+        )
+        .is_empty());
         assert_eq!(
             files(r#"{"memory":{"disableOOMKiller":false,"useHierarchy":false,"swappiness":0}}"#),
-            pairs(&[("memory.swappiness", "0"), ("memory.oom_control", "0"), ("memory.use_hierarchy", "0")])
+            pairs(&[
+                ("memory.swappiness", "0"),
+                ("memory.oom_control", "0"),
+                ("memory.use_hierarchy", "0")
+            ])
         );
     }
 
     #[test]
     fn swappiness_above_100_is_refused() {
-        let resources: LinuxResources = serde_json::from_str(r#"{"memory":{"swappiness":101}}"#).unwrap();
+        let resources: LinuxResources =
+            serde_json::from_str(r#"{"memory":{"swappiness":101}}"#).unwrap();
         let err = writes(&resources).unwrap_err();
-        assert_eq!(err.to_string(), "linux.resources.memory.swappiness 101: swappiness is 0 to 100");
+        assert_eq!(
+            err.to_string(),
+            "linux.resources.memory.swappiness 101: swappiness is 0 to 100"
+        );
     }
 
     #[test]
@@ -280,35 +602,96 @@ mod tests {
         assert_eq!(
             table(&w),
             [
-                (Controller::Cpu, "cpu.shares", "512", "linux.resources.cpu.shares"),
-                (Controller::Cpu, "cpu.cfs_period_us", "100000", "linux.resources.cpu.period"),
-                (Controller::Cpu, "cpu.cfs_quota_us", "50000", "linux.resources.cpu.quota"),
-                (Controller::Cpu, "cpu.cfs_burst_us", "10000", "linux.resources.cpu.burst"),
-                (Controller::Cpu, "cpu.rt_period_us", "1000", "linux.resources.cpu.realtimePeriod"),
-                (Controller::Cpu, "cpu.rt_runtime_us", "950", "linux.resources.cpu.realtimeRuntime"),
+                (
+                    Controller::Cpu,
+                    "cpu.shares",
+                    "512",
+                    "linux.resources.cpu.shares"
+                ),
+                (
+                    Controller::Cpu,
+                    "cpu.cfs_period_us",
+                    "100000",
+                    "linux.resources.cpu.period"
+                ),
+                (
+                    Controller::Cpu,
+                    "cpu.cfs_quota_us",
+                    "50000",
+                    "linux.resources.cpu.quota"
+                ),
+                (
+                    Controller::Cpu,
+                    "cpu.cfs_burst_us",
+                    "10000",
+                    "linux.resources.cpu.burst"
+                ),
+                (
+                    Controller::Cpu,
+                    "cpu.rt_period_us",
+                    "1000",
+                    "linux.resources.cpu.realtimePeriod"
+                ),
+                (
+                    Controller::Cpu,
+                    "cpu.rt_runtime_us",
+                    "950",
+                    "linux.resources.cpu.realtimeRuntime"
+                ),
                 (Controller::Cpu, "cpu.idle", "1", "linux.resources.cpu.idle"),
-                (Controller::Cpuset, "cpuset.cpus", "0-1", "linux.resources.cpu.cpus"),
-                (Controller::Cpuset, "cpuset.mems", "0", "linux.resources.cpu.mems"),
+                (
+                    Controller::Cpuset,
+                    "cpuset.cpus",
+                    "0-1",
+                    "linux.resources.cpu.cpus"
+                ),
+                (
+                    Controller::Cpuset,
+                    "cpuset.mems",
+                    "0",
+                    "linux.resources.cpu.mems"
+                ),
             ]
         );
         assert!(w[0].read_back, "the kernel clamps cpu.shares silently");
-        assert!(w.iter().filter(|w| w.optional).all(|w| w.choices[0].0 == "cpu.idle"));
+        assert!(w
+            .iter()
+            .filter(|w| w.optional)
+            .all(|w| w.choices[0].0 == "cpu.idle"));
         assert_eq!(w[7].value, "\"0-1\"");
     }
 
     #[test]
     fn cpu_minus_one_and_zero() {
-        assert_eq!(files(r#"{"cpu":{"quota":-1}}"#), pairs(&[("cpu.cfs_quota_us", "-1")]));
-        assert_eq!(files(r#"{"cpu":{"realtimeRuntime":-1}}"#), pairs(&[("cpu.rt_runtime_us", "-1")]));
+        assert_eq!(
+            files(r#"{"cpu":{"quota":-1}}"#),
+            pairs(&[("cpu.cfs_quota_us", "-1")])
+        );
+        assert_eq!(
+            files(r#"{"cpu":{"realtimeRuntime":-1}}"#),
+            pairs(&[("cpu.rt_runtime_us", "-1")])
+        );
         assert!(writes_for(r#"{"cpu":{"shares":0,"quota":0,"period":0,"realtimeRuntime":0,"realtimePeriod":0,"cpus":"","mems":""}}"#).is_empty());
     }
 
     #[test]
     fn pids_limit_zero_or_negative_is_max() {
-        assert_eq!(files(r#"{"pids":{"limit":10}}"#), pairs(&[("pids.max", "10")]));
-        assert_eq!(files(r#"{"pids":{"limit":-1}}"#), pairs(&[("pids.max", "max")]));
-        assert_eq!(files(r#"{"pids":{"limit":0}}"#), pairs(&[("pids.max", "max")]));
-        assert_eq!(writes_for(r#"{"pids":{"limit":10}}"#)[0].controller, Controller::Pids);
+        assert_eq!(
+            files(r#"{"pids":{"limit":10}}"#),
+            pairs(&[("pids.max", "10")])
+        );
+        assert_eq!(
+            files(r#"{"pids":{"limit":-1}}"#),
+            pairs(&[("pids.max", "max")])
+        );
+        assert_eq!(
+            files(r#"{"pids":{"limit":0}}"#),
+            pairs(&[("pids.max", "max")])
+        );
+        assert_eq!(
+            writes_for(r#"{"pids":{"limit":10}}"#)[0].controller,
+            Controller::Pids
+        );
     }
 
     #[test]
@@ -324,19 +707,70 @@ mod tests {
         assert_eq!(
             table(&w),
             [
-                (Controller::Blkio, "blkio.weight", "500", "linux.resources.blockIO.weight"),
-                (Controller::Blkio, "blkio.leaf_weight", "300", "linux.resources.blockIO.leafWeight"),
-                (Controller::Blkio, "blkio.weight_device", "8:0 600", "linux.resources.blockIO.weightDevice[0].weight"),
-                (Controller::Blkio, "blkio.leaf_weight_device", "8:0 200", "linux.resources.blockIO.weightDevice[0].leafWeight"),
-                (Controller::Blkio, "blkio.throttle.read_bps_device", "8:0 1048576", "linux.resources.blockIO.throttleReadBpsDevice[0]"),
-                (Controller::Blkio, "blkio.throttle.write_bps_device", "8:0 2097152", "linux.resources.blockIO.throttleWriteBpsDevice[0]"),
-                (Controller::Blkio, "blkio.throttle.read_iops_device", "8:0 100", "linux.resources.blockIO.throttleReadIOPSDevice[0]"),
-                (Controller::Blkio, "blkio.throttle.read_iops_device", "8:16 0", "linux.resources.blockIO.throttleReadIOPSDevice[1]"),
-                (Controller::Blkio, "blkio.throttle.write_iops_device", "8:0 200", "linux.resources.blockIO.throttleWriteIOPSDevice[0]"),
+                (
+                    Controller::Blkio,
+                    "blkio.weight",
+                    "500",
+                    "linux.resources.blockIO.weight"
+                ),
+                (
+                    Controller::Blkio,
+                    "blkio.leaf_weight",
+                    "300",
+                    "linux.resources.blockIO.leafWeight"
+                ),
+                (
+                    Controller::Blkio,
+                    "blkio.weight_device",
+                    "8:0 600",
+                    "linux.resources.blockIO.weightDevice[0].weight"
+                ),
+                (
+                    Controller::Blkio,
+                    "blkio.leaf_weight_device",
+                    "8:0 200",
+                    "linux.resources.blockIO.weightDevice[0].leafWeight"
+                ),
+                (
+                    Controller::Blkio,
+                    "blkio.throttle.read_bps_device",
+                    "8:0 1048576",
+                    "linux.resources.blockIO.throttleReadBpsDevice[0]"
+                ),
+                (
+                    Controller::Blkio,
+                    "blkio.throttle.write_bps_device",
+                    "8:0 2097152",
+                    "linux.resources.blockIO.throttleWriteBpsDevice[0]"
+                ),
+                (
+                    Controller::Blkio,
+                    "blkio.throttle.read_iops_device",
+                    "8:0 100",
+                    "linux.resources.blockIO.throttleReadIOPSDevice[0]"
+                ),
+                (
+                    Controller::Blkio,
+                    "blkio.throttle.read_iops_device",
+                    "8:16 0",
+                    "linux.resources.blockIO.throttleReadIOPSDevice[1]"
+                ),
+                (
+                    Controller::Blkio,
+                    "blkio.throttle.write_iops_device",
+                    "8:0 200",
+                    "linux.resources.blockIO.throttleWriteIOPSDevice[0]"
+                ),
             ]
         );
-        assert_eq!(w[0].choices[1], ("blkio.bfq.weight".to_string(), "500".to_string()));
-        assert_eq!(w[2].choices[1], ("blkio.bfq.weight_device".to_string(), "8:0 600".to_string()));
+        assert_eq!(
+            w[0].choices[1],
+            ("blkio.bfq.weight".to_string(), "500".to_string())
+        );
+        assert_eq!(
+            w[2].choices[1],
+            ("blkio.bfq.weight_device".to_string(), "8:0 600".to_string())
+        );
         assert_eq!(w[1].choices.len(), 1);
         assert!(writes_for(r#"{"blockIO":{"weight":0,"leafWeight":0}}"#).is_empty());
     }
@@ -351,19 +785,67 @@ mod tests {
         assert_eq!(
             table(&w),
             [
-                (Controller::Hugetlb, "hugetlb.2MB.limit_in_bytes", "209715200", "linux.resources.hugepageLimits[0].limit"),
-                (Controller::Hugetlb, "hugetlb.2MB.rsvd.limit_in_bytes", "209715200", "linux.resources.hugepageLimits[0].limit"),
-                (Controller::Hugetlb, "hugetlb.1GB.limit_in_bytes", "-1", "linux.resources.hugepageLimits[1].limit"),
-                (Controller::Hugetlb, "hugetlb.1GB.rsvd.limit_in_bytes", "-1", "linux.resources.hugepageLimits[1].limit"),
-                (Controller::NetCls, "net_cls.classid", "1048577", "linux.resources.network.classID"),
-                (Controller::NetPrio, "net_prio.ifpriomap", "eth0 500", "linux.resources.network.priorities[0]"),
-                (Controller::NetPrio, "net_prio.ifpriomap", "lo 1", "linux.resources.network.priorities[1]"),
-                (Controller::Rdma, "rdma.max", "mlx4_0 hca_handle=2 hca_object=2000", "linux.resources.rdma[\"mlx4_0\"]"),
-                (Controller::Rdma, "rdma.max", "mlx5_1 hca_handle=3", "linux.resources.rdma[\"mlx5_1\"]"),
+                (
+                    Controller::Hugetlb,
+                    "hugetlb.2MB.limit_in_bytes",
+                    "209715200",
+                    "linux.resources.hugepageLimits[0].limit"
+                ),
+                (
+                    Controller::Hugetlb,
+                    "hugetlb.2MB.rsvd.limit_in_bytes",
+                    "209715200",
+                    "linux.resources.hugepageLimits[0].limit"
+                ),
+                (
+                    Controller::Hugetlb,
+                    "hugetlb.1GB.limit_in_bytes",
+                    "-1",
+                    "linux.resources.hugepageLimits[1].limit"
+                ),
+                (
+                    Controller::Hugetlb,
+                    "hugetlb.1GB.rsvd.limit_in_bytes",
+                    "-1",
+                    "linux.resources.hugepageLimits[1].limit"
+                ),
+                (
+                    Controller::NetCls,
+                    "net_cls.classid",
+                    "1048577",
+                    "linux.resources.network.classID"
+                ),
+                (
+                    Controller::NetPrio,
+                    "net_prio.ifpriomap",
+                    "eth0 500",
+                    "linux.resources.network.priorities[0]"
+                ),
+                (
+                    Controller::NetPrio,
+                    "net_prio.ifpriomap",
+                    "lo 1",
+                    "linux.resources.network.priorities[1]"
+                ),
+                (
+                    Controller::Rdma,
+                    "rdma.max",
+                    "mlx4_0 hca_handle=2 hca_object=2000",
+                    "linux.resources.rdma[\"mlx4_0\"]"
+                ),
+                (
+                    Controller::Rdma,
+                    "rdma.max",
+                    "mlx5_1 hca_handle=3",
+                    "linux.resources.rdma[\"mlx5_1\"]"
+                ),
             ]
         );
         let optional: Vec<bool> = w.iter().map(|w| w.optional).collect();
-        assert_eq!(optional, [false, true, false, true, false, false, false, false, false]);
+        assert_eq!(
+            optional,
+            [false, true, false, true, false, false, false, false, false]
+        );
     }
 
     #[test]
@@ -376,13 +858,24 @@ mod tests {
             r#"{"blockIO":{"weightDevice":[{"major":8,"minor":0}]}}"#,
         ] {
             let resources: LinuxResources = serde_json::from_str(json).unwrap();
-            assert!(matches!(writes(&resources), Err(ResourceError::Invalid { .. })), "{json}");
+            assert!(
+                matches!(writes(&resources), Err(ResourceError::Invalid { .. })),
+                "{json}"
+            );
         }
     }
 
     #[test]
     fn unified_keys_follow_the_v1_files() {
         let w = writes_for(r#"{"pids":{"limit":5},"unified":{"memory.high":"1G"}}"#);
-        assert_eq!(table(&w)[1], (Controller::Unified, "memory.high", "1G", "linux.resources.unified[\"memory.high\"]"));
+        assert_eq!(
+            table(&w)[1],
+            (
+                Controller::Unified,
+                "memory.high",
+                "1G",
+                "linux.resources.unified[\"memory.high\"]"
+            )
+        );
     }
 }

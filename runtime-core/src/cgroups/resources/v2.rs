@@ -2,7 +2,10 @@
 //! conversions from the v1 units the spec uses (libcontainer/cgroups/fs2).
 
 use super::v1::{check_weight_device, rdma_writes};
-use super::{check_name, check_page_size, invalid, no_v2_equivalent, quoted, unified_writes, Controller, ResourceError, Write};
+use super::{
+    check_name, check_page_size, invalid, no_v2_equivalent, quoted, unified_writes, Controller,
+    ResourceError, Write,
+};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources, LinuxThrottleDevice};
 
 /// Every write `resources` asks for, in the order the kernel accepts them;
@@ -17,8 +20,18 @@ pub(super) fn writes(resources: &LinuxResources) -> Result<Vec<Write>, ResourceE
     }
     if let Some(pids) = resources.pids() {
         let limit = pids.limit();
-        let content = if limit > 0 { limit.to_string() } else { "max".to_string() };
-        writes.push(Write::new(Controller::Pids, "pids.limit", limit, "pids.max", content));
+        let content = if limit > 0 {
+            limit.to_string()
+        } else {
+            "max".to_string()
+        };
+        writes.push(Write::new(
+            Controller::Pids,
+            "pids.limit",
+            limit,
+            "pids.max",
+            content,
+        ));
     }
     if let Some(block_io) = resources.block_io() {
         io_writes(block_io, &mut writes)?;
@@ -29,18 +42,45 @@ pub(super) fn writes(resources: &LinuxResources) -> Result<Vec<Write>, ResourceE
         let field = format!("hugepageLimits[{i}].limit");
         let limit = hugepage.limit();
         let content = max_if_negative(limit);
-        writes.push(Write::new(Controller::Hugetlb, &field, limit, format!("hugetlb.{size}.max"), &content));
-        writes.push(Write::new(Controller::Hugetlb, &field, limit, format!("hugetlb.{size}.rsvd.max"), &content).if_present());
+        writes.push(Write::new(
+            Controller::Hugetlb,
+            &field,
+            limit,
+            format!("hugetlb.{size}.max"),
+            &content,
+        ));
+        writes.push(
+            Write::new(
+                Controller::Hugetlb,
+                &field,
+                limit,
+                format!("hugetlb.{size}.rsvd.max"),
+                &content,
+            )
+            .if_present(),
+        );
     }
     // cgroup v2 has no net_cls or net_prio: these fail as controllers the host lacks.
     if let Some(network) = resources.network() {
         if let Some(class_id) = network.class_id() {
-            writes.push(Write::new(Controller::NetCls, "network.classID", class_id, "net_cls.classid", class_id));
+            writes.push(Write::new(
+                Controller::NetCls,
+                "network.classID",
+                class_id,
+                "net_cls.classid",
+                class_id,
+            ));
         }
         for (i, priority) in network.priorities().iter().flatten().enumerate() {
             check_name(&format!("network.priorities[{i}].name"), priority.name())?;
             let line = format!("{} {}", priority.name(), priority.priority());
-            writes.push(Write::new(Controller::NetPrio, &format!("network.priorities[{i}]"), quoted(&line), "net_prio.ifpriomap", line));
+            writes.push(Write::new(
+                Controller::NetPrio,
+                &format!("network.priorities[{i}]"),
+                quoted(&line),
+                "net_prio.ifpriomap",
+                line,
+            ));
         }
     }
     writes.extend(rdma_writes(resources)?);
@@ -84,16 +124,38 @@ fn memory_writes(memory: &LinuxMemory, writes: &mut Vec<Write>) -> Result<(), Re
             None => ("memory.limit", -1),
         };
         let content = max_if_negative(swap);
-        let write = Write::new(Controller::Memory, field, value, "memory.swap.max", &content);
+        let write = Write::new(
+            Controller::Memory,
+            field,
+            value,
+            "memory.swap.max",
+            &content,
+        );
         // runc: a kernel without swap accounting has no memory.swap.max, and
         // then "no swap" and "unlimited swap" are already what it does.
-        writes.push(if content == "max" || content == "0" { write.if_present() } else { write });
+        writes.push(if content == "max" || content == "0" {
+            write.if_present()
+        } else {
+            write
+        });
     }
     if let Some(limit) = set(memory.limit()) {
-        writes.push(Write::new(Controller::Memory, "memory.limit", limit, "memory.max", max_if_negative(limit)));
+        writes.push(Write::new(
+            Controller::Memory,
+            "memory.limit",
+            limit,
+            "memory.max",
+            max_if_negative(limit),
+        ));
     }
     if let Some(reservation) = set(memory.reservation()) {
-        writes.push(Write::new(Controller::Memory, "memory.reservation", reservation, "memory.low", max_if_negative(reservation)));
+        writes.push(Write::new(
+            Controller::Memory,
+            "memory.reservation",
+            reservation,
+            "memory.low",
+            max_if_negative(reservation),
+        ));
     }
     // memory.kernel and kernelTCP: v2 charges kernel memory to memory.max,
     // with no separate file, like a v1 kernel that dropped memory.kmem.*.
@@ -118,7 +180,13 @@ fn cpu_weight(shares: u64) -> u64 {
 
 fn cpu_writes(cpu: &LinuxCpu, writes: &mut Vec<Write>) -> Result<(), ResourceError> {
     if let Some(shares) = cpu.shares().filter(|s| *s != 0) {
-        writes.push(Write::new(Controller::Cpu, "cpu.shares", shares, "cpu.weight", cpu_weight(shares)));
+        writes.push(Write::new(
+            Controller::Cpu,
+            "cpu.shares",
+            shares,
+            "cpu.weight",
+            cpu_weight(shares),
+        ));
     }
     let quota = cpu.quota().filter(|q| *q != 0);
     let period = cpu.period().filter(|p| *p != 0);
@@ -131,11 +199,27 @@ fn cpu_writes(cpu: &LinuxCpu, writes: &mut Vec<Write>) -> Result<(), ResourceErr
         if let Some(p) = period {
             content.push_str(&format!(" {p}"));
         }
-        let field = if quota.is_some() { "cpu.quota" } else { "cpu.period" };
-        writes.push(Write::new(Controller::Cpu, field, quoted(&content), "cpu.max", &content));
+        let field = if quota.is_some() {
+            "cpu.quota"
+        } else {
+            "cpu.period"
+        };
+        writes.push(Write::new(
+            Controller::Cpu,
+            field,
+            quoted(&content),
+            "cpu.max",
+            &content,
+        ));
     }
     if let Some(burst) = cpu.burst() {
-        writes.push(Write::new(Controller::Cpu, "cpu.burst", burst, "cpu.max.burst", burst));
+        writes.push(Write::new(
+            Controller::Cpu,
+            "cpu.burst",
+            burst,
+            "cpu.max.burst",
+            burst,
+        ));
     }
     if let Some(runtime) = cpu.realtime_runtime().filter(|r| *r != 0) {
         return Err(no_v2_equivalent("cpu.realtimeRuntime", runtime));
@@ -147,10 +231,22 @@ fn cpu_writes(cpu: &LinuxCpu, writes: &mut Vec<Write>) -> Result<(), ResourceErr
         writes.push(Write::new(Controller::Cpu, "cpu.idle", idle, "cpu.idle", idle).if_present());
     }
     if let Some(cpus) = cpu.cpus().as_deref().filter(|c| !c.is_empty()) {
-        writes.push(Write::new(Controller::Cpuset, "cpu.cpus", quoted(cpus), "cpuset.cpus", cpus));
+        writes.push(Write::new(
+            Controller::Cpuset,
+            "cpu.cpus",
+            quoted(cpus),
+            "cpuset.cpus",
+            cpus,
+        ));
     }
     if let Some(mems) = cpu.mems().as_deref().filter(|m| !m.is_empty()) {
-        writes.push(Write::new(Controller::Cpuset, "cpu.mems", quoted(mems), "cpuset.mems", mems));
+        writes.push(Write::new(
+            Controller::Cpuset,
+            "cpu.mems",
+            quoted(mems),
+            "cpuset.mems",
+            mems,
+        ));
     }
     Ok(())
 }
@@ -164,7 +260,16 @@ fn io_weight(weight: u16) -> u64 {
 fn io_writes(block_io: &LinuxBlockIo, writes: &mut Vec<Write>) -> Result<(), ResourceError> {
     // BFQ takes the v1 scale as is, as runc prefers; io.weight (iocost) needs the conversion.
     if let Some(weight) = block_io.weight().filter(|w| *w != 0) {
-        writes.push(Write::new(Controller::Io, "blockIO.weight", weight, "io.bfq.weight", weight).or("io.weight", io_weight(weight)));
+        writes.push(
+            Write::new(
+                Controller::Io,
+                "blockIO.weight",
+                weight,
+                "io.bfq.weight",
+                weight,
+            )
+            .or("io.weight", io_weight(weight)),
+        );
     }
     if let Some(leaf) = block_io.leaf_weight().filter(|w| *w != 0) {
         return Err(no_v2_equivalent("blockIO.leafWeight", leaf));
@@ -176,25 +281,63 @@ fn io_writes(block_io: &LinuxBlockIo, writes: &mut Vec<Write>) -> Result<(), Res
             let line = format!("{major}:{minor} {weight}");
             let field = format!("blockIO.weightDevice[{i}].weight");
             let converted = format!("{major}:{minor} {}", io_weight(weight));
-            writes.push(Write::new(Controller::Io, &field, quoted(&line), "io.bfq.weight", &line).or("io.weight", converted));
+            writes.push(
+                Write::new(
+                    Controller::Io,
+                    &field,
+                    quoted(&line),
+                    "io.bfq.weight",
+                    &line,
+                )
+                .or("io.weight", converted),
+            );
         }
         if let Some(leaf) = device.leaf_weight().filter(|w| *w != 0) {
-            return Err(no_v2_equivalent(&format!("blockIO.weightDevice[{i}].leafWeight"), leaf));
+            return Err(no_v2_equivalent(
+                &format!("blockIO.weightDevice[{i}].leafWeight"),
+                leaf,
+            ));
         }
     }
     let throttles: [(&str, &Option<Vec<LinuxThrottleDevice>>, &str); 4] = [
-        ("throttleReadBpsDevice", block_io.throttle_read_bps_device(), "rbps"),
-        ("throttleWriteBpsDevice", block_io.throttle_write_bps_device(), "wbps"),
-        ("throttleReadIOPSDevice", block_io.throttle_read_iops_device(), "riops"),
-        ("throttleWriteIOPSDevice", block_io.throttle_write_iops_device(), "wiops"),
+        (
+            "throttleReadBpsDevice",
+            block_io.throttle_read_bps_device(),
+            "rbps",
+        ),
+        (
+            "throttleWriteBpsDevice",
+            block_io.throttle_write_bps_device(),
+            "wbps",
+        ),
+        (
+            "throttleReadIOPSDevice",
+            block_io.throttle_read_iops_device(),
+            "riops",
+        ),
+        (
+            "throttleWriteIOPSDevice",
+            block_io.throttle_write_iops_device(),
+            "wiops",
+        ),
     ];
     for (name, devices, key) in throttles {
         for (i, device) in devices.iter().flatten().enumerate() {
             let (major, minor, rate) = (device.major(), device.minor(), device.rate());
             // v1 reads a rate of 0 as "no limit"; v2 spells that "max".
-            let limit = if rate == 0 { "max".to_string() } else { rate.to_string() };
+            let limit = if rate == 0 {
+                "max".to_string()
+            } else {
+                rate.to_string()
+            };
             let shown = format!("{major}:{minor} {rate}");
-            writes.push(Write::new(Controller::Io, &format!("blockIO.{name}[{i}]"), quoted(&shown), "io.max", format!("{major}:{minor} {key}={limit}")));
+            writes.push(Write::new(
+                Controller::Io,
+                &format!("blockIO.{name}[{i}]"),
+                quoted(&shown),
+                "io.max",
+                format!("{major}:{minor} {key}={limit}"),
+            ));
         }
     }
     Ok(())
@@ -213,15 +356,31 @@ mod tests {
     }
 
     fn table(writes: &[Write]) -> Vec<(Controller, &str, &str, &str)> {
-        writes.iter().map(|w| (w.controller, w.choices[0].0.as_str(), w.choices[0].1.as_str(), w.field.as_str())).collect()
+        writes
+            .iter()
+            .map(|w| {
+                (
+                    w.controller,
+                    w.choices[0].0.as_str(),
+                    w.choices[0].1.as_str(),
+                    w.field.as_str(),
+                )
+            })
+            .collect()
     }
 
     fn files(json: &str) -> Vec<(String, String)> {
-        writes_for(json).iter().map(|w| w.choices[0].clone()).collect()
+        writes_for(json)
+            .iter()
+            .map(|w| w.choices[0].clone())
+            .collect()
     }
 
     fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-        expected.iter().map(|(f, c)| (f.to_string(), c.to_string())).collect()
+        expected
+            .iter()
+            .map(|(f, c)| (f.to_string(), c.to_string()))
+            .collect()
     }
 
     fn refused(json: &str) -> ResourceError {
@@ -231,19 +390,39 @@ mod tests {
     #[test]
     fn nothing_set_writes_nothing() {
         assert!(writes_for("{}").is_empty());
-        assert!(writes_for(r#"{"memory":{},"cpu":{},"blockIO":{},"hugepageLimits":[],"rdma":{},"unified":{}}"#).is_empty());
+        assert!(writes_for(
+            r#"{"memory":{},"cpu":{},"blockIO":{},"hugepageLimits":[],"rdma":{},"unified":{}}"#
+        )
+        .is_empty());
         assert!(writes_for(r#"{"memory":{"limit":0,"swap":0,"reservation":0,"useHierarchy":true,"disableOOMKiller":false}}"#).is_empty());
     }
 
     #[test]
     fn memory_swap_before_max_then_low() {
-        let w = writes_for(r#"{"memory":{"limit":33554432,"swap":100663296,"reservation":16777216,"kernel":1048576,"kernelTCP":1}}"#);
+        let w = writes_for(
+            r#"{"memory":{"limit":33554432,"swap":100663296,"reservation":16777216,"kernel":1048576,"kernelTCP":1}}"#,
+        );
         assert_eq!(
             table(&w),
             [
-                (Controller::Memory, "memory.swap.max", "67108864", "linux.resources.memory.swap"),
-                (Controller::Memory, "memory.max", "33554432", "linux.resources.memory.limit"),
-                (Controller::Memory, "memory.low", "16777216", "linux.resources.memory.reservation"),
+                (
+                    Controller::Memory,
+                    "memory.swap.max",
+                    "67108864",
+                    "linux.resources.memory.swap"
+                ),
+                (
+                    Controller::Memory,
+                    "memory.max",
+                    "33554432",
+                    "linux.resources.memory.limit"
+                ),
+                (
+                    Controller::Memory,
+                    "memory.low",
+                    "16777216",
+                    "linux.resources.memory.reservation"
+                ),
             ]
         );
         assert!(w.iter().all(|w| !w.optional));
@@ -270,22 +449,51 @@ mod tests {
         assert_eq!(
             table(&w),
             [
-                (Controller::Memory, "memory.swap.max", "max", "linux.resources.memory.limit"),
-                (Controller::Memory, "memory.max", "max", "linux.resources.memory.limit"),
-                (Controller::Memory, "memory.low", "max", "linux.resources.memory.reservation"),
+                (
+                    Controller::Memory,
+                    "memory.swap.max",
+                    "max",
+                    "linux.resources.memory.limit"
+                ),
+                (
+                    Controller::Memory,
+                    "memory.max",
+                    "max",
+                    "linux.resources.memory.limit"
+                ),
+                (
+                    Controller::Memory,
+                    "memory.low",
+                    "max",
+                    "linux.resources.memory.reservation"
+                ),
             ]
         );
         assert!(w[0].optional);
         let same = writes_for(r#"{"memory":{"limit":1000,"swap":1000}}"#);
-        assert_eq!((same[0].choices[0].1.as_str(), same[0].optional), ("0", true));
+        assert_eq!(
+            (same[0].choices[0].1.as_str(), same[0].optional),
+            ("0", true)
+        );
         let err = refused(r#"{"memory":{"limit":1000,"swap":10}}"#);
-        assert!(err.to_string().starts_with("linux.resources.memory.swap 10: swap is memory+swap"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("linux.resources.memory.swap 10: swap is memory+swap"),
+            "{err}"
+        );
     }
 
     #[test]
     fn memory_fields_without_v2_files_are_refused() {
-        for json in [r#"{"memory":{"swappiness":10}}"#, r#"{"memory":{"disableOOMKiller":true}}"#, r#"{"memory":{"useHierarchy":false}}"#] {
-            assert!(matches!(refused(json), ResourceError::NoV2Equivalent { .. }), "{json}");
+        for json in [
+            r#"{"memory":{"swappiness":10}}"#,
+            r#"{"memory":{"disableOOMKiller":true}}"#,
+            r#"{"memory":{"useHierarchy":false}}"#,
+        ] {
+            assert!(
+                matches!(refused(json), ResourceError::NoV2Equivalent { .. }),
+                "{json}"
+            );
         }
         assert_eq!(
             refused(r#"{"memory":{"swappiness":10}}"#).to_string(),
@@ -306,38 +514,95 @@ mod tests {
 
     #[test]
     fn every_cpu_field_has_its_file() {
-        let w = writes_for(r#"{"cpu":{"shares":1024,"quota":50000,"period":100000,"burst":1000,"idle":0,"cpus":"0","mems":"0"}}"#);
+        let w = writes_for(
+            r#"{"cpu":{"shares":1024,"quota":50000,"period":100000,"burst":1000,"idle":0,"cpus":"0","mems":"0"}}"#,
+        );
         assert_eq!(
             table(&w),
             [
-                (Controller::Cpu, "cpu.weight", "39", "linux.resources.cpu.shares"),
-                (Controller::Cpu, "cpu.max", "50000 100000", "linux.resources.cpu.quota"),
-                (Controller::Cpu, "cpu.max.burst", "1000", "linux.resources.cpu.burst"),
+                (
+                    Controller::Cpu,
+                    "cpu.weight",
+                    "39",
+                    "linux.resources.cpu.shares"
+                ),
+                (
+                    Controller::Cpu,
+                    "cpu.max",
+                    "50000 100000",
+                    "linux.resources.cpu.quota"
+                ),
+                (
+                    Controller::Cpu,
+                    "cpu.max.burst",
+                    "1000",
+                    "linux.resources.cpu.burst"
+                ),
                 (Controller::Cpu, "cpu.idle", "0", "linux.resources.cpu.idle"),
-                (Controller::Cpuset, "cpuset.cpus", "0", "linux.resources.cpu.cpus"),
-                (Controller::Cpuset, "cpuset.mems", "0", "linux.resources.cpu.mems"),
+                (
+                    Controller::Cpuset,
+                    "cpuset.cpus",
+                    "0",
+                    "linux.resources.cpu.cpus"
+                ),
+                (
+                    Controller::Cpuset,
+                    "cpuset.mems",
+                    "0",
+                    "linux.resources.cpu.mems"
+                ),
             ]
         );
-        assert_eq!(w[0].value, "1024", "errors show the configured shares, not the weight");
+        assert_eq!(
+            w[0].value, "1024",
+            "errors show the configured shares, not the weight"
+        );
         assert!(w[3].optional);
     }
 
     #[test]
     fn cpu_max_spellings() {
-        assert_eq!(files(r#"{"cpu":{"quota":-1,"period":100000}}"#), pairs(&[("cpu.max", "max 100000")]));
-        assert_eq!(files(r#"{"cpu":{"quota":20000}}"#), pairs(&[("cpu.max", "20000")]));
-        assert_eq!(files(r#"{"cpu":{"quota":-1}}"#), pairs(&[("cpu.max", "max")]));
-        assert_eq!(files(r#"{"cpu":{"period":50000}}"#), pairs(&[("cpu.max", "max 50000")]));
+        assert_eq!(
+            files(r#"{"cpu":{"quota":-1,"period":100000}}"#),
+            pairs(&[("cpu.max", "max 100000")])
+        );
+        assert_eq!(
+            files(r#"{"cpu":{"quota":20000}}"#),
+            pairs(&[("cpu.max", "20000")])
+        );
+        assert_eq!(
+            files(r#"{"cpu":{"quota":-1}}"#),
+            pairs(&[("cpu.max", "max")])
+        );
+        assert_eq!(
+            files(r#"{"cpu":{"period":50000}}"#),
+            pairs(&[("cpu.max", "max 50000")])
+        );
         assert!(writes_for(r#"{"cpu":{"quota":0,"period":0,"shares":0}}"#).is_empty());
-        assert!(matches!(refused(r#"{"cpu":{"realtimeRuntime":950}}"#), ResourceError::NoV2Equivalent { .. }));
-        assert!(matches!(refused(r#"{"cpu":{"realtimePeriod":1000}}"#), ResourceError::NoV2Equivalent { .. }));
+        assert!(matches!(
+            refused(r#"{"cpu":{"realtimeRuntime":950}}"#),
+            ResourceError::NoV2Equivalent { .. }
+        ));
+        assert!(matches!(
+            refused(r#"{"cpu":{"realtimePeriod":1000}}"#),
+            ResourceError::NoV2Equivalent { .. }
+        ));
     }
 
     #[test]
     fn pids_limit_zero_or_negative_is_max() {
-        assert_eq!(files(r#"{"pids":{"limit":10}}"#), pairs(&[("pids.max", "10")]));
-        assert_eq!(files(r#"{"pids":{"limit":-1}}"#), pairs(&[("pids.max", "max")]));
-        assert_eq!(files(r#"{"pids":{"limit":0}}"#), pairs(&[("pids.max", "max")]));
+        assert_eq!(
+            files(r#"{"pids":{"limit":10}}"#),
+            pairs(&[("pids.max", "10")])
+        );
+        assert_eq!(
+            files(r#"{"pids":{"limit":-1}}"#),
+            pairs(&[("pids.max", "max")])
+        );
+        assert_eq!(
+            files(r#"{"pids":{"limit":0}}"#),
+            pairs(&[("pids.max", "max")])
+        );
     }
 
     #[test]
@@ -361,17 +626,56 @@ mod tests {
         assert_eq!(
             table(&w),
             [
-                (Controller::Io, "io.bfq.weight", "500", "linux.resources.blockIO.weight"),
-                (Controller::Io, "io.bfq.weight", "8:0 100", "linux.resources.blockIO.weightDevice[0].weight"),
-                (Controller::Io, "io.max", "8:0 rbps=1048576", "linux.resources.blockIO.throttleReadBpsDevice[0]"),
-                (Controller::Io, "io.max", "8:0 wbps=2097152", "linux.resources.blockIO.throttleWriteBpsDevice[0]"),
-                (Controller::Io, "io.max", "8:0 riops=100", "linux.resources.blockIO.throttleReadIOPSDevice[0]"),
-                (Controller::Io, "io.max", "8:16 wiops=max", "linux.resources.blockIO.throttleWriteIOPSDevice[0]"),
+                (
+                    Controller::Io,
+                    "io.bfq.weight",
+                    "500",
+                    "linux.resources.blockIO.weight"
+                ),
+                (
+                    Controller::Io,
+                    "io.bfq.weight",
+                    "8:0 100",
+                    "linux.resources.blockIO.weightDevice[0].weight"
+                ),
+                (
+                    Controller::Io,
+                    "io.max",
+                    "8:0 rbps=1048576",
+                    "linux.resources.blockIO.throttleReadBpsDevice[0]"
+                ),
+                (
+                    Controller::Io,
+                    "io.max",
+                    "8:0 wbps=2097152",
+                    "linux.resources.blockIO.throttleWriteBpsDevice[0]"
+                ),
+                (
+                    Controller::Io,
+                    "io.max",
+                    "8:0 riops=100",
+                    "linux.resources.blockIO.throttleReadIOPSDevice[0]"
+                ),
+                (
+                    Controller::Io,
+                    "io.max",
+                    "8:16 wiops=max",
+                    "linux.resources.blockIO.throttleWriteIOPSDevice[0]"
+                ),
             ]
         );
-        assert_eq!(w[0].choices[1], ("io.weight".to_string(), "4950".to_string()));
-        assert_eq!(w[1].choices[1], ("io.weight".to_string(), "8:0 910".to_string()));
-        assert!(matches!(refused(r#"{"blockIO":{"leafWeight":300}}"#), ResourceError::NoV2Equivalent { .. }));
+        assert_eq!(
+            w[0].choices[1],
+            ("io.weight".to_string(), "4950".to_string())
+        );
+        assert_eq!(
+            w[1].choices[1],
+            ("io.weight".to_string(), "8:0 910".to_string())
+        );
+        assert!(matches!(
+            refused(r#"{"blockIO":{"leafWeight":300}}"#),
+            ResourceError::NoV2Equivalent { .. }
+        ));
         assert!(matches!(
             refused(r#"{"blockIO":{"weightDevice":[{"major":8,"minor":0,"leafWeight":300}]}}"#),
             ResourceError::NoV2Equivalent { .. }
@@ -389,18 +693,66 @@ mod tests {
         assert_eq!(
             table(&w),
             [
-                (Controller::Hugetlb, "hugetlb.2MB.max", "209715200", "linux.resources.hugepageLimits[0].limit"),
-                (Controller::Hugetlb, "hugetlb.2MB.rsvd.max", "209715200", "linux.resources.hugepageLimits[0].limit"),
-                (Controller::Hugetlb, "hugetlb.1GB.max", "max", "linux.resources.hugepageLimits[1].limit"),
-                (Controller::Hugetlb, "hugetlb.1GB.rsvd.max", "max", "linux.resources.hugepageLimits[1].limit"),
-                (Controller::NetCls, "net_cls.classid", "7", "linux.resources.network.classID"),
-                (Controller::NetPrio, "net_prio.ifpriomap", "eth0 5", "linux.resources.network.priorities[0]"),
-                (Controller::Rdma, "rdma.max", "mlx4_0 hca_object=10", "linux.resources.rdma[\"mlx4_0\"]"),
-                (Controller::Unified, "io.latency", "8:0 target=75", "linux.resources.unified[\"io.latency\"]"),
-                (Controller::Unified, "memory.high", "max", "linux.resources.unified[\"memory.high\"]"),
+                (
+                    Controller::Hugetlb,
+                    "hugetlb.2MB.max",
+                    "209715200",
+                    "linux.resources.hugepageLimits[0].limit"
+                ),
+                (
+                    Controller::Hugetlb,
+                    "hugetlb.2MB.rsvd.max",
+                    "209715200",
+                    "linux.resources.hugepageLimits[0].limit"
+                ),
+                (
+                    Controller::Hugetlb,
+                    "hugetlb.1GB.max",
+                    "max",
+                    "linux.resources.hugepageLimits[1].limit"
+                ),
+                (
+                    Controller::Hugetlb,
+                    "hugetlb.1GB.rsvd.max",
+                    "max",
+                    "linux.resources.hugepageLimits[1].limit"
+                ),
+                (
+                    Controller::NetCls,
+                    "net_cls.classid",
+                    "7",
+                    "linux.resources.network.classID"
+                ),
+                (
+                    Controller::NetPrio,
+                    "net_prio.ifpriomap",
+                    "eth0 5",
+                    "linux.resources.network.priorities[0]"
+                ),
+                (
+                    Controller::Rdma,
+                    "rdma.max",
+                    "mlx4_0 hca_object=10",
+                    "linux.resources.rdma[\"mlx4_0\"]"
+                ),
+                (
+                    Controller::Unified,
+                    "io.latency",
+                    "8:0 target=75",
+                    "linux.resources.unified[\"io.latency\"]"
+                ),
+                (
+                    Controller::Unified,
+                    "memory.high",
+                    "max",
+                    "linux.resources.unified[\"memory.high\"]"
+                ),
             ]
         );
         let optional: Vec<bool> = w.iter().map(|w| w.optional).collect();
-        assert_eq!(optional, [false, true, false, true, false, false, false, false, false]);
+        assert_eq!(
+            optional,
+            [false, true, false, true, false, false, false, false, false]
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Usage counters from cgroup v1 files (runc's libcontainer/cgroups/fs).
 
 use super::{
-    hugepage_sizes, parse_cpu_list, read_key_values, read_number, read_optional, Blkio, BlkioEntry, Cpu, CpuSet, Hugetlb, Memory, MemoryEntry,
-    OomCounter, Pids, Stats, StatsError,
+    hugepage_sizes, parse_cpu_list, read_key_values, read_number, read_optional, Blkio, BlkioEntry,
+    Cpu, CpuSet, Hugetlb, Memory, MemoryEntry, OomCounter, Pids, Stats, StatsError,
 };
 use std::path::Path;
 
@@ -28,7 +28,10 @@ pub(super) fn stats<'a>(dir_of: impl Fn(&str) -> Option<&'a Path>) -> Result<Sta
         stats.memory = memory(dir)?;
     }
     if let Some(dir) = dir_of("pids") {
-        stats.pids = Pids { current: read_number(&dir.join("pids.current"), 0)?, limit: read_number(&dir.join("pids.max"), 0)? };
+        stats.pids = Pids {
+            current: read_number(&dir.join("pids.current"), 0)?,
+            limit: read_number(&dir.join("pids.max"), 0)?,
+        };
     }
     if let Some(dir) = dir_of("blkio") {
         stats.blkio = blkio(dir)?;
@@ -50,11 +53,17 @@ pub(super) fn stats<'a>(dir_of: impl Fn(&str) -> Option<&'a Path>) -> Result<Sta
 fn cpuacct(dir: &Path, cpu: &mut Cpu) -> Result<(), StatsError> {
     cpu.usage.total = read_number(&dir.join("cpuacct.usage"), 0)?;
     let percpu = read_optional(&dir.join("cpuacct.usage_percpu"))?.unwrap_or_default();
-    cpu.usage.percpu = percpu.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    cpu.usage.percpu = percpu
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
     // "cpu user system" then one line per cpu, in nanoseconds.
     if let Some(all) = read_optional(&dir.join("cpuacct.usage_all"))? {
         for line in all.lines().skip(1) {
-            let columns: Vec<u64> = line.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+            let columns: Vec<u64> = line
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
             if let [_, user, system] = columns[..] {
                 cpu.usage.percpu_user.push(user);
                 cpu.usage.percpu_kernel.push(system);
@@ -63,9 +72,17 @@ fn cpuacct(dir: &Path, cpu: &mut Cpu) -> Result<(), StatsError> {
     }
     // cpuacct.stat counts clock ticks.
     // SAFETY: sysconf only reads a constant of the system.
-    let ticks_per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok().filter(|t| *t > 0).unwrap_or(100);
+    let ticks_per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|t| *t > 0)
+        .unwrap_or(100);
     let stat = read_key_values(&dir.join("cpuacct.stat"))?;
-    let ns = |key: &str| stat.get(key).copied().unwrap_or(0).saturating_mul(1_000_000_000 / ticks_per_second);
+    let ns = |key: &str| {
+        stat.get(key)
+            .copied()
+            .unwrap_or(0)
+            .saturating_mul(1_000_000_000 / ticks_per_second)
+    };
     cpu.usage.user = ns("user");
     cpu.usage.kernel = ns("system");
     Ok(())
@@ -94,7 +111,10 @@ fn cpuset(dir: &Path) -> Result<CpuSet, StatsError> {
         sched_relax_domain_level: if relax.is_empty() {
             0
         } else {
-            relax.parse().map_err(|e| StatsError::Parse { path: relax_path.clone(), detail: format!("{relax:?}: {e}") })?
+            relax.parse().map_err(|e| StatsError::Parse {
+                path: relax_path.clone(),
+                detail: format!("{relax:?}: {e}"),
+            })?
         },
     })
 }
@@ -125,7 +145,9 @@ fn memory(dir: &Path) -> Result<Memory, StatsError> {
 fn blkio(dir: &Path) -> Result<Blkio, StatsError> {
     let read = |name: &str| -> Result<Vec<BlkioEntry>, StatsError> {
         for prefix in ["blkio.", "blkio.bfq.", "blkio.throttle."] {
-            let entries = parse_blkio(&read_optional(&dir.join(format!("{prefix}{name}")))?.unwrap_or_default());
+            let entries = parse_blkio(
+                &read_optional(&dir.join(format!("{prefix}{name}")))?.unwrap_or_default(),
+            );
             if !entries.is_empty() {
                 return Ok(entries);
             }
@@ -155,7 +177,12 @@ fn parse_blkio(text: &str) -> Vec<BlkioEntry> {
                 _ => return None,
             };
             let (major, minor) = device.split_once(':')?;
-            Some(BlkioEntry { major: major.parse().ok()?, minor: minor.parse().ok()?, op: op.to_string(), value: value.parse().ok()? })
+            Some(BlkioEntry {
+                major: major.parse().ok()?,
+                minor: minor.parse().ok()?,
+                op: op.to_string(),
+                value: value.parse().ok()?,
+            })
         })
         .collect()
 }
@@ -176,7 +203,23 @@ mod tests {
     fn blkio_lines_skip_the_total() {
         let entries = parse_blkio("8:0 Read 4096\n8:0 Write 0\n253:1 7\nTotal 4096\n");
         assert_eq!(entries.len(), 3);
-        assert_eq!(entries[0], BlkioEntry { major: 8, minor: 0, op: "Read".into(), value: 4096 });
-        assert_eq!(entries[2], BlkioEntry { major: 253, minor: 1, op: String::new(), value: 7 });
+        assert_eq!(
+            entries[0],
+            BlkioEntry {
+                major: 8,
+                minor: 0,
+                op: "Read".into(),
+                value: 4096
+            }
+        );
+        assert_eq!(
+            entries[2],
+            BlkioEntry {
+                major: 253,
+                minor: 1,
+                op: String::new(),
+                value: 7
+            }
+        );
     }
 }

@@ -1,7 +1,10 @@
 //! Usage counters from a unified cgroup v2 directory, mapped onto runc's v1
 //! shaped fields as runc's fs2 manager maps them.
 
-use super::{hugepage_sizes, parse_cpu_list, read_key_values, read_number, read_optional, BlkioEntry, Hugetlb, MemoryEntry, OomCounter, Stats, StatsError};
+use super::{
+    hugepage_sizes, parse_cpu_list, read_key_values, read_number, read_optional, BlkioEntry,
+    Hugetlb, MemoryEntry, OomCounter, Stats, StatsError,
+};
 use std::path::Path;
 
 pub(super) fn stats(dir: &Path) -> Result<Stats, StatsError> {
@@ -15,7 +18,10 @@ pub(super) fn stats(dir: &Path) -> Result<Stats, StatsError> {
     stats.cpu.throttling.throttled_periods = get("nr_throttled");
     stats.cpu.throttling.throttled_time = get("throttled_usec").saturating_mul(1000);
 
-    for (file, target) in [("cpuset.cpus.effective", &mut stats.cpuset.cpus), ("cpuset.mems.effective", &mut stats.cpuset.mems)] {
+    for (file, target) in [
+        ("cpuset.cpus.effective", &mut stats.cpuset.cpus),
+        ("cpuset.mems.effective", &mut stats.cpuset.mems),
+    ] {
         let path = dir.join(file);
         *target = parse_cpu_list(&path, &read_optional(&path)?.unwrap_or_default())?;
     }
@@ -48,10 +54,16 @@ pub(super) fn stats(dir: &Path) -> Result<Stats, StatsError> {
     if let Some(io) = read_optional(&dir.join("io.stat"))? {
         for line in io.lines() {
             let mut fields = line.split_whitespace();
-            let Some((major, minor)) = fields.next().and_then(|d| d.split_once(':')) else { continue };
-            let (Ok(major), Ok(minor)) = (major.parse(), minor.parse()) else { continue };
+            let Some((major, minor)) = fields.next().and_then(|d| d.split_once(':')) else {
+                continue;
+            };
+            let (Ok(major), Ok(minor)) = (major.parse(), minor.parse()) else {
+                continue;
+            };
             for field in fields {
-                let Some((key, value)) = field.split_once('=') else { continue };
+                let Some((key, value)) = field.split_once('=') else {
+                    continue;
+                };
                 let Ok(value) = value.parse() else { continue };
                 let (list, op) = match key {
                     "rbytes" => (&mut stats.blkio.io_service_bytes_recursive, "Read"),
@@ -60,12 +72,22 @@ pub(super) fn stats(dir: &Path) -> Result<Stats, StatsError> {
                     "wios" => (&mut stats.blkio.io_serviced_recursive, "Write"),
                     _ => continue,
                 };
-                list.push(BlkioEntry { major, minor, op: op.to_string(), value });
+                list.push(BlkioEntry {
+                    major,
+                    minor,
+                    op: op.to_string(),
+                    value,
+                });
             }
         }
     }
 
-    if dir.join("cgroup.controllers").exists() && read_optional(&dir.join("cgroup.controllers"))?.unwrap_or_default().split_whitespace().any(|c| c == "hugetlb") {
+    if dir.join("cgroup.controllers").exists()
+        && read_optional(&dir.join("cgroup.controllers"))?
+            .unwrap_or_default()
+            .split_whitespace()
+            .any(|c| c == "hugetlb")
+    {
         for size in hugepage_sizes() {
             let events = read_key_values(&dir.join(format!("hugetlb.{size}.events")))?;
             let entry = Hugetlb {
@@ -86,5 +108,8 @@ pub(super) fn oom_counter(dir: &Path) -> Result<Option<OomCounter>, StatsError> 
         return Ok(None);
     }
     let events = read_key_values(&path)?;
-    Ok(Some(OomCounter { kills: events.get("oom_kill").copied().unwrap_or(0), ooms: events.get("oom").copied().unwrap_or(0) }))
+    Ok(Some(OomCounter {
+        kills: events.get("oom_kill").copied().unwrap_or(0),
+        ooms: events.get("oom").copied().unwrap_or(0),
+    }))
 }

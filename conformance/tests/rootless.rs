@@ -112,7 +112,7 @@ impl Rootless {
         let mut status = run();
         for _ in 0..100 {
             match &status {
-                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
                     std::thread::sleep(std::time::Duration::from_millis(10))
                 }
                 _ => break,

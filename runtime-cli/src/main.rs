@@ -120,7 +120,9 @@ fn create_options(
         extra_env: passed.listen_env(),
         detach,
         systemd_cgroup: global.systemd_cgroup,
-        light_wait: false,
+        // Every init waits as the waiter, `run`'s too: nothing the container
+        // can see is ever a copy of the runtime (docs/security.md).
+        light_wait: true,
     })
 }
 
@@ -145,12 +147,7 @@ fn run(
     let root = state_root(global);
     match command {
         Command::Create(args) => {
-            // Only `create` leaves a container waiting for a later `start`.
-            let options = CreateOptions {
-                light_wait: true,
-                ..create_options(global, &args, true, passed)?
-            };
-            berth::create(&options)?;
+            berth::create(&create_options(global, &args, true, passed)?)?;
             Ok(0)
         }
         Command::Start { id } => {

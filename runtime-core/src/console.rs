@@ -87,10 +87,21 @@ pub fn get_size(fd: BorrowedFd) -> Option<(u16, u16)> {
     Some((size.ws_row, size.ws_col))
 }
 
+/// Make a new session whose controlling terminal is `tty`.
+pub fn take_controlling_terminal(tty: BorrowedFd) -> Result<(), ConsoleError> {
+    nix::unistd::setsid().map_err(ConsoleError::Controlling)?;
+    // SAFETY: TIOCSCTTY takes an integer argument; the descriptor is live.
+    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(ConsoleError::Controlling(nix::Error::last()));
+    }
+    Ok(())
+}
+
 /// In the init, after pivot_root: make a pty, make its slave the process's
 /// controlling terminal and stdio and /dev/console, and return the master.
 /// `bind_console`: also make /dev/console the slave (the container's first
-/// process; an exec'd process leaves /dev/console as it is).
+/// process; an exec'd process leaves /dev/console as it is, and the process
+/// it forks takes the terminal: [`take_controlling_terminal`]).
 pub fn setup_in_container(
     size: Option<(u16, u16)>,
     bind_console: bool,
@@ -130,10 +141,8 @@ pub fn setup_in_container(
         crate::rootfs::attach(bind.as_fd(), target.as_fd()).map_err(ConsoleError::Console)?;
     }
 
-    nix::unistd::setsid().map_err(ConsoleError::Controlling)?;
-    // SAFETY: TIOCSCTTY takes an integer argument; the slave fd is live.
-    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
-        return Err(ConsoleError::Controlling(nix::Error::last()));
+    if bind_console {
+        take_controlling_terminal(slave.as_fd())?;
     }
     for stdio in 0..=2 {
         // SAFETY: dup2 onto the standard descriptors, which the init owns.

@@ -1,10 +1,14 @@
 //! `exec`, top to bottom: a new process in a running container.
 //!
-//! The parent joins the container's pid (and time) namespace for its
-//! children, clones the child, moves it into the container's cgroup, and lets
-//! it go on; the child joins the other namespaces (mount last, which also
-//! makes the container's root its root), makes its terminal if asked, applies
-//! the process attributes and the container's seccomp profile, and execs.
+//! The parent forks a setup child that stays in the host's pid namespace,
+//! where nothing in the container can see it. The child joins the
+//! container's cgroup and namespaces (the pid and time ones for its
+//! children; mount last, which also makes the container's root its root),
+//! makes its terminal if asked, applies the process attributes and the
+//! container's seccomp profile, and execs the waiter, which forks the process
+//! into the pid namespace as the parent's child and execs the user's
+//! program there (docs/security.md: a container with CAP_SYS_PTRACE never
+//! sees a copy of the runtime).
 
 use crate::container::Container;
 use crate::error::{Error, Result};
@@ -12,9 +16,9 @@ use crate::namespaces::Namespaces;
 use crate::pidfd::PidfdSocket;
 use crate::state::Status;
 use crate::sync::{self, Channel, Message};
-use crate::{console, process, seccomp};
+use crate::{console, namespaces, process, seccomp, waiter};
 use oci_spec::runtime::{LinuxSeccomp, Process};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 /// What `exec` runs and how.
@@ -71,15 +75,17 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         .transpose()?;
     let namespaces = Namespaces::of_process(container.pid())?;
     let (parent_end, child_end) = sync::channel().map_err(Error::Sync)?;
+    let (spawn_read, spawn_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Error::Init(format!("make the spawn pipe: {e}")))?;
 
     nix::sys::prctl::set_dumpable(false)
         .map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
     // The child enters the cgroup itself, as create's init does (cgroups/entry.rs).
     let entry = cgroup.entry()?;
-    let into_cgroup = entry.v2_dir().filter(|_| namespaces.clones_into_cgroup());
-    let pid = namespaces.clone_init(into_cgroup)?;
-    if pid == 0 {
+    let setup_pid = namespaces.fork_outside(entry.v2_dir())?;
+    if setup_pid == 0 {
         drop(parent_end);
+        drop(spawn_read);
         let keyring = (!container.record().no_new_keyring).then(|| container.record().id.as_str());
         let failure = run_child(
             &namespaces,
@@ -88,54 +94,73 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
             options,
             filter.as_ref(),
             keyring,
+            spawn_write,
         );
         let _ = child_end.send(&Message::Failed(failure));
         // SAFETY: _exit skips the parent's atexit handlers, which this copy must not run.
         unsafe { libc::_exit(1) };
     }
     drop(child_end);
-    let kill_child = |e: Error| {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    drop(spawn_write);
+    drop(entry);
+    let reap = |pid: i32| {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+    };
+    let kill_setup = |e: Error| {
+        reap(setup_pid);
         e
     };
-    if !namespaces.clones_into_cgroup() {
-        entry.add_to_v2(pid).map_err(|e| kill_child(e.into()))?;
-    }
-    drop(entry);
     parent_end
         .send(&Message::Proceed)
-        .map_err(|e| kill_child(Error::Sync(e)))?;
+        .map_err(|e| kill_setup(Error::Sync(e)))?;
     let mut console = None;
-    // The child closes its end when it execs (close-on-exec): end-of-file means it did.
+    let mut listener = None;
+    // The child closes its end when it execs the waiter (close-on-exec):
+    // end-of-file means its setup is done.
     loop {
         match parent_end
             .recv_with_fd()
-            .map_err(|e| kill_child(Error::Sync(e)))?
+            .map_err(|e| kill_setup(Error::Sync(e)))?
         {
             Some((Message::Console, Some(master))) => console = Some(master),
-            Some((Message::SeccompListener, Some(fd))) => {
-                if let Some(profile) = &options.seccomp {
+            Some((Message::SeccompListener, Some(fd))) => match &options.seccomp {
+                // A listener whose filter may stop the waiter's own syscalls
+                // must have its descriptor now, with the only pid known yet.
+                Some(profile) if !seccomp::lets_through(profile, &waiter::SYSCALLS) => {
                     let state = serde_json::to_string(&container.state()).unwrap_or_default();
-                    seccomp::hand_to_listener(profile, pid, &state, fd.as_fd())
-                        .map_err(|e| kill_child(e.into()))?;
+                    seccomp::hand_to_listener(profile, setup_pid, &state, fd.as_fd())
+                        .map_err(|e| kill_setup(e.into()))?;
                 }
-            }
+                _ => listener = Some(fd),
+            },
             Some((Message::Failed(reason), _)) => {
-                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(setup_pid), None);
                 return Err(Error::Init(reason));
             }
             Some((other, _)) => {
-                return Err(kill_child(Error::Init(format!(
+                return Err(kill_setup(Error::Init(format!(
                     "unexpected message from the exec'd process: {other:?}"
                 ))))
             }
             None => break,
         }
     }
+    let mut spawn = SpawnPipe(std::fs::File::from(spawn_read));
+    let spawned = spawn.read_pid();
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(setup_pid), None);
+    let pid = spawned?;
+    let kill_child = |e: Error| {
+        reap(pid);
+        e
+    };
+    if let (Some(profile), Some(fd)) = (&options.seccomp, &listener) {
+        let state = serde_json::to_string(&container.state()).unwrap_or_default();
+        seccomp::hand_to_listener(profile, pid, &state, fd.as_fd())
+            .map_err(|e| kill_child(e.into()))?;
+    }
+    spawn.wait_for_exec().map_err(kill_child)?;
     let console = console::hand_over(options.console_socket.as_deref(), console)
         .map_err(|e| kill_child(Error::Init(e.to_string())))?;
     if let Some(socket) = &pidfd_socket {
@@ -149,7 +174,60 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     Ok(ExecProcess { pid, console })
 }
 
-/// The child's side; returns only on failure, with the reason.
+/// The read end of the spawn pipe. The setup child (or the waiter it
+/// became) writes the pid of the process it forked into the container; that
+/// process writes its errno if its execve fails, and closes its end by
+/// exec'ing.
+struct SpawnPipe(std::fs::File);
+
+impl SpawnPipe {
+    fn read_pid(&mut self) -> Result<i32> {
+        use std::io::Read;
+        let mut bytes = [0u8; 4];
+        self.0.read_exact(&mut bytes).map_err(|_| {
+            Error::Init("the exec'd process failed before it started (see the host's log)".into())
+        })?;
+        let pid = i32::from_ne_bytes(bytes);
+        // Forked with CLONE_PARENT, it is our child: anything else was not
+        // written by the setup child, and is not ours to wait for or signal.
+        let ours = pid > 0
+            && nix::sys::wait::waitid(
+                nix::sys::wait::Id::Pid(nix::unistd::Pid::from_raw(pid)),
+                nix::sys::wait::WaitPidFlag::WEXITED
+                    | nix::sys::wait::WaitPidFlag::WNOHANG
+                    | nix::sys::wait::WaitPidFlag::WNOWAIT,
+            )
+            .is_ok();
+        match ours {
+            true => Ok(pid),
+            false => Err(Error::Init(format!(
+                "the exec'd process reported pid {pid}, not a child of the runtime"
+            ))),
+        }
+    }
+
+    /// End-of-file once the process has exec'd; its errno if that failed.
+    fn wait_for_exec(mut self) -> Result<()> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        self.0
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Init(format!("read from the exec'd process: {e}")))?;
+        match bytes.get(..4) {
+            None => Ok(()),
+            Some(b) => Err(Error::Init(format!(
+                "exec the process: {}",
+                nix::errno::Errno::from_raw(i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            ))),
+        }
+    }
+}
+
+/// The setup child's side, outside the container's pid namespace and so
+/// out of sight of everything in it: join the other namespaces (mount last,
+/// which makes the container's root ours), set up the process, and only
+/// then fork the process that runs into the pid namespace, from the waiter
+/// (docs/security.md). Returns only on failure, with the reason.
 fn run_child(
     namespaces: &Namespaces,
     channel: &Channel,
@@ -157,6 +235,7 @@ fn run_child(
     options: &ExecOptions,
     filter: Option<&libseccomp::ScmpFilterContext>,
     session_keyring: Option<&str>,
+    spawn: OwnedFd,
 ) -> String {
     process::reset_signals();
     match channel.recv() {
@@ -166,14 +245,15 @@ fn run_child(
     if let Err(e) = cgroup_entry.enter_v1() {
         return e;
     }
-    if let Err(e) = namespaces.enter_in_init() {
+    if let Err(e) = namespaces.enter_from_outside() {
         return e.to_string();
     }
     if let Err(e) = session_keyring.map_or(Ok(()), crate::keyring::join_session) {
         return e;
     }
     let process = &options.process;
-    if process.terminal().unwrap_or(false) {
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal {
         let size = process
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
@@ -196,25 +276,100 @@ fn run_child(
     if let Err(e) = process::close_runtime_fds(options.preserve_fds) {
         return e.to_string();
     }
-    if let Some(filter) = filter {
-        if let Err(e) = exec.load_seccomp(filter) {
-            return e.to_string();
-        }
-        // The listener's descriptor must reach the parent: sendmsg is the
-        // one syscall a notifying filter may not take from the runtime.
-        let notify = options
-            .seccomp
-            .as_ref()
-            .is_some_and(|p| seccomp::uses_notify(p).unwrap_or(false));
-        if notify {
-            let fd = match seccomp::listener_fd(filter) {
-                Ok(fd) => fd,
-                Err(e) => return e.to_string(),
-            };
-            if let Err(e) = channel.send_with_fd(&Message::SeccompListener, Some(fd)) {
-                return format!("send the seccomp listener descriptor: {e}");
-            }
+    let profile = options.seccomp.as_ref();
+    let notify = profile.is_some_and(|p| seccomp::uses_notify(p).unwrap_or(false));
+    // Under no_new_privs (and without a listener to hand over) the waiter
+    // loads the filter itself, right before the user's execve; otherwise it
+    // loads here, and must let the waiter's own syscalls through.
+    let late_filter = filter.filter(|_| no_new_privs && !notify);
+    let waiter = match late_filter.is_some()
+        || filter.is_none()
+        || profile.is_some_and(|p| seccomp::lets_through(p, &waiter::SYSCALLS))
+    {
+        true => waiter::prepare(process, late_filter).ok(),
+        false => None,
+    };
+    let Some(waiter) = waiter else {
+        return spawn_without_waiter(exec, filter, notify, channel, spawn, terminal);
+    };
+    if let Some(filter) = filter.filter(|_| late_filter.is_none()) {
+        if let Err(e) = load_filter(&mut exec, filter, notify, channel) {
+            return e;
         }
     }
-    exec.run().to_string()
+    waiter
+        .exec(None, Some((&spawn, terminal)), &exec)
+        .to_string()
+}
+
+/// Load the filter, and send its listener's descriptor to the parent.
+fn load_filter(
+    exec: &mut process::Exec,
+    filter: &libseccomp::ScmpFilterContext,
+    notify: bool,
+    channel: &Channel,
+) -> std::result::Result<(), String> {
+    exec.load_seccomp(filter).map_err(|e| e.to_string())?;
+    // The listener's descriptor must reach the parent: sendmsg is the one
+    // syscall a notifying filter may not take from the runtime.
+    if notify {
+        let fd = seccomp::listener_fd(filter).map_err(|e| e.to_string())?;
+        channel
+            .send_with_fd(&Message::SeccompListener, Some(fd))
+            .map_err(|e| format!("send the seccomp listener descriptor: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Where there is no waiter (an LSM label, which applies at the next exec
+/// and confines ptrace; a build for another architecture; a filter without
+/// no_new_privs that would stop the waiter's syscalls): fork the process
+/// into the pid namespace from here, where it loads the filter itself. It
+/// is this copy of the runtime until its execve (docs/security.md says what
+/// that leaves).
+fn spawn_without_waiter(
+    mut exec: process::Exec,
+    filter: Option<&libseccomp::ScmpFilterContext>,
+    notify: bool,
+    channel: &Channel,
+    spawn: OwnedFd,
+    terminal: bool,
+) -> String {
+    use std::io::Write;
+    let mut spawn = std::fs::File::from(spawn);
+    match namespaces::fork_as_sibling() {
+        Ok(0) => {
+            let session = match terminal {
+                // SAFETY: fd 0 is the terminal's slave, open for the life of this process.
+                true => console::take_controlling_terminal(unsafe { BorrowedFd::borrow_raw(0) })
+                    .map_err(|e| e.to_string()),
+                false => Ok(()),
+            };
+            let loaded = session.and_then(|()| {
+                filter.map_or(Ok(()), |f| load_filter(&mut exec, f, notify, channel))
+            });
+            let errno = match loaded {
+                Err(reason) => {
+                    let _ = channel.send(&Message::Failed(reason));
+                    libc::EPERM
+                }
+                Ok(()) => match exec.run() {
+                    process::ProcessError::Exec { source, .. } => source as i32,
+                    other => {
+                        let _ = channel.send(&Message::Failed(other.to_string()));
+                        libc::EINVAL
+                    }
+                },
+            };
+            let _ = spawn.write_all(&errno.to_ne_bytes());
+            // SAFETY: _exit skips the parent's atexit handlers, which this copy must not run.
+            unsafe { libc::_exit(1) }
+        }
+        Ok(pid) => match spawn.write_all(&pid.to_ne_bytes()) {
+            // SAFETY: as above; the forked process is the runtime's child now.
+            Ok(()) => unsafe { libc::_exit(0) },
+            Err(e) => format!("report the exec'd process's pid: {e}"),
+        },
+        Err(e) => e.to_string(),
+    }
 }

@@ -197,15 +197,24 @@ fn setup_and_exec(
     }
     let seccomp_at_exec = config.seccomp.filter(|_| notify_profile.is_none());
     let start_hooks = hooks::hooks_of(config.spec.hooks().as_ref(), HookKind::StartContainer);
-    // startContainer hooks run here after the barrier; the waiter loads
-    // only a filter under no_new_privs (one without needs CAP_SYS_ADMIN).
-    let waiter_can_load = seccomp_at_exec.is_none() || no_new_privs;
-    let waiter = match config.light_wait
-        && start_hooks.is_empty()
-        && waiter_can_load
-        && notify_profile.is_none()
-    {
-        true => crate::waiter::prepare(&process, seccomp_at_exec).ok(),
+    // The init waits as the waiter, so that nothing the container can see
+    // (an exec'd process with CAP_SYS_PTRACE) is ever a copy of the runtime
+    // (docs/security.md). A filter without no_new_privs needs CAP_SYS_ADMIN
+    // to load, which the waiter lacks: it loads here, before the waiter's
+    // exec, as runc's loads before its exec FIFO, when the profile lets the
+    // waiter's own syscalls through (a notify profile is loaded already).
+    // startContainer hooks run in the init after the barrier.
+    let filter_before_waiter = seccomp_at_exec.filter(|_| !no_new_privs);
+    let judges_waiter = filter_before_waiter.is_some() || notify_profile.is_some();
+    let waiter_passes = !judges_waiter
+        || config
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .is_some_and(|p| crate::seccomp::lets_through(p, &crate::waiter::SYSCALLS));
+    let waiter = match config.light_wait && start_hooks.is_empty() && waiter_passes {
+        true => crate::waiter::prepare(&process, seccomp_at_exec.filter(|_| no_new_privs)).ok(),
         false => None,
     };
 
@@ -216,14 +225,19 @@ fn setup_and_exec(
     if !wait_for_parent(&config.channel)? {
         return Ok(Outcome::ParentGone);
     }
+    let mut filter_loaded = false;
     if let Some(waiter) = waiter {
+        if let Some(filter) = filter_before_waiter {
+            exec.load_seccomp(filter).map_err(|e| e.to_string())?;
+            filter_loaded = true;
+        }
         // Returns only when the exec failed, with nothing changed: wait here then.
-        let _ = waiter.exec(&config.barrier, &exec);
+        let _ = waiter.exec(Some(&config.barrier), None, &exec);
     }
     barrier::wait(&config.barrier).map_err(|e| e.to_string())?;
     // A filter without no_new_privs loads before the hooks, with no_new_privs
     // after them, as runc's do: a hook runs under the first but not the second.
-    if let Some(filter) = seccomp_at_exec.filter(|_| !no_new_privs) {
+    if let Some(filter) = filter_before_waiter.filter(|_| !filter_loaded) {
         exec.load_seccomp(filter).map_err(|e| e.to_string())?;
     }
     if !start_hooks.is_empty() {

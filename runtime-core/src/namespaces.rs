@@ -400,6 +400,40 @@ impl Namespaces {
         }
     }
 
+    /// Fork a child that stays in the caller's namespaces (exec's first
+    /// child, which then joins the container's with
+    /// [`Namespaces::enter_from_outside`]), born in the cgroup v2 directory
+    /// `into_cgroup` if given. Returns 0 in the child, like fork; the caller
+    /// must be single-threaded, as for [`Namespaces::clone_init`].
+    pub fn fork_outside(
+        &self,
+        into_cgroup: Option<BorrowedFd>,
+    ) -> Result<libc::pid_t, NamespaceError> {
+        clone3_into(0, into_cgroup)
+    }
+
+    /// Join every namespace of the plan from this process: the pid and time
+    /// ones only for its children (it stays outside, invisible to the
+    /// container, until it forks), the user namespace in the order its
+    /// privileges allow, then the rest, the mount namespace last.
+    pub fn enter_from_outside(&self) -> Result<(), NamespaceError> {
+        match &self.user_join {
+            None => self.enter_before_clone()?,
+            // As the user-namespace helper below: root joins the pid
+            // namespace with its host capabilities, a user without
+            // privilege has capabilities only inside the user namespace.
+            Some(user) if nix::unistd::geteuid().is_root() => {
+                self.enter_before_clone()?;
+                join(user)?;
+            }
+            Some(user) => {
+                join(user)?;
+                self.enter_before_clone()?;
+            }
+        }
+        self.enter_in_init()
+    }
+
     /// Whether [`Namespaces::clone_init`] can make the child in a cgroup: not
     /// when a helper inside a user namespace clones it, as the kernel would
     /// check the helper's credentials there against the host's cgroup files.
@@ -534,6 +568,12 @@ impl ForChildren {
         }
         Ok(())
     }
+}
+
+/// Fork a sibling (`CLONE_PARENT`: a child of this process's parent) into
+/// the namespaces this process set for its children. 0 in the child.
+pub fn fork_as_sibling() -> Result<libc::pid_t, NamespaceError> {
+    clone3(libc::CLONE_PARENT as u64)
 }
 
 fn zeroed_clone_args() -> libc::clone_args {

@@ -96,6 +96,64 @@ pub fn uses_notify(profile: &LinuxSeccomp) -> Result<bool, SeccompError> {
     Ok(any)
 }
 
+/// One syscall a runtime step makes under the filter: its name and the
+/// arguments known in advance (`None` for a descriptor or a pointer).
+pub type Call = (&'static str, [Option<u64>; 6]);
+
+/// Whether `profile` surely lets each of `calls` through (SCMP_ACT_ALLOW or
+/// SCMP_ACT_LOG): no rule that may match it acts otherwise, and a rule that
+/// surely matches, or the default action, lets it through. For the waiter's
+/// own syscalls when the filter is loaded before it runs (init.rs, exec.rs).
+pub fn lets_through(profile: &LinuxSeccomp, calls: &[Call]) -> bool {
+    let passes = |action| {
+        matches!(
+            action,
+            LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog
+        )
+    };
+    calls.iter().all(|(name, args)| {
+        let mut allowed = passes(profile.default_action());
+        for rule in profile.syscalls().iter().flatten() {
+            if !rule.names().iter().any(|n| n == name) {
+                continue;
+            }
+            match (rule_matches(rule, args), passes(rule.action())) {
+                (Some(false), _) => {}
+                (Some(true), true) => allowed = true,
+                (_, true) => {}
+                (_, false) => return false,
+            }
+        }
+        allowed
+    })
+}
+
+/// Whether every argument condition of `rule` holds: `None` when one
+/// depends on an argument not known in advance.
+fn rule_matches(rule: &oci_spec::runtime::LinuxSyscall, args: &[Option<u64>; 6]) -> Option<bool> {
+    let mut all = Some(true);
+    for cond in rule.args().iter().flatten() {
+        let Some(value) = args.get(cond.index()).copied().flatten() else {
+            all = None;
+            continue;
+        };
+        let (v, v2) = (cond.value(), cond.value_two().unwrap_or(0));
+        let holds = match cond.op() {
+            LinuxSeccompOperator::ScmpCmpNe => value != v,
+            LinuxSeccompOperator::ScmpCmpLt => value < v,
+            LinuxSeccompOperator::ScmpCmpLe => value <= v,
+            LinuxSeccompOperator::ScmpCmpEq => value == v,
+            LinuxSeccompOperator::ScmpCmpGe => value >= v,
+            LinuxSeccompOperator::ScmpCmpGt => value > v,
+            LinuxSeccompOperator::ScmpCmpMaskedEq => value & v == v2,
+        };
+        if !holds {
+            return Some(false);
+        }
+    }
+    all
+}
+
 fn compare(arg: &oci_spec::runtime::LinuxSeccompArg) -> ScmpArgCompare {
     let op = match arg.op() {
         LinuxSeccompOperator::ScmpCmpNe => ScmpCompareOp::NotEqual,

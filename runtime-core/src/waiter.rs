@@ -11,7 +11,7 @@
 
 use crate::process::Exec;
 use libseccomp::ScmpFilterContext;
-use oci_spec::runtime::{PosixRlimitType, Process};
+use oci_spec::runtime::Process;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -28,6 +28,38 @@ const MFD_EXEC: libc::c_uint = 0x10;
 const FILTER_FLAG_TSYNC: u32 = 1;
 const FILTER_FLAG_LOG: u32 = 2;
 const FILTER_FLAG_SPEC_ALLOW: u32 = 4;
+
+/// The syscalls the waiter makes (waiter/waiter.c) from its exec to the
+/// user's, with the arguments known in advance: a filter loaded before it
+/// must let them through.
+pub const SYSCALLS: [crate::seccomp::Call; 12] = {
+    const AT_EMPTY_PATH: u64 = 0x1000;
+    const CLONE_PARENT: u64 = 0x8000;
+    const F_SETFD: u64 = 2;
+    const PR_SET_DUMPABLE: u64 = 4;
+    const PR_SET_NAME: u64 = 15;
+    let any = None;
+    [
+        ("execveat", [any, any, any, any, Some(AT_EMPTY_PATH), any]),
+        (
+            "prctl",
+            [Some(PR_SET_DUMPABLE), Some(0), any, any, any, any],
+        ),
+        ("prctl", [Some(PR_SET_NAME), any, any, any, any, any]),
+        ("fcntl", [any, Some(F_SETFD), Some(1), any, any, any]),
+        ("read", [any, any, Some(1), any, any, any]),
+        ("setsid", [any, any, any, any, any, any]),
+        ("ioctl", [Some(0), Some(0x540E), Some(0), any, any, any]),
+        (
+            "clone",
+            [Some(CLONE_PARENT), Some(0), Some(0), Some(0), Some(0), any],
+        ),
+        ("write", [any, any, Some(4), any, any, any]),
+        ("execve", [any, any, any, any, any, any]),
+        ("exit_group", [Some(0), any, any, any, any, any]),
+        ("exit_group", [Some(1), any, any, any, any, any]),
+    ]
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WaiterError {
@@ -115,36 +147,13 @@ pub fn prepare(
 /// Refuse what would differ through one more exec (docs/waiter.md).
 fn check_exact(process: &Process) -> Result<(), WaiterError> {
     let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
-    // The kernel applies the label at the next exec, which would be the waiter's.
+    // The kernel applies the label at the next exec, which would be the
+    // waiter's. The LSM also confines ptrace, so the runtime's copy that
+    // waits instead is out of the container's reach (docs/security.md).
     if set(process.apparmor_profile()) || set(process.selinux_label()) {
         return Err(WaiterError::NotExact(
             "an LSM label applies at the next exec",
         ));
-    }
-    // setuid over RLIMIT_NPROC makes the next exec fail (PF_NPROC_EXCEEDED),
-    // and a successful exec clears that: the user's exec would then work.
-    if process
-        .rlimits()
-        .iter()
-        .flatten()
-        .any(|l| l.typ() == PosixRlimitType::RlimitNproc)
-    {
-        return Err(WaiterError::NotExact(
-            "RLIMIT_NPROC is checked at the next exec",
-        ));
-    }
-    // Root without no_new_privs gains bounding|inheritable as permitted at
-    // exec; a gain also clears dumpable and the personality's SETID flags,
-    // which the user's exec would then no longer see.
-    if nix::unistd::geteuid().is_root() && !process.no_new_privileges().unwrap_or(false) {
-        let read = |set| caps::read(None, set).map_err(WaiterError::Capabilities);
-        let permitted = read(caps::CapSet::Permitted)?;
-        let gained = read(caps::CapSet::Bounding)?
-            .union(&read(caps::CapSet::Inheritable)?)
-            .any(|c| !permitted.contains(c));
-        if gained {
-            return Err(WaiterError::NotExact("root's exec gains capabilities"));
-        }
     }
     Ok(())
 }
@@ -198,15 +207,28 @@ fn seal(fd: &OwnedFd, mode: libc::mode_t) -> Result<(), WaiterError> {
 }
 
 impl Waiter {
-    /// Exec the waiter, which waits on `barrier` and then runs `exec`.
+    /// Exec the waiter, which waits on `barrier` if given and then runs
+    /// `exec`; with `spawn`, in a child it forks into the pid namespace this
+    /// process set for its children, writing the child's pid to `spawn`.
     /// Returns only if the exec failed, with everything as it was, so the
-    /// init can wait itself.
-    pub fn exec(self, barrier: &OwnedFd, exec: &Exec) -> WaiterError {
+    /// caller can go on without it.
+    /// `session`: the forked child takes its stdin, a terminal, as its
+    /// controlling terminal in a session of its own.
+    pub fn exec(
+        self,
+        barrier: Option<&OwnedFd>,
+        spawn: Option<(&OwnedFd, bool)>,
+        exec: &Exec,
+    ) -> WaiterError {
         let (path, args, env) = exec.parts();
         let filter = self.filter.as_ref();
+        let fd_or_none =
+            |fd: Option<&OwnedFd>| fd.map_or("-1".into(), |f| f.as_raw_fd().to_string());
         let numbers = [
-            barrier.as_raw_fd().to_string(),
-            filter.map_or("-1".into(), |f| f.fd.as_raw_fd().to_string()),
+            fd_or_none(spawn.map(|(fd, _)| fd)),
+            u8::from(spawn.is_some_and(|(_, session)| session)).to_string(),
+            fd_or_none(barrier),
+            fd_or_none(filter.map(|f| &f.fd)),
             filter.map_or(0, |f| f.instructions).to_string(),
             filter.map_or(0, |f| f.flags).to_string(),
         ];
@@ -224,8 +246,10 @@ impl Waiter {
         let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
         env_ptrs.push(std::ptr::null());
 
-        let inherited: Vec<i32> = std::iter::once(barrier.as_raw_fd())
-            .chain(filter.map(|f| f.fd.as_raw_fd()))
+        let inherited: Vec<i32> = [barrier, spawn.map(|(fd, _)| fd), filter.map(|f| &f.fd)]
+            .into_iter()
+            .flatten()
+            .map(AsRawFd::as_raw_fd)
             .collect();
         let effective = match caps::read(None, caps::CapSet::Effective) {
             Ok(set) => set,
@@ -293,7 +317,7 @@ mod tests {
     }
 
     #[test]
-    fn an_lsm_label_or_nproc_limit_keeps_the_init_waiting() {
+    fn only_an_lsm_label_keeps_the_runtime_waiting() {
         let process = |json: &str| serde_json::from_str::<Process>(json).unwrap();
         let labelled =
             process(r#"{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},"apparmorProfile":"p"}"#);
@@ -304,9 +328,6 @@ mod tests {
         let limited = process(
             r#"{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},"rlimits":[{"type":"RLIMIT_NPROC","soft":1,"hard":1}]}"#,
         );
-        assert!(matches!(
-            check_exact(&limited),
-            Err(WaiterError::NotExact(_))
-        ));
+        assert!(check_exact(&limited).is_ok());
     }
 }

@@ -3,8 +3,17 @@
  * `start` (see docs/waiter.md). A few KiB, no libc, raw x86_64 syscalls, so
  * the waiting process holds none of the runtime's address space.
  *
- * argv: waiter BARRIER_FD BPF_FD BPF_LEN BPF_FLAGS PATH ARGV0 ARGV1 ...
- *   BARRIER_FD  the start barrier's FIFO, read until `start` writes a byte
+ * argv: waiter SPAWN_FD SESSION BARRIER_FD BPF_FD BPF_LEN BPF_FLAGS PATH ARGV0 ARGV1 ...
+ *   SPAWN_FD    -1, or a pipe to the runtime: the waiter then forks the
+ *               process that runs PATH (CLONE_PARENT, into the pid namespace
+ *               its caller set for children), writes its pid there and exits;
+ *               the child writes its errno there if its execve fails
+ *               (docs/security.md: nothing of the runtime is ever visible)
+ *   SESSION     1: the forked child makes a new session with its stdin, a
+ *               terminal, as the controlling one (the caller's would hang
+ *               up when the caller exits); else 0
+ *   BARRIER_FD  the start barrier's FIFO, read until `start` writes a byte,
+ *               or -1 not to wait
  *   BPF_FD      a memfd holding the seccomp program, or -1 for none
  *   BPF_LEN     its length in instructions
  *   BPF_FLAGS   SECCOMP_FILTER_FLAG_* bits, as libseccomp would pass them
@@ -20,7 +29,12 @@ typedef unsigned long u64;
 #define SYS_close 3
 #define SYS_fcntl 72
 #define SYS_mmap 9
+#define SYS_clone 56
 #define SYS_execve 59
+#define SYS_ioctl 16
+#define SYS_setsid 112
+#define TIOCSCTTY 0x540E
+#define SYS_write 1
 #define SYS_prctl 157
 #define SYS_exit_group 231
 #define SYS_seccomp 317
@@ -28,6 +42,7 @@ typedef unsigned long u64;
 #define F_SETFD 2
 #define FD_CLOEXEC 1
 #define PR_SET_DUMPABLE 4
+#define CLONE_PARENT 0x8000
 #define PR_SET_NAME 15
 #define SECCOMP_SET_MODE_FILTER 1
 #define PROT_READ 1
@@ -90,23 +105,44 @@ void __attribute__((noreturn, used)) waiter_main(long *stack)
 	long argc = stack[0];
 	char **argv = (char **)(stack + 1);
 	char **envp = argv + argc + 1;
-	if (argc < 7)
+	if (argc < 9)
 		fail();
-	long barrier = number(argv[1]);
-	long bpf_fd = number(argv[2]);
-	long bpf_len = number(argv[3]);
-	long bpf_flags = number(argv[4]);
-	/* Held until the exec of the user's program, which closes it: `start`
-	 * returns when the FIFO hangs up, so only once that exec is done. */
-	if (sys3(SYS_fcntl, barrier, F_SETFD, FD_CLOEXEC) != 0)
-		fail();
-	char byte;
-	long got;
-	do
-		got = sys3(SYS_read, barrier, (long)&byte, 1);
-	while (got == -EINTR);
-	if (got < 0)
-		fail();
+	long spawn = number(argv[1]);
+	long session = number(argv[2]);
+	long barrier = number(argv[3]);
+	long bpf_fd = number(argv[4]);
+	long bpf_len = number(argv[5]);
+	long bpf_flags = number(argv[6]);
+	if (spawn >= 0) {
+		/* Closed by the child's execve: the runtime reads end-of-file then. */
+		if (sys3(SYS_fcntl, spawn, F_SETFD, FD_CLOEXEC) != 0)
+			fail();
+		/* fork-like: no new stack, a copy of this one. */
+		long child = sys6(SYS_clone, CLONE_PARENT, 0, 0, 0, 0, 0);
+		if (child < 0)
+			fail();
+		if (child > 0) {
+			int pid = (int)child;
+			if (sys3(SYS_write, spawn, (long)&pid, sizeof pid) != sizeof pid)
+				fail();
+			sys3(SYS_exit_group, 0, 0, 0);
+		}
+		if (session && (sys3(SYS_setsid, 0, 0, 0) < 0 || sys3(SYS_ioctl, 0, TIOCSCTTY, 0) != 0))
+			fail();
+	}
+	if (barrier >= 0) {
+		/* Held until the exec of the user's program, which closes it: `start`
+		 * returns when the FIFO hangs up, so only once that exec is done. */
+		if (sys3(SYS_fcntl, barrier, F_SETFD, FD_CLOEXEC) != 0)
+			fail();
+		char byte;
+		long got;
+		do
+			got = sys3(SYS_read, barrier, (long)&byte, 1);
+		while (got == -EINTR);
+		if (got < 0)
+			fail();
+	}
 	if (bpf_fd >= 0) {
 		long program = sys6(SYS_mmap, 0, bpf_len * 8, PROT_READ, MAP_PRIVATE, bpf_fd, 0);
 		if (program < 0 && program > -4096)
@@ -116,7 +152,9 @@ void __attribute__((noreturn, used)) waiter_main(long *stack)
 		if (sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, bpf_flags, (long)&prog) != 0)
 			fail();
 	}
-	sys3(SYS_execve, (long)argv[5], (long)(argv + 6), (long)envp);
+	int error = (int)-sys3(SYS_execve, (long)argv[7], (long)(argv + 8), (long)envp);
+	if (spawn >= 0)
+		sys3(SYS_write, spawn, (long)&error, sizeof error);
 	fail();
 }
 

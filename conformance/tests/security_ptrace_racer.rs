@@ -1,0 +1,163 @@
+//! Issue 16, class 1 (CVE-2019-5736 and its siblings): a container holding
+//! CAP_SYS_PTRACE over the host's user namespace (no user namespace of its
+//! own) passes every ptrace check, non-dumpable or not. A racer inside it
+//! (testdata/racer.c) polls /proc for every process it can see and reports
+//! what it reaches through each: the file behind /proc/PID/exe, a root or
+//! cwd outside the container, an open directory. Whatever the runtime does
+//! meanwhile, none of it may be the runtime's binary or the host's tree.
+
+use berth_conformance::{berth_only, runtime, Bundle, Runtime};
+use serde_json::{json, Value};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long each racer polls; the runtime's work is done well within it.
+const RACE_SECONDS: u64 = 6;
+
+/// The racer, built once from testdata/racer.c as a static binary.
+fn racer() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = PathBuf::from(berth_conformance::SCRATCH).join("racer");
+        std::fs::create_dir_all(berth_conformance::SCRATCH).expect("scratch dir");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/racer.c");
+        let tmp = out.with_extension(format!("{}", std::process::id()));
+        let status = Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&tmp)
+            .arg(&source)
+            .status()
+            .expect("run cc (scripts/install-deps installs gcc)");
+        assert!(status.success(), "cc failed to build {}", source.display());
+        std::fs::rename(&tmp, &out).expect("install the racer");
+        out
+    })
+}
+
+/// A container running the racer as its init, with CAP_SYS_PTRACE in every
+/// set and no user namespace; its report lands in the returned host dir.
+fn racing_container(edit: impl FnOnce(&mut Value)) -> (Bundle, PathBuf) {
+    let mut bundle = Bundle::busybox(&["/racer", &RACE_SECONDS.to_string(), "/report/out"]);
+    std::fs::copy(racer(), bundle.rootfs().join("racer")).expect("copy the racer");
+    let report = bundle.share_dir("/report");
+    bundle.edit(|c| {
+        for set in ["bounding", "effective", "permitted"] {
+            let list = c["process"]["capabilities"][set]
+                .as_array_mut()
+                .expect("capability list");
+            list.push(json!("CAP_SYS_PTRACE"));
+        }
+        edit(c);
+    });
+    (bundle, report.join("out"))
+}
+
+/// Wait for the racer's last line and return its findings about the runtime.
+fn findings(report: &Path) -> (Vec<String>, String) {
+    let deadline = Instant::now() + Duration::from_secs(RACE_SECONDS + 20);
+    let text = loop {
+        let text = std::fs::read_to_string(report).unwrap_or_default();
+        if text.lines().any(|l| l.starts_with("done ")) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let runtime = std::fs::metadata(runtime()).expect("the runtime binary");
+    let binary = format!(" {} {}", runtime.dev(), runtime.ino());
+    let bad = text
+        .lines()
+        .filter(|l| {
+            (l.starts_with("exe ") && l.ends_with(&binary))
+                || l.starts_with("root ")
+                || l.starts_with("cwd ")
+                || l.starts_with("dirfd ")
+        })
+        .map(str::to_string)
+        .collect();
+    (bad, text)
+}
+
+fn assert_nothing_reached(report: &Path, what: &str) {
+    let (bad, text) = findings(report);
+    assert!(text.contains("done "), "the racer never finished: {text}");
+    assert!(
+        bad.is_empty(),
+        "{what}: the container reached the runtime ({} findings, the first: {:?})",
+        bad.len(),
+        &bad[..bad.len().min(12)]
+    );
+}
+
+/// Every `exec` into the racer's container (plain, and under a seccomp
+/// filter without no_new_privs, which loads before the process is spawned).
+fn execs_stay_out_of_reach(edit: impl FnOnce(&mut Value), what: &str) {
+    let (bundle, report) = racing_container(edit);
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.create_and_start(&id, &bundle);
+    let until = Instant::now() + Duration::from_secs(RACE_SECONDS - 2);
+    let mut execs = 0;
+    while Instant::now() < until {
+        rt.cmd(&["exec", &id, "/bin/true"]).ok();
+        execs += 1;
+    }
+    assert_nothing_reached(&report, &format!("{what} ({execs} execs)"));
+    rt.cmd(&["delete", "--force", &id]).ok();
+    rt.assert_nothing_left(&id, &bundle);
+}
+
+#[test]
+fn exec_never_shows_the_runtime_to_a_container_with_cap_sys_ptrace() {
+    execs_stay_out_of_reach(|_| {}, "exec");
+}
+
+#[test]
+fn exec_under_a_filter_without_no_new_privs_never_shows_the_runtime() {
+    execs_stay_out_of_reach(
+        |c| {
+            c["process"]["noNewPrivileges"] = json!(false);
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO" }],
+            });
+        },
+        "exec under a filter",
+    );
+}
+
+/// A created container's init (and `run`'s, until its program runs) is seen
+/// by a racer exec'd into it: it must be the waiter, never the runtime.
+#[test]
+fn a_created_containers_init_is_never_the_runtime_to_a_racer_inside() {
+    for no_new_privileges in [true, false] {
+        let (mut bundle, report) = racing_container(|c| {
+            c["process"]["noNewPrivileges"] = json!(no_new_privileges);
+            // The docker-like case: a filter without no_new_privs.
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO" }],
+            });
+        });
+        bundle.set_args(&["sleep", "1000"]);
+        let rt = Runtime::new();
+        let id = rt.new_id();
+        rt.create(&id, &bundle, &[]).ok();
+        let racer = format!("/racer {RACE_SECONDS} /report/out");
+        rt.cmd(&["exec", &id, "sh", "-c", &racer]).ok();
+        assert_nothing_reached(
+            &report,
+            &format!("created, noNewPrivileges {no_new_privileges}"),
+        );
+        if berth_only("runc's init is a sealed copy of runc") {
+            let (_, text) = findings(&report);
+            assert!(
+                text.lines().any(|l| l.starts_with("see 1 ")),
+                "the racer did not see the init: {text}"
+            );
+        }
+        rt.kill_and_delete(&id, &bundle);
+    }
+}

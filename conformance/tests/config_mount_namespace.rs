@@ -71,6 +71,9 @@ impl Drop for NamespaceHolder {
         let _ = Command::new("kill").args(["-9", &self.pid]).status();
         let _ = self.unshare.kill();
         let _ = self.unshare.wait();
+        // Killed, its sleep may still hold the rootfs until it is reaped.
+        let proc = format!("/proc/{}", self.pid);
+        wait_until(Duration::from_secs(10), || !Path::new(&proc).exists());
     }
 }
 

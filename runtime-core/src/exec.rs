@@ -74,6 +74,12 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         .map(PidfdSocket::connect)
         .transpose()?;
     let namespaces = Namespaces::of_process(container.pid())?;
+    // Read here: the setup child's mounted /proc is the container's, where
+    // it has no /proc/self.
+    let setgroups_denied = process::setgroups_denied_in(std::path::Path::new(&format!(
+        "/proc/{}/setgroups",
+        container.pid()
+    )));
     let (parent_end, child_end) = sync::channel().map_err(Error::Sync)?;
     let (spawn_read, spawn_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Error::Init(format!("make the spawn pipe: {e}")))?;
@@ -86,6 +92,7 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     if setup_pid == 0 {
         drop(parent_end);
         drop(spawn_read);
+        process::assume_setgroups_denied(setgroups_denied);
         let keyring = (!container.record().no_new_keyring).then(|| container.record().id.as_str());
         let failure = run_child(
             &namespaces,

@@ -128,9 +128,7 @@ pub fn apply(process: &Process, seccomp_without_nnp: bool) -> Result<Exec, Proce
         .collect();
     // A user namespace mapped by a user without privilege denies setgroups
     // (runc's rootless containers): the process keeps the groups it has.
-    let setgroups_denied =
-        std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
-    if !setgroups_denied {
+    if !setgroups_denied() {
         nix::unistd::setgroups(&groups).map_err(identity("setgroups"))?;
     } else if !groups.is_empty() {
         return Err(ProcessError::Identity { op: "set process.user.additionalGids (this user namespace denies setgroups: its gid map was written without privilege)".into(), source: nix::Error::EPERM });
@@ -169,6 +167,33 @@ pub fn apply(process: &Process, seccomp_without_nnp: bool) -> Result<Exec, Proce
         env: env.iter().map(|e| cstring(e)).collect::<Result<_, _>>()?,
         caps_after_seccomp,
     })
+}
+
+/// What this process's user namespace says of setgroups, when the caller
+/// knows better than its /proc: 0 unknown, 1 allowed, 2 denied.
+static SETGROUPS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Tell [`apply`] whether setgroups is denied here, for a process whose
+/// mounted /proc is not its own (exec's setup child, outside the
+/// container's pid namespace, where /proc/self resolves to nothing).
+pub fn assume_setgroups_denied(denied: bool) {
+    SETGROUPS.store(
+        if denied { 2 } else { 1 },
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// Whether a user namespace mapped without privilege denies setgroups here.
+pub fn setgroups_denied_in(setgroups_file: &std::path::Path) -> bool {
+    std::fs::read_to_string(setgroups_file).is_ok_and(|s| s.trim() == "deny")
+}
+
+fn setgroups_denied() -> bool {
+    match SETGROUPS.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => setgroups_denied_in(std::path::Path::new("/proc/self/setgroups")),
+    }
 }
 
 /// For a foreground `run` (`foreground::tie_containers_to_runtime`): SIGKILL

@@ -3,6 +3,7 @@
 
 use crate::barrier;
 use crate::cgroups::{OomCounter, Stats};
+use crate::container_processes::{self, Process};
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
 use crate::state::{self, ContainerDir, ContainerState, Record, StateError, StateRoot, Status};
@@ -154,14 +155,27 @@ impl Container {
             return Err(Error::NotRunning);
         }
         send_signal(self.record.pid, signal)?;
-        // A frozen task cannot act on SIGKILL until it is thawed (runc does the same).
-        if signal == libc::SIGKILL && status == Status::Paused {
+        // A frozen task cannot act on SIGKILL until it is thawed (runc does
+        // the same). A cgroup someone else made and froze stays frozen.
+        if signal == libc::SIGKILL && status == Status::Paused && self.record.cgroup.is_own() {
             self.record.cgroup.thaw()?;
         }
         Ok(())
     }
 
     fn kill_all(&self, signal: i32, status: Status) -> Result<()> {
+        if !self.record.cgroup.is_own() {
+            // Only the container's own processes: the cgroup's others are
+            // someone else's (container_processes.rs), and so is its freezer.
+            for process in container_processes::in_shared_cgroup(&self.record)? {
+                process.signal(signal).map_err(|source| Error::Signal {
+                    signal,
+                    pid: process.pid,
+                    source,
+                })?;
+            }
+            return Ok(());
+        }
         // Frozen while the signals go out, so that no process forks a child
         // that the pid list missed. A host without a freezer signals unfrozen.
         let froze_here = status != Status::Paused && self.record.cgroup.freeze().is_ok();
@@ -294,16 +308,23 @@ impl Container {
     /// Kill whatever is left, remove the cgroup, run the poststop hooks, remove
     /// the state. Safe to repeat.
     fn destroy(self) -> Result<Vec<String>> {
-        let mut victims = self.record.cgroup.pids()?;
-        if state::init_alive(&self.record) && !victims.contains(&self.record.pid) {
-            victims.push(self.record.pid);
-        }
-        let frozen = state::derive_status(&self.record, self.dir.path()) == Status::Paused;
-        kill_and_wait(&victims, || {
-            if frozen {
-                let _ = self.record.cgroup.thaw();
+        if self.record.cgroup.is_own() {
+            let mut victims = self.record.cgroup.pids()?;
+            if state::init_alive(&self.record) && !victims.contains(&self.record.pid) {
+                victims.push(self.record.pid);
             }
-        });
+            let frozen = state::derive_status(&self.record, self.dir.path()) == Status::Paused;
+            kill_and_wait(open_all(&victims), || {
+                if frozen {
+                    let _ = self.record.cgroup.thaw();
+                }
+            });
+        } else {
+            // A cgroup the container did not make: its own processes only
+            // (container_processes.rs), and the directories stay (`remove`
+            // takes only what create made).
+            kill_and_wait(container_processes::in_shared_cgroup(&self.record)?, || {});
+        }
         self.record.cgroup.remove()?;
         if let Some(id) = self.record.host_rootfs_mount {
             let path = std::fs::canonicalize(&self.record.rootfs)
@@ -351,11 +372,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
 /// its own), then the directory. The lock we hold proves that create is gone:
 /// it holds the lock until it has written the state or undone everything.
 fn remove_unfinished(dir: &ContainerDir) -> Result<()> {
-    if let Some(cgroup) = crate::create::recorded_cgroup(dir.path()) {
+    if let Some(cgroup) = crate::cgroup_intent::read(dir.path()) {
         // Every hierarchy is asked: a create killed while moving its init in
         // may have left it in some of them only. A directory create did not
         // make (a cgroupsPath naming an existing cgroup) is not ours to
-        // empty; a systemd scope, named after the container, is.
+        // empty (the init in it exits by itself, create's end of the sync
+        // channel being closed); a systemd scope is, once systemd started it
+        // for this container, which is when the unit is recorded.
         let ours = |own: &std::path::PathBuf| {
             cgroup.systemd_unit.is_some() || cgroup.created.contains(own)
         };
@@ -366,7 +389,7 @@ fn remove_unfinished(dir: &ContainerDir) -> Result<()> {
         }
         victims.sort_unstable();
         victims.dedup();
-        kill_and_wait(&victims, || {});
+        kill_and_wait(open_all(&victims), || {});
         cgroup.remove()?;
     }
     Ok(dir.remove()?)
@@ -394,31 +417,23 @@ fn send_signal(pid: i32, signal: i32) -> Result<()> {
     Ok(())
 }
 
+/// Pidfds of the processes `pids` name now (those already gone are skipped).
+fn open_all(pids: &[i32]) -> Vec<Process> {
+    pids.iter().filter_map(|&pid| Process::open(pid)).collect()
+}
+
 /// SIGKILL each process and wait until each has exited, through pidfds
-/// (so a recycled pid is never signalled twice and there is no polling).
+/// (so a pid recycled once its pidfd is open is never signalled, and there
+/// is no polling).
 /// `after_signal` runs once every process was sent SIGKILL (to thaw a frozen cgroup).
-pub(crate) fn kill_and_wait(pids: &[i32], after_signal: impl FnOnce()) {
-    let mut handles = Vec::new();
-    for &pid in pids {
-        let Ok(fd) = crate::pidfd::open(pid) else {
-            continue;
-        };
-        // SAFETY: pidfd_send_signal on our pidfd with no siginfo.
-        unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                std::os::fd::AsRawFd::as_raw_fd(&fd),
-                Signal::SIGKILL as i32,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-        handles.push(fd);
+fn kill_and_wait(processes: Vec<Process>, after_signal: impl FnOnce()) {
+    for process in &processes {
+        let _ = process.signal(Signal::SIGKILL as i32);
     }
     after_signal();
-    for fd in &handles {
+    for process in &processes {
         let mut pollfd = [nix::poll::PollFd::new(
-            fd.as_fd(),
+            process.pidfd.as_fd(),
             nix::poll::PollFlags::POLLIN,
         )];
         // A SIGKILLed process exits promptly; the bound only guards against a stuck (D-state) one.

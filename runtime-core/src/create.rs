@@ -6,7 +6,7 @@
 //! init wait for `start`. Any failure before the
 //! last step undoes everything done so far (see `Undo`). A create killed
 //! before it writes the state leaves its cgroup recorded beside it, for
-//! `delete` to undo (see `record_cgroup`); `fault::point` marks each step
+//! `delete` to undo (see `cgroup_intent`); `fault::point` marks each step
 //! for the conformance suite's kill tests.
 
 use crate::cgroups::{self, Cgroup};
@@ -18,7 +18,7 @@ use crate::namespaces::Namespaces;
 use crate::rootfs::host_mount;
 use crate::state::{self, ContainerDir, Record, StateRoot};
 use crate::sync::{self, Message};
-use crate::{barrier, fault, seccomp, spec};
+use crate::{barrier, cgroup_intent, fault, seccomp, spec};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
@@ -142,27 +142,32 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     } else {
         cgroups::Versions::All
     };
+    // The plan `delete` goes by if this create is killed: only what it makes (cgroup_intent.rs).
+    let mut plan = Cgroup::default();
     let mut cgroup = match &scope {
         None => {
             let mut cgroup = Cgroup::plan_in(&hierarchies, cgroups_path.as_deref(), &options.id)?;
-            record_cgroup(
-                &dir_path,
-                &Cgroup {
-                    created: missing_dirs(&cgroup),
-                    ..cgroup.clone()
-                },
-            )?;
+            plan = cgroup_intent::for_cgroupfs(&cgroup);
+            cgroup_intent::record(&dir_path, &plan)?;
             fault::point("cgroup-recorded");
             match cgroup.make_in(&hierarchies, made_first) {
-                Ok(()) => cgroup,
+                Ok(()) => {
+                    cgroup_intent::drop_found_dirs(
+                        &dir_path,
+                        &mut plan,
+                        &cgroup,
+                        &hierarchies,
+                        made_first,
+                    )?;
+                    cgroup
+                }
                 Err(e) if options.rootless && e.is_permission() => {
                     let mut limits = resources.cloned().unwrap_or_default();
                     limits.set_devices(None);
                     if limits != Default::default() {
                         return Err(Error::RootlessLimits(e.to_string()));
                     }
-                    // Done without: a cgroup someone else makes at that path later is not this container's to remove.
-                    let _ = std::fs::remove_file(dir_path.join(CGROUP_INTENT));
+                    cgroup_intent::forget(&dir_path);
                     Cgroup::default()
                 }
                 Err(e) => return Err(e.into()),
@@ -174,18 +179,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
                 Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?),
                 &options.id,
             )?;
-            // The slices above the scope are systemd's to make and remove:
-            // only the scope's own directories are recorded as ours until
-            // `make_and_join` tells which directories it made.
-            let own = cgroup.dirs.iter().map(|(_, dir)| dir.clone()).collect();
-            record_cgroup(
-                &dir_path,
-                &Cgroup {
-                    created: own,
-                    systemd_unit: Some(scope.unit.clone()),
-                    ..cgroup.clone()
-                },
-            )?;
+            cgroup_intent::record(&dir_path, &cgroup_intent::for_systemd_scope(&cgroup))?;
             fault::point("cgroup-recorded");
             cgroup
         }
@@ -276,7 +270,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         let joined = cgroup.make_and_join(pid);
         undo.cgroup = Some(cgroup.clone());
         joined?;
-        record_cgroup(&dir_path, &cgroup)?;
+        cgroup_intent::record(&dir_path, &cgroup)?;
         set_limits(&cgroup, &spec)?;
     }
     if let Some(entry) = cgroup_entry.filter(|_| !namespaces.clones_into_cgroup()) {
@@ -293,6 +287,13 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         let made = cgroup.make_in(&hierarchies, cgroups::Versions::V1);
         undo.cgroup = Some(cgroup.clone());
         made?;
+        cgroup_intent::drop_found_dirs(
+            &dir_path,
+            &mut plan,
+            &cgroup,
+            &hierarchies,
+            cgroups::Versions::V1,
+        )?;
         fault::point("v1-cgroup-made");
         set_limits(&cgroup, &spec)?;
         fault::point("limits-set");
@@ -396,48 +397,6 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     fault::point("released");
     let dir = undo.disarm();
     Ok(Container::from_parts(dir, record, console))
-}
-
-/// The cgroup `create` is about to make, recorded in the state directory
-/// before any of it exists: a `create` killed before it writes state.json
-/// leaves this behind, and `delete` finds the cgroup by it. Recorded rather
-/// than derived from the bundle's config at delete: the bundle may have
-/// changed or gone, and a relative cgroupsPath hangs off the cgroup of the
-/// process that ran create, which delete need not share.
-///
-/// One write, no rename: if create dies before the write completes, it had
-/// made no cgroup yet, and a record cut short reads as none.
-fn record_cgroup(dir: &Path, cgroup: &Cgroup) -> Result<()> {
-    let path = dir.join(CGROUP_INTENT);
-    let bytes = serde_json::to_vec(cgroup).unwrap_or_default();
-    std::fs::write(&path, bytes).map_err(|source| state::StateError::Io {
-        op: "write",
-        path,
-        source,
-    })?;
-    Ok(())
-}
-
-/// The directories `make` will create for `planned`, every one missing now,
-/// parents first. A parent someone else makes meanwhile is listed too:
-/// removing it then fails as busy or not empty, which `remove` allows for parents.
-fn missing_dirs(planned: &Cgroup) -> Vec<PathBuf> {
-    let mut missing = Vec::new();
-    for (_, own) in &planned.dirs {
-        let absent: Vec<&Path> = own.ancestors().take_while(|a| !a.exists()).collect();
-        missing.extend(absent.into_iter().rev().map(Path::to_path_buf));
-    }
-    missing
-}
-
-/// Where `create` records the cgroup it is about to make.
-const CGROUP_INTENT: &str = "cgroup.json";
-
-/// The cgroup a killed `create` recorded in the state directory `dir`, if it
-/// got as far as recording one.
-pub(crate) fn recorded_cgroup(dir: &Path) -> Option<Cgroup> {
-    let bytes = std::fs::read(dir.join(CGROUP_INTENT)).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 /// Device rules, then `linux.resources`.
@@ -721,48 +680,5 @@ impl CreateOptions {
     pub fn systemd_cgroup(mut self, systemd_cgroup: bool) -> CreateOptions {
         self.systemd_cgroup = systemd_cgroup;
         self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cgroup_is_recorded_with_what_create_will_make_and_a_torn_record_is_none() {
-        let dir = std::env::temp_dir().join(format!("berth-intent-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("h1/existing")).unwrap();
-        let planned = Cgroup {
-            dirs: vec![
-                ("h1".into(), dir.join("h1/existing/c1")),
-                ("h2".into(), dir.join("h2/parent/c1")),
-            ],
-            ..Default::default()
-        };
-        assert_eq!(
-            missing_dirs(&planned),
-            vec![
-                dir.join("h1/existing/c1"),
-                dir.join("h2"),
-                dir.join("h2/parent"),
-                dir.join("h2/parent/c1")
-            ]
-        );
-        let intent = Cgroup {
-            created: missing_dirs(&planned),
-            systemd_unit: Some("c1.scope".into()),
-            ..planned
-        };
-        record_cgroup(&dir, &intent).unwrap();
-        assert_eq!(recorded_cgroup(&dir), Some(intent));
-        let text = std::fs::read(dir.join(CGROUP_INTENT)).unwrap();
-        std::fs::write(dir.join(CGROUP_INTENT), &text[..text.len() / 2]).unwrap();
-        assert_eq!(
-            recorded_cgroup(&dir),
-            None,
-            "a record cut short by a kill means nothing was made yet"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -169,6 +169,7 @@
 // whose variants are described by their messages.
 #[allow(missing_docs)]
 pub(crate) mod barrier;
+mod cgroup_intent;
 // The fuzz targets (fuzz/) run create's checks on the parsed spec through
 // these four; not part of the API.
 #[doc(hidden)]
@@ -181,6 +182,7 @@ pub mod cgroups;
 #[doc(hidden)]
 pub mod console;
 pub mod container;
+mod container_processes;
 pub mod create;
 pub mod error;
 pub mod events;

@@ -56,6 +56,8 @@ pub enum CgroupError {
     NoFreezer,
     #[error("freeze or thaw through {path}: {source}")]
     Freeze { path: PathBuf, source: io::Error },
+    #[error("the container's cgroup {0} existed before it (its cgroupsPath names a cgroup it did not create): freezing or thawing it would stop or start processes that are not the container's")]
+    NotOwnFreezer(PathBuf),
     #[error("read the processes of cgroup {path}: {source}")]
     Procs { path: PathBuf, source: io::Error },
     #[error("{0} is not a sub cgroup path: it must not contain '..'")]
@@ -100,7 +102,7 @@ pub enum Versions {
 }
 
 impl Versions {
-    fn covers(self, hierarchy: &Hierarchy) -> bool {
+    pub(crate) fn covers(self, hierarchy: &Hierarchy) -> bool {
         match self {
             Versions::All => true,
             Versions::V1 => !hierarchy.v2,
@@ -445,6 +447,17 @@ impl Cgroup {
         Ok(sub)
     }
 
+    /// Whether the container made its cgroup itself: its directory in every
+    /// hierarchy, or the systemd scope (which `create` refuses to share:
+    /// systemd will not start a unit that exists). Only then is every process
+    /// in it the container's: a cgroupsPath may name a cgroup that existed
+    /// before (`/system.slice`, a pod's), whose other processes are someone
+    /// else's, and a directory made in some hierarchies but found in others
+    /// is such a cgroup too.
+    pub fn is_own(&self) -> bool {
+        self.systemd_unit.is_some() || self.dirs.iter().all(|(_, dir)| self.created.contains(dir))
+    }
+
     /// Every pid in the cgroup, sub-cgroups (exec --cgroup's) included, as runc's
     /// `ps` and `kill --all` see them.
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
@@ -505,6 +518,18 @@ impl Cgroup {
 
 /// Freezer operations: v1's freezer.state, or v2's cgroup.freeze.
 impl Cgroup {
+    /// The freezer file to write, in a cgroup the container made. One that
+    /// someone else made is theirs to freeze and thaw: the container's state
+    /// still reads `paused` while they keep it frozen (`is_frozen`).
+    fn own_freezer(&self) -> Result<(PathBuf, bool), CgroupError> {
+        let (file, v1) = self.freezer()?;
+        if !self.is_own() {
+            let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+            return Err(CgroupError::NotOwnFreezer(dir));
+        }
+        Ok((file, v1))
+    }
+
     fn freezer(&self) -> Result<(PathBuf, bool), CgroupError> {
         if self.dirs.is_empty() {
             return Err(CgroupError::NoCgroup);
@@ -531,7 +556,7 @@ impl Cgroup {
 
     /// Freeze every process of the container, and wait until the kernel says they are.
     pub fn freeze(&self) -> Result<(), CgroupError> {
-        let (file, v1) = self.freezer()?;
+        let (file, v1) = self.own_freezer()?;
         let fail = |source| CgroupError::Freeze {
             path: file.clone(),
             source,
@@ -553,7 +578,7 @@ impl Cgroup {
     }
 
     pub fn thaw(&self) -> Result<(), CgroupError> {
-        let (file, v1) = self.freezer()?;
+        let (file, v1) = self.own_freezer()?;
         fs::write(&file, if v1 { "THAWED" } else { "0" }).map_err(|source| CgroupError::Freeze {
             path: file.clone(),
             source,

@@ -23,6 +23,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--full", action="store_true", help="1,000 containers for list/state (default 100)")
     p.add_argument("--only", default=",".join(ALL), help=f"comma-separated scenarios ({','.join(ALL)})")
     p.add_argument("--runtimes", default="berth,runc,crun,floor", help="comma-separated runtimes")
+    p.add_argument("--baseline", help="another berth binary (a build of an earlier commit), "
+                                      "measured in the same run as the runtime berth-base")
     p.add_argument("--results", help="directory for results.json, table.txt, ratios.svg "
                                      "(default benches/results/<time>)")
     # Given by benches/run:
@@ -88,6 +90,10 @@ def release_profile(top: str) -> dict:
 def make_runtimes(args, mntns: int | None, host_mntns: int) -> list[Runtime]:
     wanted = args.runtimes.split(",")
     candidates = {"berth": args.berth, "runc": shutil.which("runc"), "crun": shutil.which("crun")}
+    if args.baseline:
+        candidates["berth-base"] = args.baseline
+        if "berth-base" not in wanted:
+            wanted.insert(1, "berth-base")
     out: list[Runtime] = []
     for name in wanted:
         log = os.path.join(args.work, f"{name}.log")

@@ -4,8 +4,10 @@
  * (once per finding) what a holder of CAP_SYS_PTRACE reaches through it:
  *   see PID LINK      it saw the process, whose /proc/PID/exe reads LINK
  *   exe PID DEV INO   the file behind /proc/PID/exe (opened, as CVE-2019-5736 did)
- *   root PID          /proc/PID/root is not this container's root
- *   cwd PID           /proc/PID/cwd is on no path below this container's root
+ *   root PID DEV INO  /proc/PID/root is not this container's root, but that
+ *   cwd PID DEV INO   /proc/PID/cwd is on no path below this container's root,
+ *                     but the root of the process (the test knows which roots
+ *                     are containers')
  *   dirfd PID N       /proc/PID/fd/N is an open directory
  * argv: racer SECONDS REPORT. Ends with "done LOOKS" (how many looks it took).
  */
@@ -73,7 +75,8 @@ int main(int argc, char **argv)
 			}
 			snprintf(path, sizeof path, "/proc/%d/root/", pid);
 			if (stat(path, &st) == 0 && (st.st_dev != me.st_dev || st.st_ino != me.st_ino)) {
-				snprintf(line, sizeof line, "root %d", pid);
+				snprintf(line, sizeof line, "root %d %lu %lu", pid,
+					 (unsigned long)st.st_dev, (unsigned long)st.st_ino);
 				report(out, line);
 			}
 			snprintf(path, sizeof path, "/proc/%d/cwd", pid);
@@ -87,7 +90,8 @@ int main(int argc, char **argv)
 						stat(path, &via) == 0 && there.st_dev == via.st_dev &&
 						there.st_ino == via.st_ino;
 				if (!reachable && stat(path, &via) == 0) {
-					snprintf(line, sizeof line, "cwd %d", pid);
+					snprintf(line, sizeof line, "cwd %d %lu %lu", pid,
+						 (unsigned long)via.st_dev, (unsigned long)via.st_ino);
 					report(out, line);
 				}
 			}

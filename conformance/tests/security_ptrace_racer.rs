@@ -55,8 +55,17 @@ fn racing_container(edit: impl FnOnce(&mut Value)) -> (Bundle, PathBuf) {
     (bundle, report.join("out"))
 }
 
-/// Wait for the racer's last line and return its findings about the runtime.
-fn findings(report: &Path) -> (Vec<String>, String) {
+/// A directory's (device, inode), as the racer prints them.
+fn dev_ino(path: &Path) -> String {
+    let meta = std::fs::metadata(path).expect("stat");
+    format!("{} {}", meta.dev(), meta.ino())
+}
+
+/// Wait for the racer's last line and return its findings about the
+/// runtime: its binary, a directory descriptor, or a root or cwd that is
+/// none of `roots` (the containers' own, whose processes it may well see,
+/// as [`dev_ino`] gives them).
+fn findings(report: &Path, roots: &[String]) -> (Vec<String>, String) {
     let deadline = Instant::now() + Duration::from_secs(RACE_SECONDS + 20);
     let text = loop {
         let text = std::fs::read_to_string(report).unwrap_or_default();
@@ -65,14 +74,13 @@ fn findings(report: &Path) -> (Vec<String>, String) {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let runtime = std::fs::metadata(runtime()).expect("the runtime binary");
-    let binary = format!(" {} {}", runtime.dev(), runtime.ino());
+    let binary = dev_ino(&runtime());
+    let outside = |l: &str| !roots.iter().any(|c| l.ends_with(&format!(" {c}")));
     let bad = text
         .lines()
         .filter(|l| {
-            (l.starts_with("exe ") && l.ends_with(&binary))
-                || l.starts_with("root ")
-                || l.starts_with("cwd ")
+            (l.starts_with("exe ") && l.ends_with(&format!(" {binary}")))
+                || ((l.starts_with("root ") || l.starts_with("cwd ")) && outside(l))
                 || l.starts_with("dirfd ")
         })
         .map(str::to_string)
@@ -80,8 +88,8 @@ fn findings(report: &Path) -> (Vec<String>, String) {
     (bad, text)
 }
 
-fn assert_nothing_reached(report: &Path, what: &str) {
-    let (bad, text) = findings(report);
+fn assert_nothing_reached(report: &Path, roots: &[String], what: &str) {
+    let (bad, text) = findings(report, roots);
     assert!(text.contains("done "), "the racer never finished: {text}");
     assert!(
         bad.is_empty(),
@@ -104,7 +112,7 @@ fn execs_stay_out_of_reach(edit: impl FnOnce(&mut Value), what: &str) {
         rt.cmd(&["exec", &id, "/bin/true"]).ok();
         execs += 1;
     }
-    assert_nothing_reached(&report, &format!("{what} ({execs} execs)"));
+    assert_nothing_reached(&report, &[], &format!("{what} ({execs} execs)"));
     rt.cmd(&["delete", "--force", &id]).ok();
     rt.assert_nothing_left(&id, &bundle);
 }
@@ -149,10 +157,11 @@ fn a_created_containers_init_is_never_the_runtime_to_a_racer_inside() {
         rt.cmd(&["exec", &id, "sh", "-c", &racer]).ok();
         assert_nothing_reached(
             &report,
+            &[],
             &format!("created, noNewPrivileges {no_new_privileges}"),
         );
         if berth_only("runc's init is a sealed copy of runc") {
-            let (_, text) = findings(&report);
+            let (_, text) = findings(&report, &[]);
             assert!(
                 text.lines().any(|l| l.starts_with("see 1 ")),
                 "the racer did not see the init: {text}"
@@ -160,4 +169,73 @@ fn a_created_containers_init_is_never_the_runtime_to_a_racer_inside() {
         }
         rt.kill_and_delete(&id, &bundle);
     }
+}
+
+/// Kubernetes pods: a container that joins another's pid namespace by path.
+/// Its init sets up outside that namespace and is forked into it at the end,
+/// from the waiter, so the racer (already in the namespace) never sees the
+/// runtime: not during `create`, `start` or `run`. The joined container's
+/// /proc shows the namespace it joined.
+#[test]
+fn a_container_joining_the_racers_pid_namespace_never_shows_the_runtime() {
+    let (bundle, report) = racing_container(|_| {});
+    let rt = Runtime::new();
+    let racer_id = rt.new_id();
+    rt.create_and_start(&racer_id, &bundle);
+    let racer_pid = rt.state(&racer_id)["pid"].as_i64().expect("pid");
+    let pid_ns = format!("/proc/{racer_pid}/ns/pid");
+    let joining = |args: &[&str], no_new_privileges: bool| {
+        let mut joiner = Bundle::busybox(args);
+        joiner.edit(|c| {
+            c["process"]["noNewPrivileges"] = json!(no_new_privileges);
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO" }],
+            });
+            for ns in c["linux"]["namespaces"].as_array_mut().expect("namespaces") {
+                if ns["type"] == "pid" {
+                    ns["path"] = json!(pid_ns);
+                }
+            }
+        });
+        joiner
+    };
+    let until = Instant::now() + Duration::from_secs(RACE_SECONDS - 2);
+    let mut rounds = 0;
+    let mut roots = Vec::new();
+    while Instant::now() < until {
+        for no_new_privileges in [true, false] {
+            // run: the program sees the racer as pid 1 of its /proc.
+            let joiner = joining(&["cat", "/proc/1/cmdline"], no_new_privileges);
+            roots.push(dev_ino(&joiner.rootfs()));
+            let id = rt.new_id();
+            let out = rt.run(&id, &joiner, &[]);
+            assert!(
+                out.success() && out.stdout.starts_with("/racer"),
+                "{}",
+                out.describe()
+            );
+            rt.assert_nothing_left(&id, &joiner);
+            // create, start, delete.
+            let joiner = joining(&["sleep", "1000"], no_new_privileges);
+            roots.push(dev_ino(&joiner.rootfs()));
+            let id = rt.new_id();
+            rt.create_and_start(&id, &joiner);
+            rt.kill_and_delete(&id, &joiner);
+        }
+        rounds += 1;
+    }
+    assert_nothing_reached(
+        &report,
+        &roots,
+        &format!("joining the pid namespace ({rounds} rounds)"),
+    );
+    let (_, text) = findings(&report, &roots);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("see ") && !l.starts_with("see 1 ")),
+        "the racer never saw a joining container: {text}"
+    );
+    rt.cmd(&["delete", "--force", &racer_id]).ok();
+    rt.assert_nothing_left(&racer_id, &bundle);
 }

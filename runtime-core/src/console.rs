@@ -98,10 +98,11 @@ pub fn take_controlling_terminal(tty: BorrowedFd) -> Result<(), ConsoleError> {
 }
 
 /// In the init, after pivot_root: make a pty, make its slave the process's
-/// controlling terminal and stdio and /dev/console, and return the master.
+/// stdio and /dev/console, and return the master.
 /// `bind_console`: also make /dev/console the slave (the container's first
-/// process; an exec'd process leaves /dev/console as it is, and the process
-/// it forks takes the terminal: [`take_controlling_terminal`]).
+/// process; an exec'd process leaves /dev/console as it is). The process
+/// that runs the program takes it as its controlling terminal
+/// ([`take_controlling_terminal`]): not a setup process that forks it.
 pub fn setup_in_container(
     size: Option<(u16, u16)>,
     bind_console: bool,
@@ -141,9 +142,6 @@ pub fn setup_in_container(
         crate::rootfs::attach(bind.as_fd(), target.as_fd()).map_err(ConsoleError::Console)?;
     }
 
-    if bind_console {
-        take_controlling_terminal(slave.as_fd())?;
-    }
     for stdio in 0..=2 {
         // SAFETY: dup2 onto the standard descriptors, which the init owns.
         if unsafe { libc::dup2(slave.as_raw_fd(), stdio) } < 0 {

@@ -207,6 +207,9 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let barrier_fd = barrier::create(&dir_path)?;
     fault::point("barrier-made");
     let (parent_end, init_end) = sync::channel().map_err(Error::Sync)?;
+    let (report_read, report_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Sync(e.into()))?;
+    let pid_joined_late = namespaces.pid_joined_late().is_some();
 
     // The child inherits this, and it only resets at the user program's exec.
     // A rootless parent needs the init dumpable until the id maps are
@@ -229,7 +232,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         .as_ref()
         .and_then(cgroups::Entry::v2_dir)
         .filter(|_| namespaces.clones_into_cgroup());
-    let pid = namespaces.clone_init(into_cgroup)?;
+    let pid = namespaces.clone_init(into_cgroup, pid_joined_late)?;
     if pid == 0 {
         drop(parent_end);
         if let Some(dir) = undo.dir.as_mut() {
@@ -253,6 +256,8 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             light_wait: options.light_wait,
             cgroup_entry,
             v1_cgroup_sent_later: make_v1_later,
+            report: report_write,
+            pid_joined_late,
         });
     }
     undo.init_pid = Some(pid);
@@ -260,6 +265,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // Only the init may hold the barrier's read end: `start` detects a dead init by there being no reader.
     drop(barrier_fd);
     drop(init_end);
+    drop(report_write);
 
     if let Some(scope) = &scope {
         scope
@@ -366,6 +372,27 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             None => return Err(Error::Init("the container init exited during setup".into())),
         }
     }
+    // The process that runs the program: the init, or the one it forked
+    // into the pid namespace it joins late; the init then exits.
+    let setup_pid = pid;
+    let pid = match read_report(report_read)? {
+        0 => pid,
+        forked => {
+            undo.init_pid = Some(forked);
+            undo.setup_pid = Some(setup_pid);
+            record.pid = forked;
+            record.pid_start_time = state::process_stat(forked)
+                .ok_or_else(|| Error::Init("the container init exited during setup".into()))?
+                .1;
+            if let Some(dir) = undo.dir.as_ref() {
+                dir.stage(&record)?;
+            }
+            if let Some(path) = &options.pid_file {
+                undo.pid_file = Some(PidFile::stage(path, forked)?);
+            }
+            forked
+        }
+    };
     let console = crate::console::hand_over(options.console_socket.as_deref(), console)
         .map_err(|e| Error::Init(e.to_string()))?;
     if let Some(socket) = &pidfd_socket {
@@ -395,8 +422,37 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
     fault::point("released");
+    if setup_pid != pid {
+        let _ = waitpid(Pid::from_raw(setup_pid), None);
+    }
     let dir = undo.disarm();
     Ok(Container::from_parts(dir, record, console))
+}
+
+/// The init's report after Ready: 0 when it runs the program itself, else
+/// the pid of the process it forked for that (CLONE_PARENT: our child).
+fn read_report(report: std::os::fd::OwnedFd) -> Result<i32> {
+    use std::io::Read;
+    let mut bytes = [0u8; 4];
+    std::fs::File::from(report)
+        .read_exact(&mut bytes)
+        .map_err(|_| Error::Init("the container init exited during setup".into()))?;
+    let pid = i32::from_ne_bytes(bytes);
+    let ours = pid == 0
+        || (pid > 0
+            && nix::sys::wait::waitid(
+                nix::sys::wait::Id::Pid(Pid::from_raw(pid)),
+                nix::sys::wait::WaitPidFlag::WEXITED
+                    | nix::sys::wait::WaitPidFlag::WNOHANG
+                    | nix::sys::wait::WaitPidFlag::WNOWAIT,
+            )
+            .is_ok());
+    match ours {
+        true => Ok(pid),
+        false => Err(Error::Init(format!(
+            "the init reported pid {pid}, not a child of the runtime"
+        ))),
+    }
 }
 
 /// Device rules, then `linux.resources`.
@@ -546,6 +602,9 @@ struct Undo {
     dir: Option<ContainerDir>,
     cgroup: Option<Cgroup>,
     init_pid: Option<i32>,
+    /// The init that set up outside the pid namespace it joins late, once it
+    /// forked the process that runs the program (`init_pid` then).
+    setup_pid: Option<i32>,
     /// The rootfs and the id of the mount it was on before the init, when
     /// the init mounts in the host's namespace.
     host_rootfs: Option<(PathBuf, u64)>,
@@ -555,6 +614,7 @@ impl Undo {
     fn disarm(mut self) -> ContainerDir {
         self.cgroup = None;
         self.init_pid = None;
+        self.setup_pid = None;
         self.host_rootfs = None;
         self.dir
             .take()
@@ -564,7 +624,10 @@ impl Undo {
 
 impl Drop for Undo {
     fn drop(&mut self) {
-        if let Some(pid) = self.init_pid.take() {
+        for pid in [self.init_pid.take(), self.setup_pid.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             let _ = waitpid(Pid::from_raw(pid), None);
         }

@@ -304,9 +304,13 @@ fn run_child(
             return e;
         }
     }
-    waiter
-        .exec(None, Some((&spawn, terminal)), &exec)
-        .to_string()
+    let handoff = waiter::Handoff {
+        report: Some(spawn.as_fd()),
+        spawn: true,
+        session: terminal,
+        ..Default::default()
+    };
+    waiter.exec(&handoff, &exec).to_string()
 }
 
 /// Load the filter, and send its listener's descriptor to the parent.

@@ -12,6 +12,7 @@ use crate::sync::{Channel, Message};
 use crate::{barrier, console, fault};
 use oci_spec::runtime::Spec;
 use std::os::fd::{AsFd, OwnedFd};
+
 use std::path::Path;
 
 /// What the parent hands the init (by memory: the init is a fork of it).
@@ -39,6 +40,13 @@ pub struct InitConfig<'a> {
     /// The parent makes the v1 directories while the init sets up, and sends
     /// them with `CgroupReady`: entered at the first step that needs them.
     pub v1_cgroup_sent_later: bool,
+    /// Where the init reports, after Ready, the pid of the process that runs
+    /// the program: 0 for itself, or the one it forked (`pid_joined_late`).
+    pub report: OwnedFd,
+    /// The container joins a pid namespace by path and the init sets up
+    /// outside it (`Namespaces::pid_joined_late`): the process that runs the
+    /// program is forked into it at the end, from the waiter.
+    pub pid_joined_late: bool,
 }
 
 /// Run the init. Only called in the freshly cloned child.
@@ -111,6 +119,10 @@ fn setup_and_exec(
             bind_devices: config.namespaces.in_user_namespace(),
             idmapped: config.idmapped,
             enter_cgroup: &|| cgroup_join.enter(),
+            proc_pid_namespace: config
+                .namespaces
+                .pid_joined_late()
+                .filter(|_| config.pid_joined_late),
         },
         &mut at_pivot,
     )
@@ -128,6 +140,11 @@ fn setup_and_exec(
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
         let master = console::setup_in_container(size, true).map_err(|e| e.to_string())?;
+        if !config.pid_joined_late {
+            // SAFETY: fd 0 is the terminal's slave now, open for this process's life.
+            let slave = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+            console::take_controlling_terminal(slave).map_err(|e| e.to_string())?;
+        }
         config
             .channel
             .send_with_fd(&Message::Console, Some(master.as_fd()))
@@ -172,6 +189,14 @@ fn setup_and_exec(
                 .cloned()
                 .collect(),
         ));
+    }
+    // With the capabilities it is about to drop; only the process forked at
+    // the end is born there (the hooks above ran outside it).
+    if config.pid_joined_late {
+        config
+            .namespaces
+            .join_pid_late()
+            .map_err(|e| e.to_string())?;
     }
     crate::lsm::apply_on_exec(&process).map_err(|e| e.to_string())?;
     let mut exec = process::apply(&process, config.seccomp.is_some() && !no_new_privs)
@@ -222,17 +247,29 @@ fn setup_and_exec(
         .channel
         .send(&Message::Ready)
         .map_err(|e| format!("report readiness: {e}"))?;
-    if !wait_for_parent(&config.channel)? {
-        return Ok(Outcome::ParentGone);
-    }
+    // The parent reads the report, writes the state record with the pid it
+    // names, and only then gives its go-ahead: by then nothing of the
+    // runtime is left to see but a process that has no way back.
+    let terminal = process.terminal().unwrap_or(false);
     let mut filter_loaded = false;
     if let Some(waiter) = waiter {
         if let Some(filter) = filter_before_waiter {
             exec.load_seccomp(filter).map_err(|e| e.to_string())?;
             filter_loaded = true;
         }
-        // Returns only when the exec failed, with nothing changed: wait here then.
-        let _ = waiter.exec(Some(&config.barrier), None, &exec);
+        let handoff = crate::waiter::Handoff {
+            report: Some(config.report.as_fd()),
+            spawn: config.pid_joined_late,
+            go: Some(config.channel.as_fd()),
+            die_with: crate::foreground::runtime_to_die_with().filter(|_| config.pid_joined_late),
+            session: terminal && config.pid_joined_late,
+            barrier: Some(config.barrier.as_fd()),
+        };
+        // Returns only when the exec failed, with nothing changed: go on here then.
+        let _ = waiter.exec(&handoff, &exec);
+    }
+    if !report_and_wait(config, terminal)? {
+        return Ok(Outcome::ParentGone);
     }
     barrier::wait(&config.barrier).map_err(|e| e.to_string())?;
     // A filter without no_new_privs loads before the hooks, with no_new_privs
@@ -249,6 +286,50 @@ fn setup_and_exec(
         exec.load_seccomp(filter).map_err(|e| e.to_string())?;
     }
     Err(exec.run().to_string())
+}
+
+/// Without the waiter: report which process runs the program (this one, or
+/// one forked into the pid namespace joined late, which goes on from here
+/// while this one waits for the go-ahead and exits), then wait for the
+/// parent's go-ahead. `false` if the parent died first.
+fn report_and_wait(config: &InitConfig, terminal: bool) -> Result<bool, String> {
+    use std::io::Write;
+    let mut report = std::fs::File::from(
+        config
+            .report
+            .try_clone()
+            .map_err(|e| format!("report to the runtime: {e}"))?,
+    );
+    let forked = match config.pid_joined_late {
+        false => 0,
+        true => crate::namespaces::fork_as_sibling().map_err(|e| e.to_string())?,
+    };
+    if config.pid_joined_late && forked == 0 {
+        // The process that runs the program: the setup process's death
+        // signal and terminal do not pass to it.
+        crate::process::die_with_runtime().map_err(|e| e.to_string())?;
+        if terminal {
+            // SAFETY: fd 0 is the terminal's slave, open for this process's life.
+            let slave = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+            console::take_controlling_terminal(slave).map_err(|e| e.to_string())?;
+        }
+        return Ok(true);
+    }
+    report
+        .write_all(&forked.to_ne_bytes())
+        .map_err(|e| format!("report to the runtime: {e}"))?;
+    let go = wait_for_parent(&config.channel);
+    if forked > 0 {
+        if !matches!(go, Ok(true)) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(forked),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        // SAFETY: _exit skips the parent's atexit handlers, which this copy must not run.
+        unsafe { libc::_exit(i32::from(!matches!(go, Ok(true)))) }
+    }
+    go
 }
 
 /// The init's way into the v1 cgroup directories the parent makes while it

@@ -16,7 +16,7 @@
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 use std::fs::File;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -344,7 +344,15 @@ impl Namespaces {
 
     /// Join what must be joined before the clone, in the process that clones.
     fn enter_before_clone(&self) -> Result<(), NamespaceError> {
-        for target in &self.parent_joins {
+        self.enter_before_clone_but(None)
+    }
+
+    /// The same, but for a namespace kind left to the child.
+    fn enter_before_clone_but(
+        &self,
+        left: Option<LinuxNamespaceType>,
+    ) -> Result<(), NamespaceError> {
+        for target in self.parent_joins.iter().filter(|t| Some(t.kind) != left) {
             join(target)?;
         }
         if self.new_time_ns {
@@ -374,9 +382,13 @@ impl Namespaces {
     ///
     /// `into_cgroup`, a cgroup v2 directory, is where the child is born
     /// (`CLONE_INTO_CGROUP`); only when [`Namespaces::clones_into_cgroup`].
+    ///
+    /// `pid_joined_late`: a pid namespace joined by path is left to the init
+    /// ([`Namespaces::pid_joined_late`]), which sets up outside it.
     pub fn clone_init(
         &self,
         into_cgroup: Option<BorrowedFd>,
+        pid_joined_late: bool,
     ) -> Result<libc::pid_t, NamespaceError> {
         match &self.user_join {
             None => {
@@ -387,7 +399,7 @@ impl Namespaces {
                     .changes_children_namespaces()
                     .then(ForChildren::save)
                     .transpose()?;
-                self.enter_before_clone()?;
+                self.enter_before_clone_but(pid_joined_late.then_some(LinuxNamespaceType::Pid))?;
                 let pid = clone3_into(self.clone_flags.bits() as u64, into_cgroup);
                 if let (Some(saved), Ok(pid)) = (&saved, &pid) {
                     if *pid != 0 {
@@ -432,6 +444,34 @@ impl Namespaces {
             }
         }
         self.enter_in_init()
+    }
+
+    /// The pid namespace the container joins by path, when its init can set
+    /// up outside it, out of sight of the processes already there, and have
+    /// the container's process forked into it at the end (docs/security.md):
+    /// when no user namespace is joined or made, whose capabilities the join
+    /// would then need.
+    pub fn pid_joined_late(&self) -> Option<BorrowedFd<'_>> {
+        if self.user_join.is_some() || self.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
+            return None;
+        }
+        self.parent_joins
+            .iter()
+            .find(|t| t.kind == LinuxNamespaceType::Pid)
+            .map(|t| t.fd.as_fd())
+    }
+
+    /// In the init that set up outside it: join the pid namespace for the
+    /// process it forks next.
+    pub fn join_pid_late(&self) -> Result<(), NamespaceError> {
+        match self
+            .parent_joins
+            .iter()
+            .find(|t| t.kind == LinuxNamespaceType::Pid)
+        {
+            Some(target) => join(target),
+            None => Ok(()),
+        }
     }
 
     /// Whether [`Namespaces::clone_init`] can make the child in a cgroup: not

@@ -200,7 +200,7 @@ fn setgroups_denied() -> bool {
 /// this process when the runtime dies. Set after the last change of ids or
 /// capabilities, which clears it (credentials(7)); an exec of a set-user-ID
 /// or file-capability program clears it again, as it does for runc.
-fn die_with_runtime() -> Result<(), ProcessError> {
+pub(crate) fn die_with_runtime() -> Result<(), ProcessError> {
     let Some(runtime) = crate::foreground::runtime_to_die_with() else {
         return Ok(());
     };

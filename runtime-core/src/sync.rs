@@ -105,6 +105,13 @@ pub fn channel() -> io::Result<(Channel, Channel)> {
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
+impl std::os::fd::AsFd for Channel {
+    /// For the waiter, which reads the parent's go-ahead as bytes.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl Channel {
     pub fn send(&self, message: &Message) -> io::Result<()> {
         self.send_with_fd(message, None)

@@ -13,7 +13,7 @@ use crate::process::Exec;
 use libseccomp::ScmpFilterContext;
 use oci_spec::runtime::Process;
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 #[cfg(berth_waiter)]
 const PROGRAM: Option<&[u8]> = Some(include_bytes!(concat!(env!("OUT_DIR"), "/berth-waiter")));
@@ -32,12 +32,14 @@ const FILTER_FLAG_SPEC_ALLOW: u32 = 4;
 /// The syscalls the waiter makes (waiter/waiter.c) from its exec to the
 /// user's, with the arguments known in advance: a filter loaded before it
 /// must let them through.
-pub const SYSCALLS: [crate::seccomp::Call; 12] = {
+pub const SYSCALLS: [crate::seccomp::Call; 16] = {
     const AT_EMPTY_PATH: u64 = 0x1000;
     const CLONE_PARENT: u64 = 0x8000;
     const F_SETFD: u64 = 2;
     const PR_SET_DUMPABLE: u64 = 4;
     const PR_SET_NAME: u64 = 15;
+    const PR_SET_PDEATHSIG: u64 = 1;
+    const SIGKILL: u64 = 9;
     let any = None;
     [
         ("execveat", [any, any, any, any, Some(AT_EMPTY_PATH), any]),
@@ -48,6 +50,13 @@ pub const SYSCALLS: [crate::seccomp::Call; 12] = {
         ("prctl", [Some(PR_SET_NAME), any, any, any, any, any]),
         ("fcntl", [any, Some(F_SETFD), Some(1), any, any, any]),
         ("read", [any, any, Some(1), any, any, any]),
+        ("close", [any, any, any, any, any, any]),
+        (
+            "prctl",
+            [Some(PR_SET_PDEATHSIG), Some(SIGKILL), any, any, any, any],
+        ),
+        ("waitid", [any, any, any, any, any, any]),
+        ("poll", [any, Some(1), Some(0), any, any, any]),
         ("setsid", [any, any, any, any, any, any]),
         ("ioctl", [Some(0), Some(0x540E), Some(0), any, any, any]),
         (
@@ -77,6 +86,25 @@ pub enum WaiterError {
     NulByte,
     #[error("exec the waiter: {0}")]
     Exec(std::io::Error),
+}
+
+/// What the waiter does with the process it runs (waiter/waiter.c's argv).
+#[derive(Default)]
+pub struct Handoff<'a> {
+    /// Where to write the pid of the process that runs the program (0: the
+    /// waiter's own); a forked one writes its errno there if its exec fails.
+    pub report: Option<BorrowedFd<'a>>,
+    /// Fork the process into the pid namespace set for children, as a
+    /// child of the caller's parent, instead of running it in place.
+    pub spawn: bool,
+    /// The runtime's socket: wait for its go-ahead (a byte) after the report.
+    pub go: Option<BorrowedFd<'a>>,
+    /// The runtime's pidfd: a forked process dies with the runtime.
+    pub die_with: Option<BorrowedFd<'a>>,
+    /// A forked process takes its stdin, a terminal, as its controlling one.
+    pub session: bool,
+    /// The start barrier to wait on.
+    pub barrier: Option<BorrowedFd<'a>>,
 }
 
 /// The waiter, ready to exec: its program and the late seccomp filter's, each in a sealed memfd.
@@ -207,28 +235,22 @@ fn seal(fd: &OwnedFd, mode: libc::mode_t) -> Result<(), WaiterError> {
 }
 
 impl Waiter {
-    /// Exec the waiter, which waits on `barrier` if given and then runs
-    /// `exec`; with `spawn`, in a child it forks into the pid namespace this
-    /// process set for its children, writing the child's pid to `spawn`.
-    /// Returns only if the exec failed, with everything as it was, so the
-    /// caller can go on without it.
-    /// `session`: the forked child takes its stdin, a terminal, as its
-    /// controlling terminal in a session of its own.
-    pub fn exec(
-        self,
-        barrier: Option<&OwnedFd>,
-        spawn: Option<(&OwnedFd, bool)>,
-        exec: &Exec,
-    ) -> WaiterError {
+    /// Exec the waiter, which hands `exec` over as `handoff` says (see
+    /// waiter/waiter.c). Returns only if the exec failed, with everything as
+    /// it was, so the caller can go on without it.
+    pub fn exec(self, handoff: &Handoff, exec: &Exec) -> WaiterError {
         let (path, args, env) = exec.parts();
         let filter = self.filter.as_ref();
         let fd_or_none =
-            |fd: Option<&OwnedFd>| fd.map_or("-1".into(), |f| f.as_raw_fd().to_string());
+            |fd: Option<BorrowedFd>| fd.map_or("-1".into(), |f| f.as_raw_fd().to_string());
         let numbers = [
-            fd_or_none(spawn.map(|(fd, _)| fd)),
-            u8::from(spawn.is_some_and(|(_, session)| session)).to_string(),
-            fd_or_none(barrier),
-            fd_or_none(filter.map(|f| &f.fd)),
+            fd_or_none(handoff.report),
+            u8::from(handoff.spawn).to_string(),
+            fd_or_none(handoff.go),
+            fd_or_none(handoff.die_with),
+            u8::from(handoff.session).to_string(),
+            fd_or_none(handoff.barrier),
+            fd_or_none(filter.map(|f| f.fd.as_fd())),
             filter.map_or(0, |f| f.instructions).to_string(),
             filter.map_or(0, |f| f.flags).to_string(),
         ];
@@ -246,11 +268,17 @@ impl Waiter {
         let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
         env_ptrs.push(std::ptr::null());
 
-        let inherited: Vec<i32> = [barrier, spawn.map(|(fd, _)| fd), filter.map(|f| &f.fd)]
-            .into_iter()
-            .flatten()
-            .map(AsRawFd::as_raw_fd)
-            .collect();
+        let inherited: Vec<i32> = [
+            handoff.report,
+            handoff.go,
+            handoff.die_with,
+            handoff.barrier,
+            filter.map(|f| f.fd.as_fd()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|fd| fd.as_raw_fd())
+        .collect();
         let effective = match caps::read(None, caps::CapSet::Effective) {
             Ok(set) => set,
             Err(e) => return WaiterError::Capabilities(e),

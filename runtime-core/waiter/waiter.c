@@ -3,13 +3,22 @@
  * `start` (see docs/waiter.md). A few KiB, no libc, raw x86_64 syscalls, so
  * the waiting process holds none of the runtime's address space.
  *
- * argv: waiter SPAWN_FD SESSION BARRIER_FD BPF_FD BPF_LEN BPF_FLAGS PATH ARGV0 ARGV1 ...
- *   SPAWN_FD    -1, or a pipe to the runtime: the waiter then forks the
- *               process that runs PATH (CLONE_PARENT, into the pid namespace
- *               its caller set for children), writes its pid there and exits;
- *               the child writes its errno there if its execve fails
- *               (docs/security.md: nothing of the runtime is ever visible)
- *   SESSION     1: the forked child makes a new session with its stdin, a
+ * argv: waiter REPORT_FD SPAWN GO_FD PDEATH_FD SESSION BARRIER_FD BPF_FD BPF_LEN BPF_FLAGS PATH ARGV0 ...
+ *   REPORT_FD   -1, or a pipe to the runtime: the waiter writes there the pid
+ *               of the process that will run PATH (4 bytes; 0 for itself); a
+ *               forked one writes its errno there if its execve fails
+ *   SPAWN       1: fork the process that runs PATH (CLONE_PARENT: a child of
+ *               the runtime, in the pid namespace the caller set for its
+ *               children) and exit once the runtime's go-ahead came; 0: run
+ *               it here (docs/security.md: nothing of the runtime is ever
+ *               visible in the container)
+ *   GO_FD       -1, or the runtime's socket: wait for a byte (its go-ahead)
+ *               after the report; end-of-file means the runtime gave up, and
+ *               the process must not outlive it
+ *   PDEATH_FD   -1, or the runtime's pidfd: a forked process dies with it
+ *               (a foreground `run`; the caller's own death signal does not
+ *               pass to a child)
+ *   SESSION     1: the forked process makes a new session with its stdin, a
  *               terminal, as the controlling one (the caller's would hang
  *               up when the caller exits); else 0
  *   BARRIER_FD  the start barrier's FIFO, read until `start` writes a byte,
@@ -31,6 +40,9 @@ typedef unsigned long u64;
 #define SYS_mmap 9
 #define SYS_clone 56
 #define SYS_execve 59
+#define SYS_kill 62
+#define SYS_poll 7
+#define SYS_waitid 247
 #define SYS_ioctl 16
 #define SYS_setsid 112
 #define TIOCSCTTY 0x540E
@@ -42,6 +54,13 @@ typedef unsigned long u64;
 #define F_SETFD 2
 #define FD_CLOEXEC 1
 #define PR_SET_DUMPABLE 4
+#define PR_SET_PDEATHSIG 1
+#define SIGKILL 9
+#define POLLIN 1
+#define P_ALL 0
+#define WEXITED 4
+#define WNOHANG 1
+#define WNOWAIT 0x01000000
 #define CLONE_PARENT 0x8000
 #define PR_SET_NAME 15
 #define SECCOMP_SET_MODE_FILTER 1
@@ -91,6 +110,19 @@ static long number(const char *s)
 	return negative ? -value : value;
 }
 
+/* Wait for the runtime's go-ahead on `go` (-1: none): a byte, not end-of-file. */
+static int go_ahead(long go)
+{
+	if (go < 0)
+		return 1;
+	char byte;
+	long got;
+	do
+		got = sys3(SYS_read, go, (long)&byte, 1);
+	while (got == -EINTR);
+	return got > 0;
+}
+
 struct sock_fprog {
 	unsigned short len;
 	void *filter;
@@ -105,30 +137,65 @@ void __attribute__((noreturn, used)) waiter_main(long *stack)
 	long argc = stack[0];
 	char **argv = (char **)(stack + 1);
 	char **envp = argv + argc + 1;
-	if (argc < 9)
+	if (argc < 11)
 		fail();
-	long spawn = number(argv[1]);
-	long session = number(argv[2]);
-	long barrier = number(argv[3]);
-	long bpf_fd = number(argv[4]);
-	long bpf_len = number(argv[5]);
-	long bpf_flags = number(argv[6]);
-	if (spawn >= 0) {
-		/* Closed by the child's execve: the runtime reads end-of-file then. */
-		if (sys3(SYS_fcntl, spawn, F_SETFD, FD_CLOEXEC) != 0)
-			fail();
+	long report = number(argv[1]);
+	long spawn = number(argv[2]);
+	long go = number(argv[3]);
+	long pdeath = number(argv[4]);
+	long session = number(argv[5]);
+	long barrier = number(argv[6]);
+	long bpf_fd = number(argv[7]);
+	long bpf_len = number(argv[8]);
+	long bpf_flags = number(argv[9]);
+	/* The user's exec closes the report pipe: the runtime reads end-of-file then. */
+	if (report >= 0 && sys3(SYS_fcntl, report, F_SETFD, FD_CLOEXEC) != 0)
+		fail();
+	if (spawn) {
 		/* fork-like: no new stack, a copy of this one. */
 		long child = sys6(SYS_clone, CLONE_PARENT, 0, 0, 0, 0, 0);
 		if (child < 0)
 			fail();
 		if (child > 0) {
 			int pid = (int)child;
-			if (sys3(SYS_write, spawn, (long)&pid, sizeof pid) != sizeof pid)
+			if ((report >= 0 && sys3(SYS_write, report, (long)&pid, sizeof pid) != sizeof pid) ||
+			    !go_ahead(go)) {
+				sys3(SYS_kill, child, SIGKILL, 0);
 				fail();
+			}
 			sys3(SYS_exit_group, 0, 0, 0);
+		}
+		if (go >= 0) {
+			/* create's: nobody reads the report once the runtime is gone. */
+			sys3(SYS_close, go, 0, 0);
+			sys3(SYS_close, report, 0, 0);
+			report = -1;
+		}
+		if (pdeath >= 0) {
+			/* The runtime may have died before the death signal was set:
+			 * waitid takes the lock its exit holds while reparenting us, so
+			 * its pidfd is read after both or neither (process.rs). */
+			char info[128];
+			struct pollfd { int fd; short events; short revents; } gone = { (int)pdeath, POLLIN, 0 };
+			if (sys3(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0) != 0)
+				fail();
+			sys6(SYS_waitid, P_ALL, 0, (long)info, WEXITED | WNOHANG | WNOWAIT, 0, 0);
+			if (sys3(SYS_poll, (long)&gone, 1, 0) != 0)
+				fail();
+			sys3(SYS_close, pdeath, 0, 0);
 		}
 		if (session && (sys3(SYS_setsid, 0, 0, 0) < 0 || sys3(SYS_ioctl, 0, TIOCSCTTY, 0) != 0))
 			fail();
+	} else {
+		int self = 0;
+		if (report >= 0 && sys3(SYS_write, report, (long)&self, sizeof self) != sizeof self)
+			fail();
+		if (!go_ahead(go))
+			fail();
+		if (go >= 0)
+			sys3(SYS_close, go, 0, 0);
+		if (report >= 0)
+			sys3(SYS_close, report, 0, 0);
 	}
 	if (barrier >= 0) {
 		/* Held until the exec of the user's program, which closes it: `start`
@@ -152,9 +219,9 @@ void __attribute__((noreturn, used)) waiter_main(long *stack)
 		if (sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, bpf_flags, (long)&prog) != 0)
 			fail();
 	}
-	int error = (int)-sys3(SYS_execve, (long)argv[7], (long)(argv + 8), (long)envp);
-	if (spawn >= 0)
-		sys3(SYS_write, spawn, (long)&error, sizeof error);
+	int error = (int)-sys3(SYS_execve, (long)argv[10], (long)(argv + 11), (long)envp);
+	if (spawn && report >= 0)
+		sys3(SYS_write, report, (long)&error, sizeof error);
 	fail();
 }
 

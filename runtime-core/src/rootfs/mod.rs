@@ -16,7 +16,7 @@ pub use mounts::MountOptions;
 use mount_api::set_attr;
 use nix::mount::MsFlags;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +105,8 @@ pub struct RootfsSetup<'a> {
     pub idmapped: &'a [Option<OwnedFd>],
     /// Put the init in its cgroup, if it is not yet: before a `cgroup` mount binds it.
     pub enter_cgroup: &'a dyn Fn() -> Result<(), String>,
+    /// The pid namespace `proc` mounts show, when the init is outside it.
+    pub proc_pid_namespace: Option<BorrowedFd<'a>>,
 }
 
 /// For a container with a user namespace: the detached, idmapped trees of
@@ -129,6 +131,7 @@ pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>
         cgroups: &[],
         enter_cgroup: &|| Ok(()),
         user_mappings: user_mappings(spec),
+        proc_pid_namespace: None,
     };
     spec.mounts()
         .iter()
@@ -174,6 +177,7 @@ pub fn prepare(
         cgroups: setup.cgroup_binds,
         enter_cgroup: setup.enter_cgroup,
         user_mappings: user_mappings(setup.spec),
+        proc_pid_namespace: setup.proc_pid_namespace,
     };
     // A cgroup mount binds the container's cgroup, which the parent may
     // still be making (create.rs): it goes after the devices where no later

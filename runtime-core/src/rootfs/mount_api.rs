@@ -174,6 +174,23 @@ impl FsContext {
         }
     }
 
+    /// An option whose value is a descriptor (FSCONFIG_SET_FD).
+    pub fn set_fd(&self, key: &str, fd: BorrowedFd) -> io::Result<()> {
+        let ckey = cstring(key)?;
+        // SAFETY: NUL-terminated key, no value pointer, a live descriptor as aux; both fds are ours.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                self.fd.as_raw_fd(),
+                libc::FSCONFIG_SET_FD,
+                ckey.as_ptr(),
+                std::ptr::null::<libc::c_char>(),
+                fd.as_raw_fd(),
+            )
+        };
+        unit_result(ret).map_err(|e| self.annotate(e))
+    }
+
     pub fn set_source(&self, source: &str) -> io::Result<()> {
         self.config(libc::FSCONFIG_SET_STRING, Some("source"), Some(source))
     }

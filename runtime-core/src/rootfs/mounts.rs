@@ -135,6 +135,9 @@ pub struct MountEnv<'a> {
     /// The container's own user namespace mappings (uid, gid), for an
     /// `idmap` mount that states none of its own.
     pub user_mappings: Option<(&'a [LinuxIdMapping], &'a [LinuxIdMapping])>,
+    /// The pid namespace a `proc` mount shows (procfs's `pidns=`), when the
+    /// init sets up outside the one it joins (docs/security.md).
+    pub proc_pid_namespace: Option<BorrowedFd<'a>>,
 }
 
 /// An idmapped bind's tree, cloned and idmapped but not attached; `None`
@@ -220,7 +223,7 @@ pub fn mount_one(
             .map_err(fail("create the target of"))?;
         (tree, target)
     } else {
-        let detached = match new_filesystem(mount, fstype, &options) {
+        let detached = match new_filesystem(mount, fstype, &options, env) {
             // A user namespace may mount sysfs only with a network namespace
             // of its own; crun then binds the host's /sys, and so do we.
             Err((_, e)) if fstype == "sysfs" && e.raw_os_error() == Some(libc::EPERM) => {
@@ -259,8 +262,13 @@ fn new_filesystem(
     mount: &Mount,
     fstype: &str,
     options: &MountOptions,
+    env: &MountEnv,
 ) -> Result<OwnedFd, (&'static str, std::io::Error)> {
     let ctx = FsContext::open(fstype).map_err(|e| ("open the filesystem for", e))?;
+    if let Some(pid_namespace) = env.proc_pid_namespace.filter(|_| fstype == "proc") {
+        ctx.set_fd("pidns", pid_namespace)
+            .map_err(|e| ("show the joined pid namespace (pidns=, Linux 6.18) in", e))?;
+    }
     let source = mount
         .source()
         .as_ref()

@@ -13,6 +13,7 @@ use crate::cgroups::{self, Cgroup};
 use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
+use crate::host_file::StagedFile;
 use crate::init::{self, InitConfig};
 use crate::namespaces::Namespaces;
 use crate::rootfs::host_mount;
@@ -151,6 +152,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
                     created: missing_dirs(&cgroup),
                     ..cgroup.clone()
                 },
+                false,
             )?;
             fault::point("cgroup-recorded");
             match cgroup.make_in(&hierarchies, made_first) {
@@ -185,6 +187,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
                     systemd_unit: Some(scope.unit.clone()),
                     ..cgroup.clone()
                 },
+                false,
             )?;
             fault::point("cgroup-recorded");
             cgroup
@@ -276,7 +279,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         let joined = cgroup.make_and_join(pid);
         undo.cgroup = Some(cgroup.clone());
         joined?;
-        record_cgroup(&dir_path, &cgroup)?;
+        record_cgroup(&dir_path, &cgroup, true)?;
         set_limits(&cgroup, &spec)?;
     }
     if let Some(entry) = cgroup_entry.filter(|_| !namespaces.clones_into_cgroup()) {
@@ -333,7 +336,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         .ok_or(Error::Init("state directory lost".into()))?;
     dir.stage(&record)?;
     if let Some(path) = &options.pid_file {
-        undo.pid_file = Some(PidFile::stage(path, pid)?);
+        undo.pid_file = Some(stage_pid_file(path, pid)?);
     }
     let mut console = None;
     loop {
@@ -389,7 +392,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     dir.commit_staged()?;
     fault::point("state-written");
     if let Some(pid_file) = undo.pid_file.take() {
-        pid_file.commit()?;
+        commit_pid_file(pid_file)?;
         fault::point("pid-file-written");
     }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
@@ -405,12 +408,18 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
 /// changed or gone, and a relative cgroupsPath hangs off the cgroup of the
 /// process that ran create, which delete need not share.
 ///
-/// One write, no rename: if create dies before the write completes, it had
-/// made no cgroup yet, and a record cut short reads as none.
-fn record_cgroup(dir: &Path, cgroup: &Cgroup) -> Result<()> {
+/// The first record is one exclusive write, no rename: if create dies
+/// before the write completes, it had made no cgroup yet, and a record cut
+/// short reads as none. A later one (`rewrite`: the systemd scope exists by
+/// then) replaces it atomically. 0600 from creation, as state.json.
+fn record_cgroup(dir: &Path, cgroup: &Cgroup, rewrite: bool) -> Result<()> {
     let path = dir.join(CGROUP_INTENT);
     let bytes = serde_json::to_vec(cgroup).unwrap_or_default();
-    std::fs::write(&path, bytes).map_err(|source| state::StateError::Io {
+    let written = match rewrite {
+        false => crate::host_file::write_new_file(&path, &bytes, state::PRIVATE_MODE),
+        true => crate::host_file::replace_file(&path, &bytes, state::PRIVATE_MODE),
+    };
+    written.map_err(|source| state::StateError::Io {
         op: "write",
         path,
         source,
@@ -529,61 +538,29 @@ pub(crate) fn check_terminal(
     }
 }
 
-/// Written atomically (temp file then rename), the pid with no newline, as containerd expects.
-pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    PidFile::stage(path, pid)?.commit()
+/// The pid with no newline, as containerd expects, staged as `.<name>`
+/// beside `path` (host_file.rs: never through a link planted there). Mode
+/// 0644 less the umask, where runc has 0666: an engine signals the pid it
+/// reads here, so no other user may rewrite it.
+pub(crate) fn stage_pid_file(path: &Path, pid: i32) -> Result<StagedFile> {
+    StagedFile::stage(path, pid.to_string().as_bytes(), 0o644).map_err(|source| Error::PidFile {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-/// A pid file written beside its final name, not yet renamed into place;
-/// removed if dropped uncommitted.
-struct PidFile {
-    tmp: PathBuf,
-    path: PathBuf,
-}
-
-impl PidFile {
-    fn stage(path: &Path, pid: i32) -> Result<PidFile> {
-        let fail = |source| Error::PidFile {
-            path: path.to_path_buf(),
-            source,
-        };
-        let absolute = std::path::absolute(path).map_err(fail)?;
-        let name = absolute
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = absolute.with_file_name(format!(".{name}"));
-        std::fs::write(&tmp, pid.to_string()).map_err(fail)?;
-        Ok(PidFile {
-            tmp,
-            path: absolute,
-        })
-    }
-
-    fn commit(mut self) -> Result<()> {
-        let tmp = std::mem::take(&mut self.tmp);
-        std::fs::rename(&tmp, &self.path).map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::PidFile {
-                path: self.path.clone(),
-                source,
-            }
-        })
-    }
-}
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        if !self.tmp.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
+/// Rename a staged pid file into place.
+pub(crate) fn commit_pid_file(pid_file: StagedFile) -> Result<()> {
+    let path = pid_file.path();
+    pid_file
+        .commit()
+        .map_err(|source| Error::PidFile { path, source })
 }
 
 /// What a failed create must take back, in reverse order of making it.
 #[derive(Default)]
 struct Undo {
-    pid_file: Option<PidFile>,
+    pid_file: Option<StagedFile>,
     dir: Option<ContainerDir>,
     cgroup: Option<Cgroup>,
     init_pid: Option<i32>,
@@ -754,7 +731,7 @@ mod tests {
             systemd_unit: Some("c1.scope".into()),
             ..planned
         };
-        record_cgroup(&dir, &intent).unwrap();
+        record_cgroup(&dir, &intent, false).unwrap();
         assert_eq!(recorded_cgroup(&dir), Some(intent));
         let text = std::fs::read(dir.join(CGROUP_INTENT)).unwrap();
         std::fs::write(dir.join(CGROUP_INTENT), &text[..text.len() / 2]).unwrap();

@@ -102,6 +102,15 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
+    // Staged before the child may go on, so a pid file that cannot be
+    // written (runc: "file exists") stops it before anything of the
+    // caller's runs; renamed into place once it has exec'd.
+    let pid_file = options
+        .pid_file
+        .as_deref()
+        .map(|path| crate::create::stage_pid_file(path, pid))
+        .transpose()
+        .map_err(kill_child)?;
     if !namespaces.clones_into_cgroup() {
         entry.add_to_v2(pid).map_err(|e| kill_child(e.into()))?;
     }
@@ -143,8 +152,8 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
             .send(pid, "setns")
             .map_err(|e| kill_child(e.into()))?;
     }
-    if let Some(path) = &options.pid_file {
-        crate::create::write_pid_file(path, pid)?;
+    if let Some(pid_file) = pid_file {
+        crate::create::commit_pid_file(pid_file).map_err(kill_child)?;
     }
     Ok(ExecProcess { pid, console })
 }

@@ -7,11 +7,11 @@
 
 use crate::args::{GlobalOpts, LogFormat};
 use crate::output::json_string;
+use berth::host_file::{self, HostFileError};
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -54,17 +54,16 @@ pub struct Logger {
 #[derive(Debug)]
 pub struct LogOpenError {
     pub path: PathBuf,
-    pub source: std::io::Error,
+    pub source: HostFileError,
 }
 
 impl fmt::Display for LogOpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "open {}: {}",
-            self.path.display(),
-            go_errno_text(&self.source)
-        )
+        match self.source.io_source() {
+            Some(errno) => write!(f, "open {}: {}", self.path.display(), go_errno_text(errno)),
+            // A refusal of Berth's own (a link someone else planted) says what it is about.
+            None => write!(f, "open {}: {}", self.path.display(), self.source),
+        }
     }
 }
 
@@ -166,17 +165,14 @@ impl Logger {
     }
 }
 
+/// runc's flags and mode; a symlink at the log's name is followed only if
+/// root or this user made it (`/dev/stderr` is), never one another user
+/// planted where root would append to its target (see berth's host_file.rs).
 fn open_log(path: &Path) -> Result<File, LogOpenError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o644)
-        .custom_flags(libc::O_SYNC | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|source| LogOpenError {
-            path: path.to_path_buf(),
-            source,
-        })
+    host_file::open_append(path, 0o644, nix::fcntl::OFlag::O_SYNC).map_err(|source| LogOpenError {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 pub use berth::error::go_errno_text;
@@ -422,10 +418,11 @@ mod tests {
     fn errno_texts_are_gos() {
         let err = std::io::Error::from_raw_os_error(libc::ENOENT);
         assert_eq!(go_errno_text(&err), "no such file or directory");
-        let err = LogOpenError {
-            path: "/nonexist/x".into(),
-            source: err,
+        let opts = GlobalOpts {
+            log: Some("/nonexist/x".into()),
+            ..GlobalOpts::default()
         };
+        let err = Logger::open(&opts).err().expect("no such directory");
         assert_eq!(
             err.to_string(),
             "open /nonexist/x: no such file or directory"

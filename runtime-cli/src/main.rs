@@ -529,11 +529,6 @@ fn write_spec(bundle: Option<PathBuf>, rootless: bool) -> Result<i32, Failure> {
     let path = bundle
         .unwrap_or_else(|| PathBuf::from("."))
         .join("config.json");
-    if path.exists() {
-        return Err("File config.json exists. Remove it first"
-            .to_string()
-            .into());
-    }
     let mut spec = serde_json::to_value(berth::spec::default_spec(rootless))
         .map_err(|e| format!("encode config.json: {e}"))?;
     // The library keeps capabilities in sets; write them in a stable, sorted order as runc does.
@@ -552,7 +547,12 @@ fn write_spec(bundle: Option<PathBuf>, rootless: bool) -> Result<i32, Failure> {
     );
     serde::Serialize::serialize(&spec, &mut serializer)
         .map_err(|e| format!("encode config.json: {e}"))?;
-    std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+    // Created exclusively, as the check and the write are one step: nothing
+    // already there, a symlink included, is written through (runc follows one).
+    berth::host_file::write_new_file(&path, &text, 0o666).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => "File config.json exists. Remove it first".to_string(),
+        _ => format!("write {}: {e}", path.display()),
+    })?;
     Ok(0)
 }
 

@@ -54,10 +54,14 @@ pub(crate) fn for_systemd_scope(planned: &Cgroup) -> Cgroup {
 pub(crate) fn record(dir: &Path, cgroup: &Cgroup) -> Result<()> {
     let path = dir.join(FILE);
     let bytes = serde_json::to_vec(cgroup).unwrap_or_default();
-    std::fs::write(&path, bytes).map_err(|source| state::StateError::Io {
-        op: "write",
-        path,
-        source,
+    // Atomic (readers see the old record or the new one) and 0600 from
+    // creation, as state.json: it names the container's cgroup.
+    crate::host_file::replace_file(&path, &bytes, state::PRIVATE_MODE).map_err(|source| {
+        state::StateError::Io {
+            op: "write",
+            path,
+            source,
+        }
     })?;
     Ok(())
 }

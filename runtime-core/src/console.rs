@@ -9,9 +9,7 @@
 //! channel, and from there to `--console-socket` or the foreground relay.
 
 use crate::rootfs::Root;
-use nix::sys::socket::{
-    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
-};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -33,6 +31,8 @@ pub enum ConsoleError {
     Controlling(nix::Error),
     #[error("send the pty master to the console socket {path}: {source}")]
     Socket { path: PathBuf, source: nix::Error },
+    #[error("console socket {0}")]
+    SocketPath(crate::host_file::HostFileError),
 }
 
 fn ioctl(
@@ -170,15 +170,8 @@ pub fn send_to_socket(path: &Path, master: BorrowedFd) -> Result<(), ConsoleErro
         path: path.to_path_buf(),
         source,
     };
-    let sock = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(fail)?;
-    let addr = UnixAddr::new(path).map_err(fail)?;
-    connect(sock.as_raw_fd(), &addr).map_err(fail)?;
+    // Not through a symlink someone else planted (host_file.rs).
+    let sock = crate::host_file::connect_unix(path).map_err(ConsoleError::SocketPath)?;
     let fds = [master.as_raw_fd()];
     let payload = b"/dev/ptmx";
     sendmsg::<()>(

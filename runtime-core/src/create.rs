@@ -13,6 +13,7 @@ use crate::cgroups::{self, Cgroup};
 use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
+use crate::host_file::StagedFile;
 use crate::init::{self, InitConfig};
 use crate::namespaces::Namespaces;
 use crate::rootfs::host_mount;
@@ -340,7 +341,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         .ok_or(Error::Init("state directory lost".into()))?;
     dir.stage(&record)?;
     if let Some(path) = &options.pid_file {
-        undo.pid_file = Some(PidFile::stage(path, pid)?);
+        undo.pid_file = Some(stage_pid_file(path, pid)?);
     }
     let mut console = None;
     loop {
@@ -387,8 +388,13 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             if let Some(dir) = undo.dir.as_ref() {
                 dir.stage(&record)?;
             }
-            if let Some(path) = &options.pid_file {
-                undo.pid_file = Some(PidFile::stage(path, forked)?);
+            if let Some(staged) = &undo.pid_file {
+                staged
+                    .rewrite(forked.to_string().as_bytes())
+                    .map_err(|source| Error::PidFile {
+                        path: staged.path(),
+                        source,
+                    })?;
             }
             forked
         }
@@ -417,7 +423,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     dir.commit_staged()?;
     fault::point("state-written");
     if let Some(pid_file) = undo.pid_file.take() {
-        pid_file.commit()?;
+        commit_pid_file(pid_file)?;
         fault::point("pid-file-written");
     }
     parent_end.send(&Message::Proceed).map_err(Error::Sync)?;
@@ -544,61 +550,29 @@ pub(crate) fn check_terminal(
     }
 }
 
-/// Written atomically (temp file then rename), the pid with no newline, as containerd expects.
-pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    PidFile::stage(path, pid)?.commit()
+/// The pid with no newline, as containerd expects, staged as `.<name>`
+/// beside `path` (host_file.rs: never through a link planted there). Mode
+/// 0644 less the umask, where runc has 0666: an engine signals the pid it
+/// reads here, so no other user may rewrite it.
+pub(crate) fn stage_pid_file(path: &Path, pid: i32) -> Result<StagedFile> {
+    StagedFile::stage(path, pid.to_string().as_bytes(), 0o644).map_err(|source| Error::PidFile {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-/// A pid file written beside its final name, not yet renamed into place;
-/// removed if dropped uncommitted.
-struct PidFile {
-    tmp: PathBuf,
-    path: PathBuf,
-}
-
-impl PidFile {
-    fn stage(path: &Path, pid: i32) -> Result<PidFile> {
-        let fail = |source| Error::PidFile {
-            path: path.to_path_buf(),
-            source,
-        };
-        let absolute = std::path::absolute(path).map_err(fail)?;
-        let name = absolute
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = absolute.with_file_name(format!(".{name}"));
-        std::fs::write(&tmp, pid.to_string()).map_err(fail)?;
-        Ok(PidFile {
-            tmp,
-            path: absolute,
-        })
-    }
-
-    fn commit(mut self) -> Result<()> {
-        let tmp = std::mem::take(&mut self.tmp);
-        std::fs::rename(&tmp, &self.path).map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::PidFile {
-                path: self.path.clone(),
-                source,
-            }
-        })
-    }
-}
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        if !self.tmp.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
+/// Rename a staged pid file into place.
+pub(crate) fn commit_pid_file(pid_file: StagedFile) -> Result<()> {
+    let path = pid_file.path();
+    pid_file
+        .commit()
+        .map_err(|source| Error::PidFile { path, source })
 }
 
 /// What a failed create must take back, in reverse order of making it.
 #[derive(Default)]
 struct Undo {
-    pid_file: Option<PidFile>,
+    pid_file: Option<StagedFile>,
     dir: Option<ContainerDir>,
     cgroup: Option<Cgroup>,
     init_pid: Option<i32>,

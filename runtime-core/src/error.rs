@@ -108,12 +108,12 @@ pub enum Error {
         source: nix::Error,
     },
     /// The pid file could not be written.
-    #[error("write pid file {path}: {source}")]
+    #[error("pid file {path}: {source}")]
     PidFile {
         /// The pid file's path.
         path: PathBuf,
-        /// Why it could not be written.
-        source: std::io::Error,
+        /// Why it could not be written (the message names the file it is about).
+        source: crate::host_file::HostFileError,
     },
     /// `process.terminal` is set, the caller detaches and gave no console socket.
     #[error("cannot allocate tty if runc will detach without setting console socket")]

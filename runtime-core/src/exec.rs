@@ -119,6 +119,16 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         reap(setup_pid);
         e
     };
+    // Staged before the setup child may go on, so a pid file that cannot
+    // be written (runc: "file exists") stops it before anything of the
+    // caller's runs; given the pid once the process is forked, and renamed
+    // into place once it has exec'd.
+    let pid_file = options
+        .pid_file
+        .as_deref()
+        .map(|path| crate::create::stage_pid_file(path, 0))
+        .transpose()
+        .map_err(kill_setup)?;
     parent_end
         .send(&Message::Proceed)
         .map_err(|e| kill_setup(Error::Sync(e)))?;
@@ -167,6 +177,16 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         seccomp::hand_to_listener(profile, pid, &state, fd.as_fd())
             .map_err(|e| kill_child(e.into()))?;
     }
+    if let Some(staged) = &pid_file {
+        staged
+            .rewrite(pid.to_string().as_bytes())
+            .map_err(|source| {
+                kill_child(Error::PidFile {
+                    path: staged.path(),
+                    source,
+                })
+            })?;
+    }
     spawn.wait_for_exec().map_err(kill_child)?;
     let console = console::hand_over(options.console_socket.as_deref(), console)
         .map_err(|e| kill_child(Error::Init(e.to_string())))?;
@@ -175,8 +195,8 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
             .send(pid, "setns")
             .map_err(|e| kill_child(e.into()))?;
     }
-    if let Some(path) = &options.pid_file {
-        crate::create::write_pid_file(path, pid)?;
+    if let Some(pid_file) = pid_file {
+        crate::create::commit_pid_file(pid_file).map_err(kill_child)?;
     }
     Ok(ExecProcess { pid, console })
 }

@@ -192,6 +192,9 @@ pub mod features;
 pub mod foreground;
 #[allow(missing_docs)]
 pub(crate) mod hooks;
+// The CLI opens `--log` and writes `spec`'s config.json through it.
+#[doc(hidden)]
+pub mod host_file;
 mod init;
 mod keyring;
 mod list;
@@ -232,6 +235,7 @@ pub use barrier::BarrierError;
 pub use cgroups::{CgroupError, ResourceError, StatsError};
 pub use cgroups::{OomCounter, Stats};
 pub use hooks::HookError;
+pub use host_file::HostFileError;
 pub use lsm::LsmError;
 pub use namespaces::NamespaceError;
 pub use pidfd::PidfdError;

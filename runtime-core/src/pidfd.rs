@@ -3,9 +3,7 @@
 //! exec'd process, so it can signal and wait on that process without pid
 //! reuse races.
 
-use nix::sys::socket::{
-    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
-};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -16,8 +14,8 @@ pub enum PidfdError {
         "--pidfd-socket needs pidfd_open(2) (Linux 5.3 or later), and this kernel refuses it: {0}"
     )]
     Unsupported(io::Error),
-    #[error("connect to the pidfd socket {path}: {source}")]
-    Connect { path: PathBuf, source: nix::Error },
+    #[error("pidfd socket {0}")]
+    Connect(crate::host_file::HostFileError),
     #[error("pidfd_open of pid {pid}: {source}")]
     Open { pid: i32, source: io::Error },
     #[error("send the pidfd to the pidfd socket {path}: {source}")]
@@ -48,19 +46,8 @@ pub struct PidfdSocket {
 impl PidfdSocket {
     pub fn connect(path: &Path) -> Result<PidfdSocket, PidfdError> {
         open(std::process::id() as i32).map_err(PidfdError::Unsupported)?;
-        let fail = |source| PidfdError::Connect {
-            path: path.to_path_buf(),
-            source,
-        };
-        let sock = socket(
-            AddressFamily::Unix,
-            SockType::Stream,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .map_err(fail)?;
-        let addr = UnixAddr::new(path).map_err(fail)?;
-        connect(sock.as_raw_fd(), &addr).map_err(fail)?;
+        // Not through a symlink someone else planted (host_file.rs).
+        let sock = crate::host_file::connect_unix(path).map_err(PidfdError::Connect)?;
         Ok(PidfdSocket {
             path: path.to_path_buf(),
             sock,

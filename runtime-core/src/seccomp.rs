@@ -14,7 +14,6 @@ use oci_spec::runtime::{
 use std::collections::HashSet;
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -38,6 +37,8 @@ pub enum SeccompError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("seccomp: listener socket {0}")]
+    ListenerPath(crate::host_file::HostFileError),
 }
 
 fn fail(what: impl Into<String>) -> impl FnOnce(libseccomp::error::SeccompError) -> SeccompError {
@@ -425,7 +426,8 @@ fn send_to_listener(path: &Path, message: &str, fd: BorrowedFd) -> Result<(), Se
         path: path.to_path_buf(),
         source,
     };
-    let stream = UnixStream::connect(path).map_err(fail)?;
+    // Not through a symlink someone else planted (host_file.rs).
+    let stream = crate::host_file::connect_unix(path).map_err(SeccompError::ListenerPath)?;
     let fds = [fd.as_raw_fd()];
     let cmsgs = [ControlMessage::ScmRights(&fds)];
     let iov = [IoSlice::new(message.as_bytes())];

@@ -67,6 +67,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The state record's file name in a container's directory.
 pub const STATE_FILE: &str = "state.json";
 const STAGED_FILE: &str = ".state.json.tmp";
+/// The mode of the files in a container's directory, from their creation
+/// (runc's too): they name the bundle and hold the annotations and hooks,
+/// whose args and env may carry secrets, and a state root made by someone
+/// else may let every user through (mode 755).
+pub(crate) const PRIVATE_MODE: u32 = 0o600;
 
 /// The state store's errors.
 #[derive(Debug, thiserror::Error)]
@@ -353,10 +358,13 @@ impl ContainerDir {
             path: tmp.clone(),
             source,
         })?;
-        fs::write(&tmp, bytes).map_err(|source| StateError::Io {
-            op: "write",
-            path: tmp,
-            source,
+        // A staged record a killed command left is replaced, not reused: its mode may be older.
+        crate::host_file::write_fresh_file(&tmp, &bytes, PRIVATE_MODE).map_err(|source| {
+            StateError::Io {
+                op: "write",
+                path: tmp,
+                source,
+            }
         })
     }
 

@@ -301,3 +301,42 @@ fn a_dev_console_planted_as_a_symlink_is_not_followed() {
     rt.cmd(&["delete", "--force", &id]);
     rt.assert_nothing_left(&id, &bundle);
 }
+
+/// CVE-2026-41579 (runc 1.3.6 / 1.4.3): the rootfs's /dev a symlink to a host
+/// directory, so that the runtime's /dev setup before pivot_root (the tmpfs,
+/// the device nodes, the /dev/fd links, the console) lands on the host. The
+/// link must be resolved inside the rootfs: the host directory stays empty.
+#[test]
+fn a_dev_planted_as_a_symlink_to_the_host_is_set_up_inside_the_rootfs() {
+    let target = HostDir::new();
+    let mut bundle = Bundle::busybox(&["sh", "-c", "ls /dev/null /dev/fd >/dev/null && echo ran"]);
+    let dev = bundle.rootfs().join("dev");
+    let _ = fs::remove_dir_all(&dev);
+    std::os::unix::fs::symlink(target.path(), &dev).unwrap();
+    bundle.edit(|c| c["process"]["terminal"] = json!(false));
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let out = rt.run(&id, &bundle, &[]);
+    let left: Vec<_> = fs::read_dir(target.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    // runc 1.1.5 makes stdin, stdout, stderr, fd and ptmx there.
+    if berth_only("runc 1.1.5 predates the fix for CVE-2026-41579 (runc 1.3.6)") {
+        assert!(left.is_empty(), "the runtime wrote on the host: {left:?}");
+        assert!(
+            host_dir_has_no_mounts(target.path()),
+            "a mount landed on the host directory"
+        );
+    }
+    if out.success() {
+        assert_eq!(out.stdout.trim(), "ran", "{}", out.describe());
+    }
+    rt.cmd(&["delete", "--force", &id]);
+    rt.assert_nothing_left(&id, &bundle);
+}
+
+/// Nothing is mounted at or below `dir` in the host's mount table.
+fn host_dir_has_no_mounts(dir: &std::path::Path) -> bool {
+    berth_conformance::mounts_mentioning(dir).is_empty()
+}

@@ -369,12 +369,28 @@ fn status_in_list(rt: &Runtime, id: &str) -> Value {
 
 /// `run` SIGKILLed while its container runs: the container dies with it, and
 /// what it leaves is a stopped container that `delete` removes.
-fn runtime_killed(flags: &[&str], pid_namespace: bool) {
+fn runtime_killed(flags: &[&str], pid_namespace: PidNamespace) {
     let (mut bundle, shared) = bundle_with_script(&format!("trap 'exit 0' TERM; {IDLE}"));
-    if !pid_namespace {
-        without_pid_namespace(&mut bundle);
-    }
     let rt = Runtime::new();
+    let sandbox = Bundle::sleeper();
+    let sandbox_id = rt.new_id();
+    match pid_namespace {
+        PidNamespace::Own => {}
+        PidNamespace::None => without_pid_namespace(&mut bundle),
+        PidNamespace::Joined => {
+            // A pod's: the process is forked into it from the waiter, which
+            // hands it the death signal (docs/security.md).
+            rt.create_and_start(&sandbox_id, &sandbox);
+            let pid = rt.state(&sandbox_id)["pid"].as_i64().unwrap();
+            bundle.edit(|c| {
+                for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
+                    if ns["type"] == "pid" {
+                        ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
+                    }
+                }
+            });
+        }
+    }
     let id = rt.new_id();
     let mut run = Foreground::start(&rt, &id, &bundle, flags);
     wait_for_file(&shared.join("ready"));
@@ -392,21 +408,36 @@ fn runtime_killed(flags: &[&str], pid_namespace: bool) {
     }
     rt.delete(&id).ok();
     rt.assert_nothing_left(&id, &bundle);
+    if pid_namespace == PidNamespace::Joined {
+        rt.kill_and_delete(&sandbox_id, &sandbox);
+    }
+}
+
+#[derive(PartialEq)]
+enum PidNamespace {
+    Own,
+    None,
+    Joined,
 }
 
 #[test]
 fn a_killed_run_leaves_no_container_running() {
-    runtime_killed(&[], true);
+    runtime_killed(&[], PidNamespace::Own);
 }
 
 #[test]
 fn a_killed_run_leaves_no_container_running_without_a_pid_namespace() {
-    runtime_killed(&[], false);
+    runtime_killed(&[], PidNamespace::None);
+}
+
+#[test]
+fn a_killed_run_leaves_no_container_running_in_a_joined_pid_namespace() {
+    runtime_killed(&[], PidNamespace::Joined);
 }
 
 #[test]
 fn a_killed_run_with_keep_leaves_no_container_running() {
-    runtime_killed(&["--keep"], true);
+    runtime_killed(&["--keep"], PidNamespace::Own);
 }
 
 #[test]

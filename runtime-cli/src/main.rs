@@ -120,9 +120,6 @@ fn create_options(
         extra_env: passed.listen_env(),
         detach,
         systemd_cgroup: global.systemd_cgroup,
-        // Every init waits as the waiter, `run`'s too: nothing the container
-        // can see is ever a copy of the runtime (docs/security.md).
-        light_wait: true,
     })
 }
 

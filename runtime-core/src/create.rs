@@ -60,10 +60,6 @@ pub struct CreateOptions {
     pub detach: bool,
     /// runc's `--systemd-cgroup`: the cgroup is a systemd scope, cgroupsPath `slice:prefix:name`.
     pub systemd_cgroup: bool,
-    /// Let the init wait for `start` as a tiny program instead of a copy of
-    /// the runtime (docs/waiter.md): what `berth create` does. Worth it only
-    /// when the container stays created a while; `run` starts it at once.
-    pub light_wait: bool,
 }
 
 /// Create a container and leave its init blocked until `start`.
@@ -254,7 +250,6 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             extra_env: &options.extra_env,
             seccomp: seccomp_filter.as_ref(),
             idmapped: &idmapped,
-            light_wait: options.light_wait,
             cgroup_entry,
             v1_cgroup_sent_later: make_v1_later,
             report: report_write,
@@ -704,12 +699,6 @@ impl CreateOptions {
     /// See [`CreateOptions::detach`](#structfield.detach).
     pub fn detach(mut self, detach: bool) -> CreateOptions {
         self.detach = detach;
-        self
-    }
-
-    /// See [`CreateOptions::light_wait`](#structfield.light_wait).
-    pub fn light_wait(mut self, light_wait: bool) -> CreateOptions {
-        self.light_wait = light_wait;
         self
     }
 

@@ -32,8 +32,6 @@ pub struct InitConfig<'a> {
     pub seccomp: Option<&'a libseccomp::ScmpFilterContext>,
     /// Idmapped bind trees made by the parent, one entry per mount.
     pub idmapped: &'a [Option<OwnedFd>],
-    /// Wait for `start` as the waiter rather than as this copy of the runtime.
-    pub light_wait: bool,
     /// The v1 cgroup directories the init moves itself into once let go
     /// (`None` when the parent puts it in its cgroup, as for a systemd scope).
     pub cgroup_entry: Option<crate::cgroups::Entry>,
@@ -238,7 +236,7 @@ fn setup_and_exec(
             .as_ref()
             .and_then(|l| l.seccomp().as_ref())
             .is_some_and(|p| crate::seccomp::lets_through(p, &crate::waiter::SYSCALLS));
-    let waiter = match config.light_wait && start_hooks.is_empty() && waiter_passes {
+    let waiter = match start_hooks.is_empty() && waiter_passes {
         true => crate::waiter::prepare(&process, seccomp_at_exec.filter(|_| no_new_privs)).ok(),
         false => None,
     };

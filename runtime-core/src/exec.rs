@@ -143,9 +143,10 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         {
             Some((Message::Console, Some(master))) => console = Some(master),
             Some((Message::SeccompListener, Some(fd))) => match &options.seccomp {
-                // A listener whose filter may stop the waiter's own syscalls
-                // must have its descriptor now, with the only pid known yet.
-                Some(profile) if !seccomp::lets_through(profile, &waiter::SYSCALLS) => {
+                // A listener that may be sent the waiter's syscalls before
+                // its report must have its descriptor now, with the only
+                // pid known yet.
+                Some(profile) if waiter::may_notify_before_report(profile) => {
                     let state = serde_json::to_string(&container.state()).unwrap_or_default();
                     seccomp::hand_to_listener(profile, setup_pid, &state, fd.as_fd())
                         .map_err(|e| kill_setup(e.into()))?;
@@ -311,7 +312,7 @@ fn run_child(
     let late_filter = filter.filter(|_| no_new_privs && !notify);
     let waiter = match late_filter.is_some()
         || filter.is_none()
-        || profile.is_some_and(|p| seccomp::lets_through(p, &waiter::SYSCALLS))
+        || profile.is_some_and(waiter::runs_under)
     {
         true => waiter::prepare(process, late_filter).ok(),
         false => None,

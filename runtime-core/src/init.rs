@@ -235,7 +235,7 @@ fn setup_and_exec(
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().as_ref())
-            .is_some_and(|p| crate::seccomp::lets_through(p, &crate::waiter::SYSCALLS));
+            .is_some_and(crate::waiter::runs_under);
     let waiter = match start_hooks.is_empty() && waiter_passes {
         true => crate::waiter::prepare(&process, seccomp_at_exec.filter(|_| no_new_privs)).ok(),
         false => None,

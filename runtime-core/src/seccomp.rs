@@ -102,15 +102,15 @@ pub fn uses_notify(profile: &LinuxSeccomp) -> Result<bool, SeccompError> {
 pub type Call = (&'static str, [Option<u64>; 6]);
 
 /// Whether `profile` surely lets each of `calls` through (SCMP_ACT_ALLOW or
-/// SCMP_ACT_LOG): no rule that may match it acts otherwise, and a rule that
-/// surely matches, or the default action, lets it through. For the waiter's
-/// own syscalls when the filter is loaded before it runs (init.rs, exec.rs).
-pub fn lets_through(profile: &LinuxSeccomp, calls: &[Call]) -> bool {
-    let passes = |action| {
-        matches!(
-            action,
-            LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog
-        )
+/// SCMP_ACT_LOG, and SCMP_ACT_NOTIFY when `notify_answered`: its listener
+/// has the descriptor by then): no rule that may match it acts otherwise,
+/// and a rule that surely matches, or the default action, lets it through.
+/// For the waiter's own syscalls when the filter is loaded before it runs.
+pub fn lets_through(profile: &LinuxSeccomp, calls: &[Call], notify_answered: bool) -> bool {
+    let passes = |action| match action {
+        LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog => true,
+        LinuxSeccompAction::ScmpActNotify => notify_answered,
+        _ => false,
     };
     calls.iter().all(|(name, args)| {
         let mut allowed = passes(profile.default_action());

@@ -11,7 +11,8 @@
 
 use crate::process::Exec;
 use libseccomp::ScmpFilterContext;
-use oci_spec::runtime::Process;
+use crate::seccomp::{self, Call};
+use oci_spec::runtime::{LinuxSeccomp, Process};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -29,46 +30,56 @@ const FILTER_FLAG_TSYNC: u32 = 1;
 const FILTER_FLAG_LOG: u32 = 2;
 const FILTER_FLAG_SPEC_ALLOW: u32 = 4;
 
-/// The syscalls the waiter makes (waiter/waiter.c) from its exec to the
-/// user's, with the arguments known in advance: a filter loaded before it
-/// must let them through.
-pub const SYSCALLS: [crate::seccomp::Call; 16] = {
-    const AT_EMPTY_PATH: u64 = 0x1000;
-    const CLONE_PARENT: u64 = 0x8000;
-    const F_SETFD: u64 = 2;
-    const PR_SET_DUMPABLE: u64 = 4;
-    const PR_SET_NAME: u64 = 15;
-    const PR_SET_PDEATHSIG: u64 = 1;
-    const SIGKILL: u64 = 9;
-    let any = None;
-    [
-        ("execveat", [any, any, any, any, Some(AT_EMPTY_PATH), any]),
-        (
-            "prctl",
-            [Some(PR_SET_DUMPABLE), Some(0), any, any, any, any],
-        ),
-        ("prctl", [Some(PR_SET_NAME), any, any, any, any, any]),
-        ("fcntl", [any, Some(F_SETFD), Some(1), any, any, any]),
-        ("read", [any, any, Some(1), any, any, any]),
-        ("close", [any, any, any, any, any, any]),
-        (
-            "prctl",
-            [Some(PR_SET_PDEATHSIG), Some(SIGKILL), any, any, any, any],
-        ),
-        ("waitid", [any, any, any, any, any, any]),
-        ("poll", [any, Some(1), Some(0), any, any, any]),
-        ("setsid", [any, any, any, any, any, any]),
-        ("ioctl", [Some(0), Some(0x540E), Some(0), any, any, any]),
-        (
-            "clone",
-            [Some(CLONE_PARENT), Some(0), Some(0), Some(0), Some(0), any],
-        ),
-        ("write", [any, any, Some(4), any, any, any]),
-        ("execve", [any, any, any, any, any, any]),
-        ("exit_group", [Some(0), any, any, any, any, any]),
-        ("exit_group", [Some(1), any, any, any, any, any]),
-    ]
-};
+const AT_EMPTY_PATH: u64 = 0x1000;
+const CLONE_PARENT: u64 = 0x8000;
+const F_SETFD: u64 = 2;
+const PR_SET_DUMPABLE: u64 = 4;
+const PR_SET_NAME: u64 = 15;
+const PR_SET_PDEATHSIG: u64 = 1;
+const SIGKILL: u64 = 9;
+const TIOCSCTTY: u64 = 0x540E;
+const ANY: Option<u64> = None;
+
+/// The syscalls of the waiter's exec and of waiter/waiter.c up to its
+/// report (the pid of the process that runs the program), with the
+/// arguments known in advance.
+const BEFORE_REPORT: [Call; 6] = [
+    ("execveat", [ANY, ANY, ANY, ANY, Some(AT_EMPTY_PATH), ANY]),
+    ("prctl", [Some(PR_SET_DUMPABLE), Some(0), ANY, ANY, ANY, ANY]),
+    ("prctl", [Some(PR_SET_NAME), ANY, ANY, ANY, ANY, ANY]),
+    ("fcntl", [ANY, Some(F_SETFD), Some(1), ANY, ANY, ANY]),
+    ("clone", [Some(CLONE_PARENT), Some(0), Some(0), Some(0), Some(0), ANY]),
+    ("write", [ANY, ANY, Some(4), ANY, ANY, ANY]),
+];
+
+/// Its syscalls after the report, to the user's execve.
+const AFTER_REPORT: [Call; 10] = [
+    ("read", [ANY, ANY, Some(1), ANY, ANY, ANY]),
+    ("close", [ANY, ANY, ANY, ANY, ANY, ANY]),
+    ("prctl", [Some(PR_SET_PDEATHSIG), Some(SIGKILL), ANY, ANY, ANY, ANY]),
+    ("waitid", [ANY, ANY, ANY, ANY, ANY, ANY]),
+    ("poll", [ANY, Some(1), Some(0), ANY, ANY, ANY]),
+    ("setsid", [ANY, ANY, ANY, ANY, ANY, ANY]),
+    ("ioctl", [Some(0), Some(TIOCSCTTY), Some(0), ANY, ANY, ANY]),
+    ("write", [ANY, ANY, Some(4), ANY, ANY, ANY]),
+    ("execve", [ANY, ANY, ANY, ANY, ANY, ANY]),
+    ("exit_group", [ANY, ANY, ANY, ANY, ANY, ANY]),
+];
+
+/// Whether `profile`, loaded before the waiter runs, surely lets the
+/// waiter's own syscalls through: allowed or logged, or sent to a listener
+/// that has its descriptor by then.
+pub fn runs_under(profile: &LinuxSeccomp) -> bool {
+    seccomp::lets_through(profile, &BEFORE_REPORT, true)
+        && seccomp::lets_through(profile, &AFTER_REPORT, true)
+}
+
+/// Whether `profile` may send a syscall of the waiter's before its report
+/// to a listener: the listener must then have its descriptor before the
+/// runtime knows the pid of the process that runs the program.
+pub fn may_notify_before_report(profile: &LinuxSeccomp) -> bool {
+    !seccomp::lets_through(profile, &BEFORE_REPORT, false)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WaiterError {

@@ -82,6 +82,21 @@ impl Bundle {
         self
     }
 
+    /// Join the pid namespace of host pid `pid` by path instead of making
+    /// one (as a Kubernetes pod's containers join the sandbox's).
+    pub fn join_pid_namespace_of(&mut self, pid: i64) -> &mut Self {
+        let path = format!("/proc/{pid}/ns/pid");
+        for ns in self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces is an array")
+        {
+            if ns["type"] == "pid" {
+                ns["path"] = json!(path);
+            }
+        }
+        self
+    }
+
     /// Writes config.json; the runtime helpers call this before `create` and `run`.
     pub fn write_config(&self) {
         let text = serde_json::to_string_pretty(&self.config).expect("config serializes");

@@ -22,13 +22,7 @@ fn sandbox(rt: &Runtime) -> (String, Bundle, i64) {
 
 fn joining(args: &[&str], sandbox_pid: i64) -> Bundle {
     let mut bundle = Bundle::busybox(args);
-    bundle.edit(|c| {
-        for ns in c["linux"]["namespaces"].as_array_mut().expect("namespaces") {
-            if ns["type"] == "pid" {
-                ns["path"] = json!(format!("/proc/{sandbox_pid}/ns/pid"));
-            }
-        }
-    });
+    bundle.join_pid_namespace_of(sandbox_pid);
     bundle
 }
 

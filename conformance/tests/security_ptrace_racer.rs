@@ -183,7 +183,6 @@ fn a_container_joining_the_racers_pid_namespace_never_shows_the_runtime() {
     let racer_id = rt.new_id();
     rt.create_and_start(&racer_id, &bundle);
     let racer_pid = rt.state(&racer_id)["pid"].as_i64().expect("pid");
-    let pid_ns = format!("/proc/{racer_pid}/ns/pid");
     let joining = |args: &[&str], no_new_privileges: bool| {
         let mut joiner = Bundle::busybox(args);
         joiner.edit(|c| {
@@ -192,12 +191,8 @@ fn a_container_joining_the_racers_pid_namespace_never_shows_the_runtime() {
                 "defaultAction": "SCMP_ACT_ALLOW",
                 "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO" }],
             });
-            for ns in c["linux"]["namespaces"].as_array_mut().expect("namespaces") {
-                if ns["type"] == "pid" {
-                    ns["path"] = json!(pid_ns);
-                }
-            }
         });
+        joiner.join_pid_namespace_of(racer_pid);
         joiner
     };
     let until = Instant::now() + Duration::from_secs(RACE_SECONDS - 2);

@@ -382,13 +382,7 @@ fn runtime_killed(flags: &[&str], pid_namespace: PidNamespace) {
             // hands it the death signal (docs/security.md).
             rt.create_and_start(&sandbox_id, &sandbox);
             let pid = rt.state(&sandbox_id)["pid"].as_i64().unwrap();
-            bundle.edit(|c| {
-                for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
-                    if ns["type"] == "pid" {
-                        ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
-                    }
-                }
-            });
+            bundle.join_pid_namespace_of(pid);
         }
     }
     let id = rt.new_id();

@@ -378,7 +378,9 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             undo.setup_pid = Some(setup_pid);
             record.pid = forked;
             record.pid_start_time = state::process_stat(forked)
-                .ok_or_else(|| Error::Init("the container init exited during setup".into()))?
+                .ok_or_else(|| {
+                    Error::Init("the container's process exited before create finished".into())
+                })?
                 .1;
             if let Some(dir) = undo.dir.as_ref() {
                 dir.stage(&record)?;
@@ -437,7 +439,9 @@ fn read_report(report: std::os::fd::OwnedFd) -> Result<i32> {
     let mut bytes = [0u8; 4];
     std::fs::File::from(report)
         .read_exact(&mut bytes)
-        .map_err(|_| Error::Init("the container init exited during setup".into()))?;
+        .map_err(|_| {
+            Error::Init("the container init exited before it reported its process".into())
+        })?;
     let pid = i32::from_ne_bytes(bytes);
     let ours = pid == 0
         || (pid > 0

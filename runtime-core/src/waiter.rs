@@ -10,8 +10,8 @@
 //! created container costs, never what its program sees.
 
 use crate::process::Exec;
-use libseccomp::ScmpFilterContext;
 use crate::seccomp::{self, Call};
+use libseccomp::ScmpFilterContext;
 use oci_spec::runtime::{LinuxSeccomp, Process};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -45,10 +45,16 @@ const ANY: Option<u64> = None;
 /// arguments known in advance.
 const BEFORE_REPORT: [Call; 6] = [
     ("execveat", [ANY, ANY, ANY, ANY, Some(AT_EMPTY_PATH), ANY]),
-    ("prctl", [Some(PR_SET_DUMPABLE), Some(0), ANY, ANY, ANY, ANY]),
+    (
+        "prctl",
+        [Some(PR_SET_DUMPABLE), Some(0), ANY, ANY, ANY, ANY],
+    ),
     ("prctl", [Some(PR_SET_NAME), ANY, ANY, ANY, ANY, ANY]),
     ("fcntl", [ANY, Some(F_SETFD), Some(1), ANY, ANY, ANY]),
-    ("clone", [Some(CLONE_PARENT), Some(0), Some(0), Some(0), Some(0), ANY]),
+    (
+        "clone",
+        [Some(CLONE_PARENT), Some(0), Some(0), Some(0), Some(0), ANY],
+    ),
     ("write", [ANY, ANY, Some(4), ANY, ANY, ANY]),
 ];
 
@@ -56,7 +62,10 @@ const BEFORE_REPORT: [Call; 6] = [
 const AFTER_REPORT: [Call; 10] = [
     ("read", [ANY, ANY, Some(1), ANY, ANY, ANY]),
     ("close", [ANY, ANY, ANY, ANY, ANY, ANY]),
-    ("prctl", [Some(PR_SET_PDEATHSIG), Some(SIGKILL), ANY, ANY, ANY, ANY]),
+    (
+        "prctl",
+        [Some(PR_SET_PDEATHSIG), Some(SIGKILL), ANY, ANY, ANY, ANY],
+    ),
     ("waitid", [ANY, ANY, ANY, ANY, ANY, ANY]),
     ("poll", [ANY, Some(1), Some(0), ANY, ANY, ANY]),
     ("setsid", [ANY, ANY, ANY, ANY, ANY, ANY]),

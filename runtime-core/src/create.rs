@@ -337,7 +337,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     }
     let mut console = None;
     loop {
-        match parent_end.recv_with_fd().map_err(Error::Sync)? {
+        match parent_end.recv_unless_stopped("the container's init set itself up")? {
             Some((Message::Ready, _)) => break,
             Some((Message::Console, Some(master))) => console = Some(master),
             Some((Message::SeccompListener, Some(fd))) => {
@@ -607,6 +607,12 @@ impl Drop for Undo {
     fn drop(&mut self) {
         if let Some(pid) = self.init_pid.take() {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            // What the init started (a createContainer hook, its children)
+            // is in the container's cgroup, and without a pid namespace of
+            // the container's own it outlives the init and keeps the cgroup busy.
+            if let Some(pids) = self.cgroup.as_ref().and_then(|c| c.pids().ok()) {
+                crate::container::kill_and_wait(&pids, || {});
+            }
             let _ = waitpid(Pid::from_raw(pid), None);
         }
         if let Some((path, before)) = self.host_rootfs.take() {

@@ -113,8 +113,8 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     // The child closes its end when it execs (close-on-exec): end-of-file means it did.
     loop {
         match parent_end
-            .recv_with_fd()
-            .map_err(|e| kill_child(Error::Sync(e)))?
+            .recv_unless_stopped("the process to exec started")
+            .map_err(kill_child)?
         {
             Some((Message::Console, Some(master))) => console = Some(master),
             Some((Message::SeccompListener, Some(fd))) => {

@@ -31,6 +31,10 @@ pub enum BarrierError {
     InitGone,
     #[error("release the start barrier {path}: {source}")]
     Release { path: PathBuf, source: io::Error },
+    /// The runtime was told to stop while the init had not exec'd yet (its
+    /// startContainer hooks may never end): the caller decides its fate.
+    #[error("stopped by {} to the runtime while the container's process started", crate::stop_signals::name(*.0))]
+    Stopped(i32),
 }
 
 /// Make the FIFO and open the init's end (read-write, so opening never blocks
@@ -93,7 +97,9 @@ pub fn release(state_dir: &Path) -> Result<(), BarrierError> {
     nix::unistd::write(&fd, b"0").map_err(|e| fail(e.into()))?;
     drop(fd);
     std::fs::remove_file(&path).map_err(fail)?;
-    wait_for_hang_up(&watch).map_err(|e| fail(e.into()))?;
+    if let Some(signal) = wait_for_hang_up(&watch).map_err(|e| fail(e.into()))? {
+        return Err(BarrierError::Stopped(signal));
+    }
     let mut byte = [0u8; 1];
     match nix::unistd::read(&watch, &mut byte) {
         Ok(1) => Err(BarrierError::InitGone),
@@ -101,24 +107,30 @@ pub fn release(state_dir: &Path) -> Result<(), BarrierError> {
     }
 }
 
-/// Block until every writer of the FIFO `watch` reads from is gone.
-fn wait_for_hang_up(watch: &OwnedFd) -> Result<(), Errno> {
+/// Block until every writer of the FIFO `watch` reads from is gone, or a
+/// stop signal (SIGTERM, SIGINT, SIGHUP) comes: `Some` of that signal.
+fn wait_for_hang_up(watch: &OwnedFd) -> Result<Option<i32>, Errno> {
+    let stop = crate::stop_signals::StopSignals::hold().ok();
     loop {
         // Only POLLHUP is of interest (always reported); the byte in the FIFO must not wake us.
-        let mut fds = [nix::poll::PollFd::new(
-            watch.as_fd(),
-            nix::poll::PollFlags::empty(),
-        )];
-        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
-            Ok(_)
-                if fds[0].revents().is_some_and(|r| {
-                    r.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR)
-                }) =>
-            {
-                return Ok(())
+        let events = nix::poll::PollFlags::empty();
+        let revents = match &stop {
+            Some(stop) => match stop.wait(watch.as_fd(), events) {
+                Ok(Ok(revents)) => revents,
+                Ok(Err(signal)) => return Ok(Some(signal)),
+                Err(e) => return Err(Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+            },
+            None => {
+                let mut fds = [nix::poll::PollFd::new(watch.as_fd(), events)];
+                match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => return Err(e),
+                }
+                fds[0].revents().unwrap_or(nix::poll::PollFlags::empty())
             }
-            Ok(_) | Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
+        };
+        if revents.intersects(nix::poll::PollFlags::POLLHUP | nix::poll::PollFlags::POLLERR) {
+            return Ok(None);
         }
     }
 }

@@ -422,6 +422,11 @@ fn open_all(pids: &[i32]) -> Vec<Process> {
     pids.iter().filter_map(|&pid| Process::open(pid)).collect()
 }
 
+/// [`kill_and_wait`] for the processes `pids` name now.
+pub(crate) fn kill_pids_and_wait(pids: &[i32]) {
+    kill_and_wait(open_all(pids), || {});
+}
+
 /// SIGKILL each process and wait until each has exited, through pidfds
 /// (so a pid recycled once its pidfd is open is never signalled, and there
 /// is no polling).

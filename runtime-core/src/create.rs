@@ -340,7 +340,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     }
     let mut console = None;
     loop {
-        match parent_end.recv_with_fd().map_err(Error::Sync)? {
+        match parent_end.recv_unless_stopped("the container's init set itself up")? {
             Some((Message::Ready, _)) => break,
             Some((Message::Console, Some(master))) => console = Some(master),
             Some((Message::SeccompListener, Some(fd))) => {
@@ -597,12 +597,25 @@ impl Undo {
 
 impl Drop for Undo {
     fn drop(&mut self) {
-        for pid in [self.init_pid.take(), self.setup_pid.take()]
+        let pids: Vec<i32> = [self.init_pid.take(), self.setup_pid.take()]
             .into_iter()
             .flatten()
-        {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            let _ = waitpid(Pid::from_raw(pid), None);
+            .collect();
+        for pid in &pids {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+        // What the init started (a createContainer hook, its children) is
+        // in the container's cgroup, and without a pid namespace of the
+        // container's own it outlives the init and keeps the cgroup busy.
+        // Only in a cgroup the container made: in anyone else's, those
+        // processes are not told apart from the owner's (docs/security.md,
+        // section 3), and the hooks' own watchdog kills theirs.
+        let own = self.cgroup.as_ref().filter(|c| c.is_own());
+        if let Some(in_cgroup) = own.and_then(|c| c.pids().ok()) {
+            crate::container::kill_pids_and_wait(&in_cgroup);
+        }
+        for pid in &pids {
+            let _ = waitpid(Pid::from_raw(*pid), None);
         }
         if let Some((path, before)) = self.host_rootfs.take() {
             // A mount there that was not before is the dead init's.

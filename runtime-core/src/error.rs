@@ -59,6 +59,17 @@ pub enum Error {
     /// The init reported a failed setup step, or died during setup.
     #[error("unable to start container process: {0}")]
     Init(String),
+    /// The runtime was told to stop (SIGTERM, SIGINT or SIGHUP) while it
+    /// waited for the container's process to set itself up (`create`'s
+    /// init, `exec`'s child): that process is killed and what the
+    /// operation had made is undone.
+    #[error("stopped by {} to the runtime while {during}", crate::stop_signals::name(*signal))]
+    Interrupted {
+        /// What the runtime was waiting for.
+        during: &'static str,
+        /// The signal's number.
+        signal: i32,
+    },
     /// The channel between the parent and the init broke.
     #[error("sync with the container init: {0}")]
     Sync(std::io::Error),

@@ -138,8 +138,8 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     // end-of-file means its setup is done.
     loop {
         match parent_end
-            .recv_with_fd()
-            .map_err(|e| kill_setup(Error::Sync(e)))?
+            .recv_unless_stopped("the process to exec started")
+            .map_err(kill_setup)?
         {
             Some((Message::Console, Some(master))) => console = Some(master),
             Some((Message::SeccompListener, Some(fd))) => match &options.seccomp {
@@ -209,8 +209,23 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
 struct SpawnPipe(std::fs::File);
 
 impl SpawnPipe {
+    /// Wait until the pipe has something to read, unless a stop signal
+    /// (SIGTERM, SIGINT, SIGHUP) comes first (stop_signals.rs).
+    fn wait_unless_stopped(&self) -> Result<()> {
+        if let Ok(stop) = crate::stop_signals::StopSignals::hold() {
+            if let Ok(Err(signal)) = stop.wait(self.0.as_fd(), nix::poll::PollFlags::POLLIN) {
+                return Err(Error::Interrupted {
+                    during: "the process to exec started",
+                    signal,
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn read_pid(&mut self) -> Result<i32> {
         use std::io::Read;
+        self.wait_unless_stopped()?;
         let mut bytes = [0u8; 4];
         self.0.read_exact(&mut bytes).map_err(|_| {
             Error::Init("the exec'd process failed before it started (see the host's log)".into())
@@ -237,6 +252,8 @@ impl SpawnPipe {
     /// End-of-file once the process has exec'd; its errno if that failed.
     fn wait_for_exec(mut self) -> Result<()> {
         use std::io::Read;
+        // An execve a seccomp agent holds may never be done.
+        self.wait_unless_stopped()?;
         let mut bytes = Vec::new();
         self.0
             .read_to_end(&mut bytes)

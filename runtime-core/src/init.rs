@@ -392,8 +392,15 @@ fn create_phase_hooks(
     if !create_hooks.is_empty() {
         nix::unistd::chdir(config.rootfs)
             .map_err(|e| format!("chdir to the rootfs for createContainer hooks: {e}"))?;
-        hooks::run_hooks(create_hooks, HookKind::CreateContainer, &state)
-            .map_err(|e| e.to_string())?;
+        // The parent waits for them: if it dies (or gives up and kills
+        // us), they are killed rather than left running.
+        hooks::run_hooks_for_runtime(
+            create_hooks,
+            HookKind::CreateContainer,
+            &state,
+            config.channel.as_fd(),
+        )
+        .map_err(|e| e.to_string())?;
     }
     *state_for_hooks = Some(state);
     Ok(())

@@ -220,6 +220,7 @@ pub(crate) mod procfs;
 #[allow(missing_docs)]
 pub mod spec;
 pub mod state;
+pub(crate) mod stop_signals;
 pub(crate) mod sync;
 #[allow(missing_docs)]
 pub(crate) mod waiter;

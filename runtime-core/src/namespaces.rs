@@ -124,7 +124,10 @@ fn map_with_helper(
     pid: libc::pid_t,
     lines: &str,
 ) -> Result<(), NamespaceError> {
-    let output = std::process::Command::new(tool)
+    let mut command = std::process::Command::new(tool);
+    // Not the runtime's blocked or ignored signals: a foreground `run` blocks them all.
+    crate::process::with_default_signals(&mut command);
+    let output = command
         .arg(pid.to_string())
         .args(lines.split_whitespace())
         .output()

@@ -380,6 +380,21 @@ pub fn reset_signals() {
     };
 }
 
+/// Make `cmd`'s program start as `reset_signals` leaves a process, whatever
+/// this one's signal state is: std's spawn empties the mask but keeps every
+/// ignored signal ignored (a shell's SIGINT for a background job, and the 32
+/// and 33 glibc's posix_spawn ignores in its child), which an exec keeps.
+pub(crate) fn with_default_signals(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: reset_signals makes raw, async-signal-safe syscalls only.
+    unsafe {
+        cmd.pre_exec(|| {
+            reset_signals();
+            Ok(())
+        })
+    }
+}
+
 /// The kernel's `struct sigaction` (x86-64 and arm64 share this layout).
 #[repr(C)]
 struct KernelSigaction {

@@ -7,7 +7,7 @@ use nix::sys::socket::{
     SockFlag, SockType,
 };
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// What the two sides say to each other, in the order they say it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,8 +105,9 @@ pub fn channel() -> io::Result<(Channel, Channel)> {
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
-impl std::os::fd::AsFd for Channel {
-    /// For the waiter, which reads the parent's go-ahead as bytes.
+impl AsFd for Channel {
+    /// For the waiter, which reads the parent's go-ahead as bytes, and
+    /// for polling alongside other descriptors.
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -150,6 +151,24 @@ impl Channel {
     /// The next message, or `None` when the other side is gone.
     pub fn recv(&self) -> io::Result<Option<Message>> {
         Ok(self.recv_with_fd()?.map(|(message, _)| message))
+    }
+
+    /// `recv_with_fd` from the container's process (the init, or `exec`'s
+    /// child) while it sets itself up: its mounts, its createContainer
+    /// hooks, an execve a seccomp agent holds, which may never be done. A
+    /// stop signal (SIGTERM, SIGINT, SIGHUP) that comes first ends the wait
+    /// with `Error::Interrupted`: the caller kills that process and all it
+    /// started, and undoes the rest.
+    pub fn recv_unless_stopped(
+        &self,
+        during: &'static str,
+    ) -> crate::error::Result<Option<(Message, Option<OwnedFd>)>> {
+        if let Ok(stop) = crate::stop_signals::StopSignals::hold() {
+            if let Ok(Err(signal)) = stop.wait(self.fd.as_fd(), nix::poll::PollFlags::POLLIN) {
+                return Err(crate::error::Error::Interrupted { during, signal });
+            }
+        }
+        self.recv_with_fd().map_err(crate::error::Error::Sync)
     }
 
     /// The next message and the descriptor that came with it, if any.

@@ -371,7 +371,14 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // The process that runs the program: the init, or the one it forked
     // into the pid namespace it joins late; the init then exits.
     let setup_pid = pid;
-    let pid = match read_report(report_read)? {
+    let report = read_report(report_read).map_err(|e| {
+        // An init that failed after Ready said why on the channel.
+        match parent_end.recv() {
+            Ok(Some(Message::Failed(reason))) => Error::Init(reason),
+            _ => e,
+        }
+    })?;
+    let pid = match report {
         0 => pid,
         forked => {
             undo.init_pid = Some(forked);

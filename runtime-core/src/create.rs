@@ -372,10 +372,16 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // into the pid namespace it joins late; the init then exits.
     let setup_pid = pid;
     let report = read_report(report_read).map_err(|e| {
-        // An init that failed after Ready said why on the channel.
+        // An init that failed after Ready said why on the channel; the
+        // waiter, by its exit status.
         match parent_end.recv() {
             Ok(Some(Message::Failed(reason))) => Error::Init(reason),
-            _ => e,
+            _ => match (e, waitpid(Pid::from_raw(pid), None)) {
+                (Error::Init(what), Ok(status)) => {
+                    Error::Init(format!("{what} ({})", crate::waiter::describe_exit(status)))
+                }
+                (e, _) => e,
+            },
         }
     })?;
     let pid = match report {

@@ -108,6 +108,21 @@ pub enum WaiterError {
     Exec(std::io::Error),
 }
 
+/// How the waiter (or the init) ended before its report, for the error:
+/// the waiter's exit statuses name the step that failed (waiter.c).
+pub fn describe_exit(status: nix::sys::wait::WaitStatus) -> String {
+    use nix::sys::wait::WaitStatus;
+    match status {
+        WaitStatus::Exited(_, 121) => "the waiter got bad arguments".into(),
+        WaitStatus::Exited(_, 122) => "the waiter could not keep its report pipe".into(),
+        WaitStatus::Exited(_, 123) => "the waiter could not fork the container's process".into(),
+        WaitStatus::Exited(_, 124) => "the waiter could not write its report".into(),
+        WaitStatus::Exited(_, code) => format!("exit status {code}"),
+        WaitStatus::Signaled(_, signal, _) => format!("killed by {signal}"),
+        other => format!("{other:?}"),
+    }
+}
+
 /// What the waiter does with the process it runs (waiter/waiter.c's argv).
 #[derive(Default)]
 pub struct Handoff<'a> {

@@ -85,11 +85,23 @@ static long sys6(long n, long a, long b, long c, long d, long e, long f)
 	return ret;
 }
 
-static void __attribute__((noreturn)) fail(void)
+static void __attribute__((noreturn)) fail_with(long code)
 {
 	for (;;)
-		sys3(SYS_exit_group, 1, 0, 0);
+		sys3(SYS_exit_group, code, 0, 0);
 }
+
+static void __attribute__((noreturn)) fail(void)
+{
+	fail_with(1);
+}
+
+/* Before the report, the runtime waits for the waiter and names the step
+ * that failed by its exit status (create.rs). */
+#define FAILED_ARGS 121
+#define FAILED_REPORT_FD 122
+#define FAILED_CLONE 123
+#define FAILED_REPORT 124
 
 /* A decimal number, or -1 for "-1"; anything else fails. */
 static long number(const char *s)
@@ -138,7 +150,7 @@ void __attribute__((noreturn, used)) waiter_main(long *stack)
 	char **argv = (char **)(stack + 1);
 	char **envp = argv + argc + 1;
 	if (argc < 11)
-		fail();
+		fail_with(FAILED_ARGS);
 	long report = number(argv[1]);
 	long spawn = number(argv[2]);
 	long go = number(argv[3]);
@@ -150,16 +162,19 @@ void __attribute__((noreturn, used)) waiter_main(long *stack)
 	long bpf_flags = number(argv[9]);
 	/* The user's exec closes the report pipe: the runtime reads end-of-file then. */
 	if (report >= 0 && sys3(SYS_fcntl, report, F_SETFD, FD_CLOEXEC) != 0)
-		fail();
+		fail_with(FAILED_REPORT_FD);
 	if (spawn) {
 		/* fork-like: no new stack, a copy of this one. */
 		long child = sys6(SYS_clone, CLONE_PARENT, 0, 0, 0, 0, 0);
 		if (child < 0)
-			fail();
+			fail_with(FAILED_CLONE);
 		if (child > 0) {
 			int pid = (int)child;
-			if ((report >= 0 && sys3(SYS_write, report, (long)&pid, sizeof pid) != sizeof pid) ||
-			    !go_ahead(go)) {
+			if (report >= 0 && sys3(SYS_write, report, (long)&pid, sizeof pid) != sizeof pid) {
+				sys3(SYS_kill, child, SIGKILL, 0);
+				fail_with(FAILED_REPORT);
+			}
+			if (!go_ahead(go)) {
 				sys3(SYS_kill, child, SIGKILL, 0);
 				fail();
 			}
@@ -189,7 +204,7 @@ void __attribute__((noreturn, used)) waiter_main(long *stack)
 	} else {
 		int self = 0;
 		if (report >= 0 && sys3(SYS_write, report, (long)&self, sizeof self) != sizeof self)
-			fail();
+			fail_with(FAILED_REPORT);
 		if (!go_ahead(go))
 			fail();
 		if (go >= 0)

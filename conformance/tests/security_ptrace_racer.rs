@@ -43,8 +43,8 @@ fn racing_container(edit: impl FnOnce(&mut Value)) -> (Bundle, PathBuf) {
     // The racer is not pid 1: the namespace outlives it, for the containers
     // that join it (a new process in a pid namespace whose init is gone
     // fails with ENOMEM).
-    let racer = format!("/racer {RACE_SECONDS} /report/out; exec sleep 100000");
-    let mut bundle = Bundle::busybox(&["sh", "-c", &racer]);
+    let script = format!("/racer {RACE_SECONDS} /report/out; exec sleep 100000");
+    let mut bundle = Bundle::busybox(&["sh", "-c", &script]);
     std::fs::copy(racer(), bundle.rootfs().join("racer")).expect("copy the racer");
     let report = bundle.share_dir("/report");
     bundle.edit(|c| {

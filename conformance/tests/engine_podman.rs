@@ -135,3 +135,36 @@ fn runtime_errors_reach_the_podman_user() {
     podman.podman(&["rm", "--force", &name]).ok();
     podman.assert_nothing_left(&id, &[]);
 }
+
+/// `--privileged` lists every host device, /dev/ptmx (the host's 5:2 node) among them,
+/// and `--device /dev/ptmx` lists that one: the container's /dev/ptmx stays the link into
+/// its own devpts (as runc makes it), a pty can be had from it, and the host's other
+/// devices are there as nodes.
+#[test]
+fn privileged_and_device_ptmx_runs_keep_the_ptmx_link() {
+    let Some(podman) = Podman::new() else { return };
+    let script = "readlink /dev/ptmx; stat -L -c '%F %t:%T' /dev/ptmx; \
+                  readlink /dev/stdin; test -c /dev/null && echo null-is-a-node";
+    let expected = "pts/ptmx\ncharacter special file 5:2\n/proc/self/fd/0\nnull-is-a-node\n";
+    for flag in ["--privileged", "--device=/dev/ptmx"] {
+        let name = unique_name();
+        let args = podman.run_args(&["--name", &name, flag], &["sh", "-c", script]);
+        let out = podman.podman(&strs(&args));
+        assert_eq!(out.ok().stdout, expected, "{flag}: {}", out.describe());
+        let id = podman.inspect(&name, "{{.Id}}");
+        podman.podman(&["rm", &name]).ok();
+        podman.assert_nothing_left(&id, &[]);
+    }
+    // A terminal: the pty comes through the link, from the container's devpts.
+    let name = unique_name();
+    let args = podman.run_args(
+        &["-t", "--privileged", "--name", &name],
+        &["sh", "-c", "tty; exit 7"],
+    );
+    let out = podman.podman_in_terminal(&strs(&args));
+    assert_eq!(out.code, 7, "{}", out.describe());
+    assert!(out.stdout.contains("/dev/pts/0"), "{}", out.describe());
+    let id = podman.inspect(&name, "{{.Id}}");
+    podman.podman(&["rm", &name]).ok();
+    podman.assert_nothing_left(&id, &[]);
+}

@@ -69,8 +69,43 @@ pub enum Existing {
     /// impostor (another node, a symlink, a fifo) is replaced.
     Replace,
     /// A device the config lists: config-linux.md makes a file there that
-    /// does not match an error.
+    /// does not match an error. One exception: the runtime's own link at
+    /// that path (`/dev/stdin -> /proc/self/fd/0`, left by an earlier run
+    /// on a rootfs without a /dev tmpfs, or shipped by the image) is what
+    /// the runtime would have put there itself, and gives way to the node.
     MustMatch,
+}
+
+/// The links every container's /dev gets (`create_dev_symlinks`), by name
+/// under /dev, with their targets.
+const DEV_LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
+/// Whether a listed device at `path` is left to the /dev/ptmx link. runc
+/// does the same: the container's ptys must come from its own devpts, and
+/// podman `--privileged` and `--device /dev/ptmx` list the host's 5:2 there.
+/// The device cgroup still allows it.
+pub fn is_dev_ptmx(path: &Path) -> bool {
+    relative(path) == Path::new("dev/ptmx")
+}
+
+/// Whether the symlink `name` in `dir` (the rootfs's /dev) is the runtime's
+/// own default link: same name, same target, nothing followed.
+fn is_default_link(dir: &Path, name: &Path, dir_fd: std::os::fd::BorrowedFd) -> bool {
+    if dir != Path::new("dev") {
+        return false;
+    }
+    let Ok(target) = nix::fcntl::readlinkat(dir_fd, name) else {
+        return false;
+    };
+    DEV_LINKS
+        .iter()
+        .any(|(link, to)| name == Path::new(link) && target == std::ffi::OsStr::new(to))
 }
 
 /// Create `node` inside `root`, or bind the host's node at the same path
@@ -108,7 +143,10 @@ pub fn create_node(
             return Ok(());
         }
         if !keep {
-            if existing == Existing::MustMatch || st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            let own_link = st.st_mode & libc::S_IFMT == libc::S_IFLNK
+                && is_default_link(&parent, &name, dir.as_fd());
+            let replace = existing == Existing::Replace || own_link;
+            if !replace || st.st_mode & libc::S_IFMT == libc::S_IFDIR {
                 return Err(RootfsError::DeviceInTheWay {
                     path: node.path.clone(),
                     found: file_kind(st.st_mode),
@@ -155,24 +193,45 @@ fn is_node(st: &nix::sys::stat::FileStat, node: &DeviceNode) -> bool {
             || st.st_rdev == nix::sys::stat::makedev(node.major, node.minor))
 }
 
+/// Bind the host's node at the device's path, once it is checked to be that
+/// device: never what a link there leads to (the host's /dev/stdin is a link
+/// to the init's own stdin), nor another node.
 fn bind_host_node(root: &Root, node: &DeviceNode) -> std::io::Result<()> {
     // The init still sees the host's /dev: pivot_root has not happened yet.
-    let tree = clone_tree(None, &node.path, false)?;
+    let host = nix::fcntl::open(
+        &node.path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        std::io::Error::new(
+            std::io::Error::from(e).kind(),
+            format!("the host's {} to bind: {e}", node.path.display()),
+        )
+    })?;
+    let st = nix::sys::stat::fstat(&host)?;
+    if !is_node(&st, node) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "the host's {} to bind is {}, not the device",
+                node.path.display(),
+                file_kind(st.st_mode)
+            ),
+        ));
+    }
+    let tree = clone_tree(Some(host.as_fd()), Path::new(""), false)?;
     let target = root.file_not_link(&node.path)?;
     attach(tree.as_fd(), target.as_fd())
 }
 
-/// /dev/fd, stdin, stdout, stderr and ptmx, as runc makes them. ptmx is
-/// always replaced, as runc does: a rootfs's own /dev/ptmx node would be
-/// the host's devpts instance, not the container's.
+/// /dev/fd, stdin, stdout, stderr and ptmx, as runc makes them, after the
+/// device nodes: a device the config lists at one of these paths keeps its
+/// node, and the link is not made. ptmx is always replaced, as runc does: a
+/// rootfs's own /dev/ptmx node would be the host's devpts instance, not the
+/// container's. Every entry is made or removed in the rootfs's /dev itself,
+/// never through a link.
 pub fn create_dev_symlinks(root: &Root) -> Result<(), RootfsError> {
-    let links = [
-        ("/proc/self/fd", "fd"),
-        ("/proc/self/fd/0", "stdin"),
-        ("/proc/self/fd/1", "stdout"),
-        ("/proc/self/fd/2", "stderr"),
-        ("pts/ptmx", "ptmx"),
-    ];
     let dev = root
         .mkdir_all(Path::new("/dev"))
         .map_err(|source| RootfsError::Device {
@@ -187,7 +246,7 @@ pub fn create_dev_symlinks(root: &Root) -> Result<(), RootfsError> {
         Ok(()) | Err(Errno::ENOENT) => {}
         Err(e) => return Err(fail("ptmx", e)),
     }
-    for (target, name) in links {
+    for (name, target) in DEV_LINKS {
         match nix::unistd::symlinkat(target, dev.as_fd(), name) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(fail(name, e)),
@@ -242,6 +301,33 @@ mod tests {
         // The right node now: kept by both.
         create_node(&root, &null(), false, Existing::MustMatch).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_listed_device_replaces_only_the_runtimes_own_link() {
+        let dir = scratch("ownlink");
+        std::os::unix::fs::symlink("/proc/self/fd/0", dir.join("root/dev/stdin")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/fd/0", dir.join("root/dev/stdout")).unwrap();
+        let root = Root::open(&dir.join("root")).unwrap();
+        let at = |name: &str| DeviceNode {
+            path: PathBuf::from("/dev").join(name),
+            ..null()
+        };
+        create_node(&root, &at("stdin"), false, Existing::MustMatch).unwrap();
+        let stdin = dir.join("root/dev/stdin");
+        assert_eq!(rdev(&stdin), (libc::S_IFCHR, nix::sys::stat::makedev(1, 3)));
+        // /dev/stdout's link, but with stdin's target: not the runtime's own.
+        let err = create_node(&root, &at("stdout"), false, Existing::MustMatch).unwrap_err();
+        assert!(err.to_string().contains("a symlink"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dev_ptmx_is_recognised_however_it_is_spelled() {
+        assert!(is_dev_ptmx(Path::new("/dev/ptmx")));
+        assert!(is_dev_ptmx(Path::new("/dev/./ptmx")));
+        assert!(is_dev_ptmx(Path::new("dev//ptmx")));
+        assert!(!is_dev_ptmx(Path::new("/dev/pts/ptmx")));
     }
 
     #[test]

@@ -214,15 +214,22 @@ pub fn prepare(
         for node in defaults {
             devices::create_node(&root, &node, setup.bind_devices, devices::Existing::Replace)?;
         }
-        devices::create_dev_symlinks(&root)?;
     }
-    for device in spec_devices {
+    // The nodes before the /dev links, as runc orders them: a device listed
+    // at /dev/stdin (say) is a node, not the link. /dev/ptmx is the link.
+    let listed = spec_devices
+        .iter()
+        .filter(|d| !devices::is_dev_ptmx(d.path()));
+    for device in listed {
         devices::create_node(
             &root,
             &devices::DeviceNode::from_spec(device),
             setup.bind_devices,
             devices::Existing::MustMatch,
         )?;
+    }
+    if !dev_is_bound {
+        devices::create_dev_symlinks(&root)?;
     }
     for i in deferred {
         mounts::mount_one(

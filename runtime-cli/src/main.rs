@@ -333,12 +333,19 @@ fn exec_process(
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("open {}: {e}", path.display()))?;
-            serde_json::from_str(&text)
-                .map_err(|e| format!("parse process {}: {e}", path.display()))?
+            berth::spec::parse_process(&text, path).map_err(Error::from)?
         }
         None => process_from_flags(spec.process().clone().unwrap_or_default(), args)?,
     };
     let mut process = process;
+    // runc's rule: a process.json without execCPUAffinity takes the config's.
+    if process.exec_cpu_affinity().is_none() {
+        let configured = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.exec_cpu_affinity().clone());
+        process.set_exec_cpu_affinity(configured);
+    }
     // The exec'd program may ask for its terminal's size at once: give it the caller's now.
     if process.terminal().unwrap_or(false) && !args.detach && process.console_size().is_none() {
         if let Some((rows, cols)) =

@@ -502,9 +502,6 @@ fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
     let refuse = |what| Err(Error::Unsupported(what));
     if let Some(process) = spec.process() {
         crate::lsm::check(process)?;
-        if process.exec_cpu_affinity().is_some() {
-            return refuse("process.execCPUAffinity");
-        }
     }
     let Some(linux) = spec.linux() else {
         return Ok(());

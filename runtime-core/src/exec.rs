@@ -10,6 +10,7 @@
 //! program there (docs/security.md: a container with CAP_SYS_PTRACE never
 //! sees a copy of the runtime).
 
+use crate::affinity::{self, ExecAffinity};
 use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::namespaces::Namespaces;
@@ -66,6 +67,7 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     let terminal = options.process.terminal().unwrap_or(false);
     crate::create::check_terminal(terminal, options.console_socket.as_deref(), options.detach)?;
     crate::lsm::check(&options.process)?;
+    let affinity = ExecAffinity::of(&options.process)?;
     let filter = options.seccomp.as_ref().map(seccomp::build).transpose()?;
     let cgroup = container.record().cgroup.sub_cgroup(&options.sub_cgroups)?;
     let pidfd_socket = options
@@ -88,7 +90,14 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         .map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
     // The child enters the cgroup itself, as create's init does (cgroups/entry.rs).
     let entry = cgroup.entry()?;
-    let setup_pid = namespaces.fork_outside(entry.v2_dir())?;
+    // The setup child is born on `initial`'s CPUs; the caller's own
+    // affinity comes back as soon as it is forked.
+    let caller_affinity = affinity::narrow_to(&affinity).map_err(Error::Init)?;
+    let setup_pid = namespaces.fork_outside(entry.v2_dir());
+    if !matches!(setup_pid, Ok(0)) {
+        affinity::restore(caller_affinity);
+    }
+    let setup_pid = setup_pid?;
     if setup_pid == 0 {
         drop(parent_end);
         drop(spawn_read);
@@ -288,6 +297,12 @@ fn run_child(
         _ => return "the runtime went away before the process could start".into(),
     }
     if let Err(e) = cgroup_entry.enter_v1() {
+        return e;
+    }
+    // In the container's cgroups: `final`, or the cgroup's CPUs (not the
+    // caller's); the waiter and the process it forks keep it.
+    let affinity = ExecAffinity::of(&options.process).map_err(|e| e.to_string());
+    if let Err(e) = affinity.and_then(|a| a.apply_final()) {
         return e;
     }
     if let Err(e) = namespaces.enter_from_outside() {

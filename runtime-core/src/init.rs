@@ -126,6 +126,9 @@ fn setup_and_exec(
     )
     .map_err(|e| format!("error during container init: {e}"))?;
     cgroup_join.enter()?;
+    // In every cgroup now: not the caller's pinned CPUs, but all the
+    // cgroup's cpuset allows (execCPUAffinity is not the init's; affinity.rs).
+    crate::affinity::reset()?;
     fault::hold("init-rootfs-done");
 
     let process = config

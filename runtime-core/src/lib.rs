@@ -167,6 +167,7 @@
 
 // Internal, but each has an error type `Error` wraps (re-exported below),
 // whose variants are described by their messages.
+pub(crate) mod affinity;
 #[allow(missing_docs)]
 pub(crate) mod barrier;
 mod cgroup_intent;

@@ -6,7 +6,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use oci_spec::runtime::Spec;
+pub use oci_spec::runtime::{Process, Spec};
 
 mod default;
 mod names;
@@ -73,6 +73,12 @@ pub enum SpecError {
     RelativeCwd { cwd: PathBuf },
     #[error("process.args must not be empty")]
     EmptyArgs,
+    #[error("process.execCPUAffinity.{field} {value:?}: {reason}")]
+    ExecCpuAffinity {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("process.rlimits[{index}]: duplicate rlimit type {rlimit}")]
     DuplicateRlimit { index: usize, rlimit: String },
     #[error("process.rlimits[{index}] ({rlimit}): soft limit {soft} exceeds hard limit {hard}")]
@@ -260,21 +266,58 @@ fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
     }
     validate::check_names(&raw)?;
     validate::check_device_numbers_given(&raw)?;
+    validate::check_exec_cpu_affinity(&raw, "/process")?;
+    typed(text, raw, "/process", path)
+}
+
+/// Reads a process.json (`exec --process`): a `process` object as in
+/// config.json, its execCPUAffinity lists checked by name as there. `path`
+/// only labels the errors.
+pub fn parse_process(text: &str, path: &Path) -> Result<Process, SpecError> {
+    let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| SpecError::Syntax {
+        path: path.to_path_buf(),
+        reason: reason_of(&e),
+        line: e.line(),
+        column: e.column(),
+    })?;
+    validate::check_exec_cpu_affinity(&raw, "")?;
+    typed(text, raw, "", path)
+}
+
+/// The typed document, read from `text` so errors have their positions.
+/// oci-spec refuses the empty execCPUAffinity list the spec allows ("if
+/// omitted or empty"): when that is what stopped it, the document without
+/// the empty lists (`raw`; the process object at `process`) is read instead.
+fn typed<T: serde::de::DeserializeOwned>(
+    text: &str,
+    mut raw: serde_json::Value,
+    process: &str,
+    path: &Path,
+) -> Result<T, SpecError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        // serde_path_to_error names the document itself ".", which reads as a typo.
-        let field = match e.path().to_string() {
-            root if root == "." => String::from("top level"),
-            field => field,
-        };
-        let inner = e.into_inner();
-        SpecError::Field {
-            path: path.to_path_buf(),
-            field,
-            reason: reason_of(&inner),
-            line: inner.line(),
-            column: inner.column(),
+    let error = match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    if error.path().to_string().contains("execCPUAffinity.")
+        && validate::drop_empty_exec_cpu_affinity(&mut raw, process)
+    {
+        if let Ok(value) = serde_path_to_error::deserialize(raw) {
+            return Ok(value);
         }
+    }
+    // serde_path_to_error names the document itself ".", which reads as a typo.
+    let field = match error.path().to_string() {
+        root if root == "." => String::from("top level"),
+        field => field,
+    };
+    let inner = error.into_inner();
+    Err(SpecError::Field {
+        path: path.to_path_buf(),
+        field,
+        reason: reason_of(&inner),
+        line: inner.line(),
+        column: inner.column(),
     })
 }
 
@@ -334,186 +377,5 @@ pub(crate) mod testdir {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::testdir::TestDir;
-    use super::*;
-
-    const MINIMAL: &str = r#"{
-  "ociVersion": "1.0.2",
-  "root": {"path": "rootfs"},
-  "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
-  "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "foo"}]}
-}"#;
-
-    fn bundle_with(config: Option<&str>) -> TestDir {
-        let dir = TestDir::new("load");
-        std::fs::create_dir(dir.path().join("rootfs")).expect("mkdir rootfs");
-        if let Some(text) = config {
-            std::fs::write(dir.path().join("config.json"), text).expect("write config");
-        }
-        dir
-    }
-
-    #[test]
-    fn load_reads_a_valid_bundle() {
-        let dir = bundle_with(Some(&MINIMAL.replace("\"foo\"", "\"uts\"")));
-        let spec = load(dir.path()).expect("valid bundle");
-        assert_eq!(spec.version(), "1.0.2");
-    }
-
-    #[test]
-    fn load_missing_config_names_the_path() {
-        let dir = bundle_with(None);
-        let err = load(dir.path()).unwrap_err();
-        assert!(matches!(err, SpecError::ConfigNotFound { .. }), "{err}");
-        let msg = err.to_string();
-        assert!(msg.contains("config.json not found"), "{msg}");
-        assert!(
-            msg.contains(&dir.path().join("config.json").display().to_string()),
-            "{msg}"
-        );
-        assert!(msg.contains("no such file or directory"), "{msg}");
-    }
-
-    #[test]
-    fn load_syntax_error_gives_line_and_column() {
-        let dir = bundle_with(Some("{\n  \"ociVersion\": \"1.0.2\",\n  \"root\": {,\n}"));
-        match load(dir.path()).unwrap_err() {
-            SpecError::Syntax { line, column, .. } => assert_eq!((line, column), (3, 12)),
-            other => panic!("expected Syntax, got {other}"),
-        }
-    }
-
-    #[test]
-    fn load_unknown_namespace_names_the_field() {
-        let dir = bundle_with(Some(MINIMAL));
-        let err = load(dir.path()).unwrap_err();
-        let msg = err.to_string();
-        match err {
-            SpecError::Field { field, line, .. } => {
-                assert_eq!(field, "linux.namespaces[2].type");
-                assert_eq!(line, 5);
-            }
-            other => panic!("expected Field, got {other}"),
-        }
-        assert!(msg.contains("unknown variant `foo`"), "{msg}");
-        assert!(msg.contains("line 5 column"), "{msg}");
-    }
-
-    #[test]
-    fn load_type_error_names_the_field() {
-        let text = MINIMAL
-            .replace("\"foo\"", "\"uts\"")
-            .replace("\"uid\": 0", "\"uid\": \"root\"");
-        let dir = bundle_with(Some(&text));
-        match load(dir.path()).unwrap_err() {
-            SpecError::Field { field, line, .. } => {
-                assert_eq!(field, "process.user.uid");
-                assert_eq!(line, 4);
-            }
-            other => panic!("expected Field, got {other}"),
-        }
-    }
-
-    #[test]
-    fn load_runs_validation() {
-        let text = MINIMAL
-            .replace("\"foo\"", "\"uts\"")
-            .replace("\"cwd\": \"/\"", "\"cwd\": \"tmp\"");
-        let dir = bundle_with(Some(&text));
-        assert!(matches!(
-            load(dir.path()).unwrap_err(),
-            SpecError::RelativeCwd { .. }
-        ));
-    }
-
-    #[test]
-    fn a_top_level_error_says_top_level() {
-        // Found by the config fuzz target: the field used to read ".".
-        let err = parse(
-            r#"{"root": {"path": "a"}, "root": {"path": "b"}}"#,
-            Path::new("config.json"),
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "parse config.json: top level: duplicate field `root` at line 1 column 30"
-        );
-    }
-
-    #[test]
-    fn a_document_that_is_not_an_object_is_refused() {
-        // Found by the config fuzz target: `[]` read as a spec with nothing set.
-        let err = parse("[]", Path::new("config.json")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "parse config.json: the top level must be a JSON object, not an array"
-        );
-        let err = parse(r#"["1.0.2", {"path": "rootfs"}]"#, Path::new("config.json")).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                SpecError::NotAnObject {
-                    kind: "an array",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        let err = parse("null", Path::new("config.json")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "parse config.json: the top level must be a JSON object, not null"
-        );
-    }
-
-    #[test]
-    fn parse_rejects_unknown_capability_by_name() {
-        let text = r#"{"ociVersion": "1.0.2", "process": {"cwd": "/", "user": {"uid": 0, "gid": 0},
-            "capabilities": {"bounding": ["CAP_KILL", "CAP_FLY"]}}}"#;
-        let err = parse(text, Path::new("config.json")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown capability \"CAP_FLY\" in process.capabilities.bounding[1]"
-        );
-    }
-
-    #[test]
-    fn parse_rejects_capability_without_prefix() {
-        // oci-spec would accept this; the spec's values are capabilities(7) names.
-        let text = r#"{"process": {"capabilities": {"ambient": ["sys_admin"]}}}"#;
-        let err = parse(text, Path::new("config.json")).unwrap_err();
-        assert!(
-            matches!(err, SpecError::UnknownCapability { ref name, .. } if name == "sys_admin"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn parse_rejects_unknown_rlimit_by_name() {
-        let text = r#"{"process": {"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1},
-            {"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]}}"#;
-        let err = parse(text, Path::new("config.json")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown rlimit type \"RLIMIT_FOO\" in process.rlimits[1].type"
-        );
-    }
-
-    #[test]
-    fn rootfs_path_joins_relative_and_keeps_absolute() {
-        let mut spec = default_spec(false);
-        let bundle = Path::new("/run/bundle");
-        assert_eq!(
-            rootfs_path(&spec, bundle),
-            PathBuf::from("/run/bundle/rootfs")
-        );
-        if let Some(root) = spec.root_mut() {
-            root.set_path(PathBuf::from("/srv/root/../root"));
-        }
-        assert_eq!(
-            rootfs_path(&spec, bundle),
-            PathBuf::from("/srv/root/../root")
-        );
-    }
-}
+#[path = "load_tests.rs"]
+mod tests;

@@ -119,6 +119,7 @@ fn check_process(spec: &Spec) -> Result<(), SpecError> {
     if process.args().as_deref().unwrap_or_default().is_empty() {
         return Err(SpecError::EmptyArgs);
     }
+    crate::affinity::ExecAffinity::of(process)?;
     let mut seen = HashSet::new();
     for (index, rlimit) in process.rlimits().iter().flatten().enumerate() {
         let name = serde_name(&rlimit.typ());
@@ -517,6 +518,42 @@ pub(super) fn check_device_numbers_given(raw: &Value) -> Result<(), SpecError> {
         }
     }
     Ok(())
+}
+
+/// runtime-spec 1.2 `process.execCPUAffinity`: each list is checked in the
+/// untyped document, before oci-spec parses it, so a bad one is named with
+/// the reason (oci-spec's pattern says only "invalid format", and lets
+/// through a backward range or a CPU number no mask can hold).
+/// `process` points at the process object ("/process" in config.json, ""
+/// in a process.json).
+pub(super) fn check_exec_cpu_affinity(raw: &Value, process: &str) -> Result<(), SpecError> {
+    for field in ["initial", "final"] {
+        let pointer = format!("{process}/execCPUAffinity/{field}");
+        let Some(Value::String(list)) = raw.pointer(&pointer) else {
+            continue;
+        };
+        if list.is_empty() {
+            continue;
+        }
+        crate::affinity::CpuSet::parse(list).map_err(|reason| SpecError::ExecCpuAffinity {
+            field,
+            value: list.clone(),
+            reason,
+        })?;
+    }
+    Ok(())
+}
+
+/// Removes the empty lists of `process.execCPUAffinity`, which mean "not
+/// set"; says whether there were any.
+pub(super) fn drop_empty_exec_cpu_affinity(raw: &mut Value, process: &str) -> bool {
+    let pointer = format!("{process}/execCPUAffinity");
+    let Some(Value::Object(affinity)) = raw.pointer_mut(&pointer) else {
+        return false;
+    };
+    let before = affinity.len();
+    affinity.retain(|_, list| list.as_str() != Some(""));
+    affinity.len() != before
 }
 
 #[cfg(test)]

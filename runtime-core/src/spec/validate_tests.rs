@@ -103,6 +103,7 @@ impl Case {
     pub(super) fn validate(&self) -> Result<(), SpecError> {
         check_names(&self.config)?;
         check_device_numbers_given(&self.config)?;
+        check_exec_cpu_affinity(&self.config, "/process")?;
         validate(&self.spec(), self.dir.path())
     }
 }

@@ -1,6 +1,10 @@
 //! Podman with the runtime under test as its OCI runtime (`podman --runtime PATH`), on a
 //! busybox rootfs directory (`--rootfs`), with storage of its own per test.
 
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
 use berth_conformance::podman::Podman;
 use berth_conformance::unique_name;
 
@@ -164,6 +168,66 @@ fn privileged_and_device_ptmx_runs_keep_the_ptmx_link() {
     let out = podman.podman_in_terminal(&strs(&args));
     assert_eq!(out.code, 7, "{}", out.describe());
     assert!(out.stdout.contains("/dev/pts/0"), "{}", out.describe());
+    let id = podman.inspect(&name, "{{.Id}}");
+    podman.podman(&["rm", &name]).ok();
+    podman.assert_nothing_left(&id, &[]);
+}
+
+/// Podman adds `tmpcopyup` to every tmpfs it asks for: `--read-only` (a tmpfs at /run,
+/// /tmp and /var/tmp), `--tmpfs` and `--mount type=tmpfs`. Each starts with what the
+/// rootfs held there (a symlink as the link itself), takes writes that never reach the
+/// rootfs, and the rest of the rootfs stays read-only.
+#[test]
+fn read_only_and_tmpfs_mounts_start_with_the_rootfs_contents() {
+    let Some(podman) = Podman::new() else { return };
+    let rootfs = Path::new(&podman.rootfs()).to_path_buf();
+    for (dir, contents) in [("x", "from-x"), ("y", "from-y"), ("run", "from-run")] {
+        fs::create_dir_all(rootfs.join(dir).join("sub")).unwrap();
+        fs::write(rootfs.join(dir).join("sub/file"), contents).unwrap();
+    }
+    symlink("/etc/shadow", rootfs.join("x/link")).unwrap();
+    let script = "cat /x/sub/file /y/sub/file /run/sub/file; echo; readlink /x/link; \
+        for d in /x /y /run /tmp /var/tmp; do touch $d/new || exit 9; done; \
+        touch /etc/new 2>/dev/null || echo rootfs-read-only; \
+        for d in /x /y /run /tmp /var/tmp; do \
+        grep \" $d \" /proc/self/mountinfo | cut -d' ' -f5,9; done";
+    let name = unique_name();
+    let args = podman.run_args(
+        &[
+            "--name",
+            &name,
+            "--read-only",
+            "--tmpfs",
+            "/x",
+            "--mount",
+            "type=tmpfs,destination=/y",
+        ],
+        &["sh", "-c", script],
+    );
+    let out = podman.podman(&strs(&args));
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let lines: Vec<&str> = out.stdout.lines().map(str::trim_end).collect();
+    assert_eq!(
+        lines,
+        [
+            "from-xfrom-yfrom-run",
+            "/etc/shadow",
+            "rootfs-read-only",
+            "/x tmpfs",
+            "/y tmpfs",
+            "/run tmpfs",
+            "/tmp tmpfs",
+            "/var/tmp tmpfs",
+        ],
+        "{}",
+        out.describe()
+    );
+    for dir in ["x", "y", "run", "tmp", "var/tmp"] {
+        assert!(
+            !rootfs.join(dir).join("new").exists(),
+            "a write to /{dir} reached the rootfs"
+        );
+    }
     let id = podman.inspect(&name, "{{.Id}}");
     podman.podman(&["rm", &name]).ok();
     podman.assert_nothing_left(&id, &[]);

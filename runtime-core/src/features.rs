@@ -8,10 +8,10 @@ use serde_json::Value;
 
 use crate::spec::{KNOWN_CAPABILITIES, OCI_VERSION};
 
-/// The mount option names Berth recognises (runc's list without
-/// tmpcopyup, plus idmap/ridmap), sorted as runc prints them. Filesystem
+/// The mount option names Berth recognises (runc's list, plus
+/// idmap/ridmap), sorted as runc prints them. Filesystem
 /// data such as "mode=755" is passed through to mount(2) and not listed.
-pub const MOUNT_OPTIONS: [&str; 63] = [
+pub const MOUNT_OPTIONS: [&str; 64] = [
     "acl",
     "async",
     "atime",
@@ -74,6 +74,7 @@ pub const MOUNT_OPTIONS: [&str; 63] = [
     "suid",
     "symfollow",
     "sync",
+    "tmpcopyup",
     "unbindable",
 ];
 
@@ -223,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn mount_options_are_sorted_unique_and_without_tmpcopyup() {
+    fn mount_options_are_sorted_unique_and_have_tmpcopyup() {
         let f = features();
         let options: Vec<&str> = f["mountOptions"]
             .as_array()
@@ -233,7 +234,7 @@ mod tests {
             .collect();
         assert_eq!(options.len(), MOUNT_OPTIONS.len());
         assert!(options.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
-        assert!(!options.contains(&"tmpcopyup"));
+        assert!(options.contains(&"tmpcopyup"), "podman asks for it");
         for needed in [
             "ro",
             "rw",

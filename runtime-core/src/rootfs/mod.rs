@@ -2,6 +2,7 @@
 //! propagation, the rootfs bind, config mounts, devices, pivot_root, masked
 //! and read-only paths, and a read-only root.
 
+mod copy_up;
 mod devices;
 pub mod host_mount;
 mod idmap;
@@ -9,6 +10,7 @@ mod inroot;
 mod mount_api;
 mod mounts;
 
+pub use copy_up::CopyError;
 pub use inroot::{Root, TargetKind};
 pub use mount_api::{attach, clone_tree, openat2, FsContext, MountAttr};
 pub use mounts::MountOptions;
@@ -50,8 +52,16 @@ pub enum RootfsError {
     MissingSource(PathBuf),
     #[error("mount target {0} must be a directory, not a symlink or file")]
     TargetNotDirectory(PathBuf),
-    #[error("unsupported mount option {0:?}")]
-    UnsupportedOption(String),
+    #[error("mount {destination}: tmpcopyup is for tmpfs mounts only, not {fstype}")]
+    CopyUpNotTmpfs {
+        destination: PathBuf,
+        fstype: String,
+    },
+    #[error("mount {destination}: tmpcopyup: {source}")]
+    CopyUp {
+        destination: PathBuf,
+        source: copy_up::CopyError,
+    },
     #[error("create device {path}: {source}")]
     Device {
         path: PathBuf,

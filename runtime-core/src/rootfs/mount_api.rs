@@ -222,6 +222,27 @@ impl FsContext {
     }
 }
 
+/// Make the filesystem of the mount `fd` read-only, its superblock itself
+/// (`fspick` + reconfigure), as `ro` makes a new one at creation: for a
+/// filesystem filled in before it is shut.
+pub fn make_superblock_read_only(fd: BorrowedFd) -> io::Result<()> {
+    // Not in the libc crate yet (linux/mount.h).
+    const FSPICK_CLOEXEC: libc::c_uint = 0x1;
+    const FSPICK_EMPTY_PATH: libc::c_uint = 0x8;
+    // SAFETY: a borrowed descriptor and an empty NUL-terminated path with FSPICK_EMPTY_PATH; result checked.
+    let picked = fd_result(unsafe {
+        libc::syscall(
+            libc::SYS_fspick,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            FSPICK_CLOEXEC | FSPICK_EMPTY_PATH,
+        )
+    })?;
+    let ctx = FsContext { fd: picked };
+    ctx.set_option("ro")?;
+    ctx.config(libc::FSCONFIG_CMD_RECONFIGURE, None, None)
+}
+
 /// `openat2` with `RESOLVE_*` flags; the basis of every in-rootfs lookup.
 pub fn openat2(
     dir: BorrowedFd,

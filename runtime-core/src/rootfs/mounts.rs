@@ -1,5 +1,6 @@
 //! The mounts of config.json: option parsing and one mount at a time.
 
+use super::copy_up;
 use super::idmap::{self, IdMap};
 use super::inroot::{Root, TargetKind};
 use super::mount_api::{self, FsContext, MountAttr};
@@ -21,6 +22,8 @@ pub struct MountOptions {
     pub bind: Option<bool>,
     /// `Some(recursive)` for `idmap`/`ridmap`.
     pub idmap: Option<bool>,
+    /// `tmpcopyup`: a tmpfs starts with a copy of what the rootfs holds at its destination.
+    pub copy_up: bool,
     /// Superblock flags and filesystem data (`mode=755`, `newinstance`, `sync`).
     pub fs_options: Vec<String>,
 }
@@ -113,7 +116,7 @@ impl MountOptions {
                     }
                     "idmap" => parsed.idmap = Some(parsed.idmap.unwrap_or(false)),
                     "ridmap" => parsed.idmap = Some(true),
-                    "tmpcopyup" => return Err(RootfsError::UnsupportedOption(option.clone())),
+                    "tmpcopyup" => parsed.copy_up = true,
                     _ => parsed.fs_options.push(option.clone()),
                 }
             }
@@ -190,15 +193,22 @@ pub fn mount_one(
 ) -> Result<(), RootfsError> {
     let destination = mount.destination();
     let fail = |op| mount_failed(destination, op);
-    let options = MountOptions::parse(mount.options().as_deref().unwrap_or_default())?;
+    let mut options = MountOptions::parse(mount.options().as_deref().unwrap_or_default())?;
     let fstype = mount.typ().as_deref().unwrap_or("");
 
+    let is_bind = options.bind.is_some() || fstype == "bind";
+    if options.copy_up && (is_bind || fstype != "tmpfs") {
+        return Err(RootfsError::CopyUpNotTmpfs {
+            destination: destination.clone(),
+            fstype: if is_bind { "bind" } else { fstype }.to_string(),
+        });
+    }
     if fstype == "cgroup" && options.bind.is_none() {
         (env.enter_cgroup)().map_err(RootfsError::Cgroup)?;
         return mount_cgroup_tree(root, mount, &options, env.cgroups);
     }
 
-    let (detached, target) = if options.bind.is_some() || fstype == "bind" {
+    let (detached, target) = if is_bind {
         let source = bind_source(mount, env.bundle)?;
         let meta = std::fs::metadata(&source).map_err(|e| RootfsError::BindSource {
             source_path: source.clone(),
@@ -223,6 +233,9 @@ pub fn mount_one(
             .map_err(fail("create the target of"))?;
         (tree, target)
     } else {
+        if fstype == "tmpfs" {
+            inherit_directory_mode(root, destination, &mut options)?;
+        }
         let detached = match new_filesystem(mount, fstype, &options, env) {
             // A user namespace may mount sysfs only with a network namespace
             // of its own; crun then binds the host's /sys, and so do we.
@@ -248,6 +261,12 @@ pub fn mount_one(
             root.ensure(destination, TargetKind::Directory)
                 .map_err(fail("create the target of"))?
         };
+        if options.copy_up {
+            // The copy's tmpfs pages are charged to the memory cgroup of
+            // whoever writes them, for as long as they live: the container's.
+            (env.enter_cgroup)().map_err(RootfsError::Cgroup)?;
+            fill_from_rootfs(detached.as_fd(), target.as_fd(), &options, destination)?;
+        }
         (detached, target)
     };
     mount_api::set_attr(detached.as_fd(), options.recursive_attr, true)
@@ -281,10 +300,75 @@ fn new_filesystem(
     }
     // mount(8)'s `ro` on a new filesystem makes the superblock read-only
     // too, not just this mount: nothing can write to it through any view.
-    if options.attr.set & libc::MOUNT_ATTR_RDONLY != 0 {
+    // A tmpfs to copy into is made read-only once filled (fill_from_rootfs).
+    let read_only = options.attr.set & libc::MOUNT_ATTR_RDONLY != 0;
+    if read_only && !options.copy_up {
         ctx.set_option("ro").map_err(|e| ("set options of", e))?;
     }
-    ctx.mount(options.attr.set).map_err(|e| ("create", e))
+    let mut attr = options.attr.set;
+    if options.copy_up {
+        attr &= !libc::MOUNT_ATTR_RDONLY;
+    }
+    ctx.mount(attr).map_err(|e| ("create", e))
+}
+
+/// A tmpfs over a directory of the rootfs takes that directory's mode
+/// unless its options give `mode=`, as runc and crun do: a tmpfs at /run
+/// stays 0755 rather than tmpfs's default 1777. The owner is not taken.
+fn inherit_directory_mode(
+    root: &Root,
+    destination: &Path,
+    options: &mut MountOptions,
+) -> Result<(), RootfsError> {
+    if options.fs_options.iter().any(|o| o.starts_with("mode=")) {
+        return Ok(());
+    }
+    let target = match root.open_path(destination, libc::O_PATH) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(mount_failed(destination, "open the target of")(e)),
+    };
+    let stat = nix::sys::stat::fstat(&target)
+        .map_err(|e| mount_failed(destination, "inspect the target of")(e.into()))?;
+    if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        let mode = format!("mode={:o}", stat.st_mode & 0o7777);
+        options.fs_options.insert(0, mode);
+    }
+    Ok(())
+}
+
+/// `tmpcopyup`: copy what the rootfs holds at the mount's target (the
+/// directory `target`, resolved in-root) into the detached tmpfs, before it
+/// is attached over it; then make it read-only if the mount is `ro`. A
+/// target that is no directory has nothing to copy (and the attach fails).
+fn fill_from_rootfs(
+    tmpfs: BorrowedFd,
+    target: BorrowedFd,
+    options: &MountOptions,
+    destination: &Path,
+) -> Result<(), RootfsError> {
+    let is_dir = nix::sys::stat::fstat(target)
+        .map_err(|e| mount_failed(destination, "inspect the target of")(e.into()))?
+        .st_mode
+        & libc::S_IFMT
+        == libc::S_IFDIR;
+    if is_dir {
+        copy_up::copy_tree(target, tmpfs).map_err(|source| RootfsError::CopyUp {
+            destination: destination.to_path_buf(),
+            source,
+        })?;
+    }
+    if options.attr.set & libc::MOUNT_ATTR_RDONLY != 0 {
+        let fail = mount_failed(destination, "make read-only");
+        mount_api::make_superblock_read_only(tmpfs).map_err(fail)?;
+        let read_only = MountAttr {
+            set: libc::MOUNT_ATTR_RDONLY,
+            ..Default::default()
+        };
+        mount_api::set_attr(tmpfs, read_only, false)
+            .map_err(mount_failed(destination, "make read-only"))?;
+    }
+    Ok(())
 }
 
 /// The mapping of an idmapped bind: its own uidMappings/gidMappings (which
@@ -478,8 +562,10 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_options_are_refused() {
-        let err = MountOptions::parse(&["tmpcopyup".to_string()]).unwrap_err();
-        assert!(err.to_string().contains("tmpcopyup"));
+    fn tmpcopyup_is_recognised_and_not_for_the_filesystem() {
+        let o = parse(&["nosuid", "tmpcopyup", "mode=755"]);
+        assert!(o.copy_up);
+        assert_eq!(o.fs_options, vec!["mode=755"]);
+        assert!(!parse(&["nosuid"]).copy_up);
     }
 }

@@ -19,10 +19,10 @@ pub use validate::{validate, validate_with, FilesystemProbe};
 /// The runtime-spec version Berth writes and claims to support.
 ///
 /// `oci_spec::runtime::VERSION` (0.10) still reads "1.1.0", but the crate's
-/// types already deserialise every 1.2 field (idmapped mounts, ioPriority,
-/// scheduler, execCPUAffinity, potentiallyUnsafeConfigAnnotations), so that
-/// constant lags the types; 1.2.1 is what runc 1.3 writes.
-pub const OCI_VERSION: &str = "1.2.1";
+/// types already deserialise the 1.2 and 1.3 fields, so that constant lags
+/// the types. Of 1.3's additions, `linux.netDevices` and `linux.memoryPolicy`
+/// are refused by name at create (as `linux.intelRdt` is), never ignored.
+pub const OCI_VERSION: &str = "1.3.0";
 
 const CONFIG_FILE: &str = "config.json";
 
@@ -225,9 +225,25 @@ pub fn load_text(
     bundle: &Path,
     has_filesystem: &FilesystemProbe,
 ) -> Result<Spec, SpecError> {
-    let spec = parse(text, path)?;
+    let mut spec = parse(text, path)?;
+    anchor_mount_destinations(&mut spec);
     validate_with(&spec, bundle, has_filesystem)?;
     Ok(spec)
+}
+
+/// config.md "Mounts" (spec 1.3): a relative `destination` MAY be given on
+/// Linux and MUST be read as relative to "/". It is made absolute here, once,
+/// so validation and the rootfs code only ever see absolute destinations.
+pub fn anchor_mount_destinations(spec: &mut Spec) {
+    let Some(mounts) = spec.mounts_mut().as_mut() else {
+        return;
+    };
+    for mount in mounts {
+        if mount.destination().is_relative() {
+            let anchored = Path::new("/").join(mount.destination());
+            mount.set_destination(anchored);
+        }
+    }
 }
 
 /// Parses config.json text; `path` only labels the errors.
@@ -261,7 +277,7 @@ fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
     validate::check_names(&raw)?;
     validate::check_device_numbers_given(&raw)?;
     let mut de = serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         // serde_path_to_error names the document itself ".", which reads as a typo.
         let field = match e.path().to_string() {
             root if root == "." => String::from("top level"),
@@ -275,7 +291,27 @@ fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
             line: inner.line(),
             column: inner.column(),
         }
-    })
+    })?;
+    if let Some(resources) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.resources_mut().as_mut())
+    {
+        drop_pids_without_limit(&raw["linux"]["resources"], resources);
+    }
+    Ok(spec)
+}
+
+/// `pids` without `limit` sets nothing (spec 1.3 made `limit` optional), but
+/// oci-spec reads the missing field as 0, which is now a real limit: such a
+/// `pids` is dropped. `raw` is the untyped `resources` object.
+pub fn drop_pids_without_limit(
+    raw: &serde_json::Value,
+    resources: &mut oci_spec::runtime::LinuxResources,
+) {
+    if raw.get("pids").is_some_and(|p| p.get("limit").is_none()) {
+        resources.set_pids(None);
+    }
 }
 
 /// serde_json's message without the " at line L column C" it appends, so the
@@ -359,6 +395,47 @@ mod tests {
         let dir = bundle_with(Some(&MINIMAL.replace("\"foo\"", "\"uts\"")));
         let spec = load(dir.path()).expect("valid bundle");
         assert_eq!(spec.version(), "1.0.2");
+    }
+
+    /// config.md "Mounts" (spec 1.3): a relative destination is relative to "/".
+    #[test]
+    fn load_anchors_relative_mount_destinations_at_the_root() {
+        let config = MINIMAL.replace("\"foo\"", "\"uts\"").replace(
+            "\"linux\"",
+            r#""mounts": [{"destination": "run/x", "type": "tmpfs", "source": "tmpfs"},
+                         {"destination": "/abs", "type": "tmpfs", "source": "tmpfs"}],
+               "linux""#,
+        );
+        let dir = bundle_with(Some(&config));
+        let spec = load(dir.path()).expect("a relative destination is valid");
+        let destinations: Vec<&Path> = spec
+            .mounts()
+            .iter()
+            .flatten()
+            .map(|m| m.destination().as_path())
+            .collect();
+        assert_eq!(destinations, [Path::new("/run/x"), Path::new("/abs")]);
+    }
+
+    /// config-linux.md "PIDs" (spec 1.3): `limit` is optional and 0 is a limit.
+    #[test]
+    fn load_keeps_a_pids_limit_of_zero_and_drops_pids_without_limit() {
+        let limit = |pids: &str| {
+            let config = MINIMAL.replace("\"foo\"", "\"uts\"").replace(
+                "\"namespaces\"",
+                &format!("\"resources\": {{\"pids\": {pids}}}, \"namespaces\""),
+            );
+            let dir = bundle_with(Some(&config));
+            let spec = load(dir.path()).expect("valid pids");
+            spec.linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref())
+                .and_then(|r| r.pids().as_ref())
+                .map(|p| p.limit())
+        };
+        assert_eq!(limit(r#"{"limit": 0}"#), Some(0));
+        assert_eq!(limit(r#"{"limit": -1}"#), Some(-1));
+        assert_eq!(limit("{}"), None);
     }
 
     #[test]

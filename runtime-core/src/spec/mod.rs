@@ -10,10 +10,12 @@ pub use oci_spec::runtime::Spec;
 
 mod default;
 mod names;
+mod normalise;
 mod validate;
 
 pub use default::default_spec;
 pub use names::{KNOWN_CAPABILITIES, KNOWN_RLIMITS};
+pub use normalise::{anchor_mount_destinations, drop_pids_without_limit};
 pub use validate::{validate, validate_with, FilesystemProbe};
 
 /// The runtime-spec version Berth writes and claims to support.
@@ -231,21 +233,6 @@ pub fn load_text(
     Ok(spec)
 }
 
-/// config.md "Mounts" (spec 1.3): a relative `destination` MAY be given on
-/// Linux and MUST be read as relative to "/". It is made absolute here, once,
-/// so validation and the rootfs code only ever see absolute destinations.
-pub fn anchor_mount_destinations(spec: &mut Spec) {
-    let Some(mounts) = spec.mounts_mut().as_mut() else {
-        return;
-    };
-    for mount in mounts {
-        if mount.destination().is_relative() {
-            let anchored = Path::new("/").join(mount.destination());
-            mount.set_destination(anchored);
-        }
-    }
-}
-
 /// Parses config.json text; `path` only labels the errors.
 fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
     // Parsed untyped first so syntax errors are told apart from type errors,
@@ -300,18 +287,6 @@ fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
         drop_pids_without_limit(&raw["linux"]["resources"], resources);
     }
     Ok(spec)
-}
-
-/// `pids` without `limit` sets nothing (spec 1.3 made `limit` optional), but
-/// oci-spec reads the missing field as 0, which is now a real limit: such a
-/// `pids` is dropped. `raw` is the untyped `resources` object.
-pub fn drop_pids_without_limit(
-    raw: &serde_json::Value,
-    resources: &mut oci_spec::runtime::LinuxResources,
-) {
-    if raw.get("pids").is_some_and(|p| p.get("limit").is_none()) {
-        resources.set_pids(None);
-    }
 }
 
 /// serde_json's message without the " at line L column C" it appends, so the

@@ -115,23 +115,6 @@ fn missing_rootfs_dir() {
     );
 }
 
-/// config.md "Mounts" (spec 1.0.2, the version runc 1.1.5 implements): destination "MUST
-/// be an absolute path". runc only warns that support "will be removed".
-#[test]
-fn relative_mount_destination_berth_only() {
-    if !berth_only("runc 1.1.5 accepts a relative mount destination with a warning") {
-        return;
-    }
-    rejected(
-        |c| {
-            let mount =
-                json!({ "destination": "relative/dir", "type": "tmpfs", "source": "tmpfs" });
-            c["mounts"].as_array_mut().unwrap().push(mount);
-        },
-        "relative/dir",
-    );
-}
-
 #[test]
 fn empty_args() {
     rejected(|c| c["process"]["args"] = json!([]), "args");
@@ -239,6 +222,25 @@ fn unsupported_fields_are_refused_berth_only() {
     rejected(
         |c| c["linux"]["intelRdt"] = json!({ "closID": "x" }),
         "intelRdt",
+    );
+}
+
+/// Spec 1.3's additions Berth does not apply (it reports ociVersionMax 1.3.0)
+/// are refused by name, never ignored: a container without the network
+/// device or the NUMA policy it asked for (runc 1.1.5 ignores the unknown
+/// fields, hence berth_only).
+#[test]
+fn spec_1_3_fields_berth_cannot_apply_are_refused_berth_only() {
+    if !berth_only("runc 1.1.5 predates spec 1.3 and ignores these fields") {
+        return;
+    }
+    rejected(
+        |c| c["linux"]["netDevices"] = json!({ "eth1": { "name": "eth1" } }),
+        "netDevices",
+    );
+    rejected(
+        |c| c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_BIND", "nodes": "0" }),
+        "memoryPolicy",
     );
 }
 

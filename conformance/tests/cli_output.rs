@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use berth_conformance::{
-    is_rfc3339, runc_default_spec, skip, top_level_keys, Bundle, HostDir, Runtime, RUNC,
+    berth_only, is_rfc3339, runc_default_spec, skip, top_level_keys, Bundle, HostDir, Runtime, RUNC,
 };
 use serde_json::Value;
 
@@ -191,6 +191,31 @@ fn features_is_json_with_oci_version_range() {
             .unwrap_or_else(|| panic!("{key} missing: {features}"));
         assert!(version.starts_with("1."), "{key} = {version}");
     }
+}
+
+/// features.md: the newest spec version Berth implements (1.3.0), and
+/// features-linux.md "cgroup": the rdma controller, whose limits Berth applies.
+#[test]
+fn features_report_spec_1_3_and_rdma_berth_only() {
+    if !berth_only("runc 1.1.5 implements spec 1.0.2 and has no features command") {
+        return;
+    }
+    let out = Runtime::new().cmd_raw(&["features"]);
+    let features: Value = serde_json::from_str(&out.ok().stdout).unwrap();
+    assert_eq!(features["ociVersionMax"], "1.3.0", "{features}");
+    assert_eq!(features["linux"]["cgroup"]["rdma"], true, "{features}");
+}
+
+/// `--help` names the state root Berth uses when `--root` is not given.
+#[test]
+fn help_names_the_default_state_root_berth_only() {
+    if !berth_only("runc's default root is /run/runc") {
+        return;
+    }
+    let out = Runtime::new().cmd_raw(&["--help"]);
+    let text = &out.ok().stdout;
+    assert!(text.contains("(default: \"/run/berth\")"), "{text}");
+    assert!(!text.contains("/run/runc"), "{text}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! config.md "POSIX-platform Hooks" and runtime.md "Lifecycle": each hook runs
 //! at its point, in its namespace, with the state on stdin, its own args and
 //! env; a failing create-phase hook fails `create` and leaves nothing, a
-//! failing poststart hook only warns.
+//! failing poststart hook fails `start` and stops the container (spec 1.3).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -142,22 +142,45 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     rt.assert_nothing_left(&id, &bundle);
 }
 
+/// runtime.md "Lifecycle" step 9 (spec 1.3): a failing poststart hook MUST
+/// generate an error and stop the container; the hooks after it do not run.
+/// Both `start` and a detached `run` fail, and the run leaves nothing.
 #[test]
-fn a_failing_poststart_hook_only_warns_berth_only() {
+fn a_failing_poststart_hook_fails_start_and_stops_the_container_berth_only() {
     if !berth_only(RUNC_POSTSTART_AT_CREATE) {
         return;
     }
     let out = HostDir::new();
     let script = out.path().join("fail.sh");
-    write_script(&script, "#!/bin/sh\nexit 1\n");
+    write_script(
+        &script,
+        "#!/bin/sh
+echo poststart-said-no >&2
+exit 3
+",
+    );
+    let after = out.path().join("after");
+    let hooks = json!({ "poststart": [
+        { "path": script },
+        { "path": "/bin/sh", "args": ["sh", "-c", format!("touch {}", after.display())] }
+    ] });
     let mut bundle = Bundle::sleeper();
-    bundle.edit(|c| c["hooks"] = json!({ "poststart": [{ "path": script }] }));
+    bundle.edit(|c| c["hooks"] = hooks.clone());
     let rt = Runtime::new();
     let id = rt.new_id();
     rt.create(&id, &bundle, &[]).ok();
-    rt.start(&id).ok();
-    assert_eq!(rt.state(&id)["status"], "running");
-    rt.kill_and_delete(&id, &bundle);
+    let started = rt.start(&id);
+    let text = started.fails();
+    assert!(text.contains("poststart-said-no"), "{}", started.describe());
+    assert_eq!(rt.wait_status(&id, "stopped")["status"], "stopped");
+    assert!(!after.exists(), "the hook after the failing one ran");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+
+    let id = rt.new_id();
+    let run = rt.run(&id, &bundle, &["--detach"]);
+    run.fails_with("poststart-said-no");
+    rt.assert_nothing_left(&id, &bundle);
 }
 
 /// config.md "POSIX-platform Hooks": `args` is the hook's whole argv (args[0]

@@ -5,8 +5,8 @@ use std::fs;
 use std::path::Path;
 
 use berth_conformance::{
-    has_option as has, mount_at, mounts_mentioning, parse_mountinfo, Bundle, HostDir, Mount,
-    Runtime,
+    has_option as has, mount_at, mounts_mentioning, parse_mountinfo, tmpfs_mount, Bundle, HostDir,
+    Mount, Runtime,
 };
 use serde_json::json;
 
@@ -224,4 +224,49 @@ fn readonly_paths_reject_writes() {
     assert_eq!(first, "read-only");
     let proc_sys = mount_at(&parse_mountinfo(mountinfo), "/proc/sys").clone();
     assert!(has(&proc_sys.options, "ro"), "{proc_sys:?}");
+}
+
+/// config.md "Mounts" (spec 1.3): a relative destination MAY be given on
+/// Linux and MUST be read as relative to "/".
+#[test]
+fn a_relative_destination_is_relative_to_the_root() {
+    let mut bundle = Bundle::busybox(&[]);
+    bundle.add_mount(json!({
+        "destination": "relative/dir", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]
+    }));
+    let mounts = container_mounts(bundle);
+    let mount = mount_at(&mounts, "/relative/dir");
+    assert_eq!(mount.fs_type, "tmpfs", "{mount:?}");
+}
+
+/// config-linux.md "Mount Label": on a host without SELinux the label has
+/// nowhere to go; podman, CRI-O and docker set it on every SELinux-capable
+/// config, so it is accepted and ignored (docs/cli.md), and no mount gets a
+/// `context=` the kernel would refuse.
+#[test]
+fn a_mount_label_without_selinux_is_ignored() {
+    if Path::new("/sys/fs/selinux/enforce").exists() {
+        berth_conformance::skip("the host has SELinux: the label would be applied");
+        return;
+    }
+    if !berth_conformance::berth_only(
+        "runc 1.1.5 passes context= to tmpfs without SELinux, and the mount fails",
+    ) {
+        return;
+    }
+    let mut bundle = Bundle::busybox(&[]);
+    bundle.edit(|c| {
+        c["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c715,c811")
+    });
+    bundle.add_mount(tmpfs_mount("/scratch", &[]));
+    let mounts = container_mounts(bundle);
+    for path in ["/scratch", "/dev", "/dev/shm"] {
+        let mount = mount_at(&mounts, path);
+        assert!(
+            !(mount.options.iter())
+                .chain(&mount.super_options)
+                .any(|o| o.starts_with("context=")),
+            "{path}: {mount:?}"
+        );
+    }
 }

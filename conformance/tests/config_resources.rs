@@ -101,6 +101,22 @@ fn pids_limit_is_set() {
     assert_eq!(got, ["10"]);
 }
 
+/// config-linux.md "PIDs" (spec 1.3): 0 is a real limit, not "no limit"
+/// (runc < 1.4 wrote "max"); a `pids` without `limit` (optional since 1.3)
+/// sets nothing, so the file keeps the kernel's "max".
+#[test]
+fn pids_limit_zero_is_a_limit_and_no_limit_sets_nothing() {
+    if !berth_only("runc 1.1.5 reads pids.limit 0 as no limit (spec < 1.3)") {
+        return;
+    }
+    let file = cgroup_file("pids", "pids.max", "pids.max");
+    // `cat` runs in the init's own process: exec needs no fork.
+    let got = read_in_container(json!({ "pids": { "limit": 0 } }), &[&file]);
+    assert_eq!(got, ["0"]);
+    let got = read_in_container(json!({ "pids": {} }), &[&file]);
+    assert_eq!(got, ["max"]);
+}
+
 /// The weight file this host's kernel offers a new cgroup: blkio.weight (CFQ, gone since
 /// 5.0) or blkio.bfq.weight (BFQ); io.bfq.weight or io.weight on a unified host. The root
 /// cgroup lacks some of them, so a probe cgroup is made and removed.

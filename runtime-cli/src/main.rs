@@ -148,7 +148,7 @@ fn run(
             Ok(0)
         }
         Command::Start { id } => {
-            warn_all(logger, berth::Container::load(&root, &id)?.start()?);
+            berth::Container::load(&root, &id)?.start()?;
             Ok(0)
         }
         Command::Run(args) => run_container(global, &args, logger, passed),
@@ -290,12 +290,9 @@ fn run_container(
     let id = args.create.id.clone();
     if args.create.detach {
         let mut created = berth::create(&create_options(global, &args.create, true, passed)?)?;
-        match created.start() {
-            Ok(warnings) => warn_all(logger, warnings),
-            Err(e) => {
-                let _ = container::delete(&root, &id, true);
-                return Err(e.into());
-            }
+        if let Err(e) = created.start() {
+            let _ = container::delete(&root, &id, true);
+            return Err(e.into());
         }
         return Ok(0);
     }
@@ -306,10 +303,9 @@ fn run_container(
     if let Some(master) = &console {
         berth::foreground::follow_caller_size(std::os::fd::AsFd::as_fd(master));
     }
-    let outcome = created.start().and_then(|warnings| {
-        warn_all(logger, warnings);
-        berth::foreground::forward_until_exit(created.pid(), console)
-    });
+    let outcome = created
+        .start()
+        .and_then(|()| berth::foreground::forward_until_exit(created.pid(), console));
     drop(created);
     if outcome.is_err() || !args.keep {
         match container::delete(&root, &id, true) {

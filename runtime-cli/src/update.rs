@@ -103,12 +103,17 @@ fn read_resources(source: &str, mut stdin: impl Read) -> Result<LinuxResources, 
             .read_to_string(&mut text)
     };
     read.map_err(|e| format!("read {source}: {}", go_errno_text(&e)))?;
-    serde_json::from_str(&text).map_err(|e| {
+    let decode_failed = |e: serde_json::Error| {
         format!(
             "decode the resources from {}: {e}",
             if source == "-" { "stdin" } else { source }
         )
-    })
+    };
+    let mut resources: LinuxResources = serde_json::from_str(&text).map_err(decode_failed)?;
+    // Only an untyped read tells `"pids": {}` (nothing to set) from a limit of 0.
+    let raw: Value = serde_json::from_str(&text).map_err(decode_failed)?;
+    berth::spec::drop_pids_without_limit(&raw, &mut resources);
+    Ok(resources)
 }
 
 /// Go's strconv.ParseUint(s, 10, 64), with its error text.
@@ -273,5 +278,19 @@ mod tests {
         assert!(resources(&a, "xx".as_bytes())
             .unwrap_err()
             .starts_with("decode the resources from stdin: "));
+    }
+
+    /// Spec 1.3: `pids` without `limit` sets nothing; a limit of 0 is kept.
+    #[test]
+    fn resources_file_pids_without_limit_sets_nothing() {
+        let limit = |json: &str| {
+            read_resources("-", json.as_bytes())
+                .unwrap()
+                .pids()
+                .map(|p| p.limit())
+        };
+        assert_eq!(limit(r#"{"pids":{}}"#), None);
+        assert_eq!(limit(r#"{"pids":{"limit":0}}"#), Some(0));
+        assert_eq!(limit(r#"{"pids":{"limit":5}}"#), Some(5));
     }
 }

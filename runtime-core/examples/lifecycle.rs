@@ -91,9 +91,8 @@ fn run(args: &Args) -> Result<(), Error> {
 
 /// Everything after `create`.
 fn drive(args: &Args, mut created: Container) -> Result<(), Error> {
-    for warning in created.start()? {
-        println!("warning: {warning}");
-    }
+    // A failing poststart hook fails start and stops the container.
+    created.start()?;
     println!("started: status {}", created.status());
     let console = created.take_console();
     // A handle holds the container's lock from its first change until it is

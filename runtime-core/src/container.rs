@@ -110,9 +110,10 @@ impl Container {
     }
 
     /// Let the init exec the user's program, then run the poststart hooks.
-    /// A failing poststart hook does not fail `start` (runtime.md): its error
-    /// comes back as a warning for the caller to report.
-    pub fn start(&mut self) -> Result<Vec<String>> {
+    /// A failing poststart hook fails `start` and stops the container
+    /// (runtime.md "Lifecycle" step 9, spec 1.3; runc does the same): every
+    /// process of it is killed, and the rest of the hooks are not run.
+    pub fn start(&mut self) -> Result<()> {
         self.locked(|c| {
             match c.status() {
                 Status::Created => {}
@@ -124,11 +125,29 @@ impl Container {
                 barrier::BarrierError::InitGone => Error::StartStopped,
                 other => Error::Barrier(other),
             })?;
-            Ok(c.run_warning_hooks(HookKind::Poststart, Status::Running))
+            c.run_poststart_hooks()
         })
     }
 
-    /// Run hooks whose failure is only a warning (poststart, poststop).
+    fn run_poststart_hooks(&self) -> Result<()> {
+        let list = hooks::hooks_of(self.record.hooks.as_ref(), HookKind::Poststart);
+        if list.is_empty() {
+            return Ok(());
+        }
+        let mut state = ContainerState::from_record(&self.record, Status::Running, String::new());
+        state.pid = self.record.pid;
+        let json = serde_json::to_string(&state).unwrap_or_default();
+        let failed = match hooks::run_hooks(list, HookKind::Poststart, &json) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        // The hook's error is the one to report; a kill that fails too
+        // (the container already gone) changes nothing for the caller.
+        let _ = self.kill(libc::SIGKILL, true);
+        Err(failed.into())
+    }
+
+    /// Run hooks whose failure is only a warning (poststop).
     fn run_warning_hooks(&self, kind: HookKind, status: Status) -> Vec<String> {
         let list = hooks::hooks_of(self.record.hooks.as_ref(), kind);
         if list.is_empty() {

@@ -509,9 +509,11 @@ fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
     if linux.intel_rdt().is_some() {
         return refuse("linux.intelRdt");
     }
-    if let Some(label) = linux.mount_label().as_deref().filter(|l| !l.is_empty()) {
-        crate::lsm::check_mount_label(label)?;
-        return refuse("linux.mountLabel");
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return refuse("linux.netDevices");
+    }
+    if linux.memory_policy().is_some() {
+        return refuse("linux.memoryPolicy");
     }
     Ok(())
 }

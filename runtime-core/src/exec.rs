@@ -308,10 +308,14 @@ fn run_child(
     if let Err(e) = namespaces.enter_from_outside() {
         return e.to_string();
     }
-    if let Err(e) = session_keyring.map_or(Ok(()), crate::keyring::join_session) {
-        return e;
-    }
     let process = &options.process;
+    if let Some(name) = session_keyring {
+        let joined =
+            crate::lsm::with_key_label(Some(process), || crate::keyring::join_session(name));
+        if let Err(e) = joined {
+            return e;
+        }
+    }
     let terminal = process.terminal().unwrap_or(false);
     if terminal {
         let size = process

@@ -135,6 +135,8 @@ struct Cgroup {
     v2: bool,
     systemd: bool,
     systemd_user: bool,
+    /// The rdma controller's limits (`linux.resources.rdma`) are applied.
+    rdma: bool,
 }
 
 #[derive(Serialize)]
@@ -163,6 +165,7 @@ fn document() -> Features {
                 v2: true,
                 systemd: true,
                 systemd_user: false,
+                rdma: true,
             },
             seccomp: crate::seccomp::support(),
             // Applied where the host runs the LSM; refused by name where it does not.
@@ -264,7 +267,7 @@ mod tests {
         assert_eq!(caps[40], "CAP_CHECKPOINT_RESTORE");
         assert_eq!(
             linux["cgroup"],
-            json!({"v1": true, "v2": true, "systemd": true, "systemdUser": false})
+            json!({"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true})
         );
         assert_eq!(linux["seccomp"]["enabled"], true);
         assert_eq!(

@@ -95,7 +95,9 @@ fn setup_and_exec(
         .map_err(|e| e.to_string())?;
     fault::hold("init-namespaces-joined");
     if !config.no_new_keyring {
-        crate::keyring::join_session(config.id)?;
+        crate::lsm::with_key_label(config.spec.process().as_ref(), || {
+            crate::keyring::join_session(config.id)
+        })?;
     }
 
     let mut state_for_hooks = None;

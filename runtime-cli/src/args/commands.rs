@@ -11,7 +11,7 @@ pub(super) const GLOBAL_FLAGS: &[Flag] = &[
     fl(&["debug"], Bool, "enable debug logging"),
     fl(&["log"], Str, "set the log file to write berth logs to (default is '/dev/stderr')"),
     fl(&["log-format"], Str, "set the log format ('text' (default), or 'json') (default: \"text\")"),
-    fl(&["root"], Str, "root directory for storage of container state (this should be located in tmpfs) (default: \"/run/runc\")"),
+    fl(&["root"], Str, "root directory for storage of container state (this should be located in tmpfs) (default: \"/run/berth\")"),
     fl(&["criu"], Str, "path to the criu binary used for checkpoint and restore (default: \"criu\")"),
     fl(&["systemd-cgroup"], Bool, "enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\""),
     fl(&["rootless"], Str, "ignore cgroup permission errors ('true', 'false', or 'auto') (default: \"auto\")"),

@@ -273,13 +273,11 @@ fn resource_properties(resources: &LinuxResources, v1_cpu: bool) -> Vec<(String,
     {
         add("MemoryMax", u64::try_from(limit).unwrap_or(u64::MAX));
     }
-    if let Some(limit) = resources
-        .pids()
-        .as_ref()
-        .map(|p| p.limit())
-        .filter(|l| *l != 0)
-    {
-        add("TasksMax", u64::try_from(limit).unwrap_or(u64::MAX));
+    if let Some(limit) = resources.pids().as_ref().map(|p| p.limit()) {
+        // 0 is a real limit (spec 1.3), but systemd does not take
+        // TasksMax=0: 1, as runc 1.4 sends, stops every fork just the same.
+        let tasks = if limit == 0 { 1 } else { limit };
+        add("TasksMax", u64::try_from(tasks).unwrap_or(u64::MAX));
     }
     let cpu = resources.cpu().as_ref();
     if let Some(shares) = cpu.and_then(|c| c.shares()).filter(|s| *s != 0) {
@@ -420,5 +418,23 @@ mod tests {
         ] {
             assert!(expand_slice(bad).is_err(), "{bad} was accepted");
         }
+    }
+
+    #[test]
+    fn pids_limit_zero_is_tasks_max_one_and_negative_is_infinity() {
+        let tasks_max = |json: &str| {
+            let resources: LinuxResources = serde_json::from_str(json).unwrap();
+            resource_properties(&resources, false)
+                .into_iter()
+                .find(|(name, _)| name == "TasksMax")
+                .map(|(_, value)| value)
+        };
+        assert_eq!(tasks_max(r#"{"pids":{"limit":0}}"#), Some(Value::U64(1)));
+        assert_eq!(tasks_max(r#"{"pids":{"limit":7}}"#), Some(Value::U64(7)));
+        assert_eq!(
+            tasks_max(r#"{"pids":{"limit":-1}}"#),
+            Some(Value::U64(u64::MAX))
+        );
+        assert_eq!(tasks_max(r#"{}"#), None);
     }
 }

@@ -197,8 +197,8 @@ fn run_required(
     Ok(())
 }
 
-/// Run every hook of a kind whose failure is only a warning (poststart,
-/// poststop): one that fails does not keep the rest from running
+/// Run every hook of a kind whose failure is only a warning (poststop;
+/// poststart too before spec 1.3): one that fails does not keep the rest from running
 /// (runtime.md, "Lifecycle"). Returns one error per failed hook. A stop
 /// signal ends the list: the hook running is killed, the rest are not run,
 /// and a caller that queues that signal itself (a foreground `run`) gets it

@@ -142,6 +142,7 @@ pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>
         enter_cgroup: &|| Ok(()),
         user_mappings: user_mappings(spec),
         proc_pid_namespace: None,
+        mount_label: None,
     };
     spec.mounts()
         .iter()
@@ -182,12 +183,14 @@ pub fn prepare(
     let root = Root::open(&rootfs).map_err(bind_err)?;
 
     let mounts = setup.spec.mounts().as_deref().unwrap_or_default();
+    let mount_label = crate::lsm::mount_label(setup.spec);
     let env = mounts::MountEnv {
         bundle: setup.bundle,
         cgroups: setup.cgroup_binds,
         enter_cgroup: setup.enter_cgroup,
         user_mappings: user_mappings(setup.spec),
         proc_pid_namespace: setup.proc_pid_namespace,
+        mount_label: mount_label.as_deref(),
     };
     // A cgroup mount binds the container's cgroup, which the parent may
     // still be making (create.rs): it goes after the devices where no later
@@ -267,7 +270,7 @@ pub fn prepare(
         .and_then(|l| l.masked_paths().as_deref())
         .unwrap_or_default()
     {
-        mask_path(&root, Path::new(path), &dev_null)?;
+        mask_path(&root, Path::new(path), &dev_null, env.mount_label)?;
     }
     for path in linux
         .and_then(|l| l.readonly_paths().as_deref())
@@ -447,8 +450,14 @@ fn is_missing(e: &std::io::Error) -> bool {
     e.raw_os_error() == Some(libc::ENOENT)
 }
 
-/// Hide `path`: a directory under an empty read-only tmpfs, anything else under /dev/null.
-fn mask_path(root: &Root, path: &Path, dev_null: &OwnedFd) -> Result<(), RootfsError> {
+/// Hide `path`: a directory under an empty read-only tmpfs (with the
+/// container's mount label, as runc gives it), anything else under /dev/null.
+fn mask_path(
+    root: &Root,
+    path: &Path,
+    dev_null: &OwnedFd,
+    mount_label: Option<&str>,
+) -> Result<(), RootfsError> {
     let fail = |source| RootfsError::Mask {
         path: path.to_path_buf(),
         source,
@@ -462,6 +471,7 @@ fn mask_path(root: &Root, path: &Path, dev_null: &OwnedFd) -> Result<(), RootfsE
     let cover = if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
         let ctx = FsContext::open("tmpfs").map_err(fail)?;
         ctx.set_source("tmpfs").map_err(fail)?;
+        mounts::set_mount_label(&ctx, "tmpfs", mount_label).map_err(fail)?;
         ctx.mount(
             libc::MOUNT_ATTR_RDONLY
                 | libc::MOUNT_ATTR_NOSUID

@@ -141,6 +141,8 @@ pub struct MountEnv<'a> {
     /// The pid namespace a `proc` mount shows (procfs's `pidns=`), when the
     /// init sets up outside the one it joins (docs/security.md).
     pub proc_pid_namespace: Option<BorrowedFd<'a>>,
+    /// `linux.mountLabel` where the host has SELinux (lsm.rs), else `None`.
+    pub mount_label: Option<&'a str>,
 }
 
 /// An idmapped bind's tree, cloned and idmapped but not attached; `None`
@@ -205,7 +207,7 @@ pub fn mount_one(
     }
     if fstype == "cgroup" && options.bind.is_none() {
         (env.enter_cgroup)().map_err(RootfsError::Cgroup)?;
-        return mount_cgroup_tree(root, mount, &options, env.cgroups);
+        return mount_cgroup_tree(root, mount, &options, env);
     }
 
     let (detached, target) = if is_bind {
@@ -249,6 +251,11 @@ pub fn mount_one(
             }
             result => result.map_err(|(op, e)| mount_failed(destination, op)(e))?,
         };
+        // mqueue takes no `context=`: its root directory gets the label.
+        if let Some(label) = env.mount_label.filter(|_| fstype == "mqueue") {
+            crate::lsm::label_file(detached.as_fd(), label)
+                .map_err(fail("set the SELinux mount label (linux.mountLabel) of"))?;
+        }
         let target = if matches!(fstype, "proc" | "sysfs") {
             // A procfs or sysfs must land on a real directory, never through a
             // symlink planted in the rootfs (CVE-2019-19921).
@@ -298,6 +305,8 @@ fn new_filesystem(
     for option in &options.fs_options {
         ctx.set_option(option).map_err(|e| ("set options of", e))?;
     }
+    set_mount_label(&ctx, fstype, env.mount_label)
+        .map_err(|e| ("set the SELinux mount label (linux.mountLabel) of", e))?;
     // mount(8)'s `ro` on a new filesystem makes the superblock read-only
     // too, not just this mount: nothing can write to it through any view.
     // A tmpfs to copy into is made read-only once filled (fill_from_rootfs).
@@ -369,6 +378,15 @@ fn fill_from_rootfs(
             .map_err(mount_failed(destination, "make read-only"))?;
     }
     Ok(())
+}
+
+/// Put `linux.mountLabel` (where the host has SELinux) on a new filesystem
+/// of type `fstype` that takes one (lsm.rs).
+pub fn set_mount_label(ctx: &FsContext, fstype: &str, label: Option<&str>) -> std::io::Result<()> {
+    match label.and_then(|label| crate::lsm::mount_context_option(fstype, label)) {
+        Some(context) => ctx.set_option(&context),
+        None => Ok(()),
+    }
 }
 
 /// The mapping of an idmapped bind: its own uidMappings/gidMappings (which
@@ -449,8 +467,9 @@ fn mount_cgroup_tree(
     root: &Root,
     mount: &Mount,
     options: &MountOptions,
-    cgroups: &CgroupBinds,
+    env: &MountEnv,
 ) -> Result<(), RootfsError> {
+    let cgroups = env.cgroups;
     let destination = mount.destination();
     let fail = |op| mount_failed(destination, op);
     let read_only = MountAttr {
@@ -479,6 +498,8 @@ fn mount_cgroup_tree(
     let ctx = FsContext::open("tmpfs").map_err(fail("open the filesystem for"))?;
     ctx.set_source("tmpfs").map_err(fail("set the source of"))?;
     ctx.set_option("mode=755").map_err(fail("set options of"))?;
+    set_mount_label(&ctx, "tmpfs", env.mount_label)
+        .map_err(fail("set the SELinux mount label (linux.mountLabel) of"))?;
     let tmpfs = ctx
         .mount(libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC)
         .map_err(fail("create"))?;

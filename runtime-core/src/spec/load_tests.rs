@@ -247,3 +247,44 @@ fn rootfs_path_joins_relative_and_keeps_absolute() {
         PathBuf::from("/srv/root/../root")
     );
 }
+
+/// config.md "Mounts" (spec 1.3): a relative destination is relative to "/".
+#[test]
+fn load_anchors_relative_mount_destinations_at_the_root() {
+    let config = MINIMAL.replace("\"foo\"", "\"uts\"").replace(
+        "\"linux\"",
+        r#""mounts": [{"destination": "run/x", "type": "tmpfs", "source": "tmpfs"},
+                     {"destination": "/abs", "type": "tmpfs", "source": "tmpfs"}],
+           "linux""#,
+    );
+    let dir = bundle_with(Some(&config));
+    let spec = load(dir.path()).expect("a relative destination is valid");
+    let destinations: Vec<&Path> = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .map(|m| m.destination().as_path())
+        .collect();
+    assert_eq!(destinations, [Path::new("/run/x"), Path::new("/abs")]);
+}
+
+/// config-linux.md "PIDs" (spec 1.3): `limit` is optional and 0 is a limit.
+#[test]
+fn load_keeps_a_pids_limit_of_zero_and_drops_pids_without_limit() {
+    let limit = |pids: &str| {
+        let config = MINIMAL.replace("\"foo\"", "\"uts\"").replace(
+            "\"namespaces\"",
+            &format!("\"resources\": {{\"pids\": {pids}}}, \"namespaces\""),
+        );
+        let dir = bundle_with(Some(&config));
+        let spec = load(dir.path()).expect("valid pids");
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.pids().as_ref())
+            .map(|p| p.limit())
+    };
+    assert_eq!(limit(r#"{"limit": 0}"#), Some(0));
+    assert_eq!(limit(r#"{"limit": -1}"#), Some(-1));
+    assert_eq!(limit("{}"), None);
+}

@@ -10,19 +10,21 @@ pub use oci_spec::runtime::{Process, Spec};
 
 mod default;
 mod names;
+mod normalise;
 mod validate;
 
 pub use default::default_spec;
 pub use names::{KNOWN_CAPABILITIES, KNOWN_RLIMITS};
+pub use normalise::{anchor_mount_destinations, drop_pids_without_limit};
 pub use validate::{validate, validate_with, FilesystemProbe};
 
 /// The runtime-spec version Berth writes and claims to support.
 ///
 /// `oci_spec::runtime::VERSION` (0.10) still reads "1.1.0", but the crate's
-/// types already deserialise every 1.2 field (idmapped mounts, ioPriority,
-/// scheduler, execCPUAffinity, potentiallyUnsafeConfigAnnotations), so that
-/// constant lags the types; 1.2.1 is what runc 1.3 writes.
-pub const OCI_VERSION: &str = "1.2.1";
+/// types already deserialise the 1.2 and 1.3 fields, so that constant lags
+/// the types. Of 1.3's additions, `linux.netDevices` and `linux.memoryPolicy`
+/// are refused by name at create (as `linux.intelRdt` is), never ignored.
+pub const OCI_VERSION: &str = "1.3.0";
 
 const CONFIG_FILE: &str = "config.json";
 
@@ -231,7 +233,8 @@ pub fn load_text(
     bundle: &Path,
     has_filesystem: &FilesystemProbe,
 ) -> Result<Spec, SpecError> {
-    let spec = parse(text, path)?;
+    let mut spec = parse(text, path)?;
+    anchor_mount_destinations(&mut spec);
     validate_with(&spec, bundle, has_filesystem)?;
     Ok(spec)
 }
@@ -267,7 +270,16 @@ fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
     validate::check_names(&raw)?;
     validate::check_device_numbers_given(&raw)?;
     validate::check_exec_cpu_affinity(&raw, "/process")?;
-    typed(text, raw, "/process", path)
+    let resources_given = raw["linux"]["resources"].clone();
+    let mut spec: Spec = typed(text, raw, "/process", path)?;
+    if let Some(resources) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.resources_mut().as_mut())
+    {
+        drop_pids_without_limit(&resources_given, resources);
+    }
+    Ok(spec)
 }
 
 /// Reads a process.json (`exec --process`): a `process` object as in

@@ -146,8 +146,8 @@ fn check_process(spec: &Spec) -> Result<(), SpecError> {
 pub type FilesystemProbe = dyn Fn(&str) -> Option<bool>;
 
 fn check_mounts(spec: &Spec, has_filesystem: &FilesystemProbe) -> Result<(), SpecError> {
-    // runc < 1.2 accepted a relative destination with a warning and joined it
-    // to "/"; Berth rejects it, as the spec requires an absolute path.
+    // `load` has anchored relative destinations at "/" (spec 1.3): one still
+    // relative here comes from a caller that built the spec itself.
     for (index, mount) in spec.mounts().iter().flatten().enumerate() {
         if !mount.destination().is_absolute() {
             return Err(SpecError::RelativeMountDestination {

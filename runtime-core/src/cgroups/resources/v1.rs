@@ -19,12 +19,7 @@ pub(super) fn writes(resources: &LinuxResources) -> Result<Vec<Write>, ResourceE
     }
     if let Some(pids) = resources.pids() {
         let limit = pids.limit();
-        // runc: zero or negative is no limit.
-        let content = if limit > 0 {
-            limit.to_string()
-        } else {
-            "max".to_string()
-        };
+        let content = pids_max(limit);
         writes.push(Write::new(
             Controller::Pids,
             "pids.limit",
@@ -377,6 +372,17 @@ fn block_io_writes(block_io: &LinuxBlockIo, writes: &mut Vec<Write>) -> Result<(
 }
 
 /// `rdma.max` lines, the same in v1 and v2: `<device> hca_handle=N hca_object=M`.
+/// `pids.max` for `pids.limit`: negative is no limit, and 0 is a real
+/// limit (config-linux.md "PIDs", spec 1.3; runc 1.4), where runc < 1.4 read
+/// it as none. A config without `limit` has no `pids` here (spec::load).
+pub(super) fn pids_max(limit: i64) -> String {
+    if limit < 0 {
+        "max".to_string()
+    } else {
+        limit.to_string()
+    }
+}
+
 pub(super) fn rdma_writes(resources: &LinuxResources) -> Result<Vec<Write>, ResourceError> {
     let Some(rdma) = resources.rdma() else {
         return Ok(Vec::new());
@@ -675,7 +681,7 @@ mod tests {
     }
 
     #[test]
-    fn pids_limit_zero_or_negative_is_max() {
+    fn pids_limit_negative_is_max_and_zero_is_a_limit() {
         assert_eq!(
             files(r#"{"pids":{"limit":10}}"#),
             pairs(&[("pids.max", "10")])
@@ -686,7 +692,7 @@ mod tests {
         );
         assert_eq!(
             files(r#"{"pids":{"limit":0}}"#),
-            pairs(&[("pids.max", "max")])
+            pairs(&[("pids.max", "0")])
         );
         assert_eq!(
             writes_for(r#"{"pids":{"limit":10}}"#)[0].controller,

@@ -1,7 +1,7 @@
 //! `linux.resources` as cgroup v2 files on a unified host, with runc's
 //! conversions from the v1 units the spec uses (libcontainer/cgroups/fs2).
 
-use super::v1::{check_weight_device, rdma_writes};
+use super::v1::{check_weight_device, pids_max, rdma_writes};
 use super::{
     check_name, check_page_size, invalid, no_v2_equivalent, quoted, unified_writes, Controller,
     ResourceError, Write,
@@ -20,11 +20,7 @@ pub(super) fn writes(resources: &LinuxResources) -> Result<Vec<Write>, ResourceE
     }
     if let Some(pids) = resources.pids() {
         let limit = pids.limit();
-        let content = if limit > 0 {
-            limit.to_string()
-        } else {
-            "max".to_string()
-        };
+        let content = pids_max(limit);
         writes.push(Write::new(
             Controller::Pids,
             "pids.limit",
@@ -590,7 +586,7 @@ mod tests {
     }
 
     #[test]
-    fn pids_limit_zero_or_negative_is_max() {
+    fn pids_limit_negative_is_max_and_zero_is_a_limit() {
         assert_eq!(
             files(r#"{"pids":{"limit":10}}"#),
             pairs(&[("pids.max", "10")])
@@ -601,7 +597,7 @@ mod tests {
         );
         assert_eq!(
             files(r#"{"pids":{"limit":0}}"#),
-            pairs(&[("pids.max", "max")])
+            pairs(&[("pids.max", "0")])
         );
     }
 

@@ -362,6 +362,10 @@ fn exec_process(
         ignore_paused: args.ignore_paused,
         sub_cgroups,
         pidfd_socket: args.pidfd_socket.clone(),
+        memory_policy: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.memory_policy().clone()),
     };
     if !args.detach {
         berth::foreground::prepare(true)?;

@@ -104,6 +104,12 @@ impl CpuSet {
         Ok(())
     }
 
+    /// The set in the kernel's bitmap words; `memory_policy` reads a node
+    /// list, written the same way, into the node mask it gives the kernel.
+    pub fn as_words(&self) -> &[libc::c_ulong] {
+        &self.words
+    }
+
     /// The CPU numbers in the set.
     #[cfg(test)]
     pub fn cpus(&self) -> impl Iterator<Item = usize> + '_ {

@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
 use crate::host_file::StagedFile;
 use crate::init::{self, InitConfig};
+use crate::memory_policy::MemoryPolicy;
 use crate::namespaces::Namespaces;
+use crate::net_devices::NetDevices;
 use crate::rootfs::host_mount;
 use crate::state::{self, ContainerDir, Record, StateRoot};
 use crate::sync::{self, Message};
@@ -91,6 +93,17 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         .transpose()?;
     let rootfs = spec::rootfs_path(&spec, &bundle);
     let namespaces = Namespaces::from_spec(&spec)?;
+    let linux_spec = spec.linux().as_ref();
+    let own_netns = namespaces.has_own(oci_spec::runtime::LinuxNamespaceType::Network);
+    let net_devices = linux_spec
+        .and_then(|l| l.net_devices().as_ref())
+        .map(|devices| NetDevices::check(devices, own_netns))
+        .transpose()?
+        .unwrap_or_default();
+    let memory_policy = linux_spec
+        .and_then(|l| l.memory_policy().as_ref())
+        .map(MemoryPolicy::from_spec)
+        .transpose()?;
     let pidfd_socket = options
         .pidfd_socket
         .as_deref()
@@ -254,6 +267,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             v1_cgroup_sent_later: make_v1_later,
             report: report_write,
             pid_joined_late,
+            memory_policy: memory_policy.as_ref(),
         });
     }
     undo.init_pid = Some(pid);
@@ -280,6 +294,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     }
     fault::point("in-cgroup");
     namespaces.write_id_maps(pid)?;
+    net_devices.move_into_init(&namespaces, pid)?;
     if let Some(value) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         set_oom_score_adj(pid, value)?;
     }

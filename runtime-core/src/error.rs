@@ -45,6 +45,12 @@ pub enum Error {
     /// An AppArmor profile or SELinux label the host cannot apply.
     #[error(transparent)]
     Lsm(#[from] crate::lsm::LsmError),
+    /// A `linux.netDevices` entry that cannot be moved into the container.
+    #[error(transparent)]
+    NetDevice(#[from] crate::net_devices::NetDeviceError),
+    /// A `linux.memoryPolicy` the host cannot apply.
+    #[error(transparent)]
+    MemoryPolicy(#[from] crate::memory_policy::MemoryPolicyError),
     /// Opening a pidfd, or sending it to `--pidfd-socket`.
     #[error(transparent)]
     Pidfd(#[from] crate::pidfd::PidfdError),

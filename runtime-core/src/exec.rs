@@ -13,12 +13,13 @@
 use crate::affinity::{self, ExecAffinity};
 use crate::container::Container;
 use crate::error::{Error, Result};
+use crate::memory_policy::MemoryPolicy;
 use crate::namespaces::Namespaces;
 use crate::pidfd::PidfdSocket;
 use crate::state::Status;
 use crate::sync::{self, Channel, Message};
 use crate::{console, namespaces, process, seccomp, waiter};
-use oci_spec::runtime::{LinuxSeccomp, Process};
+use oci_spec::runtime::{LinuxMemoryPolicy, LinuxSeccomp, Process};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -44,6 +45,9 @@ pub struct ExecOptions {
     pub sub_cgroups: Vec<(String, PathBuf)>,
     /// Where to send a pidfd of the process once it runs (runc 1.2's `--pidfd-socket`).
     pub pidfd_socket: Option<PathBuf>,
+    /// The container's `linux.memoryPolicy`, which exec'd processes get
+    /// too (as runc's): set before the exec, which keeps it.
+    pub memory_policy: Option<LinuxMemoryPolicy>,
 }
 
 /// A process started in a container.
@@ -69,6 +73,12 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     crate::lsm::check(&options.process)?;
     let affinity = ExecAffinity::of(&options.process)?;
     let filter = options.seccomp.as_ref().map(seccomp::build).transpose()?;
+    // Probed on a thread that is gone before the fork below.
+    let memory_policy = options
+        .memory_policy
+        .as_ref()
+        .map(MemoryPolicy::from_spec)
+        .transpose()?;
     let cgroup = container.record().cgroup.sub_cgroup(&options.sub_cgroups)?;
     let pidfd_socket = options
         .pidfd_socket
@@ -108,7 +118,10 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
             &child_end,
             entry,
             options,
-            filter.as_ref(),
+            Prepared {
+                filter: filter.as_ref(),
+                memory_policy: memory_policy.as_ref(),
+            },
             keyring,
             spawn_write,
         );
@@ -282,15 +295,25 @@ impl SpawnPipe {
 /// which makes the container's root ours), set up the process, and only
 /// then fork the process that runs into the pid namespace, from the waiter
 /// (docs/security.md). Returns only on failure, with the reason.
+/// What `exec` builds and checks before the fork, for the setup child to apply.
+struct Prepared<'a> {
+    filter: Option<&'a libseccomp::ScmpFilterContext>,
+    memory_policy: Option<&'a MemoryPolicy>,
+}
+
 fn run_child(
     namespaces: &Namespaces,
     channel: &Channel,
     cgroup_entry: crate::cgroups::Entry,
     options: &ExecOptions,
-    filter: Option<&libseccomp::ScmpFilterContext>,
+    prepared: Prepared<'_>,
     session_keyring: Option<&str>,
     spawn: OwnedFd,
 ) -> String {
+    let Prepared {
+        filter,
+        memory_policy,
+    } = prepared;
     process::reset_signals();
     match channel.recv() {
         Ok(Some(Message::Proceed)) => {}
@@ -303,6 +326,9 @@ fn run_child(
     // caller's); the waiter and the process it forks keep it.
     let affinity = ExecAffinity::of(&options.process).map_err(|e| e.to_string());
     if let Err(e) = affinity.and_then(|a| a.apply_final()) {
+        return e;
+    }
+    if let Err(e) = memory_policy.map_or(Ok(()), MemoryPolicy::apply) {
         return e;
     }
     if let Err(e) = namespaces.enter_from_outside() {

@@ -119,7 +119,35 @@ struct Linux {
     selinux: Enabled,
     #[serde(rename = "mountExtensions")]
     mount_extensions: MountExtensions,
+    #[serde(rename = "memoryPolicy")]
+    memory_policy: MemoryPolicy,
+    #[serde(rename = "netDevices")]
+    net_devices: Enabled,
 }
+
+/// features-linux.md "MemoryPolicy": every mode and flag runtime-spec 1.3
+/// names is recognised; one this kernel lacks is refused by name at create.
+#[derive(Serialize)]
+struct MemoryPolicy {
+    modes: &'static [&'static str],
+    flags: &'static [&'static str],
+}
+
+const MEMORY_POLICY_MODES: [&str; 7] = [
+    "MPOL_DEFAULT",
+    "MPOL_BIND",
+    "MPOL_INTERLEAVE",
+    "MPOL_WEIGHTED_INTERLEAVE",
+    "MPOL_PREFERRED",
+    "MPOL_PREFERRED_MANY",
+    "MPOL_LOCAL",
+];
+
+const MEMORY_POLICY_FLAGS: [&str; 3] = [
+    "MPOL_F_NUMA_BALANCING",
+    "MPOL_F_RELATIVE_NODES",
+    "MPOL_F_STATIC_NODES",
+];
 
 /// features-linux.md "MountExtensions"; containerd reads `idmap.enabled`
 /// before it passes idmapped mounts to a runtime.
@@ -174,6 +202,11 @@ fn document() -> Features {
             mount_extensions: MountExtensions {
                 idmap: Enabled { enabled: true },
             },
+            memory_policy: MemoryPolicy {
+                modes: &MEMORY_POLICY_MODES,
+                flags: &MEMORY_POLICY_FLAGS,
+            },
+            net_devices: Enabled { enabled: true },
         },
         annotations: Annotations {
             version: env!("CARGO_PKG_VERSION"),
@@ -311,6 +344,19 @@ mod tests {
             linux["mountExtensions"],
             json!({"idmap": {"enabled": true}})
         );
+        assert_eq!(linux["netDevices"], json!({"enabled": true}));
+        assert_eq!(
+            linux["memoryPolicy"]["modes"].as_array().map(Vec::len),
+            Some(7)
+        );
+        assert_eq!(
+            linux["memoryPolicy"]["flags"],
+            json!([
+                "MPOL_F_NUMA_BALANCING",
+                "MPOL_F_RELATIVE_NODES",
+                "MPOL_F_STATIC_NODES"
+            ])
+        );
     }
 
     #[test]
@@ -361,6 +407,8 @@ mod tests {
             "apparmor",
             "selinux",
             "mountExtensions",
+            "memoryPolicy",
+            "netDevices",
         ];
         assert!(
             linux.windows(2).all(|w| position(w[0]) < position(w[1])),

@@ -45,6 +45,9 @@ pub struct InitConfig<'a> {
     /// outside it (`Namespaces::pid_joined_late`): the process that runs the
     /// program is forked into it at the end, from the waiter.
     pub pid_joined_late: bool,
+    /// `linux.memoryPolicy`, checked by the parent: set before the exec,
+    /// which keeps it, as do the processes forked after.
+    pub memory_policy: Option<&'a crate::memory_policy::MemoryPolicy>,
 }
 
 /// Run the init. Only called in the freshly cloned child.
@@ -131,6 +134,9 @@ fn setup_and_exec(
     // In every cgroup now: not the caller's pinned CPUs, but all the
     // cgroup's cpuset allows (execCPUAffinity is not the init's; affinity.rs).
     crate::affinity::reset()?;
+    if let Some(policy) = config.memory_policy {
+        policy.apply()?;
+    }
     fault::hold("init-rootfs-done");
 
     let process = config

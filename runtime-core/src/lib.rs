@@ -201,9 +201,13 @@ mod list;
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod lsm;
+#[allow(missing_docs)]
+pub(crate) mod memory_policy;
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod namespaces;
+#[allow(missing_docs)]
+pub(crate) mod net_devices;
 #[allow(missing_docs)]
 pub(crate) mod pidfd;
 pub(crate) mod process;
@@ -238,7 +242,9 @@ pub use cgroups::{OomCounter, Stats};
 pub use hooks::HookError;
 pub use host_file::HostFileError;
 pub use lsm::LsmError;
+pub use memory_policy::MemoryPolicyError;
 pub use namespaces::NamespaceError;
+pub use net_devices::NetDeviceError;
 pub use pidfd::PidfdError;
 pub use rootfs::RootfsError;
 pub use seccomp::SeccompError;

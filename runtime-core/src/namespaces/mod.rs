@@ -341,6 +341,23 @@ impl Namespaces {
             || self.user_join.as_ref().is_some_and(|t| t.kind == kind)
     }
 
+    /// The container's network namespace, seen from the parent once the
+    /// init `pid` is cloned: the one joined by path (the init joins it only
+    /// later), or the init's new one.
+    pub fn network_of_init(&self, pid: libc::pid_t) -> std::io::Result<Option<OwnedFd>> {
+        let joined = self
+            .init_joins
+            .iter()
+            .find(|t| t.kind == LinuxNamespaceType::Network);
+        if let Some(target) = joined {
+            return target.fd.try_clone().map(Some);
+        }
+        if !self.has_new(LinuxNamespaceType::Network) {
+            return Ok(None);
+        }
+        File::open(format!("/proc/{pid}/ns/net")).map(|f| Some(f.into()))
+    }
+
     pub fn has_new(&self, kind: LinuxNamespaceType) -> bool {
         match kind {
             LinuxNamespaceType::Cgroup => return self.new_cgroup_ns,

@@ -225,25 +225,6 @@ fn unsupported_fields_are_refused_berth_only() {
     );
 }
 
-/// Spec 1.3's additions Berth does not apply (it reports ociVersionMax 1.3.0)
-/// are refused by name, never ignored: a container without the network
-/// device or the NUMA policy it asked for (runc 1.1.5 ignores the unknown
-/// fields, hence berth_only).
-#[test]
-fn spec_1_3_fields_berth_cannot_apply_are_refused_berth_only() {
-    if !berth_only("runc 1.1.5 predates spec 1.3 and ignores these fields") {
-        return;
-    }
-    rejected(
-        |c| c["linux"]["netDevices"] = json!({ "eth1": { "name": "eth1" } }),
-        "netDevices",
-    );
-    rejected(
-        |c| c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_BIND", "nodes": "0" }),
-        "memoryPolicy",
-    );
-}
-
 fn host_has_apparmor() -> bool {
     fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.starts_with('Y'))
 }

@@ -524,12 +524,6 @@ fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
     if linux.intel_rdt().is_some() {
         return refuse("linux.intelRdt");
     }
-    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return refuse("linux.netDevices");
-    }
-    if linux.memory_policy().is_some() {
-        return refuse("linux.memoryPolicy");
-    }
     Ok(())
 }
 

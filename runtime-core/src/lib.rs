@@ -205,6 +205,7 @@ pub mod lsm;
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod namespaces;
+pub mod notify;
 #[allow(missing_docs)]
 pub(crate) mod pidfd;
 pub(crate) mod process;
@@ -240,6 +241,7 @@ pub use hooks::HookError;
 pub use host_file::HostFileError;
 pub use lsm::LsmError;
 pub use namespaces::NamespaceError;
+pub use notify::{NotifyError, NotifyRelay};
 pub use pidfd::PidfdError;
 pub use rootfs::RootfsError;
 pub use seccomp::SeccompError;

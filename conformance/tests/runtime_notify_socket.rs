@@ -7,101 +7,32 @@
 //! testdata/sd_notify.c, built static here (busybox has no unix-datagram
 //! sender).
 
+use berth_conformance::notify_socket::{sd_notify_sender, HostSocket};
 use berth_conformance::{berth_only, Bundle, HostDir, Output, Runtime};
 use std::os::unix::fs::symlink;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The sender, built once from testdata/sd_notify.c as a static binary.
-fn sender() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = PathBuf::from(berth_conformance::SCRATCH).join("sd_notify");
-        std::fs::create_dir_all(berth_conformance::SCRATCH).expect("scratch dir");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sd_notify.c");
-        let tmp = out.with_extension(format!("{}", std::process::id()));
-        let status = Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&tmp)
-            .arg(&source)
-            .status()
-            .expect("run cc (scripts/install-deps installs gcc)");
-        assert!(status.success(), "cc failed to build {}", source.display());
-        std::fs::rename(&tmp, &out).expect("install the sender");
-        out
+/// `<runtime> args...` with NOTIFY_SOCKET set to `host`.
+fn cmd(host: &HostSocket, rt: &Runtime, args: &[&str]) -> Output {
+    rt.cmd_with(args, |c| {
+        c.env("NOTIFY_SOCKET", &host.path);
     })
 }
 
-/// The caller's side: a datagram socket the test binds, as systemd does.
-struct HostSocket {
-    _dir: HostDir,
-    path: PathBuf,
-    socket: UnixDatagram,
-}
-
-impl HostSocket {
-    fn bind() -> HostSocket {
-        let dir = HostDir::new();
-        let path = dir.path().join("notify.sock");
-        let socket = UnixDatagram::bind(&path).expect("bind the host's notify socket");
-        socket
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("read timeout");
-        HostSocket {
-            _dir: dir,
-            path,
-            socket,
+/// Runs `<runtime> args...` with NOTIFY_SOCKET set while it reads `count`
+/// messages (the runtime waits for the barrier's end, which only reading
+/// them closes); returns them and the command's output.
+fn relayed(host: &HostSocket, rt: &Runtime, args: &[&str], count: usize) -> (Vec<String>, Output) {
+    std::thread::scope(|s| {
+        let command = s.spawn(|| cmd(host, rt, args));
+        let messages = host.receive(count);
+        let out = command.join().expect("runtime thread");
+        match messages {
+            Ok(messages) => (messages, out),
+            Err(e) => panic!("{e}; the runtime: {}", out.describe()),
         }
-    }
-
-    /// The next `count` messages, or why they did not come in time. Reading
-    /// one closes any descriptor it carried (the barrier's pipe).
-    fn receive(&self, count: usize) -> Result<Vec<String>, String> {
-        let mut buf = [0u8; 4096];
-        (0..count)
-            .map(|i| {
-                let n = self
-                    .socket
-                    .recv(&mut buf)
-                    .map_err(|e| format!("message {} never came: {e}", i + 1))?;
-                Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
-            })
-            .collect()
-    }
-
-    /// Runs `<runtime> args...` with NOTIFY_SOCKET set while it reads
-    /// `count` messages (the runtime waits for the barrier's end, which
-    /// only reading them closes); returns them and the command's output.
-    fn relayed(&self, rt: &Runtime, args: &[&str], count: usize) -> (Vec<String>, Output) {
-        std::thread::scope(|s| {
-            let command = s.spawn(|| self.cmd(rt, args));
-            let messages = self.receive(count);
-            let out = command.join().expect("runtime thread");
-            match messages {
-                Ok(messages) => (messages, out),
-                Err(e) => panic!("{e}; the runtime: {}", out.describe()),
-            }
-        })
-    }
-
-    /// Whether anything is waiting, without blocking.
-    fn is_empty(&self) -> bool {
-        self.socket.set_nonblocking(true).expect("nonblocking");
-        let mut buf = [0u8; 4096];
-        let empty = self.socket.recv(&mut buf).is_err();
-        self.socket.set_nonblocking(false).expect("blocking");
-        empty
-    }
-
-    /// `<runtime> args...` with NOTIFY_SOCKET set to this socket.
-    fn cmd(&self, rt: &Runtime, args: &[&str]) -> Output {
-        rt.cmd_with(args, |c| {
-            c.env("NOTIFY_SOCKET", &self.path);
-        })
-    }
+    })
 }
 
 /// runc 1.1 binds its socket by path, and the state root of a test is too
@@ -115,7 +46,7 @@ const RUNC_PATH_LIMIT: &str = "runc 1.1 cannot bind a notify socket under a stat
 /// records lands in the returned host directory (at /report inside).
 fn notifying_bundle(script: &str) -> (Bundle, PathBuf) {
     let mut bundle = Bundle::busybox(&["sh", "-c", script]);
-    std::fs::copy(sender(), bundle.rootfs().join("sd_notify")).expect("copy the sender");
+    std::fs::copy(sd_notify_sender(), bundle.rootfs().join("sd_notify")).expect("copy the sender");
     let report = bundle.share_dir("/report");
     (bundle, report)
 }
@@ -157,10 +88,10 @@ fn start_relays_ready_with_the_inits_pid() {
     let host = HostSocket::bind();
     let (bundle, report) = notifying_bundle(NOTIFY_AND_STAY);
     let id = rt.new_id();
-    host.cmd(&rt, &bundle_args("create", &bundle, &id)).ok();
+    cmd(&host, &rt, &bundle_args("create", &bundle, &id)).ok();
     // Nothing is passed on before start, and create does not wait.
     assert!(host.is_empty(), "a message came before start");
-    let (messages, start) = host.relayed(&rt, &["start", &id], 3);
+    let (messages, start) = relayed(&host, &rt, &["start", &id], 3);
     start.ok();
     let pid = rt.state(&id)["pid"].as_i64().expect("pid");
     assert_eq!(
@@ -187,7 +118,7 @@ fn detached_run_relays_ready_with_the_inits_pid() {
     let id = rt.new_id();
     let mut args = bundle_args("run", &bundle, &id);
     args.insert(1, "-d");
-    let (messages, run) = host.relayed(&rt, &args, 3);
+    let (messages, run) = relayed(&host, &rt, &args, 3);
     run.ok();
     let pid = rt.state(&id)["pid"].as_i64().expect("pid");
     assert_eq!(
@@ -214,7 +145,7 @@ fn foreground_run_relays_ready_with_its_own_pid() {
     let (bundle, _report) = notifying_bundle("/sd_notify READY=1; sleep 1; exit 3");
     let id = rt.new_id();
     {
-        let (messages, out) = host.relayed(&rt, &bundle_args("run", &bundle, &id), 3);
+        let (messages, out) = relayed(&host, &rt, &bundle_args("run", &bundle, &id), 3);
         assert_eq!(out.code, 3, "{}", out.describe());
         assert_eq!(messages[0], "READY=1\n");
         let main_pid: i64 = messages[1]
@@ -246,8 +177,8 @@ fn start_returns_when_the_container_stops_without_ready() {
     let host = HostSocket::bind();
     let (bundle, _report) = notifying_bundle("/sd_notify STATUS=never-ready; exit 0");
     let id = rt.new_id();
-    host.cmd(&rt, &bundle_args("create", &bundle, &id)).ok();
-    host.cmd(&rt, &["start", &id]).ok();
+    cmd(&host, &rt, &bundle_args("create", &bundle, &id)).ok();
+    cmd(&host, &rt, &["start", &id]).ok();
     rt.wait_status(&id, "stopped");
     assert!(host.is_empty(), "something was passed on without READY");
     rt.delete(&id).ok();
@@ -270,8 +201,8 @@ fn the_mount_never_follows_a_symlinked_run_out_of_the_rootfs() {
     symlink(outside.path(), &run).expect("symlink /run");
     bundle.edit(|_| {});
     let id = rt.new_id();
-    host.cmd(&rt, &bundle_args("create", &bundle, &id)).ok();
-    let (messages, start) = host.relayed(&rt, &["start", &id], 3);
+    cmd(&host, &rt, &bundle_args("create", &bundle, &id)).ok();
+    let (messages, start) = relayed(&host, &rt, &["start", &id], 3);
     start.ok();
     assert_eq!(messages[0], "READY=1\n");
     let relative = outside.path().strip_prefix("/").expect("absolute");
@@ -322,7 +253,7 @@ fn start_with_notify_socket_of_a_container_created_without_it_relays_nothing() {
     let (bundle, _report) = notifying_bundle("exec sleep 100000");
     let id = rt.new_id();
     rt.create(&id, &bundle, &[]).ok();
-    host.cmd(&rt, &["start", &id]).ok();
+    cmd(&host, &rt, &["start", &id]).ok();
     rt.wait_status(&id, "running");
     assert!(host.is_empty());
     rt.kill_and_delete(&id, &bundle);

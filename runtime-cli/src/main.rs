@@ -2,12 +2,13 @@
 //! parsed commands to library calls and library errors to runc's outputs.
 
 mod fds;
+mod run;
 
 use berth_cli::{args, log, output, signal, update};
 
 use args::{Command, CreateArgs, GlobalOpts, ListFormat, Stage};
 use berth::cgroups::systemd::SystemdError;
-use berth::{container, CreateOptions, Error, NotifyRelay};
+use berth::{container, CreateOptions, Error};
 use log::Logger;
 use std::io::Write;
 use std::path::PathBuf;
@@ -120,23 +121,8 @@ fn create_options(
         extra_env: passed.listen_env(),
         detach,
         systemd_cgroup: global.systemd_cgroup,
-        notify_socket: host_notify_socket().is_some(),
+        notify_socket: run::host_notify_socket().is_some(),
     })
-}
-
-/// The caller's sd_notify socket (systemd's `NOTIFY_SOCKET`), as runc reads it.
-fn host_notify_socket() -> Option<String> {
-    std::env::var("NOTIFY_SOCKET")
-        .ok()
-        .filter(|s| !s.is_empty())
-}
-
-/// Bind the container's notify socket before it starts, when the caller has one.
-fn bind_notify_relay(container: &berth::Container) -> Result<Option<NotifyRelay>, Failure> {
-    match host_notify_socket() {
-        Some(host) => Ok(NotifyRelay::bind(container.state_dir(), &host).map_err(Error::from)?),
-        None => Ok(None),
-    }
 }
 
 fn print(text: &str) -> Result<i32, Failure> {
@@ -163,18 +149,8 @@ fn run(
             berth::create(&create_options(global, &args, true, passed)?)?;
             Ok(0)
         }
-        Command::Start { id } => {
-            let mut container = berth::Container::load(&root, &id)?;
-            let relay = bind_notify_relay(&container)?;
-            warn_all(logger, container.start()?);
-            if let Some(relay) = relay {
-                relay
-                    .relay(container.record(), container.pid())
-                    .map_err(Error::from)?;
-            }
-            Ok(0)
-        }
-        Command::Run(args) => run_container(global, &args, logger, passed),
+        Command::Start { id } => run::start_container(&root, &id, logger),
+        Command::Run(args) => run::run_container(global, &args, logger, passed),
         Command::State { id } => {
             let mut state = berth::Container::load(&root, &id)?.state();
             // runc's `state` leaves the owner empty; only `list` fills it in.
@@ -299,73 +275,6 @@ fn events(
         }
     })?;
     write_failed.map_or(Ok(0), Err)
-}
-
-/// `run`: create and start; in the foreground, wait with signals forwarded,
-/// exit with the container's code, and delete it unless `--keep`.
-fn run_container(
-    global: &GlobalOpts,
-    args: &args::RunArgs,
-    logger: &Logger,
-    passed: &fds::Passed,
-) -> Result<i32, Failure> {
-    let root = state_root(global);
-    let id = args.create.id.clone();
-    if args.create.detach {
-        let mut created = berth::create(&create_options(global, &args.create, true, passed)?)?;
-        let relay = bind_notify_relay(&created).and_then(|relay| {
-            let warnings = created.start()?;
-            Ok((relay, warnings))
-        });
-        match relay {
-            Ok((relay, warnings)) => {
-                warn_all(logger, warnings);
-                // The container runs: a relay that fails is only worth a warning (runc ignores it).
-                if let Some(Err(e)) = relay.map(|r| r.relay(created.record(), created.pid())) {
-                    logger.warn(&e.to_string());
-                }
-            }
-            Err(e) => {
-                let _ = container::delete(&root, &id, true);
-                return Err(e);
-            }
-        }
-        return Ok(0);
-    }
-    berth::foreground::prepare(!args.no_subreaper)?;
-    berth::foreground::tie_containers_to_runtime()?;
-    let mut created = berth::create(&create_options(global, &args.create, false, passed)?)?;
-    let console = created.take_console();
-    if let Some(master) = &console {
-        berth::foreground::follow_caller_size(std::os::fd::AsFd::as_fd(master));
-    }
-    let relay = match bind_notify_relay(&created) {
-        Ok(relay) => relay,
-        Err(e) => {
-            drop(created);
-            let _ = container::delete(&root, &id, true);
-            return Err(e);
-        }
-    };
-    let outcome = created.start().and_then(|warnings| {
-        warn_all(logger, warnings);
-        if let Some(relay) = relay {
-            // Berth stays in the foreground: it is the main pid systemd
-            // watches, and it relays beside forwarding signals and waiting.
-            let record = created.record().clone();
-            let main_pid = std::process::id() as i32;
-            std::thread::spawn(move || relay.relay(&record, main_pid));
-        }
-        berth::foreground::forward_until_exit(created.pid(), console)
-    });
-    drop(created);
-    if outcome.is_err() || !args.keep {
-        match container::delete(&root, &id, true) {
-            Ok(warnings) => warn_all(logger, warnings),
-            Err(e) => logger.warn(&format!("delete container {id} after run: {e}")),
-        }
-    }
-    Ok(outcome?)
 }
 
 /// `exec`: a process.json, or the container's own process with the flags' changes.

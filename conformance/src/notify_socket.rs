@@ -53,6 +53,23 @@ impl HostSocket {
         }
     }
 
+    /// Bound at an abstract address instead, `path` its `@name` spelling.
+    pub fn bind_abstract() -> HostSocket {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("berth-notify-{}", crate::unique_name());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+            .expect("abstract address");
+        let socket = UnixDatagram::bind_addr(&addr).expect("bind the host's notify socket");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("read timeout");
+        HostSocket {
+            _dir: HostDir::new(),
+            path: PathBuf::from(format!("@{name}")),
+            socket,
+        }
+    }
+
     /// The next `count` messages, or why they did not come in time. Reading
     /// one closes any descriptor it carried (the barrier's pipe).
     pub fn receive(&self, count: usize) -> Result<Vec<String>, String> {

@@ -258,3 +258,73 @@ fn start_with_notify_socket_of_a_container_created_without_it_relays_nothing() {
     assert!(host.is_empty());
     rt.kill_and_delete(&id, &bundle);
 }
+
+#[test]
+fn an_abstract_notify_socket_gets_ready() {
+    if !berth_only(RUNC_PATH_LIMIT) {
+        return;
+    }
+    let rt = Runtime::new();
+    let host = HostSocket::bind_abstract();
+    let (bundle, _report) = notifying_bundle("/sd_notify READY=1; exec sleep 100000");
+    let id = rt.new_id();
+    cmd(&host, &rt, &bundle_args("create", &bundle, &id)).ok();
+    let (messages, start) = relayed(&host, &rt, &["start", &id], 3);
+    start.ok();
+    assert_eq!(messages[0], "READY=1\n");
+    rt.kill_and_delete(&id, &bundle);
+}
+
+#[test]
+fn a_notify_socket_reached_through_someone_elses_link_is_refused_before_start() {
+    if !berth_only("runc follows any link at the caller's socket path") {
+        return;
+    }
+    let rt = Runtime::new();
+    let host = HostSocket::bind();
+    let links = HostDir::new();
+    let link = links.path().join("planted.sock");
+    symlink(&host.path, &link).expect("symlink");
+    std::os::unix::fs::lchown(&link, Some(1000), Some(1000)).expect("lchown");
+    let (bundle, _report) = notifying_bundle("/sd_notify READY=1; exec sleep 100000");
+    let id = rt.new_id();
+    cmd(&host, &rt, &bundle_args("create", &bundle, &id)).ok();
+    let start = rt.cmd_with(&["start", &id], |c| {
+        c.env("NOTIFY_SOCKET", &link);
+    });
+    start.fails_with("symbolic link owned by uid 1000");
+    // Refused before the container was let go: it can still be started.
+    assert_eq!(rt.state(&id)["status"], "created");
+    let (messages, start) = relayed(&host, &rt, &["start", &id], 3);
+    start.ok();
+    assert_eq!(messages[0], "READY=1\n");
+    rt.kill_and_delete(&id, &bundle);
+}
+
+#[test]
+fn a_notify_socket_that_is_not_a_socket_fails_start_and_run_cleanly() {
+    if !berth_only("runc 1.1 finds out only once the container is ready") {
+        return;
+    }
+    let rt = Runtime::new();
+    let files = HostDir::new();
+    let not_socket = files.path().join("plain-file");
+    std::fs::write(&not_socket, "").expect("write");
+    let (bundle, _report) = notifying_bundle("/sd_notify READY=1; exec sleep 100000");
+    let id = rt.new_id();
+    let with_env = |args: &[&str]| {
+        rt.cmd_with(args, |c| {
+            c.env("NOTIFY_SOCKET", &not_socket);
+        })
+    };
+    with_env(&bundle_args("create", &bundle, &id)).ok();
+    with_env(&["start", &id]).fails_with("is not a socket");
+    assert_eq!(rt.state(&id)["status"], "created");
+    rt.delete(&id).ok();
+    rt.assert_nothing_left(&id, &bundle);
+    let id = rt.new_id();
+    let mut args = bundle_args("run", &bundle, &id);
+    args.insert(1, "-d");
+    with_env(&args).fails_with("is not a socket");
+    rt.assert_nothing_left(&id, &bundle);
+}

@@ -124,7 +124,9 @@ pub struct NotifyRelay {
     socket: UnixDatagram,
     /// The socket's path, for messages.
     path: PathBuf,
+    /// The caller's socket, as given, and connected.
     host: String,
+    client: OwnedFd,
 }
 
 impl NotifyRelay {
@@ -132,12 +134,16 @@ impl NotifyRelay {
     /// `state_dir`, to relay to `host` (the caller's `NOTIFY_SOCKET`: a
     /// path, or `@name` for an abstract socket). `None` for a container
     /// created without `NOTIFY_SOCKET`: it has no socket directory, and
-    /// nothing in it would be told where to send.
+    /// nothing in it would be told where to send. The caller's socket is
+    /// connected here, so that one Berth may not use (a symlink someone
+    /// else planted, not a socket, nothing there) fails before the
+    /// container starts, not once it is ready.
     pub fn bind(state_dir: &Path, host: &str) -> Result<Option<NotifyRelay>, NotifyError> {
         let dir = state_dir.join(DIR_IN_STATE);
         if !dir.is_dir() {
             return Ok(None);
         }
+        let client = connect_host(host)?;
         let path = dir.join(SOCKET_NAME);
         // Bound through a descriptor of its directory: a state root deep
         // enough (a test's, or a long id) would pass the 108 bytes of a
@@ -167,6 +173,7 @@ impl NotifyRelay {
             socket,
             path,
             host: host.to_string(),
+            client,
         }))
     }
 
@@ -177,10 +184,9 @@ impl NotifyRelay {
         let Some(ready) = self.wait_for_ready(record)? else {
             return Ok(());
         };
-        let client = self.connect_host()?;
-        self.send(&client, format!("{ready}\n").as_bytes())?;
-        self.send(&client, format!("MAINPID={main_pid}\n").as_bytes())?;
-        self.barrier(&client)
+        self.send(format!("{ready}\n").as_bytes())?;
+        self.send(format!("MAINPID={main_pid}\n").as_bytes())?;
+        self.barrier()
     }
 
     /// The first `READY=` line the container sends, or `None` once it stops.
@@ -210,29 +216,8 @@ impl NotifyRelay {
         }
     }
 
-    fn connect_host(&self) -> Result<OwnedFd, NotifyError> {
-        let Some(name) = self.host.strip_prefix('@') else {
-            return Ok(host_file::connect_unix_datagram(Path::new(&self.host))?);
-        };
-        // An abstract socket is no file: there is no link to follow.
-        let error = |op| {
-            let host = self.host.clone();
-            move |source| NotifyError::Send { op, host, source }
-        };
-        let sock = socket(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .map_err(error("socket"))?;
-        let addr = UnixAddr::new_abstract(name.as_bytes()).map_err(error("connect"))?;
-        connect(sock.as_raw_fd(), &addr).map_err(error("connect"))?;
-        Ok(sock)
-    }
-
-    fn send(&self, client: &OwnedFd, message: &[u8]) -> Result<(), NotifyError> {
-        send(client.as_raw_fd(), message, MsgFlags::empty())
+    fn send(&self, message: &[u8]) -> Result<(), NotifyError> {
+        send(self.client.as_raw_fd(), message, MsgFlags::empty())
             .map(drop)
             .map_err(|source| NotifyError::Send {
                 op: "send",
@@ -245,7 +230,7 @@ impl NotifyRelay {
     /// for the caller to close it, so that it has taken READY and MAINPID
     /// before Berth exits. A caller that never does (one that does not know
     /// the barrier) is waited for 30 s, then let be, as runc does.
-    fn barrier(&self, client: &OwnedFd) -> Result<(), NotifyError> {
+    fn barrier(&self) -> Result<(), NotifyError> {
         let error = |op| {
             let host = self.host.clone();
             move |source| NotifyError::Send { op, host, source }
@@ -254,7 +239,7 @@ impl NotifyRelay {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(error("pipe"))?;
         let fds = [write_end.as_raw_fd()];
         sendmsg::<()>(
-            client.as_raw_fd(),
+            self.client.as_raw_fd(),
             &[io::IoSlice::new(b"BARRIER=1")],
             &[ControlMessage::ScmRights(&fds)],
             MsgFlags::empty(),
@@ -277,4 +262,27 @@ impl NotifyRelay {
             ))),
         }
     }
+}
+
+/// A datagram socket connected to the caller's `NOTIFY_SOCKET`: a path,
+/// reached as the other caller paths are (host_file.rs), or `@name`.
+fn connect_host(host: &str) -> Result<OwnedFd, NotifyError> {
+    let Some(name) = host.strip_prefix('@') else {
+        return Ok(host_file::connect_unix_datagram(Path::new(&host))?);
+    };
+    // An abstract socket is no file: there is no link to follow.
+    let error = |op| {
+        let host = host.to_string();
+        move |source| NotifyError::Send { op, host, source }
+    };
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(error("socket"))?;
+    let addr = UnixAddr::new_abstract(name.as_bytes()).map_err(error("connect"))?;
+    connect(sock.as_raw_fd(), &addr).map_err(error("connect"))?;
+    Ok(sock)
 }

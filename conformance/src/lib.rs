@@ -20,6 +20,7 @@ mod engine;
 pub mod hostile_tree;
 mod leftovers;
 mod mount_table;
+pub mod notify_socket;
 mod pidfd;
 pub mod podman;
 mod private_systemd;

@@ -66,6 +66,16 @@ impl Podman {
         run_program("podman", &full, &self.env(), &self.dir.join("logs"), n)
     }
 
+    /// Like `podman`, with `NOTIFY_SOCKET` set to `socket`, as systemd runs a
+    /// `Type=notify` unit (Quadlet, `--sdnotify=container`).
+    pub fn podman_notifying(&self, args: &[&str], socket: &std::path::Path) -> Output {
+        let full = self.full_args(args);
+        let n = self.commands.fetch_add(1, Ordering::Relaxed);
+        let [conf] = self.env();
+        let env = [conf, ("NOTIFY_SOCKET", socket.to_path_buf())];
+        run_program("podman", &full, &env, &self.dir.join("logs"), n)
+    }
+
     /// Like `podman`, inside a pseudo-terminal (`script`), for `-t`.
     pub fn podman_in_terminal(&self, args: &[&str]) -> Output {
         let full = self.full_args(args);

@@ -5,6 +5,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
+use berth_conformance::notify_socket::{sd_notify_sender, HostSocket};
 use berth_conformance::podman::Podman;
 use berth_conformance::unique_name;
 
@@ -231,4 +232,40 @@ fn read_only_and_tmpfs_mounts_start_with_the_rootfs_contents() {
     let id = podman.inspect(&name, "{{.Id}}");
     podman.podman(&["rm", &name]).ok();
     podman.assert_nothing_left(&id, &[]);
+}
+
+#[test]
+fn sdnotify_container_passes_ready_on_with_conmons_pid() {
+    let Some(podman) = Podman::new() else { return };
+    let host = HostSocket::bind();
+    std::fs::copy(
+        sd_notify_sender(),
+        Path::new(&podman.rootfs()).join("sd_notify"),
+    )
+    .expect("copy the sender");
+    let name = unique_name();
+    let args = podman.run_args(
+        &["-d", "--name", &name, "--sdnotify=container"],
+        &[
+            "sh",
+            "-c",
+            "echo \"$NOTIFY_SOCKET\" > /notify-env; /sd_notify READY=1; exec sleep 100000",
+        ],
+    );
+    podman.podman_notifying(&strs(&args), &host.path).ok();
+    let messages = host.receive(2).unwrap_or_else(|e| panic!("{e}"));
+    let conmon = podman.inspect(&name, "{{.State.ConmonPid}}");
+    let id = podman.inspect(&name, "{{.Id}}");
+    let pid: i64 = podman
+        .inspect(&name, "{{.State.Pid}}")
+        .parse()
+        .expect("pid");
+    // Podman 4.3 mounts its own socket at /run/notify and sends MAINPID itself.
+    let mut sorted: Vec<String> = messages.iter().map(|m| m.trim_end().to_string()).collect();
+    sorted.sort();
+    assert_eq!(sorted, ["MAINPID=".to_string() + &conmon, "READY=1".into()]);
+    let env = podman.podman(&["exec", &name, "cat", "/notify-env"]);
+    assert_eq!(env.ok().stdout.trim(), "/run/notify/notify.sock");
+    podman.podman(&["rm", "-f", "-t", "0", &name]).ok();
+    podman.assert_nothing_left(&id, &[pid]);
 }

@@ -2,6 +2,7 @@
 //! parsed commands to library calls and library errors to runc's outputs.
 
 mod fds;
+mod run;
 
 use berth_cli::{args, log, output, signal, update};
 
@@ -120,6 +121,7 @@ fn create_options(
         extra_env: passed.listen_env(),
         detach,
         systemd_cgroup: global.systemd_cgroup,
+        notify_socket: run::host_notify_socket().is_some(),
     })
 }
 
@@ -147,11 +149,8 @@ fn run(
             berth::create(&create_options(global, &args, true, passed)?)?;
             Ok(0)
         }
-        Command::Start { id } => {
-            berth::Container::load(&root, &id)?.start()?;
-            Ok(0)
-        }
-        Command::Run(args) => run_container(global, &args, logger, passed),
+        Command::Start { id } => run::start_container(&root, &id),
+        Command::Run(args) => run::run_container(global, &args, logger, passed),
         Command::State { id } => {
             let mut state = berth::Container::load(&root, &id)?.state();
             // runc's `state` leaves the owner empty; only `list` fills it in.
@@ -276,44 +275,6 @@ fn events(
         }
     })?;
     write_failed.map_or(Ok(0), Err)
-}
-
-/// `run`: create and start; in the foreground, wait with signals forwarded,
-/// exit with the container's code, and delete it unless `--keep`.
-fn run_container(
-    global: &GlobalOpts,
-    args: &args::RunArgs,
-    logger: &Logger,
-    passed: &fds::Passed,
-) -> Result<i32, Failure> {
-    let root = state_root(global);
-    let id = args.create.id.clone();
-    if args.create.detach {
-        let mut created = berth::create(&create_options(global, &args.create, true, passed)?)?;
-        if let Err(e) = created.start() {
-            let _ = container::delete(&root, &id, true);
-            return Err(e.into());
-        }
-        return Ok(0);
-    }
-    berth::foreground::prepare(!args.no_subreaper)?;
-    berth::foreground::tie_containers_to_runtime()?;
-    let mut created = berth::create(&create_options(global, &args.create, false, passed)?)?;
-    let console = created.take_console();
-    if let Some(master) = &console {
-        berth::foreground::follow_caller_size(std::os::fd::AsFd::as_fd(master));
-    }
-    let outcome = created
-        .start()
-        .and_then(|()| berth::foreground::forward_until_exit(created.pid(), console));
-    drop(created);
-    if outcome.is_err() || !args.keep {
-        match container::delete(&root, &id, true) {
-            Ok(warnings) => warn_all(logger, warnings),
-            Err(e) => logger.warn(&format!("delete container {id} after run: {e}")),
-        }
-    }
-    Ok(outcome?)
 }
 
 /// `exec`: a process.json, or the container's own process with the flags' changes.

@@ -93,6 +93,11 @@ impl Container {
         self.record.pid
     }
 
+    /// The container's state directory, `<root>/<id>`.
+    pub fn state_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// What Berth recorded at create: bundle, rootfs, cgroup, hooks, the init's start time.
     pub fn record(&self) -> &Record {
         &self.record

@@ -62,6 +62,9 @@ pub struct CreateOptions {
     pub detach: bool,
     /// runc's `--systemd-cgroup`: the cgroup is a systemd scope, cgroupsPath `slice:prefix:name`.
     pub systemd_cgroup: bool,
+    /// The caller has a `NOTIFY_SOCKET`: give the container a socket at
+    /// `/run/notify/notify.sock` for `start` to relay from (see [`crate::notify`]).
+    pub notify_socket: bool,
 }
 
 /// Create a container and leave its init blocked until `start`.
@@ -76,7 +79,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         path: options.bundle.clone(),
         source,
     })?;
-    let spec = spec::load(&bundle)?;
+    let mut spec = spec::load(&bundle)?;
     let terminal = spec
         .process()
         .as_ref()
@@ -132,6 +135,9 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         .as_ref()
         .map(|d| d.path().to_path_buf())
         .unwrap_or_default();
+    if options.notify_socket {
+        crate::notify::prepare(&mut spec, &dir_path)?;
+    }
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().as_ref());
     // The v1 directories (slow to make: memory's above all) are made while
@@ -743,6 +749,12 @@ impl CreateOptions {
     /// See [`CreateOptions::systemd_cgroup`](#structfield.systemd_cgroup).
     pub fn systemd_cgroup(mut self, systemd_cgroup: bool) -> CreateOptions {
         self.systemd_cgroup = systemd_cgroup;
+        self
+    }
+
+    /// See [`CreateOptions::notify_socket`](#structfield.notify_socket).
+    pub fn notify_socket(mut self, notify_socket: bool) -> CreateOptions {
+        self.notify_socket = notify_socket;
         self
     }
 }

@@ -54,6 +54,9 @@ pub enum Error {
     /// Opening a pidfd, or sending it to `--pidfd-socket`.
     #[error(transparent)]
     Pidfd(#[from] crate::pidfd::PidfdError),
+    /// The sd_notify socket (`NOTIFY_SOCKET`).
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
     /// The bundle path cannot be made absolute.
     #[error("bundle {path}: {source}")]
     Bundle {

@@ -305,6 +305,16 @@ pub fn open_append(path: &Path, mode: u32, extra: OFlag) -> Result<File, HostFil
 /// connected through that descriptor, which also lifts the 108-byte limit
 /// of a socket address.
 pub fn connect_unix(path: &Path) -> Result<OwnedFd, HostFileError> {
+    connect_unix_as(path, SockType::Stream)
+}
+
+/// A datagram socket connected to the unix socket at `path`, checked as
+/// [`connect_unix`] checks it: the caller's `NOTIFY_SOCKET`.
+pub fn connect_unix_datagram(path: &Path) -> Result<OwnedFd, HostFileError> {
+    connect_unix_as(path, SockType::Datagram)
+}
+
+fn connect_unix_as(path: &Path, kind_of_socket: SockType) -> Result<OwnedFd, HostFileError> {
     let (dir, name) = split(path)?;
     let target = open_last(&dir, &name, OFlag::O_PATH, 0)?;
     let kind = SFlag::from_bits_truncate(stat(&target, path)?.st_mode) & SFlag::S_IFMT;
@@ -313,7 +323,7 @@ pub fn connect_unix(path: &Path) -> Result<OwnedFd, HostFileError> {
     }
     let sock = socket(
         AddressFamily::Unix,
-        SockType::Stream,
+        kind_of_socket,
         SockFlag::SOCK_CLOEXEC,
         None,
     )

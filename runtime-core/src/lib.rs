@@ -208,6 +208,7 @@ pub(crate) mod memory_policy;
 pub mod namespaces;
 #[allow(missing_docs)]
 pub(crate) mod net_devices;
+pub mod notify;
 #[allow(missing_docs)]
 pub(crate) mod pidfd;
 pub(crate) mod process;
@@ -245,6 +246,7 @@ pub use lsm::LsmError;
 pub use memory_policy::MemoryPolicyError;
 pub use namespaces::NamespaceError;
 pub use net_devices::NetDeviceError;
+pub use notify::{NotifyError, NotifyRelay};
 pub use pidfd::PidfdError;
 pub use rootfs::RootfsError;
 pub use seccomp::SeccompError;

@@ -55,6 +55,25 @@ pub const SCRATCH: &str = "/tmp/berth-conformance";
 /// output use it and skip (with a note) when it is absent.
 pub const RUNC: &str = "/usr/sbin/runc";
 
+/// Build `testdata/NAME.c` as a static program into the scratch directory
+/// and return its path: for what a container must run that busybox has no
+/// tool for. Callers keep the path in a `OnceLock` to build it once.
+pub fn build_static_program(name: &str) -> PathBuf {
+    let out = PathBuf::from(SCRATCH).join(name);
+    std::fs::create_dir_all(SCRATCH).expect("scratch dir");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{name}.c"));
+    let tmp = out.with_extension(format!("{}", std::process::id()));
+    let status = std::process::Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&tmp)
+        .arg(&source)
+        .status()
+        .expect("run cc (scripts/install-deps installs gcc)");
+    assert!(status.success(), "cc failed to build {}", source.display());
+    std::fs::rename(&tmp, &out).expect("install the built program");
+    out
+}
+
 /// The runtime binary under test: `$RUNTIME`, or the workspace's debug build of berth.
 pub fn runtime() -> PathBuf {
     if let Some(bin) = std::env::var_os("RUNTIME").filter(|v| !v.is_empty()) {

@@ -6,28 +6,13 @@
 use crate::HostDir;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 /// `sd_notify MESSAGE...`: each message one datagram to $NOTIFY_SOCKET; built once from testdata/sd_notify.c as a static binary.
 pub fn sd_notify_sender() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = PathBuf::from(crate::SCRATCH).join("sd_notify");
-        std::fs::create_dir_all(crate::SCRATCH).expect("scratch dir");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sd_notify.c");
-        let tmp = out.with_extension(format!("{}", std::process::id()));
-        let status = Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&tmp)
-            .arg(&source)
-            .status()
-            .expect("run cc (scripts/install-deps installs gcc)");
-        assert!(status.success(), "cc failed to build {}", source.display());
-        std::fs::rename(&tmp, &out).expect("install the sender");
-        out
-    })
+    BUILT.get_or_init(|| crate::build_static_program("sd_notify"))
 }
 
 /// The caller's side: a datagram socket the test binds, as systemd does.

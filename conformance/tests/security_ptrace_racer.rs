@@ -10,7 +10,6 @@ use berth_conformance::{berth_only, runtime, Bundle, Runtime};
 use serde_json::{json, Value};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -20,24 +19,10 @@ const RACE_SECONDS: u64 = 6;
 /// The racer, built once from testdata/racer.c as a static binary.
 fn racer() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = PathBuf::from(berth_conformance::SCRATCH).join("racer");
-        std::fs::create_dir_all(berth_conformance::SCRATCH).expect("scratch dir");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/racer.c");
-        let tmp = out.with_extension(format!("{}", std::process::id()));
-        let status = Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&tmp)
-            .arg(&source)
-            .status()
-            .expect("run cc (scripts/install-deps installs gcc)");
-        assert!(status.success(), "cc failed to build {}", source.display());
-        std::fs::rename(&tmp, &out).expect("install the racer");
-        out
-    })
+    BUILT.get_or_init(|| berth_conformance::build_static_program("racer"))
 }
 
-/// A container running the racer as its init, with CAP_SYS_PTRACE in every
+/// A container running the racer (under a shell that stays its pid 1), with CAP_SYS_PTRACE in every
 /// set and no user namespace; its report lands in the returned host dir.
 fn racing_container(edit: impl FnOnce(&mut Value)) -> (Bundle, PathBuf) {
     // The racer is not pid 1: the namespace outlives it, for the containers

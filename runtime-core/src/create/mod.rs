@@ -9,6 +9,12 @@
 //! `delete` to undo (see `cgroup_intent`); `fault::point` marks each step
 //! for the conformance suite's kill tests.
 
+mod options;
+mod undo;
+
+pub use options::CreateOptions;
+use undo::Undo;
+
 use crate::cgroups::{self, Cgroup};
 use crate::container::Container;
 use crate::error::{Error, Result};
@@ -19,53 +25,13 @@ use crate::memory_policy::MemoryPolicy;
 use crate::namespaces::Namespaces;
 use crate::net_devices::NetDevices;
 use crate::rootfs::host_mount;
-use crate::state::{self, ContainerDir, Record, StateRoot};
+use crate::state::{self, Record, StateRoot};
 use crate::sync::{self, Message};
 use crate::{barrier, cgroup_intent, fault, seccomp, spec};
-use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
-
-/// Everything `create` takes besides the bundle's config.json. Build it with
-/// [`CreateOptions::new`] and the setters, or fill the fields directly.
-#[derive(Debug, Clone, Default)]
-pub struct CreateOptions {
-    /// The state root (runc's `--root`).
-    pub root: PathBuf,
-    /// The container's id: letters, digits and `_+-.` (see [`crate::state::validate_id`]).
-    pub id: String,
-    /// The bundle directory, holding config.json.
-    pub bundle: PathBuf,
-    /// Where to write the init's host pid once it is set up (atomically, no newline).
-    pub pid_file: Option<PathBuf>,
-    /// A unix socket to send the terminal's master to (`process.terminal`).
-    pub console_socket: Option<PathBuf>,
-    /// Where to send a pidfd of the init (runc 1.2's `--pidfd-socket`).
-    pub pidfd_socket: Option<PathBuf>,
-    /// Use MS_MOVE + chroot instead of pivot_root.
-    pub no_pivot: bool,
-    /// runc's rootless mode: a cgroup this user may not make is done
-    /// without, as long as the config asks for no limits.
-    pub rootless: bool,
-    /// Keep the caller's session keyring instead of a new one per container.
-    pub no_new_keyring: bool,
-    /// Pass file descriptors 3 .. 3+N of the caller to the container.
-    pub preserve_fds: u32,
-    /// Added to the process's environment after config.json's (the CLI's
-    /// LISTEN_FDS and LISTEN_PID for socket-activation descriptors).
-    pub extra_env: Vec<String>,
-    /// Whether the caller returns without waiting (create, run -d), for the terminal checks:
-    /// with `process.terminal` and no console socket, a detaching caller is refused, and one
-    /// that stays gets the terminal's master from [`Container::take_console`].
-    pub detach: bool,
-    /// runc's `--systemd-cgroup`: the cgroup is a systemd scope, cgroupsPath `slice:prefix:name`.
-    pub systemd_cgroup: bool,
-    /// The caller has a `NOTIFY_SOCKET`: give the container a socket at
-    /// `/run/notify/notify.sock` for `start` to relay from (see [`crate::notify`]).
-    pub notify_socket: bool,
-}
 
 /// Create a container and leave its init blocked until `start`.
 ///
@@ -593,168 +559,4 @@ pub(crate) fn commit_pid_file(pid_file: StagedFile) -> Result<()> {
     pid_file
         .commit()
         .map_err(|source| Error::PidFile { path, source })
-}
-
-/// What a failed create must take back, in reverse order of making it.
-#[derive(Default)]
-struct Undo {
-    pid_file: Option<StagedFile>,
-    dir: Option<ContainerDir>,
-    cgroup: Option<Cgroup>,
-    init_pid: Option<i32>,
-    /// The init that set up outside the pid namespace it joins late, once it
-    /// forked the process that runs the program (`init_pid` then).
-    setup_pid: Option<i32>,
-    /// The rootfs and the id of the mount it was on before the init, when
-    /// the init mounts in the host's namespace.
-    host_rootfs: Option<(PathBuf, u64)>,
-}
-
-impl Undo {
-    fn disarm(mut self) -> ContainerDir {
-        self.cgroup = None;
-        self.init_pid = None;
-        self.setup_pid = None;
-        self.host_rootfs = None;
-        self.dir
-            .take()
-            .expect("create holds its state directory until it succeeds")
-    }
-}
-
-impl Drop for Undo {
-    fn drop(&mut self) {
-        let pids: Vec<i32> = [self.init_pid.take(), self.setup_pid.take()]
-            .into_iter()
-            .flatten()
-            .collect();
-        for pid in &pids {
-            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
-        }
-        // What the init started (a createContainer hook, its children) is
-        // in the container's cgroup, and without a pid namespace of the
-        // container's own it outlives the init and keeps the cgroup busy.
-        // Only in a cgroup the container made: in anyone else's, those
-        // processes are not told apart from the owner's (docs/security.md,
-        // section 3), and the hooks' own watchdog kills theirs.
-        let own = self.cgroup.as_ref().filter(|c| c.is_own());
-        if let Some(in_cgroup) = own.and_then(|c| c.pids().ok()) {
-            crate::container::kill_pids_and_wait(&in_cgroup);
-        }
-        for pid in &pids {
-            let _ = waitpid(Pid::from_raw(*pid), None);
-        }
-        if let Some((path, before)) = self.host_rootfs.take() {
-            // A mount there that was not before is the dead init's.
-            match host_mount::mount_id(&path) {
-                Ok(now) if now != before => {
-                    let _ = host_mount::detach(&path, now);
-                }
-                _ => {}
-            }
-        }
-        if let Some(cgroup) = self.cgroup.take() {
-            let _ = cgroup.remove();
-        }
-        if let Some(dir) = self.dir.take() {
-            let _ = dir.remove();
-        }
-    }
-}
-
-/// A builder over the fields, for callers that set a few of them: every
-/// option not named keeps its default (off, none, zero).
-///
-/// ```
-/// use berth::CreateOptions;
-///
-/// let options = CreateOptions::new("/run/berth", "web", "/srv/bundles/web")
-///     .pid_file("/run/web.pid")
-///     .preserve_fds(2)
-///     .extra_env(["LISTEN_FDS=2"]);
-/// assert_eq!(options.id, "web");
-/// assert_eq!(options.pid_file.as_deref(), Some(std::path::Path::new("/run/web.pid")));
-/// assert_eq!(options.preserve_fds, 2);
-/// assert!(options.console_socket.is_none() && !options.detach);
-/// ```
-impl CreateOptions {
-    /// Container `id` from the bundle at `bundle`, its state under `root`.
-    pub fn new(
-        root: impl Into<PathBuf>,
-        id: impl Into<String>,
-        bundle: impl Into<PathBuf>,
-    ) -> CreateOptions {
-        CreateOptions {
-            root: root.into(),
-            id: id.into(),
-            bundle: bundle.into(),
-            ..Default::default()
-        }
-    }
-
-    /// See [`CreateOptions::pid_file`](#structfield.pid_file).
-    pub fn pid_file(mut self, path: impl Into<PathBuf>) -> CreateOptions {
-        self.pid_file = Some(path.into());
-        self
-    }
-
-    /// See [`CreateOptions::console_socket`](#structfield.console_socket).
-    pub fn console_socket(mut self, path: impl Into<PathBuf>) -> CreateOptions {
-        self.console_socket = Some(path.into());
-        self
-    }
-
-    /// See [`CreateOptions::pidfd_socket`](#structfield.pidfd_socket).
-    pub fn pidfd_socket(mut self, path: impl Into<PathBuf>) -> CreateOptions {
-        self.pidfd_socket = Some(path.into());
-        self
-    }
-
-    /// See [`CreateOptions::no_pivot`](#structfield.no_pivot).
-    pub fn no_pivot(mut self, no_pivot: bool) -> CreateOptions {
-        self.no_pivot = no_pivot;
-        self
-    }
-
-    /// See [`CreateOptions::rootless`](#structfield.rootless).
-    pub fn rootless(mut self, rootless: bool) -> CreateOptions {
-        self.rootless = rootless;
-        self
-    }
-
-    /// See [`CreateOptions::no_new_keyring`](#structfield.no_new_keyring).
-    pub fn no_new_keyring(mut self, no_new_keyring: bool) -> CreateOptions {
-        self.no_new_keyring = no_new_keyring;
-        self
-    }
-
-    /// See [`CreateOptions::preserve_fds`](#structfield.preserve_fds).
-    pub fn preserve_fds(mut self, count: u32) -> CreateOptions {
-        self.preserve_fds = count;
-        self
-    }
-
-    /// Adds to [`CreateOptions::extra_env`](#structfield.extra_env).
-    pub fn extra_env<S: Into<String>>(mut self, env: impl IntoIterator<Item = S>) -> CreateOptions {
-        self.extra_env.extend(env.into_iter().map(Into::into));
-        self
-    }
-
-    /// See [`CreateOptions::detach`](#structfield.detach).
-    pub fn detach(mut self, detach: bool) -> CreateOptions {
-        self.detach = detach;
-        self
-    }
-
-    /// See [`CreateOptions::systemd_cgroup`](#structfield.systemd_cgroup).
-    pub fn systemd_cgroup(mut self, systemd_cgroup: bool) -> CreateOptions {
-        self.systemd_cgroup = systemd_cgroup;
-        self
-    }
-
-    /// See [`CreateOptions::notify_socket`](#structfield.notify_socket).
-    pub fn notify_socket(mut self, notify_socket: bool) -> CreateOptions {
-        self.notify_socket = notify_socket;
-        self
-    }
 }

@@ -97,7 +97,7 @@ static void __attribute__((noreturn)) fail(void)
 }
 
 /* Before the report, the runtime waits for the waiter and names the step
- * that failed by its exit status (create.rs). */
+ * that failed by its exit status (create/mod.rs). */
 #define FAILED_ARGS 121
 #define FAILED_REPORT_FD 122
 #define FAILED_CLONE 123

@@ -260,7 +260,7 @@ fn a_hook_past_its_timeout_fails_create_and_is_killed() {
     );
 }
 
-/// The init is moved into its cgroup while it sets itself up (see create.rs);
+/// The init is moved into its cgroup while it sets itself up (see create/mod.rs);
 /// that move must be done before any hook process of the container starts:
 /// a createContainer hook (forked by the init) is in the container's cgroup
 /// in every hierarchy, as is the program.

@@ -180,8 +180,14 @@ impl Podman {
         found
     }
 
+    /// Nothing of the container is left once podman is done with it; conmon
+    /// and the container's processes exit after `rm -f` returns, so they
+    /// get a few seconds to go.
     #[track_caller]
     pub fn assert_nothing_left(&self, id: &str, pids: &[i64]) {
+        crate::wait_until(std::time::Duration::from_secs(10), || {
+            self.leftovers(id, pids).is_empty()
+        });
         let found = self.leftovers(id, pids);
         assert!(
             found.is_empty(),

@@ -87,11 +87,12 @@ pub fn get_size(fd: BorrowedFd) -> Option<(u16, u16)> {
     Some((size.ws_row, size.ws_col))
 }
 
-/// Make a new session whose controlling terminal is `tty`.
-pub fn take_controlling_terminal(tty: BorrowedFd) -> Result<(), ConsoleError> {
+/// Make a new session whose controlling terminal is stdin, the slave
+/// [`setup_in_container`] made the process's stdio.
+pub fn take_controlling_terminal() -> Result<(), ConsoleError> {
     nix::unistd::setsid().map_err(ConsoleError::Controlling)?;
-    // SAFETY: TIOCSCTTY takes an integer argument; the descriptor is live.
-    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+    // SAFETY: TIOCSCTTY takes an integer argument; an invalid descriptor is an error.
+    if unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0) } < 0 {
         return Err(ConsoleError::Controlling(nix::Error::last()));
     }
     Ok(())

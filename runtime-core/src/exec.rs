@@ -20,7 +20,7 @@ use crate::state::Status;
 use crate::sync::{self, Channel, Message};
 use crate::{console, namespaces, process, seccomp, waiter};
 use oci_spec::runtime::{LinuxMemoryPolicy, LinuxSeccomp, Process};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 /// What `exec` runs and how.
@@ -231,18 +231,9 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
 struct SpawnPipe(std::fs::File);
 
 impl SpawnPipe {
-    /// Wait until the pipe has something to read, unless a stop signal
-    /// (SIGTERM, SIGINT, SIGHUP) comes first (stop_signals.rs).
+    /// Wait until the pipe has something to read, unless a stop signal comes first.
     fn wait_unless_stopped(&self) -> Result<()> {
-        if let Ok(stop) = crate::stop_signals::StopSignals::hold() {
-            if let Ok(Err(signal)) = stop.wait(self.0.as_fd(), nix::poll::PollFlags::POLLIN) {
-                return Err(Error::Interrupted {
-                    during: "the process to exec started",
-                    signal,
-                });
-            }
-        }
-        Ok(())
+        crate::stop_signals::wait_readable(self.0.as_fd(), "the process to exec started")
     }
 
     fn read_pid(&mut self) -> Result<i32> {
@@ -253,17 +244,9 @@ impl SpawnPipe {
             Error::Init("the exec'd process failed before it started (see the host's log)".into())
         })?;
         let pid = i32::from_ne_bytes(bytes);
-        // Forked with CLONE_PARENT, it is our child: anything else was not
-        // written by the setup child, and is not ours to wait for or signal.
-        let ours = pid > 0
-            && nix::sys::wait::waitid(
-                nix::sys::wait::Id::Pid(nix::unistd::Pid::from_raw(pid)),
-                nix::sys::wait::WaitPidFlag::WEXITED
-                    | nix::sys::wait::WaitPidFlag::WNOHANG
-                    | nix::sys::wait::WaitPidFlag::WNOWAIT,
-            )
-            .is_ok();
-        match ours {
+        // Anything but our child was not written by the setup child, and is
+        // not ours to wait for or signal.
+        match namespaces::is_own_child(pid) {
             true => Ok(pid),
             false => Err(Error::Init(format!(
                 "the exec'd process reported pid {pid}, not a child of the runtime"
@@ -434,9 +417,7 @@ fn spawn_without_waiter(
     match namespaces::fork_as_sibling() {
         Ok(0) => {
             let session = match terminal {
-                // SAFETY: fd 0 is the terminal's slave, open for the life of this process.
-                true => console::take_controlling_terminal(unsafe { BorrowedFd::borrow_raw(0) })
-                    .map_err(|e| e.to_string()),
+                true => console::take_controlling_terminal().map_err(|e| e.to_string()),
                 false => Ok(()),
             };
             let loaded = session.and_then(|()| {

@@ -150,9 +150,7 @@ fn setup_and_exec(
             .map(|b| (b.height() as u16, b.width() as u16));
         let master = console::setup_in_container(size, true).map_err(|e| e.to_string())?;
         if !config.pid_joined_late {
-            // SAFETY: fd 0 is the terminal's slave now, open for this process's life.
-            let slave = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
-            console::take_controlling_terminal(slave).map_err(|e| e.to_string())?;
+            console::take_controlling_terminal().map_err(|e| e.to_string())?;
         }
         config
             .channel
@@ -318,9 +316,7 @@ fn report_and_wait(config: &InitConfig, terminal: bool) -> Result<bool, String> 
         // signal and terminal do not pass to it.
         crate::process::die_with_runtime().map_err(|e| e.to_string())?;
         if terminal {
-            // SAFETY: fd 0 is the terminal's slave, open for this process's life.
-            let slave = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
-            console::take_controlling_terminal(slave).map_err(|e| e.to_string())?;
+            console::take_controlling_terminal().map_err(|e| e.to_string())?;
         }
         return Ok(true);
     }

@@ -166,6 +166,19 @@ fn unblock(set: u64) {
     };
 }
 
+/// Wait until `fd` is readable, unless a stop signal (SIGTERM, SIGINT,
+/// SIGHUP) comes first: then `Error::Interrupted` naming `during`. Where the
+/// signals cannot be watched, it returns at once and the caller's read
+/// blocks as it would have.
+pub(crate) fn wait_readable(fd: BorrowedFd<'_>, during: &'static str) -> crate::error::Result<()> {
+    if let Ok(stop) = StopSignals::hold() {
+        if let Ok(Err(signal)) = stop.wait(fd, PollFlags::POLLIN) {
+            return Err(crate::error::Error::Interrupted { during, signal });
+        }
+    }
+    Ok(())
+}
+
 /// Whether the process ignores `signo` (SIG_IGN).
 fn ignored(signo: i32) -> bool {
     let mut action = std::mem::MaybeUninit::<libc::sigaction>::zeroed();

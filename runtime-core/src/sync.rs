@@ -163,11 +163,7 @@ impl Channel {
         &self,
         during: &'static str,
     ) -> crate::error::Result<Option<(Message, Option<OwnedFd>)>> {
-        if let Ok(stop) = crate::stop_signals::StopSignals::hold() {
-            if let Ok(Err(signal)) = stop.wait(self.fd.as_fd(), nix::poll::PollFlags::POLLIN) {
-                return Err(crate::error::Error::Interrupted { during, signal });
-            }
-        }
+        crate::stop_signals::wait_readable(self.fd.as_fd(), during)?;
         self.recv_with_fd().map_err(crate::error::Error::Sync)
     }
 

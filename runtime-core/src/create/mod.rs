@@ -443,16 +443,7 @@ fn read_report(report: std::os::fd::OwnedFd) -> Result<i32> {
             Error::Init("the container init exited before it reported its process".into())
         })?;
     let pid = i32::from_ne_bytes(bytes);
-    let ours = pid == 0
-        || (pid > 0
-            && nix::sys::wait::waitid(
-                nix::sys::wait::Id::Pid(Pid::from_raw(pid)),
-                nix::sys::wait::WaitPidFlag::WEXITED
-                    | nix::sys::wait::WaitPidFlag::WNOHANG
-                    | nix::sys::wait::WaitPidFlag::WNOWAIT,
-            )
-            .is_ok());
-    match ours {
+    match pid == 0 || crate::namespaces::is_own_child(pid) {
         true => Ok(pid),
         false => Err(Error::Init(format!(
             "the init reported pid {pid}, not a child of the runtime"

@@ -186,6 +186,20 @@ pub fn fork_as_sibling() -> Result<libc::pid_t, NamespaceError> {
     clone3(libc::CLONE_PARENT as u64)
 }
 
+/// Whether `pid` is a child of this process (exited or not; nothing is
+/// reaped): what a process forked with [`fork_as_sibling`], or by the
+/// waiter's `CLONE_PARENT`, from a child of ours must be.
+pub fn is_own_child(pid: libc::pid_t) -> bool {
+    pid > 0
+        && nix::sys::wait::waitid(
+            nix::sys::wait::Id::Pid(nix::unistd::Pid::from_raw(pid)),
+            nix::sys::wait::WaitPidFlag::WEXITED
+                | nix::sys::wait::WaitPidFlag::WNOHANG
+                | nix::sys::wait::WaitPidFlag::WNOWAIT,
+        )
+        .is_ok()
+}
+
 fn zeroed_clone_args() -> libc::clone_args {
     // SAFETY: clone_args is a plain C struct of integers; all-zero is its documented default.
     unsafe { std::mem::zeroed() }

@@ -17,7 +17,7 @@
 
 mod fork;
 
-pub use fork::fork_as_sibling;
+pub use fork::{fork_as_sibling, is_own_child};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 use std::fs::File;

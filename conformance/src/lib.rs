@@ -26,6 +26,10 @@ pub mod podman;
 mod private_systemd;
 mod runtime;
 mod seccomp_agent;
+// The rootless suites: the user they run as, a user namespace it made.
+pub mod foreign_userns;
+pub mod rootless_podman;
+pub mod unprivileged_user;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -200,7 +200,7 @@ impl Podman {
 /// The runtime's name joins podman's list of runtimes that take `--log-format=json`
 /// (as docs/podman.md says to do): podman then gives it `--log FILE` and shows the
 /// error message from that log, rather than the whole logrus line from its stderr.
-fn containers_conf(runtime: &std::path::Path) -> String {
+pub(crate) fn containers_conf(runtime: &std::path::Path) -> String {
     let name = runtime
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

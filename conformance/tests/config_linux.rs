@@ -139,3 +139,45 @@ fn time_namespace_offsets_shift_the_boot_clock_berth_only() {
         "inside {inside}, host {host}"
     );
 }
+
+/// The ucount limits (`user.*` sysctls, such as user.max_user_namespaces)
+/// are each user namespace's own: with one of the container's they are set
+/// there and the host's stay as they were (runc 1.4 allows them); without
+/// one they would be the host's, and are refused, leaving nothing behind.
+#[test]
+fn user_sysctls_are_set_only_in_the_containers_own_user_namespace() {
+    const KEY: &str = "/proc/sys/user/max_user_namespaces";
+    let host_before = std::fs::read_to_string(KEY).unwrap();
+    let mut bundle = Bundle::busybox(&["cat", KEY]);
+    bundle.edit(|c| c["linux"]["sysctl"] = json!({ "user.max_user_namespaces": "7" }));
+    let runtime = Runtime::new();
+    let id = runtime.new_id();
+    let err = runtime.run(&id, &bundle, &[]).fails();
+    if berth_only("the error names the key and the missing user namespace") {
+        assert!(
+            err.contains("user.max_user_namespaces") && err.contains("user namespace"),
+            "{err}"
+        );
+    }
+    runtime.assert_nothing_left(&id, &bundle);
+
+    if !berth_only("runc 1.1.5 predates user.* sysctls (runc 1.4 allows them)") {
+        return;
+    }
+    bundle.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "type": "user" }));
+        let map = json!([{ "containerID": 0, "hostID": 1_400_000, "size": 65536 }]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+    });
+    let out = runtime.run_to_completion(&bundle);
+    assert_eq!(out.trim(), "7");
+    assert_eq!(
+        std::fs::read_to_string(KEY).unwrap(),
+        host_before,
+        "the container's limit leaked to the host"
+    );
+}

@@ -12,16 +12,16 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use berth_conformance::unprivileged_user::{
+    give_subordinate_ids, runnable_runtime, user_ids, SUBORDINATE_START, USER,
+};
 use berth_conformance::{
-    berth_only, cgroups_named, mounts_mentioning, processes_using, runtime, scratch_dir, skip,
-    unique_name, wait_until, Bundle, RUNC,
+    berth_only, cgroups_named, mounts_mentioning, processes_using, scratch_dir, skip, unique_name,
+    wait_until, Bundle, RUNC,
 };
 use serde_json::{json, Value};
-
-const USER: &str = "berth-rootless";
 
 static COMMANDS: AtomicUsize = AtomicUsize::new(0);
 
@@ -35,38 +35,7 @@ struct Rootless {
 
 /// The user (made once), a runnable copy of the runtime, a fresh runtime dir.
 fn rootless() -> Option<Rootless> {
-    static USER_IDS: OnceLock<Option<(u32, u32)>> = OnceLock::new();
-    let ids = *USER_IDS.get_or_init(|| {
-        let exists = Command::new("id")
-            .arg(USER)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !exists {
-            let made = Command::new("useradd")
-                .args([
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    USER,
-                ])
-                .status();
-            if !made.is_ok_and(|s| s.success()) {
-                return None;
-            }
-        }
-        let id = |flag: &str| -> Option<u32> {
-            String::from_utf8(Command::new("id").args([flag, USER]).output().ok()?.stdout)
-                .ok()?
-                .trim()
-                .parse()
-                .ok()
-        };
-        Some((id("-u")?, id("-g")?))
-    });
-    let Some((uid, gid)) = ids else {
+    let Some((uid, gid)) = user_ids() else {
         skip("cannot make the user berth-rootless");
         return None;
     };
@@ -76,10 +45,7 @@ fn rootless() -> Option<Rootless> {
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
     chown(&xdg, Some(uid), Some(gid)).expect("chown the runtime dir");
     fs::set_permissions(&xdg, fs::Permissions::from_mode(0o700)).expect("chmod the runtime dir");
-    // A copy the user can run wherever the workspace is checked out.
-    let bin = dir.join(runtime().file_name().expect("the runtime has a name"));
-    fs::copy(runtime(), &bin).expect("copy the runtime");
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod the runtime");
+    let bin = runnable_runtime(&dir);
     Some(Rootless { uid, gid, bin, xdg })
 }
 
@@ -335,13 +301,7 @@ fn subordinate_ranges_map_through_newuidmap_and_others_are_refused() {
         skip("newuidmap is not installed (the uidmap package)");
         return;
     }
-    for file in ["/etc/subuid", "/etc/subgid"] {
-        let text = fs::read_to_string(file).unwrap_or_default();
-        if !text.lines().any(|l| l.starts_with(&format!("{USER}:"))) {
-            fs::write(file, format!("{text}{USER}:1300000:65536\n"))
-                .expect("add a subordinate range");
-        }
-    }
+    give_subordinate_ids();
     let with_maps = |host_start: u32| {
         let mut bundle = user.bundle(&["cat", "/proc/self/uid_map", "/proc/self/gid_map"]);
         bundle.edit(|c| {
@@ -351,7 +311,7 @@ fn subordinate_ranges_map_through_newuidmap_and_others_are_refused() {
         bundle.write_config();
         bundle
     };
-    let bundle = with_maps(1300000);
+    let bundle = with_maps(SUBORDINATE_START);
     let id = unique_name();
     let out = user.ok(
         &user.xdg,
@@ -370,9 +330,9 @@ fn subordinate_ranges_map_through_newuidmap_and_others_are_refused() {
         lines,
         [
             format!("0 {} 1", user.uid),
-            "1 1300000 1000".into(),
+            format!("1 {SUBORDINATE_START} 1000"),
             format!("0 {} 1", user.gid),
-            "1 1300000 1000".into()
+            format!("1 {SUBORDINATE_START} 1000")
         ]
     );
     user.assert_nothing_left(&id, &bundle);

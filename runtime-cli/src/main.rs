@@ -78,7 +78,18 @@ impl From<String> for Failure {
     }
 }
 
-/// runc's default state root, or $XDG_RUNTIME_DIR's when not root.
+/// Whether the default state root is under $XDG_RUNTIME_DIR, as runc
+/// decides: for a user without privilege, and for uid 0 of a user namespace
+/// the host's root did not make (rootless podman's), unless $USER is root.
+fn honours_xdg_runtime_dir() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    berth::host_userns::running_in_user_namespace()
+        && std::env::var_os("USER").map_or(true, |user| user != "root")
+}
+
+/// runc's default state root, or $XDG_RUNTIME_DIR's (`honours_xdg_runtime_dir`).
 fn state_root(global: &GlobalOpts) -> PathBuf {
     if let Some(root) = &global.root {
         // runc makes --root absolute, so an empty one means the current directory.
@@ -86,7 +97,7 @@ fn state_root(global: &GlobalOpts) -> PathBuf {
             .or_else(|_| std::env::current_dir())
             .unwrap_or_else(|_| root.clone());
     }
-    if !nix::unistd::geteuid().is_root() {
+    if honours_xdg_runtime_dir() {
         if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
             return PathBuf::from(dir).join("berth");
         }
@@ -105,8 +116,14 @@ fn create_options(
         .rootless
         .resolve()
         .map_err(|e| format!("runc create failed: {e}"))?;
-    let unprivileged = !nix::unistd::geteuid().is_root();
-    let rootless = rootless.unwrap_or(unprivileged);
+    // `auto`, as runc decides it: without privilege, or as uid 0 of a user
+    // namespace someone else made, where cgroups the host's root owns are
+    // out of reach. The systemd driver here speaks to the system manager,
+    // whose owner is root: runc's answer for it is then not rootless.
+    let rootless = rootless.unwrap_or_else(|| {
+        !nix::unistd::geteuid().is_root()
+            || (berth::host_userns::running_in_user_namespace() && !global.systemd_cgroup)
+    });
     Ok(CreateOptions {
         root: state_root(global),
         id: args.id.clone(),

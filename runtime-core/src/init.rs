@@ -119,7 +119,10 @@ fn setup_and_exec(
             in_host_namespace: !config
                 .namespaces
                 .has_own(oci_spec::runtime::LinuxNamespaceType::Mount),
-            bind_devices: config.namespaces.in_user_namespace(),
+            // runc's rule: in a user namespace (the container's own, or one
+            // the runtime runs in) mknod is refused, so the host's nodes are bound.
+            bind_devices: config.namespaces.in_user_namespace()
+                || crate::host_userns::running_in_user_namespace(),
             idmapped: config.idmapped,
             enter_cgroup: &|| cgroup_join.enter(),
             proc_pid_namespace: config

@@ -195,6 +195,8 @@ pub(crate) mod hooks;
 // The CLI opens `--log` and writes `spec`'s config.json through it.
 #[doc(hidden)]
 pub mod host_file;
+// The CLI's `--rootless auto` and the state directory ask it too.
+pub mod host_userns;
 mod init;
 mod keyring;
 mod list;

@@ -168,14 +168,22 @@ pub fn create_node(
     } else {
         nix::sys::stat::makedev(node.major, node.minor)
     };
-    nix::sys::stat::mknodat(
+    match nix::sys::stat::mknodat(
         dir.as_fd(),
         name.as_path(),
         node.kind,
         Mode::from_bits_truncate(node.mode),
         dev,
-    )
-    .map_err(|e| fail(e.into()))?;
+    ) {
+        Ok(()) => {}
+        // A user namespace not detected as one, or a kernel or LSM that
+        // refuses mknod to this root: the host's node, as runc falls back to.
+        // A fifo is made by anyone, so EPERM for one is a real failure.
+        Err(Errno::EPERM) if node.kind != SFlag::S_IFIFO => {
+            return bind_host_node(root, node).map_err(fail)
+        }
+        Err(e) => return Err(fail(e.into())),
+    }
     nix::unistd::fchownat(
         dir.as_fd(),
         name.as_path(),

@@ -97,6 +97,25 @@ impl MountAttr {
     }
 }
 
+/// The flags the kernel locks on the mounts it copies into a mount namespace
+/// a less privileged user namespace owns (rootless podman's, a nested
+/// runtime's, a container's own): they may be set, never cleared.
+const LOCKED_IN_A_USER_NAMESPACE: u64 = libc::MOUNT_ATTR_RDONLY
+    | libc::MOUNT_ATTR_NOSUID
+    | libc::MOUNT_ATTR_NODEV
+    | libc::MOUNT_ATTR_NOEXEC
+    | libc::MOUNT_ATTR__ATIME;
+
+/// What a `set_attr(attr)` that failed with `e` was doing, for its error:
+/// EPERM while clearing a lockable flag is the user namespace's lock.
+pub fn set_attr_failure(attr: MountAttr, e: &io::Error) -> &'static str {
+    if e.raw_os_error() == Some(libc::EPERM) && attr.clear & LOCKED_IN_A_USER_NAMESPACE != 0 {
+        "clear flags its source's mount has locked in this user namespace (ro, nosuid, nodev, noexec, atime) on"
+    } else {
+        "set attributes of"
+    }
+}
+
 /// `mount_setattr` on the mount `fd` refers to (and, if `recursive`, all below it).
 pub fn set_attr(fd: BorrowedFd, attr: MountAttr, recursive: bool) -> io::Result<()> {
     if attr.is_empty() {
@@ -267,4 +286,26 @@ pub fn openat2(
             std::mem::size_of::<libc::open_how>(),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eperm_clearing_a_lockable_flag_is_named_as_the_lock() {
+        let eperm = io::Error::from_raw_os_error(libc::EPERM);
+        let clear_noexec = MountAttr {
+            clear: libc::MOUNT_ATTR_NOEXEC,
+            ..Default::default()
+        };
+        assert!(set_attr_failure(clear_noexec, &eperm).contains("locked in this user namespace"));
+        let set_ro = MountAttr {
+            set: libc::MOUNT_ATTR_RDONLY,
+            ..Default::default()
+        };
+        assert_eq!(set_attr_failure(set_ro, &eperm), "set attributes of");
+        let einval = io::Error::from_raw_os_error(libc::EINVAL);
+        assert_eq!(set_attr_failure(clear_noexec, &einval), "set attributes of");
+    }
 }

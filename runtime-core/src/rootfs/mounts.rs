@@ -228,8 +228,9 @@ pub fn mount_one(
             })?,
             None => bind_tree(mount, &source, &options, env)?,
         };
-        mount_api::set_attr(tree.as_fd(), options.attr, false)
-            .map_err(fail("set attributes of"))?;
+        mount_api::set_attr(tree.as_fd(), options.attr, false).map_err(|e| {
+            mount_failed(destination, mount_api::set_attr_failure(options.attr, &e))(e)
+        })?;
         let target = root
             .ensure(destination, kind)
             .map_err(fail("create the target of"))?;

@@ -440,6 +440,12 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
             ("network", LinuxNamespaceType::Network)
         } else if key_norm == "kernel.hostname" || key_norm == "kernel.domainname" {
             ("uts", LinuxNamespaceType::Uts)
+        } else if key_norm.starts_with("user.") {
+            // The ucount limits (user.max_user_namespaces, ...) are each user
+            // namespace's own; without one of the container's they would be
+            // the host's, where raising one could undo an administrator's
+            // "no user namespaces" (runc 1.4 allows them on the same terms).
+            ("user", LinuxNamespaceType::User)
         } else {
             return Err(SpecError::SysctlNotNamespaced {
                 key: key.to_owned(),

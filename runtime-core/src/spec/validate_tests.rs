@@ -589,3 +589,24 @@ fn sysctls_must_be_namespaced() {
         })
     ));
 }
+
+#[test]
+fn user_sysctls_need_a_user_namespace() {
+    let sysctl = json!({ "user.max_user_namespaces": "5", "user/max_ipc_namespaces": "3" });
+    let with_userns = Case::new().set("/linux/sysctl", sysctl.clone());
+    with_userns
+        .validate()
+        .expect("user.* with a user namespace");
+    let no_userns = Case::new()
+        .without_namespace("user")
+        .remove("/linux/uidMappings")
+        .remove("/linux/gidMappings")
+        .set("/linux/sysctl", sysctl);
+    assert!(matches!(
+        no_userns.validate(),
+        Err(SpecError::SysctlWithoutNamespace {
+            key,
+            namespace: "user",
+        }) if key == "user.max_user_namespaces"
+    ));
+}

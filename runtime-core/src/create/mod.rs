@@ -83,10 +83,9 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let scope = match options.systemd_cgroup {
         true => {
             let path = cgroups_path.as_deref().map(|p| p.to_string_lossy());
-            let scope = cgroups::systemd::Scope::parse(path.as_deref(), &options.id)
+            let (scope, annotations) = systemd_unit(path.as_deref(), &options.id, &mut spec)
                 .map_err(cgroups::CgroupError::from)?;
-            cgroups::systemd::check_running().map_err(cgroups::CgroupError::from)?;
-            Some(scope)
+            Some((scope, annotations))
         }
         false => None,
     };
@@ -155,7 +154,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Some(scope) => {
+        Some((scope, _)) => {
             let cgroup = Cgroup::plan_in(
                 &hierarchies,
                 Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?),
@@ -249,9 +248,15 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     drop(init_end);
     drop(report_write);
 
-    if let Some(scope) = &scope {
+    if let Some((scope, annotations)) = &scope {
         scope
-            .start(&options.id, pid, resources, cgroup.cpu_on_v1())
+            .start(
+                &options.id,
+                pid,
+                resources,
+                &device_rules(&spec),
+                annotations,
+            )
             .map_err(cgroups::CgroupError::from)?;
         cgroup.systemd_unit = Some(scope.unit.clone());
         undo.cgroup = Some(cgroup.clone());
@@ -316,6 +321,10 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         paused: false,
         host_rootfs_mount: None,
         owner_uid: Some(nix::unistd::geteuid().as_raw()),
+        memory_check_before_update: resources
+            .and_then(|r| r.memory().as_ref())
+            .and_then(|m| m.check_before_update())
+            .unwrap_or(false),
     };
     let dir = undo
         .dir
@@ -452,9 +461,40 @@ fn read_report(report: std::os::fd::OwnedFd) -> Result<i32> {
 }
 
 /// Device rules, then `linux.resources`.
-fn set_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
+/// The systemd unit for `--systemd-cgroup`, and the properties the
+/// config's `org.systemd.property.*` annotations add, all checked before
+/// anything exists. The CPU quota is rounded to what systemd can hold, in
+/// the config too, so the file and systemd agree (as runc does).
+fn systemd_unit(
+    cgroups_path: Option<&str>,
+    id: &str,
+    spec: &mut oci_spec::runtime::Spec,
+) -> std::result::Result<
+    (
+        cgroups::systemd::Scope,
+        Vec<(String, cgroups::systemd::Value)>,
+    ),
+    cgroups::systemd::SystemdError,
+> {
+    let scope = cgroups::systemd::Scope::parse(cgroups_path, id, cgroups::systemd::user_manager())?;
+    let annotations = cgroups::systemd::annotation_properties(
+        spec.annotations().as_ref().unwrap_or(&Default::default()),
+    )?;
+    cgroups::systemd::check_running()?;
+    if let Some(resources) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.resources_mut().as_mut())
+    {
+        cgroups::systemd::round_cpu_quota(resources);
+    }
+    Ok((scope, annotations))
+}
+
+/// The device cgroup's rules: the config's, then access to its device nodes.
+fn device_rules(spec: &oci_spec::runtime::Spec) -> Vec<cgroups::DeviceRule> {
     let linux = spec.linux().as_ref();
-    let device_rules = cgroups::device_rules(
+    cgroups::device_rules(
         linux
             .and_then(|l| l.resources().as_ref())
             .and_then(|r| r.devices().as_deref())
@@ -462,7 +502,12 @@ fn set_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
         linux
             .and_then(|l| l.devices().as_deref())
             .unwrap_or_default(),
-    );
+    )
+}
+
+fn set_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let device_rules = device_rules(spec);
     // Without a cgroup (rootless), the user namespace is what keeps devices
     // out: its root can neither mknod nor open what the host does not grant.
     if !cgroup.dirs.is_empty() {

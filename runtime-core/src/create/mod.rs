@@ -10,6 +10,7 @@
 //! for the conformance suite's kill tests.
 
 mod options;
+mod systemd_unit;
 mod undo;
 
 pub use options::CreateOptions;
@@ -83,8 +84,9 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let scope = match options.systemd_cgroup {
         true => {
             let path = cgroups_path.as_deref().map(|p| p.to_string_lossy());
-            let (scope, annotations) = systemd_unit(path.as_deref(), &options.id, &mut spec)
-                .map_err(cgroups::CgroupError::from)?;
+            let (scope, annotations) =
+                systemd_unit::prepare(path.as_deref(), &options.id, &mut spec)
+                    .map_err(cgroups::CgroupError::from)?;
             Some((scope, annotations))
         }
         false => None,
@@ -460,37 +462,6 @@ fn read_report(report: std::os::fd::OwnedFd) -> Result<i32> {
     }
 }
 
-/// Device rules, then `linux.resources`.
-/// The systemd unit for `--systemd-cgroup`, and the properties the
-/// config's `org.systemd.property.*` annotations add, all checked before
-/// anything exists. The CPU quota is rounded to what systemd can hold, in
-/// the config too, so the file and systemd agree (as runc does).
-fn systemd_unit(
-    cgroups_path: Option<&str>,
-    id: &str,
-    spec: &mut oci_spec::runtime::Spec,
-) -> std::result::Result<
-    (
-        cgroups::systemd::Scope,
-        Vec<(String, cgroups::systemd::Value)>,
-    ),
-    cgroups::systemd::SystemdError,
-> {
-    let scope = cgroups::systemd::Scope::parse(cgroups_path, id, cgroups::systemd::user_manager())?;
-    let annotations = cgroups::systemd::annotation_properties(
-        spec.annotations().as_ref().unwrap_or(&Default::default()),
-    )?;
-    cgroups::systemd::check_running()?;
-    if let Some(resources) = spec
-        .linux_mut()
-        .as_mut()
-        .and_then(|l| l.resources_mut().as_mut())
-    {
-        cgroups::systemd::round_cpu_quota(resources);
-    }
-    Ok((scope, annotations))
-}
-
 /// The device cgroup's rules: the config's, then access to its device nodes.
 fn device_rules(spec: &oci_spec::runtime::Spec) -> Vec<cgroups::DeviceRule> {
     let linux = spec.linux().as_ref();
@@ -505,6 +476,7 @@ fn device_rules(spec: &oci_spec::runtime::Spec) -> Vec<cgroups::DeviceRule> {
     )
 }
 
+/// Device rules, then `linux.resources`.
 fn set_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     let device_rules = device_rules(spec);

@@ -151,9 +151,9 @@ impl Scope {
             ("TasksAccounting".to_string(), Value::Bool(true)),
         ]);
         properties.extend_from_slice(extra);
-        properties.extend(devices::device_properties(device_rules));
         let mut bus = connect()?;
         let host = host(&mut bus)?;
+        properties.extend(devices::device_properties(device_rules, host.version));
         if let Some(resources) = resources {
             properties.extend(properties::resource_properties(resources, host)?);
         }

@@ -11,9 +11,14 @@ use crate::cgroups::dbus::Value;
 use crate::cgroups::device_filter::Policy;
 use crate::cgroups::DeviceRule;
 
+/// systemd reads `char-MAJOR` and `/dev/char/MAJOR:MINOR` without looking
+/// at /dev since v240; before, only existing nodes and /proc/devices group names.
+const NUMBERS_SINCE: u32 = 240;
+
 /// `DeviceAllow=` (cleared first: the list adds up otherwise), `DevicePolicy=`,
-/// then the allowed devices.
-pub fn device_properties(rules: &[DeviceRule]) -> Vec<(String, Value)> {
+/// then the allowed devices. `version`: systemd's, 0 when unknown (taken as recent).
+pub fn device_properties(rules: &[DeviceRule], version: u32) -> Vec<(String, Value)> {
+    let old_systemd = version != 0 && version < NUMBERS_SINCE;
     let clear = ("DeviceAllow".to_string(), Value::StrPairArray(Vec::new()));
     let policy = |p: &str| ("DevicePolicy".to_string(), Value::Str(p.into()));
     let reduced = Policy::from_rules(rules);
@@ -38,10 +43,16 @@ pub fn device_properties(rules: &[DeviceRule]) -> Vec<(String, Value)> {
             (None, None) => format!("{group}-*"),
             // systemd has no syntax for "any major, this minor".
             (None, Some(_)) => continue,
-            // systemd 240 and later read a number as the major.
+            // Older systemd wants a /proc/devices group name, which Berth
+            // does not look up (runc does): such a rule holds only until a
+            // daemon-reload there.
+            (Some(_), None) if old_systemd => continue,
             (Some(major), None) => format!("{group}-{major}"),
             (Some(major), Some(minor)) => format!("/dev/{group}/{major}:{minor}"),
         };
+        if old_systemd && path.starts_with('/') && !std::path::Path::new(&path).exists() {
+            continue;
+        }
         // systemd's order, as `systemctl show` prints it.
         let access: String = [(2, 'r'), (4, 'w'), (1, 'm')]
             .iter()
@@ -79,13 +90,15 @@ mod tests {
 
     #[test]
     fn a_deny_default_becomes_strict_with_an_allow_list() {
-        let props = device_properties(&[
+        let rules = [
             rule(false, 'a', None, None, "rwm"),
             rule(true, 'c', None, None, "m"),
             rule(true, 'c', Some(1), Some(3), "rwm"),
             rule(true, 'c', Some(136), None, "rw"),
             rule(true, 'b', None, Some(5), "r"),
-        ]);
+            rule(true, 'c', Some(1), Some(12345), "r"),
+        ];
+        let props = device_properties(&rules, 252);
         assert_eq!(
             props[1],
             ("DevicePolicy".into(), Value::Str("strict".into()))
@@ -98,20 +111,33 @@ mod tests {
                     ("char-*".into(), "m".into()),
                     ("/dev/char/1:3".into(), "rwm".into()),
                     ("char-136".into(), "rw".into()),
+                    ("/dev/char/1:12345".into(), "r".into()),
                 ])
             )
         );
+        // systemd 239: no numbers for a major, and only nodes that exist.
+        let old = device_properties(&rules, 239);
+        let Value::StrPairArray(allowed) = &old[2].1 else {
+            panic!("{old:?}")
+        };
+        let paths: Vec<&str> = allowed.iter().map(|(p, _)| p.as_str()).collect();
+        assert!(paths.contains(&"char-*"), "{paths:?}");
+        assert!(!paths.contains(&"char-136"), "{paths:?}");
+        assert!(!paths.contains(&"/dev/char/1:12345"), "{paths:?}");
     }
 
     #[test]
     fn allow_all_is_auto_and_a_deny_list_denies_all() {
-        let all = device_properties(&[rule(true, 'a', None, None, "rwm")]);
+        let all = device_properties(&[rule(true, 'a', None, None, "rwm")], 252);
         assert_eq!(all[1], ("DevicePolicy".into(), Value::Str("auto".into())));
         assert_eq!(all.len(), 2);
-        let deny_list = device_properties(&[
-            rule(true, 'a', None, None, "rwm"),
-            rule(false, 'c', Some(1), Some(3), "w"),
-        ]);
+        let deny_list = device_properties(
+            &[
+                rule(true, 'a', None, None, "rwm"),
+                rule(false, 'c', Some(1), Some(3), "w"),
+            ],
+            252,
+        );
         assert_eq!(
             deny_list,
             [

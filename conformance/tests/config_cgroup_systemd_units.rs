@@ -1,10 +1,11 @@
 //! More of runc's systemd cgroup driver, against a systemd of the test's own
 //! (`PrivateSystemd`): a `name` ending in `.slice` makes that slice (kubelet's pod
-//! slices) and kubelet's `<pod slice>:cri-containerd:<id>` a scope in it; every
-//! limit is a unit property, so systemd's `daemon-reload` writes the container's
-//! limits and not its defaults (also after an `update` of one half of the CPU
-//! quota); `org.systemd.property.*` annotations become unit properties, with
-//! runc's refusals of bad ones before anything exists.
+//! slices) and kubelet's `<pod slice>:cri-containerd:<id>` is a scope in it; every
+//! limit and the device rules are unit properties, so systemd's `daemon-reload`
+//! writes the container's limits and not its defaults (also after an `update` of
+//! one half of the CPU quota); `org.systemd.property.*` annotations become unit
+//! properties, with runc's refusals of bad ones before anything exists; without
+//! root the driver refuses v1 hierarchies in runc's words.
 
 use std::fs;
 

@@ -42,6 +42,8 @@ pub fn resources(args: &UpdateArgs, stdin: impl Read) -> Result<LinuxResources, 
     for (flag, value, key) in [
         ("cpu-quota", &args.cpu_quota, "quota"),
         ("cpu-rt-runtime", &args.cpu_rt_runtime, "realtimeRuntime"),
+        // runc parses it as a 64-bit signed number; the cgroup file takes 0 or 1 only.
+        ("cpu-idle", &args.cpu_idle, "idle"),
     ] {
         if let Some(value) = value {
             let n = go_parse_int(value).map_err(|e| format!("invalid value for {flag}: {e}"))?;
@@ -243,6 +245,7 @@ mod tests {
             memory_swap: Some("-1".into()),
             cpu_quota: Some("-1".into()),
             cpu_share: Some("512".into()),
+            cpu_idle: Some("1".into()),
             cpuset_cpus: Some("0".into()),
             pids_limit: Some(10),
             blkio_weight: Some(500),
@@ -250,7 +253,10 @@ mod tests {
         };
         let r = serde_json::to_value(resources(&a, std::io::empty()).unwrap()).unwrap();
         assert_eq!(r["memory"], json!({ "limit": 33554432, "swap": -1 }));
-        assert_eq!(r["cpu"], json!({ "shares": 512, "quota": -1, "cpus": "0" }));
+        assert_eq!(
+            r["cpu"],
+            json!({ "shares": 512, "quota": -1, "idle": 1, "cpus": "0" })
+        );
         assert_eq!(
             (&r["pids"]["limit"], &r["blockIO"]["weight"]),
             (&json!(10), &json!(500))

@@ -2,7 +2,7 @@
 //! container, and listing the containers of a state root.
 
 use crate::barrier;
-use crate::cgroups::{OomCounter, Stats};
+use crate::cgroups::{systemd, OomCounter, Stats};
 use crate::container_processes::{self, Process};
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
@@ -274,13 +274,16 @@ impl Container {
             if resources.pids().is_some_and(|p| p.limit() == 0) {
                 resources.set_pids(None);
             }
-            if let Some(unit) = &c.record.cgroup.systemd_unit {
-                crate::cgroups::systemd::set_properties(
-                    unit,
-                    &resources,
-                    c.record.cgroup.cpu_on_v1(),
-                )
-                .map_err(crate::cgroups::CgroupError::from)?;
+            let cgroup = &c.record.cgroup;
+            // Before systemd hears of a lower limit: it would apply it at once.
+            cgroup.check_memory_usage(&resources, c.record.memory_check_before_update)?;
+            if let Some(unit) = &cgroup.systemd_unit {
+                // systemd is told every limit the update leaves in force, so
+                // that its next daemon-reload writes those.
+                systemd::complete_cpu_quota(cgroup, &mut resources);
+                systemd::round_cpu_quota(&mut resources);
+                systemd::set_properties(unit, &resources, cgroup.unified_only_dir().is_some())
+                    .map_err(crate::cgroups::CgroupError::from)?;
             }
             Ok(c.record.cgroup.apply_resources(&resources)?)
         })

@@ -187,12 +187,13 @@ fn document() -> Features {
         linux: Linux {
             namespaces: &NAMESPACES,
             capabilities: &KNOWN_CAPABILITIES,
-            // systemdUser: the driver speaks only to the system manager (no rootless mode).
+            // systemdUser: without root the driver talks to the user's own
+            // systemd ($XDG_RUNTIME_DIR/systemd/private), on cgroup v2 hosts.
             cgroup: Cgroup {
                 v1: true,
                 v2: true,
                 systemd: true,
-                systemd_user: false,
+                systemd_user: true,
                 rdma: true,
             },
             seccomp: crate::seccomp::support(),
@@ -300,7 +301,7 @@ mod tests {
         assert_eq!(caps[40], "CAP_CHECKPOINT_RESTORE");
         assert_eq!(
             linux["cgroup"],
-            json!({"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true})
+            json!({"v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": true})
         );
         assert_eq!(linux["seccomp"]["enabled"], true);
         assert_eq!(

@@ -193,6 +193,10 @@ pub struct Record {
     /// The creator's effective uid, which owns the state directory: `list`'s owner column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_uid: Option<u32>,
+    /// The config's `linux.resources.memory.checkBeforeUpdate`: `update`
+    /// refuses a memory limit below current use, unless it says otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub memory_check_before_update: bool,
 }
 
 /// The directory that holds every container's state.
@@ -580,6 +584,7 @@ mod tests {
             paused: false,
             host_rootfs_mount: None,
             owner_uid: Some(0),
+            memory_check_before_update: false,
         }
     }
 

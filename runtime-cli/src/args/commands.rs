@@ -138,6 +138,7 @@ const UPDATE_FLAGS: &[Flag] = &[
     fl(&["cpu-share"], Str, "CPU shares (relative weight vs. other containers)"),
     fl(&["cpu-rt-period"], Str, "CPU realtime period to be used for hardcapping (in usecs). 0 to use system default"),
     fl(&["cpu-rt-runtime"], Str, "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period"),
+    fl(&["cpu-idle"], Str, "set cgroup SCHED_IDLE or not, 0: default behavior, 1: SCHED_IDLE"),
     fl(&["cpuset-cpus"], Str, "CPU(s) to use"),
     fl(&["cpuset-mems"], Str, "memory node(s) to use"),
     fl(&["memory"], Str, "memory limit (in bytes)"),

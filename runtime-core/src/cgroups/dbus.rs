@@ -18,6 +18,30 @@ pub enum Value {
     U64(u64),
     /// `au`
     U32Array(Vec<u32>),
+    /// `y`
+    Byte(u8),
+    /// `n`
+    I16(i16),
+    /// `q`
+    U16(u16),
+    /// `i`
+    I32(i32),
+    /// `u`
+    U32(u32),
+    /// `x`
+    I64(i64),
+    /// `d`
+    F64(f64),
+    /// `o`
+    ObjectPath(String),
+    /// `g`
+    Signature(String),
+    /// `ay`: systemd's CPU and NUMA node masks.
+    Bytes(Vec<u8>),
+    /// `as`
+    StrArray(Vec<String>),
+    /// `a(ss)`: systemd's DeviceAllow (path, access).
+    StrPairArray(Vec<(String, String)>),
 }
 
 impl Value {
@@ -27,6 +51,18 @@ impl Value {
             Value::Bool(_) => "b",
             Value::U64(_) => "t",
             Value::U32Array(_) => "au",
+            Value::Byte(_) => "y",
+            Value::I16(_) => "n",
+            Value::U16(_) => "q",
+            Value::I32(_) => "i",
+            Value::U32(_) => "u",
+            Value::I64(_) => "x",
+            Value::F64(_) => "d",
+            Value::ObjectPath(_) => "o",
+            Value::Signature(_) => "g",
+            Value::Bytes(_) => "ay",
+            Value::StrArray(_) => "as",
+            Value::StrPairArray(_) => "a(ss)",
         }
     }
 }
@@ -70,14 +106,14 @@ const ERROR: u8 = 3;
 const SIGNAL: u8 = 4;
 
 impl Connection {
-    /// Connect and authenticate as this process's uid; reads time out after `timeout`.
-    pub fn open(socket: &Path, timeout: Duration) -> io::Result<Connection> {
+    /// Connect and authenticate as `uid` (this process's, as systemd sees
+    /// it); reads time out after `timeout`.
+    pub fn open(socket: &Path, uid: u32, timeout: Duration) -> io::Result<Connection> {
         let stream = UnixStream::connect(socket)?;
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         let mut stream = BufReader::new(stream);
-        let uid: String = nix::unistd::geteuid()
-            .as_raw()
+        let uid: String = uid
             .to_string()
             .bytes()
             .map(|b| format!("{b:02x}"))
@@ -134,6 +170,25 @@ impl Connection {
                 _ => {}
             }
         }
+    }
+
+    /// A string property of systemd's object `path` (`None`: systemd answered with an error).
+    pub fn get_property(
+        &mut self,
+        path: &str,
+        interface: &str,
+        name: &str,
+    ) -> io::Result<Option<String>> {
+        let reply = self.call(
+            path,
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            &[Arg::Str(interface), Arg::Str(name)],
+        )?;
+        Ok(match reply {
+            Reply::Return(value) => value,
+            Reply::Error(..) => None,
+        })
     }
 
     /// Wait for the signal that `job` finished, and return its result (`done`, `failed`, ...).
@@ -240,6 +295,11 @@ fn first_string(body: &[u8], signature: &str) -> Option<String> {
     let mut r = Reader { buf: body, pos: 0 };
     match signature.chars().next()? {
         's' | 'o' => r.string(),
+        // Properties.Get's variant: its own signature, then the value.
+        'v' => match r.signature()?.as_str() {
+            "s" | "o" => r.string(),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -301,6 +361,11 @@ impl Writer {
         self.buf.push(b);
     }
 
+    fn u16(&mut self, v: u16) {
+        self.align(2);
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
     fn u32(&mut self, v: u32) {
         self.align(4);
         self.buf.extend_from_slice(&v.to_le_bytes());
@@ -340,6 +405,24 @@ impl Writer {
             Value::Bool(b) => self.u32(u32::from(*b)),
             Value::U64(v) => self.u64(*v),
             Value::U32Array(items) => self.array(4, |w| items.iter().for_each(|i| w.u32(*i))),
+            Value::Byte(b) => self.byte(*b),
+            Value::I16(v) => self.u16(*v as u16),
+            Value::U16(v) => self.u16(*v),
+            Value::I32(v) => self.u32(*v as u32),
+            Value::U32(v) => self.u32(*v),
+            Value::I64(v) => self.u64(*v as u64),
+            Value::F64(v) => self.u64(v.to_bits()),
+            Value::ObjectPath(s) => self.string(s),
+            Value::Signature(s) => self.signature(s),
+            Value::Bytes(bytes) => self.array(1, |w| w.buf.extend_from_slice(bytes)),
+            Value::StrArray(items) => self.array(4, |w| items.iter().for_each(|i| w.string(i))),
+            Value::StrPairArray(items) => self.array(8, |w| {
+                for (a, b) in items {
+                    w.align(8);
+                    w.string(a);
+                    w.string(b);
+                }
+            }),
         }
     }
 

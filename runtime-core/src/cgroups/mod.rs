@@ -388,13 +388,6 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Whether the cpu controller is a v1 hierarchy's.
-    pub(crate) fn cpu_on_v1(&self) -> bool {
-        self.dirs
-            .iter()
-            .any(|(name, _)| name.split(',').any(|c| c == "cpu"))
-    }
-
     /// A pure cgroup v2 host's one directory for the container (`None` on v1 and hybrid hosts).
     pub(crate) fn unified_only_dir(&self) -> Option<&Path> {
         self.dirs

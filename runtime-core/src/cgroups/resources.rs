@@ -7,6 +7,7 @@
 //! quota, period, weights): runc's configs are Go structs whose zero value is
 //! "not given", and configs made for runc rely on that.
 
+mod memory_check;
 mod v1;
 mod v2;
 
@@ -58,6 +59,13 @@ pub enum ResourceError {
     },
     #[error("read {}: {source}", .path.display())]
     Read { path: PathBuf, source: io::Error },
+    /// runc's words (`linux.resources.memory.checkBeforeUpdate`).
+    #[error("rejecting {what} limit {limit} <= usage {usage}")]
+    BelowUsage {
+        what: &'static str,
+        limit: i64,
+        usage: u64,
+    },
 }
 
 /// The controller a write needs, by its kernel name.

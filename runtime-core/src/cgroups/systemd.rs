@@ -1,70 +1,50 @@
 //! runc's systemd cgroup driver (`--systemd-cgroup`): `linux.cgroupsPath` is
 //! `slice:prefix:name`, and systemd makes the container's cgroup as a
-//! transient scope unit `<prefix>-<name>.scope` in that slice, holding the
-//! init, with `Delegate=yes` so the runtime may write below and into it.
-//! Berth then makes the directories systemd left out (hierarchies it does
-//! not manage) and writes every limit itself, as runc does; `delete` stops
-//! the unit.
+//! transient scope unit `<prefix>-<name>.scope` in that slice (or, for a
+//! `name` ending in `.slice`, that slice), holding the init, with
+//! `Delegate=yes` so the runtime may write below and into it. Berth then
+//! makes the directories systemd left out (hierarchies it does not manage)
+//! and writes every limit itself, as runc does; `delete` stops the unit.
+//! Root talks to the system manager, anyone else to their user manager.
 
-use super::dbus::{Arg, Connection, Reply, Value};
+mod annotations;
+mod bus;
+mod devices;
+mod error;
+mod properties;
+
+pub use annotations::from_annotations as annotation_properties;
+pub use bus::user_manager;
+pub use properties::{complete_cpu_quota, round_cpu_quota};
+
+pub use super::dbus::Value;
+pub use error::SystemdError;
+
+use super::dbus::{Arg, Connection, Reply};
+use bus::{bus_error, connect, host, MANAGER, SYSTEMD_PATH, UNIFIED_MARKER};
+use error::BOOTED_MARKER;
 use oci_spec::runtime::LinuxResources;
-use std::io;
+use properties::Host;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-/// Exists when systemd is the host's init (sd_booted(3)).
-const BOOTED_MARKER: &str = "/run/systemd/system";
-/// systemd's peer-to-peer bus for root: no bus daemon needed (systemctl uses it too).
-const PRIVATE_SOCKET: &str = "/run/systemd/private";
-const SYSTEMD_PATH: &str = "/org/freedesktop/systemd1";
-const MANAGER: &str = "org.freedesktop.systemd1.Manager";
-/// How long one read from systemd may take; runc waits 30 s for its jobs too.
-const BUS_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Debug, thiserror::Error)]
-pub enum SystemdError {
-    #[error("expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got {0:?} instead")]
-    PathFormat(String),
-    #[error("invalid slice name {slice:?} in cgroupsPath: {why}")]
-    InvalidSlice { slice: String, why: &'static str },
-    #[error("invalid systemd unit name {0:?} from cgroupsPath: only ASCII letters, digits and \":-_.\\\" are allowed")]
-    InvalidUnit(String),
-    #[error("cgroupsPath name {0:?} ends in .slice: a slice of its own instead of a scope is not supported yet")]
-    SliceAsName(String),
-    #[error("the systemd cgroup driver needs systemd as the host's init, and systemd is not running here (no {BOOTED_MARKER})")]
-    NotRunning,
-    #[error("talk to systemd over {PRIVATE_SOCKET}: {0}")]
-    Bus(io::Error),
-    #[error("systemd refused to {action} unit {unit}: {name}: {message}")]
-    Refused {
-        action: &'static str,
-        unit: String,
-        name: String,
-        message: String,
-    },
-    #[error("systemd's job to {action} unit {unit} ended with {result:?}")]
-    Job {
-        action: &'static str,
-        unit: String,
-        result: String,
-    },
-}
-
-/// The scope a container's cgroup is, from its cgroupsPath.
+/// The unit a container's cgroup is, from its cgroupsPath.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
+    /// The slice the unit goes in (for a slice unit: the one it is wanted by).
     pub slice: String,
+    /// `<prefix>-<name>.scope`, or `<name>` when that ends in `.slice`.
     pub unit: String,
 }
 
 impl Scope {
     /// runc's reading of cgroupsPath for systemd: `slice:prefix:name`, an
-    /// empty slice meaning `system.slice`, and no cgroupsPath at all
-    /// `system.slice:runc:<id>`.
-    pub fn parse(cgroups_path: Option<&str>, id: &str) -> Result<Scope, SystemdError> {
+    /// empty slice meaning `system.slice` (`user.slice` for a user's own
+    /// systemd), and no cgroupsPath at all `system.slice:runc:<id>`.
+    pub fn parse(cgroups_path: Option<&str>, id: &str, user: bool) -> Result<Scope, SystemdError> {
+        let default_slice = if user { "user.slice" } else { "system.slice" };
         let Some(path) = cgroups_path.filter(|p| !p.is_empty()) else {
             return Ok(Scope {
-                slice: "system.slice".into(),
+                slice: default_slice.into(),
                 unit: format!("runc-{id}.scope"),
             });
         };
@@ -75,16 +55,27 @@ impl Scope {
         if name.is_empty() {
             return Err(SystemdError::PathFormat(path.to_string()));
         }
-        if name.ends_with(".slice") {
-            return Err(SystemdError::SliceAsName(name.to_string()));
-        }
         let slice = if slice.is_empty() {
-            "system.slice"
+            default_slice
         } else {
             slice
         };
-        expand_slice(slice)?;
-        let unit = format!("{prefix}-{name}.scope");
+        let parent = expand_slice(slice)?;
+        let unit = if name.ends_with(".slice") {
+            // runc makes that slice rather than a scope, ignoring the prefix
+            // (kubelet's pod slices). systemd nests a slice by its own name:
+            // one that does not name `slice` as its parent would be elsewhere.
+            let own = expand_slice(name)?;
+            if own != format!("{parent}/{name}").trim_start_matches('/') {
+                return Err(SystemdError::SliceOutsideParent {
+                    name: name.to_string(),
+                    parent: slice.to_string(),
+                });
+            }
+            name.to_string()
+        } else {
+            format!("{prefix}-{name}.scope")
+        };
         if !unit
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || ":-_.\\".contains(c))
@@ -97,42 +88,75 @@ impl Scope {
         })
     }
 
-    /// The scope's cgroup, from the root of the hierarchies systemd manages.
-    pub fn cgroup_path(&self) -> Result<PathBuf, SystemdError> {
-        Ok(Path::new("/")
-            .join(expand_slice(&self.slice)?)
-            .join(&self.unit))
+    /// A slice of its own rather than a scope.
+    pub fn is_slice(&self) -> bool {
+        self.unit.ends_with(".slice")
     }
 
-    /// Ask systemd for the scope, holding `pid`, and wait until it is running.
-    /// `v1_cpu`: the cpu controller is a v1 hierarchy (shares rather than weight).
+    /// The unit's cgroup, from the root of the hierarchies systemd manages:
+    /// for a user's own systemd, below its manager's cgroup
+    /// (`/user.slice/user-1000.slice/user@1000.service`), which it tells.
+    pub fn cgroup_path(&self) -> Result<PathBuf, SystemdError> {
+        let root = match user_manager() {
+            false => PathBuf::from("/"),
+            true => {
+                let mut bus = connect()?;
+                let group = bus
+                    .get_property(SYSTEMD_PATH, MANAGER, "ControlGroup")
+                    .map_err(bus_error)?
+                    .ok_or(SystemdError::NoManagerProperty("ControlGroup"))?;
+                Path::new("/").join(group.trim_start_matches('/'))
+            }
+        };
+        self.path_below(&root)
+    }
+
+    fn path_below(&self, root: &Path) -> Result<PathBuf, SystemdError> {
+        Ok(root.join(expand_slice(&self.slice)?).join(&self.unit))
+    }
+
+    /// Ask systemd for the unit, holding `pid` (a scope; a slice is joined
+    /// through its files), and wait until it is running. `extra`: the
+    /// annotations' properties, which the config's limits and device rules override.
     pub fn start(
         &self,
         id: &str,
         pid: i32,
         resources: Option<&LinuxResources>,
-        v1_cpu: bool,
+        device_rules: &[super::DeviceRule],
+        extra: &[(String, Value)],
     ) -> Result<(), SystemdError> {
-        let mut properties = vec![
-            (
-                "Description".to_string(),
-                Value::Str(format!("berth container {id}")),
-            ),
-            ("Slice".to_string(), Value::Str(self.slice.clone())),
-            ("Delegate".to_string(), Value::Bool(true)),
-            ("PIDs".to_string(), Value::U32Array(vec![pid as u32])),
-            // Otherwise the scope would be ordered against shutdown.target and the like, as runc avoids.
+        let mut properties = vec![(
+            "Description".to_string(),
+            Value::Str(format!("berth container {id}")),
+        )];
+        if self.is_slice() {
+            // A slice's parent is its name's; Wants= keeps that one around, as runc asks.
+            properties.push((
+                "Wants".to_string(),
+                Value::StrArray(vec![self.slice.clone()]),
+            ));
+        } else {
+            properties.extend([
+                ("Slice".to_string(), Value::Str(self.slice.clone())),
+                ("Delegate".to_string(), Value::Bool(true)),
+                ("PIDs".to_string(), Value::U32Array(vec![pid as u32])),
+            ]);
+        }
+        properties.extend([
+            // Otherwise the unit would be ordered against shutdown.target and the like, as runc avoids.
             ("DefaultDependencies".to_string(), Value::Bool(false)),
             ("MemoryAccounting".to_string(), Value::Bool(true)),
             ("CPUAccounting".to_string(), Value::Bool(true)),
             ("TasksAccounting".to_string(), Value::Bool(true)),
-        ];
-        properties.extend(
-            resources
-                .map(|r| resource_properties(r, v1_cpu))
-                .unwrap_or_default(),
-        );
+        ]);
+        properties.extend_from_slice(extra);
         let mut bus = connect()?;
+        let host = host(&mut bus)?;
+        properties.extend(devices::device_properties(device_rules, host.version));
+        if let Some(resources) = resources {
+            properties.extend(properties::resource_properties(resources, host)?);
+        }
         let reply = bus
             .call(
                 SYSTEMD_PATH,
@@ -145,18 +169,21 @@ impl Scope {
                     Arg::NoAuxUnits,
                 ],
             )
-            .map_err(SystemdError::Bus)?;
+            .map_err(bus_error)?;
         finish_job(&mut bus, reply, "start", &self.unit)
     }
 }
 
-/// Refuse early, before anything exists, where systemd is not the init.
+/// Refuse early, before anything exists, where systemd is not the init, or
+/// where a user's own systemd would have to manage v1 hierarchies (runc's refusal).
 pub fn check_running() -> Result<(), SystemdError> {
-    if Path::new(BOOTED_MARKER).is_dir() {
-        Ok(())
-    } else {
-        Err(SystemdError::NotRunning)
+    if !Path::new(BOOTED_MARKER).is_dir() {
+        return Err(SystemdError::NotRunning);
     }
+    if user_manager() && !Path::new(UNIFIED_MARKER).exists() {
+        return Err(SystemdError::RootlessOnV1);
+    }
+    Ok(())
 }
 
 /// Stop the unit (systemd kills what is left in it and removes its
@@ -170,7 +197,7 @@ pub fn stop(unit: &str) -> Result<(), SystemdError> {
             "StopUnit",
             &[Arg::Str(unit), Arg::Str("replace")],
         )
-        .map_err(SystemdError::Bus)?;
+        .map_err(bus_error)?;
     match reply {
         Reply::Error(name, _) if name == "org.freedesktop.systemd1.NoSuchUnit" => Ok(()),
         reply => finish_job(&mut bus, reply, "stop", unit),
@@ -178,17 +205,22 @@ pub fn stop(unit: &str) -> Result<(), SystemdError> {
 }
 
 /// Tell systemd the limits `update` sets, so that a `daemon-reload` writes
-/// those rather than the ones the scope was started with.
+/// those rather than the ones the unit was started with. `unified`: a pure
+/// cgroup v2 host.
 pub fn set_properties(
     unit: &str,
     resources: &LinuxResources,
-    v1_cpu: bool,
+    unified: bool,
 ) -> Result<(), SystemdError> {
-    let properties = resource_properties(resources, v1_cpu);
+    let mut bus = connect()?;
+    let host = Host {
+        unified,
+        ..host(&mut bus)?
+    };
+    let properties = properties::resource_properties(resources, host)?;
     if properties.is_empty() {
         return Ok(());
     }
-    let mut bus = connect()?;
     let reply = bus
         .call(
             SYSTEMD_PATH,
@@ -200,7 +232,7 @@ pub fn set_properties(
                 Arg::Properties(&properties),
             ],
         )
-        .map_err(SystemdError::Bus)?;
+        .map_err(bus_error)?;
     match reply {
         Reply::Return(_) => Ok(()),
         Reply::Error(name, message) => Err(SystemdError::Refused {
@@ -210,24 +242,6 @@ pub fn set_properties(
             message,
         }),
     }
-}
-
-fn connect() -> Result<Connection, SystemdError> {
-    let mut bus =
-        Connection::open(Path::new(PRIVATE_SOCKET), BUS_TIMEOUT).map_err(SystemdError::Bus)?;
-    // Job signals reach only subscribed clients on some versions; the private bus needs no match rule.
-    if let Reply::Error(name, message) = bus
-        .call(SYSTEMD_PATH, MANAGER, "Subscribe", &[])
-        .map_err(SystemdError::Bus)?
-    {
-        return Err(SystemdError::Refused {
-            action: "subscribe to",
-            unit: "the manager".into(),
-            name,
-            message,
-        });
-    }
-    Ok(bus)
 }
 
 fn finish_job(
@@ -247,7 +261,7 @@ fn finish_job(
         }
         Reply::Return(job) => job.unwrap_or_default(),
     };
-    let result = bus.wait_job(&job).map_err(SystemdError::Bus)?;
+    let result = bus.wait_job(&job).map_err(bus_error)?;
     if result == "done" {
         Ok(())
     } else {
@@ -259,68 +273,23 @@ fn finish_job(
     }
 }
 
-/// The limits systemd should know about: it writes a unit's own settings
-/// (its defaults where none are set: cpu.shares 1024, no quota) again on
-/// `daemon-reload`. Berth writes every limit to the cgroup files itself too.
-fn resource_properties(resources: &LinuxResources, v1_cpu: bool) -> Vec<(String, Value)> {
-    let mut properties = Vec::new();
-    let mut add = |name: &str, value: u64| properties.push((name.to_string(), Value::U64(value)));
-    if let Some(limit) = resources
-        .memory()
-        .as_ref()
-        .and_then(|m| m.limit())
-        .filter(|l| *l != 0)
-    {
-        add("MemoryMax", u64::try_from(limit).unwrap_or(u64::MAX));
-    }
-    if let Some(limit) = resources.pids().as_ref().map(|p| p.limit()) {
-        // 0 is a real limit (spec 1.3), but systemd does not take
-        // TasksMax=0: 1, as runc 1.4 sends, stops every fork just the same.
-        let tasks = if limit == 0 { 1 } else { limit };
-        add("TasksMax", u64::try_from(tasks).unwrap_or(u64::MAX));
-    }
-    let cpu = resources.cpu().as_ref();
-    if let Some(shares) = cpu.and_then(|c| c.shares()).filter(|s| *s != 0) {
-        if v1_cpu {
-            add("CPUShares", shares);
-        } else {
-            // runc's mapping of shares (2..262144) onto cgroup v2's weight (1..10000).
-            add("CPUWeight", 1 + (shares.saturating_sub(2) * 9999) / 262142);
-        }
-    }
-    if let (Some(quota), Some(period)) = (
-        cpu.and_then(|c| c.quota()).filter(|q| *q != 0),
-        cpu.and_then(|c| c.period()).filter(|p| *p != 0),
-    ) {
-        add("CPUQuotaPeriodUSec", period);
-        add(
-            "CPUQuotaPerSecUSec",
-            u64::try_from(quota).map_or(u64::MAX, |q| q.saturating_mul(1_000_000) / period),
-        );
-    }
-    properties
-}
-
 /// A slice's cgroup path, as systemd nests slices: `a-b.slice` lives in
 /// `a.slice/a-b.slice`, `-.slice` is the root.
 pub fn expand_slice(slice: &str) -> Result<String, SystemdError> {
-    let bad = |why| {
-        Err(SystemdError::InvalidSlice {
-            slice: slice.to_string(),
-            why,
-        })
-    };
+    // runc's one text for every bad slice name.
+    let bad = || Err(SystemdError::InvalidSlice(slice.to_string()));
     let Some(stem) = slice.strip_suffix(".slice") else {
-        return bad("a slice name ends in .slice");
+        return bad();
     };
     if stem.contains('/') {
-        return bad("a slice name cannot contain '/'");
+        return bad();
     }
     if stem == "-" {
         return Ok(String::new());
     }
+    // '-' separates parent slices: it cannot start or end the name or be doubled.
     if stem.is_empty() || stem.split('-').any(str::is_empty) {
-        return bad("'-' separates parent slices: it cannot start or end the name or be doubled");
+        return bad();
     }
     let mut path = String::new();
     let mut prefix = String::new();
@@ -340,9 +309,17 @@ pub fn expand_slice(slice: &str) -> Result<String, SystemdError> {
 mod tests {
     use super::*;
 
+    fn parse(path: &str) -> Result<Scope, SystemdError> {
+        Scope::parse(Some(path), "x", false)
+    }
+
+    fn path(scope: &Scope) -> PathBuf {
+        scope.path_below(Path::new("/")).unwrap()
+    }
+
     #[test]
     fn slice_prefix_name_becomes_a_scope_in_that_slice() {
-        let scope = Scope::parse(Some("system.slice:docker:abc"), "x").unwrap();
+        let scope = parse("system.slice:docker:abc").unwrap();
         assert_eq!(
             scope,
             Scope {
@@ -350,52 +327,75 @@ mod tests {
                 unit: "docker-abc.scope".into()
             }
         );
+        assert_eq!(path(&scope), Path::new("/system.slice/docker-abc.scope"));
+        let nested = parse("a-b.slice:p:n").unwrap();
+        assert_eq!(path(&nested), Path::new("/a.slice/a-b.slice/p-n.scope"));
+        // kubelet's containers: a scope in the pod's slice.
+        let kubelet = parse("kubepods-besteffort-pod1_2.slice:cri-containerd:abc").unwrap();
         assert_eq!(
-            scope.cgroup_path().unwrap(),
-            Path::new("/system.slice/docker-abc.scope")
-        );
-        let nested = Scope::parse(Some("a-b.slice:p:n"), "x").unwrap();
-        assert_eq!(
-            nested.cgroup_path().unwrap(),
-            Path::new("/a.slice/a-b.slice/p-n.scope")
+            path(&kubelet),
+            Path::new("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1_2.slice/cri-containerd-abc.scope")
         );
     }
 
     #[test]
-    fn empty_path_or_slice_means_system_slice() {
+    fn a_name_ending_in_slice_is_that_slice_below_its_parent() {
+        let pod =
+            parse("kubepods-besteffort.slice:ignored:kubepods-besteffort-pod9.slice").unwrap();
+        assert!(pod.is_slice());
+        assert_eq!(pod.unit, "kubepods-besteffort-pod9.slice");
         assert_eq!(
-            Scope::parse(None, "c1").unwrap(),
+            path(&pod),
+            Path::new("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod9.slice")
+        );
+        let top = parse("-.slice:p:machine.slice").unwrap();
+        assert_eq!(path(&top), Path::new("/machine.slice"));
+        assert!(matches!(
+            parse("system.slice:p:other-x.slice"),
+            Err(SystemdError::SliceOutsideParent { .. })
+        ));
+        assert_eq!(
+            parse("system.slice:p:a--b.slice").unwrap_err().to_string(),
+            "invalid slice name: a--b.slice"
+        );
+    }
+
+    #[test]
+    fn empty_path_or_slice_means_system_slice_or_user_slice() {
+        assert_eq!(
+            Scope::parse(None, "c1", false).unwrap(),
             Scope {
                 slice: "system.slice".into(),
                 unit: "runc-c1.scope".into()
             }
         );
-        assert_eq!(Scope::parse(Some(""), "c1").unwrap().unit, "runc-c1.scope");
         assert_eq!(
-            Scope::parse(Some(":p:n"), "c1").unwrap().slice,
-            "system.slice"
+            Scope::parse(Some(""), "c1", false).unwrap().unit,
+            "runc-c1.scope"
         );
+        assert_eq!(parse(":p:n").unwrap().slice, "system.slice");
+        assert_eq!(
+            Scope::parse(Some(":p:n"), "c1", true).unwrap().slice,
+            "user.slice"
+        );
+        assert_eq!(Scope::parse(None, "c1", true).unwrap().slice, "user.slice");
     }
 
     #[test]
     fn other_forms_are_refused_in_runcs_words() {
         for path in ["/a/b", "a:b", "a:b:c:d", "system.slice:p:"] {
-            let err = Scope::parse(Some(path), "x").unwrap_err();
+            let err = parse(path).unwrap_err();
             assert_eq!(
                 err.to_string(),
                 format!("expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got {path:?} instead")
             );
         }
+        assert_eq!(
+            parse("system:p:n").unwrap_err().to_string(),
+            "invalid slice name: system"
+        );
         assert!(matches!(
-            Scope::parse(Some("system:p:n"), "x"),
-            Err(SystemdError::InvalidSlice { .. })
-        ));
-        assert!(matches!(
-            Scope::parse(Some("system.slice:p:n.slice"), "x"),
-            Err(SystemdError::SliceAsName(_))
-        ));
-        assert!(matches!(
-            Scope::parse(Some("system.slice:p:a/b"), "x"),
+            parse("system.slice:p:a/b"),
             Err(SystemdError::InvalidUnit(_))
         ));
     }
@@ -418,23 +418,5 @@ mod tests {
         ] {
             assert!(expand_slice(bad).is_err(), "{bad} was accepted");
         }
-    }
-
-    #[test]
-    fn pids_limit_zero_is_tasks_max_one_and_negative_is_infinity() {
-        let tasks_max = |json: &str| {
-            let resources: LinuxResources = serde_json::from_str(json).unwrap();
-            resource_properties(&resources, false)
-                .into_iter()
-                .find(|(name, _)| name == "TasksMax")
-                .map(|(_, value)| value)
-        };
-        assert_eq!(tasks_max(r#"{"pids":{"limit":0}}"#), Some(Value::U64(1)));
-        assert_eq!(tasks_max(r#"{"pids":{"limit":7}}"#), Some(Value::U64(7)));
-        assert_eq!(
-            tasks_max(r#"{"pids":{"limit":-1}}"#),
-            Some(Value::U64(u64::MAX))
-        );
-        assert_eq!(tasks_max(r#"{}"#), None);
     }
 }

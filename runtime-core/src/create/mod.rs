@@ -10,6 +10,7 @@
 //! for the conformance suite's kill tests.
 
 mod options;
+mod systemd_unit;
 mod undo;
 
 pub use options::CreateOptions;
@@ -83,10 +84,10 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let scope = match options.systemd_cgroup {
         true => {
             let path = cgroups_path.as_deref().map(|p| p.to_string_lossy());
-            let scope = cgroups::systemd::Scope::parse(path.as_deref(), &options.id)
-                .map_err(cgroups::CgroupError::from)?;
-            cgroups::systemd::check_running().map_err(cgroups::CgroupError::from)?;
-            Some(scope)
+            let (scope, annotations) =
+                systemd_unit::prepare(path.as_deref(), &options.id, &mut spec)
+                    .map_err(cgroups::CgroupError::from)?;
+            Some((scope, annotations))
         }
         false => None,
     };
@@ -155,7 +156,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Some(scope) => {
+        Some((scope, _)) => {
             let cgroup = Cgroup::plan_in(
                 &hierarchies,
                 Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?),
@@ -249,9 +250,15 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     drop(init_end);
     drop(report_write);
 
-    if let Some(scope) = &scope {
+    if let Some((scope, annotations)) = &scope {
         scope
-            .start(&options.id, pid, resources, cgroup.cpu_on_v1())
+            .start(
+                &options.id,
+                pid,
+                resources,
+                &device_rules(&spec),
+                annotations,
+            )
             .map_err(cgroups::CgroupError::from)?;
         cgroup.systemd_unit = Some(scope.unit.clone());
         undo.cgroup = Some(cgroup.clone());
@@ -316,6 +323,10 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         paused: false,
         host_rootfs_mount: None,
         owner_uid: Some(nix::unistd::geteuid().as_raw()),
+        memory_check_before_update: resources
+            .and_then(|r| r.memory().as_ref())
+            .and_then(|m| m.check_before_update())
+            .unwrap_or(false),
     };
     let dir = undo
         .dir
@@ -451,10 +462,10 @@ fn read_report(report: std::os::fd::OwnedFd) -> Result<i32> {
     }
 }
 
-/// Device rules, then `linux.resources`.
-fn set_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
+/// The device cgroup's rules: the config's, then access to its device nodes.
+fn device_rules(spec: &oci_spec::runtime::Spec) -> Vec<cgroups::DeviceRule> {
     let linux = spec.linux().as_ref();
-    let device_rules = cgroups::device_rules(
+    cgroups::device_rules(
         linux
             .and_then(|l| l.resources().as_ref())
             .and_then(|r| r.devices().as_deref())
@@ -462,7 +473,13 @@ fn set_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
         linux
             .and_then(|l| l.devices().as_deref())
             .unwrap_or_default(),
-    );
+    )
+}
+
+/// Device rules, then `linux.resources`.
+fn set_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let device_rules = device_rules(spec);
     // Without a cgroup (rootless), the user namespace is what keeps devices
     // out: its root can neither mknod nor open what the host does not grant.
     if !cgroup.dirs.is_empty() {

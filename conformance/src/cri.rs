@@ -338,16 +338,21 @@ impl Cri {
             traces.shim_socket.as_ref().is_some_and(|s| s.exists()),
             "no shim socket for {id} (address {address:?})"
         );
-        for dir in [self.runtime_state(id), self.bundle(id)] {
-            assert!(dir.is_dir(), "{id} has no {}", dir.display());
-        }
+        let state = self.runtime_states(id);
+        assert!(
+            state.iter().any(|dir| dir.is_dir()),
+            "{id} has no runtime state dir ({state:?})"
+        );
+        let bundle = self.bundle(id);
+        assert!(bundle.is_dir(), "{id} has no {}", bundle.display());
         assert!(!cgroups_named(id).is_empty(), "{id} has no cgroup");
         traces
     }
 
-    /// The runtime's state dir of container `id`: the handler's `Root`, the namespace, id.
-    fn runtime_state(&self, id: &str) -> PathBuf {
-        self.dir.join(self.handler).join(NAMESPACE).join(id)
+    /// Where the runtime keeps container `id`'s state: a handler's `Root` (named as the
+    /// handler), the namespace, the id; for each handler.
+    fn runtime_states(&self, id: &str) -> [PathBuf; 2] {
+        ["berth", "runc"].map(|handler| self.dir.join(handler).join(NAMESPACE).join(id))
     }
 
     fn bundle(&self, id: &str) -> PathBuf {
@@ -369,8 +374,10 @@ impl Cri {
             if let Some(socket) = t.shim_socket.as_ref().filter(|s| s.exists()) {
                 found.push(format!("shim socket {}", socket.display()));
             }
+            let [berth_state, runc_state] = self.runtime_states(&t.id);
             let dirs = [
-                self.runtime_state(&t.id),
+                berth_state,
+                runc_state,
                 self.bundle(&t.id),
                 self.dir
                     .join("state/io.containerd.grpc.v1.cri/sandboxes")

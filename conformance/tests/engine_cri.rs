@@ -410,3 +410,136 @@ fn the_doc_names_the_handler_the_suite_runs() {
         "docs/containerd.md's \"What is tested\" does not name engine_cri.rs"
     );
 }
+
+/// What a container sees of itself, one fact per line: identity, capabilities, seccomp
+/// and no_new_privs, whether its rootfs is writable, its mount points with their
+/// per-mount options (sorted: see `differences_from_runc`), its devices, its memory limit.
+const SELF_REPORT: &str = "\
+echo id=$(id); grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; \
+touch /probe 2>&1 | sed 's/^[^:]*: //'; \
+echo oom_score_adj=$(cat /proc/self/oom_score_adj); \
+echo mounts; awk '{ print $5, $6 }' /proc/self/mountinfo | sort; \
+echo devices; for f in /dev/* /dev/pts/*; do stat -c '%A %u %g %t:%T %n' $f; done; \
+echo memory.limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); \
+exit 7";
+
+/// A container as the kubelet makes one for a restricted pod (the runtime's default
+/// seccomp profile, a user that is not root, a read-only root filesystem, a capability
+/// dropped and one added, a memory limit) looks the same to itself under Berth as under
+/// runc, each as a handler of one containerd.
+#[test]
+fn a_restricted_container_looks_the_same_as_under_runc() {
+    if !std::path::Path::new(berth_conformance::RUNC).exists() {
+        return berth_conformance::skip("runc is not installed at /usr/sbin/runc");
+    }
+    // Under RUNTIME=runc both handlers would be runc.
+    if !berth_conformance::berth_only("compares Berth with runc") {
+        return;
+    }
+    let Some(cri) = Cri::start() else {
+        return;
+    };
+    let linux = json!({
+        "resources": { "memory_limit_in_bytes": 64 << 20 },
+        "security_context": {
+            "seccomp": { "profile_type": 0 },
+            "run_as_user": { "value": 1000 },
+            "readonly_rootfs": true,
+            "no_new_privs": true,
+            "capabilities": {
+                "drop_capabilities": ["NET_RAW"],
+                "add_capabilities": ["SYS_PTRACE"],
+            },
+            "namespace_options": { "pid": PID_CONTAINER },
+        },
+    });
+    let report = |handler: &str| {
+        let name = unique_name();
+        let config = cri.pod_config(&name, PID_CONTAINER);
+        let pod = cri.crictl(&["runp", "--runtime", handler, &config.to_string_lossy()]);
+        pod.ok();
+        let pod = Pod {
+            id: pod.stdout.trim().to_owned(),
+            container: String::new(),
+        };
+        let container = cri.create_container(
+            &pod.id,
+            &config,
+            "main",
+            &["sh", "-c", SELF_REPORT],
+            linux.clone(),
+        );
+        let pod = Pod { container, ..pod };
+        let sandbox_traces = cri.traces("inspectp", &pod.id);
+        cri.crictl(&["start", &pod.container]).ok();
+        let status = cri.wait_container_state(&pod.container, "CONTAINER_EXITED");
+        let logs = cri.crictl(&["logs", &pod.container]);
+        let traces = [
+            Traces {
+                id: pod.container.clone(),
+                pid: 0,
+                shim_socket: None,
+            },
+            sandbox_traces,
+        ];
+        remove_pod(&cri, &pod, &traces);
+        (status["exitCode"].clone(), logs.stdout, logs.stderr)
+    };
+    let ours = report("berth");
+    let theirs = report("runc");
+    assert_eq!(ours.0, 7, "{ours:?}");
+    for fact in [
+        "id=uid=1000",
+        "Seccomp:\t2",
+        "NoNewPrivs:\t1",
+        "Read-only file system",
+        "memory.limit=67108864",
+    ] {
+        assert!(ours.1.contains(fact), "no {fact:?} in {}", ours.1);
+    }
+    let differ = differences_from_runc(&ours.1, &theirs.1);
+    assert!(
+        differ.is_empty(),
+        "the container's view differs from runc's:\n{}\n--- berth ---\n{}{}\n--- runc ---\n{}{}",
+        differ.join("\n"),
+        ours.1,
+        ours.2,
+        theirs.1,
+        theirs.2
+    );
+    assert_eq!((ours.0, &ours.2), (theirs.0, &theirs.2));
+}
+
+/// The lines of Berth's report and runc's that differ, after what may legitimately
+/// differ is made equal. Mount points are compared sorted: Berth mounts the `cgroup`
+/// tree after the other mounts, once the container's cgroup exists (rootfs/mod.rs).
+fn differences_from_runc(ours: &str, theirs: &str) -> Vec<String> {
+    let normalise = |report: &str, is_runc: bool| -> Vec<String> {
+        report
+            .lines()
+            .filter_map(|line| match line.split_once(' ') {
+                // runc 1.1 leaves the tmpfs that holds the hierarchies writable although
+                // the mount asks for `ro`; Berth makes it read-only.
+                Some(("/sys/fs/cgroup", options)) if is_runc => Some(format!(
+                    "/sys/fs/cgroup {}",
+                    options.replacen("rw", "ro", 1)
+                )),
+                // On a hybrid host Berth also binds the container's directory of the
+                // cgroup2 hierarchy, which runc 1.1 leaves out.
+                Some(("/sys/fs/cgroup/unified", _)) if !is_runc => None,
+                _ => Some(line.to_owned()),
+            })
+            .collect()
+    };
+    let (ours, theirs) = (normalise(ours, false), normalise(theirs, true));
+    ours.iter()
+        .filter(|l| !theirs.contains(l))
+        .map(|l| format!("  berth only: {l}"))
+        .chain(
+            theirs
+                .iter()
+                .filter(|l| !ours.contains(l))
+                .map(|l| format!("  runc only:  {l}")),
+        )
+        .collect()
+}

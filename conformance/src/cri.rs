@@ -43,7 +43,7 @@ const START_DEADLINE: Duration = Duration::from_secs(60);
 /// Where scripts/build-crictl leaves crictl, unless `CRICTL` names it.
 pub fn crictl_path() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("CRICTL").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
     }
     let cache = std::env::var_os("BERTH_CACHE")
         .filter(|v| !v.is_empty())

@@ -223,7 +223,7 @@ impl Cri {
     /// Writes a pod sandbox config for pod `name` on the host's network, with the pid
     /// namespace mode `pid` (`PID_POD` or `PID_CONTAINER`), its containers' cgroups under
     /// this containerd's cgroup parent; returns its path.
-    pub fn pod_config(&self, name: &str, pid: i64) -> PathBuf {
+    fn pod_config(&self, name: &str, pid: i64) -> PathBuf {
         let logs = self.dir.join("pods").join(name);
         fs::create_dir_all(&logs).expect("mkdir pod log dir");
         let config = serde_json::json!({
@@ -240,11 +240,16 @@ impl Cri {
         path
     }
 
-    /// `crictl runp --runtime HANDLER`: runs pod `name` with pid namespace mode `pid`;
-    /// returns its config's path and the sandbox id.
+    /// `crictl runp --runtime HANDLER`: runs pod `name` with pid namespace mode `pid`
+    /// under this suite's handler; returns its config's path and the sandbox id.
     pub fn run_pod(&self, name: &str, pid: i64) -> (PathBuf, String) {
+        self.run_pod_with(self.handler, name, pid)
+    }
+
+    /// Like `run_pod`, under runtime handler `handler` (`berth` or `runc`).
+    pub fn run_pod_with(&self, handler: &str, name: &str, pid: i64) -> (PathBuf, String) {
         let config = self.pod_config(name, pid);
-        let out = self.crictl(&["runp", "--runtime", self.handler, &config.to_string_lossy()]);
+        let out = self.crictl(&["runp", "--runtime", handler, &config.to_string_lossy()]);
         out.ok();
         (config, out.stdout.trim().to_owned())
     }

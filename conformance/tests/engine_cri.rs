@@ -454,22 +454,10 @@ fn a_restricted_container_looks_the_same_as_under_runc() {
         },
     });
     let report = |handler: &str| {
-        let name = unique_name();
-        let config = cri.pod_config(&name, PID_CONTAINER);
-        let pod = cri.crictl(&["runp", "--runtime", handler, &config.to_string_lossy()]);
-        pod.ok();
-        let pod = Pod {
-            id: pod.stdout.trim().to_owned(),
-            container: String::new(),
-        };
-        let container = cri.create_container(
-            &pod.id,
-            &config,
-            "main",
-            &["sh", "-c", SELF_REPORT],
-            linux.clone(),
-        );
-        let pod = Pod { container, ..pod };
+        let (config, id) = cri.run_pod_with(handler, &unique_name(), PID_CONTAINER);
+        let command = ["sh", "-c", SELF_REPORT];
+        let container = cri.create_container(&id, &config, "main", &command, linux.clone());
+        let pod = Pod { id, container };
         let sandbox_traces = cri.traces("inspectp", &pod.id);
         cri.crictl(&["start", &pod.container]).ok();
         let status = cri.wait_container_state(&pod.container, "CONTAINER_EXITED");

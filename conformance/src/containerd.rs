@@ -86,7 +86,7 @@ impl Containerd {
             .as_mut()
             .is_some_and(|d| d.try_wait().ok().flatten().is_none());
         assert!(up, "containerd did not come up: {}", containerd.log());
-        let image = containerd.build_image();
+        let image = build_image(&containerd.dir, &["sh"], &[], &containerd.commands);
         containerd
             .ctr(&[
                 "image",
@@ -251,34 +251,6 @@ impl Containerd {
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
     }
-
-    /// A one-layer OCI image of the busybox rootfs, as a tar of an OCI layout (umoci).
-    fn build_image(&self) -> String {
-        let source = Bundle::busybox(&["sh"]);
-        let layout = self.dir.join("image");
-        let layout_ref = format!("{}:latest", layout.display());
-        let rootfs = source.rootfs().to_string_lossy().into_owned();
-        let layout_str = layout.to_string_lossy().into_owned();
-        let steps: [Vec<&str>; 4] = [
-            vec!["init", "--layout", &layout_str],
-            vec!["new", "--image", &layout_ref],
-            vec!["insert", "--image", &layout_ref, &rootfs, "/"],
-            vec!["config", "--image", &layout_ref, "--config.cmd", "sh"],
-        ];
-        for step in steps {
-            let args: Vec<String> = step.iter().map(|s| s.to_string()).collect();
-            let n = self.commands.fetch_add(1, Ordering::Relaxed);
-            run_program("umoci", &args, &[], &self.dir.join("logs"), n).ok();
-        }
-        let tar = self.dir.join("image.tar").to_string_lossy().into_owned();
-        let args: Vec<String> = ["-C", &layout_str, "-cf", &tar, "."]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let n = self.commands.fetch_add(1, Ordering::Relaxed);
-        run_program("tar", &args, &[], &self.dir.join("logs"), n).ok();
-        tar
-    }
 }
 
 impl Drop for Containerd {
@@ -322,6 +294,45 @@ impl Drop for Containerd {
         }
         remove_scratch(&self.dir);
     }
+}
+
+/// A one-layer OCI image of the busybox rootfs whose default command is `cmd` (with
+/// `env`, e.g. `PATH=...`, in its config), as a tar of an OCI layout (umoci) in `dir`,
+/// ready for `ctr image import`. `commands` numbers the log files of the steps under
+/// `dir/logs`.
+pub(crate) fn build_image(
+    dir: &Path,
+    cmd: &[&str],
+    env: &[&str],
+    commands: &AtomicUsize,
+) -> String {
+    let source = Bundle::busybox(&["sh"]);
+    let layout = dir.join("image");
+    let layout_ref = format!("{}:latest", layout.display());
+    let rootfs = source.rootfs().to_string_lossy().into_owned();
+    let layout_str = layout.to_string_lossy().into_owned();
+    let mut config = vec!["config", "--image", &layout_ref];
+    config.extend(cmd.iter().flat_map(|word| ["--config.cmd", word]));
+    config.extend(env.iter().flat_map(|var| ["--config.env", var]));
+    let steps: [Vec<&str>; 4] = [
+        vec!["init", "--layout", &layout_str],
+        vec!["new", "--image", &layout_ref],
+        vec!["insert", "--image", &layout_ref, &rootfs, "/"],
+        config,
+    ];
+    for step in steps {
+        let args: Vec<String> = step.iter().map(|s| s.to_string()).collect();
+        let n = commands.fetch_add(1, Ordering::Relaxed);
+        run_program("umoci", &args, &[], &dir.join("logs"), n).ok();
+    }
+    let tar = dir.join("image.tar").to_string_lossy().into_owned();
+    let args: Vec<String> = ["-C", &layout_str, "-cf", &tar, "."]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let n = commands.fetch_add(1, Ordering::Relaxed);
+    run_program("tar", &args, &[], &dir.join("logs"), n).ok();
+    tar
 }
 
 /// containerd's config: private paths, and no plugin that reaches outside (CRI, the

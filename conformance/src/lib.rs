@@ -15,6 +15,8 @@ mod cgroup_layout;
 mod checks;
 mod console;
 pub mod containerd;
+pub mod cri;
+pub mod cri_config;
 mod default_spec;
 mod engine;
 pub mod hostile_tree;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::io;
 use std::path::Path;
 
-use oci_spec::runtime::{Hook, LinuxDeviceType, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{Hook, LinuxDeviceType, LinuxNamespaceType, Process, Spec};
 use serde_json::Value;
 
 use crate::rootfs::FsContext;
@@ -108,9 +108,13 @@ fn check_root(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
 
 fn check_process(spec: &Spec) -> Result<(), SpecError> {
     // process is optional in config.json (only `start` needs it).
-    let Some(process) = spec.process() else {
-        return Ok(());
-    };
+    spec.process().as_ref().map_or(Ok(()), validate_process)
+}
+
+/// The checks a process gets wherever it comes from: config.json, or `exec`
+/// (a process.json, or the config's process with the flags' changes), as
+/// runc validates both.
+pub fn validate_process(process: &Process) -> Result<(), SpecError> {
     if !process.cwd().is_absolute() {
         return Err(SpecError::RelativeCwd {
             cwd: process.cwd().clone(),

@@ -205,6 +205,12 @@ fn exec_user_and_groups_match_runc() {
     for user in ["user", "1000:user", "1000:", ":1000", "-1"] {
         pair.both_fail(255, &["-u", user], &["echo", "RAN"]);
     }
+    // (uid_t)-1 is setresuid's "unchanged": it must not leave the process
+    // root (runc 1.1 refuses ids above 2^31-1, current runc's setuid(2) -1).
+    for user in ["4294967295", "0:4294967295", "1000:4294967295"] {
+        pair.both_fail(255, &["-u", user], &["echo", "RAN"]);
+    }
+    pair.both_fail(255, &["-g", "4294967295"], &["echo", "RAN"]);
     pair.both_fail(255, &["-g", "-5"], &["echo", "RAN"]);
     // urfave's Int64Slice: base 10 only.
     for gid in ["abc", "0x10"] {
@@ -216,6 +222,27 @@ fn exec_user_and_groups_match_runc() {
         assert!(out.stderr.contains("out of range"), "{}", out.describe());
     }
     pair.finish();
+}
+
+/// The same rule in config.json: a user or group of (uid_t)-1 fails
+/// `create`, where Berth used to run the process as root.
+#[test]
+fn a_config_id_of_minus_one_fails_create_as_under_runc() {
+    if !Path::new(RUNC).exists() {
+        skip("runc is not installed: nothing to compare create with");
+        return;
+    }
+    for field in ["uid", "gid"] {
+        for rt in [Runtime::new(), Runtime::with_binary(Path::new(RUNC))] {
+            let mut bundle = Bundle::busybox(&["echo", "RAN"]);
+            bundle.edit(|c| c["process"]["user"][field] = json!(u32::MAX));
+            let id = rt.new_id();
+            let out = rt.run(&id, &bundle, &[]);
+            assert!(!out.success(), "user.{field} -1: {}", out.describe());
+            assert!(!out.stdout.contains("RAN"), "{}", out.describe());
+            rt.assert_nothing_left(&id, &bundle);
+        }
+    }
 }
 
 /// `--cwd` must be absolute (runc checks it before anything starts); one

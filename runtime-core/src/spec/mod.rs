@@ -75,6 +75,8 @@ pub enum SpecError {
     RelativeCwd { cwd: PathBuf },
     #[error("process.args must not be empty")]
     EmptyArgs,
+    #[error("{field} 4294967295 names no user or group (setresuid(2) reads it as \"unchanged\")")]
+    UnchangedId { field: String },
     #[error("process.execCPUAffinity.{field} {value:?}: {reason}")]
     ExecCpuAffinity {
         field: &'static str,

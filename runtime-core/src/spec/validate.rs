@@ -123,6 +123,24 @@ pub fn validate_process(process: &Process) -> Result<(), SpecError> {
     if process.args().as_deref().unwrap_or_default().is_empty() {
         return Err(SpecError::EmptyArgs);
     }
+    // (uid_t)-1 would leave the process as root: refused, as runc's
+    // setuid(2) refuses it (EINVAL).
+    let user = process.user();
+    let unchanged = |field: String| Err(SpecError::UnchangedId { field });
+    if user.uid() == u32::MAX {
+        return unchanged("process.user.uid".into());
+    }
+    if user.gid() == u32::MAX {
+        return unchanged("process.user.gid".into());
+    }
+    if let Some(index) = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .position(|g| *g == u32::MAX)
+    {
+        return unchanged(format!("process.user.additionalGids[{index}]"));
+    }
     crate::affinity::ExecAffinity::of(process)?;
     let mut seen = HashSet::new();
     for (index, rlimit) in process.rlimits().iter().flatten().enumerate() {

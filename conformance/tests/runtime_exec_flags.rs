@@ -355,6 +355,8 @@ fn exec_terminal_detach_and_pid_file_match_runc() {
         let foreground = dir.join("foreground.pid");
         let flags = ["-d", "--pid-file", detached.to_str().unwrap()];
         side.exec(&flags, &["sleep", "30"]).ok();
+        // An old pid file is replaced.
+        fs::write(&foreground, "stale\n").unwrap();
         let flags = ["--pid-file", foreground.to_str().unwrap()];
         side.exec(&flags, &["true"]).ok();
         let read_pid = |path: &Path| {
@@ -373,6 +375,17 @@ fn exec_terminal_detach_and_pid_file_match_runc() {
         seen.push((cmdline, side.normalise(&cgroup)));
     }
     assert_eq!(seen[0], seen[1], "the pid files name different processes");
+    // A pid file that cannot be written fails exec in both; runc finds out
+    // once the process is started (it may have printed), Berth before.
+    let nowhere = ["--pid-file", "/nonexistent/dir/exec.pid"];
+    for side in pair.sides() {
+        let out = side.exec(&nowhere, &["echo", "RAN"]);
+        assert_eq!(out.code, 255, "{}", out.describe());
+    }
+    if berth_only("runc writes the pid file once the process runs") {
+        let out = pair.ours.exec(&nowhere, &["echo", "RAN"]);
+        assert!(!out.stdout.contains("RAN"), "{}", out.describe());
+    }
     pair.finish();
 }
 
@@ -485,6 +498,13 @@ fn exec_preserve_fds_matches_runc() {
             seen.push(out.ok().stdout.clone());
         }
         assert_eq!(seen[0], seen[1], "--preserve-fds {n}");
+    }
+    // runc hands over whatever its own descriptor 5 is by then.
+    if berth_only("runc passes a descriptor the caller did not open (one of its own)") {
+        let line = exec_line(&["--preserve-fds", "3"], &pair.ours.id, &["echo", "RAN"]);
+        let out = pair.ours.rt.cmd_in_shell("3</dev/null 4</dev/null", &line);
+        assert_eq!(out.code, 255, "{}", out.describe());
+        assert!(out.stderr.contains("is not open"), "{}", out.describe());
     }
     pair.finish();
 }

@@ -115,6 +115,14 @@ impl Runtime {
         }
     }
 
+    /// A runtime that runs `bin` rather than the one under test: for tests
+    /// that compare the runtime under test with runc on the same input.
+    pub fn with_binary(bin: &Path) -> Runtime {
+        let mut runtime = Runtime::new();
+        runtime.bin = bin.to_path_buf();
+        runtime
+    }
+
     /// A runtime whose every command runs in the namespaces of a systemd of its own
     /// (`None` where one cannot be started, see `PrivateSystemd::start`).
     pub fn in_private_systemd() -> Option<Runtime> {

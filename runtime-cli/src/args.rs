@@ -146,7 +146,8 @@ pub struct ExecArgs {
     pub cwd: Option<String>,
     pub env: Vec<String>,
     pub user: Option<String>,
-    pub additional_gids: Vec<String>,
+    /// Parsed as urfave's Int64Slice; the sign is checked at run time, as runc does.
+    pub additional_gids: Vec<i64>,
     pub cap: Vec<String>,
     /// Some only when given, as with tty.
     pub no_new_privs: Option<bool>,
@@ -553,7 +554,11 @@ fn exec_args(v: &Values, id: String, args: Vec<String>) -> ExecArgs {
         cwd: v.string("cwd"),
         env: v.list("env"),
         user: v.string("user"),
-        additional_gids: v.list("additional-gids"),
+        additional_gids: v
+            .list("additional-gids")
+            .iter()
+            .filter_map(|g| g.parse().ok())
+            .collect(),
         cap: v.list("cap"),
         no_new_privs: v.opt_flag("no-new-privs"),
         apparmor: v.string("apparmor"),

@@ -208,6 +208,15 @@ fn command_flag_errors() {
         msg("events --interval 5 c1"),
         "invalid value \"5\" for flag -interval: parse error"
     );
+    // urfave's Int64Slice: base 10, so no 0x; the sign is checked later.
+    for gid in ["abc", "0x10"] {
+        assert_eq!(
+            msg(&format!("exec -g {gid} c1 true")),
+            format!("invalid value \"{gid}\" for flag -g: parse error")
+        );
+    }
+    assert!(matches!(cmd("exec -g -5 -g +7 c1 true"),
+        Command::Exec(e) if e.additional_gids == [-5, 7]));
     assert_eq!(
         msg("update --blkio-weight 1.5 c1"),
         "invalid value \"1.5\" for flag -blkio-weight: parse error"
@@ -422,7 +431,7 @@ fn exec_keeps_everything_after_the_id() {
         (e.env, e.additional_gids, e.cap, e.cgroup),
         (
             vec!["A=1".to_string(), "B=2".into()],
-            vec!["5".to_string(), "6".into()],
+            vec![5, 6],
             vec!["CAP_A".to_string(), "CAP_B".into()],
             vec!["a:b".to_string()]
         )

@@ -418,38 +418,28 @@ fn process_from_flags(
         process.set_user(spec_user);
     }
     if !args.additional_gids.is_empty() {
-        let gids = args
+        let added = args
             .additional_gids
             .iter()
-            .map(|g| {
-                g.parse::<u32>()
-                    .map_err(|_| format!("invalid additional-gids value {g}"))
+            .map(|&g| match u32::try_from(g) {
+                Ok(gid) => Ok(gid),
+                Err(_) if g < 0 => Err(format!("additional-gids must be a positive number {g}")),
+                // runc wraps it to 32 bits, another group (docs/cli.md).
+                Err(_) => Err(format!("additional-gids value {g} is out of range")),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Added to the config's additionalGids, as runc appends them.
         let mut spec_user = process.user().clone();
+        let mut gids = spec_user.additional_gids().clone().unwrap_or_default();
+        gids.extend(added);
         spec_user.set_additional_gids(Some(gids));
         process.set_user(spec_user);
     }
     if !args.cap.is_empty() {
-        // Added to bounding, effective and permitted only: never inheritable (CVE-2022-29162).
-        let mut caps = process.capabilities().clone().unwrap_or_default();
-        let added: Vec<oci_spec::runtime::Capability> = args
-            .cap
-            .iter()
-            .map(|c| {
-                serde_json::from_value(serde_json::Value::String(c.clone()))
-                    .map_err(|_| format!("unknown capability {c:?}"))
-            })
-            .collect::<Result<_, _>>()?;
-        let extend = |set: &Option<oci_spec::runtime::Capabilities>| {
-            let mut set = set.clone().unwrap_or_default();
-            set.extend(added.iter().copied());
-            Some(set)
-        };
-        caps.set_bounding(extend(caps.bounding()));
-        caps.set_effective(extend(caps.effective()));
-        caps.set_permitted(extend(caps.permitted()));
-        process.set_capabilities(Some(caps));
+        process.set_capabilities(Some(with_added_caps(
+            process.capabilities().clone().unwrap_or_default(),
+            &args.cap,
+        )?));
     }
     if let Some(no_new_privs) = args.no_new_privs {
         process.set_no_new_privileges(Some(no_new_privs));
@@ -461,6 +451,40 @@ fn process_from_flags(
         process.set_selinux_label(Some(label.clone()));
     }
     Ok(process)
+}
+
+/// `exec --cap`: each name added to the bounding, effective and permitted
+/// sets, never to inheritable (CVE-2022-29162); to ambient only where the
+/// config has an inheritable set, as runc does (the kernel raises an ambient
+/// capability only if it is inheritable too). Names are checked as
+/// config.json's are: runc warns of an unknown one and runs without it,
+/// Berth refuses it (docs/cli.md).
+fn with_added_caps(
+    mut caps: oci_spec::runtime::LinuxCapabilities,
+    names: &[String],
+) -> Result<oci_spec::runtime::LinuxCapabilities, Failure> {
+    let added: Vec<oci_spec::runtime::Capability> = names
+        .iter()
+        .map(|c| {
+            berth::spec::KNOWN_CAPABILITIES
+                .contains(&c.as_str())
+                .then(|| serde_json::from_value(serde_json::Value::String(c.clone())).ok())
+                .flatten()
+                .ok_or_else(|| format!("unknown capability {c:?}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let extend = |set: &Option<oci_spec::runtime::Capabilities>| {
+        let mut set = set.clone().unwrap_or_default();
+        set.extend(added.iter().copied());
+        Some(set)
+    };
+    caps.set_bounding(extend(caps.bounding()));
+    caps.set_effective(extend(caps.effective()));
+    caps.set_permitted(extend(caps.permitted()));
+    if caps.inheritable().is_some() {
+        caps.set_ambient(extend(caps.ambient()));
+    }
+    Ok(caps)
 }
 
 /// `ps ID [ps-args]`: the host's `ps` (default `-ef`), keeping its header and

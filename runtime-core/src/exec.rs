@@ -68,6 +68,8 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         Status::Stopped => return Err(Error::ExecStopped),
         other => return Err(Error::ExecInState(other)),
     }
+    // runc checks a process.json and the flags' result alike (relative cwd, no args).
+    crate::spec::validate_process(&options.process)?;
     let terminal = options.process.terminal().unwrap_or(false);
     crate::create::check_terminal(terminal, options.console_socket.as_deref(), options.detach)?;
     crate::lsm::check(&options.process)?;

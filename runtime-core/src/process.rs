@@ -42,6 +42,8 @@ pub enum ProcessError {
     },
     #[error("exec: {name:?}: permission denied")]
     NotExecutable { name: String },
+    #[error("process.env[{index}]: invalid environment variable: {reason}")]
+    InvalidEnv { index: usize, reason: &'static str },
     #[error("a string in process.args or process.env contains a NUL byte")]
     NulByte,
     #[error("set no_new_privs: {0}")]
@@ -145,7 +147,7 @@ pub fn apply(process: &Process, seccomp_without_nnp: bool) -> Result<Exec, Proce
         user.umask().unwrap_or(0o022),
     ));
 
-    let env = environment(process.env().as_deref().unwrap_or_default(), user.uid());
+    let env = environment(process.env().as_deref().unwrap_or_default(), user.uid())?;
     let path = find_executable(program, &env)?;
     if process.no_new_privileges().unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().map_err(ProcessError::NoNewPrivs)?;
@@ -283,14 +285,34 @@ fn verify_cwd() -> Result<(), ProcessError> {
     }
 }
 
-/// The config's environment, with HOME added from /etc/passwd when absent, as runc does.
-fn environment(config_env: &[String], uid: u32) -> Vec<String> {
-    let mut env = config_env.to_vec();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
+/// The process's environment as runc gives it: each name once, with its
+/// last value (so `exec -e NAME=...` overrides the config's), and HOME from
+/// /etc/passwd when absent or empty. A malformed entry is an error; its text
+/// stays out of the message, as an environment may hold secrets.
+fn environment(config_env: &[String], uid: u32) -> Result<Vec<String>, ProcessError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut env = Vec::with_capacity(config_env.len() + 1);
+    let mut has_home = false;
+    for (index, entry) in config_env.iter().enumerate().rev() {
+        let invalid = |reason| ProcessError::InvalidEnv { index, reason };
+        let (name, value) = entry
+            .split_once('=')
+            .ok_or_else(|| invalid("missing '='"))?;
+        if name.is_empty() {
+            return Err(invalid("name cannot be empty"));
+        }
+        if !seen.insert(name) || (name == "HOME" && value.is_empty()) {
+            continue;
+        }
+        has_home |= name == "HOME";
+        env.push(entry.clone());
+    }
+    env.reverse();
+    if !has_home {
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
         env.push(format!("HOME={}", home_of(&passwd, uid).unwrap_or("/")));
     }
-    env
+    Ok(env)
 }
 
 fn home_of(passwd: &str, uid: u32) -> Option<&str> {
@@ -475,6 +497,25 @@ mod tests {
         let passwd = "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n";
         assert_eq!(home_of(passwd, 1000), Some("/home/user"));
         assert_eq!(home_of(passwd, 7), None);
+    }
+
+    #[test]
+    fn environment_keeps_the_last_value_and_fills_an_empty_home() {
+        let env = |list: &[&str]| {
+            let list: Vec<String> = list.iter().map(|e| e.to_string()).collect();
+            environment(&list, 0)
+        };
+        let got = env(&["A=1", "B=2", "A=3", "HOME=", "C="]).unwrap();
+        assert_eq!(got[..3], ["B=2", "A=3", "C="]);
+        assert!(got[3].starts_with("HOME=") && got[3] != "HOME=", "{got:?}");
+        assert_eq!(env(&["HOME=/x", "HOME=/y"]).unwrap(), ["HOME=/y"]);
+        for (bad, reason) in [("NOEQ", "missing '='"), ("=x", "name cannot be empty")] {
+            let err = env(&["A=1", bad]).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("process.env[1]: invalid environment variable: {reason}")
+            );
+        }
     }
 
     #[test]

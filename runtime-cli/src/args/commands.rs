@@ -2,7 +2,7 @@
 
 use super::goflag::{fl, hidden, Flag, Kind};
 
-use Kind::{Bool, Duration, Int, List, Str};
+use Kind::{Bool, Duration, Int, IntList, List, Str};
 
 pub(super) const HELP_FLAG: Flag = fl(&["help", "h"], Bool, "show help");
 pub(super) const VERSION_FLAG: Flag = fl(&["version", "v"], Bool, "print the version");
@@ -97,7 +97,7 @@ const EXEC_FLAGS: &[Flag] = &[
     fl(&["env", "e"], List, "set environment variables"),
     fl(&["tty", "t"], Bool, "allocate a pseudo-TTY"),
     fl(&["user", "u"], Str, "UID (format: <uid>[:<gid>])"),
-    fl(&["additional-gids", "g"], List, "additional gids"),
+    fl(&["additional-gids", "g"], IntList, "additional gids"),
     fl(&["process", "p"], Str, "path to the process.json"),
     DETACH,
     PID_FILE,

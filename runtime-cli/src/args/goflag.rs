@@ -3,7 +3,7 @@
 
 use crate::log::go_quote;
 use std::collections::{HashMap, HashSet};
-use Kind::{Bool, Duration, Int, List, Str};
+use Kind::{Bool, Duration, Int, IntList, List, Str};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -11,6 +11,9 @@ pub(super) enum Kind {
     Str,
     /// Repeatable; urfave v1 does not split on commas.
     List,
+    /// Repeatable, each value a base-10 int64 (urfave's Int64Slice): one that
+    /// does not parse is a usage error, as for Int.
+    IntList,
     Int,
     Duration,
 }
@@ -218,6 +221,12 @@ pub(super) fn parse_flags(
                 list.push(value.clone());
                 Ok(Val::List(list))
             }
+            // urfave's Int64Slice parses in base 10 only (no 0x, no 0o).
+            IntList => value.parse::<i64>().map_err(|_| "parse error").map(|_| {
+                let mut list = vals.list(key);
+                list.push(value.clone());
+                Val::List(list)
+            }),
             Bool | Str => Ok(Val::Str(value.clone())),
         };
         match parsed {

@@ -232,6 +232,28 @@ fn parse_process_checks_exec_cpu_affinity_as_config_json_does() {
 }
 
 #[test]
+fn parse_process_checks_capability_names_as_config_json_does() {
+    let path = Path::new("process.json");
+    let with = |name: &str| {
+        parse_process(
+            &format!(
+                r#"{{"cwd": "/", "args": ["sh"], "user": {{"uid": 0, "gid": 0}},
+                    "capabilities": {{"bounding": ["{name}"]}}}}"#
+            ),
+            path,
+        )
+    };
+    assert!(with("CAP_SYS_ADMIN").is_ok());
+    for name in ["SYS_ADMIN", "cap_sys_admin", "CAP_BOGUS"] {
+        let err = with(name).unwrap_err();
+        assert!(
+            matches!(err, SpecError::UnknownCapability { .. }),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
 fn rootfs_path_joins_relative_and_keeps_absolute() {
     let mut spec = default_spec(false);
     let bundle = Path::new("/run/bundle");

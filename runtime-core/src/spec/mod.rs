@@ -16,7 +16,7 @@ mod validate;
 pub use default::default_spec;
 pub use names::{KNOWN_CAPABILITIES, KNOWN_RLIMITS};
 pub use normalise::{anchor_mount_destinations, drop_pids_without_limit};
-pub use validate::{validate, validate_with, FilesystemProbe};
+pub use validate::{validate, validate_process, validate_with, FilesystemProbe};
 
 /// The runtime-spec version Berth writes and claims to support.
 ///
@@ -75,6 +75,8 @@ pub enum SpecError {
     RelativeCwd { cwd: PathBuf },
     #[error("process.args must not be empty")]
     EmptyArgs,
+    #[error("{field} 4294967295 names no user or group (setresuid(2) reads it as \"unchanged\")")]
+    UnchangedId { field: String },
     #[error("process.execCPUAffinity.{field} {value:?}: {reason}")]
     ExecCpuAffinity {
         field: &'static str,
@@ -293,6 +295,8 @@ pub fn parse_process(text: &str, path: &Path) -> Result<Process, SpecError> {
         column: e.column(),
     })?;
     validate::check_exec_cpu_affinity(&raw, "")?;
+    // The names a config.json's process may use, and no others.
+    validate::check_names(&serde_json::json!({ "process": raw.clone() }))?;
     typed(text, raw, "", path)
 }
 

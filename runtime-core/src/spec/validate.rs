@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::io;
 use std::path::Path;
 
-use oci_spec::runtime::{Hook, LinuxDeviceType, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{Hook, LinuxDeviceType, LinuxNamespaceType, Process, Spec};
 use serde_json::Value;
 
 use crate::rootfs::FsContext;
@@ -108,9 +108,13 @@ fn check_root(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
 
 fn check_process(spec: &Spec) -> Result<(), SpecError> {
     // process is optional in config.json (only `start` needs it).
-    let Some(process) = spec.process() else {
-        return Ok(());
-    };
+    spec.process().as_ref().map_or(Ok(()), validate_process)
+}
+
+/// The checks a process gets wherever it comes from: config.json, or `exec`
+/// (a process.json, or the config's process with the flags' changes), as
+/// runc validates both.
+pub fn validate_process(process: &Process) -> Result<(), SpecError> {
     if !process.cwd().is_absolute() {
         return Err(SpecError::RelativeCwd {
             cwd: process.cwd().clone(),
@@ -118,6 +122,24 @@ fn check_process(spec: &Spec) -> Result<(), SpecError> {
     }
     if process.args().as_deref().unwrap_or_default().is_empty() {
         return Err(SpecError::EmptyArgs);
+    }
+    // (uid_t)-1 would leave the process as root: refused, as runc's
+    // setuid(2) refuses it (EINVAL).
+    let user = process.user();
+    let unchanged = |field: String| Err(SpecError::UnchangedId { field });
+    if user.uid() == u32::MAX {
+        return unchanged("process.user.uid".into());
+    }
+    if user.gid() == u32::MAX {
+        return unchanged("process.user.gid".into());
+    }
+    if let Some(index) = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .position(|g| *g == u32::MAX)
+    {
+        return unchanged(format!("process.user.additionalGids[{index}]"));
     }
     crate::affinity::ExecAffinity::of(process)?;
     let mut seen = HashSet::new();

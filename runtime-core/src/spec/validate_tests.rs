@@ -220,6 +220,30 @@ fn process_is_optional() {
 }
 
 #[test]
+fn an_id_of_minus_one_is_refused() {
+    for (pointer, field) in [
+        ("/process/user/uid", "process.user.uid"),
+        ("/process/user/gid", "process.user.gid"),
+        (
+            "/process/user/additionalGids",
+            "process.user.additionalGids[1]",
+        ),
+    ] {
+        let value = match pointer.ends_with("Gids") {
+            true => json!([5, 4294967295u32]),
+            false => json!(4294967295u32),
+        };
+        let err = Case::new().set(pointer, value).validate().unwrap_err();
+        assert!(
+            matches!(err, SpecError::UnchangedId { field: ref f } if f == field),
+            "{err}"
+        );
+    }
+    let ok = Case::new().set("/process/user/uid", json!(4294967294u32));
+    assert!(ok.validate().is_ok());
+}
+
+#[test]
 fn cwd_must_be_absolute() {
     let err = Case::new()
         .set("/process/cwd", json!("tmp"))

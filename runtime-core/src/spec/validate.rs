@@ -595,3 +595,7 @@ mod values_tests;
 #[cfg(test)]
 #[path = "validate_idmap_tests.rs"]
 mod idmap_tests;
+
+#[cfg(test)]
+#[path = "validate_process_tests.rs"]
+mod process_tests;

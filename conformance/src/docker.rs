@@ -9,6 +9,7 @@
 //! removes its cgroup parent and its directory.
 
 use std::fs;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -94,6 +95,9 @@ impl Docker {
         )
         .expect("write daemon.json");
         let log = fs::File::create(docker.dir.join("dockerd.log")).expect("create dockerd.log");
+        // One dockerd comes up at a time: each writes /etc/docker/key.json if it is
+        // missing, not atomically, and a second one reading it half-written would fail.
+        let _starting = StartLock::take();
         docker.daemon = Some(
             Command::new(DOCKERD)
                 .arg("--config-file")
@@ -436,6 +440,24 @@ impl Drop for Docker {
             let _ = fs::remove_dir(dir);
         }
         remove_scratch(&self.dir);
+    }
+}
+
+/// An exclusive flock(2) on a file in the scratch directory, across threads and test
+/// processes, released when dropped (the descriptor closes).
+struct StartLock {
+    /// Held, not read: closing it releases the lock.
+    _file: fs::File,
+}
+
+impl StartLock {
+    fn take() -> StartLock {
+        let file = fs::File::create(scratch_dir().join("dockerd-start.lock"))
+            .expect("create the dockerd start lock");
+        // SAFETY: flock(2) on a descriptor this struct owns.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(locked, 0, "flock: {}", std::io::Error::last_os_error());
+        StartLock { _file: file }
     }
 }
 

@@ -57,9 +57,19 @@ pub struct Docker {
 }
 
 impl Docker {
-    /// Starts dockerd and imports the image; `None` (after a skip note) when docker.io,
-    /// containerd or jq is not installed.
+    /// Starts dockerd, the runtime registered in its daemon.json, and imports the image;
+    /// `None` (after a skip note) when docker.io, containerd or jq is not installed.
     pub fn start() -> Option<Docker> {
+        Docker::start_registering(Registration::DaemonJson)
+    }
+
+    /// Like `start`, with the runtime registered by `dockerd --add-runtime` instead (the
+    /// daemon.json then has no `runtimes`).
+    pub fn start_with_add_runtime() -> Option<Docker> {
+        Docker::start_registering(Registration::AddRuntimeFlag)
+    }
+
+    fn start_registering(registration: Registration) -> Option<Docker> {
         for program in [DOCKER, DOCKERD] {
             if !Path::new(program).is_file() {
                 skip(&format!(
@@ -88,12 +98,28 @@ impl Docker {
             missing_caps: caps_missing_from_bounding_set(),
             commands: AtomicUsize::new(0),
         };
-        let capped = docker.write_capped_runtime();
-        fs::write(
-            docker.daemon_json_path(),
-            docker.daemon_json(capped.as_deref()),
-        )
-        .expect("write daemon.json");
+        let mut runtimes = vec![(RUNTIME_NAME, runtime())];
+        runtimes.extend(
+            docker
+                .write_capped_runtime()
+                .map(|capped| (CAPPED_RUNTIME_NAME, capped)),
+        );
+        let mut config = docker.daemon_json(&runtimes);
+        let mut flags = Vec::new();
+        if registration == Registration::AddRuntimeFlag {
+            // As docs/docker.md shows it; dockerd checks a default-runtime in the file
+            // against the file's runtimes alone, so that moves to a flag as well.
+            let file = config.as_object_mut().expect("an object");
+            file.remove("runtimes");
+            file.remove("default-runtime");
+            for (name, path) in &runtimes {
+                flags.push("--add-runtime".to_owned());
+                flags.push(format!("{name}={}", path.display()));
+            }
+            flags.extend(["--default-runtime".to_owned(), RUNTIME_NAME.to_owned()]);
+        }
+        let config = serde_json::to_string_pretty(&config).expect("daemon.json serializes");
+        fs::write(docker.daemon_json_path(), config).expect("write daemon.json");
         let log = fs::File::create(docker.dir.join("dockerd.log")).expect("create dockerd.log");
         // One dockerd comes up at a time: each writes /etc/docker/key.json if it is
         // missing, not atomically, and a second one reading it half-written would fail.
@@ -102,6 +128,7 @@ impl Docker {
             Command::new(DOCKERD)
                 .arg("--config-file")
                 .arg(docker.daemon_json_path())
+                .args(&flags)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("dup log"))
                 .stderr(log)
@@ -317,19 +344,17 @@ impl Docker {
             .is_some_and(|d| d.try_wait().ok().flatten().is_none())
     }
 
-    /// daemon.json: docs/docker.md's, with the runtime under test at Berth's path, made
-    /// the default; private paths; vfs storage (it works on any backing filesystem);
-    /// no bridge, NAT or iptables rules on the host.
-    fn daemon_json(&self, capped: Option<&Path>) -> String {
+    /// daemon.json: docs/docker.md's, with `runtimes` (the runtime under test at
+    /// Berth's name) made the default; private paths; vfs storage (it works on any
+    /// backing filesystem); no bridge, NAT or iptables rules on the host.
+    fn daemon_json(&self, runtimes: &[(&str, PathBuf)]) -> serde_json::Value {
         let mut config = documented_daemon_json();
-        let documented = &mut config["runtimes"][RUNTIME_NAME]["path"];
         assert!(
-            documented.is_string(),
+            config["runtimes"][RUNTIME_NAME]["path"].is_string(),
             "docs/docker.md's daemon.json registers no runtime {RUNTIME_NAME:?}"
         );
-        *documented = serde_json::json!(runtime());
-        if let Some(capped) = capped {
-            config["runtimes"][CAPPED_RUNTIME_NAME] = serde_json::json!({ "path": capped });
+        for (name, path) in runtimes {
+            config["runtimes"][*name] = serde_json::json!({ "path": path });
         }
         let private = serde_json::json!({
             "hosts": [self.host],
@@ -349,7 +374,7 @@ impl Docker {
         for (key, value) in private.as_object().expect("an object") {
             config[key] = value.clone();
         }
-        serde_json::to_string_pretty(&config).expect("daemon.json serializes")
+        config
     }
 
     /// On a host whose bounding set lacks a capability, a wrapper script that deletes
@@ -441,6 +466,13 @@ impl Drop for Docker {
         }
         remove_scratch(&self.dir);
     }
+}
+
+/// How dockerd learns of the runtime under test.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Registration {
+    DaemonJson,
+    AddRuntimeFlag,
 }
 
 /// An exclusive flock(2) on a file in the scratch directory, across threads and test

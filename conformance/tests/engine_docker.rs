@@ -76,6 +76,33 @@ fn daemon_json_registers_the_runtime_as_the_default() {
     docker.assert_nothing_left(&id, &[pid]);
 }
 
+/// `dockerd --add-runtime berth=PATH`, with no `runtimes` in daemon.json, registers
+/// the runtime as well: it runs the container and knows its state.
+#[test]
+fn add_runtime_flag_registers_the_runtime() {
+    let Some(docker) = Docker::start_with_add_runtime() else {
+        return;
+    };
+    let config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(docker.daemon_json_path()).unwrap()).unwrap();
+    assert!(config.get("runtimes").is_none(), "{config}");
+    let name = unique_name();
+    let id = run_sleeper(&docker, &name, &[]);
+    let pid = docker.pid(&name);
+    assert_eq!(
+        docker.inspect(&name, "{{.HostConfig.Runtime}}"),
+        RUNTIME_NAME
+    );
+    let state = docker.runtime_state(&id);
+    let state: serde_json::Value =
+        serde_json::from_str(&state.ok().stdout).expect("state prints JSON");
+    assert_eq!(state["pid"], pid, "{state}");
+    let out = docker.docker(&["exec", &name, "sh", "-c", "exit 3"]);
+    assert_eq!(out.code, 3, "{}", out.describe());
+    docker.docker(&["rm", "-f", &name]).ok();
+    docker.assert_nothing_left(&id, &[pid]);
+}
+
 /// `run` passes the exit code and output through; `--rm` removes the container; `-t`
 /// gives the process a terminal.
 #[test]

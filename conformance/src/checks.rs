@@ -48,6 +48,11 @@ const CAPABILITIES: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// The name of capability `bit` (kernel bit order), if this table knows it.
+pub fn capability_name(bit: usize) -> Option<&'static str> {
+    CAPABILITIES.get(bit).copied()
+}
+
 /// The bit mask /proc/<pid>/status shows for a set of capability names.
 pub fn cap_mask(names: &[&str]) -> u64 {
     names.iter().fold(0, |mask, name| {

@@ -18,6 +18,7 @@ pub mod containerd;
 pub mod cri;
 pub mod cri_config;
 mod default_spec;
+pub mod docker;
 mod engine;
 pub mod hostile_tree;
 mod leftovers;
@@ -41,7 +42,8 @@ use std::sync::OnceLock;
 pub use bundle::{Bundle, SLEEPER};
 pub use cgroup_layout::{host_cgroup2_mount, CgroupLayout, LayoutNamespace};
 pub use checks::{
-    cap_mask, has_option, is_rfc3339, mount_at, parse_mountinfo, top_level_keys, wait_until, Mount,
+    cap_mask, capability_name, has_option, is_rfc3339, mount_at, parse_mountinfo, top_level_keys,
+    wait_until, Mount,
 };
 pub use console::{read_until_closed, ConsoleSocket, ReceivedConsole};
 pub use default_spec::{bundle_spec, runc_default_spec};

@@ -215,3 +215,28 @@ fn in_a_user_namespace_a_listed_device_binds_only_the_hosts_node() {
     rt.cmd(&["delete", "--force", &id]);
     rt.assert_nothing_left(&id, &bundle);
 }
+
+/// A mount of the config at a device path (docker's `-v /dev/urandom:/dev/random`)
+/// stays, over a default device and over a listed one: no node is made over it.
+#[test]
+fn a_mount_at_a_device_path_stays() {
+    let out = run_script(
+        "stat -c '%n|%t:%T' /dev/random /dev/mychar; head -c 4 /dev/random | wc -c",
+        |c| {
+            c["linux"]["devices"] = json!([
+                { "path": "/dev/mychar", "type": "c", "major": 1, "minor": 5 },
+            ]);
+            let mounts = c["mounts"].as_array_mut().expect("mounts");
+            for (source, destination) in [
+                ("/dev/urandom", "/dev/random"),
+                ("/dev/null", "/dev/mychar"),
+            ] {
+                mounts.push(json!({
+                    "destination": destination, "type": "bind", "source": source,
+                    "options": ["bind"],
+                }));
+            }
+        },
+    );
+    assert_eq!(out, "/dev/random|1:9\n/dev/mychar|1:3\n4\n", "{out}");
+}

@@ -117,9 +117,11 @@ impl Root {
     }
 
     /// An `O_PATH` handle on `path`, created as `kind` (with its parents) when missing.
+    /// What is there already must be of that kind (a directory, or anything else for a
+    /// file): the kernel refuses to mount one over the other with a bare EINVAL.
     pub fn ensure(&self, path: &Path, kind: TargetKind) -> io::Result<OwnedFd> {
         match self.open_path(path, libc::O_PATH) {
-            Ok(fd) => return Ok(fd),
+            Ok(fd) => return require_kind(fd, kind),
             Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
             Err(_) => {}
         }
@@ -230,6 +232,28 @@ pub fn file_kind(mode: libc::mode_t) -> &'static str {
     }
 }
 
+/// `fd` if what it names is of `kind`. Otherwise an ENOTDIR error that says what is
+/// there, ending in Go's text for ENOTDIR as runc's does: docker reads that to tell its
+/// user a file and a directory were mixed up.
+fn require_kind(fd: OwnedFd, kind: TargetKind) -> io::Result<OwnedFd> {
+    let mode = nix::sys::stat::fstat(&fd)?.st_mode;
+    let is_dir = mode & libc::S_IFMT == libc::S_IFDIR;
+    if is_dir == (kind == TargetKind::Directory) {
+        return Ok(fd);
+    }
+    let wanted = match kind {
+        TargetKind::Directory => "a directory",
+        TargetKind::File => "a file",
+    };
+    Err(io::Error::new(
+        io::Error::from_raw_os_error(libc::ENOTDIR).kind(),
+        format!(
+            "the rootfs has {} there, and {wanted} is to be mounted on it: not a directory",
+            file_kind(mode)
+        ),
+    ))
+}
+
 /// The parent directory and last component of a relative path.
 pub fn split_last(path: &Path) -> io::Result<(PathBuf, PathBuf)> {
     let name = path
@@ -296,6 +320,30 @@ mod tests {
         let root = Root::open(&dir.join("root")).unwrap();
         root.ensure(Path::new("/up/f"), TargetKind::File).unwrap();
         assert!(dir.join("root/f").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ensure_refuses_a_target_of_the_other_kind() {
+        let dir = scratch("kind");
+        std::fs::create_dir_all(dir.join("root/d")).unwrap();
+        std::fs::write(dir.join("root/f"), "").unwrap();
+        let root = Root::open(&dir.join("root")).unwrap();
+        for (path, kind, found) in [
+            ("/d", TargetKind::File, "a directory"),
+            ("/f", TargetKind::Directory, "a regular file"),
+        ] {
+            let err = root.ensure(Path::new(path), kind).unwrap_err();
+            let not_a_directory = io::Error::from_raw_os_error(libc::ENOTDIR).kind();
+            assert_eq!(err.kind(), not_a_directory, "{path}: {err}");
+            let text = err.to_string();
+            assert!(
+                text.contains(found) && text.ends_with(": not a directory"),
+                "{text}"
+            );
+        }
+        root.ensure(Path::new("/d"), TargetKind::Directory).unwrap();
+        root.ensure(Path::new("/f"), TargetKind::File).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -219,11 +219,16 @@ pub fn prepare(
     let spec_devices = linux
         .and_then(|l| l.devices().as_deref())
         .unwrap_or_default();
+    // What a mount of the config is at (`-v /dev/urandom:/dev/random`) is the config's
+    // choice, not something the rootfs planted: no device is made over it (replacing a
+    // mount point fails with EBUSY), as runc leaves it.
+    let mounted = |path: &Path| mounts.iter().any(|m| m.destination() == path);
     if !dev_is_bound {
         // A device the config lists at a default path comes with its own mode and owner.
         let defaults = devices::default_devices()
             .into_iter()
-            .filter(|d| spec_devices.iter().all(|s| s.path() != &d.path));
+            .filter(|d| spec_devices.iter().all(|s| s.path() != &d.path))
+            .filter(|d| !mounted(&d.path));
         for node in defaults {
             devices::create_node(&root, &node, setup.bind_devices, devices::Existing::Replace)?;
         }
@@ -232,7 +237,7 @@ pub fn prepare(
     // at /dev/stdin (say) is a node, not the link. /dev/ptmx is the link.
     let listed = spec_devices
         .iter()
-        .filter(|d| !devices::is_dev_ptmx(d.path()));
+        .filter(|d| !devices::is_dev_ptmx(d.path()) && !mounted(d.path()));
     for device in listed {
         devices::create_node(
             &root,

@@ -241,9 +241,8 @@ fn cpu_writes(cpu: &LinuxCpu, writes: &mut Vec<Write>) {
             runtime,
         ));
     }
-    // cpu.idle came in 5.15; it is a scheduling hint, not a limit.
     if let Some(idle) = cpu.idle() {
-        writes.push(Write::new(Controller::Cpu, "cpu.idle", idle, "cpu.idle", idle).if_present());
+        writes.push(idle_write(idle));
     }
     if let Some(cpus) = cpu.cpus().as_deref().filter(|c| !c.is_empty()) {
         writes.push(Write::new(
@@ -417,6 +416,18 @@ pub(super) fn rdma_writes(resources: &LinuxResources) -> Result<Vec<Write>, Reso
         ));
     }
     Ok(writes)
+}
+
+/// cpu.idle (5.15 and later): 0, the default, needs nothing where the file
+/// is missing; 1 (SCHED_IDLE for the whole cgroup) is refused there by name,
+/// as runc refuses it, rather than run the container at normal priority.
+pub(super) fn idle_write(idle: i64) -> Write {
+    let write = Write::new(Controller::Cpu, "cpu.idle", idle, "cpu.idle", idle);
+    if idle == 0 {
+        write.if_present()
+    } else {
+        write
+    }
 }
 
 #[cfg(test)]

@@ -224,7 +224,7 @@ fn cpu_writes(cpu: &LinuxCpu, writes: &mut Vec<Write>) -> Result<(), ResourceErr
         return Err(no_v2_equivalent("cpu.realtimePeriod", period));
     }
     if let Some(idle) = cpu.idle() {
-        writes.push(Write::new(Controller::Cpu, "cpu.idle", idle, "cpu.idle", idle).if_present());
+        writes.push(super::v1::idle_write(idle));
     }
     if let Some(cpus) = cpu.cpus().as_deref().filter(|c| !c.is_empty()) {
         writes.push(Write::new(

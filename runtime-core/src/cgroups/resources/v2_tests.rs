@@ -213,6 +213,13 @@ fn every_cpu_field_has_its_file() {
         "errors show the configured shares, not the weight"
     );
     assert!(w[3].optional);
+    let idle = w.iter().find(|w| w.choices[0].0 == "cpu.idle");
+    assert!(
+        idle.is_some_and(|w| w.optional),
+        "idle 0 needs no cpu.idle file"
+    );
+    let one = writes_for(r#"{"cpu":{"idle":1}}"#);
+    assert!(one.iter().all(|w| !w.optional), "idle 1 needs one");
 }
 
 #[test]

@@ -118,11 +118,10 @@ fn create_options(
         .map_err(|e| format!("runc create failed: {e}"))?;
     // `auto`, as runc decides it: without privilege, or as uid 0 of a user
     // namespace someone else made, where cgroups the host's root owns are
-    // out of reach. The systemd driver here speaks to the system manager,
-    // whose owner is root: runc's answer for it is then not rootless.
+    // out of reach. The systemd driver there speaks to the user's own
+    // manager (cgroups::systemd::user_manager), as runc's rootless one does.
     let rootless = rootless.unwrap_or_else(|| {
-        !nix::unistd::geteuid().is_root()
-            || (berth::host_userns::running_in_user_namespace() && !global.systemd_cgroup)
+        !nix::unistd::geteuid().is_root() || berth::host_userns::running_in_user_namespace()
     });
     Ok(CreateOptions {
         root: state_root(global),

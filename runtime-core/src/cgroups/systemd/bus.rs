@@ -24,18 +24,11 @@ const BUS_TIMEOUT: Duration = Duration::from_secs(30);
 /// it is root in a user namespace of its own (rootless podman runs the
 /// runtime so), as runc decides.
 pub fn user_manager() -> bool {
-    !nix::unistd::geteuid().is_root() || !initial_user_namespace(&own_uid_map())
+    !nix::unistd::geteuid().is_root() || crate::host_userns::running_in_user_namespace()
 }
 
 fn own_uid_map() -> String {
     std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default()
-}
-
-/// The host's own user namespace maps every uid to itself (an unreadable
-/// map is taken for it).
-fn initial_user_namespace(uid_map: &str) -> bool {
-    let fields: Vec<&str> = uid_map.split_whitespace().collect();
-    fields.is_empty() || fields == ["0", "0", "4294967295"]
 }
 
 /// `uid` as seen from outside this user namespace, which is how systemd
@@ -156,11 +149,8 @@ mod tests {
     #[test]
     fn root_in_a_user_namespace_is_its_users_own_uid_to_systemd() {
         let host = "         0          0 4294967295\n";
-        assert!(initial_user_namespace(host));
-        assert!(initial_user_namespace(""));
         assert_eq!(outer_uid(host, 0), 0);
         let rootless = "         0       1000          1\n         1     100000      65536\n";
-        assert!(!initial_user_namespace(rootless));
         assert_eq!(outer_uid(rootless, 0), 1000);
         assert_eq!(outer_uid(rootless, 5), 100004);
         // Unmapped: as it is.

@@ -29,7 +29,10 @@ pub fn run(data: &[u8]) -> Outcome {
     }
     let linux = spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
-    let _ = berth::cgroups::systemd::Scope::parse(cgroups_path.as_deref(), "fuzz");
+    // As root's system manager and as a user's own (whose default slice differs).
+    for user in [false, true] {
+        let _ = berth::cgroups::systemd::Scope::parse(cgroups_path.as_deref(), "fuzz", user);
+    }
     let _ = spec::rootfs_path(&spec, bundle);
     Outcome::Accepted
 }

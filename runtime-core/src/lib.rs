@@ -181,6 +181,8 @@ pub mod capabilities;
 pub mod cgroups;
 #[doc(hidden)]
 pub mod console;
+#[allow(missing_docs)]
+pub mod checkpoint;
 pub mod container;
 mod container_processes;
 pub mod create;

@@ -140,6 +140,7 @@ pub(super) fn for_restore(
         inherit_fd(opts, key, file.as_raw_fd());
         keep.push(file);
     }
+    stdio_files_for_restore(opts, images);
     for (fd, target) in load_descriptors(images).iter().enumerate() {
         // A pipe of the dumper's caller: the restorer's own stdio takes its place.
         if target.starts_with("pipe:") {
@@ -153,6 +154,69 @@ fn inherit_fd(opts: &mut Msg, key: &str, fd: i32) {
     let mut m = Msg::default();
     m.str(1, key).int(2, i64::from(fd));
     opts.msg(27, &m);
+}
+
+/// Devices the init's stdio name on mounts outside the container (the
+/// host's /dev/null): CRIU cannot reach them through the container's
+/// mounts, so they are external (`file[mnt_id:inode]`) and a restore hands
+/// its own stdio in their place.
+pub(super) fn stdio_files_for_dump(opts: &mut Msg, images: &Path, pid: i32) -> Result<(), CheckpointError> {
+    use std::os::unix::fs::MetadataExt;
+    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    let visible: Vec<&str> = mounts.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let mut keys = Vec::new();
+    for fd in 0..3 {
+        let Ok(meta) = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")) else {
+            continue;
+        };
+        // Only devices: CRIU checks a regular file's size on restore, which
+        // the restorer's own stdout would not have (runc's limit too).
+        if !meta.file_type().is_char_device_like() {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default();
+        let Some(mnt_id) = info
+            .lines()
+            .find_map(|l| l.strip_prefix("mnt_id:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if visible.contains(&mnt_id.to_string().as_str()) {
+            continue;
+        }
+        let key = format!("file[{mnt_id:x}:{:x}]", meta.ino());
+        opts.str(37, &key);
+        keys.push((fd, key));
+    }
+    let path = images.join(STDIO_FILES);
+    std::fs::write(&path, serde_json::to_string(&keys).unwrap_or_default())
+        .map_err(|source| CheckpointError::Dir { what: "write", path, source })
+}
+
+trait CharDeviceLike {
+    fn is_char_device_like(&self) -> bool;
+}
+
+impl CharDeviceLike for std::fs::FileType {
+    /// /dev/null and its kind; a terminal is left to CRIU's tty handling.
+    fn is_char_device_like(&self) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        self.is_char_device()
+    }
+}
+
+/// The name of the file beside the images that lists the external stdio files.
+const STDIO_FILES: &str = "berth-stdio-files.json";
+
+fn stdio_files_for_restore(opts: &mut Msg, images: &Path) {
+    let keys: Vec<(i32, String)> = std::fs::read_to_string(images.join(STDIO_FILES))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    for (fd, key) in keys {
+        inherit_fd(opts, &key, fd);
+    }
 }
 
 /// Record what the init's fds 0-2 were, for the restore's inherit_fd.

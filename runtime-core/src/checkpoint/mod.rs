@@ -85,6 +85,28 @@ impl From<CheckpointError> for Error {
     }
 }
 
+/// The failure CRIU reports: the first error its log names that is not a
+/// refused rlimit (which CRIU logs as an error and goes on; the reply's
+/// cr_errmsg is that one, then), else the reply's message.
+pub(crate) fn criu_failure(what: &'static str, resp: rpc::Response, log: PathBuf) -> CheckpointError {
+    let from_log = std::fs::read_to_string(&log).ok().and_then(|text| {
+        text.lines()
+            .find(|l| l.contains("Error (") && !l.contains("rlimit:"))
+            .map(|l| l.split_once(") ").map_or(l, |(_, rest)| rest).trim().to_string())
+    });
+    let message = from_log
+        .or(resp.errmsg)
+        .unwrap_or_else(|| "no reason given".into())
+        .trim()
+        .to_string();
+    CheckpointError::Criu {
+        what,
+        message,
+        errno: resp.errno,
+        log,
+    }
+}
+
 /// An opened directory: its fd is what CRIU gets (it must survive into `criu swrk`).
 pub(crate) struct OpenDir {
     pub(crate) path: PathBuf,
@@ -233,19 +255,14 @@ impl Container {
             opts.str(44, &freezer.1.to_string_lossy());
         }
         externals::save_descriptors(&images.path, record.pid)?;
+        externals::stdio_files_for_dump(&mut opts, &images.path, record.pid)?;
         let kind = if options.pre_dump { ReqType::PreDump } else { ReqType::Dump };
         let mut swrk = Swrk::start(&options.criu.criu)?;
         let resp = swrk.call(kind, Some(&opts), |_| {}, |_, _, _| Ok(()));
         swrk.finish();
         let resp = resp?;
         if !resp.success {
-            return Err(CheckpointError::Criu {
-                what: "dump",
-                message: resp.errmsg.unwrap_or_default(),
-                errno: resp.errno,
-                log: work.path.join(DUMP_LOG),
-            }
-            .into());
+            return Err(criu_failure("dump", resp, work.path.join(DUMP_LOG)).into());
         }
         if options.leave_running || options.pre_dump {
             return Ok(());

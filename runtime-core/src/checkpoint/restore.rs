@@ -171,13 +171,7 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
         undo.pid = Some(pid);
     }
     if !resp.success {
-        return Err(CheckpointError::Criu {
-            what: "restore",
-            message: resp.errmsg.unwrap_or_default(),
-            errno: resp.errno,
-            log: work.path.join(RESTORE_LOG),
-        }
-        .into());
+        return Err(super::criu_failure("restore", resp, work.path.join(RESTORE_LOG)).into());
     }
     let pid = undo
         .pid

@@ -228,14 +228,36 @@ impl Swrk {
         self.child.id() as i32
     }
 
-    fn send(&self, req: &Msg) -> Result<(), CheckpointError> {
-        nix::sys::socket::send(self.sock.as_raw_fd(), req.encoded(), MsgFlags::empty())
-            .map(|_| ())
-            .map_err(|e| CheckpointError::Swrk(format!("send to {}: {e}", self.criu.display())))
+    /// What went wrong talking to criu: its exit, if it has exited.
+    fn lost(&mut self, what: String) -> CheckpointError {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let exit = match self.child.try_wait() {
+            Ok(Some(status)) => format!(" ({} {status})", self.criu.display()),
+            _ => String::new(),
+        };
+        CheckpointError::Swrk(format!(
+            "{what}{exit}: is it CRIU (`{} swrk`)?",
+            self.criu.display()
+        ))
+    }
+
+    fn send(&mut self, req: &Msg) -> Result<(), CheckpointError> {
+        match nix::sys::socket::send(self.sock.as_raw_fd(), req.encoded(), MsgFlags::empty()) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.lost(format!("send the request: {e}"))),
+        }
     }
 
     /// One message, with the fd CRIU passed along (the orphan pts master).
-    fn recv(&self) -> Result<(Response, Option<OwnedFd>), CheckpointError> {
+    fn recv(&mut self) -> Result<(Response, Option<OwnedFd>), CheckpointError> {
+        match self.recv_message() {
+            Ok(got) => Ok(got),
+            Err(CheckpointError::Swrk(what)) => Err(self.lost(what)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn recv_message(&self) -> Result<(Response, Option<OwnedFd>), CheckpointError> {
         let mut buf = vec![0u8; 64 * 1024];
         let mut cmsg = nix::cmsg_space!([RawFd; 2]);
         let mut iov = [IoSliceMut::new(&mut buf)];

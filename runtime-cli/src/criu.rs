@@ -10,9 +10,11 @@ use std::path::PathBuf;
 fn criu_options(global: &GlobalOpts, args: &CriuArgs) -> Result<CriuOptions, Failure> {
     let manage_cgroups_mode = match &args.manage_cgroups_mode {
         None => None,
-        Some(mode) => Some(
-            CgroupMode::parse(mode).ok_or_else(|| format!("invalid --manage-cgroups-mode value {mode:?} (want soft, full, strict or ignore)"))?,
-        ),
+        Some(mode) => Some(CgroupMode::parse(mode).ok_or_else(|| {
+            format!(
+                "invalid --manage-cgroups-mode value {mode:?} (want soft, full, strict or ignore)"
+            )
+        })?),
     };
     // runc's default image directory: ./checkpoint.
     let image_path = match &args.image_path {
@@ -53,7 +55,11 @@ pub(crate) fn checkpoint(global: &GlobalOpts, args: &CheckpointArgs) -> Result<i
 
 /// Detached, Berth returns once the container runs; otherwise it waits for
 /// it as `run` does, exits with its status and deletes it.
-pub(crate) fn restore(global: &GlobalOpts, args: &RestoreArgs, logger: &Logger) -> Result<i32, Failure> {
+pub(crate) fn restore(
+    global: &GlobalOpts,
+    args: &RestoreArgs,
+    logger: &Logger,
+) -> Result<i32, Failure> {
     let root = state_root(global);
     let options = RestoreOptions {
         criu: criu_options(global, &args.criu)?,

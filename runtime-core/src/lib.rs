@@ -179,10 +179,10 @@ pub mod capabilities;
 // types through the re-exports below.
 #[doc(hidden)]
 pub mod cgroups;
-#[doc(hidden)]
-pub mod console;
 #[allow(missing_docs)]
 pub mod checkpoint;
+#[doc(hidden)]
+pub mod console;
 pub mod container;
 mod container_processes;
 pub mod create;

@@ -148,29 +148,65 @@ const UPDATE_FLAGS: &[Flag] = &[
     fl(&["l3-cache-schema"], Str, "the string of Intel RDT/CAT L3 cache schema"),
     fl(&["mem-bw-schema"], Str, "the string of Intel RDT/MBA memory bandwidth schema"),
 ];
-const IMAGE_PATH: Flag = fl(&["image-path"], Str, "path for saving criu image files (default: ./checkpoint)");
+const IMAGE_PATH: Flag = fl(
+    &["image-path"],
+    Str,
+    "path for saving criu image files (default: ./checkpoint)",
+);
 const WORK_PATH: Flag = fl(&["work-path"], Str, "path for saving work files and logs");
 const TCP_ESTABLISHED: Flag = fl(&["tcp-established"], Bool, "allow open tcp connections");
 const EXT_UNIX_SK: Flag = fl(&["ext-unix-sk"], Bool, "allow external unix sockets");
 const SHELL_JOB: Flag = fl(&["shell-job"], Bool, "allow shell jobs");
-const LAZY_PAGES: Flag = fl(&["lazy-pages"], Bool, "use userfaultfd to lazily restore memory pages");
+const LAZY_PAGES: Flag = fl(
+    &["lazy-pages"],
+    Bool,
+    "use userfaultfd to lazily restore memory pages",
+);
 const FILE_LOCKS: Flag = fl(&["file-locks"], Bool, "handle file locks, for safety");
-const MANAGE_CGROUPS_MODE: Flag = fl(&["manage-cgroups-mode"], Str, "cgroups mode: soft|full|strict|ignore (default: soft)");
-const EMPTY_NS: Flag = fl(&["empty-ns"], List, "create a namespace, but don't restore its properties");
-const AUTO_DEDUP: Flag = fl(&["auto-dedup"], Bool, "enable auto deduplication of memory images");
+const MANAGE_CGROUPS_MODE: Flag = fl(
+    &["manage-cgroups-mode"],
+    Str,
+    "cgroups mode: soft|full|strict|ignore (default: soft)",
+);
+const EMPTY_NS: Flag = fl(
+    &["empty-ns"],
+    List,
+    "create a namespace, but don't restore its properties",
+);
+const AUTO_DEDUP: Flag = fl(
+    &["auto-dedup"],
+    Bool,
+    "enable auto deduplication of memory images",
+);
 const CHECKPOINT_FLAGS: &[Flag] = &[
     IMAGE_PATH,
     WORK_PATH,
-    fl(&["parent-path"], Str, "path for previous criu image files in pre-dump"),
-    fl(&["leave-running"], Bool, "leave the process running after checkpointing"),
+    fl(
+        &["parent-path"],
+        Str,
+        "path for previous criu image files in pre-dump",
+    ),
+    fl(
+        &["leave-running"],
+        Bool,
+        "leave the process running after checkpointing",
+    ),
     TCP_ESTABLISHED,
     EXT_UNIX_SK,
     SHELL_JOB,
     LAZY_PAGES,
-    fl(&["status-fd"], Int, "criu writes \\0 to this FD once lazy-pages is ready (default: -1)"),
+    fl(
+        &["status-fd"],
+        Int,
+        "criu writes \\0 to this FD once lazy-pages is ready (default: -1)",
+    ),
     fl(&["page-server"], Str, "ADDRESS:PORT of the page server"),
     FILE_LOCKS,
-    fl(&["pre-dump"], Bool, "dump container's memory information only, leave the container running after this"),
+    fl(
+        &["pre-dump"],
+        Bool,
+        "dump container's memory information only, leave the container running after this",
+    ),
     MANAGE_CGROUPS_MODE,
     EMPTY_NS,
     AUTO_DEDUP,
@@ -192,8 +228,16 @@ const RESTORE_FLAGS: &[Flag] = &[
     EMPTY_NS,
     AUTO_DEDUP,
     LAZY_PAGES,
-    fl(&["lsm-profile"], Str, "Specify an LSM profile to be used during restore in the form of TYPE:NAME."),
-    fl(&["lsm-mount-context"], Str, "Specify an LSM mount context to be used during restore."),
+    fl(
+        &["lsm-profile"],
+        Str,
+        "Specify an LSM profile to be used during restore in the form of TYPE:NAME.",
+    ),
+    fl(
+        &["lsm-mount-context"],
+        Str,
+        "Specify an LSM mount context to be used during restore.",
+    ),
 ];
 
 const ID: &str = "<container-id>";

@@ -4,8 +4,8 @@
 //! init's stdio (pipes of whoever started it).
 
 use super::rpc::Msg;
-use crate::cgroups::Cgroup;
 use super::{CheckpointError, DESCRIPTORS_FILE};
+use crate::cgroups::Cgroup;
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -13,8 +13,7 @@ use std::path::Path;
 
 fn is_bind(m: &Mount) -> bool {
     m.typ().as_deref() == Some("bind")
-        || m
-            .options()
+        || m.options()
             .as_deref()
             .unwrap_or_default()
             .iter()
@@ -72,7 +71,10 @@ fn cgroup_mounts(spec: &Spec, cgroup: &Cgroup) -> Vec<(String, String)> {
                 true => m.destination().clone(),
                 false => m.destination().join(name),
             };
-            out.push((inside.to_string_lossy().into_owned(), dir.to_string_lossy().into_owned()));
+            out.push((
+                inside.to_string_lossy().into_owned(),
+                dir.to_string_lossy().into_owned(),
+            ));
         }
     }
     out
@@ -81,7 +83,12 @@ fn cgroup_mounts(spec: &Spec, cgroup: &Cgroup) -> Vec<(String, String)> {
 /// Mark for the dump: every bind mount, cgroup mount and masked file as an
 /// external mount (keyed by its destination), every namespace joined by
 /// path as external.
-pub(super) fn for_dump(opts: &mut Msg, spec: &Spec, pid: i32, cgroup: &Cgroup) -> Result<(), CheckpointError> {
+pub(super) fn for_dump(
+    opts: &mut Msg,
+    spec: &Spec,
+    pid: i32,
+    cgroup: &Cgroup,
+) -> Result<(), CheckpointError> {
     for m in spec.mounts().as_deref().unwrap_or_default() {
         if is_bind(m) {
             let dest = m.destination().to_string_lossy();
@@ -125,7 +132,11 @@ pub(super) fn for_restore(
         if is_bind(m) {
             let source = m.source().as_deref().unwrap_or(Path::new(""));
             let source = bundle.join(source);
-            ext_mnt(opts, &m.destination().to_string_lossy(), &source.to_string_lossy());
+            ext_mnt(
+                opts,
+                &m.destination().to_string_lossy(),
+                &source.to_string_lossy(),
+            );
         }
     }
     for path in masked_paths(spec) {
@@ -135,8 +146,11 @@ pub(super) fn for_restore(
     for (_, _, key, path) in joined_by_path(spec) {
         let file = File::open(&path)
             .map_err(|e| CheckpointError::Invalid(format!("namespace {path}: {e}")))?;
-        nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
-            .map_err(|e| CheckpointError::Invalid(format!("namespace {path}: {e}")))?;
+        nix::fcntl::fcntl(
+            &file,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .map_err(|e| CheckpointError::Invalid(format!("namespace {path}: {e}")))?;
         inherit_fd(opts, key, file.as_raw_fd());
         keep.push(file);
     }
@@ -160,10 +174,17 @@ fn inherit_fd(opts: &mut Msg, key: &str, fd: i32) {
 /// host's /dev/null): CRIU cannot reach them through the container's
 /// mounts, so they are external (`file[mnt_id:inode]`) and a restore hands
 /// its own stdio in their place.
-pub(super) fn stdio_files_for_dump(opts: &mut Msg, images: &Path, pid: i32) -> Result<(), CheckpointError> {
+pub(super) fn stdio_files_for_dump(
+    opts: &mut Msg,
+    images: &Path,
+    pid: i32,
+) -> Result<(), CheckpointError> {
     use std::os::unix::fs::MetadataExt;
     let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
-    let visible: Vec<&str> = mounts.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let visible: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     let mut keys = Vec::new();
     for fd in 0..3 {
         let Ok(meta) = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")) else {
@@ -190,8 +211,13 @@ pub(super) fn stdio_files_for_dump(opts: &mut Msg, images: &Path, pid: i32) -> R
         keys.push((fd, key));
     }
     let path = images.join(STDIO_FILES);
-    std::fs::write(&path, serde_json::to_string(&keys).unwrap_or_default())
-        .map_err(|source| CheckpointError::Dir { what: "write", path, source })
+    std::fs::write(&path, serde_json::to_string(&keys).unwrap_or_default()).map_err(|source| {
+        CheckpointError::Dir {
+            what: "write",
+            path,
+            source,
+        }
+    })
 }
 
 trait CharDeviceLike {

@@ -88,11 +88,20 @@ impl From<CheckpointError> for Error {
 /// The failure CRIU reports: the first error its log names that is not a
 /// refused rlimit (which CRIU logs as an error and goes on; the reply's
 /// cr_errmsg is that one, then), else the reply's message.
-pub(crate) fn criu_failure(what: &'static str, resp: rpc::Response, log: PathBuf) -> CheckpointError {
+pub(crate) fn criu_failure(
+    what: &'static str,
+    resp: rpc::Response,
+    log: PathBuf,
+) -> CheckpointError {
     let from_log = std::fs::read_to_string(&log).ok().and_then(|text| {
         text.lines()
             .find(|l| l.contains("Error (") && !l.contains("rlimit:"))
-            .map(|l| l.split_once(") ").map_or(l, |(_, rest)| rest).trim().to_string())
+            .map(|l| {
+                l.split_once(") ")
+                    .map_or(l, |(_, rest)| rest)
+                    .trim()
+                    .to_string()
+            })
     });
     let message = from_log
         .or(resp.errmsg)
@@ -114,7 +123,11 @@ pub(crate) struct OpenDir {
 }
 
 impl OpenDir {
-    pub(crate) fn open(what: &'static str, path: &Path, make: bool) -> Result<OpenDir, CheckpointError> {
+    pub(crate) fn open(
+        what: &'static str,
+        path: &Path,
+        make: bool,
+    ) -> Result<OpenDir, CheckpointError> {
         let err = |source| CheckpointError::Dir {
             what,
             path: path.to_path_buf(),
@@ -134,8 +147,11 @@ impl OpenDir {
             return Err(err(std::io::Error::from_raw_os_error(libc::ENOTDIR)));
         }
         // Without O_CLOEXEC, so `criu swrk` inherits it.
-        nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
-            .map_err(|e| err(e.into()))?;
+        nix::fcntl::fcntl(
+            &file,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .map_err(|e| err(e.into()))?;
         Ok(OpenDir { path, file })
     }
 
@@ -203,7 +219,13 @@ fn refuse_missing_features(o: &CheckpointOptions) -> Result<(), CheckpointError>
     );
     swrk.finish();
     let resp = resp?;
-    let what = if o.pre_dump { "--pre-dump" } else if o.parent_path.is_some() { "--parent-path" } else { "--lazy-pages" };
+    let what = if o.pre_dump {
+        "--pre-dump"
+    } else if o.parent_path.is_some() {
+        "--parent-path"
+    } else {
+        "--lazy-pages"
+    };
     if needs_mem_track && resp.mem_track != Some(true) {
         return Err(CheckpointError::KernelFeature {
             what,
@@ -251,12 +273,21 @@ impl Container {
             opts.msg(11, &page_server(server)?);
         }
         externals::for_dump(&mut opts, &spec, record.pid, &record.cgroup)?;
-        if let Some(freezer) = record.cgroup.dirs.iter().find(|(n, _)| n == "freezer" || n.is_empty()) {
+        if let Some(freezer) = record
+            .cgroup
+            .dirs
+            .iter()
+            .find(|(n, _)| n == "freezer" || n.is_empty())
+        {
             opts.str(44, &freezer.1.to_string_lossy());
         }
         externals::save_descriptors(&images.path, record.pid)?;
         externals::stdio_files_for_dump(&mut opts, &images.path, record.pid)?;
-        let kind = if options.pre_dump { ReqType::PreDump } else { ReqType::Dump };
+        let kind = if options.pre_dump {
+            ReqType::PreDump
+        } else {
+            ReqType::Dump
+        };
         let mut swrk = Swrk::start(&options.criu.criu)?;
         let resp = swrk.call(kind, Some(&opts), |_| {}, |_, _, _| Ok(()));
         swrk.finish();
@@ -268,7 +299,11 @@ impl Container {
             return Ok(());
         }
         // CRIU killed the tree; what remains is the record, the cgroup, the hooks' poststop.
-        let root = self.state_dir().parent().map(Path::to_path_buf).unwrap_or_default();
+        let root = self
+            .state_dir()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         crate::container::delete(&root, &record.id, true)?;
         Ok(())
     }

@@ -107,12 +107,18 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
         path: criu_root.clone(),
         source,
     })?;
-    mount(Some(&rootfs), &criu_root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| CheckpointError::Dir {
-            what: "bind the rootfs at",
-            path: criu_root.clone(),
-            source: e.into(),
-        })?;
+    mount(
+        Some(&rootfs),
+        &criu_root,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| CheckpointError::Dir {
+        what: "bind the rootfs at",
+        path: criu_root.clone(),
+        source: e.into(),
+    })?;
     undo.bound_root = Some(criu_root.clone());
 
     let mut opts = base_opts(&options.criu, &images, &work, RESTORE_LOG)?;
@@ -145,26 +151,37 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
         annotations: spec.annotations().clone().unwrap_or_default(),
         owner: String::new(),
     };
-    let resp = swrk.call(ReqType::Restore, Some(&opts), |_| {}, |script, pid, fd| {
-        match script {
-            // The namespaces exist, the processes are not running yet: runc's prestart point.
-            "setup-namespaces" => {
-                let state = serde_json::to_string(&record_for_hooks(pid)).unwrap_or_default();
-                for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
-                    hooks::run_hooks(hooks::hooks_of(spec.hooks().as_ref(), kind), kind, &state)
+    let resp = swrk.call(
+        ReqType::Restore,
+        Some(&opts),
+        |_| {},
+        |script, pid, fd| {
+            match script {
+                // The namespaces exist, the processes are not running yet: runc's prestart point.
+                "setup-namespaces" => {
+                    let state = serde_json::to_string(&record_for_hooks(pid)).unwrap_or_default();
+                    for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
+                        hooks::run_hooks(
+                            hooks::hooks_of(spec.hooks().as_ref(), kind),
+                            kind,
+                            &state,
+                        )
                         .map_err(|e| CheckpointError::Hook(e.to_string()))?;
+                    }
                 }
-            }
-            "orphan-pts-master" => {
-                if let Some(master) = fd {
-                    crate::console::hand_over(options.console_socket.as_deref(), Some(master))
-                        .map_err(|e| CheckpointError::Invalid(format!("console socket: {e}")))?;
+                "orphan-pts-master" => {
+                    if let Some(master) = fd {
+                        crate::console::hand_over(options.console_socket.as_deref(), Some(master))
+                            .map_err(|e| {
+                                CheckpointError::Invalid(format!("console socket: {e}"))
+                            })?;
+                    }
                 }
+                _ => {}
             }
-            _ => {}
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
     swrk.finish();
     let resp = resp?;
     if let Some(pid) = resp.restored_pid.filter(|p| *p > 0) {
@@ -195,7 +212,10 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
         owner_uid: Some(nix::unistd::geteuid().as_raw()),
         memory_check_before_update: false,
     };
-    let dir = undo.dir.as_ref().ok_or(Error::Init("state directory lost".into()))?;
+    let dir = undo
+        .dir
+        .as_ref()
+        .ok_or(Error::Init("state directory lost".into()))?;
     dir.write(&record)?;
     if let Some(path) = &options.pid_file {
         crate::create::commit_pid_file(crate::create::stage_pid_file(path, pid)?)?;
@@ -204,7 +224,10 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     unbind(undo.bound_root.take());
     undo.pid = None;
     undo.cgroup = None;
-    let dir = undo.dir.take().ok_or(Error::Init("state directory lost".into()))?;
+    let dir = undo
+        .dir
+        .take()
+        .ok_or(Error::Init("state directory lost".into()))?;
     Ok(Container::from_parts(dir, record, None))
 }
 

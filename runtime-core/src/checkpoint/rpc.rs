@@ -200,7 +200,10 @@ impl Swrk {
         .map_err(|e| CheckpointError::Swrk(format!("socketpair: {e}")))?;
         let fd = theirs.as_raw_fd();
         let mut command = Command::new(criu);
-        command.arg("swrk").arg(fd.to_string()).stdin(Stdio::inherit());
+        command
+            .arg("swrk")
+            .arg(fd.to_string())
+            .stdin(Stdio::inherit());
         // SAFETY: between fork and exec, only fcntl (async-signal-safe) on an
         // fd this process owns, so that the child keeps its end across exec.
         unsafe {
@@ -211,10 +214,12 @@ impl Swrk {
                 Ok(())
             });
         }
-        let child = command.spawn().map_err(|source| CheckpointError::CriuNotRun {
-            criu: criu.to_path_buf(),
-            source,
-        })?;
+        let child = command
+            .spawn()
+            .map_err(|source| CheckpointError::CriuNotRun {
+                criu: criu.to_path_buf(),
+                source,
+            })?;
         drop(theirs);
         Ok(Swrk {
             criu: criu.to_path_buf(),
@@ -269,7 +274,10 @@ impl Swrk {
         )
         .map_err(|e| CheckpointError::Swrk(format!("receive from criu: {e}")))?;
         let mut fd = None;
-        for c in msg.cmsgs().map_err(|e| CheckpointError::Swrk(e.to_string()))? {
+        for c in msg
+            .cmsgs()
+            .map_err(|e| CheckpointError::Swrk(e.to_string()))?
+        {
             if let ControlMessageOwned::ScmRights(fds) = c {
                 for raw in fds {
                     // SAFETY: SCM_RIGHTS just installed this fd in our table; nothing else owns it.
@@ -331,7 +339,9 @@ impl Swrk {
 
     /// Close the socket and reap the child (it exits once the socket closes).
     pub(crate) fn finish(self) {
-        let Swrk { mut child, sock, .. } = self;
+        let Swrk {
+            mut child, sock, ..
+        } = self;
         drop(sock);
         let _ = child.wait();
     }
@@ -346,7 +356,11 @@ mod tests {
         let mut inner = Msg::default();
         inner.int(1, 4242);
         let mut m = Msg::default();
-        m.int(1, 2).flag(2, true).msg(4, &inner).str(9, "oops").int(7, -1);
+        m.int(1, 2)
+            .flag(2, true)
+            .msg(4, &inner)
+            .str(9, "oops")
+            .int(7, -1);
         let r = Response::decode(m.encoded()).expect("decodes");
         assert_eq!(r.kind, 2);
         assert!(r.success);

@@ -223,6 +223,12 @@ fn a_listening_tcp_socket_accepts_connections_after_restore() {
         &["--tcp-established"],
     )
     .ok();
+    if !berth_only(
+        "runc 1.1.5's restore brings the netns back with lo down: Network is unreachable",
+    ) {
+        rt.kill_and_delete(&id, &bundle);
+        return;
+    }
     let after = send("after");
     after.ok();
     let received = |path: &Path| fs::read_to_string(path).unwrap_or_default();

@@ -55,7 +55,9 @@ fn restore_from_a_missing_image_directory_fails_and_leaves_nothing() {
         err.contains("no-such-images"),
         "the error does not name the directory: {err}"
     );
-    assert!(!missing.exists(), "restore made the image directory");
+    if berth_only("runc's restore makes the missing image directory and leaves it") {
+        assert!(!missing.exists(), "restore made the image directory");
+    }
     rt.assert_nothing_left(&id, &bundle);
 }
 

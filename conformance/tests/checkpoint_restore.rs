@@ -242,3 +242,83 @@ fn a_listening_tcp_socket_accepts_connections_after_restore() {
     );
     rt.kill_and_delete(&id, &bundle);
 }
+
+/// Reads from the master until `want` shows up (or the deadline passes); returns what came.
+fn read_until(master: &std::os::fd::OwnedFd, want: &str) -> String {
+    use std::os::fd::AsRawFd;
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + berth_conformance::STATE_DEADLINE;
+    while !seen.contains(want) && std::time::Instant::now() < deadline {
+        let mut pfd = libc::pollfd {
+            fd: master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, valid for the call.
+        if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 {
+            continue;
+        }
+        let mut buf = [0u8; 1024];
+        // SAFETY: reads into a local buffer of the given length.
+        let n = unsafe { libc::read(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n as usize]));
+    }
+    seen
+}
+
+fn write_line(master: &std::os::fd::OwnedFd, line: &str) {
+    use std::io::Write;
+    let mut file = std::fs::File::from(master.try_clone().expect("dup master"));
+    file.write_all(format!("{line}\n").as_bytes())
+        .expect("write to the master");
+}
+
+#[test]
+fn a_terminal_container_gets_its_terminal_through_the_restore_console_socket() {
+    let Some(criu) = criu_or_skip() else { return };
+    let mut bundle = berth_conformance::Bundle::busybox(&[
+        "sh",
+        "-c",
+        "while read line; do echo \"got:$line\"; done",
+    ]);
+    bundle.edit(|c| c["process"]["terminal"] = serde_json::json!(true));
+    let dir = HostDir::new();
+    let socket = berth_conformance::ConsoleSocket::bind(dir.path());
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    let socket_path = socket.path().to_str().unwrap().to_string();
+    rt.create(&id, &bundle, &["--console-socket", &socket_path])
+        .ok();
+    let first = socket.receive().expect("the master of create");
+    rt.start(&id).ok();
+    write_line(&first.master, "one");
+    let echoed = read_until(&first.master, "got:one");
+    assert!(echoed.contains("got:one"), "{echoed:?}");
+
+    let images = HostDir::new();
+    checkpoint(&rt, &criu, &id, images.path(), &[]).ok();
+    drop(first);
+    let again = HostDir::new();
+    let second_socket = berth_conformance::ConsoleSocket::bind(again.path());
+    let second_path = second_socket.path().to_str().unwrap().to_string();
+    restore(
+        &rt,
+        &criu,
+        &id,
+        &bundle,
+        images.path(),
+        &["--console-socket", &second_path],
+    )
+    .ok();
+    let second = second_socket.receive().expect("the master of restore");
+    write_line(&second.master, "two");
+    let echoed = read_until(&second.master, "got:two");
+    assert!(
+        echoed.contains("got:two"),
+        "the restored shell did not answer: {echoed:?}"
+    );
+    rt.kill_and_delete(&id, &bundle);
+}

@@ -260,6 +260,14 @@ impl Container {
         let spec = crate::spec::load(&record.bundle)?;
         let rootfs = std::fs::canonicalize(&record.rootfs).unwrap_or(record.rootfs.clone());
         let mut opts = base_opts(&options.criu, &images, &work, DUMP_LOG)?;
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        // The terminal's master is outside (with whoever got it from the
+        // console socket): CRIU dumps the slave alone, /dev/console's bind too.
+        opts.flag_if(50, terminal);
         opts.int(2, i64::from(record.pid))
             .str(13, &rootfs.to_string_lossy())
             .flag_if(3, options.leave_running || options.pre_dump);

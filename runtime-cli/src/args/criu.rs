@@ -90,3 +90,7 @@ pub(super) fn restore_args(v: &Values, id: String) -> RestoreArgs {
         lsm_mount_context: v.string("lsm-mount-context"),
     }
 }
+
+#[cfg(test)]
+#[path = "criu_tests.rs"]
+mod tests;

@@ -246,6 +246,23 @@ impl Container {
     /// `leave_running` (and without `pre_dump`) the dumped container is
     /// then deleted, as runc deletes it; on failure it is left as it was.
     pub fn checkpoint(&mut self, options: &CheckpointOptions) -> Result<()> {
+        // Under the container's lock, so no other command changes it mid-dump;
+        // released before the delete, which takes it itself.
+        self.locked(|c| c.dump(options))?;
+        if options.leave_running || options.pre_dump {
+            return Ok(());
+        }
+        // CRIU killed the tree; what remains is the record, the cgroup, the hooks' poststop.
+        let root = self
+            .state_dir()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        crate::container::delete(&root, self.id(), true)?;
+        Ok(())
+    }
+
+    fn dump(&mut self, options: &CheckpointOptions) -> Result<()> {
         let status = self.status();
         if !matches!(status, Status::Running | Status::Paused) {
             return Err(CheckpointError::NotRunning(status).into());
@@ -303,16 +320,6 @@ impl Container {
         if !resp.success {
             return Err(criu_failure("dump", resp, work.path.join(DUMP_LOG)).into());
         }
-        if options.leave_running || options.pre_dump {
-            return Ok(());
-        }
-        // CRIU killed the tree; what remains is the record, the cgroup, the hooks' poststop.
-        let root = self
-            .state_dir()
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        crate::container::delete(&root, &record.id, true)?;
         Ok(())
     }
 }

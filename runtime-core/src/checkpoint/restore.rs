@@ -210,7 +210,13 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
         paused: false,
         host_rootfs_mount: None,
         owner_uid: Some(nix::unistd::geteuid().as_raw()),
-        memory_check_before_update: false,
+        memory_check_before_update: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.memory().as_ref())
+            .and_then(|m| m.check_before_update())
+            .unwrap_or(false),
     };
     let dir = undo
         .dir

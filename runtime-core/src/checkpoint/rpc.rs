@@ -235,6 +235,7 @@ impl Swrk {
 
     /// What went wrong talking to criu: its exit, if it has exited.
     fn lost(&mut self, what: String) -> CheckpointError {
+        // A criu that fails at once has usually exited by now; give it a moment to say how.
         std::thread::sleep(std::time::Duration::from_millis(20));
         let exit = match self.child.try_wait() {
             Ok(Some(status)) => format!(" ({} {status})", self.criu.display()),

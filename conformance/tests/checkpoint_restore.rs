@@ -322,3 +322,44 @@ fn a_terminal_container_gets_its_terminal_through_the_restore_console_socket() {
     );
     rt.kill_and_delete(&id, &bundle);
 }
+
+fn netns_of(pid: i64) -> std::path::PathBuf {
+    fs::read_link(format!("/proc/{pid}/ns/net")).expect("read the netns link")
+}
+
+#[test]
+fn a_network_namespace_joined_by_path_is_joined_again_on_restore() {
+    let Some(criu) = criu_or_skip() else { return };
+    let rt = Runtime::new();
+    let holder_bundle = berth_conformance::Bundle::sleeper();
+    let holder = rt.new_id();
+    rt.run(&holder, &holder_bundle, &["-d"]).ok();
+    let holder_pid = pid_of(&rt, &holder);
+
+    let (mut bundle, shared) = counter_bundle();
+    let path = format!("/proc/{holder_pid}/ns/net");
+    bundle.edit(|c| {
+        for ns in c["linux"]["namespaces"].as_array_mut().expect("namespaces") {
+            if ns["type"] == "network" {
+                ns["path"] = serde_json::json!(path);
+            }
+        }
+    });
+    let id = rt.new_id();
+    rt.run(&id, &bundle, &["-d"]).ok();
+    wait_count(&shared, 2);
+    assert_eq!(netns_of(pid_of(&rt, &id)), netns_of(holder_pid));
+
+    let images = HostDir::new();
+    checkpoint(&rt, &criu, &id, images.path(), &[]).ok();
+    restore(&rt, &criu, &id, &bundle, images.path(), &[]).ok();
+    let restored = pid_of(&rt, &id);
+    assert_eq!(
+        netns_of(restored),
+        netns_of(holder_pid),
+        "the restored container is not in the network namespace its config joins"
+    );
+    wait_count(&shared, read_count(&shared) + 2);
+    rt.kill_and_delete(&id, &bundle);
+    rt.kill_and_delete(&holder, &holder_bundle);
+}

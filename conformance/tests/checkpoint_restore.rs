@@ -363,3 +363,57 @@ fn a_network_namespace_joined_by_path_is_joined_again_on_restore() {
     rt.kill_and_delete(&id, &bundle);
     rt.kill_and_delete(&holder, &holder_bundle);
 }
+
+/// Each line of a hook's log: the state it got on stdin.
+fn hook_states(log: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn restore_runs_the_prestart_and_create_runtime_hooks_with_the_restored_pid() {
+    let Some(criu) = criu_or_skip() else { return };
+    let (mut bundle, shared) = counter_bundle();
+    let logs = HostDir::new();
+    let hook = |kind: &str| {
+        let log = logs.path().join(format!("{kind}.log"));
+        serde_json::json!({ "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat >> {}; echo >> {}", log.display(), log.display())] })
+    };
+    let (prestart, create_runtime) = (hook("prestart"), hook("createRuntime"));
+    bundle.edit(|c| {
+        c["hooks"] =
+            serde_json::json!({ "prestart": [prestart], "createRuntime": [create_runtime] })
+    });
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.run(&id, &bundle, &["-d"]).ok();
+    wait_count(&shared, 2);
+    let images = HostDir::new();
+    checkpoint(&rt, &criu, &id, images.path(), &[]).ok();
+    restore(&rt, &criu, &id, &bundle, images.path(), &[]).ok();
+    let pid = pid_of(&rt, &id);
+
+    // runc 1.1.5 runs both there too.
+    for kind in ["prestart", "createRuntime"] {
+        let states = hook_states(&logs.path().join(format!("{kind}.log")));
+        assert_eq!(
+            states.len(),
+            2,
+            "{kind} ran {} times, not at run and at restore",
+            states.len()
+        );
+        assert_eq!(states[1]["id"], id.as_str(), "{}", states[1]);
+        assert_eq!(
+            states[1]["pid"].as_i64(),
+            Some(pid),
+            "{kind} got another pid: {}",
+            states[1]
+        );
+    }
+    rt.kill_and_delete(&id, &bundle);
+}

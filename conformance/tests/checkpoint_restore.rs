@@ -417,3 +417,57 @@ fn restore_runs_the_prestart_and_create_runtime_hooks_with_the_restored_pid() {
     }
     rt.kill_and_delete(&id, &bundle);
 }
+
+#[test]
+fn a_foreground_restore_waits_exits_with_the_status_and_deletes() {
+    let Some(criu) = criu_or_skip() else { return };
+    let (mut bundle, shared) = counter_bundle();
+    bundle.set_args(&[
+        "sh",
+        "-c",
+        "exec </dev/null >/dev/null 2>&1; i=0; \
+         while [ ! -e /out/stop ]; do i=$((i+1)); echo $i > /out/count; sleep 0.1; done; exit 3",
+    ]);
+    let rt = Runtime::new();
+    let id = rt.new_id();
+    rt.run(&id, &bundle, &["-d"]).ok();
+    wait_count(&shared, 2);
+    let images = HostDir::new();
+    checkpoint(&rt, &criu, &id, images.path(), &[]).ok();
+    let pid_file = images.path().join("restored.pid");
+    let out = std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let bundle_path = bundle.path().to_str().unwrap();
+            rt.cmd(&[
+                "--criu",
+                &criu,
+                "restore",
+                "--bundle",
+                bundle_path,
+                "--image-path",
+                images.path().to_str().unwrap(),
+                "--pid-file",
+                pid_file.to_str().unwrap(),
+                &id,
+            ])
+        });
+        let at = read_count(&shared);
+        wait_count(&shared, at + 2);
+        let recorded = fs::read_to_string(&pid_file).unwrap_or_default();
+        assert_eq!(
+            recorded.trim().parse::<i64>().ok(),
+            Some(pid_of(&rt, &id)),
+            "pid file {recorded:?}"
+        );
+        fs::write(shared.join("stop"), "").expect("write stop");
+        waiter.join().expect("the restore thread")
+    });
+    assert_eq!(
+        out.code,
+        3,
+        "the foreground restore did not exit with the container's status: {}",
+        out.describe()
+    );
+    rt.cmd(&["state", &id]).fails_with("does not exist");
+    rt.assert_nothing_left(&id, &bundle);
+}

@@ -17,6 +17,7 @@ mod console;
 pub mod containerd;
 pub mod cri;
 pub mod cri_config;
+pub mod criu;
 mod default_spec;
 pub mod docker;
 mod engine;

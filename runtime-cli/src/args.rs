@@ -4,9 +4,11 @@
 //! id moved in front of it (except for `exec` and `ps`), and runc's error texts.
 
 mod commands;
+mod criu;
 mod goflag;
 
 pub use commands::help_text;
+pub use criu::{CheckpointArgs, CriuArgs, RestoreArgs};
 
 use crate::log::go_quote;
 use commands::{find_command, GLOBAL_FLAGS, HELP_FLAG, VERSION_FLAG};
@@ -233,11 +235,8 @@ pub enum Command {
         stats: bool,
         interval: i64,
     },
-    /// checkpoint / restore: flags parsed, not implemented.
-    Unsupported {
-        command: &'static str,
-        id: String,
-    },
+    Checkpoint(CheckpointArgs),
+    Restore(RestoreArgs),
 }
 
 /// What parsing the global flags leaves to do.
@@ -517,12 +516,13 @@ pub fn parse_command(args: &[String]) -> Result<Command, ArgsError> {
                 interval,
             }
         }
-        other => {
+        "checkpoint" => {
             exact(1)?;
-            Command::Unsupported {
-                command: other,
-                id: id(),
-            }
+            Command::Checkpoint(criu::checkpoint_args(&v, id()))
+        }
+        _ => {
+            exact(1)?;
+            Command::Restore(criu::restore_args(&v, id()))
         }
     })
 }

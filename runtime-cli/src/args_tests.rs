@@ -558,16 +558,24 @@ fn ps_update_spec_events_and_the_rest() {
     );
     assert_eq!(
         cmd("checkpoint --leave-running --image-path /i c1"),
-        Command::Unsupported {
-            command: "checkpoint",
-            id: "c1".into()
-        }
+        Command::Checkpoint(CheckpointArgs {
+            id: "c1".into(),
+            leave_running: true,
+            criu: CriuArgs {
+                image_path: Some("/i".into()),
+                ..CriuArgs::default()
+            },
+            ..CheckpointArgs::default()
+        })
     );
     assert_eq!(
         cmd("restore -d -no-subreaper --bundle /b c1"),
-        Command::Unsupported {
-            command: "restore",
-            id: "c1".into()
-        }
+        Command::Restore(RestoreArgs {
+            id: "c1".into(),
+            detach: true,
+            no_subreaper: true,
+            bundle: Some("/b".into()),
+            ..RestoreArgs::default()
+        })
     );
 }

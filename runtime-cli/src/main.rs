@@ -1,6 +1,7 @@
 //! `berth`: runc's command line over the berth library. This file only maps
 //! parsed commands to library calls and library errors to runc's outputs.
 
+mod criu;
 mod fds;
 mod run;
 
@@ -149,10 +150,6 @@ fn print(text: &str) -> Result<i32, Failure> {
     Ok(0)
 }
 
-fn not_yet(command: &str) -> Result<i32, Failure> {
-    Err(format!("berth {command} is not supported yet").into())
-}
-
 fn run(
     command: Command,
     global: &GlobalOpts,
@@ -245,7 +242,8 @@ fn run(
             stats,
             interval,
         } => events(&root, &id, stats, interval, logger),
-        Command::Unsupported { command, .. } => not_yet(command),
+        Command::Checkpoint(args) => criu::checkpoint(global, &args),
+        Command::Restore(args) => criu::restore(global, &args, logger),
     }
 }
 

@@ -45,7 +45,7 @@ impl Container {
 
     /// Run `op` under the container's exclusive lock, released afterwards:
     /// a handle kept alive does not block another handle or command.
-    fn locked<T>(&mut self, op: impl FnOnce(&mut Container) -> Result<T>) -> Result<T> {
+    pub(crate) fn locked<T>(&mut self, op: impl FnOnce(&mut Container) -> Result<T>) -> Result<T> {
         self.dir.lock()?;
         let result = op(self);
         self.dir.unlock();

@@ -57,6 +57,9 @@ pub enum Error {
     /// The sd_notify socket (`NOTIFY_SOCKET`).
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
+    /// A checkpoint or restore failed (CRIU's log path is in the message).
+    #[error(transparent)]
+    Checkpoint(Box<crate::checkpoint::CheckpointError>),
     /// The bundle path cannot be made absolute.
     #[error("bundle {path}: {source}")]
     Bundle {

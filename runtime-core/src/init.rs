@@ -159,6 +159,11 @@ fn setup_and_exec(
             .channel
             .send_with_fd(&Message::Console, Some(master.as_fd()))
             .map_err(|e| format!("send the console: {e}"))?;
+    } else if !config.pid_joined_late {
+        // A session of its own, with or without a terminal, as runc's init
+        // has: what the container runs is not in its creator's session, and
+        // CRIU can dump it without --shell-job.
+        nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     }
 
     if let Some(hostname) = config.spec.hostname() {
@@ -320,6 +325,8 @@ fn report_and_wait(config: &InitConfig, terminal: bool) -> Result<bool, String> 
         crate::process::die_with_runtime().map_err(|e| e.to_string())?;
         if terminal {
             console::take_controlling_terminal().map_err(|e| e.to_string())?;
+        } else {
+            nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
         }
         return Ok(true);
     }

@@ -179,6 +179,8 @@ pub mod capabilities;
 // types through the re-exports below.
 #[doc(hidden)]
 pub mod cgroups;
+#[allow(missing_docs)]
+pub mod checkpoint;
 #[doc(hidden)]
 pub mod console;
 pub mod container;

@@ -148,31 +148,96 @@ const UPDATE_FLAGS: &[Flag] = &[
     fl(&["l3-cache-schema"], Str, "the string of Intel RDT/CAT L3 cache schema"),
     fl(&["mem-bw-schema"], Str, "the string of Intel RDT/MBA memory bandwidth schema"),
 ];
-/// Only so checkpoint/restore fail on the same flags as runc's.
-const CRIU_FLAGS: &[Flag] = &[
-    hidden(&["image-path"], Str),
-    hidden(&["work-path"], Str),
-    hidden(&["parent-path"], Str),
-    hidden(&["leave-running"], Bool),
-    hidden(&["tcp-established"], Bool),
-    hidden(&["ext-unix-sk"], Bool),
-    hidden(&["shell-job"], Bool),
-    hidden(&["lazy-pages"], Bool),
-    hidden(&["status-fd"], Int),
-    hidden(&["page-server"], Str),
-    hidden(&["file-locks"], Bool),
-    hidden(&["pre-dump"], Bool),
-    hidden(&["manage-cgroups-mode"], Str),
-    hidden(&["empty-ns"], List),
-    hidden(&["auto-dedup"], Bool),
-    hidden(&["console-socket"], Str),
-    hidden(&["bundle", "b"], Str),
-    hidden(&["detach", "d"], Bool),
-    hidden(&["pid-file"], Str),
-    hidden(&["no-subreaper"], Bool),
-    hidden(&["no-pivot"], Bool),
-    hidden(&["lsm-profile"], Str),
-    hidden(&["lsm-mount-context"], Str),
+const IMAGE_PATH: Flag = fl(
+    &["image-path"],
+    Str,
+    "path for saving criu image files (default: ./checkpoint)",
+);
+const WORK_PATH: Flag = fl(&["work-path"], Str, "path for saving work files and logs");
+const TCP_ESTABLISHED: Flag = fl(&["tcp-established"], Bool, "allow open tcp connections");
+const EXT_UNIX_SK: Flag = fl(&["ext-unix-sk"], Bool, "allow external unix sockets");
+const SHELL_JOB: Flag = fl(&["shell-job"], Bool, "allow shell jobs");
+const LAZY_PAGES: Flag = fl(
+    &["lazy-pages"],
+    Bool,
+    "use userfaultfd to lazily restore memory pages",
+);
+const FILE_LOCKS: Flag = fl(&["file-locks"], Bool, "handle file locks, for safety");
+const MANAGE_CGROUPS_MODE: Flag = fl(
+    &["manage-cgroups-mode"],
+    Str,
+    "cgroups mode: soft|full|strict|ignore (default: soft)",
+);
+const EMPTY_NS: Flag = fl(
+    &["empty-ns"],
+    List,
+    "create a namespace, but don't restore its properties",
+);
+const AUTO_DEDUP: Flag = fl(
+    &["auto-dedup"],
+    Bool,
+    "enable auto deduplication of memory images",
+);
+const CHECKPOINT_FLAGS: &[Flag] = &[
+    IMAGE_PATH,
+    WORK_PATH,
+    fl(
+        &["parent-path"],
+        Str,
+        "path for previous criu image files in pre-dump",
+    ),
+    fl(
+        &["leave-running"],
+        Bool,
+        "leave the process running after checkpointing",
+    ),
+    TCP_ESTABLISHED,
+    EXT_UNIX_SK,
+    SHELL_JOB,
+    LAZY_PAGES,
+    fl(
+        &["status-fd"],
+        Int,
+        "criu writes \\0 to this FD once lazy-pages is ready (default: -1)",
+    ),
+    fl(&["page-server"], Str, "ADDRESS:PORT of the page server"),
+    FILE_LOCKS,
+    fl(
+        &["pre-dump"],
+        Bool,
+        "dump container's memory information only, leave the container running after this",
+    ),
+    MANAGE_CGROUPS_MODE,
+    EMPTY_NS,
+    AUTO_DEDUP,
+];
+const RESTORE_FLAGS: &[Flag] = &[
+    CONSOLE_SOCKET,
+    IMAGE_PATH,
+    WORK_PATH,
+    TCP_ESTABLISHED,
+    EXT_UNIX_SK,
+    SHELL_JOB,
+    FILE_LOCKS,
+    MANAGE_CGROUPS_MODE,
+    BUNDLE,
+    DETACH,
+    PID_FILE,
+    NO_SUBREAPER,
+    NO_PIVOT,
+    EMPTY_NS,
+    AUTO_DEDUP,
+    LAZY_PAGES,
+    fl(
+        &["lsm-profile"],
+        Str,
+        "Specify an LSM profile to be used during restore in the form of TYPE:NAME.",
+    ),
+    fl(
+        &["lsm-mount-context"],
+        Str,
+        "Specify an LSM mount context to be used during restore.",
+    ),
 ];
 
 const ID: &str = "<container-id>";
@@ -205,7 +270,7 @@ const fn cmd(
 }
 
 pub(super) const COMMANDS: &[CmdSpec] = &[
-    cmd("checkpoint", "checkpoint a running container (not supported by berth)", ID, "", CRIU_FLAGS),
+    cmd("checkpoint", "checkpoint a running container", ID, "Dumps the container with CRIU (see --criu) into --image-path; without\n--leave-running the container is then stopped and deleted.", CHECKPOINT_FLAGS),
     cmd("create", "create a container", ID, "Creates the container from the bundle's config.json without starting the\nuser process; \"berth start\" runs it.", CREATE_FLAGS),
     cmd("delete", "delete any resources held by the container", ID, "Deletes a stopped container (or, with --force, any container, killing it first).", &[fl(&["force", "f"], Bool, "forcibly delete the container if it is still running (uses SIGKILL)")]),
     cmd("events", "display container events such as OOM notifications and resource usage statistics", ID, "Prints the container's statistics every --interval, or once with --stats.", &[fl(&["interval"], Duration, "set the stats collection interval (default: 5s)"), fl(&["stats"], Bool, "display the container's stats then exit")]),
@@ -214,7 +279,7 @@ pub(super) const COMMANDS: &[CmdSpec] = &[
     cmd("list", "list the containers under the state root", "", "Lists the containers under --root.", &[FORMAT, fl(&["quiet", "q"], Bool, "display only container IDs")]),
     cmd("pause", "suspend all processes inside the container", ID, "Freezes the container's cgroup.", &[]),
     CmdSpec { reorder: false, ..cmd("ps", "display the processes running inside a container", "<container-id> [ps options]", "Runs ps(1) with the given options (default -ef) and keeps the container's processes;\nwith --format json, prints their host pids.", &[FORMAT]) },
-    cmd("restore", "restore a container from a checkpoint (not supported by berth)", ID, "", CRIU_FLAGS),
+    cmd("restore", "restore a container from a previous checkpoint", ID, "Restores the container saved in --image-path with CRIU (see --criu), using the\nbundle's config.json; the id need not be the checkpointed one's.", RESTORE_FLAGS),
     cmd("resume", "resume all processes that have been previously paused", ID, "Thaws the container's cgroup.", &[]),
     cmd("run", "create and run a container", ID, "Creates and starts the container, waits for it and exits with its status.", RUN_FLAGS),
     cmd("spec", "create a new specification file", "", "Writes a starter config.json into the bundle directory.", &[fl(&["bundle", "b"], Str, "path to the root of the bundle directory"), fl(&["rootless"], Bool, "generate a configuration for a rootless container")]),
@@ -332,9 +397,11 @@ mod tests {
         assert!(!help_text(Some("create"))
             .unwrap_or_default()
             .contains("--detach"));
-        assert!(!help_text(Some("restore"))
-            .unwrap_or_default()
-            .contains("OPTIONS"));
+        // podman reads `checkpoint --help` for the flags it may pass.
+        let r = help_text(Some("restore")).unwrap_or_default();
+        assert!(r.contains("   --image-path value") && r.contains("   --lsm-mount-context value"));
+        let c = help_text(Some("checkpoint")).unwrap_or_default();
+        assert!(c.contains("   --leave-running ") && c.contains("   --pre-dump "));
         assert_eq!(help_text(Some("h")), help_text(Some("help")));
         assert_eq!(help_text(Some("bogus")), None);
         for c in COMMANDS {

@@ -477,7 +477,7 @@ fn device_rules(spec: &oci_spec::runtime::Spec) -> Vec<cgroups::DeviceRule> {
 }
 
 /// Device rules, then `linux.resources`.
-fn set_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
+pub(crate) fn set_limits(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     let device_rules = device_rules(spec);
     // Without a cgroup (rootless), the user namespace is what keeps devices

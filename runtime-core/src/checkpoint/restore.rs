@@ -1,0 +1,265 @@
+//! `restore`: a container made from a checkpoint instead of the bundle's
+//! process. Berth claims the id and makes the cgroup from the bundle's
+//! config; CRIU makes the namespaces, mounts and processes from the images
+//! as a sibling of itself (so the restored init is Berth's child), inside
+//! that cgroup. A failure takes everything back: state directory, cgroup,
+//! the rootfs bind CRIU worked in, any restored process.
+
+use super::rpc::{Msg, ReqType, Swrk};
+use super::{base_opts, externals, CheckpointError, OpenDir, RestoreOptions, RESTORE_LOG};
+use crate::cgroups::{self, Cgroup};
+use crate::container::Container;
+use crate::error::{Error, Result};
+use crate::hooks::{self, HookKind};
+use crate::state::{self, ContainerDir, ContainerState, Record, StateRoot, Status};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The directory, inside the state directory, where the rootfs is bound for CRIU.
+const CRIU_ROOT: &str = "criu-root";
+
+/// What a failed restore must take back.
+#[derive(Default)]
+struct Undo {
+    dir: Option<ContainerDir>,
+    cgroup: Option<Cgroup>,
+    bound_root: Option<PathBuf>,
+    pid: Option<i32>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+        }
+        if let Some(cgroup) = self.cgroup.take() {
+            if let Ok(pids) = cgroup.pids() {
+                crate::container::kill_pids_and_wait(&pids);
+            }
+            let _ = cgroup.remove();
+        }
+        unbind(self.bound_root.take());
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+fn unbind(root: Option<PathBuf>) {
+    if let Some(root) = root {
+        let _ = umount2(&root, MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_dir(&root);
+    }
+}
+
+/// Restore the checkpoint in `options.criu.image_path` as container
+/// `options.id`, running (runc reports a restored container as running).
+pub fn restore(options: &RestoreOptions) -> Result<Container> {
+    state::validate_id(&options.id)?;
+    let bundle = std::path::absolute(&options.bundle).map_err(|source| Error::Bundle {
+        path: options.bundle.clone(),
+        source,
+    })?;
+    let spec = crate::spec::load(&bundle)?;
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    crate::create::check_terminal(terminal, options.console_socket.as_deref(), true)?;
+    if options.systemd_cgroup {
+        return Err(Error::Unsupported("restore with --systemd-cgroup"));
+    }
+    let images = OpenDir::open("image directory", &options.criu.image_path, false)?;
+    if !images.path.join("inventory.img").exists() {
+        return Err(CheckpointError::NoImage {
+            path: images.path.clone(),
+            reason: "inventory.img is missing".into(),
+        }
+        .into());
+    }
+    let work = match &options.criu.work_path {
+        Some(path) => OpenDir::open("work directory", path, true)?,
+        None => OpenDir::open("image directory", &options.criu.image_path, false)?,
+    };
+    let rootfs = crate::spec::rootfs_path(&spec, &bundle);
+    let root = StateRoot::open(&options.root)?;
+    let mut undo = Undo::default();
+    undo.dir = Some(root.claim(&options.id)?);
+    let dir_path = root.path().join(&options.id);
+
+    let hierarchies = cgroups::hierarchies()?;
+    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let mut cgroup = Cgroup::plan_in(&hierarchies, cgroups_path.as_deref(), &options.id)?;
+    let made = cgroup.make_in(&hierarchies, cgroups::Versions::All);
+    undo.cgroup = Some(cgroup.clone());
+    made?;
+    crate::create::set_limits(&cgroup, &spec)?;
+
+    // CRIU's root must be a mount point of its own.
+    let criu_root = dir_path.join(CRIU_ROOT);
+    std::fs::create_dir(&criu_root).map_err(|source| CheckpointError::Dir {
+        what: "make",
+        path: criu_root.clone(),
+        source,
+    })?;
+    mount(
+        Some(&rootfs),
+        &criu_root,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| CheckpointError::Dir {
+        what: "bind the rootfs at",
+        path: criu_root.clone(),
+        source: e.into(),
+    })?;
+    undo.bound_root = Some(criu_root.clone());
+
+    let mut opts = base_opts(&options.criu, &images, &work, RESTORE_LOG)?;
+    opts.str(13, &criu_root.to_string_lossy())
+        .flag(26, true)
+        .flag_if(50, terminal);
+    if let Some(profile) = &options.lsm_profile {
+        opts.str(53, profile);
+    }
+    if let Some(context) = &options.lsm_mount_context {
+        opts.str(63, context);
+    }
+    cgroup_roots(&mut opts, &cgroup, &hierarchies);
+    let _inherited = externals::for_restore(&mut opts, &spec, &bundle, &images.path, &cgroup)?;
+
+    let mut swrk = Swrk::start(&options.criu.criu)?;
+    // CRIU and what it forks start in the container's cgroup.
+    if let Err(e) = cgroup.make_and_join(swrk.pid()) {
+        swrk.finish();
+        return Err(e.into());
+    }
+    let record_for_hooks = |pid: i32| ContainerState {
+        oci_version: spec.version().clone(),
+        id: options.id.clone(),
+        pid,
+        status: Status::Creating,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        owner: String::new(),
+    };
+    let resp = swrk.call(
+        ReqType::Restore,
+        Some(&opts),
+        |_| {},
+        |script, pid, fd| {
+            match script {
+                // The namespaces exist, the processes are not running yet: runc's prestart point.
+                "setup-namespaces" => {
+                    let state = serde_json::to_string(&record_for_hooks(pid)).unwrap_or_default();
+                    for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
+                        hooks::run_hooks(
+                            hooks::hooks_of(spec.hooks().as_ref(), kind),
+                            kind,
+                            &state,
+                        )
+                        .map_err(|e| CheckpointError::Hook(e.to_string()))?;
+                    }
+                }
+                "orphan-pts-master" => {
+                    if let Some(master) = fd {
+                        crate::console::hand_over(options.console_socket.as_deref(), Some(master))
+                            .map_err(|e| {
+                                CheckpointError::Invalid(format!("console socket: {e}"))
+                            })?;
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        },
+    );
+    swrk.finish();
+    let resp = resp?;
+    if let Some(pid) = resp.restored_pid.filter(|p| *p > 0) {
+        undo.pid = Some(pid);
+    }
+    if !resp.success {
+        return Err(super::criu_failure("restore", resp, work.path.join(RESTORE_LOG)).into());
+    }
+    let pid = undo
+        .pid
+        .ok_or_else(|| CheckpointError::Swrk("criu restored no process".into()))?;
+    let (_, pid_start_time) = state::process_stat(pid)
+        .ok_or_else(|| Error::Init("the restored init exited during restore".into()))?;
+    let record = Record {
+        id: options.id.clone(),
+        oci_version: spec.version().clone(),
+        pid,
+        pid_start_time,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: state::rfc3339_nanos(SystemTime::now()),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup,
+        hooks: spec.hooks().clone(),
+        no_new_keyring: false,
+        paused: false,
+        host_rootfs_mount: None,
+        owner_uid: Some(nix::unistd::geteuid().as_raw()),
+        memory_check_before_update: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.memory().as_ref())
+            .and_then(|m| m.check_before_update())
+            .unwrap_or(false),
+    };
+    let dir = undo
+        .dir
+        .as_ref()
+        .ok_or(Error::Init("state directory lost".into()))?;
+    dir.write(&record)?;
+    if let Some(path) = &options.pid_file {
+        crate::create::commit_pid_file(crate::create::stage_pid_file(path, pid)?)?;
+    }
+    // The restored mount namespace holds its own copy of the bind.
+    unbind(undo.bound_root.take());
+    undo.pid = None;
+    undo.cgroup = None;
+    let dir = undo
+        .dir
+        .take()
+        .ok_or(Error::Init("state directory lost".into()))?;
+    Ok(Container::from_parts(dir, record, None))
+}
+
+/// Restore each hierarchy's cgroup at the container's directory, wherever
+/// the dumped one was (a new id has a new path).
+fn cgroup_roots(opts: &mut Msg, cgroup: &Cgroup, hierarchies: &[cgroups::Hierarchy]) {
+    for (name, dir) in &cgroup.dirs {
+        let Some(h) = hierarchies.iter().find(|h| &h.name == name) else {
+            continue;
+        };
+        let Ok(inner) = dir.strip_prefix(&h.mountpoint) else {
+            continue;
+        };
+        let mut m = Msg::default();
+        // cgroup2 has no controller name for CRIU to match: it takes the
+        // root given without one, which every v1 hierarchy here overrides.
+        match (name.as_str(), h.v2) {
+            (_, true) => {}
+            ("systemd", _) => {
+                m.str(1, "name=systemd");
+            }
+            (other, _) => {
+                m.str(1, other);
+            }
+        }
+        m.str(2, &Path::new("/").join(inner).to_string_lossy());
+        opts.msg(25, &m);
+    }
+}

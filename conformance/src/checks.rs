@@ -53,7 +53,7 @@ pub fn capability_name(bit: usize) -> Option<&'static str> {
     CAPABILITIES.get(bit).copied()
 }
 
-/// The bit mask /proc/<pid>/status shows for a set of capability names.
+/// The bit mask `/proc/<pid>/status` shows for a set of capability names.
 pub fn cap_mask(names: &[&str]) -> u64 {
     names.iter().fold(0, |mask, name| {
         let bit = CAPABILITIES
@@ -138,7 +138,7 @@ pub fn top_level_keys(json: &str) -> Vec<String> {
     keys
 }
 
-/// One line of /proc/<pid>/mountinfo (proc(5)).
+/// One line of `/proc/<pid>/mountinfo` (proc(5)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
     /// `major:minor` of the filesystem: equal for two views of one superblock.

@@ -211,7 +211,7 @@ impl Drop for HostDir {
     }
 }
 
-/// The host's namespace link for `kind` (e.g. "pid" gives "pid:[4026531836]").
+/// The host's namespace link for `kind` (e.g. "pid" gives `pid:[4026531836]`).
 pub fn host_namespace(kind: &str) -> String {
     let link = format!("/proc/self/ns/{kind}");
     std::fs::read_link(&link)

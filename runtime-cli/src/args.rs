@@ -271,7 +271,7 @@ enum ErrorKind {
 }
 
 impl ArgsError {
-    /// The logged message; `prog` is argv[0] verbatim, which runc puts in arity errors.
+    /// The logged message; `prog` is `argv[0]` verbatim, which runc puts in arity errors.
     pub fn message(&self, prog: &str) -> String {
         match &self.kind {
             ErrorKind::Text(t) => t.clone(),

@@ -95,8 +95,8 @@ fn drive(args: &Args, mut created: Container) -> Result<(), Error> {
     created.start()?;
     println!("started: status {}", created.status());
     let console = created.take_console();
-    // A handle holds the container's lock from its first change until it is
-    // dropped: a second handle in this process would wait for it forever.
+    // A handle takes the container's lock only for each change it makes, so
+    // another handle (or process) may act between its calls; this one is done.
     drop(created);
 
     // What another process sees: the handle loaded from the state root.

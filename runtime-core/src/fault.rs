@@ -17,7 +17,7 @@
 /// The environment variable naming the step to stop at.
 pub const ENV: &str = "BERTH_FAULT_STOP_AT";
 
-/// What a held init calls itself (in /proc/<pid>/comm), so a test can find it.
+/// What a held init calls itself (in `/proc/<pid>/comm`), so a test can find it.
 pub const HELD_COMM: &str = "berth-held";
 
 /// The parent's steps, in the order `create` passes them. With the systemd

@@ -64,7 +64,7 @@
 //!
 //! container.start()?; // a failed poststart hook fails it, and stops the container
 //! // Another process (or this one later) finds it by id, and may read it
-//! // while this handle, which holds the container's lock, lives.
+//! // or act on it while this handle lives: the lock is taken per change.
 //! let seen = Container::load(&root, &id)?.state();
 //! assert_eq!(seen.id, id);
 //! // The program may already have exited: then the state's pid is 0.

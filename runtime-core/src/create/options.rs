@@ -32,7 +32,7 @@ pub struct CreateOptions {
     pub extra_env: Vec<String>,
     /// Whether the caller returns without waiting (create, run -d), for the terminal checks:
     /// with `process.terminal` and no console socket, a detaching caller is refused, and one
-    /// that stays gets the terminal's master from [`Container::take_console`].
+    /// that stays gets the terminal's master from [`Container::take_console`](crate::Container::take_console).
     pub detach: bool,
     /// runc's `--systemd-cgroup`: the cgroup is a systemd scope, cgroupsPath `slice:prefix:name`.
     pub systemd_cgroup: bool,

@@ -8,11 +8,13 @@ import subprocess
 import sys
 import tomllib
 
+import floors
 import plot
 import report
 import scenarios
 from runtimes import Floor, Runtime, RuntimeFailed, crun_namespace
 
+PEERS = ["runc", "crun", "youki"]
 ALL = ["run", "create_start_delete", "parallel", "memory", "exec", "list_state"]
 
 
@@ -22,7 +24,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a smoke run: small counts, 2 rounds unless --rounds")
     p.add_argument("--full", action="store_true", help="1,000 containers for list/state (default 100)")
     p.add_argument("--only", default=",".join(ALL), help=f"comma-separated scenarios ({','.join(ALL)})")
-    p.add_argument("--runtimes", default="berth,runc,crun,floor", help="comma-separated runtimes")
+    p.add_argument("--runtimes", default="berth,runc,crun,youki,floor,floor-true",
+                   help="comma-separated runtimes (floor: the simple floor; floor-true: the true floor)")
+    for peer in PEERS:
+        p.add_argument(f"--{peer}", metavar="PATH",
+                       help=f"the {peer} binary to compare (default: {peer} on PATH, if any)")
     p.add_argument("--baseline", help="another berth binary (a build of an earlier commit), "
                                       "measured in the same run as the runtime berth-base")
     p.add_argument("--results", help="directory for results.json, table.txt, ratios.svg "
@@ -69,11 +75,17 @@ def cgroup_mode() -> str:
 
 
 def versions(runtimes: list[Runtime]) -> dict[str, str]:
+    """Each runtime's `--version` first line (the floors are this tree's)."""
     out = {}
     for rt in runtimes:
-        if not isinstance(rt, Floor):
+        if isinstance(rt, Floor):
+            out[rt.name] = "benches/floor of this tree"
+            continue
+        try:
             text = subprocess.run([rt.binary, "--version"], capture_output=True, text=True).stdout
-            out[rt.name] = text.splitlines()[0] if text else "?"
+        except OSError as err:
+            text = f"? ({err})"
+        out[rt.name] = text.splitlines()[0] if text else "?"
     return out
 
 
@@ -89,7 +101,9 @@ def release_profile(top: str) -> dict:
 
 def make_runtimes(args, mntns: int | None, host_mntns: int) -> list[Runtime]:
     wanted = args.runtimes.split(",")
-    candidates = {"berth": args.berth, "runc": shutil.which("runc"), "crun": shutil.which("crun")}
+    candidates = {"berth": args.berth}
+    for peer in PEERS:
+        candidates[peer] = getattr(args, peer) or shutil.which(peer)
     if args.baseline:
         candidates["berth-base"] = args.baseline
         if "berth-base" not in wanted:
@@ -97,8 +111,10 @@ def make_runtimes(args, mntns: int | None, host_mntns: int) -> list[Runtime]:
     out: list[Runtime] = []
     for name in wanted:
         log = os.path.join(args.work, f"{name}.log")
-        if name == "floor":
-            out.append(Floor("floor", args.floor, "", log, rootfs=os.path.join(args.bundle, "rootfs")))
+        if name in ("floor", "floor-true"):
+            floor = floors.make(name, args.floor, args.bundle, args.berth, args.work, log)
+            if floor:
+                out.append(floor)
             continue
         binary = candidates.get(name)
         if not binary:
@@ -205,11 +221,13 @@ def main() -> int:
     summary = report.summarise(samples, params)
     speedup = report.parallel_speedup(summary, params["count"])
     info = machine()
+    named = versions(runtimes)
     text = "\n".join([
         f"machine: {info['cores']} cores, {info['cpu']}, kernel {info['kernel']}, "
         f"cgroups {info['cgroups']}, {info['memory_mib']} MiB",
         f"rounds: {args.rounds} (parallel {params['parallel_rounds']}, memory {params['memory_rounds']}); "
         f"alternating {' '.join(rt.name for rt in runtimes)}",
+        "versions: " + "; ".join(f"{name} {version}" for name, version in named.items()),
         "",
         report.table(summary, speedup, info["cores"]),
         "",
@@ -220,7 +238,7 @@ def main() -> int:
     print(text)
     document = {
         "machine": info,
-        "versions": versions(runtimes),
+        "versions": named,
         "parameters": {**params, "rounds": args.rounds, "quick": args.quick, "full": args.full},
         "crun_mount_namespace": mntns is not None,
         "binaries": binaries(runtimes),

@@ -2,14 +2,16 @@
 
 from xml.sax.saxutils import escape
 
-COLOURS = {"berth": "#1f6feb", "runc": "#8b949e", "crun": "#d29922", "floor": "#2da44e"}
+COLOURS = {"berth": "#1f6feb", "runc": "#8b949e", "crun": "#d29922", "youki": "#a371f7",
+           "floor": "#2da44e", "floor-true": "#116329"}
 ROW, BAR, LEFT, WIDTH = 22, 16, 330, 420
 
 
 def ratios_svg(summary: dict) -> str:
-    """Two panels of horizontal bars: each runtime's median against the floor, then against
-    Berth; a dashed line marks 1.0."""
-    panels = [("x floor (the kernel work alone)", "x_floor"), ("x berth", "x_berth")]
+    """Panels of horizontal bars: each runtime's median against the true floor (where it
+    was measured), against the simple floor, then against Berth; a dashed line marks 1.0."""
+    panels = [("x true floor (all the kernel work of the config)", "x_true_floor"),
+              ("x floor (namespaces, rootfs and /proc alone)", "x_floor"), ("x berth", "x_berth")]
     body, y = [], 30
     for heading, field in panels:
         groups = [(result["title"], [(name, row[field]) for name, row in result["runtimes"].items()

@@ -95,12 +95,31 @@ class Runtime:
 
 @dataclass
 class Floor(Runtime):
-    """The floor program: only a `run`, with the rootfs as its argument."""
+    """The simple floor (benches/floor, simple.rs): only a `run`, with the rootfs as its
+    argument; for `exec`, the exec floor into process `exec_target`."""
 
     rootfs: str = ""
+    exec_target: int | None = None
 
     def argv(self, *args: str) -> list[str]:
+        if args and args[0] == "exec":
+            return [self.binary, "--exec", str(self.exec_target), *args[2:]]
         return [self.binary, self.rootfs]
+
+
+@dataclass
+class TrueFloor(Floor):
+    """The true floor (benches/floor, full.rs): all the kernel work of runc's default
+    config for a `run` (the id, last of the run's arguments, names its cgroups); for
+    `exec`, the exec floor with the cgroups and process settings of that config."""
+
+    hostname: str = ""
+    program: list[str] = field(default_factory=list)
+
+    def argv(self, *args: str) -> list[str]:
+        if args and args[0] == "exec":
+            return [self.binary, "--exec", "--full", str(self.exec_target), *args[2:]]
+        return [self.binary, "--full", self.rootfs, args[-1], self.hostname, *self.program]
 
 
 def _setns(fd: int) -> None:

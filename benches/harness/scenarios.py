@@ -4,6 +4,7 @@ drift on the machine falls on all alike, and returns {runtime name: [samples]}.
 Container ids start with the runtime's name: the default cgroupsPath is derived from the
 id, so two runtimes' containers of one id would share cgroups."""
 
+import json
 import os
 import time
 
@@ -116,12 +117,23 @@ def created_memory(runtimes: list[Runtime], bundle: str, rounds: int) -> dict[st
 
 
 def exec_true(runtimes: list[Runtime], sleep_bundle: str, rounds: int) -> Samples:
-    """`exec` of /bin/true into a running container whose process is `sleep`."""
+    """`exec` of /bin/true into a running container whose process is `sleep`.
+
+    The floors exec into Berth's container: the simple floor as the exec floor (setns into
+    its namespaces, fork, exec), the true floor with the cgroups and process settings of
+    the config as well (benches/floor/src/exec.rs)."""
+    floors = [rt for rt in runtimes if isinstance(rt, Floor)]
     runtimes = [rt for rt in runtimes if not isinstance(rt, Floor)]
     for rt in runtimes:
         with rt.entered():
             rt.call("create", "--bundle", sleep_bundle, f"{rt.name}-exec")
             rt.call("start", f"{rt.name}-exec")
+    berth = next((rt for rt in runtimes if rt.name == "berth"), None)
+    if berth:
+        target = json.loads(berth.output("state", "berth-exec"))["pid"]
+        for floor in floors:
+            floor.exec_target = target
+        runtimes += floors
     times: Samples = {rt.name: [] for rt in runtimes}
     try:
         for _ in range(rounds):
@@ -130,8 +142,9 @@ def exec_true(runtimes: list[Runtime], sleep_bundle: str, rounds: int) -> Sample
                     times[rt.name].append(_ms(rt.timed("exec", f"{rt.name}-exec", "/bin/true")))
     finally:
         for rt in runtimes:
-            with rt.entered():
-                rt.call("delete", "--force", f"{rt.name}-exec")
+            if not isinstance(rt, Floor):
+                with rt.entered():
+                    rt.call("delete", "--force", f"{rt.name}-exec")
     return times
 
 

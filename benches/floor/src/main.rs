@@ -1,42 +1,112 @@
-//! The floor: what one container costs the kernel, with no runtime around it.
+//! The floors: what a container costs the kernel, with no runtime around it.
 //!
-//! `berth-floor ROOTFS [PROGRAM]` clones a child into new pid, mount, uts, ipc
-//! and net namespaces; the child makes every mount private, binds ROOTFS onto
-//! itself, pivots into it, mounts /proc and execs PROGRAM (default /bin/true).
-//! The parent waits and exits with the child's status. No config, no state,
-//! no cgroups, no synchronisation: a runtime can only be slower than this.
+//! ```text
+//! berth-floor ROOTFS [PROGRAM]                          the simple floor (simple.rs)
+//! berth-floor --full ROOTFS ID HOSTNAME PROGRAM [ARG..]  the true floor (full.rs)
+//! berth-floor --exec [--full] PID PROGRAM [ARG..]       the exec floor (exec.rs)
+//! ```
+//!
+//! Each exits with the container process's status. Benchmarks compare runtimes against
+//! them (benches/harness); benches/floor/check shows the true floor's container is the
+//! one a runtime makes of runc's default config.
 
 use std::convert::Infallible;
-use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{chdir, execv, pivot_root, Pid};
+use nix::unistd::Pid;
+
+mod cgroups;
+mod exec;
+mod full;
+mod process;
+mod simple;
+
+/// The namespaces of runc's default config: pid, network, ipc, uts, mount.
+const NAMESPACES: libc::c_int = libc::CLONE_NEWPID
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWNET;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let Some(rootfs) = args.get(1) else {
-        eprintln!("usage: berth-floor ROOTFS [PROGRAM]");
-        return ExitCode::from(2);
-    };
-    let program = args.get(2).map_or("/bin/true", String::as_str);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["--full", rootfs, id, hostname, program @ ..] if !program.is_empty() => {
+            full::main(rootfs, id, hostname, program)
+        }
+        ["--exec", "--full", pid, program @ ..] if !program.is_empty() => {
+            exec::main(pid, program, true)
+        }
+        ["--exec", pid, program @ ..] if !program.is_empty() => exec::main(pid, program, false),
+        [rootfs] if !rootfs.starts_with('-') => simple::main(rootfs, "/bin/true"),
+        [rootfs, program] if !rootfs.starts_with('-') => simple::main(rootfs, program),
+        _ => {
+            eprintln!(
+                "usage: berth-floor ROOTFS [PROGRAM]\n       \
+                 berth-floor --full ROOTFS ID HOSTNAME PROGRAM [ARG...]\n       \
+                 berth-floor --exec [--full] PID PROGRAM [ARG...]"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
 
-    let flags = libc::CLONE_NEWPID
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWNET;
-    // SAFETY: with a null stack, clone behaves as fork; this process has one
-    // thread, so the child may go on running ordinary Rust code.
-    let pid = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD, 0, 0, 0, 0) };
+/// The arguments of clone3 up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Forks a child into `flags`' new namespaces (and into the cgroup2 directory `cgroup`,
+/// if given) that runs `child` (which only returns on an error); waits for it and
+/// returns its exit status.
+fn clone_container(
+    flags: libc::c_int,
+    cgroup: Option<&File>,
+    child: impl FnOnce() -> Result<Infallible, String>,
+) -> ExitCode {
+    let mut args = CloneArgs {
+        flags: flags as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(dir) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = dir.as_raw_fd() as u64;
+    }
+    // SAFETY: clone3 with no stack behaves as fork; this process has one thread, so the
+    // child may go on running ordinary Rust code. args outlives the call.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
     match pid {
         -1 => {
-            eprintln!("berth-floor: clone: {}", std::io::Error::last_os_error());
+            eprintln!("berth-floor: clone3: {}", std::io::Error::last_os_error());
             ExitCode::FAILURE
         }
         0 => {
-            let Err(err) = container(rootfs, program);
+            let Err(err) = child();
             eprintln!("berth-floor: {err}");
             // SAFETY: _exit only ends this child; skipping atexit handlers and
             // buffered output that belong to the parent is the point.
@@ -44,32 +114,6 @@ fn main() -> ExitCode {
         }
         child => wait_for(Pid::from_raw(child as libc::pid_t)),
     }
-}
-
-/// The child's side: the mount work every runtime does, then exec.
-fn container(rootfs: &str, program: &str) -> Result<Infallible, String> {
-    let none: Option<&str> = None;
-    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
-        .map_err(|e| format!("make / private: {e}"))?;
-    mount(
-        Some(rootfs),
-        rootfs,
-        none,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        none,
-    )
-    .map_err(|e| format!("bind {rootfs}: {e}"))?;
-    chdir(rootfs).map_err(|e| format!("chdir {rootfs}: {e}"))?;
-    // pivot_root(".", ".") stacks the old root under the new one; detaching
-    // it leaves only the rootfs (runc does the same).
-    pivot_root(".", ".").map_err(|e| format!("pivot_root: {e}"))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(|e| format!("detach old root: {e}"))?;
-    chdir("/").map_err(|e| format!("chdir /: {e}"))?;
-    let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("proc"), "/proc", Some("proc"), nosuid, none)
-        .map_err(|e| format!("mount /proc: {e}"))?;
-    let path = CString::new(program).map_err(|_| "program has a NUL byte".to_string())?;
-    execv(&path, &[&path]).map_err(|e| format!("exec {program}: {e}"))
 }
 
 fn wait_for(child: Pid) -> ExitCode {

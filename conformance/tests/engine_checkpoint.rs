@@ -281,7 +281,7 @@ fn podman_tcp_established_connection_survives() {
         .ok();
     assert_count_stays(shared.path());
     let at = berth_conformance::criu::read_count(shared.path());
-    if !berth_only("runc 1.1.5's restore --tcp-established under podman fails here with CRIU 4.2 (criu failed: type NOTIFY)") {
+    if !berth_only("under runc 1.1.5 CRIU cannot reconnect the socket on restore (restore.log: Can't connect inet socket back: Network is unreachable)") {
         podman.podman(&["rm", "-f", "-t", "0", &name]).ok();
         podman.assert_nothing_left(&id, &[pid, conmon]);
         return;

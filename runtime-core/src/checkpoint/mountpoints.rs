@@ -67,3 +67,57 @@ pub(super) fn make(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<(), Chec
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn makes_bind_targets_by_kind_and_skips_what_a_tmpfs_covers() {
+        let dir = std::env::temp_dir().join(format!("berth-mountpoints-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (bundle, rootfs) = (dir.join("bundle"), dir.join("rootfs"));
+        std::fs::create_dir_all(bundle.join("shared")).unwrap();
+        std::fs::write(bundle.join("file"), "x").unwrap();
+        std::fs::create_dir_all(&rootfs).unwrap();
+        // A symlink in the rootfs pointing out of it stays inside.
+        std::os::unix::fs::symlink(&dir, rootfs.join("escape")).unwrap();
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "mounts": [
+                {"destination": "/out", "type": "bind", "source": "shared", "options": ["rbind"]},
+                {"destination": "/etc/f", "source": "file", "options": ["bind"]},
+                {"destination": "/escape/made", "type": "bind", "source": "shared", "options": ["rbind"]},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
+                {"destination": "/dev/shm", "type": "tmpfs", "source": "shm"},
+                {"destination": "/proc", "type": "proc", "source": "proc"}
+            ]
+        }))
+        .unwrap();
+        make(&spec, &bundle, &rootfs).unwrap();
+        assert!(rootfs.join("out").is_dir());
+        assert!(rootfs.join("etc/f").is_file());
+        assert!(rootfs.join("proc").is_dir());
+        assert!(rootfs.join("dev").is_dir());
+        assert!(!rootfs.join("dev/shm").exists(), "made under a tmpfs");
+        assert!(
+            !dir.join("made").exists(),
+            "followed a symlink out of the rootfs"
+        );
+        assert!(dir
+            .join("rootfs")
+            .join(dir.strip_prefix("/").unwrap())
+            .join("made")
+            .is_dir());
+
+        let missing: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "mounts": [{"destination": "/gone", "type": "bind", "source": "nothing"}]
+        }))
+        .unwrap();
+        let err = make(&missing, &bundle, &rootfs).unwrap_err().to_string();
+        assert!(err.contains("stat the bind source"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

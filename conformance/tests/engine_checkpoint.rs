@@ -13,12 +13,15 @@ use std::time::Duration;
 use berth_conformance::containerd::Containerd;
 use berth_conformance::criu::{criu_or_skip, wait_count};
 use berth_conformance::podman::{Podman, RUN_FLAGS};
-use berth_conformance::{berth_only, unique_name, HostDir};
+use berth_conformance::{berth_only, pid_alive, unique_name, HostDir};
 
 /// Writes 1, 2, 3... to /out/count every 0.1 s (through a rename, so a
-/// reader never sees a half-written number).
-const COUNTER: &str = "i=0; while :; do i=$((i+1)); echo $i > /out/count.tmp; \
-                       mv /out/count.tmp /out/count; sleep 0.1; done";
+/// reader never sees a half-written number); exits 7 once /out/stop exists.
+const COUNTER: &str = "i=0; while :; do [ -e /out/stop ] && exit 7; i=$((i+1)); \
+                       echo $i > /out/count.tmp; mv /out/count.tmp /out/count; sleep 0.1; done";
+
+/// The status the counter exits with when asked to stop.
+const COUNTER_EXIT: &str = "7";
 
 /// Puts the working CRIU's directory first on this process's PATH, which
 /// the engines (and through them the runtime) inherit; false after a skip
@@ -129,7 +132,10 @@ fn podman_checkpoint_and_restore_resume_the_counter() {
     assert_eq!(podman.inspect(&name, "{{.State.Restored}}"), "true");
     assert_count_resumes(shared.path(), at);
     let (_, restored_pid, restored_conmon) = podman_pids(&podman, &name);
-    assert!(restored_pid > 0, "no pid for the restored container");
+    assert!(
+        restored_pid > 0 && pid_alive(restored_pid),
+        "podman's pid {restored_pid} for the restored container (from the runtime's pid file) is not a process"
+    );
 
     // The restored container is an ordinary one: exec, and a second
     // checkpoint/restore round.
@@ -140,6 +146,12 @@ fn podman_checkpoint_and_restore_resume_the_counter() {
     podman.podman(&["container", "restore", &name]).ok();
     assert_count_resumes(shared.path(), at);
     let (_, last_pid, last_conmon) = podman_pids(&podman, &name);
+
+    // The restored init's exit reaches conmon and podman.
+    std::fs::write(shared.path().join("stop"), "").expect("write stop");
+    podman.podman(&["wait", &name]).ok();
+    assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "exited");
+    assert_eq!(podman.inspect(&name, "{{.State.ExitCode}}"), COUNTER_EXIT);
 
     podman.podman(&["rm", "-f", "-t", "0", &name]).ok();
     podman.assert_nothing_left(
@@ -357,6 +369,10 @@ fn containerd_checkpoint_and_restore_resume_the_counter() {
         .map(|(pid, _)| pid)
         .expect("a restored task has a pid");
     assert_ne!(restored, pid, "the restored task kept the killed pid");
+    assert!(
+        pid_alive(restored),
+        "the shim's pid {restored} for the restored task (from the runtime's pid file) is not a process"
+    );
     let now = berth_conformance::criu::read_count(shared.path());
     assert!(
         now <= at + 5,
@@ -364,9 +380,19 @@ fn containerd_checkpoint_and_restore_resume_the_counter() {
     );
     wait_count(shared.path(), now + 3);
 
-    containerd.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
+    // The restored init's exit status reaches the shim.
+    std::fs::write(shared.path().join("stop"), "").expect("write stop");
     containerd.wait_task_status(&id, "STOPPED");
-    containerd.ctr(&["task", "delete", &id]).ok();
+    let deleted = containerd.ctr(&["task", "delete", &id]);
+    deleted.ok();
+    // ctr reports a non-zero exit status when it deletes the task.
+    assert!(
+        deleted
+            .stderr
+            .contains(&format!("exit code {COUNTER_EXIT}")),
+        "the restored task's exit status was lost: {}",
+        deleted.describe()
+    );
     containerd.ctr(&["container", "rm", &id]).ok();
     containerd.ctr(&["images", "rm", &reference]).ok();
     containerd.assert_nothing_left(&id, restored);

@@ -194,11 +194,11 @@ fn podman_checkpoint_leave_running_keeps_counting() {
 }
 
 /// The busybox rootfs as an image in this podman's storage (`podman
-/// import` of a tar made in `scratch`): a checkpoint exported from a
+/// import` of a tar made in the directory `scratch`): a checkpoint exported from a
 /// `--rootfs` container cannot be imported (podman 4.3 looks up its empty
 /// image name), one from an image can.
 fn podman_image(podman: &Podman, scratch: &Path) -> String {
-    let tar = scratch.with_extension("rootfs.tar");
+    let tar = scratch.join("rootfs.tar");
     let status = std::process::Command::new("tar")
         .arg("-C")
         .arg(podman.rootfs())
@@ -224,9 +224,11 @@ fn podman_export_remove_and_import_under_a_new_name() {
     let Some(podman) = Podman::new() else { return };
     let shared = HostDir::new();
     let name = unique_name();
-    let image = podman_image(&podman, shared.path());
+    // The archives live apart from the container's /out, and go with it.
+    let files = HostDir::new();
+    let image = podman_image(&podman, files.path());
     let (id, pid, conmon) = podman_counter(&podman, &name, shared.path(), Some(&image));
-    let archive: PathBuf = shared.path().with_extension("checkpoint.tar.gz");
+    let archive: PathBuf = files.path().join("checkpoint.tar.gz");
     let export = format!("--export={}", archive.display());
 
     podman
@@ -250,7 +252,6 @@ fn podman_export_remove_and_import_under_a_new_name() {
 
     podman.podman(&["rm", "-f", "-t", "0", &copy]).ok();
     podman.assert_nothing_left(&copy_id, &[copy_pid, copy_conmon]);
-    let _ = std::fs::remove_file(&archive);
 }
 
 /// A TCP connection inside the container (busybox nc to a nc listener on

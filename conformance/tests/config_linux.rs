@@ -181,3 +181,24 @@ fn user_sysctls_are_set_only_in_the_containers_own_user_namespace() {
         "the container's limit leaked to the host"
     );
 }
+
+/// A network namespace made for the container has its loopback device up
+/// (runc and crun set it up; programs, and engines running a container
+/// with `--network none`, expect 127.0.0.1 to answer). One joined by path
+/// is left as it is.
+#[test]
+fn a_new_network_namespace_has_loopback_up() {
+    let out = run_script(
+        "cat /sys/class/net/lo/flags; nc -l -p 5000 </dev/null >/dev/null & sleep 0.3; \
+         echo hi | nc -w 2 127.0.0.1 5000 && echo reachable; kill $! 2>/dev/null; exit 0",
+        |_| {},
+    );
+    let flags = out.lines().next().unwrap_or_default().trim();
+    let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16)
+        .unwrap_or_else(|_| panic!("no flags for lo: {out}"));
+    assert_ne!(flags & 1, 0, "lo is down in the container: {out}");
+    assert!(
+        out.contains("reachable"),
+        "127.0.0.1 does not answer: {out}"
+    );
+}

@@ -166,6 +166,13 @@ fn setup_and_exec(
         nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     }
 
+    if config
+        .namespaces
+        .has_new(oci_spec::runtime::LinuxNamespaceType::Network)
+    {
+        crate::net_devices::loopback_up()
+            .map_err(|e| format!("set the loopback device up: {e}"))?;
+    }
     if let Some(hostname) = config.spec.hostname() {
         nix::unistd::sethostname(hostname)
             .map_err(|e| format!("set hostname {hostname:?}: {e}"))?;

@@ -9,6 +9,7 @@
 //! restore hands pipes of its own caller in their place.
 
 mod externals;
+mod mountpoints;
 mod options;
 mod restore;
 mod rpc;

@@ -100,6 +100,7 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     made?;
     crate::create::set_limits(&cgroup, &spec)?;
 
+    super::mountpoints::make(&spec, &bundle, &rootfs)?;
     // CRIU's root must be a mount point of its own.
     let criu_root = dir_path.join(CRIU_ROOT);
     std::fs::create_dir(&criu_root).map_err(|source| CheckpointError::Dir {

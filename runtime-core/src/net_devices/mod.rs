@@ -232,6 +232,20 @@ impl NetDevices {
     }
 }
 
+/// Init side, in a network namespace made for the container: sets the
+/// loopback device up. A new namespace has `lo` down, so 127.0.0.1 would
+/// be unreachable; runc and crun bring it up, and programs (and engines
+/// that run a container with `--network none`) expect it.
+pub fn loopback_up() -> io::Result<()> {
+    let mut socket = Socket::open()?;
+    let Some(index) = index_by_name(&mut socket, "lo")? else {
+        return Ok(());
+    };
+    socket
+        .request(netlink::RTM_NEWLINK, false, 0, Body::link(index, true))
+        .map(|_| ())
+}
+
 /// What the kernel's answer to a move most likely means.
 fn hint(source: &io::Error) -> &'static str {
     match source.raw_os_error() {

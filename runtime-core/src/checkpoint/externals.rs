@@ -6,19 +6,11 @@
 use super::rpc::Msg;
 use super::{CheckpointError, DESCRIPTORS_FILE};
 use crate::cgroups::Cgroup;
-use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+use crate::rootfs::is_bind;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
-
-fn is_bind(m: &Mount) -> bool {
-    m.typ().as_deref() == Some("bind")
-        || m.options()
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .any(|o| o == "bind" || o == "rbind")
-}
 
 fn ext_mnt(opts: &mut Msg, key: &str, val: &str) {
     let mut m = Msg::default();

@@ -8,18 +8,10 @@
 //! mount point outside itself.
 
 use super::CheckpointError;
+use crate::rootfs::is_bind;
 use crate::rootfs::{Root, TargetKind};
-use oci_spec::runtime::{Mount, Spec};
+use oci_spec::runtime::Spec;
 use std::path::{Path, PathBuf};
-
-fn is_bind(m: &Mount) -> bool {
-    m.typ().as_deref() == Some("bind")
-        || m.options()
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .any(|o| o == "bind" || o == "rbind")
-}
 
 /// Makes, inside `rootfs`, every missing mount point of the config's mounts,
 /// except those under a tmpfs the config mounts (CRIU restores a tmpfs

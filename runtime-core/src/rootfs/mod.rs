@@ -119,6 +119,16 @@ pub struct RootfsSetup<'a> {
     pub proc_pid_namespace: Option<BorrowedFd<'a>>,
 }
 
+/// Whether a config mount is a bind (its type, or a `bind`/`rbind` option).
+pub(crate) fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o == "bind" || o == "rbind")
+}
+
 /// For a container with a user namespace: the detached, idmapped trees of
 /// the config's idmapped binds, one entry per mount, made by the runtime
 /// before the init is cloned (see `mounts::idmapped_tree`); the init

@@ -24,7 +24,16 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 /// What `exec` runs and how.
-#[derive(Debug, Clone, Default)]
+///
+/// Start from [`ExecOptions::for_container`] (the container's own process
+/// running other arguments) or [`ExecOptions::for_container_process`] (a
+/// whole process of the caller's, as runc's `--process`): both take the
+/// container's seccomp profile and memory policy from what create recorded
+/// (see [`Container::config`]), never from the bundle. There is no
+/// `Default`: a struct literal must name `seccomp`, so running without the
+/// container's filter is always an explicit choice
+/// ([`ExecOptions::without_seccomp`]).
+#[derive(Debug, Clone)]
 pub struct ExecOptions {
     /// The process to run (runc's process.json, or one built from the container's own).
     pub process: Process,
@@ -48,6 +57,59 @@ pub struct ExecOptions {
     /// The container's `linux.memoryPolicy`, which exec'd processes get
     /// too (as runc's): set before the exec, which keeps it.
     pub memory_policy: Option<LinuxMemoryPolicy>,
+}
+
+impl ExecOptions {
+    /// Run `args` as the container's own process, as create recorded it
+    /// (user with its additional groups and umask, env, cwd, capabilities,
+    /// rlimits, no_new_privileges, AppArmor profile and SELinux label, I/O
+    /// priority, scheduler, execCPUAffinity), without a terminal, under the
+    /// container's seccomp profile and memory policy.
+    pub fn for_container(container: &Container, args: Vec<String>) -> Result<ExecOptions> {
+        let config = container.config()?;
+        let mut process = config.process().clone().unwrap_or_default();
+        process.set_args(Some(args));
+        process.set_terminal(Some(false));
+        process.set_console_size(None);
+        Ok(ExecOptions::from_config(&config, process))
+    }
+
+    /// Run `process` (a whole process, runc's process.json) in `container`,
+    /// under the container's recorded seccomp profile and memory policy;
+    /// without an execCPUAffinity of its own it takes the config's, as
+    /// runc's does.
+    pub fn for_container_process(container: &Container, process: Process) -> Result<ExecOptions> {
+        Ok(ExecOptions::from_config(&container.config()?, process))
+    }
+
+    /// Drop the container's seccomp profile: the process runs unfiltered.
+    pub fn without_seccomp(mut self) -> ExecOptions {
+        self.seccomp = None;
+        self
+    }
+
+    fn from_config(config: &oci_spec::runtime::Spec, mut process: Process) -> ExecOptions {
+        if process.exec_cpu_affinity().is_none() {
+            let configured = config
+                .process()
+                .as_ref()
+                .and_then(|p| p.exec_cpu_affinity().clone());
+            process.set_exec_cpu_affinity(configured);
+        }
+        let linux = config.linux().as_ref();
+        ExecOptions {
+            process,
+            seccomp: linux.and_then(|l| l.seccomp().clone()),
+            console_socket: None,
+            pid_file: None,
+            preserve_fds: 0,
+            detach: false,
+            ignore_paused: false,
+            sub_cgroups: Vec::new(),
+            pidfd_socket: None,
+            memory_policy: linux.and_then(|l| l.memory_policy().clone()),
+        }
+    }
 }
 
 /// A process started in a container.

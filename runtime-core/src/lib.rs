@@ -54,9 +54,9 @@
 //!
 //! // A process run in the container's pid namespace (exec joins it for its
 //! // child); this process's own namespace for children is put back after.
-//! let mut options = berth::exec::ExecOptions::default();
-//! options.process = berth::spec::load(&bundle)?.process().clone().unwrap_or_default();
-//! options.process.set_args(Some(vec!["true".into()]));
+//! // It is the container's process as create recorded it (user, env,
+//! // capabilities, seccomp, ...), running other arguments.
+//! let options = berth::exec::ExecOptions::for_container(&container, vec!["true".into()])?;
 //! let exec = berth::exec::exec(&container, &options)?;
 //! nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(exec.pid), None)?;
 //! let ns = |name: &str| std::fs::read_link(format!("/proc/self/ns/{name}"));
@@ -226,6 +226,7 @@ pub(crate) mod scheduling;
 pub mod seccomp;
 // SpecError's variants are described by their messages, which name the field.
 pub(crate) mod procfs;
+mod recorded_config;
 #[allow(missing_docs)]
 pub mod spec;
 pub mod state;

@@ -222,6 +222,7 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
         .dir
         .as_ref()
         .ok_or(Error::Init("state directory lost".into()))?;
+    crate::recorded_config::record(dir.path(), &spec)?;
     dir.write(&record)?;
     if let Some(path) = &options.pid_file {
         crate::create::commit_pid_file(crate::create::stage_pid_file(path, pid)?)?;

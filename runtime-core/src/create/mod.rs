@@ -333,6 +333,8 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         .as_ref()
         .ok_or(Error::Init("state directory lost".into()))?;
     dir.stage(&record)?;
+    // What exec and checkpoint read later, never the bundle (recorded_config.rs).
+    crate::recorded_config::record(dir.path(), &spec)?;
     if let Some(path) = &options.pid_file {
         undo.pid_file = Some(stage_pid_file(path, pid)?);
     }

@@ -162,6 +162,14 @@ pub enum Error {
     /// Waiting for the container's process, or blocking signals for it.
     #[error("wait for the container process: {0}")]
     Wait(nix::Error),
+    /// `create`, `exec` or `restore` called from a process with more than
+    /// one thread: their child, a fork, could deadlock on a lock another
+    /// thread held. Nothing was done.
+    #[error("the calling process has {threads} threads: create, exec and restore fork, and must be called from a single-threaded process")]
+    Threaded {
+        /// How many threads the caller had.
+        threads: usize,
+    },
 }
 
 /// The library's result type.

@@ -121,8 +121,10 @@ pub struct ExecProcess {
     pub console: Option<OwnedFd>,
 }
 
-/// Start `options.process` in `container`. Forks: call from a single-threaded process.
+/// Start `options.process` in `container`. Forks: from a process with more
+/// than one thread it refuses with [`Error::Threaded`] before anything exists.
 pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess> {
+    crate::single_thread::refuse_threaded()?;
     match container.status() {
         Status::Running | Status::Created => {}
         Status::Paused if options.ignore_paused => {}

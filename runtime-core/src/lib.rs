@@ -139,10 +139,14 @@
 //!
 //! # Forking and threads
 //!
-//! [`create()`] and [`exec::exec`] fork (clone3) the container's process,
-//! which runs this program's code until it execs the user's program. Call
-//! them from a single-threaded process: a fork of a threaded one may
-//! deadlock on a lock another thread held. The child is made non-dumpable
+//! [`create()`], [`exec::exec`] and [`checkpoint::restore`] fork (clone3)
+//! the container's process, which runs this program's code until it execs
+//! the user's program. A fork of a threaded process may deadlock on a lock
+//! another thread held, so from a process with more than one thread they
+//! refuse with [`Error::Threaded`] before anything exists. A threaded
+//! program (a tokio one) starts a small single-threaded helper process
+//! first, which links this crate and creates and execs on its behalf, or
+//! runs the `berth` binary. The child is made non-dumpable
 //! before it enters the container's namespaces, so nothing in the container
 //! can open this program's binary through `/proc/<pid>/exe` and overwrite it
 //! (CVE-2019-5736).
@@ -221,6 +225,7 @@ pub(crate) mod process;
 #[allow(missing_docs)]
 pub mod rootfs;
 pub(crate) mod scheduling;
+mod single_thread;
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod seccomp;

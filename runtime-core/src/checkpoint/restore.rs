@@ -58,7 +58,10 @@ fn unbind(root: Option<PathBuf>) {
 
 /// Restore the checkpoint in `options.criu.image_path` as container
 /// `options.id`, running (runc reports a restored container as running).
+///
+/// Refuses with [`Error::Threaded`] from a process with more than one thread.
 pub fn restore(options: &RestoreOptions) -> Result<Container> {
+    crate::single_thread::refuse_threaded()?;
     state::validate_id(&options.id)?;
     let bundle = std::path::absolute(&options.bundle).map_err(|source| Error::Bundle {
         path: options.bundle.clone(),

@@ -36,11 +36,13 @@ use std::time::SystemTime;
 
 /// Create a container and leave its init blocked until `start`.
 ///
-/// Forks: call it from a single-threaded process. The child is made
+/// Forks: from a process with more than one thread it refuses with
+/// [`Error::Threaded`] before anything exists. The child is made
 /// non-dumpable before it enters the container's namespaces, so nothing in
 /// the container can open this binary through `/proc/<pid>/exe`
 /// (CVE-2019-5736); an embedding program is the binary in question.
 pub fn create(options: &CreateOptions) -> Result<Container> {
+    crate::single_thread::refuse_threaded()?;
     state::validate_id(&options.id)?;
     let bundle = std::path::absolute(&options.bundle).map_err(|source| Error::Bundle {
         path: options.bundle.clone(),

@@ -139,6 +139,11 @@ fn create_options(
         detach,
         systemd_cgroup: global.systemd_cgroup,
         notify_socket: run::host_notify_socket().is_some(),
+        // A foreground `run` (the one caller that does not detach) takes
+        // its container down with it if it is killed.
+        die_with_caller: !detach,
+        // berth stays non-dumpable once it has forked the init, as runc.
+        leave_caller_non_dumpable: true,
     })
 }
 
@@ -331,11 +336,13 @@ fn exec_process(
         ignore_paused: args.ignore_paused,
         sub_cgroups,
         pidfd_socket: args.pidfd_socket.clone(),
+        leave_caller_non_dumpable: true,
         // runc's rule: a process.json without execCPUAffinity takes the config's.
         ..berth::exec::ExecOptions::for_container_process(&container, process)?
     };
     if !args.detach {
-        berth::foreground::prepare(true)?;
+        // Blocked for the rest of berth's life, which ends with the process's.
+        berth::foreground::prepare(true)?.leave_in_place();
     }
     let started = berth::exec::exec(&container, &options)?;
     if args.detach {

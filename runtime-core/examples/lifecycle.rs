@@ -67,8 +67,9 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<(), Error> {
     // The init will be this process's child: signals queue for the wait below
-    // instead of killing this process while the container lives on.
-    berth::foreground::prepare(false)?;
+    // instead of killing this process while the container lives on. Until
+    // `_signals` is dropped, at the end of this function.
+    let _signals = berth::foreground::prepare(false)?;
 
     println!("create: {} from {}", args.id, args.bundle.display());
     let options = CreateOptions::new(&args.root, &args.id, &args.bundle);

@@ -57,6 +57,13 @@ pub struct ExecOptions {
     /// The container's `linux.memoryPolicy`, which exec'd processes get
     /// too (as runc's): set before the exec, which keeps it.
     pub memory_policy: Option<LinuxMemoryPolicy>,
+    /// The process dies (SIGKILL) when the caller does (a pidfd of the
+    /// caller, for this exec alone).
+    pub die_with_caller: bool,
+    /// Keep the caller non-dumpable after the fork, as `berth` does;
+    /// otherwise its dumpable flag is put back once the setup child is
+    /// forked (see `caller_effects`).
+    pub leave_caller_non_dumpable: bool,
 }
 
 impl ExecOptions {
@@ -108,6 +115,8 @@ impl ExecOptions {
             sub_cgroups: Vec::new(),
             pidfd_socket: None,
             memory_policy: linux.and_then(|l| l.memory_policy().clone()),
+            die_with_caller: false,
+            leave_caller_non_dumpable: false,
         }
     }
 }
@@ -162,8 +171,9 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     let (spawn_read, spawn_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Error::Init(format!("make the spawn pipe: {e}")))?;
 
-    nix::sys::prctl::set_dumpable(false)
-        .map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
+    let dumpable =
+        crate::caller_effects::DumpableForFork::set(false, options.leave_caller_non_dumpable)?;
+    let caller_pidfd = crate::foreground::caller_pidfd(options.die_with_caller)?;
     // The child enters the cgroup itself, as create's init does (cgroups/entry.rs).
     let entry = cgroup.entry()?;
     // The setup child is born on `initial`'s CPUs; the caller's own
@@ -176,6 +186,7 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     let setup_pid = setup_pid?;
     if setup_pid == 0 {
         drop(parent_end);
+        crate::foreground::die_with_caller_in_child(caller_pidfd);
         drop(spawn_read);
         process::assume_setgroups_denied(setgroups_denied);
         let keyring = (!container.record().no_new_keyring).then(|| container.record().id.as_str());
@@ -195,6 +206,8 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         // SAFETY: _exit skips the parent's atexit handlers, which this copy must not run.
         unsafe { libc::_exit(1) };
     }
+    drop(dumpable);
+    drop(caller_pidfd);
     drop(child_end);
     drop(spawn_write);
     drop(entry);

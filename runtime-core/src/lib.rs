@@ -40,7 +40,8 @@
 //! let id = format!("doc-{}", std::process::id());
 //! # let _cleanup = Cleanup(root.clone(), id.clone());
 //! // The init will be this process's child: queue signals for the wait below.
-//! berth::foreground::prepare(false)?;
+//! // Until `_signals` is dropped (the end of this example).
+//! let _signals = berth::foreground::prepare(false)?;
 //! // Forks: call it from a single-threaded process.
 //! let mut container = berth::create(&CreateOptions::new(&root, &id, &bundle))?;
 //! assert_eq!(container.status(), Status::Created);
@@ -149,7 +150,13 @@
 //! runs the `berth` binary. The child is made non-dumpable
 //! before it enters the container's namespaces, so nothing in the container
 //! can open this program's binary through `/proc/<pid>/exe` and overwrite it
-//! (CVE-2019-5736).
+//! (CVE-2019-5736): the caller is non-dumpable for the fork and gets its
+//! flag back after it, unless
+//! [`leave_caller_non_dumpable`](CreateOptions::leave_caller_non_dumpable).
+//! Nothing else of the caller's changes unless it asks:
+//! [`foreground::prepare`]'s guard puts back the signal mask and the
+//! subreaper flag, and dying with the caller is an option of each call
+//! ([`CreateOptions::die_with_caller`]).
 //!
 //! The init is a child of the process that called [`create()`]. A process that
 //! stays alive should reap it when it exits, as
@@ -173,6 +180,7 @@
 pub(crate) mod affinity;
 #[allow(missing_docs)]
 pub(crate) mod barrier;
+mod caller_effects;
 mod cgroup_intent;
 // The fuzz targets (fuzz/) run create's checks on the parsed spec through
 // these four; not part of the API.
@@ -225,10 +233,10 @@ pub(crate) mod process;
 #[allow(missing_docs)]
 pub mod rootfs;
 pub(crate) mod scheduling;
-mod single_thread;
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod seccomp;
+mod single_thread;
 // SpecError's variants are described by their messages, which name the field.
 pub(crate) mod procfs;
 mod recorded_config;

@@ -92,15 +92,13 @@ fn run_case(case: &str, scratch: &Path) -> Result<(), String> {
                 .map_err(|e| format!("exec options: {e}"))?;
             berth::exec::exec(container, &options).map(|_| ())
         }
-        ("restore-threaded", _) => {
-            berth::checkpoint::restore(&berth::checkpoint::RestoreOptions {
-                root: root.clone(),
-                id: "c1".into(),
-                bundle: scratch.join("bundle"),
-                ..Default::default()
-            })
-            .map(|_| ())
-        }
+        ("restore-threaded", _) => berth::checkpoint::restore(&berth::checkpoint::RestoreOptions {
+            root: root.clone(),
+            id: "c1".into(),
+            bundle: scratch.join("bundle"),
+            ..Default::default()
+        })
+        .map(|_| ()),
         (other, _) => return Err(format!("no case {other}")),
     };
     match (threaded, result) {
@@ -126,8 +124,8 @@ fn fake_container(root: &Path) -> Result<Container, String> {
         "created": "2026-01-01T00:00:00Z",
     });
     std::fs::write(dir.join("state.json"), record.to_string()).map_err(|e| e.to_string())?;
-    let config = serde_json::to_string(&berth::spec::default_spec(false))
-        .map_err(|e| e.to_string())?;
+    let config =
+        serde_json::to_string(&berth::spec::default_spec(false)).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("config.json"), config).map_err(|e| e.to_string())?;
     Container::load(root, "c1").map_err(|e| format!("load: {e}"))
 }

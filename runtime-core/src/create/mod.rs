@@ -203,8 +203,11 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // is in those new namespaces yet, and a rootless container's root is an
     // ordinary user on the host, who cannot write the runtime's binary.
     let dumpable_until_mapped = namespaces.maps_written_unprivileged();
-    nix::sys::prctl::set_dumpable(dumpable_until_mapped)
-        .map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
+    let dumpable = crate::caller_effects::DumpableForFork::set(
+        dumpable_until_mapped,
+        options.leave_caller_non_dumpable,
+    )?;
+    let caller_pidfd = crate::foreground::caller_pidfd(options.die_with_caller)?;
     // The init enters its cgroup itself (cgroups/entry.rs): no move by pid,
     // whose lock waits out an RCU grace period. A systemd scope is joined
     // below instead, once systemd has made it.
@@ -220,6 +223,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let pid = namespaces.clone_init(into_cgroup, pid_joined_late)?;
     if pid == 0 {
         drop(parent_end);
+        crate::foreground::die_with_caller_in_child(caller_pidfd);
         if let Some(dir) = undo.dir.as_mut() {
             dir.close_lock_in_child();
         }
@@ -246,6 +250,8 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         });
     }
     undo.init_pid = Some(pid);
+    drop(dumpable);
+    drop(caller_pidfd);
     fault::point("cloned");
     // Only the init may hold the barrier's read end: `start` detects a dead init by there being no reader.
     drop(barrier_fd);

@@ -138,9 +138,12 @@ fn drive(args: &Args, mut created: Container) -> Result<(), Error> {
     let code = berth::foreground::forward_until_exit(loaded.pid(), console)?;
     println!("exited: code {code}, status {}", loaded.status());
     if loaded.status() != Status::Stopped {
-        return Err(Error::Init(format!(
-            "status after the init's exit is {}, not stopped",
-            loaded.status()
+        return Err(Error::Init(berth::ChildError::new(
+            berth::ChildStep::Other,
+            format!(
+                "status after the init's exit is {}, not stopped",
+                loaded.status()
+            ),
         )));
     }
 

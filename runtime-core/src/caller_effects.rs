@@ -7,6 +7,7 @@
 //! non-dumpable after the fork would be open to the container's processes
 //! (through `/proc/<pid>/exe`, CVE-2019-5736) for the moment in between.
 
+use crate::child_error::ChildStep;
 use crate::error::{Error, Result};
 
 /// The dumpable flag the fork's child inherits, set on the caller for the
@@ -22,9 +23,9 @@ impl DumpableForFork {
     /// setting after it (the CLI's choice: `berth` stays non-dumpable).
     pub(crate) fn set(dumpable: bool, leave: bool) -> Result<DumpableForFork> {
         let previous = nix::sys::prctl::get_dumpable()
-            .map_err(|e| Error::Init(format!("read the dumpable flag: {e}")))?;
+            .map_err(|e| Error::init(ChildStep::Process, format!("read the dumpable flag: {e}")))?;
         nix::sys::prctl::set_dumpable(dumpable)
-            .map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
+            .map_err(|e| Error::init(ChildStep::Process, format!("set non-dumpable: {e}")))?;
         Ok(DumpableForFork {
             previous: (!leave && previous != dumpable).then_some(previous),
         })

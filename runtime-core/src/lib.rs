@@ -117,7 +117,10 @@
 //! [`Error`] has one variant per concern (the bundle's config, the state
 //! store, cgroups, namespaces, ...) wrapping that concern's own error, and
 //! one per refusal of the lifecycle (start a stopped container, delete a
-//! running one). Their messages are runc's where engines match on them.
+//! running one). Their messages are runc's where engines match on them. A
+//! failure inside the container's process while it sets itself up is
+//! [`Error::Init`] with a [`ChildError`]: the [`ChildStep`] that failed,
+//! the errno, the config field and the path.
 //!
 //! ```
 //! use berth::{CreateOptions, Error, StateError, SpecError};
@@ -182,6 +185,7 @@ pub(crate) mod affinity;
 pub(crate) mod barrier;
 mod caller_effects;
 mod cgroup_intent;
+mod child_error;
 // The fuzz targets (fuzz/) run create's checks on the parsed spec through
 // these four; not part of the API.
 #[doc(hidden)]
@@ -258,6 +262,7 @@ pub use state::{ContainerState, StateError, Status};
 pub use barrier::BarrierError;
 pub use cgroups::{CgroupError, ResourceError, StatsError};
 pub use cgroups::{OomCounter, Stats};
+pub use child_error::{ChildError, ChildStep};
 pub use hooks::HookError;
 pub use host_file::HostFileError;
 pub use lsm::LsmError;

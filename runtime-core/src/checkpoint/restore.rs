@@ -196,8 +196,12 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     let pid = undo
         .pid
         .ok_or_else(|| CheckpointError::Swrk("criu restored no process".into()))?;
-    let (_, pid_start_time) = state::process_stat(pid)
-        .ok_or_else(|| Error::Init("the restored init exited during restore".into()))?;
+    let (_, pid_start_time) = state::process_stat(pid).ok_or_else(|| {
+        Error::init(
+            crate::ChildStep::Sync,
+            "the restored init exited during restore",
+        )
+    })?;
     let record = Record {
         id: options.id.clone(),
         oci_version: spec.version().clone(),
@@ -224,7 +228,7 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     let dir = undo
         .dir
         .as_ref()
-        .ok_or(Error::Init("state directory lost".into()))?;
+        .ok_or(Error::init(crate::ChildStep::Other, "state directory lost"))?;
     crate::recorded_config::record(dir.path(), &spec)?;
     dir.write(&record)?;
     if let Some(path) = &options.pid_file {
@@ -237,7 +241,7 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     let dir = undo
         .dir
         .take()
-        .ok_or(Error::Init("state directory lost".into()))?;
+        .ok_or(Error::init(crate::ChildStep::Other, "state directory lost"))?;
     Ok(Container::from_parts(dir, record, None))
 }
 

@@ -17,6 +17,7 @@ pub use options::CreateOptions;
 use undo::Undo;
 
 use crate::cgroups::{self, Cgroup};
+use crate::child_error::{ChildError, ChildStep};
 use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
@@ -315,7 +316,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // files (inodes) is the slow part; the renames once the init is ready
     // are cheap, and until then no reader sees either.
     let (_, pid_start_time) = state::process_stat(pid)
-        .ok_or_else(|| Error::Init("the container init exited during setup".into()))?;
+        .ok_or_else(|| Error::init(ChildStep::Sync, "the container init exited during setup"))?;
     let mut record = Record {
         id: options.id.clone(),
         oci_version: spec.version().clone(),
@@ -339,7 +340,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let dir = undo
         .dir
         .as_ref()
-        .ok_or(Error::Init("state directory lost".into()))?;
+        .ok_or(Error::init(ChildStep::Other, "state directory lost"))?;
     dir.stage(&record)?;
     // What exec and checkpoint read later, never the bundle (recorded_config.rs).
     crate::recorded_config::record(dir.path(), &spec)?;
@@ -369,11 +370,17 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             }
             Some((Message::Failed(reason), _)) => return Err(Error::Init(reason)),
             Some((other, _)) => {
-                return Err(Error::Init(format!(
-                    "unexpected message from init: {other:?}"
-                )))
+                return Err(Error::init(
+                    ChildStep::Sync,
+                    format!("unexpected message from init: {other:?}"),
+                ))
             }
-            None => return Err(Error::Init("the container init exited during setup".into())),
+            None => {
+                return Err(Error::init(
+                    ChildStep::Sync,
+                    "the container init exited during setup",
+                ))
+            }
         }
     }
     // The process that runs the program: the init, or the one it forked
@@ -385,8 +392,13 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         match parent_end.recv() {
             Ok(Some(Message::Failed(reason))) => Error::Init(reason),
             _ => match (e, waitpid(Pid::from_raw(pid), None)) {
-                (Error::Init(what), Ok(status)) => {
-                    Error::Init(format!("{what} ({})", crate::waiter::describe_exit(status)))
+                (Error::Init(mut what), Ok(status)) => {
+                    what.message = format!(
+                        "{} ({})",
+                        what.message,
+                        crate::waiter::describe_exit(status)
+                    );
+                    Error::Init(what)
                 }
                 (e, _) => e,
             },
@@ -400,7 +412,10 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             record.pid = forked;
             record.pid_start_time = state::process_stat(forked)
                 .ok_or_else(|| {
-                    Error::Init("the container's process exited before create finished".into())
+                    Error::init(
+                        ChildStep::Sync,
+                        "the container's process exited before create finished",
+                    )
                 })?
                 .1;
             if let Some(dir) = undo.dir.as_ref() {
@@ -417,8 +432,10 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             forked
         }
     };
-    let console = crate::console::hand_over(options.console_socket.as_deref(), console)
-        .map_err(|e| Error::Init(e.to_string()))?;
+    let console =
+        crate::console::hand_over(options.console_socket.as_deref(), console).map_err(|e| {
+            Error::Init(ChildError::new(ChildStep::Console, e.to_string()).with_errno_of(&e))
+        })?;
     if let Some(socket) = &pidfd_socket {
         socket.send(pid, "standard")?;
     }
@@ -427,7 +444,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let dir = undo
         .dir
         .as_ref()
-        .ok_or(Error::Init("state directory lost".into()))?;
+        .ok_or(Error::init(ChildStep::Other, "state directory lost"))?;
     if let Some((path, before)) = &undo.host_rootfs {
         let now = host_mount::mount_id(path).map_err(|source| Error::HostMount {
             path: path.clone(),
@@ -461,14 +478,18 @@ fn read_report(report: std::os::fd::OwnedFd) -> Result<i32> {
     std::fs::File::from(report)
         .read_exact(&mut bytes)
         .map_err(|_| {
-            Error::Init("the container init exited before it reported its process".into())
+            Error::init(
+                ChildStep::Sync,
+                "the container init exited before it reported its process",
+            )
         })?;
     let pid = i32::from_ne_bytes(bytes);
     match pid == 0 || crate::namespaces::is_own_child(pid) {
         true => Ok(pid),
-        false => Err(Error::Init(format!(
-            "the init reported pid {pid}, not a child of the runtime"
-        ))),
+        false => Err(Error::init(
+            ChildStep::Sync,
+            format!("the init reported pid {pid}, not a child of the runtime"),
+        )),
     }
 }
 
@@ -543,8 +564,15 @@ fn hook_state(
 /// the init may not write its own once in a user namespace (its /proc files
 /// belong to the host's root), and what it execs inherits the value.
 fn set_oom_score_adj(pid: i32, value: i32) -> Result<()> {
-    std::fs::write(format!("/proc/{pid}/oom_score_adj"), value.to_string())
-        .map_err(|e| Error::Init(format!("set oom_score_adj to {value}: {e}")))
+    std::fs::write(format!("/proc/{pid}/oom_score_adj"), value.to_string()).map_err(|e| {
+        let mut failure = ChildError::new(
+            ChildStep::Process,
+            format!("set oom_score_adj to {value}: {e}"),
+        )
+        .with_errno_of(&e);
+        failure.field = Some("process.oomScoreAdj".into());
+        Error::Init(failure)
+    })
 }
 
 /// runc's rules for when a terminal needs a console socket.

@@ -118,6 +118,22 @@ impl ChildError {
         self
     }
 
+    /// With the config field `field`.
+    pub(crate) fn with_field(mut self, field: &str) -> ChildError {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// With how the process ended (its wait status) after the message.
+    pub(crate) fn ended(mut self, status: nix::sys::wait::WaitStatus) -> ChildError {
+        self.message = format!(
+            "{} ({})",
+            self.message,
+            crate::waiter::describe_exit(status)
+        );
+        self
+    }
+
     /// Bytes for the sync channel, at most `limit` of them: a longer
     /// message (a hook's output) is cut, so the JSON stays whole.
     pub(crate) fn encode(&self, limit: usize) -> Vec<u8> {

@@ -103,8 +103,8 @@ impl Container {
         &self.record
     }
 
-    /// The config the container was created from, as create applied it,
-    /// recorded in its state directory: what exec and checkpoint go by, so
+    /// The config the container was created from, as create applied it
+    /// (less the notify socket, the init's alone), recorded in its state directory: what exec and checkpoint go by, so
     /// an edited or removed bundle changes nothing for them. A container
     /// made by an older Berth has no such record; its bundle's config.json
     /// is read instead.

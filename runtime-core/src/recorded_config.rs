@@ -6,8 +6,8 @@
 //! copy, never the bundle: an edited, moved or deleted bundle must not
 //! change or break what a running container's exec gets (runc keeps its
 //! config in its state for the same reason). The copy is the config as
-//! create applied it, with the changes create made (the notify socket's
-//! bind, the systemd unit's annotations).
+//! create applied it (with the systemd unit's annotations), less the
+//! notify socket's bind and variable, which are the init's alone.
 
 use crate::state::{self, StateError};
 use oci_spec::runtime::Spec;

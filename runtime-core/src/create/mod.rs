@@ -105,6 +105,9 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         .as_ref()
         .map(|d| d.path().to_path_buf())
         .unwrap_or_default();
+    // Recorded without the notify socket's mount and variable, which are
+    // the init's alone: an exec'd process never had NOTIFY_SOCKET.
+    let recorded_spec = options.notify_socket.then(|| spec.clone());
     if options.notify_socket {
         crate::notify::prepare(&mut spec, &dir_path)?;
     }
@@ -343,7 +346,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         .ok_or(Error::init(ChildStep::Other, "state directory lost"))?;
     dir.stage(&record)?;
     // What exec and checkpoint read later, never the bundle (recorded_config.rs).
-    crate::recorded_config::record(dir.path(), &spec)?;
+    crate::recorded_config::record(dir.path(), recorded_spec.as_ref().unwrap_or(&spec))?;
     if let Some(path) = &options.pid_file {
         undo.pid_file = Some(stage_pid_file(path, pid)?);
     }
@@ -392,14 +395,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         match parent_end.recv() {
             Ok(Some(Message::Failed(reason))) => Error::Init(reason),
             _ => match (e, waitpid(Pid::from_raw(pid), None)) {
-                (Error::Init(mut what), Ok(status)) => {
-                    what.message = format!(
-                        "{} ({})",
-                        what.message,
-                        crate::waiter::describe_exit(status)
-                    );
-                    Error::Init(what)
-                }
+                (Error::Init(what), Ok(status)) => Error::Init(what.ended(status)),
                 (e, _) => e,
             },
         }
@@ -565,13 +561,9 @@ fn hook_state(
 /// belong to the host's root), and what it execs inherits the value.
 fn set_oom_score_adj(pid: i32, value: i32) -> Result<()> {
     std::fs::write(format!("/proc/{pid}/oom_score_adj"), value.to_string()).map_err(|e| {
-        let mut failure = ChildError::new(
-            ChildStep::Process,
-            format!("set oom_score_adj to {value}: {e}"),
-        )
-        .with_errno_of(&e);
-        failure.field = Some("process.oomScoreAdj".into());
-        Error::Init(failure)
+        let failure = format!("set oom_score_adj to {value}: {e}");
+        let failure = ChildError::new(ChildStep::Process, failure).with_errno_of(&e);
+        Error::Init(failure.with_field("process.oomScoreAdj"))
     })
 }
 

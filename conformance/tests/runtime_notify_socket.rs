@@ -104,6 +104,10 @@ fn start_relays_ready_with_the_inits_pid() {
     );
     assert_container_side(&report);
     assert!(host.is_empty(), "more than READY, MAINPID and BARRIER came");
+    // The socket is the init's: an exec'd process gets the config's
+    // environment as recorded at create, without it (as runc's does).
+    let exec = rt.cmd(&["exec", &id, "sh", "-c", "echo ${NOTIFY_SOCKET-unset}"]);
+    assert_eq!(exec.ok().stdout.trim(), "unset", "{}", exec.describe());
     rt.kill_and_delete(&id, &bundle);
 }
 

@@ -76,7 +76,7 @@ pub(crate) fn restore(
         berth::checkpoint::restore(&options)?;
         return Ok(0);
     }
-    berth::foreground::prepare(!args.no_subreaper)?;
+    berth::foreground::prepare(!args.no_subreaper)?.leave_in_place();
     let restored = berth::checkpoint::restore(&options)?;
     let outcome = berth::foreground::forward_until_exit(restored.pid(), None);
     drop(restored);

@@ -139,6 +139,11 @@ fn create_options(
         detach,
         systemd_cgroup: global.systemd_cgroup,
         notify_socket: run::host_notify_socket().is_some(),
+        // A foreground `run` (the one caller that does not detach) takes
+        // its container down with it if it is killed.
+        die_with_caller: !detach,
+        // berth stays non-dumpable once it has forked the init, as runc.
+        leave_caller_non_dumpable: true,
     })
 }
 
@@ -299,24 +304,20 @@ fn exec_process(
 ) -> Result<i32, Failure> {
     let sub_cgroups = sub_cgroup_paths(&args.cgroup)?;
     let container = berth::Container::load(root, &args.id)?;
-    let spec = berth::spec::load(&container.record().bundle).map_err(Error::from)?;
+    // The config as create recorded it, never the bundle's now (which may
+    // have changed or gone): the base process, seccomp, memory policy.
     let process = match &args.process {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("open {}: {e}", path.display()))?;
             berth::spec::parse_process(&text, path).map_err(Error::from)?
         }
-        None => process_from_flags(spec.process().clone().unwrap_or_default(), args)?,
+        None => process_from_flags(
+            container.config()?.process().clone().unwrap_or_default(),
+            args,
+        )?,
     };
     let mut process = process;
-    // runc's rule: a process.json without execCPUAffinity takes the config's.
-    if process.exec_cpu_affinity().is_none() {
-        let configured = spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.exec_cpu_affinity().clone());
-        process.set_exec_cpu_affinity(configured);
-    }
     // The exec'd program may ask for its terminal's size at once: give it the caller's now.
     if process.terminal().unwrap_or(false) && !args.detach && process.console_size().is_none() {
         if let Some((rows, cols)) =
@@ -328,8 +329,6 @@ fn exec_process(
         }
     }
     let options = berth::exec::ExecOptions {
-        process,
-        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
         console_socket: args.console_socket.clone(),
         pid_file: args.pid_file.clone(),
         preserve_fds: passed.for_exec(args.preserve_fds)?,
@@ -337,13 +336,13 @@ fn exec_process(
         ignore_paused: args.ignore_paused,
         sub_cgroups,
         pidfd_socket: args.pidfd_socket.clone(),
-        memory_policy: spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.memory_policy().clone()),
+        leave_caller_non_dumpable: true,
+        // runc's rule: a process.json without execCPUAffinity takes the config's.
+        ..berth::exec::ExecOptions::for_container_process(&container, process)?
     };
     if !args.detach {
-        berth::foreground::prepare(true)?;
+        // Blocked for the rest of berth's life, which ends with the process's.
+        berth::foreground::prepare(true)?.leave_in_place();
     }
     let started = berth::exec::exec(&container, &options)?;
     if args.detach {

@@ -49,8 +49,8 @@ pub(crate) fn run_container(
         }
         return Ok(0);
     }
-    berth::foreground::prepare(!args.no_subreaper)?;
-    berth::foreground::tie_containers_to_runtime()?;
+    // Blocked for the rest of berth's life, which ends with the container's.
+    berth::foreground::prepare(!args.no_subreaper)?.leave_in_place();
     let mut created = berth::create(&create_options(global, &args.create, false, passed)?)?;
     let console = created.take_console();
     if let Some(master) = &console {

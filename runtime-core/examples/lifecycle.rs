@@ -67,8 +67,9 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<(), Error> {
     // The init will be this process's child: signals queue for the wait below
-    // instead of killing this process while the container lives on.
-    berth::foreground::prepare(false)?;
+    // instead of killing this process while the container lives on. Until
+    // `_signals` is dropped, at the end of this function.
+    let _signals = berth::foreground::prepare(false)?;
 
     println!("create: {} from {}", args.id, args.bundle.display());
     let options = CreateOptions::new(&args.root, &args.id, &args.bundle);
@@ -137,9 +138,12 @@ fn drive(args: &Args, mut created: Container) -> Result<(), Error> {
     let code = berth::foreground::forward_until_exit(loaded.pid(), console)?;
     println!("exited: code {code}, status {}", loaded.status());
     if loaded.status() != Status::Stopped {
-        return Err(Error::Init(format!(
-            "status after the init's exit is {}, not stopped",
-            loaded.status()
+        return Err(Error::Init(berth::ChildError::new(
+            berth::ChildStep::Other,
+            format!(
+                "status after the init's exit is {}, not stopped",
+                loaded.status()
+            ),
         )));
     }
 

@@ -103,6 +103,18 @@ impl Container {
         &self.record
     }
 
+    /// The config the container was created from, as create applied it
+    /// (less the notify socket, the init's alone), recorded in its state directory: what exec and checkpoint go by, so
+    /// an edited or removed bundle changes nothing for them. A container
+    /// made by an older Berth has no such record; its bundle's config.json
+    /// is read instead.
+    pub fn config(&self) -> Result<oci_spec::runtime::Spec> {
+        match crate::recorded_config::read(self.dir.path())? {
+            Some(spec) => Ok(spec),
+            None => Ok(crate::spec::load(&self.record.bundle)?),
+        }
+    }
+
     /// The status now, derived from the init process each time it is asked
     /// (see the crate's architecture notes): never a stale stored value.
     pub fn status(&self) -> Status {

@@ -68,9 +68,10 @@ pub enum Error {
         /// Why it failed.
         source: std::io::Error,
     },
-    /// The init reported a failed setup step, or died during setup.
+    /// The container's process (create's init, exec's) reported a failed
+    /// setup step, or died during setup: which step, the errno, the field.
     #[error("unable to start container process: {0}")]
-    Init(String),
+    Init(crate::child_error::ChildError),
     /// The runtime was told to stop (SIGTERM, SIGINT or SIGHUP) while it
     /// waited for the container's process to set itself up (`create`'s
     /// init, `exec`'s child): that process is killed and what the
@@ -162,6 +163,21 @@ pub enum Error {
     /// Waiting for the container's process, or blocking signals for it.
     #[error("wait for the container process: {0}")]
     Wait(nix::Error),
+    /// `create`, `exec` or `restore` called from a process with more than
+    /// one thread: their child, a fork, could deadlock on a lock another
+    /// thread held. Nothing was done.
+    #[error("the calling process has {threads} threads: create, exec and restore fork, and must be called from a single-threaded process")]
+    Threaded {
+        /// How many threads the caller had.
+        threads: usize,
+    },
+}
+
+impl Error {
+    /// A failure of the container process's setup at `step`, seen by the runtime.
+    pub(crate) fn init(step: crate::child_error::ChildStep, message: impl Into<String>) -> Error {
+        Error::Init(crate::child_error::ChildError::new(step, message))
+    }
 }
 
 /// The library's result type.

@@ -11,6 +11,7 @@
 //! sees a copy of the runtime).
 
 use crate::affinity::{self, ExecAffinity};
+use crate::child_error::{AtStep, AtStepText, ChildError, ChildStep};
 use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::memory_policy::MemoryPolicy;
@@ -24,7 +25,16 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 /// What `exec` runs and how.
-#[derive(Debug, Clone, Default)]
+///
+/// Start from [`ExecOptions::for_container`] (the container's own process
+/// running other arguments) or [`ExecOptions::for_container_process`] (a
+/// whole process of the caller's, as runc's `--process`): both take the
+/// container's seccomp profile and memory policy from what create recorded
+/// (see [`Container::config`]), never from the bundle. There is no
+/// `Default`: a struct literal must name `seccomp`, so running without the
+/// container's filter is always an explicit choice
+/// ([`ExecOptions::without_seccomp`]).
+#[derive(Debug, Clone)]
 pub struct ExecOptions {
     /// The process to run (runc's process.json, or one built from the container's own).
     pub process: Process,
@@ -48,6 +58,68 @@ pub struct ExecOptions {
     /// The container's `linux.memoryPolicy`, which exec'd processes get
     /// too (as runc's): set before the exec, which keeps it.
     pub memory_policy: Option<LinuxMemoryPolicy>,
+    /// The process dies (SIGKILL) when the caller does (a pidfd of the
+    /// caller, for this exec alone).
+    pub die_with_caller: bool,
+    /// Keep the caller non-dumpable after the fork, as `berth` does;
+    /// otherwise its dumpable flag is put back once the setup child is
+    /// forked (see `caller_effects`).
+    pub leave_caller_non_dumpable: bool,
+}
+
+impl ExecOptions {
+    /// Run `args` as the container's own process, as create recorded it
+    /// (user with its additional groups and umask, env, cwd, capabilities,
+    /// rlimits, no_new_privileges, AppArmor profile and SELinux label, I/O
+    /// priority, scheduler, execCPUAffinity), without a terminal, under the
+    /// container's seccomp profile and memory policy.
+    pub fn for_container(container: &Container, args: Vec<String>) -> Result<ExecOptions> {
+        let config = container.config()?;
+        let mut process = config.process().clone().unwrap_or_default();
+        process.set_args(Some(args));
+        process.set_terminal(Some(false));
+        process.set_console_size(None);
+        Ok(ExecOptions::from_config(&config, process))
+    }
+
+    /// Run `process` (a whole process, runc's process.json) in `container`,
+    /// under the container's recorded seccomp profile and memory policy;
+    /// without an execCPUAffinity of its own it takes the config's, as
+    /// runc's does.
+    pub fn for_container_process(container: &Container, process: Process) -> Result<ExecOptions> {
+        Ok(ExecOptions::from_config(&container.config()?, process))
+    }
+
+    /// Drop the container's seccomp profile: the process runs unfiltered.
+    pub fn without_seccomp(mut self) -> ExecOptions {
+        self.seccomp = None;
+        self
+    }
+
+    fn from_config(config: &oci_spec::runtime::Spec, mut process: Process) -> ExecOptions {
+        if process.exec_cpu_affinity().is_none() {
+            let configured = config
+                .process()
+                .as_ref()
+                .and_then(|p| p.exec_cpu_affinity().clone());
+            process.set_exec_cpu_affinity(configured);
+        }
+        let linux = config.linux().as_ref();
+        ExecOptions {
+            process,
+            seccomp: linux.and_then(|l| l.seccomp().clone()),
+            console_socket: None,
+            pid_file: None,
+            preserve_fds: 0,
+            detach: false,
+            ignore_paused: false,
+            sub_cgroups: Vec::new(),
+            pidfd_socket: None,
+            memory_policy: linux.and_then(|l| l.memory_policy().clone()),
+            die_with_caller: false,
+            leave_caller_non_dumpable: false,
+        }
+    }
 }
 
 /// A process started in a container.
@@ -59,8 +131,10 @@ pub struct ExecProcess {
     pub console: Option<OwnedFd>,
 }
 
-/// Start `options.process` in `container`. Forks: call from a single-threaded process.
+/// Start `options.process` in `container`. Forks: from a process with more
+/// than one thread it refuses with [`Error::Threaded`] before anything exists.
 pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess> {
+    crate::single_thread::refuse_threaded()?;
     match container.status() {
         Status::Running | Status::Created => {}
         Status::Paused if options.ignore_paused => {}
@@ -95,16 +169,24 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         container.pid()
     )));
     let (parent_end, child_end) = sync::channel().map_err(Error::Sync)?;
-    let (spawn_read, spawn_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| Error::Init(format!("make the spawn pipe: {e}")))?;
+    let (spawn_read, spawn_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| {
+            Error::Init(
+                ChildError::new(ChildStep::Sync, format!("make the spawn pipe: {e}"))
+                    .with_errno_of(&e),
+            )
+        })?;
 
-    nix::sys::prctl::set_dumpable(false)
-        .map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
+    let dumpable =
+        crate::caller_effects::DumpableForFork::set(false, options.leave_caller_non_dumpable)?;
+    let caller_pidfd = crate::foreground::caller_pidfd(options.die_with_caller)?;
     // The child enters the cgroup itself, as create's init does (cgroups/entry.rs).
     let entry = cgroup.entry()?;
     // The setup child is born on `initial`'s CPUs; the caller's own
     // affinity comes back as soon as it is forked.
-    let caller_affinity = affinity::narrow_to(&affinity).map_err(Error::Init)?;
+    let caller_affinity = affinity::narrow_to(&affinity)
+        .at_text(ChildStep::Affinity)
+        .map_err(Error::Init)?;
     let setup_pid = namespaces.fork_outside(entry.v2_dir());
     if !matches!(setup_pid, Ok(0)) {
         affinity::restore(caller_affinity);
@@ -112,6 +194,7 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     let setup_pid = setup_pid?;
     if setup_pid == 0 {
         drop(parent_end);
+        crate::foreground::die_with_caller_in_child(caller_pidfd);
         drop(spawn_read);
         process::assume_setgroups_denied(setgroups_denied);
         let keyring = (!container.record().no_new_keyring).then(|| container.record().id.as_str());
@@ -131,6 +214,8 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         // SAFETY: _exit skips the parent's atexit handlers, which this copy must not run.
         unsafe { libc::_exit(1) };
     }
+    drop(dumpable);
+    drop(caller_pidfd);
     drop(child_end);
     drop(spawn_write);
     drop(entry);
@@ -182,9 +267,10 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
                 return Err(Error::Init(reason));
             }
             Some((other, _)) => {
-                return Err(kill_setup(Error::Init(format!(
-                    "unexpected message from the exec'd process: {other:?}"
-                ))))
+                return Err(kill_setup(Error::init(
+                    ChildStep::Sync,
+                    format!("unexpected message from the exec'd process: {other:?}"),
+                )))
             }
             None => break,
         }
@@ -214,7 +300,8 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     }
     spawn.wait_for_exec().map_err(kill_child)?;
     let console = console::hand_over(options.console_socket.as_deref(), console)
-        .map_err(|e| kill_child(Error::Init(e.to_string())))?;
+        .at(ChildStep::Console)
+        .map_err(|e| kill_child(Error::Init(e)))?;
     if let Some(socket) = &pidfd_socket {
         socket
             .send(pid, "setns")
@@ -243,16 +330,20 @@ impl SpawnPipe {
         self.wait_unless_stopped()?;
         let mut bytes = [0u8; 4];
         self.0.read_exact(&mut bytes).map_err(|_| {
-            Error::Init("the exec'd process failed before it started (see the host's log)".into())
+            Error::init(
+                ChildStep::Sync,
+                "the exec'd process failed before it started (see the host's log)",
+            )
         })?;
         let pid = i32::from_ne_bytes(bytes);
         // Anything but our child was not written by the setup child, and is
         // not ours to wait for or signal.
         match namespaces::is_own_child(pid) {
             true => Ok(pid),
-            false => Err(Error::Init(format!(
-                "the exec'd process reported pid {pid}, not a child of the runtime"
-            ))),
+            false => Err(Error::init(
+                ChildStep::Sync,
+                format!("the exec'd process reported pid {pid}, not a child of the runtime"),
+            )),
         }
     }
 
@@ -262,15 +353,26 @@ impl SpawnPipe {
         // An execve a seccomp agent holds may never be done.
         self.wait_unless_stopped()?;
         let mut bytes = Vec::new();
-        self.0
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::Init(format!("read from the exec'd process: {e}")))?;
+        self.0.read_to_end(&mut bytes).map_err(|e| {
+            Error::Init(
+                ChildError::new(
+                    ChildStep::Sync,
+                    format!("read from the exec'd process: {e}"),
+                )
+                .with_errno_of(&e),
+            )
+        })?;
         match bytes.get(..4) {
             None => Ok(()),
-            Some(b) => Err(Error::Init(format!(
-                "exec the process: {}",
-                nix::errno::Errno::from_raw(i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-            ))),
+            Some(b) => {
+                let errno = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+                let mut failure = ChildError::new(
+                    ChildStep::Exec,
+                    format!("exec the process: {}", nix::errno::Errno::from_raw(errno)),
+                );
+                failure.errno = Some(errno);
+                Err(Error::Init(failure))
+            }
         }
     }
 }
@@ -294,7 +396,7 @@ fn run_child(
     prepared: Prepared<'_>,
     session_keyring: Option<&str>,
     spawn: OwnedFd,
-) -> String {
+) -> ChildError {
     let Prepared {
         filter,
         memory_policy,
@@ -302,28 +404,36 @@ fn run_child(
     process::reset_signals();
     match channel.recv() {
         Ok(Some(Message::Proceed)) => {}
-        _ => return "the runtime went away before the process could start".into(),
+        _ => {
+            return ChildError::new(
+                ChildStep::Sync,
+                "the runtime went away before the process could start",
+            )
+        }
     }
-    if let Err(e) = cgroup_entry.enter_v1() {
+    if let Err(e) = cgroup_entry.enter_v1().at_text(ChildStep::Cgroup) {
         return e;
     }
     // In the container's cgroups: `final`, or the cgroup's CPUs (not the
     // caller's); the waiter and the process it forks keep it.
-    let affinity = ExecAffinity::of(&options.process).map_err(|e| e.to_string());
-    if let Err(e) = affinity.and_then(|a| a.apply_final()) {
+    let affinity = ExecAffinity::of(&options.process).at(ChildStep::Affinity);
+    if let Err(e) = affinity.and_then(|a| a.apply_final().at_text(ChildStep::Affinity)) {
         return e;
     }
-    if let Err(e) = memory_policy.map_or(Ok(()), MemoryPolicy::apply) {
+    if let Err(e) = memory_policy
+        .map_or(Ok(()), MemoryPolicy::apply)
+        .at_text(ChildStep::MemoryPolicy)
+    {
         return e;
     }
-    if let Err(e) = namespaces.enter_from_outside() {
-        return e.to_string();
+    if let Err(e) = namespaces.enter_from_outside().at(ChildStep::Namespaces) {
+        return e;
     }
     let process = &options.process;
     if let Some(name) = session_keyring {
         let joined =
             crate::lsm::with_key_label(Some(process), || crate::keyring::join_session(name));
-        if let Err(e) = joined {
+        if let Err(e) = joined.at_text(ChildStep::Keyring) {
             return e;
         }
     }
@@ -332,24 +442,25 @@ fn run_child(
         let size = process
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
-        let master = match console::setup_in_container(size, false) {
+        let master = match console::setup_in_container(size, false).at(ChildStep::Console) {
             Ok(master) => master,
-            Err(e) => return e.to_string(),
+            Err(e) => return e,
         };
         if let Err(e) = channel.send_with_fd(&Message::Console, Some(master.as_fd())) {
-            return format!("send the console: {e}");
+            return ChildError::new(ChildStep::Sync, format!("send the console: {e}"))
+                .with_errno_of(&e);
         }
     }
-    if let Err(e) = crate::lsm::apply_on_exec(process) {
-        return e.to_string();
+    if let Err(e) = crate::lsm::apply_on_exec(process).at(ChildStep::Lsm) {
+        return e;
     }
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     let mut exec = match process::apply(process, filter.is_some() && !no_new_privs) {
         Ok(exec) => exec,
-        Err(e) => return e.to_string(),
+        Err(e) => return e.into(),
     };
     if let Err(e) = process::close_runtime_fds(options.preserve_fds) {
-        return e.to_string();
+        return e.into();
     }
     let profile = options.seccomp.as_ref();
     let notify = profile.is_some_and(|p| seccomp::uses_notify(p).unwrap_or(false));
@@ -378,7 +489,7 @@ fn run_child(
         session: terminal,
         ..Default::default()
     };
-    waiter.exec(&handoff, &exec).to_string()
+    ChildError::new(ChildStep::Exec, waiter.exec(&handoff, &exec).to_string())
 }
 
 /// Load the filter, and send its listener's descriptor to the parent.
@@ -387,15 +498,21 @@ fn load_filter(
     filter: &libseccomp::ScmpFilterContext,
     notify: bool,
     channel: &Channel,
-) -> std::result::Result<(), String> {
-    exec.load_seccomp(filter).map_err(|e| e.to_string())?;
+) -> std::result::Result<(), ChildError> {
+    exec.load_seccomp(filter).map_err(ChildError::from)?;
     // The listener's descriptor must reach the parent: sendmsg is the one
     // syscall a notifying filter may not take from the runtime.
     if notify {
-        let fd = seccomp::listener_fd(filter).map_err(|e| e.to_string())?;
+        let fd = seccomp::listener_fd(filter).at(ChildStep::Seccomp)?;
         channel
             .send_with_fd(&Message::SeccompListener, Some(fd))
-            .map_err(|e| format!("send the seccomp listener descriptor: {e}"))?;
+            .map_err(|e| {
+                ChildError::new(
+                    ChildStep::Seccomp,
+                    format!("send the seccomp listener descriptor: {e}"),
+                )
+                .with_errno_of(&e)
+            })?;
     }
     Ok(())
 }
@@ -413,13 +530,13 @@ fn spawn_without_waiter(
     channel: &Channel,
     spawn: OwnedFd,
     terminal: bool,
-) -> String {
+) -> ChildError {
     use std::io::Write;
     let mut spawn = std::fs::File::from(spawn);
     match namespaces::fork_as_sibling() {
         Ok(0) => {
             let session = match terminal {
-                true => console::take_controlling_terminal().map_err(|e| e.to_string()),
+                true => console::take_controlling_terminal().at(ChildStep::Session),
                 false => Ok(()),
             };
             let loaded = session.and_then(|()| {
@@ -433,7 +550,7 @@ fn spawn_without_waiter(
                 Ok(()) => match exec.run() {
                     process::ProcessError::Exec { source, .. } => source as i32,
                     other => {
-                        let _ = channel.send(&Message::Failed(other.to_string()));
+                        let _ = channel.send(&Message::Failed(other.into()));
                         libc::EINVAL
                     }
                 },
@@ -445,8 +562,12 @@ fn spawn_without_waiter(
         Ok(pid) => match spawn.write_all(&pid.to_ne_bytes()) {
             // SAFETY: as above; the forked process is the runtime's child now.
             Ok(()) => unsafe { libc::_exit(0) },
-            Err(e) => format!("report the exec'd process's pid: {e}"),
+            Err(e) => ChildError::new(
+                ChildStep::Sync,
+                format!("report the exec'd process's pid: {e}"),
+            )
+            .with_errno_of(&e),
         },
-        Err(e) => e.to_string(),
+        Err(e) => ChildError::new(ChildStep::Namespaces, e.to_string()).with_errno_of(&e),
     }
 }

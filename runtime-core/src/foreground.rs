@@ -20,45 +20,97 @@ const ALL_SIGNALS: u64 = u64::MAX;
 /// Block every signal so they queue for `forward_until_exit` instead of
 /// killing the runtime. Call before `create`; the init unblocks them for itself.
 /// `subreaper` makes orphans of the container reparent to this process, to be reaped here.
-pub fn prepare(subreaper: bool) -> Result<()> {
-    // SAFETY: rt_sigprocmask reads an 8-byte mask we own and is not asked for the old one.
+///
+/// Both are changes to the whole calling process (its one thread's mask),
+/// undone when the returned guard is dropped: the mask as it was (a signal
+/// that came meanwhile is then delivered), the subreaper flag cleared if
+/// this set it. [`Foreground::leave_in_place`] keeps them, as `berth` does.
+pub fn prepare(subreaper: bool) -> Result<Foreground> {
+    let mut previous_mask: u64 = 0;
+    // SAFETY: rt_sigprocmask reads and writes 8-byte masks we own.
     let blocked = unsafe {
         libc::syscall(
             libc::SYS_rt_sigprocmask,
             libc::SIG_BLOCK,
             &ALL_SIGNALS,
-            std::ptr::null_mut::<u64>(),
+            &mut previous_mask,
             8usize,
         )
     };
     if blocked != 0 {
         return Err(Error::Wait(nix::Error::last()));
     }
-    if subreaper {
+    let mut guard = Foreground {
+        previous_mask,
+        clear_subreaper: false,
+    };
+    if subreaper && !nix::sys::prctl::get_child_subreaper().unwrap_or(false) {
         nix::sys::prctl::set_child_subreaper(true).map_err(Error::Wait)?;
+        guard.clear_subreaper = true;
     }
-    Ok(())
+    Ok(guard)
 }
 
-/// A pidfd of the runtime, opened before `create` forks: the init inherits it.
+/// What [`prepare`] changed in the calling process, put back when dropped.
+#[derive(Debug)]
+#[must_use = "dropping it unblocks the signals at once"]
+pub struct Foreground {
+    previous_mask: u64,
+    clear_subreaper: bool,
+}
+
+impl Foreground {
+    /// Keep every signal blocked and the subreaper flag for the rest of
+    /// the process's life (a runtime that exits when its container does).
+    pub fn leave_in_place(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        // SAFETY: rt_sigprocmask reads an 8-byte mask we own.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK,
+                &self.previous_mask,
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+        if self.clear_subreaper {
+            let _ = nix::sys::prctl::set_child_subreaper(false);
+        }
+    }
+}
+
+/// In a forked child only (create's init, exec's setup child): a pidfd of
+/// the runtime it must die with. Never set in the caller, so one create
+/// that asks (`die_with_caller`) changes nothing for the next.
 static RUNTIME: OnceLock<OwnedFd> = OnceLock::new();
 
-/// Make every container process this process forks from now on (an init,
-/// or an exec'd process) die with it (SIGKILL), so a foreground `run` that
-/// is killed leaves no container running with nobody to forward its
-/// signals, reap it or delete it. A detached container (`create`, `run -d`)
-/// must not call this: its runtime exits at once. Call before `create`.
-pub fn tie_containers_to_runtime() -> Result<()> {
-    if RUNTIME.get().is_none() {
-        let pid = std::process::id() as i32;
-        let fd = crate::pidfd::open(pid)
-            .map_err(|source| Error::Pidfd(crate::pidfd::PidfdError::Open { pid, source }))?;
-        let _ = RUNTIME.set(fd);
+/// A pidfd of the caller, opened before the fork when `wanted`, for the
+/// child to die with (`CreateOptions::die_with_caller`).
+pub(crate) fn caller_pidfd(wanted: bool) -> Result<Option<OwnedFd>> {
+    if !wanted {
+        return Ok(None);
     }
-    Ok(())
+    let pid = std::process::id() as i32;
+    crate::pidfd::open(pid)
+        .map(Some)
+        .map_err(|source| Error::Pidfd(crate::pidfd::PidfdError::Open { pid, source }))
 }
 
-/// In the init: the runtime's pidfd when `tie_containers_to_runtime` was called.
+/// In the forked child, right after the fork: remember the caller's pidfd
+/// (this copy's memory only) for `process::die_with_runtime`.
+pub(crate) fn die_with_caller_in_child(caller: Option<OwnedFd>) {
+    if let Some(fd) = caller {
+        let _ = RUNTIME.set(fd);
+    }
+}
+
+/// In the init: the runtime's pidfd when its create asked to die with the caller.
 pub(crate) fn runtime_to_die_with() -> Option<BorrowedFd<'static>> {
     RUNTIME.get().map(|fd| fd.as_fd())
 }
@@ -284,6 +336,37 @@ fn exit_code(status: i32) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// This thread's blocked signals (the mask `prepare` changes is the
+    /// calling thread's; the test harness runs each test on its own).
+    fn blocked_now() -> u64 {
+        let mut mask: u64 = 0;
+        // SAFETY: rt_sigprocmask with no new mask only writes the current one into ours.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_BLOCK,
+                std::ptr::null::<u64>(),
+                &mut mask,
+                8usize,
+            )
+        };
+        mask
+    }
+
+    #[test]
+    fn prepare_blocks_every_signal_until_its_guard_is_dropped() {
+        // The kernel never blocks these two.
+        let blockable = ALL_SIGNALS & !(1 << (libc::SIGKILL - 1)) & !(1 << (libc::SIGSTOP - 1));
+        let before = blocked_now();
+        assert_ne!(before, blockable);
+        let guard = prepare(false).unwrap();
+        assert_eq!(blocked_now(), blockable);
+        drop(guard);
+        assert_eq!(blocked_now(), before, "the caller's mask is put back");
+        prepare(false).unwrap().leave_in_place();
+        assert_eq!(blocked_now(), blockable, "kept when asked");
+    }
 
     #[test]
     fn exit_codes_as_a_shell_reports_them() {

@@ -3,6 +3,7 @@
 //! or reports why it failed to the parent and exits.
 
 use crate::cgroups::Cgroup;
+use crate::child_error::{AtStep, AtStepText, ChildError, ChildStep};
 use crate::hooks::{self, HookKind};
 use crate::namespaces::Namespaces;
 use crate::process;
@@ -71,7 +72,7 @@ enum Outcome {
 fn setup_and_exec(
     config: &InitConfig,
     cgroup_entry: Option<crate::cgroups::Entry>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, ChildError> {
     process::reset_signals();
     // Device nodes and mount targets get exactly the modes the config asks for.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
@@ -84,30 +85,42 @@ fn setup_and_exec(
     // below, happens inside them; those the parent sends later, at the first
     // step that needs them (CgroupJoin).
     if let Some(entry) = cgroup_entry {
-        entry.enter_v1()?;
+        entry.enter_v1().at_text(ChildStep::Cgroup)?;
     }
     let cgroup_join = CgroupJoin {
         channel: &config.channel,
         pending: std::cell::Cell::new(config.v1_cgroup_sent_later),
     };
     fault::hold("init-started");
-    nix::sys::prctl::set_dumpable(false).map_err(|e| format!("set non-dumpable: {e}"))?;
+    nix::sys::prctl::set_dumpable(false).map_err(|e| {
+        ChildError::new(ChildStep::Process, format!("set non-dumpable: {e}")).with_errno_of(&e)
+    })?;
     config
         .namespaces
         .enter_in_init()
-        .map_err(|e| e.to_string())?;
+        .at(ChildStep::Namespaces)?;
     fault::hold("init-namespaces-joined");
     if !config.no_new_keyring {
         crate::lsm::with_key_label(config.spec.process().as_ref(), || {
             crate::keyring::join_session(config.id)
-        })?;
+        })
+        .at_text(ChildStep::Keyring)?;
     }
 
     let mut state_for_hooks = None;
+    // rootfs::prepare takes the reason as text: the step of a failure here
+    // (cgroup, hooks) is kept aside, to report instead of the rootfs's.
+    let pivot_failure = std::cell::RefCell::new(None);
     let mut at_pivot = || {
         fault::hold("init-mounted");
-        cgroup_join.enter()?;
-        create_phase_hooks(config, &mut state_for_hooks)
+        let done = cgroup_join
+            .enter()
+            .and_then(|()| create_phase_hooks(config, &mut state_for_hooks));
+        done.map_err(|e| {
+            let text = e.message.clone();
+            *pivot_failure.borrow_mut() = Some(e);
+            text
+        })
     };
     rootfs::prepare(
         &RootfsSetup {
@@ -124,7 +137,13 @@ fn setup_and_exec(
             bind_devices: config.namespaces.in_user_namespace()
                 || crate::host_userns::running_in_user_namespace(),
             idmapped: config.idmapped,
-            enter_cgroup: &|| cgroup_join.enter(),
+            enter_cgroup: &|| {
+                cgroup_join.enter().map_err(|e| {
+                    let text = e.message.clone();
+                    *pivot_failure.borrow_mut() = Some(e);
+                    text
+                })
+            },
             proc_pid_namespace: config
                 .namespaces
                 .pid_joined_late()
@@ -132,13 +151,19 @@ fn setup_and_exec(
         },
         &mut at_pivot,
     )
-    .map_err(|e| format!("error during container init: {e}"))?;
+    .map_err(|e| {
+        let message = format!("error during container init: {e}");
+        match pivot_failure.borrow_mut().take() {
+            Some(failure) => ChildError { message, ..failure },
+            None => crate::child_error::rootfs(&e, message),
+        }
+    })?;
     cgroup_join.enter()?;
     // In every cgroup now: not the caller's pinned CPUs, but all the
     // cgroup's cpuset allows (execCPUAffinity is not the init's; affinity.rs).
-    crate::affinity::reset()?;
+    crate::affinity::reset().at_text(ChildStep::Affinity)?;
     if let Some(policy) = config.memory_policy {
-        policy.apply()?;
+        policy.apply().at_text(ChildStep::MemoryPolicy)?;
     }
     fault::hold("init-rootfs-done");
 
@@ -146,24 +171,24 @@ fn setup_and_exec(
         .spec
         .process()
         .as_ref()
-        .ok_or("config.json has no process to run")?;
+        .ok_or_else(|| ChildError::new(ChildStep::Exec, "config.json has no process to run"))?;
     if process.terminal().unwrap_or(false) {
         let size = process
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
-        let master = console::setup_in_container(size, true).map_err(|e| e.to_string())?;
+        let master = console::setup_in_container(size, true).at(ChildStep::Console)?;
         if !config.pid_joined_late {
-            console::take_controlling_terminal().map_err(|e| e.to_string())?;
+            console::take_controlling_terminal().at(ChildStep::Session)?;
         }
         config
             .channel
             .send_with_fd(&Message::Console, Some(master.as_fd()))
-            .map_err(|e| format!("send the console: {e}"))?;
+            .map_err(|e| sync_failure(format!("send the console: {e}"), &e))?;
     } else if !config.pid_joined_late {
         // A session of its own, with or without a terminal, as runc's init
         // has: what the container runs is not in its creator's session, and
         // CRIU can dump it without --shell-job.
-        nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+        setsid()?;
     }
 
     if config
@@ -174,8 +199,13 @@ fn setup_and_exec(
             .map_err(|e| format!("set the loopback device up: {e}"))?;
     }
     if let Some(hostname) = config.spec.hostname() {
-        nix::unistd::sethostname(hostname)
-            .map_err(|e| format!("set hostname {hostname:?}: {e}"))?;
+        nix::unistd::sethostname(hostname).map_err(|e| {
+            ChildError::new(
+                ChildStep::Hostname,
+                format!("set hostname {hostname:?}: {e}"),
+            )
+            .with_errno_of(&e)
+        })?;
     }
     if let Some(domainname) = config.spec.domainname() {
         set_domainname(domainname)?;
@@ -189,7 +219,7 @@ fn setup_and_exec(
     if let Some(params) = sysctl {
         PrivateProc::open()
             .and_then(|proc| proc.apply_sysctl(params))
-            .map_err(|e| e.to_string())?;
+            .at(ChildStep::Sysctl)?;
     }
     if let Some(personality) = config
         .spec
@@ -197,7 +227,7 @@ fn setup_and_exec(
         .as_ref()
         .and_then(|l| l.personality().as_ref())
     {
-        crate::scheduling::apply_personality(personality).map_err(|e| e.to_string())?;
+        crate::scheduling::apply_personality(personality).at(ChildStep::Personality)?;
     }
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     let mut process = process.clone();
@@ -218,12 +248,11 @@ fn setup_and_exec(
         config
             .namespaces
             .join_pid_late()
-            .map_err(|e| e.to_string())?;
+            .at(ChildStep::Namespaces)?;
     }
-    crate::lsm::apply_on_exec(&process).map_err(|e| e.to_string())?;
-    let mut exec = process::apply(&process, config.seccomp.is_some() && !no_new_privs)
-        .map_err(|e| e.to_string())?;
-    process::close_runtime_fds(config.preserve_fds).map_err(|e| e.to_string())?;
+    crate::lsm::apply_on_exec(&process).at(ChildStep::Lsm)?;
+    let mut exec = process::apply(&process, config.seccomp.is_some() && !no_new_privs)?;
+    process::close_runtime_fds(config.preserve_fds)?;
     fault::hold("init-attributes-set");
     // A listener needs its descriptor while the parent is still there to
     // pass it on: the filter then loads here, before the start barrier
@@ -235,12 +264,18 @@ fn setup_and_exec(
         .and_then(|l| l.seccomp().as_ref())
         .filter(|p| crate::seccomp::uses_notify(p).unwrap_or(false));
     if let (Some(filter), Some(_)) = (config.seccomp, notify_profile) {
-        exec.load_seccomp(filter).map_err(|e| e.to_string())?;
-        let fd = crate::seccomp::listener_fd(filter).map_err(|e| e.to_string())?;
+        exec.load_seccomp(filter)?;
+        let fd = crate::seccomp::listener_fd(filter).at(ChildStep::Seccomp)?;
         config
             .channel
             .send_with_fd(&Message::SeccompListener, Some(fd))
-            .map_err(|e| format!("send the seccomp listener descriptor: {e}"))?;
+            .map_err(|e| {
+                ChildError::new(
+                    ChildStep::Seccomp,
+                    format!("send the seccomp listener descriptor: {e}"),
+                )
+                .with_errno_of(&e)
+            })?;
     }
     let seccomp_at_exec = config.seccomp.filter(|_| notify_profile.is_none());
     let start_hooks = hooks::hooks_of(config.spec.hooks().as_ref(), HookKind::StartContainer);
@@ -268,7 +303,7 @@ fn setup_and_exec(
     config
         .channel
         .send(&Message::Ready)
-        .map_err(|e| format!("report readiness: {e}"))?;
+        .map_err(|e| sync_failure(format!("report readiness: {e}"), &e))?;
     // The parent reads the report, writes the state record with the pid it
     // names, and only then gives its go-ahead: by then nothing of the
     // runtime is left to see but a process that has no way back.
@@ -276,7 +311,7 @@ fn setup_and_exec(
     let mut filter_loaded = false;
     if let Some(waiter) = waiter {
         if let Some(filter) = filter_before_waiter {
-            exec.load_seccomp(filter).map_err(|e| e.to_string())?;
+            exec.load_seccomp(filter)?;
             filter_loaded = true;
         }
         let handoff = crate::waiter::Handoff {
@@ -293,53 +328,52 @@ fn setup_and_exec(
     if !report_and_wait(config, terminal)? {
         return Ok(Outcome::ParentGone);
     }
-    barrier::wait(&config.barrier).map_err(|e| e.to_string())?;
+    barrier::wait(&config.barrier).at(ChildStep::StartBarrier)?;
     // A filter without no_new_privs loads before the hooks, with no_new_privs
     // after them, as runc's do: a hook runs under the first but not the second.
     if let Some(filter) = filter_before_waiter.filter(|_| !filter_loaded) {
-        exec.load_seccomp(filter).map_err(|e| e.to_string())?;
+        exec.load_seccomp(filter)?;
     }
     if !start_hooks.is_empty() {
         let state = with_status(state_for_hooks.as_deref().unwrap_or("{}"), "created");
-        hooks::run_hooks(start_hooks, HookKind::StartContainer, &state)
-            .map_err(|e| e.to_string())?;
+        hooks::run_hooks(start_hooks, HookKind::StartContainer, &state).at(ChildStep::Hooks)?;
     }
     if let Some(filter) = seccomp_at_exec.filter(|_| no_new_privs) {
-        exec.load_seccomp(filter).map_err(|e| e.to_string())?;
+        exec.load_seccomp(filter)?;
     }
-    Err(exec.run().to_string())
+    Err(exec.run().into())
 }
 
 /// Without the waiter: report which process runs the program (this one, or
 /// one forked into the pid namespace joined late, which goes on from here
 /// while this one waits for the go-ahead and exits), then wait for the
 /// parent's go-ahead. `false` if the parent died first.
-fn report_and_wait(config: &InitConfig, terminal: bool) -> Result<bool, String> {
+fn report_and_wait(config: &InitConfig, terminal: bool) -> Result<bool, ChildError> {
     use std::io::Write;
     let mut report = std::fs::File::from(
         config
             .report
             .try_clone()
-            .map_err(|e| format!("report to the runtime: {e}"))?,
+            .map_err(|e| sync_failure(format!("report to the runtime: {e}"), &e))?,
     );
     let forked = match config.pid_joined_late {
         false => 0,
-        true => crate::namespaces::fork_as_sibling().map_err(|e| e.to_string())?,
+        true => crate::namespaces::fork_as_sibling().at(ChildStep::Namespaces)?,
     };
     if config.pid_joined_late && forked == 0 {
         // The process that runs the program: the setup process's death
         // signal and terminal do not pass to it.
-        crate::process::die_with_runtime().map_err(|e| e.to_string())?;
+        crate::process::die_with_runtime()?;
         if terminal {
-            console::take_controlling_terminal().map_err(|e| e.to_string())?;
+            console::take_controlling_terminal().at(ChildStep::Session)?;
         } else {
-            nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+            setsid()?;
         }
         return Ok(true);
     }
     report
         .write_all(&forked.to_ne_bytes())
-        .map_err(|e| format!("report to the runtime: {e}"))?;
+        .map_err(|e| sync_failure(format!("report to the runtime: {e}"), &e))?;
     let go = wait_for_parent(&config.channel);
     if forked > 0 {
         if !matches!(go, Ok(true)) {
@@ -365,17 +399,23 @@ struct CgroupJoin<'a> {
 }
 
 impl CgroupJoin<'_> {
-    fn enter(&self) -> Result<(), String> {
+    fn enter(&self) -> Result<(), ChildError> {
         if !self.pending.replace(false) {
             return Ok(());
         }
         match self.channel.recv_with_fds() {
-            Ok(Some((Message::CgroupReady, fds))) => {
-                crate::cgroups::Entry::from_v1_tasks(fds).enter_v1()
-            }
-            Ok(Some((other, _))) => Err(format!("unexpected message from the runtime: {other:?}")),
-            Ok(None) => Err("the runtime exited before the container's cgroup was made".into()),
-            Err(e) => Err(format!("read from the runtime: {e}")),
+            Ok(Some((Message::CgroupReady, fds))) => crate::cgroups::Entry::from_v1_tasks(fds)
+                .enter_v1()
+                .at_text(ChildStep::Cgroup),
+            Ok(Some((other, _))) => Err(ChildError::new(
+                ChildStep::Sync,
+                format!("unexpected message from the runtime: {other:?}"),
+            )),
+            Ok(None) => Err(ChildError::new(
+                ChildStep::Sync,
+                "the runtime exited before the container's cgroup was made",
+            )),
+            Err(e) => Err(sync_failure(format!("read from the runtime: {e}"), &e)),
         }
     }
 }
@@ -394,7 +434,7 @@ const CREATE_PHASE: [HookKind; 4] = [
 fn create_phase_hooks(
     config: &InitConfig,
     state_for_hooks: &mut Option<String>,
-) -> Result<(), String> {
+) -> Result<(), ChildError> {
     let spec_hooks = config.spec.hooks().as_ref();
     if CREATE_PHASE
         .iter()
@@ -405,17 +445,32 @@ fn create_phase_hooks(
     config
         .channel
         .send(&Message::RunHooks)
-        .map_err(|e| format!("ask for the createRuntime hooks: {e}"))?;
+        .map_err(|e| sync_failure(format!("ask for the createRuntime hooks: {e}"), &e))?;
     let state = match config.channel.recv() {
         Ok(Some(Message::HooksDone(state))) => state,
-        Ok(Some(other)) => return Err(format!("unexpected message from the runtime: {other:?}")),
-        Ok(None) => return Err("the runtime exited while running hooks".into()),
-        Err(e) => return Err(format!("read from the runtime: {e}")),
+        Ok(Some(other)) => {
+            return Err(ChildError::new(
+                ChildStep::Sync,
+                format!("unexpected message from the runtime: {other:?}"),
+            ))
+        }
+        Ok(None) => {
+            return Err(ChildError::new(
+                ChildStep::Sync,
+                "the runtime exited while running hooks",
+            ))
+        }
+        Err(e) => return Err(sync_failure(format!("read from the runtime: {e}"), &e)),
     };
     let create_hooks = hooks::hooks_of(spec_hooks, HookKind::CreateContainer);
     if !create_hooks.is_empty() {
-        nix::unistd::chdir(config.rootfs)
-            .map_err(|e| format!("chdir to the rootfs for createContainer hooks: {e}"))?;
+        nix::unistd::chdir(config.rootfs).map_err(|e| {
+            ChildError::new(
+                ChildStep::Hooks,
+                format!("chdir to the rootfs for createContainer hooks: {e}"),
+            )
+            .with_errno_of(&e)
+        })?;
         // The parent waits for them: if it dies (or gives up and kills
         // us), they are killed rather than left running.
         hooks::run_hooks_for_runtime(
@@ -424,7 +479,7 @@ fn create_phase_hooks(
             &state,
             config.channel.as_fd(),
         )
-        .map_err(|e| e.to_string())?;
+        .at(ChildStep::Hooks)?;
     }
     *state_for_hooks = Some(state);
     Ok(())
@@ -442,22 +497,39 @@ fn with_status(state: &str, status: &str) -> String {
 }
 
 /// Wait for the parent's go-ahead; `false` if the parent died first.
-fn wait_for_parent(channel: &Channel) -> Result<bool, String> {
+fn wait_for_parent(channel: &Channel) -> Result<bool, ChildError> {
     match channel.recv() {
         Ok(Some(Message::Proceed)) => Ok(true),
         Ok(None) => Ok(false),
-        Ok(Some(other)) => Err(format!("unexpected message from the runtime: {other:?}")),
-        Err(e) => Err(format!("read from the runtime: {e}")),
+        Ok(Some(other)) => Err(ChildError::new(
+            ChildStep::Sync,
+            format!("unexpected message from the runtime: {other:?}"),
+        )),
+        Err(e) => Err(sync_failure(format!("read from the runtime: {e}"), &e)),
     }
 }
 
-fn set_domainname(name: &str) -> Result<(), String> {
+/// A failure to talk to the runtime, with its errno.
+fn sync_failure(message: String, error: &std::io::Error) -> ChildError {
+    ChildError::new(ChildStep::Sync, message).with_errno_of(error)
+}
+
+/// A session of its own (no terminal to make the controlling one).
+fn setsid() -> Result<(), ChildError> {
+    nix::unistd::setsid()
+        .map(drop)
+        .map_err(|e| ChildError::new(ChildStep::Session, format!("setsid: {e}")).with_errno_of(&e))
+}
+
+fn set_domainname(name: &str) -> Result<(), ChildError> {
     // SAFETY: the pointer and length describe a live byte slice.
     if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } != 0 {
-        return Err(format!(
-            "set domainname {name:?}: {}",
-            std::io::Error::last_os_error()
-        ));
+        let e = std::io::Error::last_os_error();
+        return Err(ChildError::new(
+            ChildStep::Domainname,
+            format!("set domainname {name:?}: {e}"),
+        )
+        .with_errno_of(&e));
     }
     Ok(())
 }

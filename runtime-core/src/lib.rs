@@ -40,7 +40,8 @@
 //! let id = format!("doc-{}", std::process::id());
 //! # let _cleanup = Cleanup(root.clone(), id.clone());
 //! // The init will be this process's child: queue signals for the wait below.
-//! berth::foreground::prepare(false)?;
+//! // Until `_signals` is dropped (the end of this example).
+//! let _signals = berth::foreground::prepare(false)?;
 //! // Forks: call it from a single-threaded process.
 //! let mut container = berth::create(&CreateOptions::new(&root, &id, &bundle))?;
 //! assert_eq!(container.status(), Status::Created);
@@ -54,9 +55,9 @@
 //!
 //! // A process run in the container's pid namespace (exec joins it for its
 //! // child); this process's own namespace for children is put back after.
-//! let mut options = berth::exec::ExecOptions::default();
-//! options.process = berth::spec::load(&bundle)?.process().clone().unwrap_or_default();
-//! options.process.set_args(Some(vec!["true".into()]));
+//! // It is the container's process as create recorded it (user, env,
+//! // capabilities, seccomp, ...), running other arguments.
+//! let options = berth::exec::ExecOptions::for_container(&container, vec!["true".into()])?;
 //! let exec = berth::exec::exec(&container, &options)?;
 //! nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(exec.pid), None)?;
 //! let ns = |name: &str| std::fs::read_link(format!("/proc/self/ns/{name}"));
@@ -116,7 +117,10 @@
 //! [`Error`] has one variant per concern (the bundle's config, the state
 //! store, cgroups, namespaces, ...) wrapping that concern's own error, and
 //! one per refusal of the lifecycle (start a stopped container, delete a
-//! running one). Their messages are runc's where engines match on them.
+//! running one). Their messages are runc's where engines match on them. A
+//! failure inside the container's process while it sets itself up is
+//! [`Error::Init`] with a [`ChildError`]: the [`ChildStep`] that failed,
+//! the errno, the config field and the path.
 //!
 //! ```
 //! use berth::{CreateOptions, Error, StateError, SpecError};
@@ -139,13 +143,23 @@
 //!
 //! # Forking and threads
 //!
-//! [`create()`] and [`exec::exec`] fork (clone3) the container's process,
-//! which runs this program's code until it execs the user's program. Call
-//! them from a single-threaded process: a fork of a threaded one may
-//! deadlock on a lock another thread held. The child is made non-dumpable
+//! [`create()`], [`exec::exec`] and [`checkpoint::restore`] fork (clone3)
+//! the container's process, which runs this program's code until it execs
+//! the user's program. A fork of a threaded process may deadlock on a lock
+//! another thread held, so from a process with more than one thread they
+//! refuse with [`Error::Threaded`] before anything exists. A threaded
+//! program (a tokio one) starts a small single-threaded helper process
+//! first, which links this crate and creates and execs on its behalf, or
+//! runs the `berth` binary. The child is made non-dumpable
 //! before it enters the container's namespaces, so nothing in the container
 //! can open this program's binary through `/proc/<pid>/exe` and overwrite it
-//! (CVE-2019-5736).
+//! (CVE-2019-5736): the caller is non-dumpable for the fork and gets its
+//! flag back after it, unless
+//! [`leave_caller_non_dumpable`](CreateOptions::leave_caller_non_dumpable).
+//! Nothing else of the caller's changes unless it asks:
+//! [`foreground::prepare`]'s guard puts back the signal mask and the
+//! subreaper flag, and dying with the caller is an option of each call
+//! ([`CreateOptions::die_with_caller`]).
 //!
 //! The init is a child of the process that called [`create()`]. A process that
 //! stays alive should reap it when it exits, as
@@ -169,7 +183,9 @@
 pub(crate) mod affinity;
 #[allow(missing_docs)]
 pub(crate) mod barrier;
+mod caller_effects;
 mod cgroup_intent;
+mod child_error;
 // The fuzz targets (fuzz/) run create's checks on the parsed spec through
 // these four; not part of the API.
 #[doc(hidden)]
@@ -224,8 +240,10 @@ pub(crate) mod scheduling;
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod seccomp;
+mod single_thread;
 // SpecError's variants are described by their messages, which name the field.
 pub(crate) mod procfs;
+mod recorded_config;
 #[allow(missing_docs)]
 pub mod spec;
 pub mod state;
@@ -244,6 +262,7 @@ pub use state::{ContainerState, StateError, Status};
 pub use barrier::BarrierError;
 pub use cgroups::{CgroupError, ResourceError, StatsError};
 pub use cgroups::{OomCounter, Stats};
+pub use child_error::{ChildError, ChildStep};
 pub use hooks::HookError;
 pub use host_file::HostFileError;
 pub use lsm::LsmError;

@@ -198,7 +198,7 @@ fn setgroups_denied() -> bool {
     }
 }
 
-/// For a foreground `run` (`foreground::tie_containers_to_runtime`): SIGKILL
+/// For a foreground `run` (`CreateOptions::die_with_caller`): SIGKILL
 /// this process when the runtime dies. Set after the last change of ids or
 /// capabilities, which clears it (credentials(7)); an exec of a set-user-ID
 /// or file-capability program clears it again, as it does for runc.

@@ -18,7 +18,7 @@ pub enum Message {
     /// Init → parent: set up and about to block on the start barrier.
     Ready,
     /// Init → parent: setup failed, with the reason.
-    Failed(String),
+    Failed(crate::child_error::ChildError),
     /// Init → parent: the master of the container's terminal comes with this message.
     Console,
     /// Init → parent: mounts are in place; run the prestart and createRuntime hooks.
@@ -57,7 +57,8 @@ impl Message {
             }
             Message::Failed(reason) => {
                 let mut bytes = vec![FAILED];
-                bytes.extend_from_slice(reason.as_bytes());
+                // The receiver reads at most RECV_BUF bytes, the type byte included.
+                bytes.extend_from_slice(&reason.encode(RECV_BUF - 1));
                 bytes
             }
         }
@@ -74,9 +75,9 @@ impl Message {
             Some((&HOOKS_DONE, state)) => Ok(Message::HooksDone(
                 String::from_utf8_lossy(state).into_owned(),
             )),
-            Some((&FAILED, reason)) => Ok(Message::Failed(
-                String::from_utf8_lossy(reason).into_owned(),
-            )),
+            Some((&FAILED, reason)) => Ok(Message::Failed(crate::child_error::ChildError::decode(
+                reason,
+            ))),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "unknown message on the sync channel",
@@ -84,6 +85,9 @@ impl Message {
         }
     }
 }
+
+/// The longest message `recv_with_fds` reads.
+const RECV_BUF: usize = 8192;
 
 /// The most descriptors one message carries.
 pub const MAX_FDS: usize = 32;
@@ -177,7 +181,7 @@ impl Channel {
     /// The next message and the descriptors that came with it (at most
     /// `MAX_FDS`: one per cgroup hierarchy is the most ever sent).
     pub fn recv_with_fds(&self) -> io::Result<Option<(Message, Vec<OwnedFd>)>> {
-        let mut buf = vec![0u8; 8192];
+        let mut buf = vec![0u8; RECV_BUF];
         let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
         loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
@@ -222,15 +226,19 @@ impl Channel {
 mod tests {
     use super::*;
 
+    fn failure(message: &str) -> crate::child_error::ChildError {
+        crate::child_error::ChildError::new(crate::child_error::ChildStep::Rootfs, message)
+    }
+
     #[test]
     fn messages_cross_whole_and_eof_is_none() {
         let (a, b) = channel().unwrap();
-        a.send(&Message::Failed("mount /proc: EPERM".into()))
+        a.send(&Message::Failed(failure("mount /proc: EPERM")))
             .unwrap();
         b.send(&Message::Ready).unwrap();
         assert_eq!(
             b.recv().unwrap(),
-            Some(Message::Failed("mount /proc: EPERM".into()))
+            Some(Message::Failed(failure("mount /proc: EPERM")))
         );
         assert_eq!(a.recv().unwrap(), Some(Message::Ready));
         drop(a);
@@ -241,12 +249,12 @@ mod tests {
     fn a_side_that_closes_with_a_message_unread_is_still_heard() {
         let (parent, init) = channel().unwrap();
         parent.send(&Message::CgroupReady).unwrap();
-        init.send(&Message::Failed("mount /proc: not a directory".into()))
+        init.send(&Message::Failed(failure("mount /proc: not a directory")))
             .unwrap();
         drop(init);
         assert_eq!(
             parent.recv().unwrap(),
-            Some(Message::Failed("mount /proc: not a directory".into()))
+            Some(Message::Failed(failure("mount /proc: not a directory")))
         );
         assert_eq!(parent.recv().unwrap(), None);
     }

@@ -275,7 +275,7 @@ impl Container {
             None => OpenDir::open("image directory", &options.criu.image_path, false)?,
         };
         let record = self.record().clone();
-        let spec = crate::spec::load(&record.bundle)?;
+        let spec = self.config()?;
         let rootfs = std::fs::canonicalize(&record.rootfs).unwrap_or(record.rootfs.clone());
         let mut opts = base_opts(&options.criu, &images, &work, DUMP_LOG)?;
         let terminal = spec

@@ -58,7 +58,10 @@ fn unbind(root: Option<PathBuf>) {
 
 /// Restore the checkpoint in `options.criu.image_path` as container
 /// `options.id`, running (runc reports a restored container as running).
+///
+/// Refuses with [`Error::Threaded`] from a process with more than one thread.
 pub fn restore(options: &RestoreOptions) -> Result<Container> {
+    crate::single_thread::refuse_threaded()?;
     state::validate_id(&options.id)?;
     let bundle = std::path::absolute(&options.bundle).map_err(|source| Error::Bundle {
         path: options.bundle.clone(),
@@ -194,8 +197,12 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     let pid = undo
         .pid
         .ok_or_else(|| CheckpointError::Swrk("criu restored no process".into()))?;
-    let (_, pid_start_time) = state::process_stat(pid)
-        .ok_or_else(|| Error::Init("the restored init exited during restore".into()))?;
+    let (_, pid_start_time) = state::process_stat(pid).ok_or_else(|| {
+        Error::init(
+            crate::ChildStep::Sync,
+            "the restored init exited during restore",
+        )
+    })?;
     let record = Record {
         id: options.id.clone(),
         oci_version: spec.version().clone(),
@@ -222,7 +229,8 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     let dir = undo
         .dir
         .as_ref()
-        .ok_or(Error::Init("state directory lost".into()))?;
+        .ok_or(Error::init(crate::ChildStep::Other, "state directory lost"))?;
+    crate::recorded_config::record(dir.path(), &spec)?;
     dir.write(&record)?;
     if let Some(path) = &options.pid_file {
         crate::create::commit_pid_file(crate::create::stage_pid_file(path, pid)?)?;
@@ -234,7 +242,7 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     let dir = undo
         .dir
         .take()
-        .ok_or(Error::Init("state directory lost".into()))?;
+        .ok_or(Error::init(crate::ChildStep::Other, "state directory lost"))?;
     Ok(Container::from_parts(dir, record, None))
 }
 

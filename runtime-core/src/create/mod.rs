@@ -17,6 +17,7 @@ pub use options::CreateOptions;
 use undo::Undo;
 
 use crate::cgroups::{self, Cgroup};
+use crate::child_error::{ChildError, ChildStep};
 use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
@@ -36,11 +37,13 @@ use std::time::SystemTime;
 
 /// Create a container and leave its init blocked until `start`.
 ///
-/// Forks: call it from a single-threaded process. The child is made
+/// Forks: from a process with more than one thread it refuses with
+/// [`Error::Threaded`] before anything exists. The child is made
 /// non-dumpable before it enters the container's namespaces, so nothing in
 /// the container can open this binary through `/proc/<pid>/exe`
 /// (CVE-2019-5736); an embedding program is the binary in question.
 pub fn create(options: &CreateOptions) -> Result<Container> {
+    crate::single_thread::refuse_threaded()?;
     state::validate_id(&options.id)?;
     let bundle = std::path::absolute(&options.bundle).map_err(|source| Error::Bundle {
         path: options.bundle.clone(),
@@ -102,6 +105,9 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         .as_ref()
         .map(|d| d.path().to_path_buf())
         .unwrap_or_default();
+    // Recorded without the notify socket's mount and variable, which are
+    // the init's alone: an exec'd process never had NOTIFY_SOCKET.
+    let recorded_spec = options.notify_socket.then(|| spec.clone());
     if options.notify_socket {
         crate::notify::prepare(&mut spec, &dir_path)?;
     }
@@ -201,8 +207,11 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // is in those new namespaces yet, and a rootless container's root is an
     // ordinary user on the host, who cannot write the runtime's binary.
     let dumpable_until_mapped = namespaces.maps_written_unprivileged();
-    nix::sys::prctl::set_dumpable(dumpable_until_mapped)
-        .map_err(|e| Error::Init(format!("set non-dumpable: {e}")))?;
+    let dumpable = crate::caller_effects::DumpableForFork::set(
+        dumpable_until_mapped,
+        options.leave_caller_non_dumpable,
+    )?;
+    let caller_pidfd = crate::foreground::caller_pidfd(options.die_with_caller)?;
     // The init enters its cgroup itself (cgroups/entry.rs): no move by pid,
     // whose lock waits out an RCU grace period. A systemd scope is joined
     // below instead, once systemd has made it.
@@ -218,6 +227,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let pid = namespaces.clone_init(into_cgroup, pid_joined_late)?;
     if pid == 0 {
         drop(parent_end);
+        crate::foreground::die_with_caller_in_child(caller_pidfd);
         if let Some(dir) = undo.dir.as_mut() {
             dir.close_lock_in_child();
         }
@@ -244,6 +254,8 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         });
     }
     undo.init_pid = Some(pid);
+    drop(dumpable);
+    drop(caller_pidfd);
     fault::point("cloned");
     // Only the init may hold the barrier's read end: `start` detects a dead init by there being no reader.
     drop(barrier_fd);
@@ -307,7 +319,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     // files (inodes) is the slow part; the renames once the init is ready
     // are cheap, and until then no reader sees either.
     let (_, pid_start_time) = state::process_stat(pid)
-        .ok_or_else(|| Error::Init("the container init exited during setup".into()))?;
+        .ok_or_else(|| Error::init(ChildStep::Sync, "the container init exited during setup"))?;
     let mut record = Record {
         id: options.id.clone(),
         oci_version: spec.version().clone(),
@@ -331,8 +343,10 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let dir = undo
         .dir
         .as_ref()
-        .ok_or(Error::Init("state directory lost".into()))?;
+        .ok_or(Error::init(ChildStep::Other, "state directory lost"))?;
     dir.stage(&record)?;
+    // What exec and checkpoint read later, never the bundle (recorded_config.rs).
+    crate::recorded_config::record(dir.path(), recorded_spec.as_ref().unwrap_or(&spec))?;
     if let Some(path) = &options.pid_file {
         undo.pid_file = Some(stage_pid_file(path, pid)?);
     }
@@ -359,11 +373,17 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             }
             Some((Message::Failed(reason), _)) => return Err(Error::Init(reason)),
             Some((other, _)) => {
-                return Err(Error::Init(format!(
-                    "unexpected message from init: {other:?}"
-                )))
+                return Err(Error::init(
+                    ChildStep::Sync,
+                    format!("unexpected message from init: {other:?}"),
+                ))
             }
-            None => return Err(Error::Init("the container init exited during setup".into())),
+            None => {
+                return Err(Error::init(
+                    ChildStep::Sync,
+                    "the container init exited during setup",
+                ))
+            }
         }
     }
     // The process that runs the program: the init, or the one it forked
@@ -375,9 +395,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         match parent_end.recv() {
             Ok(Some(Message::Failed(reason))) => Error::Init(reason),
             _ => match (e, waitpid(Pid::from_raw(pid), None)) {
-                (Error::Init(what), Ok(status)) => {
-                    Error::Init(format!("{what} ({})", crate::waiter::describe_exit(status)))
-                }
+                (Error::Init(what), Ok(status)) => Error::Init(what.ended(status)),
                 (e, _) => e,
             },
         }
@@ -390,7 +408,10 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             record.pid = forked;
             record.pid_start_time = state::process_stat(forked)
                 .ok_or_else(|| {
-                    Error::Init("the container's process exited before create finished".into())
+                    Error::init(
+                        ChildStep::Sync,
+                        "the container's process exited before create finished",
+                    )
                 })?
                 .1;
             if let Some(dir) = undo.dir.as_ref() {
@@ -407,8 +428,10 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             forked
         }
     };
-    let console = crate::console::hand_over(options.console_socket.as_deref(), console)
-        .map_err(|e| Error::Init(e.to_string()))?;
+    let console =
+        crate::console::hand_over(options.console_socket.as_deref(), console).map_err(|e| {
+            Error::Init(ChildError::new(ChildStep::Console, e.to_string()).with_errno_of(&e))
+        })?;
     if let Some(socket) = &pidfd_socket {
         socket.send(pid, "standard")?;
     }
@@ -417,7 +440,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let dir = undo
         .dir
         .as_ref()
-        .ok_or(Error::Init("state directory lost".into()))?;
+        .ok_or(Error::init(ChildStep::Other, "state directory lost"))?;
     if let Some((path, before)) = &undo.host_rootfs {
         let now = host_mount::mount_id(path).map_err(|source| Error::HostMount {
             path: path.clone(),
@@ -451,14 +474,18 @@ fn read_report(report: std::os::fd::OwnedFd) -> Result<i32> {
     std::fs::File::from(report)
         .read_exact(&mut bytes)
         .map_err(|_| {
-            Error::Init("the container init exited before it reported its process".into())
+            Error::init(
+                ChildStep::Sync,
+                "the container init exited before it reported its process",
+            )
         })?;
     let pid = i32::from_ne_bytes(bytes);
     match pid == 0 || crate::namespaces::is_own_child(pid) {
         true => Ok(pid),
-        false => Err(Error::Init(format!(
-            "the init reported pid {pid}, not a child of the runtime"
-        ))),
+        false => Err(Error::init(
+            ChildStep::Sync,
+            format!("the init reported pid {pid}, not a child of the runtime"),
+        )),
     }
 }
 
@@ -533,8 +560,11 @@ fn hook_state(
 /// the init may not write its own once in a user namespace (its /proc files
 /// belong to the host's root), and what it execs inherits the value.
 fn set_oom_score_adj(pid: i32, value: i32) -> Result<()> {
-    std::fs::write(format!("/proc/{pid}/oom_score_adj"), value.to_string())
-        .map_err(|e| Error::Init(format!("set oom_score_adj to {value}: {e}")))
+    std::fs::write(format!("/proc/{pid}/oom_score_adj"), value.to_string()).map_err(|e| {
+        let failure = format!("set oom_score_adj to {value}: {e}");
+        let failure = ChildError::new(ChildStep::Process, failure).with_errno_of(&e);
+        Error::Init(failure.with_field("process.oomScoreAdj"))
+    })
 }
 
 /// runc's rules for when a terminal needs a console socket.

@@ -39,6 +39,16 @@ pub struct CreateOptions {
     /// The caller has a `NOTIFY_SOCKET`: give the container a socket at
     /// `/run/notify/notify.sock` for `start` to relay from (see [`crate::notify`]).
     pub notify_socket: bool,
+    /// The init dies (SIGKILL) when the caller does: a foreground `run`
+    /// that is killed leaves no container running with nobody to forward
+    /// its signals, reap it or delete it. For this create alone (a pidfd of
+    /// the caller, inherited by the init); a detaching caller must not ask.
+    pub die_with_caller: bool,
+    /// Keep the caller non-dumpable after the fork (dumpable for a
+    /// rootless container whose id maps the runtime writes), as `berth`
+    /// does; otherwise its dumpable flag is put back once the init is
+    /// cloned (see `caller_effects`).
+    pub leave_caller_non_dumpable: bool,
 }
 
 /// A builder over the fields, for callers that set a few of them: every
@@ -69,6 +79,18 @@ impl CreateOptions {
             bundle: bundle.into(),
             ..Default::default()
         }
+    }
+
+    /// See [`CreateOptions::die_with_caller`](#structfield.die_with_caller).
+    pub fn die_with_caller(mut self, die_with_caller: bool) -> CreateOptions {
+        self.die_with_caller = die_with_caller;
+        self
+    }
+
+    /// See [`CreateOptions::leave_caller_non_dumpable`](#structfield.leave_caller_non_dumpable).
+    pub fn leave_caller_non_dumpable(mut self, leave: bool) -> CreateOptions {
+        self.leave_caller_non_dumpable = leave;
+        self
     }
 
     /// See [`CreateOptions::pid_file`](#structfield.pid_file).

@@ -195,8 +195,13 @@ fn setup_and_exec(
         .namespaces
         .has_new(oci_spec::runtime::LinuxNamespaceType::Network)
     {
-        crate::net_devices::loopback_up()
-            .map_err(|e| format!("set the loopback device up: {e}"))?;
+        crate::net_devices::loopback_up().map_err(|e| {
+            ChildError::new(
+                ChildStep::Namespaces,
+                format!("set the loopback device up: {e}"),
+            )
+            .with_errno_of(&e)
+        })?;
     }
     if let Some(hostname) = config.spec.hostname() {
         nix::unistd::sethostname(hostname).map_err(|e| {

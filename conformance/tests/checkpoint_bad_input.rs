@@ -154,6 +154,79 @@ fn a_criu_that_fails_leaves_the_container_running_and_restores_nothing() {
     rt.kill_and_delete(&id, &bundle);
 }
 
+/// A "criu" that never answers, as a dump or a lazy-pages restore that
+/// hangs does, and asks the runtime (its parent) to stop after a second, as
+/// an engine's timeout or a user's ^C would. It gives up after 30 s, so a
+/// runtime that waits for it still returns.
+fn hanging_criu(dir: &Path) -> PathBuf {
+    let path = dir.join("criu-that-hangs");
+    fs::write(
+        &path,
+        "#!/bin/sh\n(sleep 1; kill -TERM $PPID) &\nexec sleep 30\n",
+    )
+    .expect("write stub");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod stub");
+    path
+}
+
+/// Whether a process runs `path` (the stub's `sleep` keeps its script's name in argv).
+fn runs(path: &Path) -> bool {
+    Command::new("pgrep")
+        .args(["-f", path.to_str().expect("utf-8 path")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn a_runtime_stopped_while_criu_hangs_stops_criu_and_undoes_the_request() {
+    let Some(criu) = criu_or_skip() else { return };
+    if !berth_only("runc dies of SIGTERM and leaves its criu running") {
+        return;
+    }
+    let rt = Runtime::new();
+    let (id, bundle, shared, images) = running_counter_with_images(&rt, &criu);
+    let stubs = HostDir::new();
+    let hung = hanging_criu(stubs.path());
+    let hung_str = hung.to_str().expect("utf-8 path");
+
+    let started = std::time::Instant::now();
+    let other_images = HostDir::new();
+    let err = checkpoint(&rt, hung_str, &id, other_images.path(), &[]).fails();
+    assert!(err.contains("SIGTERM"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "checkpoint waited for the hung criu"
+    );
+    assert!(!runs(&hung), "the hung criu outlived the checkpoint");
+    assert_still_running(&rt, &id, &shared);
+
+    let new_id = rt.new_id();
+    let started = std::time::Instant::now();
+    let err = restore(&rt, hung_str, &new_id, &bundle, images.path(), &[]).fails();
+    assert!(err.contains("SIGTERM"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "restore waited for the hung criu"
+    );
+    assert!(!runs(&hung), "the hung criu outlived the restore");
+    let state_dir = rt.root().join(&new_id);
+    assert!(
+        !state_dir.exists(),
+        "state dir {} left",
+        state_dir.display()
+    );
+    assert_eq!(
+        berth_conformance::cgroups_named(&new_id),
+        Vec::<PathBuf>::new()
+    );
+    assert_eq!(
+        berth_conformance::mounts_mentioning(&state_dir),
+        Vec::<String>::new()
+    );
+    assert_still_running(&rt, &id, &shared);
+    rt.kill_and_delete(&id, &bundle);
+}
+
 #[test]
 fn a_restore_criu_fails_midway_names_its_log_and_leaves_nothing() {
     let Some(criu) = criu_or_skip() else { return };

@@ -75,6 +75,10 @@ pub enum CheckpointError {
     /// A flag value CRIU cannot take.
     #[error("{0}")]
     Invalid(String),
+    /// The runtime was asked to stop (SIGTERM, SIGINT, SIGHUP) while CRIU
+    /// worked; CRIU was killed and the request undone.
+    #[error("{0}; criu was stopped")]
+    Stopped(String),
     /// A hook the restore runs failed.
     #[error("restore hook: {0}")]
     Hook(String),

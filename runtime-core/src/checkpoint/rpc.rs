@@ -15,6 +15,7 @@ use nix::sys::socket::{
     recvmsg, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
 };
 use std::io::IoSliceMut;
+use std::os::fd::AsFd;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -256,6 +257,17 @@ impl Swrk {
 
     /// One message, with the fd CRIU passed along (the orphan pts master).
     fn recv(&mut self) -> Result<(Response, Option<OwnedFd>), CheckpointError> {
+        // CRIU may never answer (a lazy-pages restore whose page server never
+        // comes, a hung dump): a stop request to the runtime ends it, so that
+        // the caller's undo runs instead of the runtime dying with CRIU, its
+        // mounts and the restored cgroup left behind.
+        if let Err(stopped) =
+            crate::stop_signals::wait_readable(self.sock.as_fd(), "CRIU worked on the request")
+        {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            return Err(CheckpointError::Stopped(stopped.to_string()));
+        }
         match self.recv_message() {
             Ok(got) => Ok(got),
             Err(CheckpointError::Swrk(what)) => Err(self.lost(what)),

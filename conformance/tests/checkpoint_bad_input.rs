@@ -155,26 +155,31 @@ fn a_criu_that_fails_leaves_the_container_running_and_restores_nothing() {
 }
 
 /// A "criu" that never answers, as a dump or a lazy-pages restore that
-/// hangs does, and asks the runtime (its parent) to stop after a second, as
-/// an engine's timeout or a user's ^C would. It gives up after 30 s, so a
-/// runtime that waits for it still returns.
-fn hanging_criu(dir: &Path) -> PathBuf {
-    let path = dir.join("criu-that-hangs");
+/// hangs does, and sends the runtime (its parent) `signal` after a second:
+/// TERM as an engine's timeout or a user's ^C would, KILL as an OOM killer
+/// would. It gives up after 30 s, so a runtime that waits for it still returns.
+fn hanging_criu(dir: &Path, signal: &str) -> PathBuf {
+    let path = dir.join(format!("criu-that-hangs-{signal}"));
     fs::write(
         &path,
-        "#!/bin/sh\n(sleep 1; kill -TERM $PPID) &\nexec sleep 30\n",
+        format!(
+            "#!/bin/sh\necho $$ >\"$0.pid\"\n(sleep 1; kill -{signal} $PPID) &\nexec sleep 30\n"
+        ),
     )
     .expect("write stub");
     fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod stub");
     path
 }
 
-/// Whether a process runs `path` (the stub's `sleep` keeps its script's name in argv).
+/// Whether the last process started from the stub at `path` still runs (it
+/// writes its pid to `path.pid`, then execs `sleep`); a zombie has ended.
 fn runs(path: &Path) -> bool {
-    Command::new("pgrep")
-        .args(["-f", path.to_str().expect("utf-8 path")])
-        .status()
-        .is_ok_and(|s| s.success())
+    let pid_file = format!("{}.pid", path.display());
+    let pid = fs::read_to_string(&pid_file).expect("the stub wrote its pid");
+    fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
 }
 
 #[test]
@@ -186,7 +191,7 @@ fn a_runtime_stopped_while_criu_hangs_stops_criu_and_undoes_the_request() {
     let rt = Runtime::new();
     let (id, bundle, shared, images) = running_counter_with_images(&rt, &criu);
     let stubs = HostDir::new();
-    let hung = hanging_criu(stubs.path());
+    let hung = hanging_criu(stubs.path(), "TERM");
     let hung_str = hung.to_str().expect("utf-8 path");
 
     let started = std::time::Instant::now();
@@ -210,6 +215,70 @@ fn a_runtime_stopped_while_criu_hangs_stops_criu_and_undoes_the_request() {
     );
     assert!(!runs(&hung), "the hung criu outlived the restore");
     let state_dir = rt.root().join(&new_id);
+    assert!(
+        !state_dir.exists(),
+        "state dir {} left",
+        state_dir.display()
+    );
+    assert_eq!(
+        berth_conformance::cgroups_named(&new_id),
+        Vec::<PathBuf>::new()
+    );
+    assert_eq!(
+        berth_conformance::mounts_mentioning(&state_dir),
+        Vec::<String>::new()
+    );
+    assert_still_running(&rt, &id, &shared);
+    rt.kill_and_delete(&id, &bundle);
+}
+
+/// A restore killed outright (nothing to catch) leaves what a killed create
+/// does: `delete --force` then removes its cgroup, the rootfs bind CRIU
+/// worked in, and its state directory.
+#[test]
+fn delete_force_cleans_up_after_a_killed_restore() {
+    let Some(criu) = criu_or_skip() else { return };
+    if !berth_only("runc's delete of a half-restored id has no cgroup plan to go by") {
+        return;
+    }
+    let rt = Runtime::new();
+    let (id, bundle, shared, images) = running_counter_with_images(&rt, &criu);
+    let stubs = HostDir::new();
+    let hung = hanging_criu(stubs.path(), "KILL");
+
+    let new_id = rt.new_id();
+    let out = restore(
+        &rt,
+        hung.to_str().expect("utf-8 path"),
+        &new_id,
+        &bundle,
+        images.path(),
+        &[],
+    );
+    assert!(
+        !out.success(),
+        "a killed restore succeeded: {}",
+        out.describe()
+    );
+    assert!(
+        runs(&hung),
+        "the stub criu did not outlive its killed runtime"
+    );
+    let state_dir = rt.root().join(&new_id);
+    assert!(
+        state_dir.exists(),
+        "the killed restore left nothing to clean up"
+    );
+    assert_ne!(
+        berth_conformance::cgroups_named(&new_id),
+        Vec::<PathBuf>::new()
+    );
+
+    rt.cmd(&["delete", "--force", &new_id]).ok();
+    assert!(
+        !runs(&hung),
+        "delete left the criu the restore put in its cgroup"
+    );
     assert!(
         !state_dir.exists(),
         "state dir {} left",

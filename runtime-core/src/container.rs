@@ -406,10 +406,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
     }
 }
 
-/// What a `create` killed before it wrote state.json left: the cgroup it
-/// recorded and whatever runs in it (its init, mid-setup or about to exit on
-/// its own), then the directory. The lock we hold proves that create is gone:
-/// it holds the lock until it has written the state or undone everything.
+/// What a `create` or `restore` killed before it wrote state.json left: the
+/// cgroup it recorded and whatever runs in it (its init, mid-setup or about to
+/// exit on its own; what CRIU restored), a restore's rootfs bind, then the
+/// directory. The lock we hold proves that create is gone: it holds the lock
+/// until it has written the state or undone everything.
 fn remove_unfinished(dir: &ContainerDir) -> Result<()> {
     if let Some(cgroup) = crate::cgroup_intent::read(dir.path()) {
         // Every hierarchy is asked: a create killed while moving its init in
@@ -431,6 +432,7 @@ fn remove_unfinished(dir: &ContainerDir) -> Result<()> {
         kill_and_wait(open_all(&victims), || {});
         cgroup.remove()?;
     }
+    crate::checkpoint::unbind_left_behind(dir.path());
     Ok(dir.remove()?)
 }
 
@@ -464,6 +466,19 @@ fn open_all(pids: &[i32]) -> Vec<Process> {
 /// [`kill_and_wait`] for the processes `pids` name now.
 pub(crate) fn kill_pids_and_wait(pids: &[i32]) {
     kill_and_wait(open_all(pids), || {});
+}
+
+/// What a failed create or restore leaves running in its cgroup (a hook's
+/// children, processes CRIU restored), killed and waited for. Only in a
+/// cgroup the container made: in anyone else's, those processes are not told
+/// apart from the owner's (docs/security.md, section 3).
+pub(crate) fn kill_what_runs_in_own(cgroup: &crate::cgroups::Cgroup) {
+    if !cgroup.is_own() {
+        return;
+    }
+    if let Ok(pids) = cgroup.pids() {
+        kill_pids_and_wait(&pids);
+    }
 }
 
 /// SIGKILL each process and wait until each has exited, through pidfds

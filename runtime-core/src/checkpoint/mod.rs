@@ -16,6 +16,7 @@ mod rpc;
 
 pub use options::{CgroupMode, CheckpointOptions, CriuOptions, RestoreOptions};
 pub use restore::restore;
+pub(crate) use restore::unbind_left_behind;
 
 use crate::container::Container;
 use crate::error::Error;

@@ -7,6 +7,7 @@
 
 use super::rpc::{Msg, ReqType, Swrk};
 use super::{base_opts, externals, CheckpointError, OpenDir, RestoreOptions, RESTORE_LOG};
+use crate::cgroup_intent;
 use crate::cgroups::{self, Cgroup};
 use crate::container::Container;
 use crate::error::{Error, Result};
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// The directory, inside the state directory, where the rootfs is bound for CRIU.
-const CRIU_ROOT: &str = "criu-root";
+pub(crate) const CRIU_ROOT: &str = "criu-root";
 
 /// What a failed restore must take back.
 #[derive(Default)]
@@ -37,9 +38,7 @@ impl Drop for Undo {
             let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
         }
         if let Some(cgroup) = self.cgroup.take() {
-            if let Ok(pids) = cgroup.pids() {
-                crate::container::kill_pids_and_wait(&pids);
-            }
+            crate::container::kill_what_runs_in_own(&cgroup);
             let _ = cgroup.remove();
         }
         unbind(self.bound_root.take());
@@ -51,8 +50,17 @@ impl Drop for Undo {
 
 fn unbind(root: Option<PathBuf>) {
     if let Some(root) = root {
-        let _ = umount2(&root, MntFlags::MNT_DETACH);
+        let _ = umount2(&root, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW);
         let _ = std::fs::remove_dir(&root);
+    }
+}
+
+/// The rootfs bind a restore killed midway left in state directory `dir`,
+/// for `delete` of a directory without state.json.
+pub(crate) fn unbind_left_behind(dir: &Path) {
+    let root = dir.join(CRIU_ROOT);
+    if root.is_dir() {
+        unbind(Some(root));
     }
 }
 
@@ -98,9 +106,20 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     let hierarchies = cgroups::hierarchies()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let mut cgroup = Cgroup::plan_in(&hierarchies, cgroups_path.as_deref(), &options.id)?;
+    // The plan `delete --force` goes by if this restore is killed, as a
+    // killed create's (cgroup_intent.rs).
+    let mut plan = cgroup_intent::for_cgroupfs(&cgroup);
+    cgroup_intent::record(&dir_path, &plan)?;
     let made = cgroup.make_in(&hierarchies, cgroups::Versions::All);
     undo.cgroup = Some(cgroup.clone());
     made?;
+    cgroup_intent::drop_found_dirs(
+        &dir_path,
+        &mut plan,
+        &cgroup,
+        &hierarchies,
+        cgroups::Versions::All,
+    )?;
     crate::create::set_limits(&cgroup, &spec)?;
 
     super::mountpoints::make(&spec, &bundle, &rootfs)?;

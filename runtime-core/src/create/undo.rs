@@ -48,12 +48,9 @@ impl Drop for Undo {
         // What the init started (a createContainer hook, its children) is
         // in the container's cgroup, and without a pid namespace of the
         // container's own it outlives the init and keeps the cgroup busy.
-        // Only in a cgroup the container made: in anyone else's, those
-        // processes are not told apart from the owner's (docs/security.md,
-        // section 3), and the hooks' own watchdog kills theirs.
-        let own = self.cgroup.as_ref().filter(|c| c.is_own());
-        if let Some(in_cgroup) = own.and_then(|c| c.pids().ok()) {
-            crate::container::kill_pids_and_wait(&in_cgroup);
+        // In anyone else's cgroup the hooks' own watchdog kills theirs.
+        if let Some(cgroup) = &self.cgroup {
+            crate::container::kill_what_runs_in_own(cgroup);
         }
         for pid in &pids {
             let _ = waitpid(Pid::from_raw(*pid), None);

@@ -503,16 +503,7 @@ fn load_filter(
     // The listener's descriptor must reach the parent: sendmsg is the one
     // syscall a notifying filter may not take from the runtime.
     if notify {
-        let fd = seccomp::listener_fd(filter).at(ChildStep::Seccomp)?;
-        channel
-            .send_with_fd(&Message::SeccompListener, Some(fd))
-            .map_err(|e| {
-                ChildError::new(
-                    ChildStep::Seccomp,
-                    format!("send the seccomp listener descriptor: {e}"),
-                )
-                .with_errno_of(&e)
-            })?;
+        channel.send_seccomp_listener(filter)?;
     }
     Ok(())
 }

@@ -270,17 +270,7 @@ fn setup_and_exec(
         .filter(|p| crate::seccomp::uses_notify(p).unwrap_or(false));
     if let (Some(filter), Some(_)) = (config.seccomp, notify_profile) {
         exec.load_seccomp(filter)?;
-        let fd = crate::seccomp::listener_fd(filter).at(ChildStep::Seccomp)?;
-        config
-            .channel
-            .send_with_fd(&Message::SeccompListener, Some(fd))
-            .map_err(|e| {
-                ChildError::new(
-                    ChildStep::Seccomp,
-                    format!("send the seccomp listener descriptor: {e}"),
-                )
-                .with_errno_of(&e)
-            })?;
+        config.channel.send_seccomp_listener(filter)?;
     }
     let seccomp_at_exec = config.seccomp.filter(|_| notify_profile.is_none());
     let start_hooks = hooks::hooks_of(config.spec.hooks().as_ref(), HookKind::StartContainer);

@@ -128,6 +128,24 @@ impl Channel {
     }
 
     /// Send `message` with `fds` attached as SCM_RIGHTS.
+    /// Send the listener descriptor of a notifying seccomp filter just
+    /// loaded (by the init, or exec's setup child) to the runtime.
+    pub(crate) fn send_seccomp_listener(
+        &self,
+        filter: &libseccomp::ScmpFilterContext,
+    ) -> Result<(), crate::child_error::ChildError> {
+        use crate::child_error::{AtStep, ChildError, ChildStep};
+        let fd = crate::seccomp::listener_fd(filter).at(ChildStep::Seccomp)?;
+        self.send_with_fd(&Message::SeccompListener, Some(fd))
+            .map_err(|e| {
+                ChildError::new(
+                    ChildStep::Seccomp,
+                    format!("send the seccomp listener descriptor: {e}"),
+                )
+                .with_errno_of(&e)
+            })
+    }
+
     pub fn send_with_fds(&self, message: &Message, fds: &[BorrowedFd]) -> io::Result<()> {
         let bytes = message.encode();
         let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();

@@ -82,6 +82,21 @@ pub struct JoinTarget {
     fd: OwnedFd,
 }
 
+impl JoinTarget {
+    /// The namespace file at `path`, opened now: joining later goes by this
+    /// descriptor, whatever the path comes to name.
+    fn open(kind: LinuxNamespaceType, path: PathBuf) -> Result<JoinTarget, NamespaceError> {
+        let fd = File::open(&path)
+            .map_err(|source| NamespaceError::Open {
+                kind: kind_name(kind),
+                path: path.clone(),
+                source,
+            })?
+            .into();
+        Ok(JoinTarget { kind, path, fd })
+    }
+}
+
 /// The namespace plan for one container.
 #[derive(Debug)]
 pub struct Namespaces {
@@ -213,18 +228,7 @@ impl Namespaces {
                         plan.clone_flags |= clone_flag(kind);
                     }
                 }
-                Some(path) => {
-                    let file = File::open(path).map_err(|source| NamespaceError::Open {
-                        kind: kind_name(kind),
-                        path: path.clone(),
-                        source,
-                    })?;
-                    plan.add_join(JoinTarget {
-                        kind,
-                        path: path.clone(),
-                        fd: file.into(),
-                    });
-                }
+                Some(path) => plan.add_join(JoinTarget::open(kind, path.clone())?),
             }
         }
         Ok(plan)
@@ -266,16 +270,7 @@ impl Namespaces {
             if ours == Some(theirs) {
                 continue;
             }
-            let file = File::open(&path).map_err(|source| NamespaceError::Open {
-                kind: kind_name(kind),
-                path: path.clone(),
-                source,
-            })?;
-            plan.add_join(JoinTarget {
-                kind,
-                path,
-                fd: file.into(),
-            });
+            plan.add_join(JoinTarget::open(kind, path)?);
         }
         Ok(plan)
     }

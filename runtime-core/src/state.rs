@@ -199,6 +199,44 @@ pub struct Record {
     pub memory_check_before_update: bool,
 }
 
+impl Record {
+    /// The record of a container `create` or `restore` just made from
+    /// `spec`: its version, annotations, hooks and memory check, created now
+    /// by this user, not paused, with a session keyring of its own.
+    pub(crate) fn made_from(
+        id: &str,
+        spec: &oci_spec::runtime::Spec,
+        (pid, pid_start_time): (i32, u64),
+        bundle: PathBuf,
+        rootfs: PathBuf,
+        cgroup: Cgroup,
+    ) -> Record {
+        Record {
+            id: id.to_string(),
+            oci_version: spec.version().clone(),
+            pid,
+            pid_start_time,
+            bundle,
+            rootfs,
+            created: rfc3339_nanos(SystemTime::now()),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            cgroup,
+            hooks: spec.hooks().clone(),
+            no_new_keyring: false,
+            paused: false,
+            host_rootfs_mount: None,
+            owner_uid: Some(nix::unistd::geteuid().as_raw()),
+            memory_check_before_update: spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref())
+                .and_then(|r| r.memory().as_ref())
+                .and_then(|m| m.check_before_update())
+                .unwrap_or(false),
+        }
+    }
+}
+
 /// The directory that holds every container's state.
 #[derive(Debug, Clone)]
 pub struct StateRoot {

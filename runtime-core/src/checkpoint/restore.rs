@@ -17,7 +17,6 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 /// The directory, inside the state directory, where the rootfs is bound for CRIU.
 pub(crate) const CRIU_ROOT: &str = "criu-root";
@@ -222,29 +221,14 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
             "the restored init exited during restore",
         )
     })?;
-    let record = Record {
-        id: options.id.clone(),
-        oci_version: spec.version().clone(),
-        pid,
-        pid_start_time,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: state::rfc3339_nanos(SystemTime::now()),
-        annotations: spec.annotations().clone().unwrap_or_default(),
+    let record = Record::made_from(
+        &options.id,
+        &spec,
+        (pid, pid_start_time),
+        bundle.clone(),
+        rootfs.clone(),
         cgroup,
-        hooks: spec.hooks().clone(),
-        no_new_keyring: false,
-        paused: false,
-        host_rootfs_mount: None,
-        owner_uid: Some(nix::unistd::geteuid().as_raw()),
-        memory_check_before_update: spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.resources().as_ref())
-            .and_then(|r| r.memory().as_ref())
-            .and_then(|m| m.check_before_update())
-            .unwrap_or(false),
-    };
+    );
     let dir = undo
         .dir
         .as_ref()

@@ -33,7 +33,6 @@ use crate::{barrier, cgroup_intent, fault, seccomp, spec};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use std::path::Path;
-use std::time::SystemTime;
 
 /// Create a container and leave its init blocked until `start`.
 ///
@@ -321,24 +320,15 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     let (_, pid_start_time) = state::process_stat(pid)
         .ok_or_else(|| Error::init(ChildStep::Sync, "the container init exited during setup"))?;
     let mut record = Record {
-        id: options.id.clone(),
-        oci_version: spec.version().clone(),
-        pid,
-        pid_start_time,
-        bundle,
-        rootfs,
-        created: state::rfc3339_nanos(SystemTime::now()),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup,
-        hooks: spec.hooks().clone(),
         no_new_keyring: options.no_new_keyring,
-        paused: false,
-        host_rootfs_mount: None,
-        owner_uid: Some(nix::unistd::geteuid().as_raw()),
-        memory_check_before_update: resources
-            .and_then(|r| r.memory().as_ref())
-            .and_then(|m| m.check_before_update())
-            .unwrap_or(false),
+        ..Record::made_from(
+            &options.id,
+            &spec,
+            (pid, pid_start_time),
+            bundle,
+            rootfs,
+            cgroup,
+        )
     };
     let dir = undo
         .dir

@@ -268,30 +268,9 @@ impl Drop for Containerd {
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let _ = child.wait();
         }
-        // Shims outlive containerd by design; ours are named by our socket.
-        for shim in processes_with_args(&["-address", &self.socket]) {
-            if let Some(pid) = shim
-                .split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<i32>().ok())
-            {
-                // SAFETY: kill(2) on a shim this test's containerd started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        // The namespace's cgroup parents, if the runtime left them, and what a failed
-        // test left in them (rmdir only removes a cgroup without processes).
-        for dir in cgroups_named(&self.namespace) {
-            if let Ok(entries) = fs::read_dir(&dir) {
-                for entry in entries
-                    .flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                {
-                    let _ = fs::remove_dir(entry.path());
-                }
-            }
-            let _ = fs::remove_dir(dir);
-        }
+        crate::engine::kill_shims_of(&self.socket);
+        // The namespace's cgroup parents, if the runtime left them.
+        crate::engine::remove_cgroup_parent(&self.namespace);
         remove_scratch(&self.dir);
     }
 }

@@ -461,17 +461,7 @@ impl Drop for Cri {
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let _ = child.wait();
         }
-        // Shims outlive containerd by design; ours are named by our socket.
-        for shim in processes_with_args(&["-address", &self.socket]) {
-            if let Some(pid) = shim
-                .split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<i32>().ok())
-            {
-                // SAFETY: kill(2) on a shim this test's containerd started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
+        crate::engine::kill_shims_of(&self.socket);
         for socket in shim_sockets {
             let _ = fs::remove_file(socket);
         }

@@ -451,19 +451,7 @@ impl Drop for Docker {
             // SAFETY: kill(2) on a containerd or shim this test's dockerd started.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
-        // The cgroup parent, and what a failed test left in it (rmdir only removes a
-        // cgroup without processes).
-        for dir in cgroups_named(&self.cgroup_parent) {
-            if let Ok(entries) = fs::read_dir(&dir) {
-                for entry in entries
-                    .flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                {
-                    let _ = fs::remove_dir(entry.path());
-                }
-            }
-            let _ = fs::remove_dir(dir);
-        }
+        crate::engine::remove_cgroup_parent(&self.cgroup_parent);
         remove_scratch(&self.dir);
     }
 }

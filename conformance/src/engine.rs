@@ -107,6 +107,37 @@ fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
+/// SIGKILL the containerd shims serving `socket`: shims outlive their
+/// containerd by design, and a test's are named by its socket.
+pub(crate) fn kill_shims_of(socket: &str) {
+    for shim in processes_with_args(&["-address", socket]) {
+        if let Some(pid) = shim
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            // SAFETY: kill(2) on a shim this test's containerd started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Remove the cgroup parent `name` in every hierarchy, with the cgroups a
+/// failed test left in it (rmdir only removes a cgroup without processes).
+pub(crate) fn remove_cgroup_parent(name: &str) {
+    for dir in crate::cgroups_named(name) {
+        if let Ok(entries) = fs::read_dir(&dir) {
+            for entry in entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            {
+                let _ = fs::remove_dir(entry.path());
+            }
+        }
+        let _ = fs::remove_dir(dir);
+    }
+}
+
 /// Pids of live processes whose command line has every one of `words` as an argument.
 pub fn processes_with_args(words: &[&str]) -> Vec<String> {
     let mut found = Vec::new();

@@ -178,98 +178,67 @@
 
 #![warn(missing_docs)]
 
-// Internal, but each has an error type `Error` wraps (re-exported below),
-// whose variants are described by their messages.
-pub(crate) mod affinity;
-#[allow(missing_docs)]
-pub(crate) mod barrier;
-mod caller_effects;
-mod cgroup_intent;
-mod child_error;
-// The fuzz targets (fuzz/) run create's checks on the parsed spec through
-// these four; not part of the API.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod capabilities;
+// The layout is the architecture (docs/architecture.md, "Layout"): each
+// group may use the groups below it, never one above, which
+// `scripts/check-layers` checks. Top to bottom:
+//   lifecycle  the calls a caller makes (create, the Container handle, exec,
+//              checkpoint, events, foreground) and the crate's `Error`
+//   init       the container's side of create and exec: init, waiter,
+//              the sync channel, the child's structured errors
+//   hooks      running the config's hooks
+//   state      what lives between calls: the state directory, the start
+//              barrier, the cgroup plan, the recorded config, list
+//   process    the process's settings: capabilities, seccomp, rlimits,
+//              scheduling, affinity, memory policy, keyring, console
+//   isolation  namespaces, the root filesystem, network devices, LSM labels
+//   cgroups    cgroup drivers, resources, stats, freezer, devices
+//   spec       config.json: loading, validation, runc's default
+//   sys        thin syscall wrappers and host facts (pidfds, openat2 and the
+//              mount API, host files, procfs, stop signals, fault points)
 // Plumbing for the CLI (and `Error`'s cgroup variants); an embedder gets its
 // types through the re-exports below.
 #[doc(hidden)]
 pub mod cgroups;
 #[allow(missing_docs)]
-pub mod checkpoint;
-#[doc(hidden)]
-pub mod console;
-pub mod container;
-mod container_processes;
-pub mod create;
-pub mod error;
-pub mod events;
-pub mod exec;
-pub mod fault;
-pub mod features;
-pub mod foreground;
-#[allow(missing_docs)]
 pub(crate) mod hooks;
-// The CLI opens `--log` and writes `spec`'s config.json through it.
-#[doc(hidden)]
-pub mod host_file;
-// The CLI's `--rootless auto` and the state directory ask it too.
-pub mod host_userns;
-mod init;
-mod keyring;
-mod list;
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod lsm;
-#[allow(missing_docs)]
-pub(crate) mod memory_policy;
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod namespaces;
-#[allow(missing_docs)]
-pub(crate) mod net_devices;
-pub mod notify;
-#[allow(missing_docs)]
-pub(crate) mod pidfd;
+pub(crate) mod init;
+pub(crate) mod isolation;
+pub(crate) mod lifecycle;
 pub(crate) mod process;
-// Its re-exports of the fd-based mount calls are used by other modules' tests.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod rootfs;
-pub(crate) mod scheduling;
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod seccomp;
-mod single_thread;
-// SpecError's variants are described by their messages, which name the field.
-pub(crate) mod procfs;
-mod recorded_config;
 #[allow(missing_docs)]
 pub mod spec;
 pub mod state;
-pub(crate) mod stop_signals;
-pub(crate) mod sync;
-#[allow(missing_docs)]
-pub(crate) mod waiter;
+pub(crate) mod sys;
 
-pub use container::Container;
-pub use create::{create, CreateOptions};
-pub use error::{Error, Result};
+pub use lifecycle::{
+    checkpoint, container, create, error, events, exec, features, foreground, notify,
+};
+pub use sys::{fault, host_userns};
+// The CLI's and the fuzzer's way in; not part of the API.
+#[doc(hidden)]
+pub use isolation::{lsm, namespaces, rootfs};
+pub use lifecycle::container::Container;
+pub use lifecycle::create::{create, CreateOptions};
+pub use lifecycle::error::{Error, Result};
+#[doc(hidden)]
+pub use process::{capabilities, console, seccomp};
 pub use spec::SpecError;
 pub use state::{ContainerState, StateError, Status};
+#[doc(hidden)]
+pub use sys::host_file;
 
-/// The errors [`Error`] wraps, so that a caller can name and match them.
-pub use barrier::BarrierError;
 pub use cgroups::{CgroupError, ResourceError, StatsError};
 pub use cgroups::{OomCounter, Stats};
-pub use child_error::{ChildError, ChildStep};
 pub use hooks::HookError;
-pub use host_file::HostFileError;
-pub use lsm::LsmError;
-pub use memory_policy::MemoryPolicyError;
-pub use namespaces::NamespaceError;
-pub use net_devices::NetDeviceError;
-pub use notify::{NotifyError, NotifyRelay};
-pub use pidfd::PidfdError;
-pub use rootfs::RootfsError;
-pub use seccomp::SeccompError;
+pub use init::child_error::{ChildError, ChildStep};
+pub use isolation::lsm::LsmError;
+pub use isolation::namespaces::NamespaceError;
+pub use isolation::net_devices::NetDeviceError;
+pub use isolation::rootfs::RootfsError;
+pub use lifecycle::notify::{NotifyError, NotifyRelay};
+pub use process::memory_policy::MemoryPolicyError;
+pub use process::seccomp::SeccompError;
+/// The errors [`Error`] wraps, so that a caller can name and match them.
+pub use state::barrier::BarrierError;
+pub use sys::host_file::HostFileError;
+pub use sys::pidfd::PidfdError;

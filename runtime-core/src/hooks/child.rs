@@ -40,7 +40,7 @@ impl HookProcess {
         if let Some(group) = &group {
             cmd.process_group(group.pgid());
         }
-        crate::process::with_default_signals(&mut cmd);
+        crate::sys::default_signals::with_default_signals(&mut cmd);
         // SAFETY: getpid is async-signal-safe; it runs before the fork.
         let starter = unsafe { libc::getpid() };
         // SAFETY: the closure makes raw, async-signal-safe syscalls only.

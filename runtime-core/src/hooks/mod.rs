@@ -21,7 +21,7 @@ mod supervise;
 #[cfg(test)]
 mod tests;
 
-use crate::stop_signals::{self, StopSignals};
+use crate::sys::stop_signals::{self, StopSignals};
 use child::HookProcess;
 use oci_spec::runtime::{Hook, Hooks};
 use std::io;

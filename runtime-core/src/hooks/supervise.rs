@@ -8,7 +8,7 @@
 //! never exits is still killed at its timeout or at a stop signal.
 
 use super::child::HookProcess;
-use crate::stop_signals::StopSignals;
+use crate::sys::stop_signals::StopSignals;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -289,5 +289,5 @@ pub(super) fn sigpipe_pending() -> bool {
 fn pidfd_of(child: &Child) -> io::Result<OwnedFd> {
     let pid = libc::pid_t::try_from(child.id())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    crate::pidfd::open(pid)
+    crate::sys::pidfd::open(pid)
 }

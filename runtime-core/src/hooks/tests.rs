@@ -501,7 +501,7 @@ fn a_stop_signal_ends_a_list_of_warning_hooks() {
 fn a_hang_up_of_the_runtime_kills_the_init_side_hook() {
     let dir = TestDir::new("hooks-hang-up");
     let (leader, child) = (dir.path().join("leader"), dir.path().join("child"));
-    let (runtime_end, init_end) = crate::sync::channel().expect("socketpair");
+    let (runtime_end, init_end) = crate::init::sync::channel().expect("socketpair");
     let ready = leader.clone();
     let closer = std::thread::spawn(move || {
         wait_for_file(&ready);

@@ -16,6 +16,7 @@ mod validate;
 pub use default::default_spec;
 pub use names::{KNOWN_CAPABILITIES, KNOWN_RLIMITS};
 pub use normalise::{anchor_mount_destinations, drop_pids_without_limit};
+pub(crate) use validate::exec_cpu_affinity_sets;
 pub use validate::{validate, validate_process, validate_with, FilesystemProbe};
 
 /// The runtime-spec version Berth writes and claims to support.

@@ -1,5 +1,6 @@
 //! The checks a spec must pass before any container state is created, so a
 //! bad config fails before a cgroup or namespace exists to clean up.
+use crate::sys::cpu_set::CpuSet;
 use std::collections::HashSet;
 use std::io;
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::path::Path;
 use oci_spec::runtime::{Hook, LinuxDeviceType, LinuxNamespaceType, Process, Spec};
 use serde_json::Value;
 
-use crate::rootfs::FsContext;
+use crate::sys::mount_api::FsContext;
 
 use super::names::{KNOWN_CAPABILITIES, KNOWN_RLIMITS};
 use super::{rootfs_path, SpecError};
@@ -141,7 +142,7 @@ pub fn validate_process(process: &Process) -> Result<(), SpecError> {
     {
         return unchanged(format!("process.user.additionalGids[{index}]"));
     }
-    crate::affinity::ExecAffinity::of(process)?;
+    exec_cpu_affinity_sets(process)?;
     let mut seen = HashSet::new();
     for (index, rlimit) in process.rlimits().iter().flatten().enumerate() {
         let name = serde_name(&rlimit.typ());
@@ -554,6 +555,34 @@ pub(super) fn check_device_numbers_given(raw: &Value) -> Result<(), SpecError> {
 /// through a backward range or a CPU number no mask can hold).
 /// `process` points at the process object ("/process" in config.json, ""
 /// in a process.json).
+/// `process.execCPUAffinity`'s two lists as CPU sets (`initial`, `final`);
+/// an empty or missing list is none (the spec: "if omitted or empty"), a
+/// bad one is named.
+pub(crate) fn exec_cpu_affinity_sets(
+    process: &oci_spec::runtime::Process,
+) -> Result<(Option<CpuSet>, Option<CpuSet>), SpecError> {
+    let Some(affinity) = process.exec_cpu_affinity() else {
+        return Ok((None, None));
+    };
+    let parse = |field: &'static str, value: &Option<String>| {
+        let value = value.as_deref().unwrap_or("");
+        if value.is_empty() {
+            return Ok(None);
+        }
+        CpuSet::parse(value)
+            .map(Some)
+            .map_err(|reason| SpecError::ExecCpuAffinity {
+                field,
+                value: value.to_owned(),
+                reason,
+            })
+    };
+    Ok((
+        parse("initial", affinity.initial())?,
+        parse("final", affinity.cpu_affinity_final())?,
+    ))
+}
+
 pub(super) fn check_exec_cpu_affinity(raw: &Value, process: &str) -> Result<(), SpecError> {
     for field in ["initial", "final"] {
         let pointer = format!("{process}/execCPUAffinity/{field}");
@@ -563,7 +592,7 @@ pub(super) fn check_exec_cpu_affinity(raw: &Value, process: &str) -> Result<(), 
         if list.is_empty() {
             continue;
         }
-        crate::affinity::CpuSet::parse(list).map_err(|reason| SpecError::ExecCpuAffinity {
+        crate::sys::cpu_set::CpuSet::parse(list).map_err(|reason| SpecError::ExecCpuAffinity {
             field,
             value: list.clone(),
             reason,

@@ -24,7 +24,7 @@ const BUS_TIMEOUT: Duration = Duration::from_secs(30);
 /// it is root in a user namespace of its own (rootless podman runs the
 /// runtime so), as runc decides.
 pub fn user_manager() -> bool {
-    !nix::unistd::geteuid().is_root() || crate::host_userns::running_in_user_namespace()
+    !nix::unistd::geteuid().is_root() || crate::sys::host_userns::running_in_user_namespace()
 }
 
 fn own_uid_map() -> String {

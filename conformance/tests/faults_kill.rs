@@ -1,4 +1,4 @@
-//! `berth create` killed with SIGKILL at each step of its setup (issue 9):
+//! `berth create` killed with SIGKILL at each step of its setup:
 //! `list` and `state` never show a half-written container (absent, or a
 //! well-formed state with a valid status), `delete --force` succeeds, and
 //! then nothing is left: no state dir, cgroup, mount or process.

@@ -1,4 +1,4 @@
-//! Hostile rootfs trees and ids (issue 9): symlink loops and escapes on mount
+//! Hostile rootfs trees and ids: symlink loops and escapes on mount
 //! destinations, masked and read-only paths and devices; a thousand mounts;
 //! device nodes, fifos and sockets where the runtime puts its own; /proc
 //! planted as a symlink or a file; container ids of every odd shape. Every

@@ -63,7 +63,7 @@ impl PidDir {
     }
 }
 
-/// Class 2 of the security issue: a symlink planted at `.<name>`, where the pid file is
+/// docs/security.md, section "2 and 5": a symlink planted at `.<name>`, where the pid file is
 /// staged before its rename, is neither written through nor replaced; create, run and
 /// exec fail naming it (runc: "open .../.pid: file exists") and leave nothing behind.
 #[test]
@@ -254,9 +254,10 @@ fn spec_does_not_write_through_a_symlinked_config_berth_only() {
     assert!(!elsewhere.exists(), "spec wrote through the symlink");
 }
 
-/// Class 5: under a `--root` made beforehand with mode 755, the files in a container's
-/// state directory are the owner's alone (0600, from their creation, as runc's
-/// state.json), also once rewritten (pause and resume rewrite state.json).
+/// The state files (docs/security.md, section "2 and 5"): under a `--root` made beforehand
+/// with mode 755, the files in a container's state directory are the owner's alone (0600,
+/// from their creation, as runc's state.json), also once rewritten (pause and resume
+/// rewrite state.json).
 #[test]
 fn state_files_are_private_under_a_world_readable_root() {
     let bundle = Bundle::sleeper();

@@ -1,4 +1,4 @@
-//! Issue 16, class 1 (CVE-2019-5736 and its siblings): a container holding
+//! docs/security.md, section 1 (CVE-2019-5736 and its siblings): a container holding
 //! CAP_SYS_PTRACE over the host's user namespace (no user namespace of its
 //! own) passes every ptrace check, non-dumpable or not. A racer inside it
 //! (testdata/racer.c) polls /proc for every process it can see and reports

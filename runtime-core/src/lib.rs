@@ -46,8 +46,9 @@
 //! let mut container = berth::create(&CreateOptions::new(&root, &id, &bundle))?;
 //! assert_eq!(container.status(), Status::Created);
 //!
-//! // Handles take the container's lock per call: a second one can act
-//! // while the first lives.
+//! // A handle takes the container's lock only for each change it makes
+//! // (start, pause, resume, update, delete): a second one can act while
+//! // the first lives.
 //! let mut other = Container::load(&root, &id)?;
 //! other.pause()?;
 //! assert_eq!(container.status(), Status::Paused);
@@ -168,10 +169,12 @@
 //! to its subreaper or to pid 1, as `berth create` does.
 //!
 //! A [`Container`] handle does not hold the container's lock between calls:
-//! each change takes it for its own duration, so several handles (and other
-//! processes) can act on one container in turn. [`create()`] and
-//! [`exec::exec`] may join a pid or time namespace for their child; the
-//! caller's own namespaces *for children* are put back afterwards.
+//! [`create()`] releases it before it returns, each change (`start`, `pause`,
+//! `resume`, `update`, `checkpoint`, `delete`) takes it for its own duration,
+//! and reads and `kill` take none, so several handles (and other processes)
+//! can act on one container in turn. [`create()`] and [`exec::exec`] may join
+//! a pid or time namespace for their child; the caller's own namespaces *for
+//! children* are put back afterwards.
 //! docs/architecture.md ("The library API") has the whole list.
 //!
 //! [OCI runtime spec]: https://github.com/opencontainers/runtime-spec/blob/main/runtime.md

@@ -14,11 +14,11 @@ use std::path::Path;
 
 /// A container with a state record (created, running, paused or stopped).
 ///
-/// Each change (`start`, `pause`, `resume`, `update`, `delete`) takes the
-/// container's lock (a `flock` on its state directory) for its own duration,
-/// so two commands on one container never interleave; between calls a handle
-/// holds no lock, and other handles, in this process or another, take turns.
-/// Reading (`state`, `status`, `pids`, `stats`) and `kill` take no lock.
+/// Each change (`start`, `pause`, `resume`, `update`, `checkpoint`, `delete`)
+/// takes the container's lock (a `flock` on its state directory) for its own
+/// duration, so two commands on one container never interleave; between calls
+/// a handle holds no lock, and other handles, in this process or another, take
+/// turns. Reading (`state`, `status`, `pids`, `stats`) and `kill` take no lock.
 #[derive(Debug)]
 pub struct Container {
     dir: ContainerDir,

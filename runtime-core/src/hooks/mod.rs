@@ -13,7 +13,7 @@
 //! A hook never outlives the operation that ran it unless it finished by
 //! itself (`child.rs`): it starts with clean signal state in a process group
 //! of its own, which is SIGKILLed at its timeout, when the runtime is told to
-//! stop (SIGTERM, SIGINT, SIGHUP: `stop_signals.rs`), when the runtime that
+//! stop (SIGTERM, SIGINT, SIGHUP: `sys/stop_signals.rs`), when the runtime that
 //! asked for it hangs up, and, by a watchdog, when the runtime dies.
 
 mod child;

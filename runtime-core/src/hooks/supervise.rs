@@ -27,7 +27,7 @@ const DRAIN_LIMIT: usize = 1 << 20;
 /// What ends the wait besides the hook's exit and its timeout.
 #[derive(Clone, Copy, Default)]
 pub(super) struct Watch<'a> {
-    /// Stop signals to the runtime (stop_signals.rs).
+    /// Stop signals to the runtime (sys/stop_signals.rs).
     pub(super) stop: Option<&'a StopSignals>,
     /// A descriptor whose hang-up means the runtime that asked for the hook
     /// is gone (the init's end of its channel to the parent).

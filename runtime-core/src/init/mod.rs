@@ -165,7 +165,7 @@ fn setup_and_exec(
     })?;
     cgroup_join.enter()?;
     // In every cgroup now: not the caller's pinned CPUs, but all the
-    // cgroup's cpuset allows (execCPUAffinity is not the init's; affinity.rs).
+    // cgroup's cpuset allows (execCPUAffinity is not the init's; process/affinity.rs).
     crate::process::affinity::reset().at_text(ChildStep::Affinity)?;
     if let Some(policy) = config.memory_policy {
         policy.apply().at_text(ChildStep::MemoryPolicy)?;
@@ -392,7 +392,7 @@ fn report_and_wait(config: &InitConfig, terminal: bool) -> Result<bool, ChildErr
 }
 
 /// The init's way into the v1 cgroup directories the parent makes while it
-/// sets up (create/mod.rs): their `tasks` files come with `CgroupReady`, read at
+/// sets up (lifecycle/create/mod.rs): their `tasks` files come with `CgroupReady`, read at
 /// the first step that needs the cgroup: binding it into the container, the
 /// hooks, or at the latest when the mounts are done, before anything that
 /// runs the container's code.

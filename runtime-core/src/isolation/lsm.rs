@@ -3,7 +3,7 @@
 //!
 //! Both are set by writing the process's `attr/.../exec` file, which the
 //! kernel applies at the next execve. The write goes through a private
-//! procfs (see procfs.rs): the container's /proc may be a trap.
+//! procfs (see sys/procfs.rs): the container's /proc may be a trap.
 //! A host without the LSM gets a clear error, never a silently unconfined
 //! container.
 

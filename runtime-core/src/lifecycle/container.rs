@@ -202,7 +202,7 @@ impl Container {
     fn kill_all(&self, signal: i32, status: Status) -> Result<()> {
         if !self.record.cgroup.is_own() {
             // Only the container's own processes: the cgroup's others are
-            // someone else's (container_processes.rs), and so is its freezer.
+            // someone else's (lifecycle/container_processes.rs), and so is its freezer.
             for process in container_processes::in_shared_cgroup(&self.record)? {
                 process.signal(signal).map_err(|source| Error::Signal {
                     signal,
@@ -360,7 +360,7 @@ impl Container {
             });
         } else {
             // A cgroup the container did not make: its own processes only
-            // (container_processes.rs), and the directories stay (`remove`
+            // (lifecycle/container_processes.rs), and the directories stay (`remove`
             // takes only what create made).
             kill_and_wait(container_processes::in_shared_cgroup(&self.record)?, || {});
         }

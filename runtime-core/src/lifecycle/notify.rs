@@ -265,7 +265,7 @@ impl NotifyRelay {
 }
 
 /// A datagram socket connected to the caller's `NOTIFY_SOCKET`: a path,
-/// reached as the other caller paths are (host_file.rs), or `@name`.
+/// reached as the other caller paths are (sys/host_file.rs), or `@name`.
 fn connect_host(host: &str) -> Result<OwnedFd, NotifyError> {
     let Some(name) = host.strip_prefix('@') else {
         return Ok(host_file::connect_unix_datagram(Path::new(&host))?);

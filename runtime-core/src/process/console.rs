@@ -172,7 +172,7 @@ pub fn send_to_socket(path: &Path, master: BorrowedFd) -> Result<(), ConsoleErro
         path: path.to_path_buf(),
         source,
     };
-    // Not through a symlink someone else planted (host_file.rs).
+    // Not through a symlink someone else planted (sys/host_file.rs).
     let sock = crate::sys::host_file::connect_unix(path).map_err(ConsoleError::SocketPath)?;
     let fds = [master.as_raw_fd()];
     let payload = b"/dev/ptmx";

@@ -426,7 +426,7 @@ fn send_to_listener(path: &Path, message: &str, fd: BorrowedFd) -> Result<(), Se
         path: path.to_path_buf(),
         source,
     };
-    // Not through a symlink someone else planted (host_file.rs).
+    // Not through a symlink someone else planted (sys/host_file.rs).
     let stream = crate::sys::host_file::connect_unix(path).map_err(SeccompError::ListenerPath)?;
     let fds = [fd.as_raw_fd()];
     let cmsgs = [ControlMessage::ScmRights(&fds)];

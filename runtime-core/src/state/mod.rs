@@ -189,11 +189,11 @@ pub struct Record {
     #[serde(default)]
     pub no_new_keyring: bool,
     /// Set by `pause` before it freezes and cleared by `resume` after it
-    /// thaws, so `list` reads the freezer only for these (see list.rs).
+    /// thaws, so `list` reads the freezer only for these (see state/list.rs).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
     /// Without a mount namespace of its own, the id of the rootfs bind the
-    /// init made in the host's (rootfs/host_mount.rs), for `delete` to detach.
+    /// init made in the host's (isolation/rootfs/host_mount.rs), for `delete` to detach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_rootfs_mount: Option<u64>,
     /// The creator's effective uid, which owns the state directory: `list`'s owner column.

@@ -1,4 +1,4 @@
-//! Unit tests of state.rs: ids, the record, the state dir and its lock.
+//! Unit tests of state/mod.rs: ids, the record, the state dir and its lock.
 
 use super::*;
 use std::time::Duration;

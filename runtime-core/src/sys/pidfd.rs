@@ -46,7 +46,7 @@ pub struct PidfdSocket {
 impl PidfdSocket {
     pub fn connect(path: &Path) -> Result<PidfdSocket, PidfdError> {
         open(std::process::id() as i32).map_err(PidfdError::Unsupported)?;
-        // Not through a symlink someone else planted (host_file.rs).
+        // Not through a symlink someone else planted (sys/host_file.rs).
         let sock = crate::sys::host_file::connect_unix(path).map_err(PidfdError::Connect)?;
         Ok(PidfdSocket {
             path: path.to_path_buf(),

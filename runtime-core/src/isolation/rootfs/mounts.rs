@@ -141,7 +141,7 @@ pub struct MountEnv<'a> {
     /// The pid namespace a `proc` mount shows (procfs's `pidns=`), when the
     /// init sets up outside the one it joins (docs/security.md).
     pub proc_pid_namespace: Option<BorrowedFd<'a>>,
-    /// `linux.mountLabel` where the host has SELinux (lsm.rs), else `None`.
+    /// `linux.mountLabel` where the host has SELinux (isolation/lsm.rs), else `None`.
     pub mount_label: Option<&'a str>,
 }
 
@@ -382,7 +382,7 @@ fn fill_from_rootfs(
 }
 
 /// Put `linux.mountLabel` (where the host has SELinux) on a new filesystem
-/// of type `fstype` that takes one (lsm.rs).
+/// of type `fstype` that takes one (isolation/lsm.rs).
 pub fn set_mount_label(ctx: &FsContext, fstype: &str, label: Option<&str>) -> std::io::Result<()> {
     match label.and_then(|label| crate::isolation::lsm::mount_context_option(fstype, label)) {
         Some(context) => ctx.set_option(&context),

@@ -88,7 +88,7 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let mut cgroup = Cgroup::plan_in(&hierarchies, cgroups_path.as_deref(), &options.id)?;
     // The plan `delete --force` goes by if this restore is killed, as a
-    // killed create's (cgroup_intent.rs).
+    // killed create's (state/cgroup_intent.rs).
     let mut plan = cgroup_intent::for_cgroupfs(&cgroup);
     cgroup_intent::record(&dir_path, &plan)?;
     let made = cgroup.make_in(&hierarchies, cgroups::Versions::All);

@@ -1,7 +1,7 @@
 //! `create`, top to bottom: the parent's side of making a container.
 //!
 //! validate → claim the id → cgroup (v2) → start barrier → namespaces →
-//! clone the init into it → let it set itself up (init.rs) while the v1
+//! clone the init into it → let it set itself up (init/mod.rs) while the v1
 //! cgroup is made and handed to it → record the state → pid file → let the
 //! init wait for `start`. Any failure before the
 //! last step undoes everything done so far (see `Undo`). A create killed
@@ -130,7 +130,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     } else {
         cgroups::Versions::All
     };
-    // The plan `delete` goes by if this create is killed: only what it makes (cgroup_intent.rs).
+    // The plan `delete` goes by if this create is killed: only what it makes (state/cgroup_intent.rs).
     let mut plan = Cgroup::default();
     let mut cgroup = match &scope {
         None => {
@@ -335,7 +335,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         .as_ref()
         .ok_or(Error::init(ChildStep::Other, "state directory lost"))?;
     dir.stage(&record)?;
-    // What exec and checkpoint read later, never the bundle (recorded_config.rs).
+    // What exec and checkpoint read later, never the bundle (state/recorded_config.rs).
     crate::state::recorded_config::record(dir.path(), recorded_spec.as_ref().unwrap_or(&spec))?;
     if let Some(path) = &options.pid_file {
         undo.pid_file = Some(stage_pid_file(path, pid)?);
@@ -571,7 +571,7 @@ pub(crate) fn check_terminal(
 }
 
 /// The pid with no newline, as containerd expects, staged as `.<name>`
-/// beside `path` (host_file.rs: never through a link planted there). Mode
+/// beside `path` (sys/host_file.rs: never through a link planted there). Mode
 /// 0644 less the umask, where runc has 0666: an engine signals the pid it
 /// reads here, so no other user may rewrite it.
 pub(crate) fn stage_pid_file(path: &Path, pid: i32) -> Result<StagedFile> {

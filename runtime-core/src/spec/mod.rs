@@ -9,14 +9,15 @@ use std::path::{Path, PathBuf};
 pub use oci_spec::runtime::{Process, Spec};
 
 mod default;
+mod exec_cpu_affinity;
 mod names;
 mod normalise;
 mod validate;
 
 pub use default::default_spec;
+pub(crate) use exec_cpu_affinity::exec_cpu_affinity_sets;
 pub use names::{KNOWN_CAPABILITIES, KNOWN_RLIMITS};
 pub use normalise::{anchor_mount_destinations, drop_pids_without_limit};
-pub(crate) use validate::exec_cpu_affinity_sets;
 pub use validate::{validate, validate_process, validate_with, FilesystemProbe};
 
 /// The runtime-spec version Berth writes and claims to support.
@@ -272,7 +273,7 @@ fn parse(text: &str, path: &Path) -> Result<Spec, SpecError> {
     }
     validate::check_names(&raw)?;
     validate::check_device_numbers_given(&raw)?;
-    validate::check_exec_cpu_affinity(&raw, "/process")?;
+    exec_cpu_affinity::check_exec_cpu_affinity(&raw, "/process")?;
     let resources_given = raw["linux"]["resources"].clone();
     let mut spec: Spec = typed(text, raw, "/process", path)?;
     if let Some(resources) = spec
@@ -295,7 +296,7 @@ pub fn parse_process(text: &str, path: &Path) -> Result<Process, SpecError> {
         line: e.line(),
         column: e.column(),
     })?;
-    validate::check_exec_cpu_affinity(&raw, "")?;
+    exec_cpu_affinity::check_exec_cpu_affinity(&raw, "")?;
     // The names a config.json's process may use, and no others.
     validate::check_names(&serde_json::json!({ "process": raw.clone() }))?;
     typed(text, raw, "", path)
@@ -317,7 +318,7 @@ fn typed<T: serde::de::DeserializeOwned>(
         Err(e) => e,
     };
     if error.path().to_string().contains("execCPUAffinity.")
-        && validate::drop_empty_exec_cpu_affinity(&mut raw, process)
+        && exec_cpu_affinity::drop_empty_exec_cpu_affinity(&mut raw, process)
     {
         if let Ok(value) = serde_path_to_error::deserialize(raw) {
             return Ok(value);

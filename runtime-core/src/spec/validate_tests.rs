@@ -1,4 +1,5 @@
 //! One test per rule: a valid base spec with exactly one thing changed.
+use super::super::exec_cpu_affinity::check_exec_cpu_affinity;
 use super::super::testdir::TestDir;
 use super::*;
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! Building hostile trees inside a bundle's rootfs (planted links, device
 //! nodes, fifos and sockets, host paths that must never come to exist) and
-//! the checks `hostile_input.rs` repeats: refused by name, or confined.
+//! the checks `hostile_input.rs` and `hostile_nodes_and_ids.rs` repeat: refused by name, or confined.
 
 use std::fs;
 use std::os::unix::fs::symlink;

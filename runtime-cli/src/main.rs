@@ -190,11 +190,12 @@ fn run(
         Command::Kill { id, signal, all } => {
             // runc looks the container up before it reads the signal.
             let target = berth::Container::load(&root, &id)?;
-            let signal = signal::parse_signal(&signal).map_err(|e| e.to_string())?;
-            match target.kill(signal.as_raw(), all) {
+            let number = signal::parse_signal(&signal).map_err(|e| e.to_string())?;
+            match signal::kill(&target, number, all) {
                 // `--all` only ever meant "do not fail on a stopped container" since runc 1.2.
-                Err(Error::NotRunning) if all => Ok(0),
-                other => other.map(|()| 0).map_err(Failure::from),
+                Err(signal::KillError::Berth(Error::NotRunning)) if all => Ok(0),
+                Err(signal::KillError::Berth(e)) => Err(e.into()),
+                other => other.map(|()| 0).map_err(|e| e.to_string().into()),
             }
         }
         Command::Delete { id, force } => {
@@ -225,6 +226,7 @@ fn run(
             ps_args,
         } => {
             let pids = berth::Container::load(&root, &id)?.pids()?;
+            let pids: Vec<i32> = pids.into_iter().map(berth::Pid::as_raw).collect();
             match format {
                 ListFormat::Json => print(&output::pids_json(&pids)),
                 ListFormat::Table => print(&ps_table(&pids, &ps_args)?),

@@ -138,8 +138,7 @@ impl Drop for RawTerminal {
 
 /// Forward signals to `init` until it exits, relaying `console` (the
 /// container's terminal master) to this process's stdio; returns the exit code.
-pub fn forward_until_exit(init: i32, console: Option<OwnedFd>) -> Result<i32> {
-    let init = Pid::from_raw(init);
+pub fn forward_until_exit(init: Pid, console: Option<OwnedFd>) -> Result<i32> {
     let signals = signal_fd()?;
     let stdin = std::io::stdin();
     let stdin_is_tty = console.is_some() && nix::unistd::isatty(stdin.as_fd()).unwrap_or(false);

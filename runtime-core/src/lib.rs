@@ -59,7 +59,7 @@
 //! // capabilities, seccomp, ...), running other arguments.
 //! let options = berth::exec::ExecOptions::for_container(&container, vec!["true".into()])?;
 //! let exec = berth::exec::exec(&container, &options)?;
-//! nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(exec.pid), None)?;
+//! nix::sys::wait::waitpid(exec.pid, None)?;
 //! let ns = |name: &str| std::fs::read_link(format!("/proc/self/ns/{name}"));
 //! assert_eq!(ns("pid_for_children")?, ns("pid")?);
 //!
@@ -69,7 +69,7 @@
 //! let seen = Container::load(&root, &id)?.state();
 //! assert_eq!(seen.id, id);
 //! // The program may already have exited: then the state's pid is 0.
-//! assert!(seen.pid == container.pid() || seen.status == Status::Stopped);
+//! assert!(seen.pid == container.pid().as_raw() || seen.status == Status::Stopped);
 //!
 //! let code = berth::foreground::forward_until_exit(container.pid(), container.take_console())?;
 //! assert_eq!(code, 7);
@@ -237,6 +237,7 @@ pub(crate) mod process;
 #[allow(missing_docs)]
 pub mod rootfs;
 pub(crate) mod scheduling;
+mod signal;
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod seccomp;
@@ -252,7 +253,16 @@ pub(crate) mod sync;
 #[allow(missing_docs)]
 pub(crate) mod waiter;
 
+/// The oci-spec crate Berth's API speaks ([`spec::Spec`], the resources of
+/// [`Container::update`]): a caller that builds a config uses this one, so
+/// that its version is always Berth's.
+pub use oci_spec;
+
 pub use container::Container;
+/// A host process id, as [`Container::pid`], [`Container::pids`] and
+/// [`exec::ExecProcess`] give it (nix's, which nix's `waitpid` takes).
+pub use nix::unistd::Pid;
+pub use signal::{Signal, SignalError};
 pub use create::{create, CreateOptions};
 pub use error::{Error, Result};
 pub use spec::SpecError;

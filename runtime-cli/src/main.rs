@@ -203,7 +203,10 @@ fn run(
             Ok(0)
         }
         Command::Spec { bundle, rootless } => write_spec(bundle, rootless),
-        Command::Features => print(&format!("{}\n", berth::features::features_json())),
+        Command::Features => print(&format!(
+            "{}\n",
+            output::features_json(&berth::features::features())
+        )),
         Command::Version => print(&format!(
             "runc version {VERSION}+berth\ncommit: berth-{VERSION}\nspec: {}\nberth: {VERSION}\n",
             berth::spec::OCI_VERSION

@@ -265,6 +265,7 @@ pub use nix::unistd::Pid;
 pub use signal::{Signal, SignalError};
 pub use create::{create, CreateOptions};
 pub use error::{Error, Result};
+pub use features::Features;
 pub use spec::SpecError;
 pub use state::{ContainerState, StateError, Status};
 

@@ -128,6 +128,7 @@ fn create_options(
         root: state_root(global),
         id: args.id.clone(),
         bundle: args.bundle.clone().unwrap_or_else(|| PathBuf::from(".")),
+        spec: None,
         pid_file: args.pid_file.clone(),
         console_socket: args.console_socket.clone(),
         pidfd_socket: args.pidfd_socket.clone(),

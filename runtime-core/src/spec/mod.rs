@@ -226,6 +226,52 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
     load_text(&text, &path, bundle, &validate::kernel_has_filesystem)
 }
 
+/// What [`load`] labels the errors of a config given as a [`Spec`] with.
+pub const GIVEN_SPEC: &str = "the given spec";
+
+/// Checks a config the caller built as [`load`] checks config.json: the
+/// same names, the same normalising (mount destinations made absolute, a
+/// pids entry without a limit dropped) and the same validation against
+/// `bundle`, where a relative `root.path` resolves. It goes through the
+/// JSON [`load`] reads, so the two cannot drift apart; its errors name
+/// [`GIVEN_SPEC`] where [`load`]'s name the file.
+///
+/// ```
+/// use berth::spec::{self, SpecError};
+///
+/// let bundle = std::env::temp_dir().join(format!("berth-doc-given-{}", std::process::id()));
+/// std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+/// let mut config = spec::default_spec(false);
+/// assert!(spec::check(&config, &bundle).is_ok());
+/// // No file was read or written.
+/// assert!(!bundle.join("config.json").exists());
+/// config.set_root(None);
+/// assert!(matches!(spec::check(&config, &bundle), Err(SpecError::MissingRoot)));
+/// std::fs::remove_dir_all(&bundle).unwrap();
+/// ```
+pub fn check(spec: &Spec, bundle: &Path) -> Result<Spec, SpecError> {
+    let path = Path::new(GIVEN_SPEC);
+    // Serialising oci-spec's types (string-keyed maps only) cannot fail;
+    // were it to, it is told as the document it would have been.
+    let text = serde_json::to_string(spec).map_err(|e| SpecError::Field {
+        path: path.to_path_buf(),
+        field: String::from("top level"),
+        reason: reason_of(&e),
+        line: 0,
+        column: 0,
+    })?;
+    load_text(&text, path, bundle, &validate::kernel_has_filesystem)
+}
+
+/// The config `create` goes by: `given` checked as [`check`] does, or
+/// else `<bundle>/config.json` as [`load`] reads it.
+pub(crate) fn load_or_check(bundle: &Path, given: Option<&Spec>) -> Result<Spec, SpecError> {
+    match given {
+        Some(spec) => check(spec, bundle),
+        None => load(bundle),
+    }
+}
+
 /// What [`load`] does once it has the text, with the kernel's answer about
 /// filesystem types given by `has_filesystem` (see [`validate_with`]): the
 /// fuzz target's entry. `path` only labels the errors.

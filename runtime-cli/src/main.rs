@@ -8,7 +8,6 @@ mod run;
 use berth_cli::{args, log, output, signal, update};
 
 use args::{Command, CreateArgs, GlobalOpts, ListFormat, Stage};
-use berth::cgroups::systemd::SystemdError;
 use berth::{container, CreateOptions, Error};
 use log::Logger;
 use std::io::Write;
@@ -64,7 +63,7 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         let message = match &e {
             // The library has no flags; here the user learns which one asked for systemd.
-            Error::Cgroup(berth::cgroups::CgroupError::Systemd(SystemdError::NotRunning)) => {
+            Error::Cgroup(berth::CgroupError::Systemd(berth::SystemdError::NotRunning)) => {
                 format!("--systemd-cgroup: {e}")
             }
             _ => e.to_string(),
@@ -327,7 +326,7 @@ fn exec_process(
     // The exec'd program may ask for its terminal's size at once: give it the caller's now.
     if process.terminal().unwrap_or(false) && !args.detach && process.console_size().is_none() {
         if let Some((rows, cols)) =
-            berth::console::get_size(std::os::fd::AsFd::as_fd(&std::io::stdin()))
+            berth::foreground::terminal_size(std::os::fd::AsFd::as_fd(&std::io::stdin()))
         {
             let size = serde_json::from_value(serde_json::json!({ "height": rows, "width": cols }))
                 .map_err(|e| format!("console size: {e}"))?;

@@ -1,6 +1,6 @@
 //! What `state`, `list`, `ps --format json` and `features` print, byte for byte as runc.
 
-use berth::state::ContainerState;
+use berth::ContainerState;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -22,7 +22,7 @@ pub fn state_json(s: &ContainerState) -> String {
 
 /// An `events` line, as Go's json.Encoder writes runc's `types.Event`:
 /// compact, a newline after it, `data` left out when there is none.
-pub fn event_json(kind: &str, id: &str, data: Option<&berth::cgroups::Stats>) -> String {
+pub fn event_json(kind: &str, id: &str, data: Option<&berth::Stats>) -> String {
     let mut event = serde_json::json!({ "type": kind, "id": id });
     if let Some(data) = data {
         event["data"] = serde_json::to_value(data).unwrap_or_default();
@@ -211,7 +211,7 @@ pub fn features_json(features: &berth::features::Features) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth::state::Status;
+    use berth::Status;
     use std::collections::HashMap;
     use std::ffi::OsStr;
     use std::path::PathBuf;

@@ -6,8 +6,8 @@ use crate::cgroups::{systemd, OomCounter, Stats};
 use crate::container_processes::{self, Process};
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
-use crate::state::{self, ContainerDir, ContainerState, Record, StateError, StateRoot, Status};
 use crate::signal::Signal;
+use crate::state::{self, ContainerDir, ContainerState, Record, StateError, StateRoot, Status};
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 use std::os::fd::{AsFd, OwnedFd};
@@ -100,7 +100,7 @@ impl Container {
     }
 
     /// What Berth recorded at create: bundle, rootfs, cgroup, hooks, the init's start time.
-    pub fn record(&self) -> &Record {
+    pub(crate) fn record(&self) -> &Record {
         &self.record
     }
 
@@ -205,11 +205,13 @@ impl Container {
             // Only the container's own processes: the cgroup's others are
             // someone else's (container_processes.rs), and so is its freezer.
             for process in container_processes::in_shared_cgroup(&self.record)? {
-                process.signal(signal.as_raw()).map_err(|source| Error::Signal {
-                    signal,
-                    pid: Pid::from_raw(process.pid),
-                    source,
-                })?;
+                process
+                    .signal(signal.as_raw())
+                    .map_err(|source| Error::Signal {
+                        signal,
+                        pid: Pid::from_raw(process.pid),
+                        source,
+                    })?;
             }
             return Ok(());
         }

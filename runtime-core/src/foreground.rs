@@ -247,6 +247,12 @@ fn handle_signal(signo: i32, init: Pid, console: Option<&OwnedFd>, stdin_is_tty:
     }
 }
 
+/// The terminal size of `fd` as (rows, columns), if it is a terminal: the
+/// caller's, for an exec'd process's `consoleSize` (runc's `exec -t`).
+pub fn terminal_size(fd: BorrowedFd) -> Option<(u16, u16)> {
+    crate::console::get_size(fd)
+}
+
 /// Give the container's terminal the caller's size before its program runs,
 /// when the caller is on a terminal.
 pub fn follow_caller_size(master: BorrowedFd) {

@@ -17,12 +17,17 @@
 //! | [`Container::load`] | the handle of an existing container, by state root and id |
 //! | [`Container::start`] | let the init exec the user's program |
 //! | [`Container::state`], [`Container::status`], [`Container::pids`] | inspect: the OCI state, the status (derived every time, never stored), the processes |
-//! | [`Container::kill`], [`Container::pause`], [`Container::resume`], [`Container::update`], [`Container::stats`] | act on a running container |
+//! | [`Container::kill`] (with a [`Signal`]), [`Container::pause`], [`Container::resume`], [`Container::update`], [`Container::stats`] | act on a running container |
 //! | [`Container::delete`], [`container::delete`] | remove it: cgroup, state, poststop hooks |
 //! | [`container::list`] | the state of every container in a state root |
 //! | [`exec::exec`] | another process in a running container |
 //! | [`foreground`] | stay the init's parent: forward signals, wait, get the exit code |
-//! | [`spec::load`], [`spec::default_spec`] | read and validate a bundle's config; runc's default config |
+//! | [`spec::load`], [`spec::check`], [`spec::default_spec`] | read and validate a bundle's config, or check one built in memory (for [`CreateOptions::spec`]); runc's default config |
+//! | [`features::features`] | what this build recognises (`berth features`) |
+//!
+//! Pids are [`Pid`]s (nix's); the config types are those of [`oci_spec`],
+//! re-exported so that a caller builds them with Berth's version. What is
+//! not listed here, and not reachable from it, is internal.
 //!
 //! Every failure is an [`Error`] value; nothing panics on bad input (a bad
 //! config, a missing bundle, an unknown id, a container in the wrong state).
@@ -177,77 +182,78 @@
 //! [OCI runtime spec]: https://github.com/opencontainers/runtime-spec/blob/main/runtime.md
 
 #![warn(missing_docs)]
+// A type the API hands out must be one a caller can name (the fuzz
+// targets' back door, `fuzzing`, hands out internal ones).
+#![cfg_attr(not(feature = "fuzzing"), warn(unnameable_types))]
+
+// The API: each of these modules is documented as such.
+pub mod checkpoint;
+pub mod container;
+pub mod create;
+pub mod error;
+pub mod events;
+pub mod exec;
+pub mod features;
+pub mod foreground;
+pub mod host_file;
+pub mod host_userns;
+pub mod notify;
+pub mod spec;
+pub mod state;
+
+// What the fuzz targets (fuzz/) reach past the API, with the `fuzzing`
+// feature only.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 // Internal, but each has an error type `Error` wraps (re-exported below),
 // whose variants are described by their messages.
 pub(crate) mod affinity;
 #[allow(missing_docs)]
 pub(crate) mod barrier;
+#[allow(missing_docs)]
+pub(crate) mod capabilities;
+#[allow(missing_docs)]
+pub(crate) mod cgroups;
+pub(crate) mod console;
+#[allow(missing_docs)]
+pub(crate) mod hooks;
+#[allow(missing_docs)]
+pub(crate) mod lsm;
+#[allow(missing_docs)]
+pub(crate) mod memory_policy;
+#[allow(missing_docs)]
+pub(crate) mod namespaces;
+#[allow(missing_docs)]
+pub(crate) mod net_devices;
+#[allow(missing_docs)]
+pub(crate) mod pidfd;
+#[allow(missing_docs)]
+pub(crate) mod process;
+#[allow(missing_docs)]
+pub(crate) mod procfs;
+#[allow(missing_docs)]
+pub(crate) mod rootfs;
+#[allow(missing_docs)]
+pub(crate) mod scheduling;
+#[allow(missing_docs)]
+pub(crate) mod seccomp;
+
+// Internal.
 mod caller_effects;
 mod cgroup_intent;
 mod child_error;
-// The fuzz targets (fuzz/) run create's checks on the parsed spec through
-// these four; not part of the API.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod capabilities;
-// Plumbing for the CLI (and `Error`'s cgroup variants); an embedder gets its
-// types through the re-exports below.
-#[doc(hidden)]
-pub mod cgroups;
-#[allow(missing_docs)]
-pub mod checkpoint;
-#[doc(hidden)]
-pub mod console;
-pub mod container;
 mod container_processes;
-pub mod create;
-pub mod error;
-pub mod events;
-pub mod exec;
-pub mod fault;
-pub mod features;
-pub mod foreground;
-#[allow(missing_docs)]
-pub(crate) mod hooks;
-// The CLI opens `--log` and writes `spec`'s config.json through it.
-#[doc(hidden)]
-pub mod host_file;
-// The CLI's `--rootless auto` and the state directory ask it too.
-pub mod host_userns;
+// BERTH_FAULT_STOP_AT, for the conformance suite: inert without the
+// `fault-injection` feature.
+pub(crate) mod fault;
 mod init;
 mod keyring;
 mod list;
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod lsm;
-#[allow(missing_docs)]
-pub(crate) mod memory_policy;
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod namespaces;
-#[allow(missing_docs)]
-pub(crate) mod net_devices;
-pub mod notify;
-#[allow(missing_docs)]
-pub(crate) mod pidfd;
-pub(crate) mod process;
-// Its re-exports of the fd-based mount calls are used by other modules' tests.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod rootfs;
-pub(crate) mod scheduling;
-mod signal;
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod seccomp;
-mod single_thread;
-// SpecError's variants are described by their messages, which name the field.
-pub(crate) mod procfs;
 mod recorded_config;
-#[allow(missing_docs)]
-pub mod spec;
-pub mod state;
+mod signal;
+mod single_thread;
 pub(crate) mod stop_signals;
 pub(crate) mod sync;
 #[allow(missing_docs)]
@@ -259,22 +265,24 @@ pub(crate) mod waiter;
 pub use oci_spec;
 
 pub use container::Container;
+pub use create::{create, CreateOptions};
+pub use error::{Error, Result};
+pub use features::Features;
 /// A host process id, as [`Container::pid`], [`Container::pids`] and
 /// [`exec::ExecProcess`] give it (nix's, which nix's `waitpid` takes).
 pub use nix::unistd::Pid;
 pub use signal::{Signal, SignalError};
-pub use create::{create, CreateOptions};
-pub use error::{Error, Result};
-pub use features::Features;
 pub use spec::SpecError;
 pub use state::{ContainerState, StateError, Status};
 
 /// The errors [`Error`] wraps, so that a caller can name and match them.
 pub use barrier::BarrierError;
+pub use capabilities::CapabilityError;
+pub use cgroups::systemd::SystemdError;
 pub use cgroups::{CgroupError, ResourceError, StatsError};
 pub use cgroups::{OomCounter, Stats};
 pub use child_error::{ChildError, ChildStep};
-pub use hooks::HookError;
+pub use hooks::{HookError, HookKind};
 pub use host_file::HostFileError;
 pub use lsm::LsmError;
 pub use memory_policy::MemoryPolicyError;
@@ -282,5 +290,17 @@ pub use namespaces::NamespaceError;
 pub use net_devices::NetDeviceError;
 pub use notify::{NotifyError, NotifyRelay};
 pub use pidfd::PidfdError;
-pub use rootfs::RootfsError;
+pub use process::ProcessError;
+pub use procfs::ProcfsError;
+pub use rootfs::{CopyError, RootfsError};
+pub use scheduling::SchedulingError;
 pub use seccomp::SeccompError;
+
+/// The parts of [`Stats`], the resource usage [`Container::stats`] reads
+/// and `runc events --stats` prints (runc's `types.Stats`).
+pub mod stats {
+    pub use crate::cgroups::stats::{
+        Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, IntelRdt, Memory, MemoryEntry, Pids,
+        Stats, Throttling,
+    };
+}

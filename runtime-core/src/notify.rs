@@ -181,7 +181,11 @@ impl NotifyRelay {
     /// `MAINPID=main_pid` (its init's, or the caller's when it stays in the
     /// foreground) and a barrier. A container that stops first is not an
     /// error: there is nothing to pass.
-    pub fn relay(&self, container: &crate::Container, main_pid: crate::Pid) -> Result<(), NotifyError> {
+    pub fn relay(
+        &self,
+        container: &crate::Container,
+        main_pid: crate::Pid,
+    ) -> Result<(), NotifyError> {
         let Some(ready) = self.wait_for_ready(container.record())? else {
             return Ok(());
         };

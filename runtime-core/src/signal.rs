@@ -104,12 +104,18 @@ mod tests {
         assert_eq!(Signal::try_from(10).map(Signal::name), Ok("SIGUSR1".into()));
         assert_eq!(Signal::try_from(32).map(Signal::name), Ok("SIG32".into()));
         let rtmin = libc::SIGRTMIN();
-        assert_eq!(Signal::try_from(rtmin).map(Signal::name), Ok("SIGRTMIN".into()));
+        assert_eq!(
+            Signal::try_from(rtmin).map(Signal::name),
+            Ok("SIGRTMIN".into())
+        );
         assert_eq!(
             Signal::try_from(libc::SIGRTMAX()).map(Signal::name),
             Ok(format!("SIGRTMIN+{}", libc::SIGRTMAX() - rtmin))
         );
-        assert_eq!(Signal::KILL.as_nix(), Some(nix::sys::signal::Signal::SIGKILL));
+        assert_eq!(
+            Signal::KILL.as_nix(),
+            Some(nix::sys::signal::Signal::SIGKILL)
+        );
         assert_eq!(Signal::try_from(40).ok().and_then(Signal::as_nix), None);
     }
 }

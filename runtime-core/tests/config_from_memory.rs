@@ -12,12 +12,16 @@ use berth::{spec, CreateOptions, Error, SpecError, Status};
 use std::path::{Path, PathBuf};
 
 type Outcome = Result<(), String>;
+/// A case: its name, its body (given a scratch directory), and whether it makes a container.
+type Case = (&'static str, fn(&Path) -> Outcome, bool);
+/// A change that makes a config bad, and what it is.
+type Edit = (&'static str, fn(&mut Spec));
 
 fn main() {
     let dir = std::env::temp_dir().join(format!("berth-config-from-memory-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let can_create = nix::unistd::geteuid().is_root() && Path::new("/bin/busybox").exists();
-    let cases: [(&str, fn(&Path) -> Outcome, bool); 3] = [
+    let cases: [Case; 3] = [
         (
             "a_given_spec_is_refused_as_the_same_config_json_is",
             same_refusals_as_the_file,
@@ -69,7 +73,10 @@ fn bundle(dir: &Path) -> Result<(PathBuf, Spec), String> {
         std::os::unix::fs::symlink("busybox", bin.join("sh")).map_err(|e| e.to_string())?;
     }
     let mut config = spec::default_spec(false);
-    let mut process = config.process().clone().ok_or("default spec has no process")?;
+    let mut process = config
+        .process()
+        .clone()
+        .ok_or("default spec has no process")?;
     process.set_terminal(Some(false));
     process.set_args(Some(vec!["sh".into(), "-c".into(), "exit 3".into()]));
     config.set_process(Some(process));
@@ -81,7 +88,7 @@ fn bundle(dir: &Path) -> Result<(PathBuf, Spec), String> {
 fn same_refusals_as_the_file(dir: &Path) -> Outcome {
     let (bundle, good) = bundle(dir)?;
     spec::check(&good, &bundle).map_err(|e| format!("the good spec was refused: {e}"))?;
-    let edits: [(&str, fn(&mut Spec)); 4] = [
+    let edits: [Edit; 4] = [
         ("a relative cwd", |s| {
             if let Some(p) = s.process_mut() {
                 p.set_cwd("relative".into());
@@ -197,6 +204,8 @@ fn run(options: &CreateOptions) -> Outcome {
     if code != 3 {
         return Err(format!("exit code {code}, expected 3"));
     }
-    container.delete(false).map_err(|e| format!("delete: {e}"))?;
+    container
+        .delete(false)
+        .map_err(|e| format!("delete: {e}"))?;
     Ok(())
 }

@@ -13,7 +13,6 @@ mod mounts;
 pub use copy_up::CopyError;
 pub use inroot::{Root, TargetKind};
 pub use mount_api::{attach, clone_tree, openat2, FsContext, MountAttr};
-pub use mounts::MountOptions;
 
 use mount_api::set_attr;
 use nix::mount::MsFlags;

@@ -5,6 +5,7 @@
 //! cgroupsPath). Nothing may panic; every rejection must say what is wrong.
 
 use crate::Outcome;
+use berth::fuzzing;
 use berth::spec::{self, SpecError};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ pub fn run(data: &[u8]) -> Outcome {
     // stop there, with the read error, before anything is parsed.
     let Ok(text) = std::str::from_utf8(data) else { return Outcome::Skipped };
     let bundle = bundle();
-    let spec = match spec::load_text(text, &bundle.join("config.json"), bundle, &kernel_listed) {
+    let spec = match fuzzing::load_text(text, &bundle.join("config.json"), bundle, &kernel_listed) {
         Ok(spec) => spec,
         Err(e) => return check_rejection(&e),
     };
@@ -31,7 +32,7 @@ pub fn run(data: &[u8]) -> Outcome {
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
     // As root's system manager and as a user's own (whose default slice differs).
     for user in [false, true] {
-        let _ = berth::cgroups::systemd::Scope::parse(cgroups_path.as_deref(), "fuzz", user);
+        let _ = fuzzing::Scope::parse(cgroups_path.as_deref(), "fuzz", user);
     }
     let _ = spec::rootfs_path(&spec, bundle);
     Outcome::Accepted
@@ -40,18 +41,18 @@ pub fn run(data: &[u8]) -> Outcome {
 /// What create checks next, in its order, with its errors' texts.
 fn checks_before_create(spec: &spec::Spec) -> Result<(), String> {
     if let Some(process) = spec.process() {
-        berth::lsm::check(process).map_err(|e| e.to_string())?;
-        berth::capabilities::CapabilitySets::from_spec(process.capabilities().as_ref()).map_err(|e| e.to_string())?;
+        fuzzing::check_lsm(process).map_err(|e| e.to_string())?;
+        fuzzing::CapabilitySets::from_spec(process.capabilities().as_ref()).map_err(|e| e.to_string())?;
     }
     let linux = spec.linux().as_ref();
     if let Some(profile) = linux.and_then(|l| l.seccomp().as_ref()) {
-        berth::seccomp::uses_notify(profile).map_err(|e| e.to_string())?;
-        berth::seccomp::build(profile).map_err(|e| e.to_string())?;
+        fuzzing::seccomp_uses_notify(profile).map_err(|e| e.to_string())?;
+        fuzzing::build_seccomp(profile).map_err(|e| e.to_string())?;
     }
     // A namespace path is opened, and opening a FIFO would block the fuzzer.
     let joins_by_path = linux.and_then(|l| l.namespaces().as_ref()).is_some_and(|n| n.iter().any(|ns| ns.path().is_some()));
     if !joins_by_path {
-        berth::namespaces::Namespaces::from_spec(spec).map_err(|e| e.to_string())?;
+        fuzzing::Namespaces::from_spec(spec).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -8,7 +8,6 @@ mod run;
 use berth_cli::{args, log, output, signal, update};
 
 use args::{Command, CreateArgs, GlobalOpts, ListFormat, Stage};
-use berth::cgroups::systemd::SystemdError;
 use berth::{container, CreateOptions, Error};
 use log::Logger;
 use std::io::Write;
@@ -64,7 +63,7 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         let message = match &e {
             // The library has no flags; here the user learns which one asked for systemd.
-            Error::Cgroup(berth::cgroups::CgroupError::Systemd(SystemdError::NotRunning)) => {
+            Error::Cgroup(berth::CgroupError::Systemd(berth::SystemdError::NotRunning)) => {
                 format!("--systemd-cgroup: {e}")
             }
             _ => e.to_string(),
@@ -128,6 +127,7 @@ fn create_options(
         root: state_root(global),
         id: args.id.clone(),
         bundle: args.bundle.clone().unwrap_or_else(|| PathBuf::from(".")),
+        spec: None,
         pid_file: args.pid_file.clone(),
         console_socket: args.console_socket.clone(),
         pidfd_socket: args.pidfd_socket.clone(),
@@ -190,11 +190,12 @@ fn run(
         Command::Kill { id, signal, all } => {
             // runc looks the container up before it reads the signal.
             let target = berth::Container::load(&root, &id)?;
-            let signal = signal::parse_signal(&signal).map_err(|e| e.to_string())?;
-            match target.kill(signal.as_raw(), all) {
+            let number = signal::parse_signal(&signal).map_err(|e| e.to_string())?;
+            match signal::kill(&target, number, all) {
                 // `--all` only ever meant "do not fail on a stopped container" since runc 1.2.
-                Err(Error::NotRunning) if all => Ok(0),
-                other => other.map(|()| 0).map_err(Failure::from),
+                Err(signal::KillError::Berth(Error::NotRunning)) if all => Ok(0),
+                Err(signal::KillError::Berth(e)) => Err(e.into()),
+                other => other.map(|()| 0).map_err(|e| e.to_string().into()),
             }
         }
         Command::Delete { id, force } => {
@@ -202,7 +203,10 @@ fn run(
             Ok(0)
         }
         Command::Spec { bundle, rootless } => write_spec(bundle, rootless),
-        Command::Features => print(&format!("{}\n", berth::features::features_json())),
+        Command::Features => print(&format!(
+            "{}\n",
+            output::features_json(&berth::features::features())
+        )),
         Command::Version => print(&format!(
             "runc version {VERSION}+berth\ncommit: berth-{VERSION}\nspec: {}\nberth: {VERSION}\n",
             berth::spec::OCI_VERSION
@@ -225,6 +229,7 @@ fn run(
             ps_args,
         } => {
             let pids = berth::Container::load(&root, &id)?.pids()?;
+            let pids: Vec<i32> = pids.into_iter().map(berth::Pid::as_raw).collect();
             match format {
                 ListFormat::Json => print(&output::pids_json(&pids)),
                 ListFormat::Table => print(&ps_table(&pids, &ps_args)?),
@@ -321,7 +326,7 @@ fn exec_process(
     // The exec'd program may ask for its terminal's size at once: give it the caller's now.
     if process.terminal().unwrap_or(false) && !args.detach && process.console_size().is_none() {
         if let Some((rows, cols)) =
-            berth::console::get_size(std::os::fd::AsFd::as_fd(&std::io::stdin()))
+            berth::foreground::terminal_size(std::os::fd::AsFd::as_fd(&std::io::stdin()))
         {
             let size = serde_json::from_value(serde_json::json!({ "height": rows, "width": cols }))
                 .map_err(|e| format!("console size: {e}"))?;

@@ -1,6 +1,6 @@
-//! What `state`, `list` and `ps --format json` print, byte for byte as runc 1.1.
+//! What `state`, `list`, `ps --format json` and `features` print, byte for byte as runc.
 
-use berth::state::ContainerState;
+use berth::ContainerState;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -22,7 +22,7 @@ pub fn state_json(s: &ContainerState) -> String {
 
 /// An `events` line, as Go's json.Encoder writes runc's `types.Event`:
 /// compact, a newline after it, `data` left out when there is none.
-pub fn event_json(kind: &str, id: &str, data: Option<&berth::cgroups::Stats>) -> String {
+pub fn event_json(kind: &str, id: &str, data: Option<&berth::Stats>) -> String {
     let mut event = serde_json::json!({ "type": kind, "id": id });
     if let Some(data) = data {
         event["data"] = serde_json::to_value(data).unwrap_or_default();
@@ -193,10 +193,25 @@ fn push_json_escaped(out: &mut String, s: &str) {
     }
 }
 
+/// `features`: runc's key order (the struct's field order), four-space
+/// indent, a newline after it.
+pub fn features_json(features: &berth::features::Features) -> String {
+    use serde::Serialize;
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+    // Serialising plain structs of strings and bools into a Vec cannot fail.
+    if features.serialize(&mut ser).is_err() {
+        return String::new();
+    }
+    out.push(b'\n');
+    String::from_utf8(out).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth::state::Status;
+    use berth::Status;
     use std::collections::HashMap;
     use std::ffi::OsStr;
     use std::path::PathBuf;
@@ -324,5 +339,48 @@ c1          7645        created     /tmp/b      2026-11-22T20:04:34.529334259Z  
         assert_eq!(json_string("\u{2029}\u{fffd}"), "\"\\u2029\u{fffd}\"");
         let p = Path::new(OsStr::from_bytes(b"/a\xffb\xc3"));
         assert_eq!(json_path(p), "\"/a\\ufffdb\\ufffd\"");
+    }
+
+    #[test]
+    fn features_json_keeps_runc_key_order() {
+        let text = features_json(&berth::features::features());
+        let position = |key: &str| {
+            text.find(&format!("\"{key}\":"))
+                .unwrap_or_else(|| panic!("{key} missing"))
+        };
+        let top = [
+            "ociVersionMin",
+            "ociVersionMax",
+            "hooks",
+            "mountOptions",
+            "linux",
+            "annotations",
+            "potentiallyUnsafeConfigAnnotations",
+        ];
+        assert!(
+            top.windows(2).all(|w| position(w[0]) < position(w[1])),
+            "{text}"
+        );
+        let linux = [
+            "namespaces",
+            "capabilities",
+            "cgroup",
+            "seccomp",
+            "apparmor",
+            "selinux",
+            "mountExtensions",
+            "memoryPolicy",
+            "netDevices",
+        ];
+        assert!(
+            linux.windows(2).all(|w| position(w[0]) < position(w[1])),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("{\n    \"ociVersionMin\": \"1.0.0\",\n"),
+            "{text}"
+        );
+        assert!(text.contains("\n    \"annotations\": {\n        \"io.github.berth.version\": "));
+        assert!(text.ends_with("]\n}\n"), "{text}");
     }
 }

@@ -13,7 +13,7 @@ pub(crate) fn start_container(root: &Path, id: &str) -> Result<i32, Failure> {
     container.start()?;
     if let Some(relay) = relay {
         relay
-            .relay(container.record(), container.pid())
+            .relay(&container, container.pid())
             .map_err(Error::from)?;
     }
     Ok(0)
@@ -38,7 +38,7 @@ pub(crate) fn run_container(
         match relay {
             Ok(relay) => {
                 // The container runs: a relay that fails is only worth a warning (runc ignores it).
-                if let Some(Err(e)) = relay.map(|r| r.relay(created.record(), created.pid())) {
+                if let Some(Err(e)) = relay.map(|r| r.relay(&created, created.pid())) {
                     logger.warn(&e.to_string());
                 }
             }
@@ -69,9 +69,12 @@ pub(crate) fn run_container(
         if let Some(relay) = relay {
             // Berth stays in the foreground: it is the main pid systemd
             // watches, and it relays beside forwarding signals and waiting.
-            let record = created.record().clone();
-            let main_pid = std::process::id() as i32;
-            relaying = Some(std::thread::spawn(move || relay.relay(&record, main_pid)));
+            let main_pid = berth::Pid::this();
+            let (root, id) = (root.clone(), id.clone());
+            relaying = Some(std::thread::spawn(move || {
+                let container = berth::Container::load(&root, &id)?;
+                relay.relay(&container, main_pid).map_err(Error::from)
+            }));
         }
         berth::foreground::forward_until_exit(created.pid(), console)
     });

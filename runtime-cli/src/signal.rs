@@ -1,34 +1,9 @@
 //! `kill`'s signal argument, read the way runc 1.1 reads it.
 
+use berth::{Container, Error, Status};
 use nix::sys::signal::Signal;
 use std::fmt;
 use std::str::FromStr;
-
-/// A signal to deliver: a named one, or any number runc would pass on unchecked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KillSignal {
-    Known(Signal),
-    /// Real-time, zero, negative or out-of-range numbers: kill(2) decides.
-    Raw(i32),
-}
-
-impl KillSignal {
-    pub fn as_raw(self) -> i32 {
-        match self {
-            KillSignal::Known(sig) => sig as i32,
-            KillSignal::Raw(n) => n,
-        }
-    }
-
-    /// The nix signal, when the number names one.
-    #[allow(dead_code)] // for callers that need a nix Signal
-    pub fn signal(self) -> Option<Signal> {
-        match self {
-            KillSignal::Known(sig) => Some(sig),
-            KillSignal::Raw(_) => None,
-        }
-    }
-}
 
 /// runc's `unknown signal "X"`, with the input quoted as Go's %q does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,17 +17,14 @@ impl fmt::Display for SignalError {
 
 impl std::error::Error for SignalError {}
 
-/// Accepts a decimal number ("9", "+9", "-9", "34") or a name in any case with
-/// or without "SIG" ("kill", "SIGKILL", "Usr1"). Real-time names such as
-/// "RTMIN+3" are rejected, as runc 1.1 rejects them; their numbers work.
-pub fn parse_signal(s: &str) -> Result<KillSignal, SignalError> {
+/// The number to send. Accepts a decimal number ("9", "+9", "-9", "34") or a
+/// name in any case with or without "SIG" ("kill", "SIGKILL", "Usr1").
+/// Real-time names such as "RTMIN+3" are rejected, as runc 1.1 rejects them;
+/// their numbers work. A number is not checked: runc hands it to kill(2).
+pub fn parse_signal(s: &str) -> Result<i32, SignalError> {
     if let Some(n) = go_atoi(s) {
         // runc hands Go's 64-bit int to kill(2), whose int argument keeps the low 32 bits.
-        let n = n as i32;
-        return Ok(match Signal::try_from(n) {
-            Ok(sig) => KillSignal::Known(sig),
-            Err(_) => KillSignal::Raw(n),
-        });
+        return Ok(n as i32);
     }
     // Go's strings.ToUpper is Unicode-aware, as str::to_uppercase is.
     let upper = s.to_uppercase();
@@ -63,8 +35,68 @@ pub fn parse_signal(s: &str) -> Result<KillSignal, SignalError> {
     };
     // nix knows exactly the canonical names of x/sys/unix's table (no SIGIOT, SIGPOLL, SIGCLD).
     Signal::from_str(&name)
-        .map(KillSignal::Known)
+        .map(|sig| sig as i32)
         .map_err(|_| SignalError(s.to_string()))
+}
+
+/// `berth kill`: the number as a [`berth::Signal`] when it is one; 0, a
+/// negative number or one above SIGRTMAX straight to kill(2) of the init,
+/// as runc hands it to kill(2), where 0 only probes that the process
+/// exists and the others fail with EINVAL. Nothing is delivered either
+/// way, so `--all` sends it to the init alone: the cgroup's other pids may
+/// be another's (a cgroup the container did not make), and only the
+/// container's own processes are ever signalled.
+pub fn kill(target: &Container, number: i32, all: bool) -> Result<(), KillError> {
+    if let Ok(signal) = berth::Signal::try_from(number) {
+        return target.kill(signal, all).map_err(KillError::Berth);
+    }
+    if target.status() == Status::Stopped {
+        // runc's --all of a stopped container finds no process and succeeds.
+        return if all {
+            Ok(())
+        } else {
+            Err(KillError::Berth(Error::NotRunning))
+        };
+    }
+    let pid = target.pid();
+    // SAFETY: kill(2) with plain integers; the result is checked.
+    if unsafe { libc::kill(pid.as_raw(), number) } == 0 {
+        return Ok(());
+    }
+    match nix::Error::last() {
+        nix::Error::ESRCH if all => Ok(()),
+        nix::Error::ESRCH => Err(KillError::Berth(Error::NotRunning)),
+        errno => Err(KillError::Unsent { number, pid, errno }),
+    }
+}
+
+/// Why `kill` failed: the library's error, or kill(2)'s for a number that
+/// is no signal (in the library's words for a signal).
+#[derive(Debug)]
+pub enum KillError {
+    /// What [`Container::kill`] (or the status check) returned.
+    Berth(Error),
+    /// kill(2) refused a number that is no [`berth::Signal`].
+    Unsent {
+        /// The number given.
+        number: i32,
+        /// The pid it was sent to.
+        pid: berth::Pid,
+        /// kill(2)'s errno.
+        errno: nix::Error,
+    },
+}
+
+impl fmt::Display for KillError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KillError::Berth(e) => e.fmt(f),
+            // berth::Error::Signal's text.
+            KillError::Unsent { number, pid, errno } => {
+                write!(f, "send signal {number} to pid {pid}: {errno}")
+            }
+        }
+    }
 }
 
 /// Go's strconv.Atoi on a 64-bit target: optional sign, decimal digits only.
@@ -95,8 +127,8 @@ mod tests {
     use super::*;
 
     fn known(s: &str) -> Signal {
-        match parse_signal(s) {
-            Ok(KillSignal::Known(sig)) => sig,
+        match parse_signal(s).map(Signal::try_from) {
+            Ok(Ok(sig)) => sig,
             other => panic!("{s}: {other:?}"),
         }
     }
@@ -118,15 +150,11 @@ mod tests {
 
     #[test]
     fn numbers_without_a_name_pass_through() {
-        assert_eq!(parse_signal("34"), Ok(KillSignal::Raw(34)));
-        assert_eq!(parse_signal("99"), Ok(KillSignal::Raw(99)));
-        assert_eq!(parse_signal("-9"), Ok(KillSignal::Raw(-9)));
-        assert_eq!(parse_signal("0"), Ok(KillSignal::Raw(0)));
-        assert_eq!(parse_signal("0").map(KillSignal::as_raw), Ok(0));
-        assert_eq!(
-            parse_signal("4294967305"),
-            Ok(KillSignal::Known(Signal::SIGKILL))
-        );
+        assert_eq!(parse_signal("34"), Ok(34));
+        assert_eq!(parse_signal("99"), Ok(99));
+        assert_eq!(parse_signal("-9"), Ok(-9));
+        assert_eq!(parse_signal("0"), Ok(0));
+        assert_eq!(parse_signal("4294967305"), Ok(libc::SIGKILL));
     }
 
     #[test]

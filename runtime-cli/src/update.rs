@@ -111,11 +111,7 @@ fn read_resources(source: &str, mut stdin: impl Read) -> Result<LinuxResources, 
             if source == "-" { "stdin" } else { source }
         )
     };
-    let mut resources: LinuxResources = serde_json::from_str(&text).map_err(decode_failed)?;
-    // Only an untyped read tells `"pids": {}` (nothing to set) from a limit of 0.
-    let raw: Value = serde_json::from_str(&text).map_err(decode_failed)?;
-    berth::spec::drop_pids_without_limit(&raw, &mut resources);
-    Ok(resources)
+    berth::spec::parse_resources(&text).map_err(decode_failed)
 }
 
 /// Go's strconv.ParseUint(s, 10, 64), with its error text.

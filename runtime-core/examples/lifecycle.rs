@@ -128,7 +128,7 @@ fn drive(args: &Args, mut created: Container) -> Result<(), Error> {
 
     if args.kill {
         println!("kill: SIGKILL");
-        match loaded.kill(libc::SIGKILL, false) {
+        match loaded.kill(berth::Signal::KILL, false) {
             // It may have exited on its own already.
             Ok(()) | Err(Error::NotRunning) => {}
             Err(e) => return Err(e),

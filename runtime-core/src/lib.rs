@@ -17,12 +17,17 @@
 //! | [`Container::load`] | the handle of an existing container, by state root and id |
 //! | [`Container::start`] | let the init exec the user's program |
 //! | [`Container::state`], [`Container::status`], [`Container::pids`] | inspect: the OCI state, the status (derived every time, never stored), the processes |
-//! | [`Container::kill`], [`Container::pause`], [`Container::resume`], [`Container::update`], [`Container::stats`] | act on a running container |
+//! | [`Container::kill`] (with a [`Signal`]), [`Container::pause`], [`Container::resume`], [`Container::update`], [`Container::stats`] | act on a running container |
 //! | [`Container::delete`], [`container::delete`] | remove it: cgroup, state, poststop hooks |
 //! | [`container::list`] | the state of every container in a state root |
 //! | [`exec::exec`] | another process in a running container |
 //! | [`foreground`] | stay the init's parent: forward signals, wait, get the exit code |
-//! | [`spec::load`], [`spec::default_spec`] | read and validate a bundle's config; runc's default config |
+//! | [`spec::load`], [`spec::check`], [`spec::default_spec`] | read and validate a bundle's config, or check one built in memory (for [`CreateOptions::spec`]); runc's default config |
+//! | [`features::features`] | what this build recognises (`berth features`) |
+//!
+//! Pids are [`Pid`]s (nix's); the config types are those of [`oci_spec`],
+//! re-exported so that a caller builds them with Berth's version. What is
+//! not listed here, and not reachable from it, is internal.
 //!
 //! Every failure is an [`Error`] value; nothing panics on bad input (a bad
 //! config, a missing bundle, an unknown id, a container in the wrong state).
@@ -60,7 +65,7 @@
 //! // capabilities, seccomp, ...), running other arguments.
 //! let options = berth::exec::ExecOptions::for_container(&container, vec!["true".into()])?;
 //! let exec = berth::exec::exec(&container, &options)?;
-//! nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(exec.pid), None)?;
+//! nix::sys::wait::waitpid(exec.pid, None)?;
 //! let ns = |name: &str| std::fs::read_link(format!("/proc/self/ns/{name}"));
 //! assert_eq!(ns("pid_for_children")?, ns("pid")?);
 //!
@@ -70,7 +75,7 @@
 //! let seen = Container::load(&root, &id)?.state();
 //! assert_eq!(seen.id, id);
 //! // The program may already have exited: then the state's pid is 0.
-//! assert!(seen.pid == container.pid() || seen.status == Status::Stopped);
+//! assert!(seen.pid == container.pid().as_raw() || seen.status == Status::Stopped);
 //!
 //! let code = berth::foreground::forward_until_exit(container.pid(), container.take_console())?;
 //! assert_eq!(code, 7);
@@ -180,10 +185,14 @@
 //! [OCI runtime spec]: https://github.com/opencontainers/runtime-spec/blob/main/runtime.md
 
 #![warn(missing_docs)]
+// A type the API hands out must be one a caller can name (the fuzz
+// targets' back door, `fuzzing`, hands out internal ones).
+#![cfg_attr(not(feature = "fuzzing"), warn(unnameable_types))]
 
-// The layout is the architecture (docs/architecture.md, "Layout"): each
-// group may use the groups below it, never one above, which
-// `scripts/check-layers` checks. Top to bottom:
+// The layout is the architecture (docs/architecture.md, "Layout of
+// runtime-core"): each group may use the groups below it, never one above,
+// and no two modules use each other, which `scripts/check-layers` checks.
+// Top to bottom:
 //   lifecycle  the calls a caller makes (create, the Container handle, exec,
 //              checkpoint, events, foreground) and the crate's `Error`
 //   init       the container's side of create and exec: init, waiter,
@@ -197,51 +206,74 @@
 //   cgroups    cgroup drivers, resources, stats, freezer, devices
 //   spec       config.json: loading, validation, runc's default
 //   sys        thin syscall wrappers and host facts (pidfds, openat2 and the
-//              mount API, host files, procfs, stop signals, fault points)
-// Plumbing for the CLI (and `Error`'s cgroup variants); an embedder gets its
-// types through the re-exports below.
-#[doc(hidden)]
-pub mod cgroups;
+//              mount API, host files, procfs, stop signals, signals, fault
+//              points)
+#[allow(missing_docs)]
+pub(crate) mod cgroups;
 #[allow(missing_docs)]
 pub(crate) mod hooks;
 pub(crate) mod init;
 pub(crate) mod isolation;
 pub(crate) mod lifecycle;
 pub(crate) mod process;
-#[allow(missing_docs)]
 pub mod spec;
 pub mod state;
 pub(crate) mod sys;
 
+// The API: each of these modules is documented as such.
 pub use lifecycle::{
     checkpoint, container, create, error, events, exec, features, foreground, notify,
 };
-pub use sys::{fault, host_userns};
-// The CLI's and the fuzzer's way in; not part of the API.
+pub use sys::{host_file, host_userns};
+
+// What the fuzz targets (fuzz/) reach past the API, with the `fuzzing`
+// feature only.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
-pub use isolation::{lsm, namespaces, rootfs};
+pub mod fuzzing;
+
+/// The oci-spec crate Berth's API speaks ([`spec::Spec`], the resources of
+/// [`Container::update`]): a caller that builds a config uses this one, so
+/// that its version is always Berth's.
+pub use oci_spec;
+
 pub use lifecycle::container::Container;
 pub use lifecycle::create::{create, CreateOptions};
 pub use lifecycle::error::{Error, Result};
-#[doc(hidden)]
-pub use process::{capabilities, console, seccomp};
+pub use lifecycle::features::Features;
+/// A host process id, as [`Container::pid`], [`Container::pids`] and
+/// [`exec::ExecProcess`] give it (nix's, which nix's `waitpid` takes).
+pub use nix::unistd::Pid;
 pub use spec::SpecError;
 pub use state::{ContainerState, StateError, Status};
-#[doc(hidden)]
-pub use sys::host_file;
+pub use sys::signal::{Signal, SignalError};
 
+/// The errors [`Error`] wraps, so that a caller can name and match them.
+pub use cgroups::systemd::SystemdError;
 pub use cgroups::{CgroupError, ResourceError, StatsError};
 pub use cgroups::{OomCounter, Stats};
-pub use hooks::HookError;
+pub use hooks::{HookError, HookKind};
 pub use init::child_error::{ChildError, ChildStep};
 pub use isolation::lsm::LsmError;
 pub use isolation::namespaces::NamespaceError;
 pub use isolation::net_devices::NetDeviceError;
-pub use isolation::rootfs::RootfsError;
+pub use isolation::rootfs::{CopyError, RootfsError};
 pub use lifecycle::notify::{NotifyError, NotifyRelay};
+pub use process::capabilities::CapabilityError;
 pub use process::memory_policy::MemoryPolicyError;
+pub use process::scheduling::SchedulingError;
 pub use process::seccomp::SeccompError;
-/// The errors [`Error`] wraps, so that a caller can name and match them.
+pub use process::ProcessError;
 pub use state::barrier::BarrierError;
 pub use sys::host_file::HostFileError;
 pub use sys::pidfd::PidfdError;
+pub use sys::procfs::ProcfsError;
+
+/// The parts of [`Stats`], the resource usage [`Container::stats`] reads
+/// and `runc events --stats` prints (runc's `types.Stats`).
+pub mod stats {
+    pub use crate::cgroups::stats::{
+        Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, IntelRdt, Memory, MemoryEntry, Pids,
+        Stats, Throttling,
+    };
+}

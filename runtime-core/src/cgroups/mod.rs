@@ -10,7 +10,7 @@ mod entry;
 mod freezer;
 mod hierarchy;
 mod resources;
-mod stats;
+pub(crate) mod stats;
 pub mod systemd;
 
 pub use devices::{rules_for as device_rules, DeviceRule};
@@ -95,6 +95,9 @@ pub struct Cgroup {
 impl Cgroup {
     /// Create the directories for `cgroups_path` (or `<id>` when absent). A
     /// relative path hangs off this process's own cgroup, as in runc.
+    // Tests only: `create()` plans with `plan_in` and makes the directories
+    // with `make_and_join`.
+    #[cfg(test)]
     pub fn create(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
         let mut cgroup = Cgroup::plan(cgroups_path, id)?;
         cgroup.make()?;
@@ -102,6 +105,7 @@ impl Cgroup {
     }
 
     /// The directories `create` would make, without making them.
+    #[cfg(test)]
     pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
         Cgroup::plan_in(&hierarchies()?, cgroups_path, id)
     }
@@ -136,6 +140,7 @@ impl Cgroup {
 
     /// Make the planned directories that do not exist yet (systemd may have
     /// made some), removing them again if one fails.
+    #[cfg(test)]
     pub fn make(&mut self) -> Result<(), CgroupError> {
         self.make_in(&hierarchies()?, Versions::All)
     }

@@ -7,7 +7,8 @@ use crate::lifecycle::container_processes::{self, Process};
 use crate::lifecycle::error::{Error, Result};
 use crate::state::barrier;
 use crate::state::{self, ContainerDir, ContainerState, Record, StateError, StateRoot, Status};
-use nix::sys::signal::Signal;
+use crate::sys::signal::Signal;
+use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -89,8 +90,8 @@ impl Container {
     }
 
     /// The init's host pid (as recorded; see `status` for whether it still runs).
-    pub fn pid(&self) -> i32 {
-        self.record.pid
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.record.pid)
     }
 
     /// The container's state directory, `<root>/<id>`.
@@ -99,7 +100,7 @@ impl Container {
     }
 
     /// What Berth recorded at create: bundle, rootfs, cgroup, hooks, the init's start time.
-    pub fn record(&self) -> &Record {
+    pub(crate) fn record(&self) -> &Record {
         &self.record
     }
 
@@ -160,7 +161,7 @@ impl Container {
         };
         // The hook's error is the one to report; a kill that fails too
         // (the container already gone) changes nothing for the caller.
-        let _ = self.kill(libc::SIGKILL, true);
+        let _ = self.kill(Signal::KILL, true);
         Err(failed.into())
     }
 
@@ -182,7 +183,7 @@ impl Container {
     /// Send `signal` to the init, or with `all` to every process in the
     /// container's cgroup: those left after the init died too (without a pid
     /// namespace of its own, the init's children outlive it).
-    pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+    pub fn kill(&self, signal: Signal, all: bool) -> Result<()> {
         let status = self.status();
         if all {
             return self.kill_all(signal, status);
@@ -190,25 +191,27 @@ impl Container {
         if status == Status::Stopped {
             return Err(Error::NotRunning);
         }
-        send_signal(self.record.pid, signal)?;
+        send_signal(self.pid(), signal)?;
         // A frozen task cannot act on SIGKILL until it is thawed (runc does
         // the same). A cgroup someone else made and froze stays frozen.
-        if signal == libc::SIGKILL && status == Status::Paused && self.record.cgroup.is_own() {
+        if signal == Signal::KILL && status == Status::Paused && self.record.cgroup.is_own() {
             self.record.cgroup.thaw()?;
         }
         Ok(())
     }
 
-    fn kill_all(&self, signal: i32, status: Status) -> Result<()> {
+    fn kill_all(&self, signal: Signal, status: Status) -> Result<()> {
         if !self.record.cgroup.is_own() {
             // Only the container's own processes: the cgroup's others are
             // someone else's (lifecycle/container_processes.rs), and so is its freezer.
             for process in container_processes::in_shared_cgroup(&self.record)? {
-                process.signal(signal).map_err(|source| Error::Signal {
-                    signal,
-                    pid: process.pid,
-                    source,
-                })?;
+                process
+                    .signal(signal.as_raw())
+                    .map_err(|source| Error::Signal {
+                        signal,
+                        pid: Pid::from_raw(process.pid),
+                        source,
+                    })?;
             }
             return Ok(());
         }
@@ -225,7 +228,7 @@ impl Container {
                 }
             }
         }
-        if froze_here || (signal == libc::SIGKILL && status == Status::Paused) {
+        if froze_here || (signal == Signal::KILL && status == Status::Paused) {
             self.record.cgroup.thaw()?;
         }
         result
@@ -315,16 +318,17 @@ impl Container {
     }
 
     /// The host pids of every process in the container.
-    pub fn pids(&self) -> Result<Vec<i32>> {
+    pub fn pids(&self) -> Result<Vec<Pid>> {
         // A rootless container may have no cgroup: its init is all it is known by.
         if self.record.cgroup.dirs.is_empty() {
             return Ok(if state::init_alive(&self.record) {
-                vec![self.record.pid]
+                vec![self.pid()]
             } else {
                 Vec::new()
             });
         }
-        Ok(self.record.cgroup.pids()?)
+        let pids = self.record.cgroup.pids()?;
+        Ok(pids.into_iter().map(Pid::from_raw).collect())
     }
 
     /// Remove the container: refused while it runs unless `force`, which kills
@@ -442,9 +446,9 @@ pub fn list(root: &Path) -> Result<Vec<ContainerState>> {
     Ok(crate::state::list::list(root)?)
 }
 
-fn send_signal(pid: i32, signal: i32) -> Result<()> {
+fn send_signal(pid: Pid, signal: Signal) -> Result<()> {
     // SAFETY: kill(2) with plain integers; the result is checked.
-    if unsafe { libc::kill(pid, signal) } != 0 {
+    if unsafe { libc::kill(pid.as_raw(), signal.as_raw()) } != 0 {
         let source = nix::Error::last();
         if source == nix::Error::ESRCH {
             return Err(Error::NotRunning);
@@ -487,7 +491,7 @@ pub(crate) fn kill_what_runs_in_own(cgroup: &crate::cgroups::Cgroup) {
 /// `after_signal` runs once every process was sent SIGKILL (to thaw a frozen cgroup).
 fn kill_and_wait(processes: Vec<Process>, after_signal: impl FnOnce()) {
     for process in &processes {
-        let _ = process.signal(Signal::SIGKILL as i32);
+        let _ = process.signal(libc::SIGKILL);
     }
     after_signal();
     for process in &processes {

@@ -122,12 +122,12 @@ pub enum Error {
         status: Status,
     },
     /// `kill(2)` failed for a reason other than the process being gone.
-    #[error("send signal {signal} to pid {pid}: {source}")]
+    #[error("send signal {} to pid {pid}: {source}", signal.as_raw())]
     Signal {
-        /// The signal's number.
-        signal: i32,
+        /// The signal.
+        signal: crate::Signal,
         /// The host pid it was sent to.
-        pid: i32,
+        pid: crate::Pid,
         /// Why `kill(2)` failed.
         source: nix::Error,
     },

@@ -126,7 +126,7 @@ impl ExecOptions {
 #[derive(Debug)]
 pub struct ExecProcess {
     /// Host pid; a child of the caller.
-    pub pid: i32,
+    pub pid: crate::Pid,
     /// The terminal's master, in the foreground with `process.terminal`.
     pub console: Option<OwnedFd>,
 }
@@ -165,7 +165,7 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         .as_deref()
         .map(PidfdSocket::connect)
         .transpose()?;
-    let namespaces = Namespaces::of_process(container.pid())?;
+    let namespaces = Namespaces::of_process(container.pid().as_raw())?;
     // Read here: the setup child's mounted /proc is the container's, where
     // it has no /proc/self.
     let setgroups_denied = process::setgroups_denied_in(std::path::Path::new(&format!(
@@ -316,7 +316,10 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     if let Some(pid_file) = pid_file {
         crate::lifecycle::create::commit_pid_file(pid_file).map_err(kill_child)?;
     }
-    Ok(ExecProcess { pid, console })
+    Ok(ExecProcess {
+        pid: crate::Pid::from_raw(pid),
+        console,
+    })
 }
 
 /// The read end of the spawn pipe. The setup child (or the waiter it

@@ -3,8 +3,8 @@
 //!
 //! It states what is compiled in, not what the host supports, so it is a
 //! constant apart from the crate version.
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use crate::spec::{KNOWN_CAPABILITIES, OCI_VERSION};
 
@@ -97,40 +97,62 @@ const POTENTIALLY_UNSAFE_CONFIG_ANNOTATIONS: [&str; 3] =
     ["bundle", "org.systemd.property.", "org.criu.config"];
 
 // Field order is runc's key order; serde keeps it when serialising a struct.
-#[derive(Serialize)]
+/// The features document: what this build of Berth recognises. Serialised,
+/// it is runtime-spec's `features.json` in runc's key order (it reads as
+/// `oci_spec::runtime::Features` too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Features {
-    oci_version_min: &'static str,
-    oci_version_max: &'static str,
-    hooks: &'static [&'static str],
-    mount_options: &'static [&'static str],
-    linux: Linux,
-    annotations: Annotations,
-    potentially_unsafe_config_annotations: &'static [&'static str],
+pub struct Features {
+    /// The oldest runtime-spec version a config may claim.
+    pub oci_version_min: String,
+    /// The newest runtime-spec version a config may claim ([`OCI_VERSION`]).
+    pub oci_version_max: String,
+    /// The hooks run, by their config.json names.
+    pub hooks: Vec<String>,
+    /// The mount options recognised ([`MOUNT_OPTIONS`]).
+    pub mount_options: Vec<String>,
+    /// The Linux-specific features.
+    pub linux: Linux,
+    /// Berth's own: `io.github.berth.version`, the crate version.
+    pub annotations: BTreeMap<String, String>,
+    /// Annotations an engine should not pass through from untrusted
+    /// images, each changing how the runtime behaves; a trailing "." is a prefix.
+    pub potentially_unsafe_config_annotations: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct Linux {
-    namespaces: &'static [&'static str],
-    capabilities: &'static [&'static str],
-    cgroup: Cgroup,
-    seccomp: crate::process::seccomp::Support,
-    apparmor: Enabled,
-    selinux: Enabled,
-    #[serde(rename = "mountExtensions")]
-    mount_extensions: MountExtensions,
-    #[serde(rename = "memoryPolicy")]
-    memory_policy: MemoryPolicy,
-    #[serde(rename = "netDevices")]
-    net_devices: Enabled,
+/// features-linux.md: what of `linux` is recognised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Linux {
+    /// The namespace types, by their config.json names.
+    pub namespaces: Vec<String>,
+    /// The capability names ([`KNOWN_CAPABILITIES`]).
+    pub capabilities: Vec<String>,
+    /// The cgroup drivers.
+    pub cgroup: Cgroup,
+    /// The seccomp names this build's libseccomp and the running kernel take.
+    pub seccomp: Seccomp,
+    /// AppArmor profiles are applied (where the host runs AppArmor).
+    pub apparmor: Enabled,
+    /// SELinux labels are applied (where the host runs SELinux).
+    pub selinux: Enabled,
+    /// features-linux.md "MountExtensions"; containerd reads
+    /// `idmap.enabled` before it passes idmapped mounts to a runtime.
+    pub mount_extensions: MountExtensions,
+    /// features-linux.md "MemoryPolicy": every mode and flag runtime-spec
+    /// 1.3 names is recognised; one this kernel lacks is refused by name at create.
+    pub memory_policy: MemoryPolicy,
+    /// `linux.netDevices` is applied.
+    pub net_devices: Enabled,
 }
 
-/// features-linux.md "MemoryPolicy": every mode and flag runtime-spec 1.3
-/// names is recognised; one this kernel lacks is refused by name at create.
-#[derive(Serialize)]
-struct MemoryPolicy {
-    modes: &'static [&'static str],
-    flags: &'static [&'static str],
+/// The memory policy modes and flags recognised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryPolicy {
+    /// `MPOL_*` modes.
+    pub modes: Vec<String>,
+    /// `MPOL_F_*` flags.
+    pub flags: Vec<String>,
 }
 
 const MEMORY_POLICY_MODES: [&str; 7] = [
@@ -149,44 +171,81 @@ const MEMORY_POLICY_FLAGS: [&str; 3] = [
     "MPOL_F_STATIC_NODES",
 ];
 
-/// features-linux.md "MountExtensions"; containerd reads `idmap.enabled`
-/// before it passes idmapped mounts to a runtime.
-#[derive(Serialize)]
-struct MountExtensions {
-    idmap: Enabled,
+/// Mount extensions: idmapped mounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountExtensions {
+    /// `idmap` and `ridmap` mounts.
+    pub idmap: Enabled,
 }
 
-#[derive(Serialize)]
+/// The cgroup drivers and versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Cgroup {
-    v1: bool,
-    v2: bool,
-    systemd: bool,
-    systemd_user: bool,
+pub struct Cgroup {
+    /// cgroup v1 hierarchies.
+    pub v1: bool,
+    /// The cgroup v2 hierarchy.
+    pub v2: bool,
+    /// The systemd driver (`--systemd-cgroup`).
+    pub systemd: bool,
+    /// The systemd driver without root, through the user's own manager.
+    pub systemd_user: bool,
     /// The rdma controller's limits (`linux.resources.rdma`) are applied.
-    rdma: bool,
+    pub rdma: bool,
 }
 
-#[derive(Serialize)]
-struct Enabled {
-    enabled: bool,
+/// Of the seccomp names runtime-spec defines, those Berth builds a filter
+/// from (each tried through the same code), and the filter flags the
+/// running kernel accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Seccomp {
+    /// Seccomp is supported.
+    pub enabled: bool,
+    /// `SCMP_ACT_*` actions.
+    pub actions: Vec<String>,
+    /// `SCMP_CMP_*` operators.
+    pub operators: Vec<String>,
+    /// `SCMP_ARCH_*` architectures.
+    pub archs: Vec<String>,
+    /// `SECCOMP_FILTER_FLAG_*` flags this build recognises.
+    pub known_flags: Vec<String>,
+    /// Of those, the flags the running kernel accepts.
+    pub supported_flags: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct Annotations {
-    #[serde(rename = "io.github.berth.version")]
-    version: &'static str,
+/// A feature that is on or off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enabled {
+    /// Whether it is.
+    pub enabled: bool,
 }
 
-fn document() -> Features {
+fn strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|name| name.to_string()).collect()
+}
+
+/// What this build of Berth recognises (`berth features` prints it as JSON).
+///
+/// ```
+/// let features = berth::features::features();
+/// assert_eq!(features.oci_version_max, berth::spec::OCI_VERSION);
+/// assert!(features.linux.namespaces.iter().any(|ns| ns == "time"));
+/// // The document reads as oci-spec's type too.
+/// let json = serde_json::to_string(&features).unwrap();
+/// let oci: berth::oci_spec::runtime::Features = serde_json::from_str(&json).unwrap();
+/// assert_eq!(oci.oci_version_min(), "1.0.0");
+/// ```
+pub fn features() -> Features {
+    let seccomp = crate::process::seccomp::support();
     Features {
-        oci_version_min: "1.0.0",
-        oci_version_max: OCI_VERSION,
-        hooks: &HOOKS,
-        mount_options: &MOUNT_OPTIONS,
+        oci_version_min: "1.0.0".to_string(),
+        oci_version_max: OCI_VERSION.to_string(),
+        hooks: strings(&HOOKS),
+        mount_options: strings(&MOUNT_OPTIONS),
         linux: Linux {
-            namespaces: &NAMESPACES,
-            capabilities: &KNOWN_CAPABILITIES,
+            namespaces: strings(&NAMESPACES),
+            capabilities: strings(&KNOWN_CAPABILITIES),
             // systemdUser: without root the driver talks to the user's own
             // systemd ($XDG_RUNTIME_DIR/systemd/private), on cgroup v2 hosts.
             cgroup: Cgroup {
@@ -196,7 +255,14 @@ fn document() -> Features {
                 systemd_user: true,
                 rdma: true,
             },
-            seccomp: crate::process::seccomp::support(),
+            seccomp: Seccomp {
+                enabled: seccomp.enabled,
+                actions: seccomp.actions,
+                operators: seccomp.operators,
+                archs: seccomp.archs,
+                known_flags: seccomp.known_flags,
+                supported_flags: seccomp.supported_flags,
+            },
             // Applied where the host runs the LSM; refused by name where it does not.
             apparmor: Enabled { enabled: true },
             selinux: Enabled { enabled: true },
@@ -204,47 +270,32 @@ fn document() -> Features {
                 idmap: Enabled { enabled: true },
             },
             memory_policy: MemoryPolicy {
-                modes: &MEMORY_POLICY_MODES,
-                flags: &MEMORY_POLICY_FLAGS,
+                modes: strings(&MEMORY_POLICY_MODES),
+                flags: strings(&MEMORY_POLICY_FLAGS),
             },
             net_devices: Enabled { enabled: true },
         },
-        annotations: Annotations {
-            version: env!("CARGO_PKG_VERSION"),
-        },
-        potentially_unsafe_config_annotations: &POTENTIALLY_UNSAFE_CONFIG_ANNOTATIONS,
+        annotations: BTreeMap::from([(
+            "io.github.berth.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        )]),
+        potentially_unsafe_config_annotations: strings(&POTENTIALLY_UNSAFE_CONFIG_ANNOTATIONS),
     }
-}
-
-/// The features document as a JSON value. Without serde_json's
-/// `preserve_order` feature its objects sort their keys; use
-/// [`features_json`] to print it in runc's key order.
-pub fn features() -> Value {
-    serde_json::to_value(document()).unwrap_or(Value::Null)
-}
-
-/// The features document as `runc features` prints it: runc's key order,
-/// four-space indent, trailing newline.
-pub fn features_json() -> String {
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
-    // Serialising plain structs of strings and bools into a Vec cannot fail.
-    if document().serialize(&mut ser).is_err() {
-        return String::new();
-    }
-    out.push(b'\n');
-    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// The document as JSON, to check it as an engine reads it.
+    fn value() -> Value {
+        serde_json::to_value(features()).expect("serialise")
+    }
 
     #[test]
     fn versions_and_hooks() {
-        let f = features();
+        let f = value();
         assert_eq!(f["ociVersionMin"], "1.0.0");
         assert_eq!(f["ociVersionMax"], OCI_VERSION);
         assert_eq!(
@@ -262,7 +313,7 @@ mod tests {
 
     #[test]
     fn mount_options_are_sorted_unique_and_have_tmpcopyup() {
-        let f = features();
+        let f = value();
         let options: Vec<&str> = f["mountOptions"]
             .as_array()
             .expect("array")
@@ -290,7 +341,7 @@ mod tests {
 
     #[test]
     fn linux_section() {
-        let linux = &features()["linux"];
+        let linux = &value()["linux"];
         assert_eq!(
             linux["namespaces"],
             json!(["cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time"])
@@ -362,7 +413,7 @@ mod tests {
 
     #[test]
     fn annotations() {
-        let f = features();
+        let f = value();
         assert_eq!(
             f["annotations"],
             json!({"io.github.berth.version": env!("CARGO_PKG_VERSION")})
@@ -376,52 +427,7 @@ mod tests {
     #[test]
     fn parses_as_oci_spec_features() {
         let parsed: oci_spec::runtime::Features =
-            serde_json::from_value(features()).expect("oci-spec Features");
+            serde_json::from_value(value()).expect("oci-spec Features");
         assert_eq!(parsed.oci_version_max(), OCI_VERSION);
-    }
-
-    #[test]
-    fn json_keeps_runc_key_order() {
-        let text = features_json();
-        let position = |key: &str| {
-            text.find(&format!("\"{key}\":"))
-                .unwrap_or_else(|| panic!("{key} missing"))
-        };
-        let top = [
-            "ociVersionMin",
-            "ociVersionMax",
-            "hooks",
-            "mountOptions",
-            "linux",
-            "annotations",
-            "potentiallyUnsafeConfigAnnotations",
-        ];
-        assert!(
-            top.windows(2).all(|w| position(w[0]) < position(w[1])),
-            "{text}"
-        );
-        let linux = [
-            "namespaces",
-            "capabilities",
-            "cgroup",
-            "seccomp",
-            "apparmor",
-            "selinux",
-            "mountExtensions",
-            "memoryPolicy",
-            "netDevices",
-        ];
-        assert!(
-            linux.windows(2).all(|w| position(w[0]) < position(w[1])),
-            "{text}"
-        );
-        assert!(
-            text.starts_with("{\n    \"ociVersionMin\": \"1.0.0\",\n"),
-            "{text}"
-        );
-        assert_eq!(
-            serde_json::from_str::<Value>(&text).expect("valid JSON"),
-            features()
-        );
     }
 }

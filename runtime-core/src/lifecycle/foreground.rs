@@ -107,8 +107,7 @@ impl Drop for RawTerminal {
 
 /// Forward signals to `init` until it exits, relaying `console` (the
 /// container's terminal master) to this process's stdio; returns the exit code.
-pub fn forward_until_exit(init: i32, console: Option<OwnedFd>) -> Result<i32> {
-    let init = Pid::from_raw(init);
+pub fn forward_until_exit(init: Pid, console: Option<OwnedFd>) -> Result<i32> {
     let signals = signal_fd()?;
     let stdin = std::io::stdin();
     let stdin_is_tty = console.is_some() && nix::unistd::isatty(stdin.as_fd()).unwrap_or(false);
@@ -215,6 +214,12 @@ fn handle_signal(signo: i32, init: Pid, console: Option<&OwnedFd>, stdin_is_tty:
             unsafe { libc::kill(init.as_raw(), signo) };
         }
     }
+}
+
+/// The terminal size of `fd` as (rows, columns), if it is a terminal: the
+/// caller's, for an exec'd process's `consoleSize` (runc's `exec -t`).
+pub fn terminal_size(fd: BorrowedFd) -> Option<(u16, u16)> {
+    crate::process::console::get_size(fd)
 }
 
 /// Give the container's terminal the caller's size before its program runs,

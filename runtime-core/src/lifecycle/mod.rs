@@ -5,7 +5,6 @@
 //! sees every other; nothing below reaches up into it.
 
 pub(crate) mod caller_effects;
-#[allow(missing_docs)]
 pub mod checkpoint;
 pub mod container;
 pub(crate) mod container_processes;

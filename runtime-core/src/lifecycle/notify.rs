@@ -177,11 +177,16 @@ impl NotifyRelay {
         }))
     }
 
-    /// Wait until the container (its init recorded in `record`) sends
-    /// `READY=`, then pass it on with `MAINPID=main_pid` and a barrier. A
-    /// container that stops first is not an error: there is nothing to pass.
-    pub fn relay(&self, record: &Record, main_pid: i32) -> Result<(), NotifyError> {
-        let Some(ready) = self.wait_for_ready(record)? else {
+    /// Wait until `container` sends `READY=`, then pass it on with
+    /// `MAINPID=main_pid` (its init's, or the caller's when it stays in the
+    /// foreground) and a barrier. A container that stops first is not an
+    /// error: there is nothing to pass.
+    pub fn relay(
+        &self,
+        container: &crate::Container,
+        main_pid: crate::Pid,
+    ) -> Result<(), NotifyError> {
+        let Some(ready) = self.wait_for_ready(container.record())? else {
             return Ok(());
         };
         self.send(format!("{ready}\n").as_bytes())?;

@@ -3,18 +3,16 @@
 //! directory, environment, executable lookup, no_new_privs; then exec.
 
 pub(crate) mod affinity;
-#[doc(hidden)]
 #[allow(missing_docs)]
-pub mod capabilities;
-#[doc(hidden)]
-pub mod console;
+pub(crate) mod capabilities;
+pub(crate) mod console;
 pub(crate) mod keyring;
 #[allow(missing_docs)]
 pub(crate) mod memory_policy;
-pub(crate) mod scheduling;
-#[doc(hidden)]
 #[allow(missing_docs)]
-pub mod seccomp;
+pub(crate) mod scheduling;
+#[allow(missing_docs)]
+pub(crate) mod seccomp;
 
 use crate::process::capabilities::{CapabilityError, CapabilitySets};
 use nix::unistd::{Gid, Uid};
@@ -25,6 +23,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)]
 pub enum ProcessError {
     #[error("process.args is empty")]
     NoArgs,

@@ -425,7 +425,9 @@ mod tests {
     fn default_spec_passes_validation() {
         let dir = crate::spec::testdir::TestDir::new("default");
         std::fs::create_dir(dir.path().join("rootfs")).expect("mkdir rootfs");
-        super::super::validate(&default_spec(false), dir.path()).expect("default spec valid");
-        super::super::validate(&default_spec(true), dir.path()).expect("rootless spec valid");
+        super::super::validate::validate(&default_spec(false), dir.path())
+            .expect("default spec valid");
+        super::super::validate::validate(&default_spec(true), dir.path())
+            .expect("rootless spec valid");
     }
 }

@@ -6,6 +6,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use oci_spec::runtime::LinuxResources;
 pub use oci_spec::runtime::{Process, Spec};
 
 mod default;
@@ -17,8 +18,8 @@ mod validate;
 pub use default::default_spec;
 pub(crate) use exec_cpu_affinity::exec_cpu_affinity_sets;
 pub use names::{KNOWN_CAPABILITIES, KNOWN_RLIMITS};
-pub use normalise::{anchor_mount_destinations, drop_pids_without_limit};
-pub use validate::{validate, validate_process, validate_with, FilesystemProbe};
+pub(crate) use normalise::{anchor_mount_destinations, drop_pids_without_limit};
+pub(crate) use validate::{validate_process, validate_with, FilesystemProbe};
 
 /// The runtime-spec version Berth writes and claims to support.
 ///
@@ -30,6 +31,11 @@ pub const OCI_VERSION: &str = "1.3.0";
 
 const CONFIG_FILE: &str = "config.json";
 
+/// Why a config was refused: one variant per check, whose message names
+/// the config field (with its index in a list) and what is wrong with it.
+// Each variant's message is its documentation, and its fields are the
+// values that message quotes: a doc line for each would repeat them.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("JSON specification file config.json not found: open {}: no such file or directory", path.display())]
@@ -228,10 +234,56 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
     load_text(&text, &path, bundle, &validate::kernel_has_filesystem)
 }
 
+/// What [`load`] labels the errors of a config given as a [`Spec`] with.
+pub const GIVEN_SPEC: &str = "the given spec";
+
+/// Checks a config the caller built as [`load`] checks config.json: the
+/// same names, the same normalising (mount destinations made absolute, a
+/// pids entry without a limit dropped) and the same validation against
+/// `bundle`, where a relative `root.path` resolves. It goes through the
+/// JSON [`load`] reads, so the two cannot drift apart; its errors name
+/// [`GIVEN_SPEC`] where [`load`]'s name the file.
+///
+/// ```
+/// use berth::spec::{self, SpecError};
+///
+/// let bundle = std::env::temp_dir().join(format!("berth-doc-given-{}", std::process::id()));
+/// std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+/// let mut config = spec::default_spec(false);
+/// assert!(spec::check(&config, &bundle).is_ok());
+/// // No file was read or written.
+/// assert!(!bundle.join("config.json").exists());
+/// config.set_root(None);
+/// assert!(matches!(spec::check(&config, &bundle), Err(SpecError::MissingRoot)));
+/// std::fs::remove_dir_all(&bundle).unwrap();
+/// ```
+pub fn check(spec: &Spec, bundle: &Path) -> Result<Spec, SpecError> {
+    let path = Path::new(GIVEN_SPEC);
+    // Serialising oci-spec's types (string-keyed maps only) cannot fail;
+    // were it to, it is told as the document it would have been.
+    let text = serde_json::to_string(spec).map_err(|e| SpecError::Field {
+        path: path.to_path_buf(),
+        field: String::from("top level"),
+        reason: reason_of(&e),
+        line: 0,
+        column: 0,
+    })?;
+    load_text(&text, path, bundle, &validate::kernel_has_filesystem)
+}
+
+/// The config `create` goes by: `given` checked as [`check`] does, or
+/// else `<bundle>/config.json` as [`load`] reads it.
+pub(crate) fn load_or_check(bundle: &Path, given: Option<&Spec>) -> Result<Spec, SpecError> {
+    match given {
+        Some(spec) => check(spec, bundle),
+        None => load(bundle),
+    }
+}
+
 /// What [`load`] does once it has the text, with the kernel's answer about
 /// filesystem types given by `has_filesystem` (see [`validate_with`]): the
 /// fuzz target's entry. `path` only labels the errors.
-pub fn load_text(
+pub(crate) fn load_text(
     text: &str,
     path: &Path,
     bundle: &Path,
@@ -347,6 +399,26 @@ fn reason_of(err: &serde_json::Error) -> String {
     full.strip_suffix(&suffix)
         .map(str::to_owned)
         .unwrap_or(full)
+}
+
+/// Reads a `linux.resources` object (`runc update -r`'s file) for
+/// [`Container::update`](crate::Container::update): a `pids` without
+/// `limit` sets nothing (spec 1.3 made `limit` optional), where oci-spec
+/// reads the missing limit as 0, a real limit.
+///
+/// ```
+/// let resources = berth::spec::parse_resources(r#"{"pids": {}, "cpu": {"shares": 512}}"#).unwrap();
+/// assert!(resources.pids().is_none());
+/// assert_eq!(resources.cpu().as_ref().and_then(|c| c.shares()), Some(512));
+/// let limited = berth::spec::parse_resources(r#"{"pids": {"limit": 0}}"#).unwrap();
+/// assert_eq!(limited.pids().as_ref().map(|p| p.limit()), Some(0));
+/// ```
+pub fn parse_resources(text: &str) -> Result<LinuxResources, serde_json::Error> {
+    let mut resources: LinuxResources = serde_json::from_str(text)?;
+    // Only an untyped read tells `"pids": {}` (nothing to set) from a limit of 0.
+    let raw: serde_json::Value = serde_json::from_str(text)?;
+    drop_pids_without_limit(&raw, &mut resources);
+    Ok(resources)
 }
 
 /// `root.path`, joined to the bundle when relative. Not canonicalised: the

@@ -23,6 +23,7 @@ const MAX_SYSCALL_ARG: usize = 5;
 /// Checks `spec` against the runtime-spec and Berth's stricter rules. The
 /// only host access is a `stat` of the rootfs and asking the kernel whether
 /// each mount's filesystem type exists.
+#[cfg(test)]
 pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
     validate_with(spec, bundle, &kernel_has_filesystem)
 }

@@ -159,7 +159,7 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
 
 /// What Berth records about a container. Status is not in it: it is derived.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
+pub(crate) struct Record {
     /// The container's id.
     pub id: String,
     /// The config's runtime-spec version.
@@ -245,7 +245,7 @@ impl Record {
 
 /// The directory that holds every container's state.
 #[derive(Debug, Clone)]
-pub struct StateRoot {
+pub(crate) struct StateRoot {
     path: PathBuf,
 }
 
@@ -305,7 +305,7 @@ impl StateRoot {
 
 /// One container's state directory.
 #[derive(Debug)]
-pub struct ContainerDir {
+pub(crate) struct ContainerDir {
     path: PathBuf,
     lock: Option<Flock<File>>,
 }
@@ -461,7 +461,7 @@ pub(crate) fn user_name(passwd: &str, uid: u32) -> String {
 }
 
 /// The state of a process as `/proc/<pid>/stat` tells it: (state letter, start time).
-pub fn process_stat(pid: i32) -> Option<(char, u64)> {
+pub(crate) fn process_stat(pid: i32) -> Option<(char, u64)> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&text)
 }
@@ -476,7 +476,7 @@ pub(crate) fn parse_stat(text: &str) -> Option<(char, u64)> {
 }
 
 /// Whether the record's init is still the live process it was at create.
-pub fn init_alive(record: &Record) -> bool {
+pub(crate) fn init_alive(record: &Record) -> bool {
     if record.pid <= 0 {
         return false;
     }
@@ -491,7 +491,7 @@ pub(crate) fn is_live_init(stat: Option<(char, u64)>, start_time: u64) -> bool {
 
 /// Derive the status, as runc does: init gone → stopped; frozen → paused;
 /// barrier still up → created; otherwise running.
-pub fn derive_status(record: &Record, dir: &Path) -> Status {
+pub(crate) fn derive_status(record: &Record, dir: &Path) -> Status {
     if !init_alive(record) {
         return Status::Stopped;
     }
@@ -506,7 +506,7 @@ pub fn derive_status(record: &Record, dir: &Path) -> Status {
 
 impl ContainerState {
     /// The OCI state of a recorded container with `status`; the pid reads 0 once stopped, as runc's does.
-    pub fn from_record(record: &Record, status: Status, owner: String) -> ContainerState {
+    pub(crate) fn from_record(record: &Record, status: Status, owner: String) -> ContainerState {
         ContainerState {
             oci_version: record.oci_version.clone(),
             id: record.id.clone(),
@@ -526,7 +526,7 @@ impl ContainerState {
 }
 
 /// `time` as Go's RFC3339Nano prints it in UTC (trailing zeros of the fraction dropped).
-pub fn rfc3339_nanos(time: SystemTime) -> String {
+pub(crate) fn rfc3339_nanos(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -548,7 +548,7 @@ pub fn rfc3339_nanos(time: SystemTime) -> String {
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -1,6 +1,13 @@
 //! errno texts as Go (runc) prints them.
 
-/// Go prints errno texts in lower case ("no such file or directory") and without "(os error N)".
+/// `err`'s errno as Go prints it (runc's messages): in lower case ("no
+/// such file or directory") and without Rust's "(os error N)"; an error
+/// without an errno as it displays. For a front end that prints runc's texts.
+///
+/// ```
+/// let err = std::io::Error::from_raw_os_error(libc::ENOENT);
+/// assert_eq!(berth::error::go_errno_text(&err), "no such file or directory");
+/// ```
 pub fn go_errno_text(err: &std::io::Error) -> String {
     let Some(code) = err.raw_os_error() else {
         return err.to_string();

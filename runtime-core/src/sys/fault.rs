@@ -15,17 +15,25 @@
 //!   the init) while the init is parked at that step, and may let it go on.
 
 /// The environment variable naming the step to stop at.
-pub const ENV: &str = "BERTH_FAULT_STOP_AT";
+#[cfg_attr(
+    not(all(feature = "fault-injection", debug_assertions)),
+    allow(dead_code)
+)]
+pub(crate) const ENV: &str = "BERTH_FAULT_STOP_AT";
 
 /// What a held init calls itself (in `/proc/<pid>/comm`), so a test can find it.
-pub const HELD_COMM: &str = "berth-held";
+#[cfg_attr(
+    not(all(feature = "fault-injection", debug_assertions)),
+    allow(dead_code)
+)]
+pub(crate) const HELD_COMM: &str = "berth-held";
 
 /// The parent's steps, in the order `create` passes them. With the systemd
 /// driver the cgroup is made with the scope, after the clone: `cgroup-made`
 /// then only follows its plan being recorded, and `in-cgroup` the scope.
 /// When the v1 directories are made while the init sets up (lifecycle/create/mod.rs),
 /// `cgroup-made` covers the v2 one, and `limits-set` follows `v1-cgroup-made`.
-pub const PARENT_STEPS: &[&str] = &[
+pub(crate) const PARENT_STEPS: &[&str] = &[
     "claimed",
     "cgroup-recorded",
     "cgroup-made",
@@ -43,7 +51,7 @@ pub const PARENT_STEPS: &[&str] = &[
 ];
 
 /// The init's steps, in the order it passes them.
-pub const INIT_STEPS: &[&str] = &[
+pub(crate) const INIT_STEPS: &[&str] = &[
     "init-started",
     "init-namespaces-joined",
     "init-mounted",

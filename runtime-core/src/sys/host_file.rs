@@ -23,6 +23,10 @@
 //!   through the descriptor that was checked (`/proc/self/fd/N`), so nothing
 //!   can be swapped in between.
 //! - The directories on the way are the caller's choice and are followed.
+//!
+//! A front end opens its own files on the host the same way:
+//! [`open_append`] for a log file (runc's `--log`), [`write_new_file`] for
+//! a file it creates (the config.json of runc's `spec`).
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, renameat, AtFlags, OFlag, AT_FDCWD};
@@ -194,7 +198,7 @@ fn is_link(stat: &FileStat) -> bool {
 /// A file written beside its final name, as `.<name>`, and renamed into
 /// place by [`StagedFile::commit`]; removed if dropped before that.
 #[derive(Debug)]
-pub struct StagedFile {
+pub(crate) struct StagedFile {
     dir: OwnedFd,
     dir_path: PathBuf,
     staged: OsString,
@@ -304,13 +308,13 @@ pub fn open_append(path: &Path, mode: u32, extra: OFlag) -> Result<File, HostFil
 /// seccomp listener sockets). The socket is opened and checked first, then
 /// connected through that descriptor, which also lifts the 108-byte limit
 /// of a socket address.
-pub fn connect_unix(path: &Path) -> Result<OwnedFd, HostFileError> {
+pub(crate) fn connect_unix(path: &Path) -> Result<OwnedFd, HostFileError> {
     connect_unix_as(path, SockType::Stream)
 }
 
 /// A datagram socket connected to the unix socket at `path`, checked as
 /// [`connect_unix`] checks it: the caller's `NOTIFY_SOCKET`.
-pub fn connect_unix_datagram(path: &Path) -> Result<OwnedFd, HostFileError> {
+pub(crate) fn connect_unix_datagram(path: &Path) -> Result<OwnedFd, HostFileError> {
     connect_unix_as(path, SockType::Datagram)
 }
 
@@ -346,7 +350,7 @@ pub fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()>
 /// [`write_new_file`] after removing what is at `path` (not following a
 /// link): for a staging name in a directory only Berth writes, where a
 /// leftover of a killed command may remain. Never on a caller's path.
-pub fn write_fresh_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+pub(crate) fn write_fresh_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => {}
@@ -357,7 +361,7 @@ pub fn write_fresh_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<(
 /// Replace `path` atomically (a fresh `.<name>.tmp` beside it, renamed
 /// over it): readers see the old file or the new one, with `mode` from its
 /// creation. In a directory only Berth writes.
-pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+pub(crate) fn replace_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;

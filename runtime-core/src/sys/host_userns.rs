@@ -43,7 +43,7 @@ fn detect() -> bool {
 /// initial one, which maps every id to itself ("0 0 4294967295",
 /// user_namespaces(7)). An empty map is a namespace just made, whose map is
 /// not written yet; text that does not parse is taken as the initial one.
-pub fn uid_map_is_not_initial(uid_map: &str) -> bool {
+pub(crate) fn uid_map_is_not_initial(uid_map: &str) -> bool {
     let Some(first) = uid_map.lines().next() else {
         return true;
     };

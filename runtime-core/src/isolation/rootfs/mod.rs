@@ -10,10 +10,9 @@ mod inroot;
 
 mod mounts;
 
-pub use crate::sys::mount_api::{attach, clone_tree, openat2, FsContext, MountAttr};
+pub use crate::sys::mount_api::{attach, clone_tree, FsContext, MountAttr};
 pub use copy_up::CopyError;
 pub use inroot::{Root, TargetKind};
-pub use mounts::MountOptions;
 
 use crate::sys::mount_api::{self, set_attr};
 use nix::mount::MsFlags;

@@ -47,11 +47,18 @@ pub struct CriuOptions {
     pub image_path: PathBuf,
     /// Where CRIU writes its log; the image directory when None.
     pub work_path: Option<PathBuf>,
+    /// Dump and restore established TCP connections (`--tcp-established`).
     pub tcp_established: bool,
+    /// Allow external unix sockets (`--ext-unix-sk`).
     pub ext_unix_sk: bool,
+    /// The container's process is a shell job, its session and terminal
+    /// outside it (`--shell-job`).
     pub shell_job: bool,
+    /// Dump and restore file locks (`--file-locks`).
     pub file_locks: bool,
+    /// Leave memory pages to be served later (`--lazy-pages`).
     pub lazy_pages: bool,
+    /// Deduplicate memory against the parent image as it is written (`--auto-dedup`).
     pub auto_dedup: bool,
     /// None: CRIU's default, soft.
     pub manage_cgroups_mode: Option<CgroupMode>,
@@ -62,6 +69,7 @@ pub struct CriuOptions {
 /// `Container::checkpoint`'s options.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckpointOptions {
+    /// What dump and restore share.
     pub criu: CriuOptions,
     /// A previous (pre-)dump's image directory, relative to this one or absolute.
     pub parent_path: Option<PathBuf>,
@@ -78,6 +86,7 @@ pub struct CheckpointOptions {
 /// `restore`'s options.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RestoreOptions {
+    /// What dump and restore share.
     pub criu: CriuOptions,
     /// The state root.
     pub root: PathBuf,
@@ -87,6 +96,7 @@ pub struct RestoreOptions {
     pub bundle: PathBuf,
     /// Where the terminal's master goes, for a container with `process.terminal`.
     pub console_socket: Option<PathBuf>,
+    /// Where to write the restored init's host pid.
     pub pid_file: Option<PathBuf>,
     /// An AppArmor profile or SELinux label for the restored processes.
     pub lsm_profile: Option<String>,

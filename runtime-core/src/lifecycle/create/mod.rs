@@ -48,7 +48,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         path: options.bundle.clone(),
         source,
     })?;
-    let mut spec = spec::load(&bundle)?;
+    let mut spec = spec::load_or_check(&bundle, options.spec.as_ref())?;
     let terminal = spec
         .process()
         .as_ref()

@@ -1,5 +1,6 @@
 //! What `create` takes besides the bundle's config.json, and a builder over it.
 
+use oci_spec::runtime::Spec;
 use std::path::PathBuf;
 
 /// Everything `create` takes besides the bundle's config.json. Build it with
@@ -10,8 +11,14 @@ pub struct CreateOptions {
     pub root: PathBuf,
     /// The container's id: letters, digits and `_+-.` (see [`crate::state::validate_id`]).
     pub id: String,
-    /// The bundle directory, holding config.json.
+    /// The bundle directory, holding config.json (unless [`spec`](#structfield.spec)
+    /// is given): where a relative `root.path` and bind sources resolve, and
+    /// the bundle the state records.
     pub bundle: PathBuf,
+    /// The config, when the caller built it: used instead of
+    /// `<bundle>/config.json`, which is then not read, and checked as that
+    /// file would be ([`spec::check`](crate::spec::check)).
+    pub spec: Option<Spec>,
     /// Where to write the init's host pid once it is set up (atomically, no newline).
     pub pid_file: Option<PathBuf>,
     /// A unix socket to send the terminal's master to (`process.terminal`).
@@ -79,6 +86,12 @@ impl CreateOptions {
             bundle: bundle.into(),
             ..Default::default()
         }
+    }
+
+    /// See [`CreateOptions::spec`](#structfield.spec).
+    pub fn spec(mut self, spec: Spec) -> CreateOptions {
+        self.spec = Some(spec);
+        self
     }
 
     /// See [`CreateOptions::die_with_caller`](#structfield.die_with_caller).

@@ -384,7 +384,7 @@ fn report_and_wait(config: &InitConfig, terminal: bool) -> Result<bool, ChildErr
 }
 
 /// The init's way into the v1 cgroup directories the parent makes while it
-/// sets up (create/mod.rs): their `tasks` files come with `CgroupReady`, read at
+/// sets up (create/handoff.rs): their `tasks` files come with `CgroupReady`, read at
 /// the first step that needs the cgroup: binding it into the container, the
 /// hooks, or at the latest when the mounts are done, before anything that
 /// runs the container's code.

@@ -203,7 +203,7 @@ pub fn prepare(
         mount_label: mount_label.as_deref(),
     };
     // A cgroup mount binds the container's cgroup, which the parent may
-    // still be making (create/mod.rs): it goes after the devices where no later
+    // still be making (create/handoff.rs): it goes after the devices where no later
     // mount is above, at or below it, so the order changes nothing visible.
     let mut deferred = Vec::new();
     for (i, mount) in mounts.iter().enumerate() {

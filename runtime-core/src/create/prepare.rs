@@ -1,0 +1,187 @@
+//! Create's third phase: what is made before the clone. The cgroup
+//! directories (those the init is born in or must be inside from its first
+//! step) and their limits, the notify socket's directory, the idmapped
+//! mount trees, the start barrier, the sync channel and the report pipe,
+//! and the open cgroup files the init enters by.
+
+use super::claim::Claimed;
+use super::validate::Validated;
+use super::{CreateOptions, Undo};
+use crate::cgroups::{self, Cgroup, Entry, Versions};
+use crate::error::{Error, Result};
+use crate::rootfs::host_mount;
+use crate::sync::{self, Channel};
+use crate::{barrier, cgroup_intent, fault};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::os::fd::OwnedFd;
+
+/// What the clone and the hand-off use.
+pub(super) struct Prepared {
+    /// The config as applied less the notify socket's mount and variable,
+    /// which are the init's alone (an exec'd process never had
+    /// NOTIFY_SOCKET); `None` when there is no notify socket.
+    pub(super) recorded_spec: Option<Spec>,
+    /// The container's cgroup, made in `made_first` (or none, rootless).
+    pub(super) cgroup: Cgroup,
+    /// What `delete` goes by if this create is killed (cgroup_intent.rs).
+    pub(super) plan: Cgroup,
+    /// The v1 directories are made while the init sets up, and sent to it.
+    pub(super) make_v1_later: bool,
+    /// Idmapped bind trees, one entry per mount (rootfs::idmapped_trees).
+    pub(super) idmapped: Vec<Option<OwnedFd>>,
+    /// How the init enters what was made of its cgroup (`None`: a systemd scope).
+    pub(super) cgroup_entry: Option<Entry>,
+    pub(super) channel: Channel,
+    /// The init's report of the pid that runs the program (after Ready).
+    pub(super) report: OwnedFd,
+}
+
+/// The ends the init keeps: the parent drops its copies once it is cloned.
+pub(super) struct ForInit {
+    pub(super) barrier: OwnedFd,
+    pub(super) channel: Channel,
+    pub(super) report: OwnedFd,
+}
+
+pub(super) fn prepare(
+    options: &CreateOptions,
+    valid: &mut Validated,
+    claimed: Claimed,
+    undo: &mut Undo,
+) -> Result<(Prepared, ForInit)> {
+    let recorded_spec = options.notify_socket.then(|| valid.spec.clone());
+    if options.notify_socket {
+        crate::notify::prepare(&mut valid.spec, &claimed.dir)?;
+    }
+    let Claimed {
+        dir,
+        cgroup,
+        mut plan,
+    } = claimed;
+    let spec = &valid.spec;
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let namespaces = &valid.namespaces;
+    let hierarchies = &valid.hierarchies;
+    // The v1 directories (slow to make: memory's above all) are made while
+    // the init sets itself up, which it does outside them until it gets
+    // them (handoff.rs) — unless it must be inside before it starts: a new
+    // cgroup namespace is rooted where it is, and a rootless create learns
+    // only from making them whether it may. The v2 directory is made first:
+    // the init is born in it. systemd makes a scope only around a process:
+    // its cgroup is set up once the init exists.
+    let make_v1_later = valid.scope.is_none()
+        && !options.rootless
+        && namespaces.clones_into_cgroup()
+        && !namespaces.has_new(LinuxNamespaceType::Cgroup)
+        && hierarchies.iter().any(|h| !h.v2);
+    let made_first = if make_v1_later {
+        Versions::V2
+    } else {
+        Versions::All
+    };
+    let cgroup = match &valid.scope {
+        None => {
+            let mut cgroup = cgroup;
+            match cgroup.make_in(hierarchies, made_first) {
+                Ok(()) => {
+                    cgroup_intent::drop_found_dirs(
+                        &dir,
+                        &mut plan,
+                        &cgroup,
+                        hierarchies,
+                        made_first,
+                    )?;
+                    cgroup
+                }
+                Err(e) if options.rootless && e.is_permission() => {
+                    let mut limits = resources.cloned().unwrap_or_default();
+                    limits.set_devices(None);
+                    if limits != Default::default() {
+                        return Err(Error::RootlessLimits(e.to_string()));
+                    }
+                    cgroup_intent::forget(&dir);
+                    Cgroup::default()
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Some(_) => cgroup,
+    };
+    undo.cgroup = Some(cgroup.clone());
+    fault::point("cgroup-made");
+    if valid.scope.is_none() && !make_v1_later {
+        set_limits(&cgroup, spec)?;
+        fault::point("limits-set");
+    }
+    let idmapped = crate::rootfs::idmapped_trees(spec, &valid.bundle)?;
+    // Sharing the host's mount namespace, the init mounts its rootfs where
+    // the host sees it: whatever is there now is not ours to take down.
+    if !namespaces.has_own(LinuxNamespaceType::Mount) {
+        let path = std::fs::canonicalize(&valid.rootfs).map_err(|source| Error::HostMount {
+            path: valid.rootfs.clone(),
+            source,
+        })?;
+        let before = host_mount::mount_id(&path).map_err(|source| Error::HostMount {
+            path: path.clone(),
+            source,
+        })?;
+        undo.host_rootfs = Some((path, before));
+    }
+    let barrier = barrier::create(&dir)?;
+    fault::point("barrier-made");
+    let (parent_end, init_end) = sync::channel().map_err(Error::Sync)?;
+    let (report_read, report_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Sync(e.into()))?;
+    // The init enters its cgroup itself (cgroups/entry.rs): no move by pid,
+    // whose lock waits out an RCU grace period. A systemd scope is joined
+    // once systemd has made it (handoff.rs).
+    let cgroup_entry = match valid.scope {
+        None => Some(cgroup.entry_in(hierarchies, made_first)?),
+        Some(_) => None,
+    };
+    let prepared = Prepared {
+        recorded_spec,
+        cgroup,
+        plan,
+        make_v1_later,
+        idmapped,
+        cgroup_entry,
+        channel: parent_end,
+        report: report_read,
+    };
+    let for_init = ForInit {
+        barrier,
+        channel: init_end,
+        report: report_write,
+    };
+    Ok((prepared, for_init))
+}
+
+/// The device cgroup's rules: the config's, then access to its device nodes.
+pub(super) fn device_rules(spec: &Spec) -> Vec<cgroups::DeviceRule> {
+    let linux = spec.linux().as_ref();
+    cgroups::device_rules(
+        linux
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.devices().as_deref())
+            .unwrap_or_default(),
+        linux
+            .and_then(|l| l.devices().as_deref())
+            .unwrap_or_default(),
+    )
+}
+
+/// Device rules, then `linux.resources`.
+pub(crate) fn set_limits(cgroup: &Cgroup, spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let device_rules = device_rules(spec);
+    // Without a cgroup (rootless), the user namespace is what keeps devices
+    // out: its root can neither mknod nor open what the host does not grant.
+    if !cgroup.dirs.is_empty() {
+        cgroup.set_device_rules(&device_rules)?;
+    }
+    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
+        cgroup.apply_resources(resources)?;
+    }
+    Ok(())
+}

@@ -203,6 +203,10 @@ pub(crate) fn rootfs(error: &crate::rootfs::RootfsError, message: String) -> Chi
     use crate::rootfs::RootfsError as R;
     let mut child = ChildError::new(ChildStep::Rootfs, message).with_errno_of(error);
     let (field, path) = match error {
+        R::Cgroup(late) => {
+            child.step = late.step();
+            return child;
+        }
         R::Propagation { .. } | R::PropagationWithoutNamespace(_) | R::UnknownPropagation(_) => {
             ("linux.rootfsPropagation", None)
         }

@@ -2,7 +2,7 @@
 //! container, and listing the containers of a state root.
 
 use crate::barrier;
-use crate::cgroups::{systemd, OomCounter, Stats};
+use crate::cgroups::{systemd, Driver, OomCounter, Stats};
 use crate::container_processes::{self, Process};
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
@@ -289,12 +289,12 @@ impl Container {
             let cgroup = &c.record.cgroup;
             // Before systemd hears of a lower limit: it would apply it at once.
             cgroup.check_memory_usage(&resources, c.record.memory_check_before_update)?;
-            if let Some(unit) = &cgroup.systemd_unit {
+            if let Driver::Systemd { unit } = cgroup.driver() {
                 // systemd is told every limit the update leaves in force, so
                 // that its next daemon-reload writes those.
                 systemd::complete_cpu_quota(cgroup, &mut resources);
                 systemd::round_cpu_quota(&mut resources);
-                systemd::set_properties(unit, &resources, cgroup.unified_only_dir().is_some())
+                systemd::set_properties(&unit, &resources, cgroup.unified_only_dir().is_some())
                     .map_err(crate::cgroups::CgroupError::from)?;
             }
             Ok(c.record.cgroup.apply_resources(&resources)?)
@@ -317,7 +317,7 @@ impl Container {
     /// The host pids of every process in the container.
     pub fn pids(&self) -> Result<Vec<i32>> {
         // A rootless container may have no cgroup: its init is all it is known by.
-        if self.record.cgroup.dirs.is_empty() {
+        if self.record.cgroup.driver() == Driver::None {
             return Ok(if state::init_alive(&self.record) {
                 vec![self.record.pid]
             } else {

@@ -5,7 +5,7 @@
 
 use super::validate::Validated;
 use super::{CreateOptions, Undo};
-use crate::cgroups::{self, Cgroup};
+use crate::cgroups::{self, Cgroup, Driver};
 use crate::error::Result;
 use crate::state::StateRoot;
 use crate::{cgroup_intent, fault};
@@ -32,25 +32,14 @@ pub(super) fn claim(
     let dir = claimed.path().to_path_buf();
     undo.dir = Some(claimed);
     fault::point("claimed");
-    let (cgroup, plan) = match &valid.scope {
-        None => {
-            let cgroup = Cgroup::plan_in(
-                &valid.hierarchies,
-                valid.cgroups_path.as_deref(),
-                &options.id,
-            )?;
-            let plan = cgroup_intent::for_cgroupfs(&cgroup);
-            (cgroup, plan)
-        }
-        Some((scope, _)) => {
-            let cgroup = Cgroup::plan_in(
-                &valid.hierarchies,
-                Some(&scope.cgroup_path().map_err(cgroups::CgroupError::from)?),
-                &options.id,
-            )?;
-            let plan = cgroup_intent::for_systemd_scope(&cgroup);
-            (cgroup, plan)
-        }
+    let cgroups_path = match &valid.scope {
+        Some((scope, _)) => Some(scope.cgroup_path().map_err(cgroups::CgroupError::from)?),
+        None => valid.cgroups_path.clone(),
+    };
+    let cgroup = Cgroup::plan_in(&valid.hierarchies, cgroups_path.as_deref(), &options.id)?;
+    let plan = match valid.driver {
+        Driver::Systemd { .. } => cgroup_intent::for_systemd_scope(&cgroup),
+        Driver::Cgroupfs { .. } | Driver::None => cgroup_intent::for_cgroupfs(&cgroup),
     };
     cgroup_intent::record(&dir, &plan)?;
     fault::point("cgroup-recorded");

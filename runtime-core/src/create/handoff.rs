@@ -71,7 +71,7 @@ pub(super) fn let_go(
     let channel = &prepared.channel;
     channel.send(&Message::Proceed).map_err(Error::Sync)?;
     fault::point("proceed-sent");
-    if prepared.make_v1_later {
+    if valid.driver.overlaps() {
         let hierarchies = &valid.hierarchies;
         let made = cgroup.make_in(hierarchies, cgroups::Versions::V1);
         undo.cgroup = Some(cgroup.clone());

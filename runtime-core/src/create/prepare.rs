@@ -7,7 +7,7 @@
 use super::claim::Claimed;
 use super::validate::Validated;
 use super::{CreateOptions, Undo};
-use crate::cgroups::{self, Cgroup, Entry, Versions};
+use crate::cgroups::{self, Cgroup, Entry};
 use crate::error::{Error, Result};
 use crate::rootfs::host_mount;
 use crate::sync::{self, Channel};
@@ -25,8 +25,6 @@ pub(super) struct Prepared {
     pub(super) cgroup: Cgroup,
     /// What `delete` goes by if this create is killed (cgroup_intent.rs).
     pub(super) plan: Cgroup,
-    /// The v1 directories are made while the init sets up, and sent to it.
-    pub(super) make_v1_later: bool,
     /// Idmapped bind trees, one entry per mount (rootfs::idmapped_trees).
     pub(super) idmapped: Vec<Option<OwnedFd>>,
     /// How the init enters what was made of its cgroup (`None`: a systemd scope).
@@ -62,25 +60,12 @@ pub(super) fn prepare(
     let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
     let namespaces = &valid.namespaces;
     let hierarchies = &valid.hierarchies;
-    // The v1 directories (slow to make: memory's above all) are made while
-    // the init sets itself up, which it does outside them until it gets
-    // them (handoff.rs) — unless it must be inside before it starts: a new
-    // cgroup namespace is rooted where it is, and a rootless create learns
-    // only from making them whether it may. The v2 directory is made first:
-    // the init is born in it. systemd makes a scope only around a process:
-    // its cgroup is set up once the init exists.
-    let make_v1_later = valid.scope.is_none()
-        && !options.rootless
-        && namespaces.clones_into_cgroup()
-        && !namespaces.has_new(LinuxNamespaceType::Cgroup)
-        && hierarchies.iter().any(|h| !h.v2);
-    let made_first = if make_v1_later {
-        Versions::V2
-    } else {
-        Versions::All
-    };
-    let cgroup = match &valid.scope {
-        None => {
+    // What the driver makes before the clone (cgroups/driver.rs): all of
+    // it, or with the overlap the v2 directory the init is born in (the v1
+    // ones, slow to make, follow in handoff.rs); a systemd unit exists only
+    // around a process, and is made in handoff.rs.
+    let cgroup = match valid.driver.made_before_clone() {
+        Some(made_first) => {
             let mut cgroup = cgroup;
             match cgroup.make_in(hierarchies, made_first) {
                 Ok(()) => {
@@ -100,16 +85,17 @@ pub(super) fn prepare(
                         return Err(Error::RootlessLimits(e.to_string()));
                     }
                     cgroup_intent::forget(&dir);
+                    valid.driver.without_cgroup();
                     Cgroup::default()
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Some(_) => cgroup,
+        None => cgroup,
     };
     undo.cgroup = Some(cgroup.clone());
     fault::point("cgroup-made");
-    if valid.scope.is_none() && !make_v1_later {
+    if valid.driver.limits_before_clone() {
         set_limits(&cgroup, spec)?;
         fault::point("limits-set");
     }
@@ -135,15 +121,15 @@ pub(super) fn prepare(
     // The init enters its cgroup itself (cgroups/entry.rs): no move by pid,
     // whose lock waits out an RCU grace period. A systemd scope is joined
     // once systemd has made it (handoff.rs).
-    let cgroup_entry = match valid.scope {
-        None => Some(cgroup.entry_in(hierarchies, made_first)?),
-        Some(_) => None,
-    };
+    let cgroup_entry = valid
+        .driver
+        .made_before_clone()
+        .map(|made_first| cgroup.entry_in(hierarchies, made_first))
+        .transpose()?;
     let prepared = Prepared {
         recorded_spec,
         cgroup,
         plan,
-        make_v1_later,
         idmapped,
         cgroup_entry,
         channel: parent_end,

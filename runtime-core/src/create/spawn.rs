@@ -61,7 +61,7 @@ pub(super) fn spawn(
             seccomp: valid.seccomp.as_ref(),
             idmapped: &prepared.idmapped,
             cgroup_entry: prepared.cgroup_entry,
-            v1_cgroup_sent_later: prepared.make_v1_later,
+            v1_cgroup_sent_later: valid.driver.overlaps(),
             report: for_init.report,
             pid_joined_late,
             memory_policy: valid.memory_policy.as_ref(),

@@ -6,7 +6,7 @@
 
 use super::{systemd_unit, CreateOptions};
 use crate::cgroups::systemd::{Scope, Value};
-use crate::cgroups::{self, Hierarchy};
+use crate::cgroups::{self, CreateHost, Driver, Hierarchy};
 use crate::error::{Error, Result};
 use crate::memory_policy::MemoryPolicy;
 use crate::namespaces::Namespaces;
@@ -28,7 +28,10 @@ pub(super) struct Validated {
     pub(super) memory_policy: Option<MemoryPolicy>,
     pub(super) pidfd_socket: Option<PidfdSocket>,
     pub(super) cgroups_path: Option<PathBuf>,
-    /// `--systemd-cgroup`: the scope and the properties the annotations add.
+    /// How the cgroup is made and entered, decided here once.
+    pub(super) driver: Driver,
+    /// The systemd unit to start and the properties the annotations add:
+    /// `Some` exactly when the driver is [`Driver::Systemd`].
     pub(super) scope: Option<(Scope, Vec<(String, Value)>)>,
     /// The host's cgroup hierarchies.
     pub(super) hierarchies: Vec<Hierarchy>,
@@ -86,6 +89,15 @@ pub(super) fn validate(options: &CreateOptions) -> Result<Validated> {
         false => None,
     };
     let hierarchies = cgroups::hierarchies()?;
+    let driver = Driver::for_create(
+        scope.as_ref().map(|(scope, _)| scope.unit.clone()),
+        &CreateHost {
+            rootless: options.rootless,
+            clones_into_cgroup: namespaces.clones_into_cgroup(),
+            new_cgroup_namespace: namespaces.has_new(LinuxNamespaceType::Cgroup),
+            hierarchies: &hierarchies,
+        },
+    );
     Ok(Validated {
         bundle,
         spec,
@@ -96,6 +108,7 @@ pub(super) fn validate(options: &CreateOptions) -> Result<Validated> {
         memory_policy,
         pidfd_socket,
         cgroups_path,
+        driver,
         scope,
         hierarchies,
     })

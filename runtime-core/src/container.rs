@@ -131,6 +131,7 @@ impl Container {
     /// (runtime.md "Lifecycle" step 9, spec 1.3; runc does the same): every
     /// process of it is killed, and the rest of the hooks are not run.
     pub fn start(&mut self) -> Result<()> {
+        span!("start", id = %self.record.id);
         self.locked(|c| {
             match c.status() {
                 Status::Created => {}
@@ -330,6 +331,7 @@ impl Container {
     /// Remove the container: refused while it runs unless `force`, which kills
     /// it first. Returns the warnings of failed poststop hooks.
     pub fn delete(mut self, force: bool) -> Result<Vec<String>> {
+        span!("delete", id = %self.record.id);
         self.dir.lock()?;
         match self.status() {
             Status::Stopped | Status::Created => {}
@@ -381,6 +383,7 @@ impl Container {
 /// state: what that create left is removed, and that counts as success only
 /// with `force` (without, the container does not exist, as `state` says).
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
+    span!("delete", id = %id);
     let state_root = StateRoot::open(root)?;
     let mut dir = match state_root.open_container(id) {
         Ok(dir) => dir,

@@ -174,9 +174,27 @@
 //! caller's own namespaces *for children* are put back afterwards.
 //! docs/architecture.md ("The library API") has the whole list.
 //!
+//! # Features
+//!
+//! - `tracing` (off by default): a [`tracing`](https://docs.rs/tracing)
+//!   span for each call of [`create()`] (and inside it one per phase:
+//!   `validate`, `claim`, `prepare`, `spawn`, `handoff.let_go`,
+//!   `commit.stage`, `handoff.until_ready`, `commit`), [`Container::start`],
+//!   [`exec::exec`], [`Container::delete`] and [`checkpoint::restore`], each
+//!   with the container's `id`, so an engine sees where a slow start went.
+//!   Turn it on with `berth = { ..., features = ["tracing"] }` and install a
+//!   subscriber that writes from the calling thread: these calls fork and
+//!   refuse a caller with more than one thread. Off, the spans are not
+//!   compiled at all (no dependency, no code).
+//! - `fault-injection`: for the conformance suite's debug build only (see [`fault`]).
+//!
 //! [OCI runtime spec]: https://github.com/opencontainers/runtime-spec/blob/main/runtime.md
 
 #![warn(missing_docs)]
+
+// First: its span macros are used throughout (textual scope).
+#[macro_use]
+mod trace;
 
 // Internal, but each has an error type `Error` wraps (re-exported below),
 // whose variants are described by their messages.

@@ -68,6 +68,7 @@ pub(crate) fn unbind_left_behind(dir: &Path) {
 ///
 /// Refuses with [`Error::Threaded`] from a process with more than one thread.
 pub fn restore(options: &RestoreOptions) -> Result<Container> {
+    span!("restore", id = %options.id);
     crate::single_thread::refuse_threaded()?;
     state::validate_id(&options.id)?;
     let bundle = std::path::absolute(&options.bundle).map_err(|source| Error::Bundle {

@@ -19,6 +19,8 @@
 //! (`undo.rs`). A create killed before it writes the state leaves its
 //! cgroup recorded beside it, for `delete` to undo (see `cgroup_intent`);
 //! `fault::point` marks each step for the conformance suite's kill tests.
+//! With the `tracing` feature each phase is a span inside `create`'s
+//! (trace.rs).
 
 mod claim;
 mod commit;
@@ -48,13 +50,29 @@ use crate::error::Result;
 /// `/proc/<pid>/exe` (CVE-2019-5736); an embedding program is the binary in
 /// question.
 pub fn create(options: &CreateOptions) -> Result<Container> {
-    let mut valid = validate::validate(options)?;
+    span!("create", id = %options.id);
+    let mut valid = in_span!("validate", validate::validate(options))?;
     let mut undo = Undo::default();
-    let claimed = claim::claim(options, &valid, &mut undo)?;
-    let (prepared, for_init) = prepare::prepare(options, &mut valid, claimed, &mut undo)?;
-    let (pid, mut prepared) = spawn::spawn(options, &valid, prepared, for_init, &mut undo)?;
-    handoff::let_go(options, &valid, &mut prepared, pid, &mut undo)?;
-    let record = commit::stage(options, &valid, &prepared, pid, &mut undo)?;
-    let (ready, channel) = handoff::until_ready(options, &valid, prepared, pid, &mut undo)?;
-    commit::commit(record, ready, channel, undo)
+    let claimed = in_span!("claim", claim::claim(options, &valid, &mut undo))?;
+    let (prepared, for_init) = in_span!(
+        "prepare",
+        prepare::prepare(options, &mut valid, claimed, &mut undo)
+    )?;
+    let (pid, mut prepared) = in_span!(
+        "spawn",
+        spawn::spawn(options, &valid, prepared, for_init, &mut undo)
+    )?;
+    in_span!(
+        "handoff.let_go",
+        handoff::let_go(options, &valid, &mut prepared, pid, &mut undo)
+    )?;
+    let record = in_span!(
+        "commit.stage",
+        commit::stage(options, &valid, &prepared, pid, &mut undo)
+    )?;
+    let (ready, channel) = in_span!(
+        "handoff.until_ready",
+        handoff::until_ready(options, &valid, prepared, pid, &mut undo)
+    )?;
+    in_span!("commit", commit::commit(record, ready, channel, undo))
 }

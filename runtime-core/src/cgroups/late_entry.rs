@@ -7,15 +7,21 @@
 //! latest when the mounts are done, before anything of the container's runs.
 
 use super::Entry;
-use crate::child_error::{ChildError, ChildStep};
-use crate::sync::{Channel, Message};
 use std::cell::Cell;
 use std::io;
+use std::os::fd::OwnedFd;
+
+/// Where the init gets the v1 directories' `tasks` files from: the sync
+/// channel's `CgroupReady` (sync.rs).
+pub trait CgroupReadySource {
+    /// Wait for `CgroupReady` and take the files that come with it.
+    fn recv_cgroup_ready(&self) -> Result<Vec<OwnedFd>, LateEntryError>;
+}
 
 /// The v1 cgroup the init enters late, once. Entering when nothing is
 /// pending (no overlap, or already entered) does nothing.
 pub struct LateEntry<'a> {
-    channel: &'a Channel,
+    source: &'a dyn CgroupReadySource,
     pending: Cell<bool>,
 }
 
@@ -25,8 +31,9 @@ pub enum LateEntryError {
     /// Writing `0` to a `tasks` file.
     #[error("{0}")]
     Join(String),
-    #[error("unexpected message from the runtime: {0:?}")]
-    Unexpected(Message),
+    /// Another message came first (its debug text).
+    #[error("unexpected message from the runtime: {0}")]
+    Unexpected(String),
     #[error("the runtime exited before the container's cgroup was made")]
     RuntimeGone,
     #[error("read from the runtime: {0}")]
@@ -34,10 +41,10 @@ pub enum LateEntryError {
 }
 
 impl<'a> LateEntry<'a> {
-    /// `pending`: the runtime sends the v1 cgroup on `channel` (the overlap).
-    pub fn new(channel: &'a Channel, pending: bool) -> LateEntry<'a> {
+    /// `pending`: the runtime sends the v1 cgroup through `source` (the overlap).
+    pub fn new(source: &'a dyn CgroupReadySource, pending: bool) -> LateEntry<'a> {
         LateEntry {
-            channel,
+            source,
             pending: Cell::new(pending),
         }
     }
@@ -47,30 +54,10 @@ impl<'a> LateEntry<'a> {
         if !self.pending.replace(false) {
             return Ok(());
         }
-        match self.channel.recv_with_fds() {
-            Ok(Some((Message::CgroupReady, fds))) => Entry::from_v1_tasks(fds)
-                .enter_v1()
-                .map_err(LateEntryError::Join),
-            Ok(Some((other, _))) => Err(LateEntryError::Unexpected(other)),
-            Ok(None) => Err(LateEntryError::RuntimeGone),
-            Err(e) => Err(LateEntryError::Recv(e)),
-        }
-    }
-}
-
-impl LateEntryError {
-    /// The init's report of it: entering the cgroup, or talking to the runtime.
-    pub(crate) fn step(&self) -> ChildStep {
-        match self {
-            LateEntryError::Join(_) => ChildStep::Cgroup,
-            _ => ChildStep::Sync,
-        }
-    }
-}
-
-impl From<LateEntryError> for ChildError {
-    fn from(e: LateEntryError) -> ChildError {
-        ChildError::new(e.step(), e.to_string()).with_errno_of(&e)
+        let tasks = self.source.recv_cgroup_ready()?;
+        Entry::from_v1_tasks(tasks)
+            .enter_v1()
+            .map_err(LateEntryError::Join)
     }
 }
 
@@ -78,39 +65,44 @@ impl From<LateEntryError> for ChildError {
 mod tests {
     use super::*;
 
-    #[test]
-    fn entered_once_when_sent_and_never_waited_for_when_not_pending() {
-        let (runtime, init) = crate::sync::channel().unwrap();
-        // Not pending: nothing is read (a message left there stays).
-        runtime.send(&Message::Proceed).unwrap();
-        LateEntry::new(&init, false).enter().unwrap();
-        assert_eq!(init.recv().unwrap(), Some(Message::Proceed));
+    /// Counts the waits; sends no file, or fails as told.
+    struct Source {
+        waits: Cell<u32>,
+        gone: bool,
+    }
 
-        let late = LateEntry::new(&init, true);
-        runtime.send_with_fds(&Message::CgroupReady, &[]).unwrap();
-        late.enter().unwrap();
-        // Entered: a second step that needs the cgroup reads nothing.
-        late.enter().unwrap();
+    impl CgroupReadySource for Source {
+        fn recv_cgroup_ready(&self) -> Result<Vec<OwnedFd>, LateEntryError> {
+            self.waits.set(self.waits.get() + 1);
+            match self.gone {
+                true => Err(LateEntryError::RuntimeGone),
+                false => Ok(Vec::new()),
+            }
+        }
     }
 
     #[test]
-    fn failures_are_typed_and_keep_their_step() {
-        let (runtime, init) = crate::sync::channel().unwrap();
-        runtime.send(&Message::Ready).unwrap();
-        let unexpected = LateEntry::new(&init, true).enter().unwrap_err();
-        assert!(matches!(
-            unexpected,
-            LateEntryError::Unexpected(Message::Ready)
-        ));
-        drop(runtime);
-        let gone = LateEntry::new(&init, true).enter().unwrap_err();
-        assert!(matches!(gone, LateEntryError::RuntimeGone));
-        assert_eq!(ChildError::from(gone).step, ChildStep::Sync);
+    fn entered_once_when_sent_and_never_waited_for_when_not_pending() {
+        let source = Source {
+            waits: Cell::new(0),
+            gone: false,
+        };
+        LateEntry::new(&source, false).enter().unwrap();
+        assert_eq!(source.waits.get(), 0);
+        let late = LateEntry::new(&source, true);
+        late.enter().unwrap();
+        // Entered: a second step that needs the cgroup waits for nothing.
+        late.enter().unwrap();
+        assert_eq!(source.waits.get(), 1);
+    }
 
-        let join = LateEntryError::Join("join cgroup /x: EACCES".into());
-        let in_rootfs = crate::rootfs::RootfsError::from(join);
-        let reported = crate::child_error::rootfs(&in_rootfs, in_rootfs.to_string());
-        assert_eq!(reported.step, ChildStep::Cgroup);
-        assert_eq!(reported.message, "join cgroup /x: EACCES");
+    #[test]
+    fn a_runtime_gone_is_the_error() {
+        let source = Source {
+            waits: Cell::new(0),
+            gone: true,
+        };
+        let e = LateEntry::new(&source, true).enter().unwrap_err();
+        assert!(matches!(e, LateEntryError::RuntimeGone));
     }
 }

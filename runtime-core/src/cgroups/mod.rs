@@ -19,7 +19,7 @@ pub use devices::{rules_for as device_rules, DeviceRule};
 pub use driver::{CreateHost, Driver};
 pub use entry::Entry;
 pub use hierarchy::{hierarchies, Hierarchy, Versions};
-pub use late_entry::{LateEntry, LateEntryError};
+pub use late_entry::{CgroupReadySource, LateEntry, LateEntryError};
 pub use resources::ResourceError;
 pub use stats::{OomCounter, Stats, StatsError};
 

@@ -182,12 +182,30 @@
 //! children* are put back afterwards.
 //! docs/architecture.md ("The library API") has the whole list.
 //!
+//! # Features
+//!
+//! - `tracing` (off by default): a [`tracing`](https://docs.rs/tracing)
+//!   span for each call of [`create()`] (and inside it one per phase:
+//!   `validate`, `claim`, `prepare`, `spawn`, `handoff.let_go`,
+//!   `commit.stage`, `handoff.until_ready`, `commit`), [`Container::start`],
+//!   [`exec::exec`], [`Container::delete`] and [`checkpoint::restore`], each
+//!   with the container's `id`, so an engine sees where a slow start went.
+//!   Turn it on with `berth = { ..., features = ["tracing"] }` and install a
+//!   subscriber that writes from the calling thread: these calls fork and
+//!   refuse a caller with more than one thread. Off, the spans are not
+//!   compiled at all (no dependency, no code).
+//! - `fault-injection`: for the conformance suite's debug build only (`BERTH_FAULT_STOP_AT`, in `sys/fault.rs`).
+//!
 //! [OCI runtime spec]: https://github.com/opencontainers/runtime-spec/blob/main/runtime.md
 
 #![warn(missing_docs)]
 // A type the API hands out must be one a caller can name (the fuzz
 // targets' back door, `fuzzing`, hands out internal ones).
 #![cfg_attr(not(feature = "fuzzing"), warn(unnameable_types))]
+
+// First: its span macros are used throughout (textual scope).
+#[macro_use]
+mod trace;
 
 // The layout is the architecture (docs/architecture.md, "Layout of
 // runtime-core"): each group may use the groups below it, never one above,
@@ -250,7 +268,7 @@ pub use sys::signal::{Signal, SignalError};
 
 /// The errors [`Error`] wraps, so that a caller can name and match them.
 pub use cgroups::systemd::SystemdError;
-pub use cgroups::{CgroupError, ResourceError, StatsError};
+pub use cgroups::{CgroupError, LateEntryError, ResourceError, StatsError};
 pub use cgroups::{OomCounter, Stats};
 pub use hooks::{HookError, HookKind};
 pub use init::child_error::{ChildError, ChildStep};

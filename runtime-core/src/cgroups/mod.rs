@@ -6,16 +6,20 @@
 mod dbus;
 mod device_filter;
 mod devices;
+mod driver;
 mod entry;
 mod freezer;
 mod hierarchy;
+mod late_entry;
 mod resources;
 pub(crate) mod stats;
 pub mod systemd;
 
 pub use devices::{rules_for as device_rules, DeviceRule};
+pub use driver::{CreateHost, Driver};
 pub use entry::Entry;
 pub use hierarchy::{hierarchies, Hierarchy, Versions};
+pub use late_entry::{CgroupReadySource, LateEntry, LateEntryError};
 pub use resources::ResourceError;
 pub use stats::{OomCounter, Stats, StatsError};
 
@@ -365,8 +369,8 @@ impl Cgroup {
     /// there), and every hierarchy's own directory is still tried.
     pub fn remove(&self) -> Result<(), CgroupError> {
         let mut first_error = None;
-        if let Some(unit) = &self.systemd_unit {
-            if let Err(e) = systemd::stop(unit) {
+        if let Driver::Systemd { unit } = self.driver() {
+            if let Err(e) = systemd::stop(&unit) {
                 first_error = Some(CgroupError::Systemd(e));
             }
         }

@@ -203,6 +203,10 @@ pub(crate) fn rootfs(error: &crate::isolation::rootfs::RootfsError, message: Str
     use crate::isolation::rootfs::RootfsError as R;
     let mut child = ChildError::new(ChildStep::Rootfs, message).with_errno_of(error);
     let (field, path) = match error {
+        R::Cgroup(late) => {
+            child.step = late_cgroup_step(late);
+            return child;
+        }
         R::Propagation { .. } | R::PropagationWithoutNamespace(_) | R::UnknownPropagation(_) => {
             ("linux.rootfsPropagation", None)
         }
@@ -221,6 +225,21 @@ pub(crate) fn rootfs(error: &crate::isolation::rootfs::RootfsError, message: Str
     child.field = Some(field.into());
     child.path = path.cloned();
     child
+}
+
+/// The step a failure to enter the cgroup made late is reported at: the
+/// cgroup's, or talking to the runtime.
+fn late_cgroup_step(e: &crate::cgroups::LateEntryError) -> ChildStep {
+    match e {
+        crate::cgroups::LateEntryError::Join(_) => ChildStep::Cgroup,
+        _ => ChildStep::Sync,
+    }
+}
+
+impl From<crate::cgroups::LateEntryError> for ChildError {
+    fn from(e: crate::cgroups::LateEntryError) -> ChildError {
+        ChildError::new(late_cgroup_step(&e), e.to_string()).with_errno_of(&e)
+    }
 }
 
 /// The errno of the first `io::Error` or `nix` errno in `error`'s chain.
@@ -265,6 +284,23 @@ impl<T> AtStepText<T> for Result<T, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cgroup_made_late_fails_at_its_step_through_the_rootfs() {
+        use crate::cgroups::LateEntryError;
+        let join = LateEntryError::Join("join cgroup /x: Permission denied".into());
+        let in_rootfs = crate::isolation::rootfs::RootfsError::from(join);
+        let reported = rootfs(&in_rootfs, in_rootfs.to_string());
+        assert_eq!(reported.step, ChildStep::Cgroup);
+        assert_eq!(reported.message, "join cgroup /x: Permission denied");
+        let recv = LateEntryError::Recv(std::io::Error::from_raw_os_error(libc::ECONNRESET));
+        let in_rootfs = crate::isolation::rootfs::RootfsError::from(recv);
+        let reported = rootfs(&in_rootfs, in_rootfs.to_string());
+        assert_eq!(reported.step, ChildStep::Sync);
+        assert_eq!(reported.errno, Some(libc::ECONNRESET));
+        let gone = ChildError::from(LateEntryError::RuntimeGone);
+        assert_eq!(gone.step, ChildStep::Sync);
+    }
 
     #[test]
     fn a_child_error_crosses_the_channel_whole_and_text_stays_text() {

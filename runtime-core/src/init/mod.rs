@@ -7,7 +7,7 @@ pub(crate) mod sync;
 #[allow(missing_docs)]
 pub(crate) mod waiter;
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, LateEntry};
 use crate::hooks::{self, HookKind};
 use crate::init::child_error::{AtStep, AtStepText, ChildError, ChildStep};
 use crate::init::sync::{Channel, Message};
@@ -41,8 +41,9 @@ pub struct InitConfig<'a> {
     /// The v1 cgroup directories the init moves itself into once let go
     /// (`None` when the parent puts it in its cgroup, as for a systemd scope).
     pub cgroup_entry: Option<crate::cgroups::Entry>,
-    /// The parent makes the v1 directories while the init sets up, and sends
-    /// them with `CgroupReady`: entered at the first step that needs them.
+    /// The cgroup driver's overlap: the parent makes the v1 directories while
+    /// the init sets up, and sends them with `CgroupReady`
+    /// ([`LateEntry`](crate::cgroups::LateEntry)).
     pub v1_cgroup_sent_later: bool,
     /// Where the init reports, after Ready, the pid of the process that runs
     /// the program: 0 for itself, or the one it forked (`pid_joined_late`).
@@ -88,14 +89,11 @@ fn setup_and_exec(
     // A v2 directory holds us since the clone. Directories made before it
     // are entered first, so every later step, and any cgroup namespace made
     // below, happens inside them; those the parent sends later, at the first
-    // step that needs them (CgroupJoin).
+    // step that needs them (LateEntry).
     if let Some(entry) = cgroup_entry {
         entry.enter_v1().at_text(ChildStep::Cgroup)?;
     }
-    let cgroup_join = CgroupJoin {
-        channel: &config.channel,
-        pending: std::cell::Cell::new(config.v1_cgroup_sent_later),
-    };
+    let late_cgroup = LateEntry::new(&config.channel, config.v1_cgroup_sent_later);
     fault::hold("init-started");
     nix::sys::prctl::set_dumpable(false).map_err(|e| {
         ChildError::new(ChildStep::Process, format!("set non-dumpable: {e}")).with_errno_of(&e)
@@ -118,8 +116,9 @@ fn setup_and_exec(
     let pivot_failure = std::cell::RefCell::new(None);
     let mut at_pivot = || {
         fault::hold("init-mounted");
-        let done = cgroup_join
+        let done = late_cgroup
             .enter()
+            .map_err(ChildError::from)
             .and_then(|()| create_phase_hooks(config, &mut state_for_hooks));
         done.map_err(|e| {
             let text = e.message.clone();
@@ -142,13 +141,7 @@ fn setup_and_exec(
             bind_devices: config.namespaces.in_user_namespace()
                 || crate::sys::host_userns::running_in_user_namespace(),
             idmapped: config.idmapped,
-            enter_cgroup: &|| {
-                cgroup_join.enter().map_err(|e| {
-                    let text = e.message.clone();
-                    *pivot_failure.borrow_mut() = Some(e);
-                    text
-                })
-            },
+            late_cgroup: Some(&late_cgroup),
             proc_pid_namespace: config
                 .namespaces
                 .pid_joined_late()
@@ -163,7 +156,7 @@ fn setup_and_exec(
             None => crate::init::child_error::rootfs(&e, message),
         }
     })?;
-    cgroup_join.enter()?;
+    late_cgroup.enter()?;
     // In every cgroup now: not the caller's pinned CPUs, but all the
     // cgroup's cpuset allows (execCPUAffinity is not the init's; process/affinity.rs).
     crate::process::affinity::reset().at_text(ChildStep::Affinity)?;
@@ -389,38 +382,6 @@ fn report_and_wait(config: &InitConfig, terminal: bool) -> Result<bool, ChildErr
         unsafe { libc::_exit(i32::from(!matches!(go, Ok(true)))) }
     }
     go
-}
-
-/// The init's way into the v1 cgroup directories the parent makes while it
-/// sets up (lifecycle/create/mod.rs): their `tasks` files come with `CgroupReady`, read at
-/// the first step that needs the cgroup: binding it into the container, the
-/// hooks, or at the latest when the mounts are done, before anything that
-/// runs the container's code.
-struct CgroupJoin<'a> {
-    channel: &'a crate::init::sync::Channel,
-    pending: std::cell::Cell<bool>,
-}
-
-impl CgroupJoin<'_> {
-    fn enter(&self) -> Result<(), ChildError> {
-        if !self.pending.replace(false) {
-            return Ok(());
-        }
-        match self.channel.recv_with_fds() {
-            Ok(Some((Message::CgroupReady, fds))) => crate::cgroups::Entry::from_v1_tasks(fds)
-                .enter_v1()
-                .at_text(ChildStep::Cgroup),
-            Ok(Some((other, _))) => Err(ChildError::new(
-                ChildStep::Sync,
-                format!("unexpected message from the runtime: {other:?}"),
-            )),
-            Ok(None) => Err(ChildError::new(
-                ChildStep::Sync,
-                "the runtime exited before the container's cgroup was made",
-            )),
-            Err(e) => Err(sync_failure(format!("read from the runtime: {e}"), &e)),
-        }
-    }
 }
 
 /// Kinds of hook that need the parent's state at the createRuntime point.

@@ -250,9 +250,41 @@ impl Channel {
     }
 }
 
+/// The init's wait for the v1 cgroup made while it sets up (cgroups/late_entry.rs).
+impl crate::cgroups::CgroupReadySource for Channel {
+    fn recv_cgroup_ready(&self) -> Result<Vec<OwnedFd>, crate::cgroups::LateEntryError> {
+        use crate::cgroups::LateEntryError;
+        match self.recv_with_fds() {
+            Ok(Some((Message::CgroupReady, fds))) => Ok(fds),
+            Ok(Some((other, _))) => Err(LateEntryError::Unexpected(format!("{other:?}"))),
+            Ok(None) => Err(LateEntryError::RuntimeGone),
+            Err(e) => Err(LateEntryError::Recv(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroup_ready_brings_its_files_and_anything_else_is_unexpected() {
+        use crate::cgroups::{CgroupReadySource, LateEntryError};
+        let (runtime, init) = channel().unwrap();
+        let file = std::fs::File::open("/dev/null").unwrap();
+        runtime
+            .send_with_fds(&Message::CgroupReady, &[file.as_fd()])
+            .unwrap();
+        assert_eq!(init.recv_cgroup_ready().unwrap().len(), 1);
+        runtime.send(&Message::Ready).unwrap();
+        let unexpected = init.recv_cgroup_ready().unwrap_err();
+        assert!(matches!(unexpected, LateEntryError::Unexpected(m) if m == "Ready"));
+        drop(runtime);
+        assert!(matches!(
+            init.recv_cgroup_ready(),
+            Err(LateEntryError::RuntimeGone)
+        ));
+    }
 
     fn failure(message: &str) -> crate::init::child_error::ChildError {
         crate::init::child_error::ChildError::new(

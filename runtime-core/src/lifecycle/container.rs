@@ -1,7 +1,7 @@
 //! The `Container` handle: start, state, kill and delete of a created
 //! container, and listing the containers of a state root.
 
-use crate::cgroups::{systemd, OomCounter, Stats};
+use crate::cgroups::{systemd, Driver, OomCounter, Stats};
 use crate::hooks::{self, HookKind};
 use crate::lifecycle::container_processes::{self, Process};
 use crate::lifecycle::error::{Error, Result};
@@ -132,6 +132,7 @@ impl Container {
     /// (runtime.md "Lifecycle" step 9, spec 1.3; runc does the same): every
     /// process of it is killed, and the rest of the hooks are not run.
     pub fn start(&mut self) -> Result<()> {
+        span!("start", id = %self.record.id);
         self.locked(|c| {
             match c.status() {
                 Status::Created => {}
@@ -292,12 +293,12 @@ impl Container {
             let cgroup = &c.record.cgroup;
             // Before systemd hears of a lower limit: it would apply it at once.
             cgroup.check_memory_usage(&resources, c.record.memory_check_before_update)?;
-            if let Some(unit) = &cgroup.systemd_unit {
+            if let Driver::Systemd { unit } = cgroup.driver() {
                 // systemd is told every limit the update leaves in force, so
                 // that its next daemon-reload writes those.
                 systemd::complete_cpu_quota(cgroup, &mut resources);
                 systemd::round_cpu_quota(&mut resources);
-                systemd::set_properties(unit, &resources, cgroup.unified_only_dir().is_some())
+                systemd::set_properties(&unit, &resources, cgroup.unified_only_dir().is_some())
                     .map_err(crate::cgroups::CgroupError::from)?;
             }
             Ok(c.record.cgroup.apply_resources(&resources)?)
@@ -320,7 +321,7 @@ impl Container {
     /// The host pids of every process in the container.
     pub fn pids(&self) -> Result<Vec<Pid>> {
         // A rootless container may have no cgroup: its init is all it is known by.
-        if self.record.cgroup.dirs.is_empty() {
+        if self.record.cgroup.driver() == Driver::None {
             return Ok(if state::init_alive(&self.record) {
                 vec![self.pid()]
             } else {
@@ -334,6 +335,7 @@ impl Container {
     /// Remove the container: refused while it runs unless `force`, which kills
     /// it first. Returns the warnings of failed poststop hooks.
     pub fn delete(mut self, force: bool) -> Result<Vec<String>> {
+        span!("delete", id = %self.record.id);
         self.dir.lock()?;
         match self.status() {
             Status::Stopped | Status::Created => {}
@@ -385,6 +387,7 @@ impl Container {
 /// state: what that create left is removed, and that counts as success only
 /// with `force` (without, the container does not exist, as `state` says).
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
+    span!("delete", id = %id);
     let state_root = StateRoot::open(root)?;
     let mut dir = match state_root.open_container(id) {
         Ok(dir) => dir,

@@ -134,6 +134,7 @@ pub struct ExecProcess {
 /// Start `options.process` in `container`. Forks: from a process with more
 /// than one thread it refuses with [`Error::Threaded`] before anything exists.
 pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess> {
+    span!("exec", id = %container.id());
     crate::lifecycle::single_thread::refuse_threaded()?;
     match container.status() {
         Status::Running | Status::Created => {}

@@ -31,7 +31,7 @@ pub(crate) const HELD_COMM: &str = "berth-held";
 /// The parent's steps, in the order `create` passes them. With the systemd
 /// driver the cgroup is made with the scope, after the clone: `cgroup-made`
 /// then only follows its plan being recorded, and `in-cgroup` the scope.
-/// When the v1 directories are made while the init sets up (lifecycle/create/mod.rs),
+/// When the v1 directories are made while the init sets up (lifecycle/create/handoff.rs),
 /// `cgroup-made` covers the v2 one, and `limits-set` follows `v1-cgroup-made`.
 pub(crate) const PARENT_STEPS: &[&str] = &[
     "claimed",

@@ -87,8 +87,9 @@ pub enum RootfsError {
     },
     #[error("{0}")]
     Hooks(String),
-    #[error("{0}")]
-    Cgroup(String),
+    /// The init could not enter the cgroup the runtime made meanwhile.
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::LateEntryError),
     #[error("make {path} read-only: {source}")]
     ReadOnly {
         path: PathBuf,
@@ -112,8 +113,9 @@ pub struct RootfsSetup<'a> {
     pub bind_devices: bool,
     /// From `idmapped_trees`, one entry per mount.
     pub idmapped: &'a [Option<OwnedFd>],
-    /// Put the init in its cgroup, if it is not yet: before a `cgroup` mount binds it.
-    pub enter_cgroup: &'a dyn Fn() -> Result<(), String>,
+    /// The cgroup the init enters late, if it is not in it yet: entered
+    /// before a `cgroup` mount binds it or a `tmpcopyup` copy is charged to it.
+    pub late_cgroup: Option<&'a crate::cgroups::LateEntry<'a>>,
     /// The pid namespace `proc` mounts show, when the init is outside it.
     pub proc_pid_namespace: Option<BorrowedFd<'a>>,
 }
@@ -148,7 +150,7 @@ pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>
     let env = mounts::MountEnv {
         bundle,
         cgroups: &[],
-        enter_cgroup: &|| Ok(()),
+        late_cgroup: None,
         user_mappings: user_mappings(spec),
         proc_pid_namespace: None,
         mount_label: None,
@@ -196,13 +198,13 @@ pub fn prepare(
     let env = mounts::MountEnv {
         bundle: setup.bundle,
         cgroups: setup.cgroup_binds,
-        enter_cgroup: setup.enter_cgroup,
+        late_cgroup: setup.late_cgroup,
         user_mappings: user_mappings(setup.spec),
         proc_pid_namespace: setup.proc_pid_namespace,
         mount_label: mount_label.as_deref(),
     };
     // A cgroup mount binds the container's cgroup, which the parent may
-    // still be making (lifecycle/create/mod.rs): it goes after the devices where no later
+    // still be making (lifecycle/create/handoff.rs): it goes after the devices where no later
     // mount is above, at or below it, so the order changes nothing visible.
     let mut deferred = Vec::new();
     for (i, mount) in mounts.iter().enumerate() {

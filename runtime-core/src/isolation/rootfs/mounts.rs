@@ -133,8 +133,8 @@ pub struct MountEnv<'a> {
     /// Relative bind sources are relative to the bundle.
     pub bundle: &'a Path,
     pub cgroups: &'a CgroupBinds,
-    /// Called before the container's cgroup directories are bound: they may still be in the making.
-    pub enter_cgroup: &'a dyn Fn() -> Result<(), String>,
+    /// Entered before the container's cgroup directories are bound: they may still be in the making.
+    pub late_cgroup: Option<&'a crate::cgroups::LateEntry<'a>>,
     /// The container's own user namespace mappings (uid, gid), for an
     /// `idmap` mount that states none of its own.
     pub user_mappings: Option<(&'a [LinuxIdMapping], &'a [LinuxIdMapping])>,
@@ -143,6 +143,15 @@ pub struct MountEnv<'a> {
     pub proc_pid_namespace: Option<BorrowedFd<'a>>,
     /// `linux.mountLabel` where the host has SELinux (isolation/lsm.rs), else `None`.
     pub mount_label: Option<&'a str>,
+}
+
+impl MountEnv<'_> {
+    fn enter_late_cgroup(&self) -> Result<(), RootfsError> {
+        match self.late_cgroup {
+            Some(late) => Ok(late.enter()?),
+            None => Ok(()),
+        }
+    }
 }
 
 /// An idmapped bind's tree, cloned and idmapped but not attached; `None`
@@ -206,7 +215,7 @@ pub fn mount_one(
         });
     }
     if fstype == "cgroup" && options.bind.is_none() {
-        (env.enter_cgroup)().map_err(RootfsError::Cgroup)?;
+        env.enter_late_cgroup()?;
         return mount_cgroup_tree(root, mount, &options, env);
     }
 
@@ -272,7 +281,7 @@ pub fn mount_one(
         if options.copy_up {
             // The copy's tmpfs pages are charged to the memory cgroup of
             // whoever writes them, for as long as they live: the container's.
-            (env.enter_cgroup)().map_err(RootfsError::Cgroup)?;
+            env.enter_late_cgroup()?;
             fill_from_rootfs(detached.as_fd(), target.as_fd(), &options, destination)?;
         }
         (detached, target)

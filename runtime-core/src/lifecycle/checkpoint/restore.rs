@@ -50,6 +50,7 @@ impl Drop for Undo {
 ///
 /// Refuses with [`Error::Threaded`] from a process with more than one thread.
 pub fn restore(options: &RestoreOptions) -> Result<Container> {
+    span!("restore", id = %options.id);
     crate::lifecycle::single_thread::refuse_threaded()?;
     state::validate_id(&options.id)?;
     let bundle = std::path::absolute(&options.bundle).map_err(|source| Error::Bundle {
@@ -91,16 +92,15 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     // killed create's (state/cgroup_intent.rs).
     let mut plan = cgroup_intent::for_cgroupfs(&cgroup);
     cgroup_intent::record(&dir_path, &plan)?;
-    let made = cgroup.make_in(&hierarchies, cgroups::Versions::All);
+    // restore's driver: cgroupfs without the overlap, every directory made
+    // and limited before CRIU starts in it (--systemd-cgroup is refused above).
+    let made_first = cgroups::Driver::for_restore()
+        .made_before_clone()
+        .unwrap_or(cgroups::Versions::All);
+    let made = cgroup.make_in(&hierarchies, made_first);
     undo.cgroup = Some(cgroup.clone());
     made?;
-    cgroup_intent::drop_found_dirs(
-        &dir_path,
-        &mut plan,
-        &cgroup,
-        &hierarchies,
-        cgroups::Versions::All,
-    )?;
+    cgroup_intent::drop_found_dirs(&dir_path, &mut plan, &cgroup, &hierarchies, made_first)?;
     crate::lifecycle::create::set_limits(&cgroup, &spec)?;
 
     super::mountpoints::make(&spec, &bundle, &rootfs)?;

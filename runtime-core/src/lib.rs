@@ -20,7 +20,10 @@
 //! | [`Container::kill`], [`Container::pause`], [`Container::resume`], [`Container::update`], [`Container::stats`] | act on a running container |
 //! | [`Container::delete`], [`container::delete`] | remove it: cgroup, state, poststop hooks |
 //! | [`container::list`] | the state of every container in a state root |
-//! | [`exec::exec`] | another process in a running container |
+//! | [`exec::exec`] | another process in a running container; it comes back with a pidfd and [`wait`](exec::ExecProcess::wait) |
+//! | [`Stdio`] ([`CreateOptions::stdin`], `stdout`, `stderr`; the same on [`exec::ExecOptions`]) | the process's stdin, stdout and stderr as descriptors of the caller's (pipes), instead of the caller's own |
+//! | [`Container::pidfd`], [`Container::wait`] | the init's pidfd (poll it, signal it); its [`ExitStatus`], for the caller of `create`, with no change to its signal mask |
+//! | [`run()`] | create, start, wait, delete in one call: the exit code as `runc run` gives it |
 //! | [`foreground`] | stay the init's parent: forward signals, wait, get the exit code |
 //! | [`spec::load`], [`spec::default_spec`] | read and validate a bundle's config; runc's default config |
 //!
@@ -110,7 +113,10 @@
 //! ```
 //!
 //! `runtime-core/examples/lifecycle.rs` is the same as a program that runs
-//! (and the conformance suite runs it on a real bundle).
+//! (and the conformance suite runs it on a real bundle);
+//! `runtime-core/examples/embed.rs` embeds Berth as an engine would: stdio
+//! on pipes, an exec with the container's seccomp profile, waits on pidfds,
+//! and [`run()`].
 //!
 //! # Errors
 //!
@@ -244,19 +250,25 @@ mod single_thread;
 // SpecError's variants are described by their messages, which name the field.
 pub(crate) mod procfs;
 mod recorded_config;
+mod run;
 #[allow(missing_docs)]
 pub mod spec;
 pub mod state;
+mod stdio;
 pub(crate) mod stop_signals;
 pub(crate) mod sync;
+mod wait;
 #[allow(missing_docs)]
 pub(crate) mod waiter;
 
 pub use container::Container;
 pub use create::{create, CreateOptions};
 pub use error::{Error, Result};
+pub use run::run;
 pub use spec::SpecError;
 pub use state::{ContainerState, StateError, Status};
+pub use stdio::{Stdio, StdioError};
+pub use wait::ExitStatus;
 
 /// The errors [`Error`] wraps, so that a caller can name and match them.
 pub use barrier::BarrierError;

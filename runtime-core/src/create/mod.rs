@@ -55,6 +55,8 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         .and_then(|p| p.terminal())
         .unwrap_or(false);
     check_terminal(terminal, options.console_socket.as_deref(), options.detach)?;
+    // Taken now, whatever happens next: the caller's copies close once the init is cloned (stdio.rs).
+    let stdio = options.stdio.take(terminal)?;
     refuse_unsupported(&spec)?;
     // Built here, so a bad profile fails before anything exists; the init inherits it.
     let seccomp_filter = spec
@@ -250,11 +252,13 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
             report: report_write,
             pid_joined_late,
             memory_policy: memory_policy.as_ref(),
+            stdio,
         });
     }
     undo.init_pid = Some(pid);
     drop(dumpable);
     drop(caller_pidfd);
+    drop(stdio);
     fault::point("cloned");
     // Only the init may hold the barrier's read end: `start` detects a dead init by there being no reader.
     drop(barrier_fd);

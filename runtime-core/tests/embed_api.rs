@@ -1,7 +1,8 @@
 //! The embedding API's edges, on real containers: stdio descriptors refused
 //! with a terminal and used up by the first create, the init's wait through
 //! its pidfd (once; a second is `NotChild`), a loaded handle's pidfd once
-//! the init is gone, and `berth::run`'s exit code for a signal.
+//! the init is gone, `berth::run`'s exit code for a signal, and stdio
+//! descriptors that are the caller's own 0 and 1, crossed.
 //! (`conformance/tests/library_embed.rs` runs the whole example.)
 //!
 //! `create` forks, so this runs without libtest's harness (whose threads
@@ -26,19 +27,23 @@ fn main() {
     let busybox = Path::new("/bin/busybox");
     if !nix::unistd::geteuid().is_root() || !busybox.exists() {
         println!("note: embed_api needs root and /bin/busybox; not run");
-        println!("\ntest result: ok. 0 passed; 0 failed; 3 ignored; 0 measured; 0 filtered out\n");
+        println!("\ntest result: ok. 0 passed; 0 failed; 4 ignored; 0 measured; 0 filtered out\n");
         return;
     }
     let dir = std::env::temp_dir().join(format!("berth-embed-api-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let root = dir.join("state");
-    let cases: [Case; 3] = [
+    let cases: [Case; 4] = [
         (
             "stdio_with_a_terminal_is_refused_before_anything_exists_and_used_up",
             stdio_with_a_terminal,
         ),
         ("the_init_is_waited_for_once_through_its_pidfd", wait_once),
         ("run_reports_a_signal_as_128_plus_it", run_killed),
+        (
+            "stdio_given_as_the_callers_own_0_and_1_crossed_reaches_the_right_streams",
+            stdio_on_low_numbers,
+        ),
     ];
     let mut failed = 0;
     for (n, (name, case)) in cases.iter().enumerate() {
@@ -138,6 +143,66 @@ fn run_killed(dir: &Path, root: &Path) -> Outcome {
         true => Err("run left the state directory".into()),
         false => Ok(()),
     }
+}
+
+/// A caller whose own 0 and 1 were closed hands over pipes that took those
+/// numbers, crossed: stdin's descriptor is 1, stdout's is 0. Moved onto 0
+/// and 1 in turn, the first move would overwrite the second's source.
+fn stdio_on_low_numbers(dir: &Path, root: &Path) -> Outcome {
+    use std::io::{Read, Write};
+    use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+    let bundle = bundle(dir, &["sh", "-c", "read line; echo got $line"], false)?;
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string());
+    let (in_read, in_write) = pipe()?;
+    let (out_read, out_write) = pipe()?;
+    // SAFETY: fcntl and dup2 on descriptors this process owns; 0 and 1 are
+    // saved first and put back below, before anything is printed.
+    let (saved_stdin, saved_stdout) = unsafe {
+        let saved = (
+            libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 10),
+            libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 10),
+        );
+        for (end, target) in [(in_read.into_raw_fd(), 1), (out_write.into_raw_fd(), 0)] {
+            libc::dup2(end, target);
+            libc::close(end);
+        }
+        saved
+    };
+    // SAFETY: 1 and 0 now hold the pipes' ends, and nothing else owns them.
+    let (stdin, stdout) = unsafe { (OwnedFd::from_raw_fd(1), OwnedFd::from_raw_fd(0)) };
+    let id = id("low");
+    let options = CreateOptions::new(root, &id, &bundle)
+        .stdin(stdin)
+        .stdout(stdout);
+    let created = berth::create(&options);
+    let fail = |e: Error| e.to_string();
+    let outcome = created.map_err(fail).and_then(|mut container| {
+        container.start().map_err(fail)?;
+        let mut to_init = std::fs::File::from(in_write);
+        to_init.write_all(b"crossed\n").map_err(|e| e.to_string())?;
+        drop(to_init);
+        let status = container.wait().map_err(fail)?;
+        let mut output = String::new();
+        std::fs::File::from(out_read)
+            .read_to_string(&mut output)
+            .map_err(|e| e.to_string())?;
+        match (status, output.as_str()) {
+            (ExitStatus::Exited(0), "got crossed\n") => Ok(()),
+            other => Err(format!(
+                "expected exit 0 and \"got crossed\", got {other:?}"
+            )),
+        }
+    });
+    let deleted = berth::container::delete(root, &id, true).map_err(fail);
+    // SAFETY: put back this process's own 0 and 1, once the container and
+    // its handle (whose pidfd took one of those numbers) are gone.
+    unsafe {
+        libc::dup2(saved_stdin, 0);
+        libc::dup2(saved_stdout, 1);
+        libc::close(saved_stdin);
+        libc::close(saved_stdout);
+    }
+    outcome.and(deleted.map(drop))
 }
 
 /// A busybox bundle at `dir` running `args`, with or without a terminal.

@@ -144,6 +144,8 @@ fn create_options(
         die_with_caller: !detach,
         // berth stays non-dumpable once it has forked the init, as runc.
         leave_caller_non_dumpable: true,
+        // The container inherits berth's own 0, 1 and 2, as runc's does.
+        stdio: berth::Stdio::default(),
     })
 }
 

@@ -20,7 +20,10 @@
 //! | [`Container::kill`] (with a [`Signal`]), [`Container::pause`], [`Container::resume`], [`Container::update`], [`Container::stats`] | act on a running container |
 //! | [`Container::delete`], [`container::delete`] | remove it: cgroup, state, poststop hooks |
 //! | [`container::list`] | the state of every container in a state root |
-//! | [`exec::exec`] | another process in a running container |
+//! | [`exec::exec`] | another process in a running container; it comes back with a pidfd and [`wait`](exec::ExecProcess::wait) |
+//! | [`Stdio`] ([`CreateOptions::stdin`], `stdout`, `stderr`; the same on [`exec::ExecOptions`]) | the process's stdin, stdout and stderr as descriptors of the caller's (pipes), instead of the caller's own |
+//! | [`Container::pidfd`], [`Container::wait`] | the init's pidfd (poll it, signal it); its [`ExitStatus`], for the caller of `create`, with no change to its signal mask |
+//! | [`run()`] | create, start, wait, delete in one call: the exit code as `runc run` gives it |
 //! | [`foreground`] | stay the init's parent: forward signals, wait, get the exit code |
 //! | [`spec::load`], [`spec::check`], [`spec::default_spec`] | read and validate a bundle's config, or check one built in memory (for [`CreateOptions::spec`]); runc's default config |
 //! | [`features::features`] | what this build recognises (`berth features`) |
@@ -116,7 +119,10 @@
 //! ```
 //!
 //! `runtime-core/examples/lifecycle.rs` is the same as a program that runs
-//! (and the conformance suite runs it on a real bundle).
+//! (and the conformance suite runs it on a real bundle);
+//! `runtime-core/examples/embed.rs` embeds Berth as an engine would: stdio
+//! on pipes, an exec with the container's seccomp profile, waits on pidfds,
+//! and [`run()`].
 //!
 //! # Errors
 //!
@@ -255,10 +261,13 @@ pub mod fuzzing;
 /// that its version is always Berth's.
 pub use oci_spec;
 
+pub use init::stdio::{Stdio, StdioError};
 pub use lifecycle::container::Container;
 pub use lifecycle::create::{create, CreateOptions};
 pub use lifecycle::error::{Error, Result};
 pub use lifecycle::features::Features;
+pub use lifecycle::run::run;
+pub use lifecycle::wait::ExitStatus;
 /// A host process id, as [`Container::pid`], [`Container::pids`] and
 /// [`exec::ExecProcess`] give it (nix's, which nix's `waitpid` takes).
 pub use nix::unistd::Pid;

@@ -19,6 +19,9 @@ pub enum ChildStep {
     /// Talking to the runtime: the sync channel, the report pipe, a
     /// runtime that went away.
     Sync,
+    /// Putting the caller's descriptors on stdin, stdout and stderr
+    /// ([`Stdio`](crate::Stdio)).
+    Stdio,
     /// Entering the container's cgroup.
     Cgroup,
     /// Joining or making the container's namespaces.

@@ -3,6 +3,7 @@
 //! or reports why it failed to the parent and exits.
 
 pub(crate) mod child_error;
+pub(crate) mod stdio;
 pub(crate) mod sync;
 #[allow(missing_docs)]
 pub(crate) mod waiter;
@@ -55,12 +56,18 @@ pub struct InitConfig<'a> {
     /// `linux.memoryPolicy`, checked by the parent: set before the exec,
     /// which keeps it, as do the processes forked after.
     pub memory_policy: Option<&'a crate::process::memory_policy::MemoryPolicy>,
+    /// The caller's descriptors for 0, 1 and 2, put there first thing.
+    pub stdio: Option<crate::init::stdio::Streams>,
 }
 
 /// Run the init. Only called in the freshly cloned child.
 pub fn run(mut config: InitConfig) -> ! {
     let cgroup_entry = config.cgroup_entry.take();
-    let code = match setup_and_exec(&config, cgroup_entry) {
+    let stdio = config
+        .stdio
+        .take()
+        .map_or(Ok(()), crate::init::stdio::Streams::install);
+    let code = match stdio.and_then(|()| setup_and_exec(&config, cgroup_entry)) {
         Ok(Outcome::ParentGone) => 1,
         Err(reason) => {
             let _ = config.channel.send(&Message::Failed(reason));

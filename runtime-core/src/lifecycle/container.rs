@@ -26,6 +26,9 @@ pub struct Container {
     record: Record,
     /// The terminal's master, for a container created in the foreground with `process.terminal`.
     console: Option<OwnedFd>,
+    /// A pidfd of the init: opened by `create` (see `from_parts`), or on
+    /// the first `pidfd()` of a loaded handle.
+    init_pidfd: std::sync::OnceLock<OwnedFd>,
 }
 
 impl Container {
@@ -37,11 +40,17 @@ impl Container {
         // `create` held the lock until now; each later change takes it again
         // (see `locked`), so other handles and commands are not shut out.
         dir.unlock();
-        Container {
+        let container = Container {
             dir,
             record,
             console,
-        }
+            init_pidfd: std::sync::OnceLock::new(),
+        };
+        // The creator's handle holds the init from the start (an unreaped
+        // child of this process: its pid cannot be recycled meanwhile). A
+        // failure here leaves it to the first `pidfd()`.
+        let _ = container.pidfd();
+        container
     }
 
     /// Run `op` under the container's exclusive lock, released afterwards:
@@ -81,6 +90,7 @@ impl Container {
             dir,
             record,
             console: None,
+            init_pidfd: std::sync::OnceLock::new(),
         })
     }
 
@@ -92,6 +102,28 @@ impl Container {
     /// The init's host pid (as recorded; see `status` for whether it still runs).
     pub fn pid(&self) -> Pid {
         Pid::from_raw(self.record.pid)
+    }
+
+    /// A pidfd of the init, to poll for its exit or signal it without a
+    /// pid-reuse race. The handle `create` returned opened it then; a
+    /// loaded handle opens it now from the recorded pid, checked against
+    /// the recorded start time. [`Error::NotRunning`] once the init is gone.
+    pub fn pidfd(&self) -> Result<std::os::fd::BorrowedFd<'_>> {
+        if let Some(fd) = self.init_pidfd.get() {
+            return Ok(fd.as_fd());
+        }
+        let fd =
+            crate::lifecycle::wait::open_recorded(self.record.pid, self.record.pid_start_time)?;
+        Ok(self.init_pidfd.get_or_init(|| fd).as_fd())
+    }
+
+    /// Wait for the init to exit, and reap it, through its pidfd: only
+    /// the init, with no change to the caller's signal mask or handlers
+    /// (unlike [`crate::lifecycle::foreground`], which forwards signals). Only the
+    /// caller of `create` is the init's parent; anyone else, or a second
+    /// wait, gets [`Error::NotChild`].
+    pub fn wait(&self) -> Result<crate::ExitStatus> {
+        crate::lifecycle::wait::wait(self.pidfd()?, self.record.pid)
     }
 
     /// The container's state directory, `<root>/<id>`.
@@ -400,6 +432,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
             dir,
             record,
             console: None,
+            init_pidfd: std::sync::OnceLock::new(),
         }
         .delete(force),
         None => {

@@ -171,6 +171,18 @@ pub enum Error {
         /// How many threads the caller had.
         threads: usize,
     },
+    /// The descriptors given for the process's stdin, stdout and stderr
+    /// ([`Stdio`](crate::Stdio)) cannot be used. Nothing was done.
+    #[error(transparent)]
+    Stdio(#[from] crate::init::stdio::StdioError),
+    /// A wait for a process's exit status by a process that is not its
+    /// parent (only the caller of `create` or `exec` is), or after it was
+    /// reaped already. Polling its pidfd still tells when it exits.
+    #[error("process {pid} is not a child of this process, or was reaped already: only its parent can wait for its exit status")]
+    NotChild {
+        /// The host pid waited for.
+        pid: crate::Pid,
+    },
 }
 
 impl From<crate::lifecycle::checkpoint::error::CheckpointError> for Error {

@@ -33,8 +33,9 @@ use std::path::PathBuf;
 /// (see [`Container::config`]), never from the bundle. There is no
 /// `Default`: a struct literal must name `seccomp`, so running without the
 /// container's filter is always an explicit choice
-/// ([`ExecOptions::without_seccomp`]).
-#[derive(Debug, Clone)]
+/// ([`ExecOptions::without_seccomp`]). Not `Clone`: it may own the
+/// descriptors given for the process's stdio ([`ExecOptions::stdio`](#structfield.stdio)).
+#[derive(Debug)]
 pub struct ExecOptions {
     /// The process to run (runc's process.json, or one built from the container's own).
     pub process: Process,
@@ -65,6 +66,10 @@ pub struct ExecOptions {
     /// otherwise its dumpable flag is put back once the setup child is
     /// forked (see `caller_effects`).
     pub leave_caller_non_dumpable: bool,
+    /// The process's stdin, stdout and stderr, in place of the caller's (by
+    /// default, each inherited): taken by `exec`, the caller's copies
+    /// closed once its setup child is forked. Refused with `process.terminal`.
+    pub stdio: crate::Stdio,
 }
 
 impl ExecOptions {
@@ -118,6 +123,7 @@ impl ExecOptions {
             memory_policy: linux.and_then(|l| l.memory_policy().clone()),
             die_with_caller: false,
             leave_caller_non_dumpable: false,
+            stdio: crate::Stdio::default(),
         }
     }
 }
@@ -129,6 +135,20 @@ pub struct ExecProcess {
     pub pid: crate::Pid,
     /// The terminal's master, in the foreground with `process.terminal`.
     pub console: Option<OwnedFd>,
+    /// A pidfd of the process, opened while it was the caller's unreaped
+    /// child (so it is this process, never a recycled pid): to poll for its
+    /// exit, or to signal it with `pidfd_send_signal`.
+    pub pidfd: OwnedFd,
+}
+
+impl ExecProcess {
+    /// Wait for the process to exit, and reap it, through its pidfd: only
+    /// this process, with no change to the caller's signal mask or
+    /// handlers. The caller of `exec` is its parent; a wait by anyone
+    /// else, or a second one, is [`Error::NotChild`].
+    pub fn wait(&self) -> Result<crate::ExitStatus> {
+        crate::lifecycle::wait::wait(self.pidfd.as_fd(), self.pid.as_raw())
+    }
 }
 
 /// Start `options.process` in `container`. Forks: from a process with more
@@ -151,6 +171,7 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         options.console_socket.as_deref(),
         options.detach,
     )?;
+    let stdio = options.stdio.take(terminal)?;
     crate::isolation::lsm::check(&options.process)?;
     let affinity = ExecAffinity::of(&options.process)?;
     let filter = options.seccomp.as_ref().map(seccomp::build).transpose()?;
@@ -205,24 +226,29 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         drop(spawn_read);
         process::assume_setgroups_denied(setgroups_denied);
         let keyring = (!container.record().no_new_keyring).then(|| container.record().id.as_str());
-        let failure = run_child(
-            &namespaces,
-            &child_end,
-            entry,
-            options,
-            Prepared {
-                filter: filter.as_ref(),
-                memory_policy: memory_policy.as_ref(),
-            },
-            keyring,
-            spawn_write,
-        );
+        let installed = stdio.map_or(Ok(()), crate::init::stdio::Streams::install);
+        let failure = match installed {
+            Err(failure) => failure,
+            Ok(()) => run_child(
+                &namespaces,
+                &child_end,
+                entry,
+                options,
+                Prepared {
+                    filter: filter.as_ref(),
+                    memory_policy: memory_policy.as_ref(),
+                },
+                keyring,
+                spawn_write,
+            ),
+        };
         let _ = child_end.send(&Message::Failed(failure));
         // SAFETY: _exit skips the parent's atexit handlers, which this copy must not run.
         unsafe { libc::_exit(1) };
     }
     drop(dumpable);
     drop(caller_pidfd);
+    drop(stdio);
     drop(child_end);
     drop(spawn_write);
     drop(entry);
@@ -290,6 +316,9 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
         reap(pid);
         e
     };
+    // Our unreaped child: the pid cannot have been recycled.
+    let pidfd = crate::sys::pidfd::open(pid)
+        .map_err(|source| kill_child(crate::sys::pidfd::PidfdError::Open { pid, source }.into()))?;
     if let (Some(profile), Some(fd)) = (&options.seccomp, &listener) {
         let state = serde_json::to_string(&container.state()).unwrap_or_default();
         seccomp::hand_to_listener(profile, pid, &state, fd.as_fd())
@@ -320,6 +349,7 @@ pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess>
     Ok(ExecProcess {
         pid: crate::Pid::from_raw(pid),
         console,
+        pidfd,
     })
 }
 

@@ -15,4 +15,7 @@ pub mod exec;
 pub mod features;
 pub mod foreground;
 pub mod notify;
+pub(crate) mod run;
 pub(crate) mod single_thread;
+mod stdio_setters;
+pub(crate) mod wait;

@@ -60,7 +60,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
     )?;
     let (pid, mut prepared) = in_span!(
         "spawn",
-        spawn::spawn(options, &valid, prepared, for_init, &mut undo)
+        spawn::spawn(options, &mut valid, prepared, for_init, &mut undo)
     )?;
     in_span!(
         "handoff.let_go",

@@ -1,11 +1,15 @@
 //! What `create` takes besides the bundle's config.json, and a builder over it.
 
+use crate::Stdio;
 use oci_spec::runtime::Spec;
 use std::path::PathBuf;
 
 /// Everything `create` takes besides the bundle's config.json. Build it with
 /// [`CreateOptions::new`] and the setters, or fill the fields directly.
-#[derive(Debug, Clone, Default)]
+///
+/// Not `Clone`: it may own the descriptors given for the container's stdio
+/// ([`CreateOptions::stdio`](#structfield.stdio)), which one container alone can have.
+#[derive(Debug, Default)]
 pub struct CreateOptions {
     /// The state root (runc's `--root`).
     pub root: PathBuf,
@@ -56,6 +60,12 @@ pub struct CreateOptions {
     /// does; otherwise its dumpable flag is put back once the init is
     /// cloned (see `caller_effects`).
     pub leave_caller_non_dumpable: bool,
+    /// The init's stdin, stdout and stderr, in place of the caller's (by
+    /// default, each inherited). `create` takes them out of the options,
+    /// and closes the caller's copies once the init is cloned: a pipe's
+    /// reader sees end-of-file when the container's processes are gone.
+    /// Refused with `process.terminal` ([`crate::StdioError::WithTerminal`]).
+    pub stdio: Stdio,
 }
 
 /// A builder over the fields, for callers that set a few of them: every

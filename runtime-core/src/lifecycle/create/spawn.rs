@@ -14,7 +14,7 @@ use crate::{cgroups, sys::fault};
 /// returns) and what the parent keeps of `prepared`.
 pub(super) fn spawn(
     options: &CreateOptions,
-    valid: &Validated,
+    valid: &mut Validated,
     prepared: Prepared,
     for_init: ForInit,
     undo: &mut Undo,
@@ -38,6 +38,7 @@ pub(super) fn spawn(
         .as_ref()
         .and_then(cgroups::Entry::v2_dir)
         .filter(|_| namespaces.clones_into_cgroup());
+    let stdio = valid.stdio.take();
     let pid = namespaces.clone_init(into_cgroup, pid_joined_late)?;
     if pid == 0 {
         drop(prepared.channel);
@@ -65,11 +66,13 @@ pub(super) fn spawn(
             report: for_init.report,
             pid_joined_late,
             memory_policy: valid.memory_policy.as_ref(),
+            stdio,
         });
     }
     undo.init_pid = Some(pid);
     drop(dumpable);
     drop(caller_pidfd);
+    drop(stdio);
     fault::point("cloned");
     // Only the init may hold the barrier's read end: `start` detects a dead
     // init by there being no reader. The parent's other ends go with it.

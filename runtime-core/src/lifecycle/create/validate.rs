@@ -35,6 +35,9 @@ pub(super) struct Validated {
     pub(super) scope: Option<(Scope, Vec<(String, Value)>)>,
     /// The host's cgroup hierarchies.
     pub(super) hierarchies: Vec<Hierarchy>,
+    /// The caller's descriptors for the init's 0, 1 and 2, until `spawn`
+    /// hands them to the init (and closes the caller's copies).
+    pub(super) stdio: Option<crate::init::stdio::Streams>,
 }
 
 pub(super) fn validate(options: &CreateOptions) -> Result<Validated> {
@@ -51,6 +54,9 @@ pub(super) fn validate(options: &CreateOptions) -> Result<Validated> {
         .and_then(|p| p.terminal())
         .unwrap_or(false);
     check_terminal(terminal, options.console_socket.as_deref(), options.detach)?;
+    // Taken now, whatever happens next: the caller's copies close once the
+    // init is cloned (init/stdio.rs).
+    let stdio = options.stdio.take(terminal)?;
     refuse_unsupported(&spec)?;
     let seccomp = spec
         .linux()
@@ -111,6 +117,7 @@ pub(super) fn validate(options: &CreateOptions) -> Result<Validated> {
         driver,
         scope,
         hierarchies,
+        stdio,
     })
 }
 

@@ -68,7 +68,7 @@
 //! // capabilities, seccomp, ...), running other arguments.
 //! let options = berth::exec::ExecOptions::for_container(&container, vec!["true".into()])?;
 //! let exec = berth::exec::exec(&container, &options)?;
-//! nix::sys::wait::waitpid(exec.pid, None)?;
+//! assert_eq!(exec.wait()?, berth::ExitStatus::Exited(0)); // by its pidfd
 //! let ns = |name: &str| std::fs::read_link(format!("/proc/self/ns/{name}"));
 //! assert_eq!(ns("pid_for_children")?, ns("pid")?);
 //!

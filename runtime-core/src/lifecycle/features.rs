@@ -194,25 +194,9 @@ pub struct Cgroup {
     pub rdma: bool,
 }
 
-/// Of the seccomp names runtime-spec defines, those Berth builds a filter
-/// from (each tried through the same code), and the filter flags the
-/// running kernel accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Seccomp {
-    /// Seccomp is supported.
-    pub enabled: bool,
-    /// `SCMP_ACT_*` actions.
-    pub actions: Vec<String>,
-    /// `SCMP_CMP_*` operators.
-    pub operators: Vec<String>,
-    /// `SCMP_ARCH_*` architectures.
-    pub archs: Vec<String>,
-    /// `SECCOMP_FILTER_FLAG_*` flags this build recognises.
-    pub known_flags: Vec<String>,
-    /// Of those, the flags the running kernel accepts.
-    pub supported_flags: Vec<String>,
-}
+/// features-linux.md "Seccomp": of the names runtime-spec defines, those
+/// this build takes, and the filter flags the running kernel accepts.
+pub use crate::process::seccomp::Support as Seccomp;
 
 /// A feature that is on or off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,14 +239,7 @@ pub fn features() -> Features {
                 systemd_user: true,
                 rdma: true,
             },
-            seccomp: Seccomp {
-                enabled: seccomp.enabled,
-                actions: seccomp.actions,
-                operators: seccomp.operators,
-                archs: seccomp.archs,
-                known_flags: seccomp.known_flags,
-                supported_flags: seccomp.supported_flags,
-            },
+            seccomp,
             // Applied where the host runs the LSM; refused by name where it does not.
             apparmor: Enabled { enabled: true },
             selinux: Enabled { enabled: true },

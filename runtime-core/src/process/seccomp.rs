@@ -255,17 +255,24 @@ fn add_rule(
     Ok(())
 }
 
-/// What `berth features` says of seccomp: of the names runtime-spec
-/// defines, those `build` takes (each is tried through the same code), and
-/// the filter flags the running kernel accepts.
-#[derive(Debug, serde::Serialize)]
+/// What `berth features` says of seccomp (features-linux.md "Seccomp"): of
+/// the names runtime-spec defines, those `build` takes (each is tried
+/// through the same code), and the filter flags the running kernel accepts.
+/// The library's [`Features`](crate::Features) carries it as `Seccomp`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Support {
+    /// Seccomp is supported.
     pub enabled: bool,
+    /// `SCMP_ACT_*` actions.
     pub actions: Vec<String>,
+    /// `SCMP_CMP_*` operators.
     pub operators: Vec<String>,
+    /// `SCMP_ARCH_*` architectures.
     pub archs: Vec<String>,
+    /// `SECCOMP_FILTER_FLAG_*` flags this build recognises.
     pub known_flags: Vec<String>,
+    /// Of those, the flags the running kernel accepts.
     pub supported_flags: Vec<String>,
 }
 

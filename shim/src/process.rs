@@ -1,0 +1,189 @@
+//! The shim's table of the container's processes (its init and the exec'd
+//! ones) and the thread that records their exits and tells containerd.
+//!
+//! The shim is the processes' child subreaper: containerd-shim's reaper
+//! thread reaps them and posts (pid, status) on its exit monitor, and
+//! [`watch_exits`] matches the pid to a process here. A process may exit
+//! before the shim learns its pid (the forker's reply is still on its
+//! way): its exit waits in `unclaimed` until [`Table::claim`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+
+use containerd_shim as shim;
+use shim::monitor::{monitor_subscribe, Subject, Topic};
+use shim::protos::events::task::TaskExit;
+use shim::protos::protobuf::well_known_types::timestamp::Timestamp;
+use shim::publisher::RemotePublisher;
+
+use crate::stdio::StdioPaths;
+
+/// How a process ended: its exit code (128 + signal when killed), when.
+#[derive(Debug, Clone)]
+pub struct Exited {
+    pub status: u32,
+    pub at: Timestamp,
+}
+
+/// The init or an exec'd process.
+#[derive(Debug, Default)]
+pub struct Process {
+    /// 0 until it runs.
+    pub pid: i32,
+    pub stdio: StdioPaths,
+    /// An exec'd process's spec, until it is started.
+    pub spec: Option<oci_spec::runtime::Process>,
+    pub exited: Option<Exited>,
+}
+
+/// The shim's one container.
+#[derive(Debug)]
+pub struct Container {
+    pub id: String,
+    pub bundle: PathBuf,
+    /// The library's state root (`<root>/<namespace>`).
+    pub root: PathBuf,
+    pub init: Process,
+    pub execs: HashMap<String, Process>,
+}
+
+impl Container {
+    /// The init for an empty `exec_id`, else that exec'd process.
+    pub fn process(&self, exec_id: &str) -> Option<&Process> {
+        if exec_id.is_empty() {
+            Some(&self.init)
+        } else {
+            self.execs.get(exec_id)
+        }
+    }
+
+    pub fn process_mut(&mut self, exec_id: &str) -> Option<&mut Process> {
+        if exec_id.is_empty() {
+            Some(&mut self.init)
+        } else {
+            self.execs.get_mut(exec_id)
+        }
+    }
+}
+
+/// What the service's calls and the exit thread share.
+#[derive(Debug, Default)]
+pub struct Table {
+    pub container: Option<Container>,
+    /// Exits of pids not (yet) in the table.
+    unclaimed: HashMap<i32, Exited>,
+}
+
+/// Bounds `unclaimed`: exits of processes that are not the container's
+/// (orphans of a container sharing the host's pid namespace) never get
+/// claimed.
+const MAX_UNCLAIMED: usize = 1024;
+
+impl Table {
+    /// Records that `exec_id`'s process runs as `pid`; if it already
+    /// exited, returns its exit for the caller to announce.
+    pub fn claim(&mut self, exec_id: &str, pid: i32) -> Option<Exited> {
+        let exited = self.unclaimed.remove(&pid);
+        let process = self.container.as_mut()?.process_mut(exec_id)?;
+        process.pid = pid;
+        process.exited = exited.clone();
+        exited
+    }
+
+    /// Records the exit of `pid`; the TaskExit event for it if it is one
+    /// of the container's processes.
+    fn exited(&mut self, pid: i32, exited: Exited) -> Option<TaskExit> {
+        let container = self.container.as_mut();
+        let found = container.and_then(|c| {
+            let id = c.id.clone();
+            std::iter::once((id.clone(), &mut c.init))
+                .chain(c.execs.iter_mut().map(|(e, p)| (e.clone(), p)))
+                .find(|(_, p)| p.pid == pid && p.exited.is_none())
+                .map(|(exec_id, p)| {
+                    p.exited = Some(exited.clone());
+                    (id, exec_id)
+                })
+        });
+        match found {
+            Some((container_id, exec_id)) => {
+                Some(exit_event(&container_id, &exec_id, pid, &exited))
+            }
+            None => {
+                if self.unclaimed.len() >= MAX_UNCLAIMED {
+                    self.unclaimed.clear();
+                }
+                self.unclaimed.insert(pid, exited);
+                None
+            }
+        }
+    }
+}
+
+/// The TaskExit event: `id` is the container's id for the init, else the
+/// exec id.
+pub fn exit_event(container_id: &str, id: &str, pid: i32, exited: &Exited) -> TaskExit {
+    TaskExit {
+        container_id: container_id.to_string(),
+        id: id.to_string(),
+        pid: pid as u32,
+        exit_status: exited.status,
+        exited_at: Some(exited.at.clone()).into(),
+        ..Default::default()
+    }
+}
+
+/// The table with the condition variable `Wait` blocks on.
+pub type Shared = Arc<(Mutex<Table>, Condvar)>;
+
+/// Subscribes to the reaper's exits (now, before any process exists) and
+/// starts the thread that records them and publishes TaskExit.
+pub fn watch_exits(shared: Shared, publisher: Arc<Publisher>) -> std::io::Result<()> {
+    let subscription = monitor_subscribe(Topic::Pid).map_err(std::io::Error::other)?;
+    std::thread::Builder::new()
+        .name("exits".into())
+        .spawn(move || {
+            while let Ok(event) = subscription.rx.recv() {
+                let Subject::Pid(pid) = event.subject else {
+                    continue;
+                };
+                let exited = Exited {
+                    status: event.exit_code as u32,
+                    at: shim::util::timestamp().unwrap_or_default(),
+                };
+                let (lock, changed) = &*shared;
+                let event = match lock.lock() {
+                    Ok(mut table) => table.exited(pid, exited),
+                    Err(_) => return,
+                };
+                changed.notify_all();
+                if let Some(event) = event {
+                    publisher.publish(Box::new(event));
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// containerd's event service, with the shim's namespace.
+pub struct Publisher {
+    pub remote: RemotePublisher,
+    pub namespace: String,
+}
+
+impl Publisher {
+    /// Publishes `event`; a failure is logged (containerd may be
+    /// restarting), not returned.
+    pub fn publish(&self, event: Box<dyn shim::event::Event>) {
+        let topic = event.topic();
+        let result = self.remote.publish(
+            shim::Context::default(),
+            &topic,
+            &self.namespace,
+            event as Box<dyn shim::protos::protobuf::MessageDyn>,
+        );
+        if let Err(e) = result {
+            log::warn!("publish {topic}: {e}");
+        }
+    }
+}

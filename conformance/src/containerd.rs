@@ -137,13 +137,18 @@ impl Containerd {
 
     /// Like `run`, inside a pseudo-terminal (`script`), for `ctr run -t`.
     pub fn run_in_terminal(&self, id: &str, flags: &[&str], command: &[&str]) -> Output {
+        self.ctr_in_terminal(&self.run_args(&self.runtime, id, flags, command))
+    }
+
+    /// `ctr -a SOCKET -n NAMESPACE args...` inside a pseudo-terminal (`script`).
+    pub fn ctr_in_terminal(&self, args: &[String]) -> Output {
         let mut ctr: Vec<String> = vec![
             "-a".into(),
             self.socket.clone(),
             "-n".into(),
             self.namespace.clone(),
         ];
-        ctr.extend(self.run_args(&self.runtime, id, flags, command));
+        ctr.extend(args.iter().cloned());
         let n = self.commands.fetch_add(1, Ordering::Relaxed);
         run_program(
             "script",

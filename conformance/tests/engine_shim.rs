@@ -20,6 +20,11 @@ const SLEEPER: &[&str] = &[
 /// `ctr run` with the shim under test: Berth's for Berth, else the runc shim with the
 /// runtime under test as its runc.
 fn run(containerd: &Containerd, id: &str, flags: &[&str], command: &[&str]) -> Output {
+    let args = run_args(containerd, id, flags, command);
+    containerd.ctr(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn run_args(containerd: &Containerd, id: &str, flags: &[&str], command: &[&str]) -> Vec<String> {
     let runc_root = containerd.runc_root().to_string_lossy().into_owned();
     let binary = runtime().to_string_lossy().into_owned();
     let mut args: Vec<&str> = vec!["run"];
@@ -39,7 +44,7 @@ fn run(containerd: &Containerd, id: &str, flags: &[&str], command: &[&str]) -> O
     args.extend(flags);
     args.extend([IMAGE, id]);
     args.extend(command);
-    containerd.ctr(&args)
+    args.into_iter().map(str::to_owned).collect()
 }
 
 /// `ctr run -d` of the sleeper; returns the init's pid.
@@ -199,4 +204,145 @@ fn a_failed_create_reaches_the_user_and_leaves_nothing() {
     assert!(text.contains("/no/such/binary"), "{}", out.describe());
     containerd.ctr(&["container", "rm", &id]);
     containerd.assert_nothing_left(&id, 0);
+}
+
+/// `ctr run -t`: the process gets a terminal (the shim receives the pty's master from the
+/// library on a console socket and copies it to ctr).
+#[test]
+fn tty_run_gets_a_terminal() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    // The short sleep lets the shim copy the output before the exit closes the console.
+    let args = run_args(
+        &containerd,
+        &id,
+        &["-t", "--rm"],
+        &[
+            "sh",
+            "-c",
+            "test -t 0 && test -t 1 && echo is-a-tty; tty; sleep 1; exit 5",
+        ],
+    );
+    let out = containerd.ctr_in_terminal(&args);
+    assert_eq!(out.code, 5, "{}", out.describe());
+    assert!(out.stdout.contains("is-a-tty"), "{}", out.describe());
+    assert!(out.stdout.contains("/dev/pts/"), "{}", out.describe());
+    containerd.assert_nothing_left(&id, 0);
+}
+
+/// `ctr task exec -t` into a running task: the exec'd process gets a terminal of its own.
+#[test]
+fn tty_exec_gets_a_terminal() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    let args: Vec<String> = [
+        "task",
+        "exec",
+        "-t",
+        "--exec-id",
+        "tty",
+        &id,
+        "sh",
+        "-c",
+        "test -t 0 && test -t 1 && echo exec-is-a-tty; sleep 1; exit 6",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = containerd.ctr_in_terminal(&args);
+    assert_eq!(out.code, 6, "{}", out.describe());
+    assert!(out.stdout.contains("exec-is-a-tty"), "{}", out.describe());
+    kill_delete_and_check(&containerd, &id, pid);
+}
+
+/// The parent of `pid` (from /proc/PID/stat).
+fn parent_of(pid: i64) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the `(comm)` field, which may hold spaces: state, then ppid.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The children of `parent` whose command line contains `word`.
+fn children_running(parent: i64, word: &str) -> Vec<i64> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i64>().ok())
+        .filter(|&pid| parent_of(pid) == Some(parent))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(word))
+        })
+        .collect()
+}
+
+/// Berth's shim makes processes through its forker (docs/shim.md); when the forker is
+/// killed, the next exec starts a new one and works.
+#[test]
+fn exec_works_after_the_forker_is_killed() {
+    if !berth_conformance::berth_only("the runc shim has no forker") {
+        return;
+    }
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    let shim = parent_of(pid).expect("the init has a parent");
+    let forkers = children_running(shim, "berth-forker");
+    assert_eq!(
+        forkers.len(),
+        1,
+        "the shim {shim} has no one forker: {forkers:?}"
+    );
+    // SAFETY: kill(2) of the forker found above.
+    unsafe { libc::kill(forkers[0] as i32, libc::SIGKILL) };
+    let gone = berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
+        !std::path::Path::new(&format!("/proc/{}", forkers[0])).exists()
+    });
+    assert!(gone, "the killed forker {} was not reaped", forkers[0]);
+    let out = containerd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "after",
+        &id,
+        "sh",
+        "-c",
+        "exit 9",
+    ]);
+    assert_eq!(out.code, 9, "{}", out.describe());
+    kill_delete_and_check(&containerd, &id, pid);
+}
+
+/// The shim is killed: containerd runs the shim's `delete` in the bundle, which removes
+/// the container (its processes, state and cgroup); the task then reads as stopped.
+#[test]
+fn a_killed_shim_leaves_nothing_after_delete() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    let shim = parent_of(pid).expect("the init has a parent");
+    // SAFETY: kill(2) of the container's shim, the init's parent.
+    unsafe { libc::kill(shim as i32, libc::SIGKILL) };
+    let cleaned = berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
+        !berth_conformance::pid_alive(pid)
+    });
+    assert!(cleaned, "the init {pid} survived its shim's delete");
+    containerd.ctr(&["task", "delete", &id]);
+    containerd.ctr(&["container", "rm", &id]).ok();
+    // containerd cleans up after a dead shim in the background.
+    berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
+        containerd.leftovers(&id, pid).is_empty()
+    });
+    containerd.assert_nothing_left(&id, pid);
 }

@@ -43,6 +43,7 @@ pub enum Request {
         root: PathBuf,
         id: String,
         bundle: PathBuf,
+        console_socket: Option<PathBuf>,
     },
     /// `berth::exec::exec` of `process` in container `id`, with the
     /// container's recorded settings (seccomp, ...).
@@ -50,14 +51,15 @@ pub enum Request {
         root: PathBuf,
         id: String,
         process: Box<oci_spec::runtime::Process>,
+        console_socket: Option<PathBuf>,
     },
 }
 
 /// A request and which of stdin, stdout, stderr come with it as
 /// descriptors (in that order); the others are /dev/null.
 #[derive(Debug, Serialize, Deserialize)]
-struct Envelope {
-    request: Request,
+struct Envelope<R> {
+    request: R,
     stdio: [bool; 3],
 }
 
@@ -92,35 +94,50 @@ impl Forker {
     }
 
     /// Sends `request` with `stdio` (stdin, stdout, stderr; `None` for
-    /// /dev/null) and waits for the reply. `Err` of the outer result: the
-    /// forker is gone.
-    pub fn call(
-        &mut self,
-        request: Request,
-        stdio: [Option<OwnedFd>; 3],
-    ) -> std::io::Result<Reply> {
+    /// /dev/null) and waits for the reply. An error: the forker is gone,
+    /// and whether the request reached it.
+    pub fn call(&mut self, request: &Request, stdio: &[Option<OwnedFd>; 3]) -> Result<Reply, Lost> {
         let envelope = Envelope {
             request,
             stdio: [stdio[0].is_some(), stdio[1].is_some(), stdio[2].is_some()],
         };
-        let fds: Vec<OwnedFd> = stdio.into_iter().flatten().collect();
-        send(&self.socket, &serde_json::to_vec(&envelope)?, &fds)?;
-        drop(fds);
-        let Some((bytes, _)) = receive(&self.socket)? else {
-            return Err(std::io::Error::other("the forker exited"));
-        };
-        Ok(serde_json::from_slice(&bytes)?)
+        let fds: Vec<&OwnedFd> = stdio.iter().flatten().collect();
+        let bytes = serde_json::to_vec(&envelope).map_err(|e| Lost::NotSent(e.into()))?;
+        send(&self.socket, &bytes, &fds).map_err(Lost::NotSent)?;
+        match receive(&self.socket) {
+            Ok(Some((bytes, _))) => {
+                serde_json::from_slice(&bytes).map_err(|e| Lost::NoReply(e.into()))
+            }
+            Ok(None) => Err(Lost::NoReply(std::io::Error::other("the forker exited"))),
+            Err(e) => Err(Lost::NoReply(e)),
+        }
+    }
+}
+
+/// How a call to the forker failed.
+#[derive(Debug)]
+pub enum Lost {
+    /// The request never reached it (it had exited): safe to try again.
+    NotSent(std::io::Error),
+    /// It got the request and died before answering.
+    NoReply(std::io::Error),
+}
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lost::NotSent(e) => write!(f, "the forker is gone: {e}"),
+            Lost::NoReply(e) => write!(f, "the forker died before answering: {e}"),
+        }
     }
 }
 
 /// The forker's main loop: one request at a time until the shim closes
 /// its end (or dies: then the parent-death signal ends this process).
 pub fn serve() -> std::process::ExitCode {
-    // The forker never outlives the shim.
-    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
-        eprintln!("berth forker: PR_SET_PDEATHSIG: {e}");
-        return std::process::ExitCode::FAILURE;
-    }
+    // No parent-death signal: it follows the thread that spawned the
+    // forker, and the shim's ttrpc threads come and go. The forker ends
+    // when the shim's end of the socket closes, which its death does.
     // SAFETY: fd 0 is the socketpair end the shim gave as this process's
     // stdin (Forker::spawn), owned by nothing else in this process.
     let socket = unsafe { OwnedFd::from_raw_fd(0) };
@@ -133,7 +150,7 @@ pub fn serve() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
-        let reply: Reply = match serde_json::from_slice::<Envelope>(&bytes) {
+        let reply: Reply = match serde_json::from_slice::<Envelope<Request>>(&bytes) {
             Ok(envelope) => run_worker(envelope, fds),
             Err(e) => Err(format!("bad request to the forker: {e}")),
         };
@@ -146,7 +163,7 @@ pub fn serve() -> std::process::ExitCode {
 }
 
 /// Forks the worker for one request, reaps it and returns its reply.
-fn run_worker(envelope: Envelope, fds: Vec<OwnedFd>) -> Reply {
+fn run_worker(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
     let (reply_read, reply_write) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     // SAFETY: the forker is single-threaded (it never starts a thread), so
@@ -181,23 +198,35 @@ fn run_worker(envelope: Envelope, fds: Vec<OwnedFd>) -> Reply {
 }
 
 /// In the worker: stdio onto 0-2, then the library call.
-fn work(envelope: Envelope, fds: Vec<OwnedFd>) -> Reply {
+fn work(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
     install_stdio(envelope.stdio, fds).map_err(|e| format!("container stdio: {e}"))?;
     // TODO(stdio as OwnedFd): once the library takes the container's stdio
     // as descriptors, pass them in CreateOptions/ExecOptions instead of
     // making them this worker's own 0-2 for the child to inherit.
     match envelope.request {
-        Request::Create { root, id, bundle } => {
-            let options = berth::CreateOptions::new(root, id, bundle).detach(true);
+        Request::Create {
+            root,
+            id,
+            bundle,
+            console_socket,
+        } => {
+            let mut options = berth::CreateOptions::new(root, id, bundle).detach(true);
+            options.console_socket = console_socket;
             berth::create(&options)
                 .map(|container| container.pid())
                 .map_err(|e| e.to_string())
         }
-        Request::Exec { root, id, process } => {
+        Request::Exec {
+            root,
+            id,
+            process,
+            console_socket,
+        } => {
             let container = berth::Container::load(&root, &id).map_err(|e| e.to_string())?;
             let mut options = berth::exec::ExecOptions::for_container_process(&container, *process)
                 .map_err(|e| e.to_string())?;
             options.detach = true;
+            options.console_socket = console_socket;
             berth::exec::exec(&container, &options)
                 .map(|process| process.pid)
                 .map_err(|e| e.to_string())
@@ -226,8 +255,8 @@ fn install_stdio(present: [bool; 3], fds: Vec<OwnedFd>) -> std::io::Result<()> {
 }
 
 /// One datagram with `fds` attached.
-fn send(socket: &OwnedFd, bytes: &[u8], fds: &[OwnedFd]) -> std::io::Result<()> {
-    let raw: Vec<i32> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+fn send(socket: &OwnedFd, bytes: &[u8], fds: &[&OwnedFd]) -> std::io::Result<()> {
+    let raw: Vec<i32> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
     let rights = [ControlMessage::ScmRights(&raw)];
     let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &rights };
     sendmsg::<()>(

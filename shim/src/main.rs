@@ -7,6 +7,7 @@
 //! in a single-threaded forker process (`forker`), never in the threaded
 //! shim; docs/shim.md has the design.
 
+mod console;
 mod forker;
 mod process;
 mod stdio;

@@ -35,6 +35,8 @@ pub struct Process {
     /// An exec'd process's spec, until it is started.
     pub spec: Option<oci_spec::runtime::Process>,
     pub exited: Option<Exited>,
+    /// The pty's master, with a terminal.
+    pub console: Option<std::os::fd::OwnedFd>,
 }
 
 /// The shim's one container.
@@ -81,12 +83,19 @@ pub struct Table {
 const MAX_UNCLAIMED: usize = 1024;
 
 impl Table {
-    /// Records that `exec_id`'s process runs as `pid`; if it already
-    /// exited, returns its exit for the caller to announce.
-    pub fn claim(&mut self, exec_id: &str, pid: i32) -> Option<Exited> {
+    /// Records that `exec_id`'s process runs as `pid` (with the master of
+    /// its terminal, if any); if it already exited, returns its exit for
+    /// the caller to announce.
+    pub fn claim(
+        &mut self,
+        exec_id: &str,
+        pid: i32,
+        console: Option<std::os::fd::OwnedFd>,
+    ) -> Option<Exited> {
         let exited = self.unclaimed.remove(&pid);
         let process = self.container.as_mut()?.process_mut(exec_id)?;
         process.pid = pid;
+        process.console = console;
         process.exited = exited.clone();
         exited
     }

@@ -3,12 +3,14 @@
 //! (docs/shim.md); every other call is the library's, from this process.
 
 use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use berth::Status;
 use containerd_shim as shim;
+use nix::sys::signal::Signal;
 use shim::api::{self, Empty};
 use shim::protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskPaused, TaskResumed, TaskStart,
@@ -17,7 +19,8 @@ use shim::protos::protobuf::Message;
 use shim::publisher::RemotePublisher;
 use shim::{ExitSignal, TtrpcContext, TtrpcResult};
 
-use crate::forker::{Forker, Request};
+use crate::console::{self, ConsoleSocket};
+use crate::forker::{Forker, Lost, Request};
 use crate::process::{self, Container, Exited, Process, Publisher, Shared, Table};
 use crate::stdio::StdioPaths;
 
@@ -95,27 +98,68 @@ impl Service {
         berth::Container::load(&root, &id).map_err(other)
     }
 
-    /// Asks the forker; starts it on first use and again if it died.
-    fn fork(&self, request: Request, stdio: &StdioPaths) -> TtrpcResult<i32> {
-        let fds = stdio.open().map_err(other)?;
+    /// Asks the forker; starts it on first use and again if it died (then
+    /// sends the request again if the dead one never got it).
+    fn fork(&self, request: Request, fds: [Option<OwnedFd>; 3]) -> TtrpcResult<i32> {
         let mut forker = self.forker.lock().map_err(|_| other("forker poisoned"))?;
-        if forker.is_none() {
-            *forker = Some(Forker::spawn().map_err(|e| other(format!("start the forker: {e}")))?);
-        }
-        let reply = forker.as_mut().map(|f| f.call(request, fds));
-        match reply {
-            Some(Ok(reply)) => reply.map_err(other),
-            Some(Err(e)) => {
-                *forker = None;
-                Err(other(format!("the forker failed: {e}")))
+        for _ in 0..2 {
+            let current = match forker.as_mut() {
+                Some(current) => current,
+                None => forker
+                    .insert(Forker::spawn().map_err(|e| other(format!("start the forker: {e}")))?),
+            };
+            match current.call(&request, &fds) {
+                Ok(reply) => return reply.map_err(other),
+                Err(lost) => {
+                    log::warn!("{lost}");
+                    *forker = None;
+                    if let Lost::NoReply(_) = lost {
+                        return Err(other(lost));
+                    }
+                }
             }
-            None => Err(other("no forker")),
+        }
+        Err(other("the forker exits as soon as it starts"))
+    }
+
+    /// Runs `request` (made with the console socket, if any) in the forker
+    /// with the process's stdio: the FIFOs as its 0-2, or with a terminal,
+    /// the pty's master copied to and from them. When the process was made
+    /// but its terminal never came, `undo(pid)` removes it.
+    fn fork_with_stdio(
+        &self,
+        request: impl FnOnce(Option<PathBuf>) -> Request,
+        stdio: &StdioPaths,
+        undo: impl FnOnce(i32),
+    ) -> TtrpcResult<(i32, Option<OwnedFd>)> {
+        if !stdio.terminal {
+            let fds = stdio.open().map_err(other)?;
+            return Ok((self.fork(request(None), fds)?, None));
+        }
+        let socket = ConsoleSocket::listen().map_err(other)?;
+        let pid = self.fork(request(Some(socket.path.clone())), [None, None, None])?;
+        let console = socket
+            .master()
+            .and_then(|master| console::copy_io(&master, stdio).map(|()| master));
+        match console {
+            Ok(master) => Ok((pid, Some(master))),
+            Err(e) => {
+                undo(pid);
+                Err(other(format!("the terminal: {e}")))
+            }
         }
     }
 
-    /// Records `pid` for `exec_id`; announces an exit that came first.
-    fn claim(&self, id: &str, exec_id: &str, pid: i32) -> TtrpcResult<()> {
-        let exited = self.table()?.claim(exec_id, pid);
+    /// Records `pid` (and its terminal) for `exec_id`; announces an exit
+    /// that came first.
+    fn claim(
+        &self,
+        id: &str,
+        exec_id: &str,
+        pid: i32,
+        console: Option<OwnedFd>,
+    ) -> TtrpcResult<()> {
+        let exited = self.table()?.claim(exec_id, pid, console);
         self.shared.1.notify_all();
         if let Some(exited) = exited {
             let event_id = if exec_id.is_empty() { id } else { exec_id };
@@ -153,9 +197,6 @@ impl Service {
     }
 
     fn create_task(&self, req: &api::CreateTaskRequest) -> TtrpcResult<i32> {
-        if req.terminal {
-            return Err(unimplemented("a terminal (console) is not supported yet"));
-        }
         if !req.checkpoint.is_empty() {
             return Err(unimplemented("create from a checkpoint"));
         }
@@ -203,14 +244,20 @@ impl Service {
                 execs: HashMap::new(),
             });
         }
-        let request = Request::Create {
-            root,
+        let request = |console_socket| Request::Create {
+            root: root.clone(),
             id: req.id.clone(),
             bundle: bundle.clone(),
+            console_socket,
         };
-        match self.fork(request, &stdio) {
-            Ok(pid) => {
-                self.claim(&req.id, "", pid)?;
+        let undo = |_| {
+            if let Err(e) = berth::container::delete(&root, &req.id, true) {
+                log::warn!("delete {} after its terminal failed: {e}", req.id);
+            }
+        };
+        match self.fork_with_stdio(request, &stdio, undo) {
+            Ok((pid, console)) => {
+                self.claim(&req.id, "", pid, console)?;
                 Ok(pid)
             }
             Err(e) => {
@@ -234,13 +281,17 @@ impl Service {
                 .ok_or_else(|| precondition(format!("exec {exec_id} already started")))?;
             Ok((root, process.stdio.clone(), spec))
         })?;
-        let request = Request::Exec {
+        let request = |console_socket| Request::Exec {
             root,
             id: id.to_string(),
             process: Box::new(spec),
+            console_socket,
         };
-        let pid = self.fork(request, &stdio)?;
-        self.claim(id, exec_id, pid)?;
+        let undo = |pid| {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        };
+        let (pid, console) = self.fork_with_stdio(request, &stdio, undo)?;
+        self.claim(id, exec_id, pid, console)?;
         Ok(pid)
     }
 
@@ -403,7 +454,7 @@ impl shim::Task for Service {
                 .kill(req.signal as i32, req.all)
                 .map_err(other)?;
         } else {
-            let signal = nix::sys::signal::Signal::try_from(req.signal as i32).map_err(other)?;
+            let signal = Signal::try_from(req.signal as i32).map_err(other)?;
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).map_err(other)?;
         }
         Ok(Empty::new())
@@ -467,9 +518,6 @@ impl shim::Task for Service {
     }
 
     fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<Empty> {
-        if req.terminal {
-            return Err(unimplemented("a terminal (console) is not supported yet"));
-        }
         let spec_bytes = req
             .spec
             .as_ref()
@@ -528,6 +576,24 @@ impl shim::Task for Service {
     /// The process holds the only end of its stdin FIFO (the shim keeps no
     /// copy), so containerd closing its writer is already the EOF.
     fn close_io(&self, _ctx: &TtrpcContext, _req: api::CloseIORequest) -> TtrpcResult<Empty> {
+        Ok(Empty::new())
+    }
+
+    fn resize_pty(&self, _ctx: &TtrpcContext, req: api::ResizePtyRequest) -> TtrpcResult<Empty> {
+        self.with_container(|c| {
+            let process = c
+                .process(&req.exec_id)
+                .ok_or_else(|| not_found(format!("no process {}", req.exec_id)))?;
+            let console = process
+                .console
+                .as_ref()
+                .ok_or_else(|| precondition("the process has no terminal"))?;
+            let (rows, cols) = (
+                req.height.min(u16::MAX as u32),
+                req.width.min(u16::MAX as u32),
+            );
+            berth::console::set_size(console.as_fd(), rows as u16, cols as u16).map_err(other)
+        })?;
         Ok(Empty::new())
     }
 

@@ -346,3 +346,33 @@ fn a_killed_shim_leaves_nothing_after_delete() {
     });
     containerd.assert_nothing_left(&id, pid);
 }
+
+/// `ctr task metrics` (the shim's Stats): the running container's pid count and memory
+/// usage, from its cgroup.
+#[test]
+fn metrics_come_from_the_containers_cgroup() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    let out = containerd.ctr(&["task", "metrics", &id]);
+    out.ok();
+    let value = |name: &str| {
+        out.stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    assert!(
+        value("pids.current").is_some_and(|n| n >= 1),
+        "no pids.current of the running container: {}",
+        out.describe()
+    );
+    assert!(
+        value("memory.usage_in_bytes").is_some_and(|n| n > 0),
+        "no memory usage: {}",
+        out.describe()
+    );
+    kill_delete_and_check(&containerd, &id, pid);
+}

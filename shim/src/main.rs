@@ -10,6 +10,7 @@
 mod console;
 mod forker;
 mod process;
+mod stats;
 mod stdio;
 mod task;
 

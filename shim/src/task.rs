@@ -609,6 +609,18 @@ impl shim::Task for Service {
         Ok(Empty::new())
     }
 
+    fn stats(
+        &self,
+        _ctx: &TtrpcContext,
+        _req: api::StatsRequest,
+    ) -> TtrpcResult<api::StatsResponse> {
+        let stats = self.library()?.stats().map_err(other)?;
+        Ok(api::StatsResponse {
+            stats: Some(crate::stats::to_any(&stats).map_err(other)?).into(),
+            ..Default::default()
+        })
+    }
+
     fn connect(
         &self,
         _ctx: &TtrpcContext,

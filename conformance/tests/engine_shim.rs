@@ -376,3 +376,116 @@ fn metrics_come_from_the_containers_cgroup() {
     );
     kill_delete_and_check(&containerd, &id, pid);
 }
+
+/// What a process sees of itself, one fact per line, ids and host paths aside.
+const SELF_REPORT: &str = "\
+echo hostname=$(hostname); echo id=$(id); echo cwd=$(pwd); echo umask=$(umask); \
+grep -E '^(Cap|NoNewPrivs|Seccomp|Groups)' /proc/self/status; \
+echo oom_score_adj=$(cat /proc/self/oom_score_adj); \
+for fd in 0 1 2; do echo fd$fd=$(stat -L -c %F /proc/self/fd/$fd); done; \
+echo env; env | sort; \
+echo mounts; awk '{ print $5, $(NF-2) }' /proc/self/mountinfo | sort; \
+echo cgroups; sed 's/[^:/]*$/ID/' /proc/self/cgroup; \
+echo ns; ls /proc/self/ns";
+
+/// The same workload, as an exec'd process and as the init, under Berth's shim and under
+/// the runc shim with runc, in one containerd: exit code and what the process sees of
+/// itself must be equal.
+#[test]
+fn the_same_workload_looks_the_same_under_the_runc_shim() {
+    let runc = std::path::Path::new(berth_conformance::RUNC);
+    if !runc.exists() {
+        return berth_conformance::skip("runc is not installed at /usr/sbin/runc");
+    }
+    if !berth_conformance::berth_only("compares Berth's shim with runc's") {
+        return;
+    }
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let runc_root = containerd.runc_root().to_string_lossy().into_owned();
+    let report = |shim: &[&str]| {
+        let id = unique_name();
+        let mut args = vec!["run", "-d"];
+        args.extend(shim);
+        args.extend([IMAGE, id.as_str()]);
+        args.extend(SLEEPER);
+        containerd.ctr(&args).ok();
+        containerd.wait_task_status(&id, "RUNNING");
+        let pid = containerd.task(&id).map_or(0, |(pid, _)| pid);
+        let script = format!("{SELF_REPORT}; exit 7");
+        let exec = containerd.ctr(&[
+            "task",
+            "exec",
+            "--exec-id",
+            "report",
+            &id,
+            "sh",
+            "-c",
+            &script,
+        ]);
+        kill_delete_and_check(&containerd, &id, pid);
+        let exec_report = normalise(&exec.stdout.replace(&id, "ID"));
+        // And as the init of a `run --rm`.
+        let id = unique_name();
+        let mut args = vec!["run", "--rm"];
+        args.extend(shim);
+        args.extend([IMAGE, id.as_str(), "sh", "-c", &script]);
+        let init = containerd.ctr(&args);
+        containerd.assert_nothing_left(&id, 0);
+        let init_report = normalise(&init.stdout.replace(&id, "ID"));
+        (
+            (init.code, exec.code),
+            format!("init\n{init_report}\nexec\n{exec_report}"),
+            format!("{}{}", init.stderr, exec.stderr),
+        )
+    };
+    let ours = report(&["--runtime", "io.containerd.berth.v2"]);
+    let theirs = report(&[
+        "--runtime",
+        "io.containerd.runc.v2",
+        "--runc-binary",
+        berth_conformance::RUNC,
+        "--runc-root",
+        &runc_root,
+    ]);
+    assert_eq!(ours.0, (7, 7), "stderr: {}", ours.2);
+    let differ: Vec<String> = ours
+        .1
+        .lines()
+        .filter(|l| !theirs.1.lines().any(|t| t == *l))
+        .map(|l| format!("  ours only:   {l}"))
+        .chain(
+            theirs
+                .1
+                .lines()
+                .filter(|l| !ours.1.lines().any(|o| o == *l))
+                .map(|l| format!("  runc's only: {l}")),
+        )
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "the exec'd process's view differs from the runc shim's:\n{}",
+        differ.join("\n")
+    );
+    assert_eq!((ours.0, &ours.1), (theirs.0, &theirs.1));
+}
+
+/// What legitimately differs between Berth's view and runc 1.1's, made equal.
+fn normalise(report: &str) -> String {
+    report
+        .lines()
+        .map(|line| match line.split_once(' ') {
+            // config-linux.md "Masked Paths" asks only that the path cannot be read.
+            // Berth masks a file with the host's /dev/null (devtmpfs), never the
+            // container's (CVE-2025-31133); runc 1.1 binds the container's, a tmpfs.
+            Some((point, "devtmpfs" | "tmpfs"))
+                if point.starts_with("/proc/") || point.starts_with("/sys/firmware") =>
+            {
+                format!("{point} masked")
+            }
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -10,6 +10,7 @@
 mod console;
 mod forker;
 mod process;
+mod service;
 mod stats;
 mod stdio;
 mod task;
@@ -48,7 +49,7 @@ struct Shim {
 }
 
 impl shim::Shim for Shim {
-    type T = task::Service;
+    type T = service::Service;
 
     fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
         Shim {
@@ -60,7 +61,10 @@ impl shim::Shim for Shim {
 
     fn start_shim(&mut self, opts: shim::StartOpts) -> shim::Result<String> {
         let grouping = opts.id.clone();
-        let (_, address) = shim::spawn(opts, &grouping, Vec::new())?;
+        let (pid, address) = shim::spawn(opts, &grouping, Vec::new())?;
+        if let Err(e) = adjust_oom_score(pid) {
+            log::warn!("oom_score_adj of the shim: {e}");
+        }
         shim::util::write_address(&address)?;
         Ok(address)
     }
@@ -88,8 +92,22 @@ impl shim::Shim for Shim {
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
-        task::Service::new(self.namespace.clone(), publisher, self.exit.clone())
+        service::Service::new(self.namespace.clone(), publisher, self.exit.clone())
     }
+}
+
+/// Makes the shim `pid` one step likelier to be OOM-killed than containerd
+/// (this process's parent), as the runc shim does: under memory pressure a
+/// shim goes before containerd. Its containers inherit it unless their
+/// config sets `process.oomScoreAdj`.
+fn adjust_oom_score(pid: u32) -> std::io::Result<()> {
+    let parent = std::os::unix::process::parent_id();
+    let score: i32 = std::fs::read_to_string(format!("/proc/{parent}/oom_score_adj"))?
+        .trim()
+        .parse()
+        .map_err(std::io::Error::other)?;
+    let adjusted = (score + 1).min(1000);
+    std::fs::write(format!("/proc/{pid}/oom_score_adj"), adjusted.to_string())
 }
 
 /// The state root of the containers of `namespace`: the runtime options'

@@ -42,7 +42,11 @@ fn run_args(containerd: &Containerd, id: &str, flags: &[&str], command: &[&str])
         args.extend(["--runc-binary", &binary, "--runc-root", &runc_root]);
     }
     args.extend(flags);
-    args.extend([IMAGE, id]);
+    // With a whole spec (`--config`), ctr takes no image: the spec names the rootfs.
+    if !flags.contains(&"--config") {
+        args.push(IMAGE);
+    }
+    args.push(id);
     args.extend(command);
     args.into_iter().map(str::to_owned).collect()
 }
@@ -488,4 +492,56 @@ fn normalise(report: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Hooks run by the runtime (poststart at start, poststop at delete) run to the end and
+/// their success is seen: the shim reaps every child it gets, and a hook's status must
+/// not be taken from the runtime that waits for it.
+#[test]
+fn poststart_and_poststop_hooks_run_and_succeed() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let dir = berth_conformance::scratch_dir().join(&id);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let spec = containerd.ctr(&["oci", "spec"]);
+    spec.ok();
+    let mut config: serde_json::Value = serde_json::from_str(&spec.stdout).expect("ctr oci spec");
+    // Several of each: the race of a reaper with the runtime's wait is lost often, not
+    // always.
+    let hook = |name: &str| {
+        let hooks: Vec<serde_json::Value> = (0..4)
+            .map(|n| {
+                let mark = dir.join(format!("{name}-{n}"));
+                serde_json::json!({
+                    "path": "/bin/sh",
+                    "args": ["sh", "-c", format!("sleep 0.1; echo ran > {}", mark.display())],
+                })
+            })
+            .collect();
+        serde_json::Value::from(hooks)
+    };
+    config["hooks"] = serde_json::json!({
+        "poststart": hook("poststart"),
+        "poststop": hook("poststop"),
+    });
+    config["process"]["args"] = serde_json::json!(["/bin/sh", "-c", "sleep 1; exit 3"]);
+    config["process"]["env"] = serde_json::json!(["PATH=/bin"]);
+    let rootfs = berth_conformance::Bundle::busybox(&["true"]);
+    config["root"] = serde_json::json!({ "path": rootfs.rootfs(), "readonly": false });
+    let path = dir.join("config.json");
+    std::fs::write(&path, config.to_string()).expect("write config.json");
+    let out = run(
+        &containerd,
+        &id,
+        &["--rm", "--config", &path.to_string_lossy()],
+        &[],
+    );
+    assert_eq!(out.code, 3, "{}", out.describe());
+    for mark in ["poststart-3", "poststop-3"] {
+        assert!(dir.join(mark).exists(), "no {mark}: {}", out.describe());
+    }
+    containerd.assert_nothing_left(&id, 0);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,9 +1,11 @@
 //! The single-threaded forker: the process that calls the library's
-//! `create` and `exec` for the shim (docs/shim.md).
+//! `create`, `exec`, `start` and `delete` for the shim (docs/shim.md).
 //!
 //! The shim is multi-threaded (ttrpc server, signal and exit threads), and
 //! the library refuses to fork from a threaded process (`Error::Threaded`):
 //! a child forked there could block forever on a lock another thread held.
+//! `start` and `delete` run hooks, child processes the library waits for,
+//! whose status the shim's reaper thread (`waitpid(-1)`) would take first.
 //! So the shim re-executes itself as the forker (`FORKER_ARG`), a fresh
 //! process that never starts a thread, connected by a `SOCK_SEQPACKET`
 //! socketpair on the forker's stdin. One request at a time: the shim sends
@@ -52,6 +54,16 @@ pub enum Request {
         id: String,
         process: Box<oci_spec::runtime::Process>,
         console_socket: Option<PathBuf>,
+    },
+    /// `Container::start` of `id`: its poststart hooks are the worker's
+    /// children, waited for by it (the shim's reaper would take their
+    /// status from under the library).
+    Start { root: PathBuf, id: String },
+    /// `berth::container::delete` of `id`, which runs its poststop hooks.
+    Delete {
+        root: PathBuf,
+        id: String,
+        force: bool,
     },
 }
 
@@ -231,6 +243,14 @@ fn work(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
                 .map(|process| process.pid)
                 .map_err(|e| e.to_string())
         }
+        Request::Start { root, id } => {
+            let mut container = berth::Container::load(&root, &id).map_err(|e| e.to_string())?;
+            container.start().map_err(|e| e.to_string())?;
+            Ok(container.pid())
+        }
+        Request::Delete { root, id, force } => berth::container::delete(&root, &id, force)
+            .map(|_| 0)
+            .map_err(|e| e.to_string()),
     }
 }
 

@@ -74,7 +74,21 @@ impl shim::Shim for Shim {
     fn delete_shim(&mut self) -> shim::Result<DeleteResponse> {
         let bundle = std::env::current_dir().map_err(|e| shim::Error::Other(e.to_string()))?;
         let root = state_root(&bundle, &self.namespace);
-        if let Err(e) = berth::container::delete(&root, &self.id, true) {
+        // In a forker too: this process has the crate's reaper thread as
+        // well, and delete runs poststop hooks.
+        let request = forker::Request::Delete {
+            root,
+            id: self.id.clone(),
+            force: true,
+        };
+        let deleted = forker::Forker::spawn()
+            .map_err(|e| e.to_string())
+            .and_then(|mut f| {
+                f.call(&request, &[None, None, None])
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|reply| reply);
+        if let Err(e) = deleted {
             log::warn!("delete of {} after the shim: {e}", self.id);
         }
         if let Err(e) = shim::mount::umount_recursive(bundle.join("rootfs").to_str(), 0) {

@@ -122,6 +122,22 @@ impl Service {
         Err(other("the forker exits as soon as it starts"))
     }
 
+    /// `Container::start` of the init, in the forker (for its hooks).
+    pub(crate) fn library_start(&self) -> TtrpcResult<i32> {
+        let (root, id) = self.with_container(|c| Ok((c.root.clone(), c.id.clone())))?;
+        self.fork(Request::Start { root, id }, [None, None, None])
+    }
+
+    /// `berth::container::delete`, in the forker (for its hooks).
+    pub(crate) fn library_delete(&self, root: &Path, id: &str, force: bool) -> TtrpcResult<()> {
+        let request = Request::Delete {
+            root: root.to_path_buf(),
+            id: id.to_string(),
+            force,
+        };
+        self.fork(request, [None, None, None]).map(|_| ())
+    }
+
     /// Runs `request` (made with the console socket, if any) in the forker
     /// with the process's stdio: the FIFOs as its 0-2, or with a terminal,
     /// the pty's master copied to and from them. When the process was made
@@ -255,7 +271,7 @@ impl Service {
             console_socket,
         };
         let undo = |_| {
-            if let Err(e) = berth::container::delete(&root, &req.id, true) {
+            if let Err(e) = self.library_delete(&root, &req.id, true) {
                 log::warn!("delete {} after its terminal failed: {e}", req.id);
             }
         };
@@ -323,7 +339,7 @@ impl Service {
         };
         let (root, id, bundle) =
             self.with_container(|c| Ok((c.root.clone(), c.id.clone(), c.bundle.clone())))?;
-        berth::container::delete(&root, &id, true).map_err(other)?;
+        self.library_delete(&root, &id, true)?;
         unmount_rootfs(&bundle);
         self.table()?.container = None;
         self.publisher.publish(Box::new(TaskDelete {

@@ -58,9 +58,7 @@ impl shim::Task for Service {
         req: api::StartRequest,
     ) -> TtrpcResult<api::StartResponse> {
         let pid = if req.exec_id.is_empty() {
-            let mut library = self.library()?;
-            library.start().map_err(other)?;
-            let pid = library.pid();
+            let pid = self.library_start()?;
             self.publisher.publish(Box::new(TaskStart {
                 container_id: req.id.clone(),
                 pid: pid as u32,

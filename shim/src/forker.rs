@@ -46,6 +46,7 @@ pub enum Request {
         id: String,
         bundle: PathBuf,
         console_socket: Option<PathBuf>,
+        flags: CreateFlags,
     },
     /// `berth::exec::exec` of `process` in container `id`, with the
     /// container's recorded settings (seccomp, ...).
@@ -65,6 +66,15 @@ pub enum Request {
         id: String,
         force: bool,
     },
+}
+
+/// The runtime options (runc's, as containerd sends them) that the
+/// library's create takes.
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+pub struct CreateFlags {
+    pub systemd_cgroup: bool,
+    pub no_pivot_root: bool,
+    pub no_new_keyring: bool,
 }
 
 /// A request and which of stdin, stdout, stderr come with it as
@@ -221,8 +231,13 @@ fn work(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
             id,
             bundle,
             console_socket,
+            flags,
         } => {
-            let mut options = berth::CreateOptions::new(root, id, bundle).detach(true);
+            let mut options = berth::CreateOptions::new(root, id, bundle)
+                .detach(true)
+                .systemd_cgroup(flags.systemd_cgroup)
+                .no_pivot(flags.no_pivot_root)
+                .no_new_keyring(flags.no_new_keyring);
             options.console_socket = console_socket;
             berth::create(&options)
                 .map(|container| container.pid())

@@ -20,7 +20,7 @@ use shim::publisher::RemotePublisher;
 use shim::{ExitSignal, TtrpcResult};
 
 use crate::console::{self, ConsoleSocket};
-use crate::forker::{Forker, Lost, Request};
+use crate::forker::{CreateFlags, Forker, Lost, Request};
 use crate::process::{self, Container, Exited, Process, Publisher, Shared, Table};
 use crate::stdio::StdioPaths;
 
@@ -264,11 +264,17 @@ impl Service {
                 execs: HashMap::new(),
             });
         }
+        let flags = CreateFlags {
+            systemd_cgroup: options.systemd_cgroup,
+            no_pivot_root: options.no_pivot_root,
+            no_new_keyring: options.no_new_keyring,
+        };
         let request = |console_socket| Request::Create {
             root: root.clone(),
             id: req.id.clone(),
             bundle: bundle.clone(),
             console_socket,
+            flags,
         };
         let undo = |_| {
             if let Err(e) = self.library_delete(&root, &req.id, true) {

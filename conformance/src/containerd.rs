@@ -122,6 +122,17 @@ impl Containerd {
         run_program("ctr", &full, &[], &self.dir.join("logs"), n)
     }
 
+    /// A `ctr -a SOCKET -n NAMESPACE args...` command to spawn, for one that runs until
+    /// killed (`ctr events`).
+    pub fn ctr_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("ctr");
+        command
+            .args(["-a", &self.socket, "-n", &self.namespace])
+            .args(args)
+            .stdin(Stdio::null());
+        command
+    }
+
     /// `ctr run --runc-binary RUNTIME --runc-root R flags... IMAGE id command...`.
     pub fn run(&self, id: &str, flags: &[&str], command: &[&str]) -> Output {
         self.run_with(&self.runtime, id, flags, command)

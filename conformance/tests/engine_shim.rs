@@ -545,3 +545,40 @@ fn poststart_and_poststop_hooks_run_and_succeed() {
     containerd.assert_nothing_left(&id, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A container over its memory limit: the kernel kills its process, `ctr run` gets 137,
+/// and containerd hears `/tasks/oom` for it (`ctr events`).
+#[test]
+fn an_oom_kill_is_published() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let log = berth_conformance::scratch_dir().join(format!("{id}.events"));
+    let file = std::fs::File::create(&log).expect("create the events log");
+    let mut events = containerd
+        .ctr_command(&["events"])
+        .stdout(file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ctr events");
+    // Give the subscription a moment to exist before the container does.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // `tail` of an endless line buffers it all: it grows until the limit kills it.
+    let out = run(
+        &containerd,
+        &id,
+        &["--rm", "--memory-limit", "16777216"],
+        &["sh", "-c", "exec tail /dev/zero"],
+    );
+    let published = berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("/tasks/oom"))
+    });
+    let _ = events.kill();
+    let _ = events.wait();
+    let seen = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert_eq!(out.code, 137, "{}", out.describe());
+    assert!(published, "no /tasks/oom event:\n{seen}");
+    containerd.assert_nothing_left(&id, 0);
+}

@@ -9,6 +9,7 @@
 
 mod console;
 mod forker;
+mod oom;
 mod process;
 mod service;
 mod stats;

@@ -48,6 +48,8 @@ pub struct Container {
     pub root: PathBuf,
     pub init: Process,
     pub execs: HashMap<String, Process>,
+    /// The OOM kills already announced (`oom.rs`).
+    pub oom_kills: u64,
 }
 
 impl Container {
@@ -167,6 +169,10 @@ pub fn watch_exits(shared: Shared, publisher: Arc<Publisher>) -> std::io::Result
                 };
                 changed.notify_all();
                 if let Some(event) = event {
+                    // The init's OOM kill, if that is how it ended, before its exit.
+                    if event.id == event.container_id {
+                        crate::oom::check(&shared, &publisher);
+                    }
                     publisher.publish(Box::new(event));
                 }
             }

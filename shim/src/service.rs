@@ -125,7 +125,9 @@ impl Service {
     /// `Container::start` of the init, in the forker (for its hooks).
     pub(crate) fn library_start(&self) -> TtrpcResult<i32> {
         let (root, id) = self.with_container(|c| Ok((c.root.clone(), c.id.clone())))?;
-        self.fork(Request::Start { root, id }, [None, None, None])
+        let pid = self.fork(Request::Start { root, id }, [None, None, None])?;
+        crate::oom::watch(self.shared.clone(), self.publisher.clone());
+        Ok(pid)
     }
 
     /// `berth::container::delete`, in the forker (for its hooks).
@@ -262,6 +264,7 @@ impl Service {
                     ..Default::default()
                 },
                 execs: HashMap::new(),
+                oom_kills: 0,
             });
         }
         let flags = CreateFlags {

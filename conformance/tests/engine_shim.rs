@@ -582,3 +582,47 @@ fn an_oom_kill_is_published() {
     assert!(published, "no /tasks/oom event:\n{seen}");
     containerd.assert_nothing_left(&id, 0);
 }
+
+/// A container in another's pid namespace: its init's background child outlives the
+/// init unless the shim kills what is left of the container when the init exits (before
+/// any delete, which would kill it too).
+#[test]
+fn the_inits_children_die_with_it_without_a_pid_namespace() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let dir = berth_conformance::scratch_dir().join(&id);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // This test's own pid namespace (pid 1's may be out of reach here).
+    let pid_ns = format!("pid:/proc/{}/ns/pid", std::process::id());
+    let mount = format!("type=bind,src={},dst=/out,options=rbind:rw", dir.display());
+    run(
+        &containerd,
+        &id,
+        &["-d", "--with-ns", &pid_ns, "--mount", &mount],
+        &[
+            "sh",
+            "-c",
+            "sleep 300 >/dev/null 2>&1 & echo $! > /out/child; exit 0",
+        ],
+    )
+    .ok();
+    containerd.wait_task_status(&id, "STOPPED");
+    let child: i64 = std::fs::read_to_string(dir.join("child"))
+        .ok()
+        .and_then(|pid| pid.trim().parse().ok())
+        .expect("the init wrote its child's pid");
+    let gone = berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
+        !berth_conformance::pid_alive(child)
+    });
+    containerd.ctr(&["task", "delete", &id]).ok();
+    containerd.ctr(&["container", "rm", &id]).ok();
+    if !gone {
+        // SAFETY: kill(2) of the test's own leftover.
+        unsafe { libc::kill(child as i32, libc::SIGKILL) };
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(gone, "the init's child {child} outlived it");
+    containerd.assert_nothing_left(&id, 0);
+}

@@ -169,15 +169,37 @@ pub fn watch_exits(shared: Shared, publisher: Arc<Publisher>) -> std::io::Result
                 };
                 changed.notify_all();
                 if let Some(event) = event {
-                    // The init's OOM kill, if that is how it ended, before its exit.
                     if event.id == event.container_id {
+                        // The init's OOM kill, if that is how it ended, before its exit.
                         crate::oom::check(&shared, &publisher);
+                        kill_the_rest(&shared);
                     }
                     publisher.publish(Box::new(event));
                 }
             }
         })?;
     Ok(())
+}
+
+/// After the init's exit, SIGKILL to whatever of the container is left: in
+/// a pid namespace of its own the kernel has killed it all already, but a
+/// container sharing another's (or the host's) leaves the init's children
+/// running, holding its stdio open (as the runc shim, which does the same).
+fn kill_the_rest(shared: &Shared) {
+    let place = match shared.0.lock() {
+        Ok(table) => table
+            .container
+            .as_ref()
+            .map(|c| (c.root.clone(), c.id.clone())),
+        Err(_) => None,
+    };
+    let Some((root, id)) = place else {
+        return;
+    };
+    let killed = berth::Container::load(&root, &id).and_then(|c| c.kill(libc::SIGKILL, true));
+    if let Err(e) = killed {
+        log::warn!("kill the rest of {id} after its init: {e}");
+    }
 }
 
 /// containerd's event service, with the shim's namespace.

@@ -626,3 +626,45 @@ fn the_inits_children_die_with_it_without_a_pid_namespace() {
     assert!(gone, "the init's child {child} outlived it");
     containerd.assert_nothing_left(&id, 0);
 }
+
+/// ctr's stdin reaches the container's, and its end is the container's EOF: `cat`
+/// copies it and returns.
+#[test]
+fn stdin_and_its_end_reach_the_container() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let args = run_args(&containerd, &id, &["--rm"], &["sh", "-c", "cat; echo done"]);
+    let mut ctr = containerd
+        .ctr_command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ctr run");
+    let mut stdin = ctr.stdin.take().expect("ctr's stdin");
+    {
+        use std::io::Write;
+        stdin
+            .write_all(b"line-1\nline-2\n")
+            .expect("write ctr's stdin");
+    }
+    // Closed once the task runs: ctr turns the end of its stdin into a CloseIO call,
+    // which the runc shim loses when it comes before the task exists (Berth's shim
+    // needs no CloseIO: the container holds the only reading end of the FIFO).
+    containerd.wait_task_status(&id, "RUNNING");
+    drop(stdin);
+    let ended = berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
+        ctr.try_wait().ok().flatten().is_some()
+    });
+    if !ended {
+        let _ = ctr.kill();
+    }
+    let out = ctr.wait_with_output().expect("ctr's output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(ended, "cat never saw the end of stdin: {stdout} {stderr}");
+    assert_eq!(stdout, "line-1\nline-2\ndone\n", "stderr: {stderr}");
+    containerd.assert_nothing_left(&id, 0);
+}

@@ -668,3 +668,29 @@ fn stdin_and_its_end_reach_the_container() {
     assert_eq!(stdout, "line-1\nline-2\ndone\n", "stderr: {stderr}");
     containerd.assert_nothing_left(&id, 0);
 }
+
+/// `--log-uri file://PATH`: the container's stdout and stderr go to the file.
+#[test]
+fn a_log_uri_file_gets_the_output() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let log = berth_conformance::scratch_dir().join(format!("{id}.log"));
+    let uri = format!("file://{}", log.display());
+    let out = run(
+        &containerd,
+        &id,
+        &["--rm", "--log-uri", &uri],
+        &["sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 2"],
+    );
+    let written = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert_eq!(out.code, 2, "{}", out.describe());
+    assert!(
+        written.contains("to-stdout") && written.contains("to-stderr"),
+        "the log has {written:?}: {}",
+        out.describe()
+    );
+    containerd.assert_nothing_left(&id, 0);
+}

@@ -30,10 +30,21 @@ impl StdioPaths {
 }
 
 /// A FIFO's reading or writing end, opened without waiting for the other
-/// side, then made blocking again for the process.
+/// side, then made blocking again for the process. `file://PATH` (ctr's
+/// `--log-uri`) is a file the output is appended to; `binary://` (a logging
+/// program containerd would have the shim run) is not supported yet.
 fn open_fifo(path: &str, write: bool) -> std::io::Result<Option<OwnedFd>> {
     if path.is_empty() {
         return Ok(None);
+    }
+    if let Some(file) = path.strip_prefix("file://") {
+        return log_file(file, write);
+    }
+    if path.starts_with("binary://") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("{path}: a logging binary is not supported yet"),
+        ));
     }
     let path = path.strip_prefix("fifo://").unwrap_or(path);
     let open = |read: bool, write: bool| {
@@ -58,4 +69,22 @@ fn open_fifo(path: &str, write: bool) -> std::io::Result<Option<OwnedFd>> {
     let flags = OFlag::from_bits_truncate(fcntl(&fd, F_GETFL)?);
     fcntl(&fd, F_SETFL(flags - OFlag::O_NONBLOCK))?;
     Ok(Some(fd))
+}
+
+/// The output's end of a `file://` URI: appended to, made if missing (with
+/// its directory, as the runc shim does); nothing for stdin.
+fn log_file(path: &str, write: bool) -> std::io::Result<Option<OwnedFd>> {
+    if !write {
+        return Ok(None);
+    }
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("open {path}: {e}")))?;
+    Ok(Some(OwnedFd::from(file)))
 }

@@ -1,8 +1,8 @@
 //! The shim's service: one container per shim, its init and exec'd
 //! processes, and the steps of the task calls that take more than one
-//! library call (`task.rs` has the calls themselves). `create` and `exec`
-//! go through the forker (docs/shim.md); every other library call is made
-//! from this process.
+//! library call (`task.rs` has the calls themselves). `create`, `exec`,
+//! `start` and `delete` go through the forker (docs/shim.md); the other
+//! library calls start no process and are made from this process.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;

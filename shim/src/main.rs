@@ -10,6 +10,7 @@
 mod console;
 mod forker;
 mod oom;
+mod pipes;
 mod process;
 mod service;
 mod stats;

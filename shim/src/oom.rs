@@ -1,7 +1,9 @@
 //! `TaskOOM`: the container's memory cgroup killed a process for want of
 //! memory. The library counts the kills (`Container::oom_counter`); the
 //! shim polls the count while the init runs, and reads it once more when
-//! the init exits (before its `TaskExit`, as the runc shim orders them).
+//! the init exits, before the exit is recorded (after it, a `Wait` returns
+//! and containerd may delete the container before the count is read: lost
+//! under load) and before its `TaskExit`, as the runc shim orders them.
 //! Polling, not an eventfd on `memory.oom_control`: simple, at the cost of
 //! up to `POLL` of delay.
 

@@ -102,6 +102,13 @@ impl Table {
         exited
     }
 
+    /// Whether `pid` is the container's init, not yet exited.
+    fn is_running_init(&self, pid: i32) -> bool {
+        self.container
+            .as_ref()
+            .is_some_and(|c| c.init.pid == pid && c.init.exited.is_none())
+    }
+
     /// Records the exit of `pid`; the TaskExit event for it if it is one
     /// of the container's processes.
     fn exited(&mut self, pid: i32, exited: Exited) -> Option<TaskExit> {
@@ -163,17 +170,23 @@ pub fn watch_exits(shared: Shared, publisher: Arc<Publisher>) -> std::io::Result
                     at: shim::util::timestamp().unwrap_or_default(),
                 };
                 let (lock, changed) = &*shared;
+                let is_init = match lock.lock() {
+                    Ok(table) => table.is_running_init(pid),
+                    Err(_) => return,
+                };
+                if is_init {
+                    // Before the exit is recorded: once Wait returns, containerd
+                    // may delete the container, and its OOM count with it. The
+                    // init's OOM kill, if that is how it ended, comes first.
+                    crate::oom::check(&shared, &publisher);
+                    kill_the_rest(&shared);
+                }
                 let event = match lock.lock() {
                     Ok(mut table) => table.exited(pid, exited),
                     Err(_) => return,
                 };
                 changed.notify_all();
                 if let Some(event) = event {
-                    if event.id == event.container_id {
-                        // The init's OOM kill, if that is how it ended, before its exit.
-                        crate::oom::check(&shared, &publisher);
-                        kill_the_rest(&shared);
-                    }
                     publisher.publish(Box::new(event));
                 }
             }

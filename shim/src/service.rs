@@ -151,7 +151,7 @@ impl Service {
         undo: impl FnOnce(i32),
     ) -> TtrpcResult<(i32, Option<OwnedFd>)> {
         if !stdio.terminal {
-            let fds = stdio.open().map_err(other)?;
+            let fds = crate::pipes::connect(stdio).map_err(other)?;
             return Ok((self.fork(request(None), fds)?, None));
         }
         let socket = ConsoleSocket::listen().map_err(other)?;

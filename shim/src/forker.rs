@@ -66,6 +66,61 @@ pub enum Request {
         id: String,
         force: bool,
     },
+    /// `Container::checkpoint` of `id` (CRIU is the worker's child).
+    Checkpoint {
+        root: PathBuf,
+        id: String,
+        criu: Criu,
+        leave_running: bool,
+    },
+    /// `berth::checkpoint::restore` of `id` from `criu.image_path`, with the
+    /// stdio given, as create.
+    Restore {
+        root: PathBuf,
+        id: String,
+        bundle: PathBuf,
+        criu: Criu,
+        console_socket: Option<PathBuf>,
+    },
+}
+
+/// CRIU's options for a checkpoint or a restore, as containerd sends them
+/// (the runc shim's `CheckpointOptions`).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Criu {
+    pub image_path: PathBuf,
+    pub work_path: Option<PathBuf>,
+    pub open_tcp: bool,
+    pub external_unix_sockets: bool,
+    pub file_locks: bool,
+    pub shell_job: bool,
+    pub empty_namespaces: Vec<String>,
+    /// runc's names (soft, full, strict, ignore); empty for CRIU's default.
+    pub cgroups_mode: String,
+}
+
+impl Criu {
+    fn options(self) -> Result<berth::checkpoint::CriuOptions, String> {
+        let manage_cgroups_mode = match self.cgroups_mode.as_str() {
+            "" => None,
+            mode => Some(
+                berth::checkpoint::CgroupMode::parse(mode)
+                    .ok_or_else(|| format!("unknown cgroups mode {mode:?}"))?,
+            ),
+        };
+        Ok(berth::checkpoint::CriuOptions {
+            criu: PathBuf::from("criu"),
+            image_path: self.image_path,
+            work_path: self.work_path,
+            tcp_established: self.open_tcp,
+            ext_unix_sk: self.external_unix_sockets,
+            shell_job: self.shell_job,
+            file_locks: self.file_locks,
+            manage_cgroups_mode,
+            empty_ns: self.empty_namespaces,
+            ..Default::default()
+        })
+    }
 }
 
 /// The runtime options (runc's, as containerd sends them) that the
@@ -266,6 +321,40 @@ fn work(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
         Request::Delete { root, id, force } => berth::container::delete(&root, &id, force)
             .map(|_| 0)
             .map_err(|e| e.to_string()),
+        Request::Checkpoint {
+            root,
+            id,
+            criu,
+            leave_running,
+        } => {
+            let mut container = berth::Container::load(&root, &id).map_err(|e| e.to_string())?;
+            let options = berth::checkpoint::CheckpointOptions {
+                criu: criu.options()?,
+                leave_running,
+                ..Default::default()
+            };
+            container.checkpoint(&options).map_err(|e| e.to_string())?;
+            Ok(0)
+        }
+        Request::Restore {
+            root,
+            id,
+            bundle,
+            criu,
+            console_socket,
+        } => {
+            let options = berth::checkpoint::RestoreOptions {
+                criu: criu.options()?,
+                root,
+                id,
+                bundle,
+                console_socket,
+                ..Default::default()
+            };
+            berth::checkpoint::restore(&options)
+                .map(|container| container.pid())
+                .map_err(|e| e.to_string())
+        }
     }
 }
 

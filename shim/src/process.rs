@@ -50,6 +50,9 @@ pub struct Container {
     pub execs: HashMap<String, Process>,
     /// The OOM kills already announced (`oom.rs`).
     pub oom_kills: u64,
+    /// The checkpoint image the init is restored from at Start (a create
+    /// from a checkpoint makes nothing until then, as the runc shim's).
+    pub restore_from: Option<PathBuf>,
 }
 
 impl Container {

@@ -20,7 +20,7 @@ use shim::publisher::RemotePublisher;
 use shim::{ExitSignal, TtrpcResult};
 
 use crate::console::{self, ConsoleSocket};
-use crate::forker::{CreateFlags, Forker, Lost, Request};
+use crate::forker::{CreateFlags, Criu, Forker, Lost, Request};
 use crate::process::{self, Container, Exited, Process, Publisher, Shared, Table};
 use crate::stdio::StdioPaths;
 
@@ -45,10 +45,6 @@ pub(crate) fn precondition(what: impl Into<String>) -> shim::protos::ttrpc::Erro
 
 pub(crate) fn other(what: impl std::fmt::Display) -> shim::protos::ttrpc::Error {
     shim::Error::Other(what.to_string()).into()
-}
-
-fn unimplemented(what: &str) -> shim::protos::ttrpc::Error {
-    shim::Error::Unimplemented(what.to_string()).into()
 }
 
 impl Service {
@@ -122,11 +118,43 @@ impl Service {
         Err(other("the forker exits as soon as it starts"))
     }
 
-    /// `Container::start` of the init, in the forker (for its hooks).
+    /// `Container::start` of the init, in the forker (for its hooks); or,
+    /// created from a checkpoint, its restore.
     pub(crate) fn library_start(&self) -> TtrpcResult<i32> {
-        let (root, id) = self.with_container(|c| Ok((c.root.clone(), c.id.clone())))?;
-        let pid = self.fork(Request::Start { root, id }, [None, None, None])?;
+        let (root, id, restore_from) =
+            self.with_container(|c| Ok((c.root.clone(), c.id.clone(), c.restore_from.take())))?;
+        let pid = match restore_from {
+            None => self.fork(Request::Start { root, id }, [None, None, None])?,
+            Some(image_path) => self.restore(root, id, image_path)?,
+        };
         crate::oom::watch(self.shared.clone(), self.publisher.clone());
+        Ok(pid)
+    }
+
+    /// The init restored from `image_path` with its stdio, as create makes
+    /// it.
+    fn restore(&self, root: PathBuf, id: String, image_path: PathBuf) -> TtrpcResult<i32> {
+        let (bundle, stdio) =
+            self.with_container(|c| Ok((c.bundle.clone(), c.init.stdio.clone())))?;
+        let criu = Criu {
+            image_path,
+            shell_job: stdio.terminal,
+            ..Default::default()
+        };
+        let request = |console_socket| Request::Restore {
+            root: root.clone(),
+            id: id.clone(),
+            bundle: bundle.clone(),
+            criu: criu.clone(),
+            console_socket,
+        };
+        let undo = |_| {
+            if let Err(e) = self.library_delete(&root, &id, true) {
+                log::warn!("delete {id} after its terminal failed: {e}");
+            }
+        };
+        let (pid, console) = self.fork_with_stdio(request, &stdio, undo)?;
+        self.claim(&id, "", pid, console)?;
         Ok(pid)
     }
 
@@ -219,9 +247,6 @@ impl Service {
     }
 
     pub(crate) fn create_task(&self, req: &api::CreateTaskRequest) -> TtrpcResult<i32> {
-        if !req.checkpoint.is_empty() {
-            return Err(unimplemented("create from a checkpoint"));
-        }
         let options = match req.options.as_ref() {
             Some(any) if any.type_url.ends_with("runc.v1.Options") => {
                 api::Options::parse_from_bytes(&any.value).map_err(other)?
@@ -265,7 +290,12 @@ impl Service {
                 },
                 execs: HashMap::new(),
                 oom_kills: 0,
+                restore_from: (!req.checkpoint.is_empty()).then(|| PathBuf::from(&req.checkpoint)),
             });
+        }
+        if !req.checkpoint.is_empty() {
+            // Restored at Start (`library_start`).
+            return Ok(0);
         }
         let flags = CreateFlags {
             systemd_cgroup: options.systemd_cgroup,
@@ -330,6 +360,11 @@ impl Service {
         let (pid, exited) = self.with_container(|c| Ok((c.init.pid, c.init.exited.clone())))?;
         let exited = match exited {
             Some(exited) => exited,
+            // Created from a checkpoint and never started: nothing was made.
+            None if pid == 0 => Exited {
+                status: 0,
+                at: shim::util::timestamp().unwrap_or_default(),
+            },
             None => {
                 let library = self.library()?;
                 if library.status() != Status::Created {
@@ -348,7 +383,9 @@ impl Service {
         };
         let (root, id, bundle) =
             self.with_container(|c| Ok((c.root.clone(), c.id.clone(), c.bundle.clone())))?;
-        self.library_delete(&root, &id, true)?;
+        if pid != 0 {
+            self.library_delete(&root, &id, true)?;
+        }
         unmount_rootfs(&bundle);
         self.table()?.container = None;
         self.publisher.publish(Box::new(TaskDelete {

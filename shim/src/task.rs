@@ -10,8 +10,12 @@ use shim::api::{self, Empty};
 use shim::protos::events::task::{
     TaskCreate, TaskExecAdded, TaskExecStarted, TaskPaused, TaskResumed, TaskStart,
 };
+use shim::protos::protobuf::Message;
+use shim::protos::shim::oci::CheckpointOptions;
 use shim::{TtrpcContext, TtrpcResult};
+use std::path::PathBuf;
 
+use crate::forker::{Criu, Request};
 use crate::process::{Exited, Process};
 use crate::service::{not_found, other, precondition, Service};
 use crate::stdio::StdioPaths;
@@ -280,6 +284,41 @@ impl shim::Task for Service {
         let resources: oci_spec::runtime::LinuxResources = serde_json::from_slice(bytes)
             .map_err(|e| shim::Error::InvalidArgument(format!("update's resources: {e}")))?;
         self.library()?.update(&resources).map_err(other)?;
+        Ok(Empty::new())
+    }
+
+    /// A CRIU image of the container at `req.path`; with the options' `exit`
+    /// the container stops once dumped.
+    fn checkpoint(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::CheckpointTaskRequest,
+    ) -> TtrpcResult<Empty> {
+        let options = match req.options.as_ref() {
+            Some(any) if any.type_url.ends_with("CheckpointOptions") => {
+                CheckpointOptions::parse_from_bytes(&any.value).map_err(other)?
+            }
+            _ => CheckpointOptions::default(),
+        };
+        let non_empty = |path: &str| (!path.is_empty()).then(|| PathBuf::from(path));
+        let criu = Criu {
+            image_path: non_empty(&options.image_path).unwrap_or_else(|| PathBuf::from(&req.path)),
+            work_path: non_empty(&options.work_path),
+            open_tcp: options.open_tcp,
+            external_unix_sockets: options.external_unix_sockets,
+            file_locks: options.file_locks,
+            shell_job: options.terminal,
+            empty_namespaces: options.empty_namespaces.clone(),
+            cgroups_mode: options.cgroups_mode.clone(),
+        };
+        let (root, id) = self.with_container(|c| Ok((c.root.clone(), c.id.clone())))?;
+        let request = Request::Checkpoint {
+            root,
+            id,
+            criu,
+            leave_running: !options.exit,
+        };
+        self.fork(request, [None, None, None])?;
         Ok(Empty::new())
     }
 

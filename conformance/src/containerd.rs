@@ -54,6 +54,9 @@ impl Containerd {
         fs::write(&config, config_toml(&dir, &socket)).expect("write config.toml");
         let log = fs::File::create(dir.join("containerd.log")).expect("create containerd.log");
         let daemon = Command::new("containerd")
+            .env("PATH", shim_path(&dir))
+            // Where Berth's shim keeps state: the runc shim's root (`run_args`).
+            .env("BERTH_SHIM_ROOT", dir.join("runc"))
             .arg("--config")
             .arg(&config)
             .args(["--address", &socket])
@@ -119,6 +122,17 @@ impl Containerd {
         run_program("ctr", &full, &[], &self.dir.join("logs"), n)
     }
 
+    /// A `ctr -a SOCKET -n NAMESPACE args...` command to spawn, for one that runs until
+    /// killed (`ctr events`).
+    pub fn ctr_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("ctr");
+        command
+            .args(["-a", &self.socket, "-n", &self.namespace])
+            .args(args)
+            .stdin(Stdio::null());
+        command
+    }
+
     /// `ctr run --runc-binary RUNTIME --runc-root R flags... IMAGE id command...`.
     pub fn run(&self, id: &str, flags: &[&str], command: &[&str]) -> Output {
         self.run_with(&self.runtime, id, flags, command)
@@ -134,13 +148,18 @@ impl Containerd {
 
     /// Like `run`, inside a pseudo-terminal (`script`), for `ctr run -t`.
     pub fn run_in_terminal(&self, id: &str, flags: &[&str], command: &[&str]) -> Output {
+        self.ctr_in_terminal(&self.run_args(&self.runtime, id, flags, command))
+    }
+
+    /// `ctr -a SOCKET -n NAMESPACE args...` inside a pseudo-terminal (`script`).
+    pub fn ctr_in_terminal(&self, args: &[String]) -> Output {
         let mut ctr: Vec<String> = vec![
             "-a".into(),
             self.socket.clone(),
             "-n".into(),
             self.namespace.clone(),
         ];
-        ctr.extend(self.run_args(&self.runtime, id, flags, command));
+        ctr.extend(args.iter().cloned());
         let n = self.commands.fetch_add(1, Ordering::Relaxed);
         run_program(
             "script",
@@ -312,6 +331,23 @@ pub(crate) fn build_image(
     let n = commands.fetch_add(1, Ordering::Relaxed);
     run_program("tar", &args, &[], &dir.join("logs"), n).ok();
     tar
+}
+
+/// containerd's PATH: `dir/bin`, holding Berth's shim (`containerd-shim-berth-v2`,
+/// `io.containerd.berth.v2`) when it is built, then the test's own.
+fn shim_path(dir: &Path) -> std::ffi::OsString {
+    let bin = dir.join("bin");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let shim = target.join("debug/containerd-shim-berth-v2");
+    if fs::create_dir_all(&bin).is_ok() && shim.exists() {
+        let _ = std::os::unix::fs::symlink(&shim, bin.join("containerd-shim-berth-v2"));
+    }
+    let mut path = bin.into_os_string();
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    path
 }
 
 /// containerd's config: private paths, and no plugin that reaches outside (CRI, the

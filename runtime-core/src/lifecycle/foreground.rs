@@ -222,6 +222,17 @@ pub fn terminal_size(fd: BorrowedFd) -> Option<(u16, u16)> {
     crate::process::console::get_size(fd)
 }
 
+/// Set the size of the container's terminal (its pty master, from
+/// [`Container::take_console`](crate::Container::take_console) or the
+/// console socket) to `rows` by `cols`: an engine relaying a resize.
+pub fn set_terminal_size(master: BorrowedFd, rows: u16, cols: u16) -> std::io::Result<()> {
+    use crate::process::console::ConsoleError;
+    crate::process::console::set_size(master, rows, cols).map_err(|e| match e {
+        ConsoleError::Pty { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    })
+}
+
 /// Give the container's terminal the caller's size before its program runs,
 /// when the caller is on a terminal.
 pub fn follow_caller_size(master: BorrowedFd) {

@@ -1,0 +1,400 @@
+//! containerd with Berth's own shim, `containerd-shim-berth-v2`
+//! (`ctr run --runtime io.containerd.berth.v2`), which links the library instead of
+//! running a runtime binary: the task's lifecycle, the forker and the shim dying, hooks,
+//! OOM events. Under `RUNTIME=/usr/sbin/runc` the same tests drive the runc shim
+//! (`io.containerd.runc.v2`) with runc (`containerd_shim`), so any difference between the
+//! two shims shows as a test that passes on one side only. Needs
+//! `cargo build -p containerd-shim-berth-v2`.
+
+use berth_conformance::containerd::Containerd;
+use berth_conformance::containerd_shim::{kill_delete_and_check, run, run_detached};
+use berth_conformance::unique_name;
+
+#[test]
+fn run_rm_returns_the_exit_code_and_output() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let out = run(
+        &containerd,
+        &id,
+        &["--rm"],
+        &["sh", "-c", "echo out-$((6*7)); echo err-7 >&2; exit 3"],
+    );
+    assert_eq!(out.code, 3, "{}", out.describe());
+    assert!(out.stdout.contains("out-42"), "{}", out.describe());
+    assert!(out.stderr.contains("err-7"), "{}", out.describe());
+    let listed = containerd.ctr(&["container", "ls", "-q"]);
+    assert!(!listed.stdout.contains(&id), "{}", listed.describe());
+    containerd.assert_nothing_left(&id, 0);
+}
+
+#[test]
+fn exec_runs_in_the_container_with_its_exit_code() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    let out = containerd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "probe",
+        &id,
+        "sh",
+        "-c",
+        "echo pid1=$(cat /proc/1/comm); exit 4",
+    ]);
+    assert_eq!(out.code, 4, "{}", out.describe());
+    assert!(
+        out.stdout.contains("pid1=sh"),
+        "exec did not see the container's init: {}",
+        out.describe()
+    );
+    kill_delete_and_check(&containerd, &id, pid);
+}
+
+#[test]
+fn kill_delivers_the_signal_and_delete_reports_the_exit() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    containerd.ctr(&["task", "kill", "-s", "SIGTERM", &id]).ok();
+    containerd.wait_task_status(&id, "STOPPED");
+    // The sleeper's TERM trap exits 0: `task delete` warns of any other status.
+    let deleted = containerd.ctr(&["task", "delete", &id]);
+    deleted.ok();
+    assert!(
+        !deleted.stderr.contains("non-zero exit code"),
+        "{}",
+        deleted.describe()
+    );
+    containerd.ctr(&["container", "rm", &id]).ok();
+    containerd.assert_nothing_left(&id, pid);
+}
+
+/// A task killed by SIGKILL reports 137 (128 + 9): `task delete` warns with it.
+#[test]
+fn a_killed_task_reports_137() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    containerd.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
+    containerd.wait_task_status(&id, "STOPPED");
+    let deleted = containerd.ctr(&["task", "delete", &id]);
+    deleted.ok();
+    assert!(
+        deleted.stderr.contains("non-zero exit code 137"),
+        "{}",
+        deleted.describe()
+    );
+    containerd.ctr(&["container", "rm", &id]).ok();
+    containerd.assert_nothing_left(&id, pid);
+}
+
+#[test]
+fn pause_and_resume() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    containerd.ctr(&["task", "pause", &id]).ok();
+    containerd.wait_task_status(&id, "PAUSED");
+    containerd.ctr(&["task", "resume", &id]).ok();
+    containerd.wait_task_status(&id, "RUNNING");
+    let out = containerd.ctr(&["task", "exec", "--exec-id", "after-resume", &id, "true"]);
+    out.ok();
+    kill_delete_and_check(&containerd, &id, pid);
+}
+
+/// `task ps` lists the init and an exec'd process (containerd asks the shim's Pids).
+#[test]
+fn ps_lists_the_containers_processes() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    let ps = containerd.ctr(&["task", "ps", &id]);
+    ps.ok();
+    assert!(
+        ps.stdout
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(&pid.to_string())),
+        "the init {pid} is not listed: {}",
+        ps.describe()
+    );
+    kill_delete_and_check(&containerd, &id, pid);
+}
+
+/// A process that cannot start: the library's error reaches the ctr user, and nothing
+/// (state, rootfs mount, cgroup) is left.
+#[test]
+fn a_failed_create_reaches_the_user_and_leaves_nothing() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let out = run(&containerd, &id, &["--rm"], &["/no/such/binary"]);
+    let text = out.fails();
+    assert!(text.contains("/no/such/binary"), "{}", out.describe());
+    containerd.ctr(&["container", "rm", &id]);
+    containerd.assert_nothing_left(&id, 0);
+}
+
+/// The parent of `pid` (from /proc/PID/stat).
+fn parent_of(pid: i64) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the `(comm)` field, which may hold spaces: state, then ppid.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The children of `parent` whose command line contains `word`.
+fn children_running(parent: i64, word: &str) -> Vec<i64> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i64>().ok())
+        .filter(|&pid| parent_of(pid) == Some(parent))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(word))
+        })
+        .collect()
+}
+
+/// Berth's shim makes processes through its forker (docs/shim.md); when the forker is
+/// killed, the next exec starts a new one and works.
+#[test]
+fn exec_works_after_the_forker_is_killed() {
+    if !berth_conformance::berth_only("the runc shim has no forker") {
+        return;
+    }
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    let shim = parent_of(pid).expect("the init has a parent");
+    let forkers = children_running(shim, "berth-forker");
+    assert_eq!(
+        forkers.len(),
+        1,
+        "the shim {shim} has no one forker: {forkers:?}"
+    );
+    // SAFETY: kill(2) of the forker found above.
+    unsafe { libc::kill(forkers[0] as i32, libc::SIGKILL) };
+    let gone = berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
+        !std::path::Path::new(&format!("/proc/{}", forkers[0])).exists()
+    });
+    assert!(gone, "the killed forker {} was not reaped", forkers[0]);
+    let out = containerd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "after",
+        &id,
+        "sh",
+        "-c",
+        "exit 9",
+    ]);
+    assert_eq!(out.code, 9, "{}", out.describe());
+    kill_delete_and_check(&containerd, &id, pid);
+}
+
+/// The shim is killed: containerd runs the shim's `delete` in the bundle, which removes
+/// the container (its processes, state and cgroup); the task then reads as stopped.
+#[test]
+fn a_killed_shim_leaves_nothing_after_delete() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    let shim = parent_of(pid).expect("the init has a parent");
+    // SAFETY: kill(2) of the container's shim, the init's parent.
+    unsafe { libc::kill(shim as i32, libc::SIGKILL) };
+    let cleaned = berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
+        !berth_conformance::pid_alive(pid)
+    });
+    assert!(cleaned, "the init {pid} survived its shim's delete");
+    containerd.ctr(&["task", "delete", &id]);
+    containerd.ctr(&["container", "rm", &id]).ok();
+    // containerd cleans up after a dead shim in the background.
+    berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
+        containerd.leftovers(&id, pid).is_empty()
+    });
+    containerd.assert_nothing_left(&id, pid);
+}
+
+/// `ctr task metrics` (the shim's Stats): the running container's pid count and memory
+/// usage, from its cgroup.
+#[test]
+fn metrics_come_from_the_containers_cgroup() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    let out = containerd.ctr(&["task", "metrics", &id]);
+    out.ok();
+    let value = |name: &str| {
+        out.stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    assert!(
+        value("pids.current").is_some_and(|n| n >= 1),
+        "no pids.current of the running container: {}",
+        out.describe()
+    );
+    assert!(
+        value("memory.usage_in_bytes").is_some_and(|n| n > 0),
+        "no memory usage: {}",
+        out.describe()
+    );
+    kill_delete_and_check(&containerd, &id, pid);
+}
+
+/// Hooks run by the runtime (poststart at start, poststop at delete) run to the end and
+/// their success is seen: the shim reaps every child it gets, and a hook's status must
+/// not be taken from the runtime that waits for it.
+#[test]
+fn poststart_and_poststop_hooks_run_and_succeed() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let dir = berth_conformance::scratch_dir().join(&id);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let spec = containerd.ctr(&["oci", "spec"]);
+    spec.ok();
+    let mut config: serde_json::Value = serde_json::from_str(&spec.stdout).expect("ctr oci spec");
+    // Several of each: the race of a reaper with the runtime's wait is lost often, not
+    // always.
+    let hook = |name: &str| {
+        let hooks: Vec<serde_json::Value> = (0..4)
+            .map(|n| {
+                let mark = dir.join(format!("{name}-{n}"));
+                serde_json::json!({
+                    "path": "/bin/sh",
+                    "args": ["sh", "-c", format!("sleep 0.1; echo ran > {}", mark.display())],
+                })
+            })
+            .collect();
+        serde_json::Value::from(hooks)
+    };
+    config["hooks"] = serde_json::json!({
+        "poststart": hook("poststart"),
+        "poststop": hook("poststop"),
+    });
+    config["process"]["args"] = serde_json::json!(["/bin/sh", "-c", "sleep 1; exit 3"]);
+    config["process"]["env"] = serde_json::json!(["PATH=/bin"]);
+    let rootfs = berth_conformance::Bundle::busybox(&["true"]);
+    config["root"] = serde_json::json!({ "path": rootfs.rootfs(), "readonly": false });
+    let path = dir.join("config.json");
+    std::fs::write(&path, config.to_string()).expect("write config.json");
+    let out = run(
+        &containerd,
+        &id,
+        &["--rm", "--config", &path.to_string_lossy()],
+        &[],
+    );
+    assert_eq!(out.code, 3, "{}", out.describe());
+    for mark in ["poststart-3", "poststop-3"] {
+        assert!(dir.join(mark).exists(), "no {mark}: {}", out.describe());
+    }
+    containerd.assert_nothing_left(&id, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A container over its memory limit: the kernel kills its process, `ctr run` gets 137,
+/// and containerd hears `/tasks/oom` for it (`ctr events`).
+#[test]
+fn an_oom_kill_is_published() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let log = berth_conformance::scratch_dir().join(format!("{id}.events"));
+    let file = std::fs::File::create(&log).expect("create the events log");
+    let mut events = containerd
+        .ctr_command(&["events"])
+        .stdout(file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ctr events");
+    // Give the subscription a moment to exist before the container does.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // `tail` of an endless line buffers it all: it grows until the limit kills it.
+    let out = run(
+        &containerd,
+        &id,
+        &["--rm", "--memory-limit", "16777216"],
+        &["sh", "-c", "exec tail /dev/zero"],
+    );
+    let published = berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("/tasks/oom"))
+    });
+    let _ = events.kill();
+    let _ = events.wait();
+    let seen = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert_eq!(out.code, 137, "{}", out.describe());
+    assert!(published, "no /tasks/oom event:\n{seen}");
+    containerd.assert_nothing_left(&id, 0);
+}
+
+/// A container in another's pid namespace: its init's background child outlives the
+/// init unless the shim kills what is left of the container when the init exits (before
+/// any delete, which would kill it too).
+#[test]
+fn the_inits_children_die_with_it_without_a_pid_namespace() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let dir = berth_conformance::scratch_dir().join(&id);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // This test's own pid namespace (pid 1's may be out of reach here).
+    let pid_ns = format!("pid:/proc/{}/ns/pid", std::process::id());
+    let mount = format!("type=bind,src={},dst=/out,options=rbind:rw", dir.display());
+    run(
+        &containerd,
+        &id,
+        &["-d", "--with-ns", &pid_ns, "--mount", &mount],
+        &[
+            "sh",
+            "-c",
+            "sleep 300 >/dev/null 2>&1 & echo $! > /out/child; exit 0",
+        ],
+    )
+    .ok();
+    containerd.wait_task_status(&id, "STOPPED");
+    let child: i64 = std::fs::read_to_string(dir.join("child"))
+        .ok()
+        .and_then(|pid| pid.trim().parse().ok())
+        .expect("the init wrote its child's pid");
+    let gone = berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
+        !berth_conformance::pid_alive(child)
+    });
+    containerd.ctr(&["task", "delete", &id]).ok();
+    containerd.ctr(&["container", "rm", &id]).ok();
+    if !gone {
+        // SAFETY: kill(2) of the test's own leftover.
+        unsafe { libc::kill(child as i32, libc::SIGKILL) };
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(gone, "the init's child {child} outlived it");
+    containerd.assert_nothing_left(&id, 0);
+}

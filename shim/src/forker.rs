@@ -1,0 +1,424 @@
+//! The single-threaded forker: the process that calls the library's
+//! `create`, `exec`, `start` and `delete` for the shim (docs/shim.md).
+//!
+//! The shim is multi-threaded (ttrpc server, signal and exit threads), and
+//! the library refuses to fork from a threaded process (`Error::Threaded`):
+//! a child forked there could block forever on a lock another thread held.
+//! `start` and `delete` run hooks, child processes the library waits for,
+//! whose status the shim's reaper thread (`waitpid(-1)`) would take first.
+//! So the shim re-executes itself as the forker (`FORKER_ARG`), a fresh
+//! process that never starts a thread, connected by a `SOCK_SEQPACKET`
+//! socketpair on the forker's stdin. One request at a time: the shim sends
+//! a [`Request`] with the container's stdio descriptors (SCM_RIGHTS); the
+//! forker forks a short-lived worker, which puts the descriptors on its
+//! 0-2 and calls the library; the worker writes its [`Reply`] (the new
+//! process's pid, or the error) to a pipe and exits. The forker reaps the
+//! worker and sends the reply on. The container's process is the worker's
+//! child, so when the worker exits it is reparented to the shim, the
+//! nearest child subreaper, which reaps it and reports its exit.
+
+use std::io::{IoSlice, IoSliceMut, Read};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use nix::fcntl::OFlag;
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, ForkResult};
+use serde::{Deserialize, Serialize};
+
+/// The hidden first argument that makes the shim binary the forker.
+pub const FORKER_ARG: &str = "berth-forker";
+
+/// The largest request or reply (a process spec with a long environment).
+const MAX_MESSAGE: usize = 256 * 1024;
+
+/// What the forker is asked to do.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// `berth::create` of `id` from `bundle`, state under `root`.
+    Create {
+        root: PathBuf,
+        id: String,
+        bundle: PathBuf,
+        console_socket: Option<PathBuf>,
+        flags: CreateFlags,
+    },
+    /// `berth::exec::exec` of `process` in container `id`, with the
+    /// container's recorded settings (seccomp, ...).
+    Exec {
+        root: PathBuf,
+        id: String,
+        process: Box<oci_spec::runtime::Process>,
+        console_socket: Option<PathBuf>,
+    },
+    /// `Container::start` of `id`: its poststart hooks are the worker's
+    /// children, waited for by it (the shim's reaper would take their
+    /// status from under the library).
+    Start { root: PathBuf, id: String },
+    /// `berth::container::delete` of `id`, which runs its poststop hooks.
+    Delete {
+        root: PathBuf,
+        id: String,
+        force: bool,
+    },
+    /// `Container::checkpoint` of `id` (CRIU is the worker's child).
+    Checkpoint {
+        root: PathBuf,
+        id: String,
+        criu: Criu,
+        leave_running: bool,
+    },
+    /// `berth::checkpoint::restore` of `id` from `criu.image_path`, with the
+    /// stdio given, as create.
+    Restore {
+        root: PathBuf,
+        id: String,
+        bundle: PathBuf,
+        criu: Criu,
+        console_socket: Option<PathBuf>,
+    },
+}
+
+/// CRIU's options for a checkpoint or a restore, as containerd sends them
+/// (the runc shim's `CheckpointOptions`).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Criu {
+    pub image_path: PathBuf,
+    pub work_path: Option<PathBuf>,
+    pub open_tcp: bool,
+    pub external_unix_sockets: bool,
+    pub file_locks: bool,
+    pub shell_job: bool,
+    pub empty_namespaces: Vec<String>,
+    /// runc's names (soft, full, strict, ignore); empty for CRIU's default.
+    pub cgroups_mode: String,
+}
+
+impl Criu {
+    fn options(self) -> Result<berth::checkpoint::CriuOptions, String> {
+        let manage_cgroups_mode = match self.cgroups_mode.as_str() {
+            "" => None,
+            mode => Some(
+                berth::checkpoint::CgroupMode::parse(mode)
+                    .ok_or_else(|| format!("unknown cgroups mode {mode:?}"))?,
+            ),
+        };
+        Ok(berth::checkpoint::CriuOptions {
+            criu: PathBuf::from("criu"),
+            image_path: self.image_path,
+            work_path: self.work_path,
+            tcp_established: self.open_tcp,
+            ext_unix_sk: self.external_unix_sockets,
+            shell_job: self.shell_job,
+            file_locks: self.file_locks,
+            manage_cgroups_mode,
+            empty_ns: self.empty_namespaces,
+            ..Default::default()
+        })
+    }
+}
+
+/// The runtime options (runc's, as containerd sends them) that the
+/// library's create takes.
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+pub struct CreateFlags {
+    pub systemd_cgroup: bool,
+    pub no_pivot_root: bool,
+    pub no_new_keyring: bool,
+}
+
+/// A request and which of stdin, stdout, stderr come with it as
+/// descriptors (in that order); the others are /dev/null.
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope<R> {
+    request: R,
+    stdio: [bool; 3],
+}
+
+/// The pid of the process made, or the library's error message.
+pub type Reply = Result<i32, String>;
+
+/// The shim's end of the forker.
+pub struct Forker {
+    socket: OwnedFd,
+}
+
+impl Forker {
+    /// Starts the forker: this binary re-executed with `FORKER_ARG`, its
+    /// stdin one end of a socketpair. Safe from a threaded process (it is
+    /// std's spawn, fork+exec with nothing run in between).
+    pub fn spawn() -> std::io::Result<Forker> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        let child = Command::new(std::env::current_exe()?)
+            .arg(FORKER_ARG)
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .spawn()?;
+        // The shim's reaper thread reaps it when it exits (docs/shim.md);
+        // the Child handle is not waited on.
+        drop(child);
+        Ok(Forker { socket: ours })
+    }
+
+    /// Sends `request` with `stdio` (stdin, stdout, stderr; `None` for
+    /// /dev/null) and waits for the reply. An error: the forker is gone,
+    /// and whether the request reached it.
+    pub fn call(&mut self, request: &Request, stdio: &[Option<OwnedFd>; 3]) -> Result<Reply, Lost> {
+        let envelope = Envelope {
+            request,
+            stdio: [stdio[0].is_some(), stdio[1].is_some(), stdio[2].is_some()],
+        };
+        let fds: Vec<&OwnedFd> = stdio.iter().flatten().collect();
+        let bytes = serde_json::to_vec(&envelope).map_err(|e| Lost::NotSent(e.into()))?;
+        send(&self.socket, &bytes, &fds).map_err(Lost::NotSent)?;
+        match receive(&self.socket) {
+            Ok(Some((bytes, _))) => {
+                serde_json::from_slice(&bytes).map_err(|e| Lost::NoReply(e.into()))
+            }
+            Ok(None) => Err(Lost::NoReply(std::io::Error::other("the forker exited"))),
+            Err(e) => Err(Lost::NoReply(e)),
+        }
+    }
+}
+
+/// How a call to the forker failed.
+#[derive(Debug)]
+pub enum Lost {
+    /// The request never reached it (it had exited): safe to try again.
+    NotSent(std::io::Error),
+    /// It got the request and died before answering.
+    NoReply(std::io::Error),
+}
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lost::NotSent(e) => write!(f, "the forker is gone: {e}"),
+            Lost::NoReply(e) => write!(f, "the forker died before answering: {e}"),
+        }
+    }
+}
+
+/// The forker's main loop: one request at a time until the shim closes
+/// its end (or dies: then the parent-death signal ends this process).
+pub fn serve() -> std::process::ExitCode {
+    // No parent-death signal: it follows the thread that spawned the
+    // forker, and the shim's ttrpc threads come and go. The forker ends
+    // when the shim's end of the socket closes, which its death does.
+    // SAFETY: fd 0 is the socketpair end the shim gave as this process's
+    // stdin (Forker::spawn), owned by nothing else in this process.
+    let socket = unsafe { OwnedFd::from_raw_fd(0) };
+    loop {
+        let (bytes, fds) = match receive(&socket) {
+            Ok(Some(message)) => message,
+            Ok(None) => return std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("berth forker: receive: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        let reply: Reply = match serde_json::from_slice::<Envelope<Request>>(&bytes) {
+            Ok(envelope) => run_worker(envelope, fds),
+            Err(e) => Err(format!("bad request to the forker: {e}")),
+        };
+        let bytes = serde_json::to_vec(&reply).unwrap_or_default();
+        if let Err(e) = send(&socket, &bytes, &[]) {
+            eprintln!("berth forker: send: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+}
+
+/// Forks the worker for one request, reaps it and returns its reply.
+fn run_worker(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
+    let (reply_read, reply_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: the forker is single-threaded (it never starts a thread), so
+    // the child may run any code, allocate included, until it exits.
+    match unsafe { fork() } {
+        Err(e) => Err(format!("fork of the forker's worker: {e}")),
+        Ok(ForkResult::Child) => {
+            drop(reply_read);
+            let reply = work(envelope, fds);
+            let bytes = serde_json::to_vec(&reply).unwrap_or_default();
+            let written = nix::unistd::write(&reply_write, &bytes);
+            // SAFETY: _exit(2) ends the worker without running the
+            // forker's atexit handlers or flushing its buffers twice.
+            unsafe { libc::_exit(if written.is_ok() { 0 } else { 1 }) }
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(reply_write);
+            drop(fds);
+            let status = waitpid(child, None).map_err(|e| format!("wait for the worker: {e}"))?;
+            // The container's process may hold the write end (until it
+            // execs): read what the worker wrote without waiting for EOF.
+            nix::fcntl::fcntl(&reply_read, nix::fcntl::F_SETFL(OFlag::O_NONBLOCK))
+                .map_err(|e| format!("reply pipe: {e}"))?;
+            let mut bytes = Vec::new();
+            let _ = std::fs::File::from(reply_read).read_to_end(&mut bytes);
+            match serde_json::from_slice(&bytes) {
+                Ok(reply) => reply,
+                Err(_) => Err(format!("the forker's worker died: {status:?}")),
+            }
+        }
+    }
+}
+
+/// In the worker: stdio onto 0-2, then the library call.
+fn work(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
+    install_stdio(envelope.stdio, fds).map_err(|e| format!("container stdio: {e}"))?;
+    // TODO(stdio as OwnedFd): once the library takes the container's stdio
+    // as descriptors, pass them in CreateOptions/ExecOptions instead of
+    // making them this worker's own 0-2 for the child to inherit.
+    match envelope.request {
+        Request::Create {
+            root,
+            id,
+            bundle,
+            console_socket,
+            flags,
+        } => {
+            let mut options = berth::CreateOptions::new(root, id, bundle)
+                .detach(true)
+                .systemd_cgroup(flags.systemd_cgroup)
+                .no_pivot(flags.no_pivot_root)
+                .no_new_keyring(flags.no_new_keyring);
+            options.console_socket = console_socket;
+            berth::create(&options)
+                .map(|container| container.pid().as_raw())
+                .map_err(|e| e.to_string())
+        }
+        Request::Exec {
+            root,
+            id,
+            process,
+            console_socket,
+        } => {
+            let container = berth::Container::load(&root, &id).map_err(|e| e.to_string())?;
+            let mut options = berth::exec::ExecOptions::for_container_process(&container, *process)
+                .map_err(|e| e.to_string())?;
+            options.detach = true;
+            options.console_socket = console_socket;
+            berth::exec::exec(&container, &options)
+                .map(|process| process.pid.as_raw())
+                .map_err(|e| e.to_string())
+        }
+        Request::Start { root, id } => {
+            let mut container = berth::Container::load(&root, &id).map_err(|e| e.to_string())?;
+            container.start().map_err(|e| e.to_string())?;
+            Ok(container.pid().as_raw())
+        }
+        Request::Delete { root, id, force } => berth::container::delete(&root, &id, force)
+            .map(|_| 0)
+            .map_err(|e| e.to_string()),
+        Request::Checkpoint {
+            root,
+            id,
+            criu,
+            leave_running,
+        } => {
+            let mut container = berth::Container::load(&root, &id).map_err(|e| e.to_string())?;
+            let options = berth::checkpoint::CheckpointOptions {
+                criu: criu.options()?,
+                leave_running,
+                ..Default::default()
+            };
+            container.checkpoint(&options).map_err(|e| e.to_string())?;
+            Ok(0)
+        }
+        Request::Restore {
+            root,
+            id,
+            bundle,
+            criu,
+            console_socket,
+        } => {
+            let options = berth::checkpoint::RestoreOptions {
+                criu: criu.options()?,
+                root,
+                id,
+                bundle,
+                console_socket,
+                ..Default::default()
+            };
+            berth::checkpoint::restore(&options)
+                .map(|container| container.pid().as_raw())
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Makes the given descriptors this process's stdin, stdout and stderr
+/// (those not given: /dev/null).
+fn install_stdio(present: [bool; 3], fds: Vec<OwnedFd>) -> std::io::Result<()> {
+    let mut fds = fds.into_iter();
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for (target, given) in present.into_iter().enumerate() {
+        let fd = if given { fds.next() } else { None };
+        let source = fd.as_ref().map_or(null.as_fd(), |fd| fd.as_fd());
+        match target {
+            0 => nix::unistd::dup2_stdin(source)?,
+            1 => nix::unistd::dup2_stdout(source)?,
+            _ => nix::unistd::dup2_stderr(source)?,
+        }
+    }
+    Ok(())
+}
+
+/// One datagram with `fds` attached.
+fn send(socket: &OwnedFd, bytes: &[u8], fds: &[&OwnedFd]) -> std::io::Result<()> {
+    let raw: Vec<i32> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+    let rights = [ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &rights };
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(bytes)],
+        cmsgs,
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )?;
+    Ok(())
+}
+
+/// One datagram and the descriptors attached; `None` at end of stream.
+fn receive(socket: &OwnedFd) -> std::io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+    let mut buffer = vec![0u8; MAX_MESSAGE];
+    let mut space = nix::cmsg_space!([i32; 3]);
+    let mut iov = [IoSliceMut::new(&mut buffer)];
+    let message = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut fds = Vec::new();
+    for cmsg in message.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(raw) = cmsg {
+            // SAFETY: SCM_RIGHTS just installed these descriptors in this
+            // process; nothing else owns them.
+            fds.extend(
+                raw.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    let length = message.bytes;
+    if length == 0 {
+        return Ok(None);
+    }
+    buffer.truncate(length);
+    Ok(Some((buffer, fds)))
+}

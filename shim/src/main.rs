@@ -1,0 +1,140 @@
+//! `containerd-shim-berth-v2`: containerd's task service (runtime v2
+//! shim API) over the Berth library, as `io.containerd.berth.v2`.
+//!
+//! containerd runs this binary with `start` to launch the long-lived shim
+//! of a container, which serves the task API over ttrpc; with `delete` to
+//! clean up after a shim that died. The library's `create` and `exec` run
+//! in a single-threaded forker process (`forker`), never in the threaded
+//! shim; docs/shim.md has the design.
+
+mod console;
+mod forker;
+mod oom;
+mod pipes;
+mod process;
+mod service;
+mod stats;
+mod stdio;
+mod task;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use containerd_shim as shim;
+use shim::{publisher::RemotePublisher, Config, DeleteResponse, ExitSignal, Flags};
+
+/// The runtime name containerd knows this shim by.
+const RUNTIME_ID: &str = "io.containerd.berth.v2";
+
+/// Where container state lives unless the runtime options name a root
+/// (`ctr run --runc-root` with the runc shim's options type) or
+/// `BERTH_SHIM_ROOT` (in containerd's environment) does:
+/// `<root>/<namespace>/<id>`, as the runc shim.
+const DEFAULT_ROOT: &str = "/run/containerd/berth";
+
+fn main() -> std::process::ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == forker::FORKER_ARG)
+    {
+        return forker::serve();
+    }
+    shim::run::<Shim>(RUNTIME_ID, None);
+    std::process::ExitCode::SUCCESS
+}
+
+/// The shim instance of one container.
+struct Shim {
+    namespace: String,
+    id: String,
+    exit: Arc<ExitSignal>,
+}
+
+impl shim::Shim for Shim {
+    type T = service::Service;
+
+    fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
+        Shim {
+            namespace: args.namespace.clone(),
+            id: args.id.clone(),
+            exit: Arc::new(ExitSignal::default()),
+        }
+    }
+
+    fn start_shim(&mut self, opts: shim::StartOpts) -> shim::Result<String> {
+        let grouping = opts.id.clone();
+        let (pid, address) = shim::spawn(opts, &grouping, Vec::new())?;
+        if let Err(e) = adjust_oom_score(pid) {
+            log::warn!("oom_score_adj of the shim: {e}");
+        }
+        shim::util::write_address(&address)?;
+        Ok(address)
+    }
+
+    /// After the shim died: force-delete the container and unmount its
+    /// rootfs. The working directory is the bundle.
+    fn delete_shim(&mut self) -> shim::Result<DeleteResponse> {
+        let bundle = std::env::current_dir().map_err(|e| shim::Error::Other(e.to_string()))?;
+        let root = state_root(&bundle, &self.namespace);
+        // In a forker too: this process has the crate's reaper thread as
+        // well, and delete runs poststop hooks.
+        let request = forker::Request::Delete {
+            root,
+            id: self.id.clone(),
+            force: true,
+        };
+        let deleted = forker::Forker::spawn()
+            .map_err(|e| e.to_string())
+            .and_then(|mut f| {
+                f.call(&request, &[None, None, None])
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|reply| reply);
+        if let Err(e) = deleted {
+            log::warn!("delete of {} after the shim: {e}", self.id);
+        }
+        if let Err(e) = shim::mount::umount_recursive(bundle.join("rootfs").to_str(), 0) {
+            log::warn!("unmount of the rootfs of {}: {e}", self.id);
+        }
+        Ok(DeleteResponse {
+            exit_status: 128 + libc::SIGKILL as u32,
+            exited_at: shim::util::timestamp().ok().into(),
+            ..Default::default()
+        })
+    }
+
+    fn wait(&mut self) {
+        self.exit.wait();
+    }
+
+    fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
+        service::Service::new(self.namespace.clone(), publisher, self.exit.clone())
+    }
+}
+
+/// Makes the shim `pid` one step likelier to be OOM-killed than containerd
+/// (this process's parent), as the runc shim does: under memory pressure a
+/// shim goes before containerd. Its containers inherit it unless their
+/// config sets `process.oomScoreAdj`.
+fn adjust_oom_score(pid: u32) -> std::io::Result<()> {
+    let parent = std::os::unix::process::parent_id();
+    let score: i32 = std::fs::read_to_string(format!("/proc/{parent}/oom_score_adj"))?
+        .trim()
+        .parse()
+        .map_err(std::io::Error::other)?;
+    let adjusted = (score + 1).min(1000);
+    std::fs::write(format!("/proc/{pid}/oom_score_adj"), adjusted.to_string())
+}
+
+/// The state root of the containers of `namespace`: the runtime options'
+/// root (written to the bundle at create), `BERTH_SHIM_ROOT` or the
+/// default, then the namespace.
+fn state_root(bundle: &Path, namespace: &str) -> PathBuf {
+    let root = shim::util::read_options(bundle)
+        .ok()
+        .map(|options| options.root)
+        .filter(|root| !root.is_empty())
+        .or_else(|| std::env::var("BERTH_SHIM_ROOT").ok())
+        .unwrap_or_else(|| DEFAULT_ROOT.to_string());
+    Path::new(&root).join(namespace)
+}

@@ -1,0 +1,242 @@
+//! The shim's table of the container's processes (its init and the exec'd
+//! ones) and the thread that records their exits and tells containerd.
+//!
+//! The shim is the processes' child subreaper: containerd-shim's reaper
+//! thread reaps them and posts (pid, status) on its exit monitor, and
+//! [`watch_exits`] matches the pid to a process here. A process may exit
+//! before the shim learns its pid (the forker's reply is still on its
+//! way): its exit waits in `unclaimed` until [`Table::claim`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+
+use containerd_shim as shim;
+use shim::monitor::{monitor_subscribe, Subject, Topic};
+use shim::protos::events::task::TaskExit;
+use shim::protos::protobuf::well_known_types::timestamp::Timestamp;
+use shim::publisher::RemotePublisher;
+
+use crate::stdio::StdioPaths;
+
+/// How a process ended: its exit code (128 + signal when killed), when.
+#[derive(Debug, Clone)]
+pub struct Exited {
+    pub status: u32,
+    pub at: Timestamp,
+}
+
+/// The init or an exec'd process.
+#[derive(Debug, Default)]
+pub struct Process {
+    /// 0 until it runs.
+    pub pid: i32,
+    pub stdio: StdioPaths,
+    /// An exec'd process's spec, until it is started.
+    pub spec: Option<oci_spec::runtime::Process>,
+    pub exited: Option<Exited>,
+    /// The pty's master, with a terminal.
+    pub console: Option<std::os::fd::OwnedFd>,
+}
+
+/// The shim's one container.
+#[derive(Debug)]
+pub struct Container {
+    pub id: String,
+    pub bundle: PathBuf,
+    /// The library's state root (`<root>/<namespace>`).
+    pub root: PathBuf,
+    pub init: Process,
+    pub execs: HashMap<String, Process>,
+    /// The OOM kills already announced (`oom.rs`).
+    pub oom_kills: u64,
+    /// The checkpoint image the init is restored from at Start (a create
+    /// from a checkpoint makes nothing until then, as the runc shim's).
+    pub restore_from: Option<PathBuf>,
+}
+
+impl Container {
+    /// The init for an empty `exec_id`, else that exec'd process.
+    pub fn process(&self, exec_id: &str) -> Option<&Process> {
+        if exec_id.is_empty() {
+            Some(&self.init)
+        } else {
+            self.execs.get(exec_id)
+        }
+    }
+
+    pub fn process_mut(&mut self, exec_id: &str) -> Option<&mut Process> {
+        if exec_id.is_empty() {
+            Some(&mut self.init)
+        } else {
+            self.execs.get_mut(exec_id)
+        }
+    }
+}
+
+/// What the service's calls and the exit thread share.
+#[derive(Debug, Default)]
+pub struct Table {
+    pub container: Option<Container>,
+    /// Exits of pids not (yet) in the table.
+    unclaimed: HashMap<i32, Exited>,
+}
+
+/// Bounds `unclaimed`: exits of processes that are not the container's
+/// (orphans of a container sharing the host's pid namespace) never get
+/// claimed.
+const MAX_UNCLAIMED: usize = 1024;
+
+impl Table {
+    /// Records that `exec_id`'s process runs as `pid` (with the master of
+    /// its terminal, if any); if it already exited, returns its exit for
+    /// the caller to announce.
+    pub fn claim(
+        &mut self,
+        exec_id: &str,
+        pid: i32,
+        console: Option<std::os::fd::OwnedFd>,
+    ) -> Option<Exited> {
+        let exited = self.unclaimed.remove(&pid);
+        let process = self.container.as_mut()?.process_mut(exec_id)?;
+        process.pid = pid;
+        process.console = console;
+        process.exited = exited.clone();
+        exited
+    }
+
+    /// Whether `pid` is the container's init, not yet exited.
+    fn is_running_init(&self, pid: i32) -> bool {
+        self.container
+            .as_ref()
+            .is_some_and(|c| c.init.pid == pid && c.init.exited.is_none())
+    }
+
+    /// Records the exit of `pid`; the TaskExit event for it if it is one
+    /// of the container's processes.
+    fn exited(&mut self, pid: i32, exited: Exited) -> Option<TaskExit> {
+        let container = self.container.as_mut();
+        let found = container.and_then(|c| {
+            let id = c.id.clone();
+            std::iter::once((id.clone(), &mut c.init))
+                .chain(c.execs.iter_mut().map(|(e, p)| (e.clone(), p)))
+                .find(|(_, p)| p.pid == pid && p.exited.is_none())
+                .map(|(exec_id, p)| {
+                    p.exited = Some(exited.clone());
+                    (id, exec_id)
+                })
+        });
+        match found {
+            Some((container_id, exec_id)) => {
+                Some(exit_event(&container_id, &exec_id, pid, &exited))
+            }
+            None => {
+                if self.unclaimed.len() >= MAX_UNCLAIMED {
+                    self.unclaimed.clear();
+                }
+                self.unclaimed.insert(pid, exited);
+                None
+            }
+        }
+    }
+}
+
+/// The TaskExit event: `id` is the container's id for the init, else the
+/// exec id.
+pub fn exit_event(container_id: &str, id: &str, pid: i32, exited: &Exited) -> TaskExit {
+    TaskExit {
+        container_id: container_id.to_string(),
+        id: id.to_string(),
+        pid: pid as u32,
+        exit_status: exited.status,
+        exited_at: Some(exited.at.clone()).into(),
+        ..Default::default()
+    }
+}
+
+/// The table with the condition variable `Wait` blocks on.
+pub type Shared = Arc<(Mutex<Table>, Condvar)>;
+
+/// Subscribes to the reaper's exits (now, before any process exists) and
+/// starts the thread that records them and publishes TaskExit.
+pub fn watch_exits(shared: Shared, publisher: Arc<Publisher>) -> std::io::Result<()> {
+    let subscription = monitor_subscribe(Topic::Pid).map_err(std::io::Error::other)?;
+    std::thread::Builder::new()
+        .name("exits".into())
+        .spawn(move || {
+            while let Ok(event) = subscription.rx.recv() {
+                let Subject::Pid(pid) = event.subject else {
+                    continue;
+                };
+                let exited = Exited {
+                    status: event.exit_code as u32,
+                    at: shim::util::timestamp().unwrap_or_default(),
+                };
+                let (lock, changed) = &*shared;
+                let is_init = match lock.lock() {
+                    Ok(table) => table.is_running_init(pid),
+                    Err(_) => return,
+                };
+                if is_init {
+                    // Before the exit is recorded: once Wait returns, containerd
+                    // may delete the container, and its OOM count with it. The
+                    // init's OOM kill, if that is how it ended, comes first.
+                    crate::oom::check(&shared, &publisher);
+                    kill_the_rest(&shared);
+                }
+                let event = match lock.lock() {
+                    Ok(mut table) => table.exited(pid, exited),
+                    Err(_) => return,
+                };
+                changed.notify_all();
+                if let Some(event) = event {
+                    publisher.publish(Box::new(event));
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// After the init's exit, SIGKILL to whatever of the container is left: in
+/// a pid namespace of its own the kernel has killed it all already, but a
+/// container sharing another's (or the host's) leaves the init's children
+/// running, holding its stdio open (as the runc shim, which does the same).
+fn kill_the_rest(shared: &Shared) {
+    let place = match shared.0.lock() {
+        Ok(table) => table
+            .container
+            .as_ref()
+            .map(|c| (c.root.clone(), c.id.clone())),
+        Err(_) => None,
+    };
+    let Some((root, id)) = place else {
+        return;
+    };
+    let killed = berth::Container::load(&root, &id).and_then(|c| c.kill(berth::Signal::KILL, true));
+    if let Err(e) = killed {
+        log::warn!("kill the rest of {id} after its init: {e}");
+    }
+}
+
+/// containerd's event service, with the shim's namespace.
+pub struct Publisher {
+    pub remote: RemotePublisher,
+    pub namespace: String,
+}
+
+impl Publisher {
+    /// Publishes `event`; a failure is logged (containerd may be
+    /// restarting), not returned.
+    pub fn publish(&self, event: Box<dyn shim::event::Event>) {
+        let topic = event.topic();
+        let result = self.remote.publish(
+            shim::Context::default(),
+            &topic,
+            &self.namespace,
+            event as Box<dyn shim::protos::protobuf::MessageDyn>,
+        );
+        if let Err(e) = result {
+            log::warn!("publish {topic}: {e}");
+        }
+    }
+}

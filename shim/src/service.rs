@@ -1,0 +1,407 @@
+//! The shim's service: one container per shim, its init and exec'd
+//! processes, and the steps of the task calls that take more than one
+//! library call (`task.rs` has the calls themselves). `create`, `exec`,
+//! `start` and `delete` go through the forker (docs/shim.md); the other
+//! library calls start no process and are made from this process.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use berth::Status;
+use containerd_shim as shim;
+use nix::sys::signal::Signal;
+use shim::api;
+use shim::protos::events::task::TaskDelete;
+use shim::protos::protobuf::Message;
+use shim::publisher::RemotePublisher;
+use shim::{ExitSignal, TtrpcResult};
+
+use crate::console::{self, ConsoleSocket};
+use crate::forker::{CreateFlags, Criu, Forker, Lost, Request};
+use crate::process::{self, Container, Exited, Process, Publisher, Shared, Table};
+use crate::stdio::StdioPaths;
+
+/// How long delete waits for a killed, never-started init to be reaped.
+const KILLED_INIT_DEADLINE: Duration = Duration::from_secs(5);
+
+pub struct Service {
+    namespace: String,
+    shared: Shared,
+    forker: Mutex<Option<Forker>>,
+    pub(crate) publisher: Arc<Publisher>,
+    pub(crate) exit: Arc<ExitSignal>,
+}
+
+pub(crate) fn not_found(what: impl Into<String>) -> shim::protos::ttrpc::Error {
+    shim::Error::NotFoundError(what.into()).into()
+}
+
+pub(crate) fn precondition(what: impl Into<String>) -> shim::protos::ttrpc::Error {
+    shim::Error::FailedPreconditionError(what.into()).into()
+}
+
+pub(crate) fn other(what: impl std::fmt::Display) -> shim::protos::ttrpc::Error {
+    shim::Error::Other(what.to_string()).into()
+}
+
+impl Service {
+    pub fn new(namespace: String, remote: RemotePublisher, exit: Arc<ExitSignal>) -> Service {
+        let shared: Shared = Default::default();
+        let publisher = Arc::new(Publisher {
+            remote,
+            namespace: namespace.clone(),
+        });
+        if let Err(e) = process::watch_exits(shared.clone(), publisher.clone()) {
+            // Without it no exit would ever be reported: containerd would
+            // wait forever. Better to fail the shim now.
+            log::error!("cannot watch exits: {e}");
+            std::process::exit(1);
+        }
+        Service {
+            namespace,
+            shared,
+            forker: Mutex::new(None),
+            publisher,
+            exit,
+        }
+    }
+
+    pub(crate) fn table(&self) -> TtrpcResult<MutexGuard<'_, Table>> {
+        self.shared
+            .0
+            .lock()
+            .map_err(|_| other("shim state poisoned"))
+    }
+
+    /// The container (read under the lock), or NotFound.
+    pub(crate) fn with_container<T>(
+        &self,
+        f: impl FnOnce(&mut Container) -> TtrpcResult<T>,
+    ) -> TtrpcResult<T> {
+        let mut table = self.table()?;
+        match table.container.as_mut() {
+            Some(container) => f(container),
+            None => Err(not_found("no container in this shim")),
+        }
+    }
+
+    /// The library's handle of the container.
+    pub(crate) fn library(&self) -> TtrpcResult<berth::Container> {
+        let (root, id) = self.with_container(|c| Ok((c.root.clone(), c.id.clone())))?;
+        berth::Container::load(&root, &id).map_err(other)
+    }
+
+    /// Asks the forker; starts it on first use and again if it died (then
+    /// sends the request again if the dead one never got it).
+    pub(crate) fn fork(&self, request: Request, fds: [Option<OwnedFd>; 3]) -> TtrpcResult<i32> {
+        let mut forker = self.forker.lock().map_err(|_| other("forker poisoned"))?;
+        for _ in 0..2 {
+            let current = match forker.as_mut() {
+                Some(current) => current,
+                None => forker
+                    .insert(Forker::spawn().map_err(|e| other(format!("start the forker: {e}")))?),
+            };
+            match current.call(&request, &fds) {
+                Ok(reply) => return reply.map_err(other),
+                Err(lost) => {
+                    log::warn!("{lost}");
+                    *forker = None;
+                    if let Lost::NoReply(_) = lost {
+                        return Err(other(lost));
+                    }
+                }
+            }
+        }
+        Err(other("the forker exits as soon as it starts"))
+    }
+
+    /// `Container::start` of the init, in the forker (for its hooks); or,
+    /// created from a checkpoint, its restore.
+    pub(crate) fn library_start(&self) -> TtrpcResult<i32> {
+        let (root, id, restore_from) =
+            self.with_container(|c| Ok((c.root.clone(), c.id.clone(), c.restore_from.take())))?;
+        let pid = match restore_from {
+            None => self.fork(Request::Start { root, id }, [None, None, None])?,
+            Some(image_path) => self.restore(root, id, image_path)?,
+        };
+        crate::oom::watch(self.shared.clone(), self.publisher.clone());
+        Ok(pid)
+    }
+
+    /// The init restored from `image_path` with its stdio, as create makes
+    /// it.
+    fn restore(&self, root: PathBuf, id: String, image_path: PathBuf) -> TtrpcResult<i32> {
+        let (bundle, stdio) =
+            self.with_container(|c| Ok((c.bundle.clone(), c.init.stdio.clone())))?;
+        let criu = Criu {
+            image_path,
+            shell_job: stdio.terminal,
+            ..Default::default()
+        };
+        let request = |console_socket| Request::Restore {
+            root: root.clone(),
+            id: id.clone(),
+            bundle: bundle.clone(),
+            criu: criu.clone(),
+            console_socket,
+        };
+        let undo = |_| {
+            if let Err(e) = self.library_delete(&root, &id, true) {
+                log::warn!("delete {id} after its terminal failed: {e}");
+            }
+        };
+        let (pid, console) = self.fork_with_stdio(request, &stdio, undo)?;
+        self.claim(&id, "", pid, console)?;
+        Ok(pid)
+    }
+
+    /// `berth::container::delete`, in the forker (for its hooks).
+    pub(crate) fn library_delete(&self, root: &Path, id: &str, force: bool) -> TtrpcResult<()> {
+        let request = Request::Delete {
+            root: root.to_path_buf(),
+            id: id.to_string(),
+            force,
+        };
+        self.fork(request, [None, None, None]).map(|_| ())
+    }
+
+    /// Runs `request` (made with the console socket, if any) in the forker
+    /// with the process's stdio: the FIFOs as its 0-2, or with a terminal,
+    /// the pty's master copied to and from them. When the process was made
+    /// but its terminal never came, `undo(pid)` removes it.
+    pub(crate) fn fork_with_stdio(
+        &self,
+        request: impl FnOnce(Option<PathBuf>) -> Request,
+        stdio: &StdioPaths,
+        undo: impl FnOnce(i32),
+    ) -> TtrpcResult<(i32, Option<OwnedFd>)> {
+        if !stdio.terminal {
+            let fds = crate::pipes::connect(stdio).map_err(other)?;
+            return Ok((self.fork(request(None), fds)?, None));
+        }
+        let socket = ConsoleSocket::listen().map_err(other)?;
+        let pid = self.fork(request(Some(socket.path.clone())), [None, None, None])?;
+        let console = socket
+            .master()
+            .and_then(|master| console::copy_io(&master, stdio).map(|()| master));
+        match console {
+            Ok(master) => Ok((pid, Some(master))),
+            Err(e) => {
+                undo(pid);
+                Err(other(format!("the terminal: {e}")))
+            }
+        }
+    }
+
+    /// Records `pid` (and its terminal) for `exec_id`; announces an exit
+    /// that came first.
+    pub(crate) fn claim(
+        &self,
+        id: &str,
+        exec_id: &str,
+        pid: i32,
+        console: Option<OwnedFd>,
+    ) -> TtrpcResult<()> {
+        let exited = self.table()?.claim(exec_id, pid, console);
+        self.shared.1.notify_all();
+        if let Some(exited) = exited {
+            let event_id = if exec_id.is_empty() { id } else { exec_id };
+            let event = process::exit_event(id, event_id, pid, &exited);
+            self.publisher.publish(Box::new(event));
+        }
+        Ok(())
+    }
+
+    /// Blocks until `exec_id`'s process has exited (or `deadline` passed).
+    pub(crate) fn wait_exit(
+        &self,
+        exec_id: &str,
+        deadline: Option<Duration>,
+    ) -> TtrpcResult<Option<Exited>> {
+        let start = std::time::Instant::now();
+        let mut table = self.table()?;
+        loop {
+            let process = table
+                .container
+                .as_ref()
+                .and_then(|c| c.process(exec_id))
+                .ok_or_else(|| not_found(format!("no process {exec_id:?}")))?;
+            if let Some(exited) = &process.exited {
+                return Ok(Some(exited.clone()));
+            }
+            let wait = match deadline {
+                Some(d) if start.elapsed() >= d => return Ok(None),
+                Some(d) => d - start.elapsed(),
+                None => Duration::from_secs(3600),
+            };
+            table = self
+                .shared
+                .1
+                .wait_timeout(table, wait)
+                .map_err(|_| other("shim state poisoned"))?
+                .0;
+        }
+    }
+
+    pub(crate) fn create_task(&self, req: &api::CreateTaskRequest) -> TtrpcResult<i32> {
+        let options = match req.options.as_ref() {
+            Some(any) if any.type_url.ends_with("runc.v1.Options") => {
+                api::Options::parse_from_bytes(&any.value).map_err(other)?
+            }
+            _ => api::Options::default(),
+        };
+        shim::util::write_options(&req.bundle, &options).map_err(other)?;
+        let bundle = PathBuf::from(&req.bundle);
+        let root = crate::state_root(&bundle, &self.namespace);
+        let rootfs = bundle.join("rootfs");
+        for m in &req.rootfs {
+            let mounted = shim::mount::mount_rootfs(
+                Some(m.type_.as_str()),
+                Some(m.source.as_str()),
+                &m.options,
+                &rootfs,
+            );
+            if let Err(e) = mounted {
+                unmount_rootfs(&bundle);
+                return Err(other(format!("mount the rootfs: {e}")));
+            }
+        }
+        let stdio = StdioPaths {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+        };
+        {
+            let mut table = self.table()?;
+            if table.container.is_some() {
+                return Err(precondition("this shim already has a container"));
+            }
+            table.container = Some(Container {
+                id: req.id.clone(),
+                bundle: bundle.clone(),
+                root: root.clone(),
+                init: Process {
+                    stdio: stdio.clone(),
+                    ..Default::default()
+                },
+                execs: HashMap::new(),
+                oom_kills: 0,
+                restore_from: (!req.checkpoint.is_empty()).then(|| PathBuf::from(&req.checkpoint)),
+            });
+        }
+        if !req.checkpoint.is_empty() {
+            // Restored at Start (`library_start`).
+            return Ok(0);
+        }
+        let flags = CreateFlags {
+            systemd_cgroup: options.systemd_cgroup,
+            no_pivot_root: options.no_pivot_root,
+            no_new_keyring: options.no_new_keyring,
+        };
+        let request = |console_socket| Request::Create {
+            root: root.clone(),
+            id: req.id.clone(),
+            bundle: bundle.clone(),
+            console_socket,
+            flags,
+        };
+        let undo = |_| {
+            if let Err(e) = self.library_delete(&root, &req.id, true) {
+                log::warn!("delete {} after its terminal failed: {e}", req.id);
+            }
+        };
+        match self.fork_with_stdio(request, &stdio, undo) {
+            Ok((pid, console)) => {
+                self.claim(&req.id, "", pid, console)?;
+                Ok(pid)
+            }
+            Err(e) => {
+                self.table()?.container = None;
+                unmount_rootfs(&bundle);
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) fn start_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<i32> {
+        let (root, stdio, spec) = self.with_container(|c| {
+            let root = c.root.clone();
+            let process = c
+                .execs
+                .get_mut(exec_id)
+                .ok_or_else(|| not_found(format!("no exec {exec_id}")))?;
+            let spec = process
+                .spec
+                .take()
+                .ok_or_else(|| precondition(format!("exec {exec_id} already started")))?;
+            Ok((root, process.stdio.clone(), spec))
+        })?;
+        let request = |console_socket| Request::Exec {
+            root,
+            id: id.to_string(),
+            process: Box::new(spec),
+            console_socket,
+        };
+        let undo = |pid| {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        };
+        let (pid, console) = self.fork_with_stdio(request, &stdio, undo)?;
+        self.claim(id, exec_id, pid, console)?;
+        Ok(pid)
+    }
+
+    /// Deletes the library's container and the rootfs mounts; the init's
+    /// exit. A created init that never ran is killed first.
+    pub(crate) fn delete_container(&self) -> TtrpcResult<(i32, Exited)> {
+        let (pid, exited) = self.with_container(|c| Ok((c.init.pid, c.init.exited.clone())))?;
+        let exited = match exited {
+            Some(exited) => exited,
+            // Created from a checkpoint and never started: nothing was made.
+            None if pid == 0 => Exited {
+                status: 0,
+                at: shim::util::timestamp().unwrap_or_default(),
+            },
+            None => {
+                let library = self.library()?;
+                if library.status() != Status::Created {
+                    return Err(precondition(format!(
+                        "cannot delete a {} task",
+                        library.status()
+                    )));
+                }
+                library.kill(berth::Signal::KILL, true).map_err(other)?;
+                self.wait_exit("", Some(KILLED_INIT_DEADLINE))?
+                    .unwrap_or_else(|| Exited {
+                        status: 128 + libc::SIGKILL as u32,
+                        at: shim::util::timestamp().unwrap_or_default(),
+                    })
+            }
+        };
+        let (root, id, bundle) =
+            self.with_container(|c| Ok((c.root.clone(), c.id.clone(), c.bundle.clone())))?;
+        if pid != 0 {
+            self.library_delete(&root, &id, true)?;
+        }
+        unmount_rootfs(&bundle);
+        self.table()?.container = None;
+        self.publisher.publish(Box::new(TaskDelete {
+            container_id: id.clone(),
+            id,
+            pid: pid as u32,
+            exit_status: exited.status,
+            exited_at: Some(exited.at.clone()).into(),
+            ..Default::default()
+        }));
+        Ok((pid, exited))
+    }
+}
+
+pub(crate) fn unmount_rootfs(bundle: &Path) {
+    if let Err(e) = shim::mount::umount_recursive(bundle.join("rootfs").to_str(), 0) {
+        log::warn!("unmount {}/rootfs: {e}", bundle.display());
+    }
+}

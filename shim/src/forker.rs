@@ -10,15 +10,18 @@
 //! process that never starts a thread, connected by a `SOCK_SEQPACKET`
 //! socketpair on the forker's stdin. One request at a time: the shim sends
 //! a [`Request`] with the container's stdio descriptors (SCM_RIGHTS); the
-//! forker forks a short-lived worker, which puts the descriptors on its
-//! 0-2 and calls the library; the worker writes its [`Reply`] (the new
+//! forker forks a short-lived worker, which calls the library with the
+//! descriptors in its options; the worker writes its [`Reply`] (the new
 //! process's pid, or the error) to a pipe and exits. The forker reaps the
-//! worker and sends the reply on. The container's process is the worker's
-//! child, so when the worker exits it is reparented to the shim, the
-//! nearest child subreaper, which reaps it and reports its exit.
+//! worker and sends the reply on; after a worker that died without one in
+//! the middle of a create, it first removes what the worker had made. The
+//! container's process is the worker's child, so when the worker exits it
+//! is reparented to the shim, the nearest child subreaper, which reaps it
+//! and reports its exit.
 
 use std::io::{IoSlice, IoSliceMut, Read};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -210,14 +213,18 @@ impl std::fmt::Display for Lost {
 }
 
 /// The forker's main loop: one request at a time until the shim closes
-/// its end (or dies: then the parent-death signal ends this process).
+/// its end (or dies, which closes it).
 pub fn serve() -> std::process::ExitCode {
     // No parent-death signal: it follows the thread that spawned the
     // forker, and the shim's ttrpc threads come and go. The forker ends
     // when the shim's end of the socket closes, which its death does.
-    // SAFETY: fd 0 is the socketpair end the shim gave as this process's
-    // stdin (Forker::spawn), owned by nothing else in this process.
-    let socket = unsafe { OwnedFd::from_raw_fd(0) };
+    let socket = match take_socket() {
+        Ok(socket) => socket,
+        Err(e) => {
+            eprintln!("berth forker: its socket: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     loop {
         let (bytes, fds) = match receive(&socket) {
             Ok(Some(message)) => message,
@@ -228,7 +235,10 @@ pub fn serve() -> std::process::ExitCode {
             }
         };
         let reply: Reply = match serde_json::from_slice::<Envelope<Request>>(&bytes) {
-            Ok(envelope) => run_worker(envelope, fds),
+            Ok(envelope) => {
+                let stdio = arrange(envelope.stdio, fds);
+                serve_request(envelope.request, stdio)
+            }
             Err(e) => Err(format!("bad request to the forker: {e}")),
         };
         let bytes = serde_json::to_vec(&reply).unwrap_or_default();
@@ -239,17 +249,85 @@ pub fn serve() -> std::process::ExitCode {
     }
 }
 
+/// The socketpair end the shim gave as this process's stdin
+/// (`Forker::spawn`), moved off descriptor 0 (close-on-exec), and /dev/null
+/// on 0 in its place: what the worker starts without stdio of its own (a
+/// hook's watchdog, CRIU) must not hold the forker's socket.
+fn take_socket() -> std::io::Result<OwnedFd> {
+    // SAFETY: descriptor 0 is that socket, owned by nothing else in this
+    // process; it is borrowed only for the copy.
+    let socket = unsafe { BorrowedFd::borrow_raw(0) }.try_clone_to_owned()?;
+    // dup2 replaces descriptor 0 in one step: closing it first would let
+    // the open take 0 and leave it closed with the file.
+    let null = std::fs::File::open("/dev/null")?;
+    nix::unistd::dup2_stdin(&null)?;
+    Ok(socket)
+}
+
+/// Runs `request` in a worker. A create or restore whose worker died
+/// without replying (killed half-way) may have left the container's state
+/// directory, cgroup and init: they are removed with a forced delete of the
+/// id, in a worker of its own, unless the state directory was there before
+/// the request (another container's: the create would have refused it).
+fn serve_request(request: Request, stdio: [Option<OwnedFd>; 3]) -> Reply {
+    let claims = match &request {
+        Request::Create { root, id, .. } | Request::Restore { root, id, .. } => {
+            Some((root.clone(), id.clone())).filter(|(root, id)| !root.join(id).exists())
+        }
+        _ => None,
+    };
+    match (run_worker(request, stdio), claims) {
+        (Err(Died(died)), Some((root, id))) if root.join(&id).exists() => {
+            Err(clean_up(root, id, died))
+        }
+        (reply, _) => reply.map_err(String::from),
+    }
+}
+
+/// After `died`: the forced delete of `id`, and the error to answer with.
+fn clean_up(root: PathBuf, id: String, died: String) -> String {
+    let delete = Request::Delete {
+        root,
+        id: id.clone(),
+        force: true,
+    };
+    match run_worker(delete, [None, None, None]) {
+        Ok(_) => format!("{died}; what it had made of {id} was removed"),
+        Err(e) => format!(
+            "{died}; removing what it had made of {id} failed: {}",
+            String::from(e)
+        ),
+    }
+}
+
+/// A worker's failure: the library's error as its reply, or the worker's
+/// death without one (`Died`).
+enum WorkerError {
+    Replied(String),
+    Died(String),
+}
+use WorkerError::Died;
+
+impl From<WorkerError> for String {
+    fn from(error: WorkerError) -> String {
+        match error {
+            WorkerError::Replied(e) | WorkerError::Died(e) => e,
+        }
+    }
+}
+
 /// Forks the worker for one request, reaps it and returns its reply.
-fn run_worker(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
+fn run_worker(request: Request, stdio: [Option<OwnedFd>; 3]) -> Result<i32, WorkerError> {
+    let failed = WorkerError::Replied;
     let (reply_read, reply_write) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| failed(format!("pipe: {e}")))?;
     // SAFETY: the forker is single-threaded (it never starts a thread), so
     // the child may run any code, allocate included, until it exits.
     match unsafe { fork() } {
-        Err(e) => Err(format!("fork of the forker's worker: {e}")),
+        Err(e) => Err(failed(format!("fork of the forker's worker: {e}"))),
         Ok(ForkResult::Child) => {
             drop(reply_read);
-            let reply = work(envelope, fds);
+            let reply = work(request, stdio);
             let bytes = serde_json::to_vec(&reply).unwrap_or_default();
             let written = nix::unistd::write(&reply_write, &bytes);
             // SAFETY: _exit(2) ends the worker without running the
@@ -258,29 +336,28 @@ fn run_worker(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
         }
         Ok(ForkResult::Parent { child }) => {
             drop(reply_write);
-            drop(fds);
-            let status = waitpid(child, None).map_err(|e| format!("wait for the worker: {e}"))?;
+            drop(stdio);
+            let status =
+                waitpid(child, None).map_err(|e| failed(format!("wait for the worker: {e}")))?;
             // The container's process may hold the write end (until it
             // execs): read what the worker wrote without waiting for EOF.
             nix::fcntl::fcntl(&reply_read, nix::fcntl::F_SETFL(OFlag::O_NONBLOCK))
-                .map_err(|e| format!("reply pipe: {e}"))?;
+                .map_err(|e| failed(format!("reply pipe: {e}")))?;
             let mut bytes = Vec::new();
             let _ = std::fs::File::from(reply_read).read_to_end(&mut bytes);
-            match serde_json::from_slice(&bytes) {
-                Ok(reply) => reply,
-                Err(_) => Err(format!("the forker's worker died: {status:?}")),
+            match serde_json::from_slice::<Reply>(&bytes) {
+                Ok(reply) => reply.map_err(failed),
+                Err(_) => Err(Died(format!("the forker's worker died: {status:?}"))),
             }
         }
     }
 }
 
-/// In the worker: stdio onto 0-2, then the library call.
-fn work(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
-    install_stdio(envelope.stdio, fds).map_err(|e| format!("container stdio: {e}"))?;
-    // TODO(stdio as OwnedFd): once the library takes the container's stdio
-    // as descriptors, pass them in CreateOptions/ExecOptions instead of
-    // making them this worker's own 0-2 for the child to inherit.
-    match envelope.request {
+/// In the worker: the library call, with the process's stdio in its
+/// options.
+fn work(request: Request, stdio: [Option<OwnedFd>; 3]) -> Reply {
+    let stdio_error = |e: std::io::Error| format!("container stdio: {e}");
+    match request {
         Request::Create {
             root,
             id,
@@ -293,6 +370,7 @@ fn work(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
                 .systemd_cgroup(flags.systemd_cgroup)
                 .no_pivot(flags.no_pivot_root)
                 .no_new_keyring(flags.no_new_keyring);
+            options.stdio = process_stdio(stdio, console_socket.is_some()).map_err(stdio_error)?;
             options.console_socket = console_socket;
             berth::create(&options)
                 .map(|container| container.pid().as_raw())
@@ -308,6 +386,7 @@ fn work(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
             let mut options = berth::exec::ExecOptions::for_container_process(&container, *process)
                 .map_err(|e| e.to_string())?;
             options.detach = true;
+            options.stdio = process_stdio(stdio, console_socket.is_some()).map_err(stdio_error)?;
             options.console_socket = console_socket;
             berth::exec::exec(&container, &options)
                 .map(|process| process.pid.as_raw())
@@ -343,6 +422,9 @@ fn work(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
             criu,
             console_socket,
         } => {
+            // The library's restore takes no stdio: CRIU re-attaches the
+            // dumped process's pipes to its caller's 0-2.
+            install_stdio(stdio).map_err(stdio_error)?;
             let options = berth::checkpoint::RestoreOptions {
                 criu: criu.options()?,
                 root,
@@ -358,21 +440,48 @@ fn work(envelope: Envelope<Request>, fds: Vec<OwnedFd>) -> Reply {
     }
 }
 
-/// Makes the given descriptors this process's stdin, stdout and stderr
-/// (those not given: /dev/null).
-fn install_stdio(present: [bool; 3], fds: Vec<OwnedFd>) -> std::io::Result<()> {
+/// The descriptors that came with a request, in their places: stdin,
+/// stdout, stderr (`None` for those not given).
+fn arrange(present: [bool; 3], fds: Vec<OwnedFd>) -> [Option<OwnedFd>; 3] {
     let mut fds = fds.into_iter();
+    present.map(|given| if given { fds.next() } else { None })
+}
+
+/// The process's stdio for the library: the descriptors given, /dev/null
+/// for the others. With a terminal (`terminal`) and nothing given, nothing:
+/// the terminal is its stdio (descriptors given anyway reach the library,
+/// which refuses them).
+fn process_stdio(stdio: [Option<OwnedFd>; 3], terminal: bool) -> std::io::Result<berth::Stdio> {
+    if terminal && stdio.iter().all(Option::is_none) {
+        return Ok(berth::Stdio::default());
+    }
+    let [stdin, stdout, stderr] = stdio.map(|fd| fd.map_or_else(dev_null, Ok));
+    Ok(berth::Stdio::new(
+        Some(stdin?),
+        Some(stdout?),
+        Some(stderr?),
+    ))
+}
+
+fn dev_null() -> std::io::Result<OwnedFd> {
     let null = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
+        .custom_flags(libc::O_CLOEXEC)
         .open("/dev/null")?;
-    for (target, given) in present.into_iter().enumerate() {
-        let fd = if given { fds.next() } else { None };
-        let source = fd.as_ref().map_or(null.as_fd(), |fd| fd.as_fd());
+    Ok(null.into())
+}
+
+/// Makes the given descriptors this process's stdin, stdout and stderr
+/// (those not given: /dev/null), for a library call that takes the
+/// caller's (restore).
+fn install_stdio(stdio: [Option<OwnedFd>; 3]) -> std::io::Result<()> {
+    for (target, fd) in stdio.into_iter().enumerate() {
+        let source = fd.map_or_else(dev_null, Ok)?;
         match target {
-            0 => nix::unistd::dup2_stdin(source)?,
-            1 => nix::unistd::dup2_stdout(source)?,
-            _ => nix::unistd::dup2_stderr(source)?,
+            0 => nix::unistd::dup2_stdin(&source)?,
+            1 => nix::unistd::dup2_stdout(&source)?,
+            _ => nix::unistd::dup2_stderr(&source)?,
         }
     }
     Ok(())

@@ -43,8 +43,12 @@ pub(crate) fn precondition(what: impl Into<String>) -> shim::protos::ttrpc::Erro
     shim::Error::FailedPreconditionError(what.into()).into()
 }
 
+/// An error whose message containerd shows as it is (`ctr: ...: MESSAGE:
+/// unknown`): not the crate's `Error::Other`, which becomes ttrpc's
+/// `Others`, sent in its debug form (`Others("Other: ...")`, quotes escaped).
 pub(crate) fn other(what: impl std::fmt::Display) -> shim::protos::ttrpc::Error {
-    shim::Error::Other(what.to_string()).into()
+    use shim::protos::ttrpc;
+    ttrpc::Error::RpcStatus(ttrpc::get_status(ttrpc::Code::UNKNOWN, what.to_string()))
 }
 
 impl Service {

@@ -97,6 +97,44 @@ fn a_create_killed_half_way_leaves_nothing() {
     }
 }
 
+/// Berth's shim's forker (the worker's parent) is SIGKILLed while its worker is half-way
+/// through a create, by a createRuntime hook that kills its grandparent: the worker dies
+/// with it, and the shim, which gets no answer, removes what the create had made through
+/// a new forker before it reports the failure; nothing is left.
+#[test]
+fn a_forker_killed_during_a_create_leaves_nothing() {
+    if !berth_conformance::berth_only(
+        "the forker is Berth's shim's; runc's grandparent is the runc shim",
+    ) {
+        return;
+    }
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let dir = scratch_dir().join(&id);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // /proc/PID/stat: pid, (comm), state, ppid; the worker's comm has no space.
+    let kill_grandparent = "read -r pid comm state ppid rest < /proc/$PPID/stat; kill -9 $ppid";
+    let hooks = json!({
+        "createRuntime": [{ "path": "/bin/sh", "args": ["sh", "-c", kill_grandparent] }],
+    });
+    let (_rootfs, config) = spec_with_hooks(&containerd, &dir, hooks);
+    let out = run(&containerd, &id, &["--rm", "--config", &config], &[]);
+    let text = out.fails();
+    containerd.ctr(&["container", "rm", &id]);
+    berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
+        containerd.leftovers(&id, 0).is_empty()
+    });
+    containerd.assert_nothing_left(&id, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        text.contains("forker died") && text.contains("was removed"),
+        "{}",
+        out.describe()
+    );
+}
+
 /// Berth's shim binary as built for these tests.
 fn shim_binary() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")

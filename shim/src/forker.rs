@@ -21,7 +21,6 @@
 
 use std::io::{IoSlice, IoSliceMut, Read};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -34,6 +33,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult};
 use serde::{Deserialize, Serialize};
 
+mod worker;
+
 /// The hidden first argument that makes the shim binary the forker.
 pub const FORKER_ARG: &str = "berth-forker";
 
@@ -41,7 +42,7 @@ pub const FORKER_ARG: &str = "berth-forker";
 const MAX_MESSAGE: usize = 256 * 1024;
 
 /// What the forker is asked to do.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
     /// `berth::create` of `id` from `bundle`, state under `root`.
     Create {
@@ -100,30 +101,6 @@ pub struct Criu {
     pub empty_namespaces: Vec<String>,
     /// runc's names (soft, full, strict, ignore); empty for CRIU's default.
     pub cgroups_mode: String,
-}
-
-impl Criu {
-    fn options(self) -> Result<berth::checkpoint::CriuOptions, String> {
-        let manage_cgroups_mode = match self.cgroups_mode.as_str() {
-            "" => None,
-            mode => Some(
-                berth::checkpoint::CgroupMode::parse(mode)
-                    .ok_or_else(|| format!("unknown cgroups mode {mode:?}"))?,
-            ),
-        };
-        Ok(berth::checkpoint::CriuOptions {
-            criu: PathBuf::from("criu"),
-            image_path: self.image_path,
-            work_path: self.work_path,
-            tcp_established: self.open_tcp,
-            ext_unix_sk: self.external_unix_sockets,
-            shell_job: self.shell_job,
-            file_locks: self.file_locks,
-            manage_cgroups_mode,
-            empty_ns: self.empty_namespaces,
-            ..Default::default()
-        })
-    }
 }
 
 /// The runtime options (runc's, as containerd sends them) that the
@@ -266,36 +243,70 @@ fn take_socket() -> std::io::Result<OwnedFd> {
 
 /// Runs `request` in a worker. A create or restore whose worker died
 /// without replying (killed half-way) may have left the container's state
-/// directory, cgroup and init: they are removed with a forced delete of the
-/// id, in a worker of its own, unless the state directory was there before
-/// the request (another container's: the create would have refused it).
+/// directory, cgroup and init: they are removed first (`Request::undo`).
 fn serve_request(request: Request, stdio: [Option<OwnedFd>; 3]) -> Reply {
-    let claims = match &request {
-        Request::Create { root, id, .. } | Request::Restore { root, id, .. } => {
-            Some((root.clone(), id.clone())).filter(|(root, id)| !root.join(id).exists())
-        }
-        _ => None,
-    };
-    match (run_worker(request, stdio), claims) {
-        (Err(Died(died)), Some((root, id))) if root.join(&id).exists() => {
-            Err(clean_up(root, id, died))
+    let undo = request.undo();
+    match (run_worker(request, stdio), undo) {
+        (Err(Died(died)), Some(undo)) => {
+            let undone = run_worker(undo.clone(), [None, None, None]).map_err(String::from);
+            Err(undone_after(died, &undo, undone))
         }
         (reply, _) => reply.map_err(String::from),
     }
 }
 
-/// After `died`: the forced delete of `id`, and the error to answer with.
-fn clean_up(root: PathBuf, id: String, died: String) -> String {
-    let delete = Request::Delete {
-        root,
-        id: id.clone(),
-        force: true,
+impl Request {
+    /// For a create or restore of an id that has no state directory yet:
+    /// the forced delete that removes what it made if it is cut short (its
+    /// worker, or the forker, killed half-way). `None` for the others, and
+    /// where the directory is there already: another container's, which
+    /// the create would refuse, not this request's to remove.
+    pub fn undo(&self) -> Option<Request> {
+        match self {
+            Request::Create { root, id, .. } | Request::Restore { root, id, .. }
+                if !root.join(id).exists() =>
+            {
+                Some(Request::Delete {
+                    root: root.clone(),
+                    id: id.clone(),
+                    force: true,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The error to answer with after `failure`, and `undo`'s result.
+fn undone_after(failure: String, undo: &Request, undone: Reply) -> String {
+    let id = match undo {
+        Request::Delete { id, .. } => id.as_str(),
+        _ => "the container",
     };
-    match run_worker(delete, [None, None, None]) {
-        Ok(_) => format!("{died}; what it had made of {id} was removed"),
-        Err(e) => format!(
-            "{died}; removing what it had made of {id} failed: {}",
-            String::from(e)
+    match undone {
+        Ok(_) => format!("{failure}; what it had made of {id} was removed"),
+        Err(e) => format!("{failure}; removing what it had made of {id} failed: {e}"),
+    }
+}
+
+/// A request was in flight when the forker died (`lost`): its worker died
+/// with it (the worker's parent-death signal), so `undo` (the request's
+/// `Request::undo`, taken before it was sent) is run through a new forker,
+/// which is returned for the next requests with the error to answer.
+pub fn after_lost(undo: Option<Request>, lost: &Lost) -> (Option<Forker>, String) {
+    let Some(undo) = undo else {
+        return (None, lost.to_string());
+    };
+    match Forker::spawn() {
+        Ok(mut forker) => {
+            let undone = forker
+                .call(&undo, &[None, None, None])
+                .unwrap_or_else(|e| Err(e.to_string()));
+            (Some(forker), undone_after(lost.to_string(), &undo, undone))
+        }
+        Err(e) => (
+            None,
+            undone_after(lost.to_string(), &undo, Err(e.to_string())),
         ),
     }
 }
@@ -319,6 +330,7 @@ impl From<WorkerError> for String {
 /// Forks the worker for one request, reaps it and returns its reply.
 fn run_worker(request: Request, stdio: [Option<OwnedFd>; 3]) -> Result<i32, WorkerError> {
     let failed = WorkerError::Replied;
+    let forker = nix::unistd::getpid();
     let (reply_read, reply_write) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| failed(format!("pipe: {e}")))?;
     // SAFETY: the forker is single-threaded (it never starts a thread), so
@@ -327,7 +339,8 @@ fn run_worker(request: Request, stdio: [Option<OwnedFd>; 3]) -> Result<i32, Work
         Err(e) => Err(failed(format!("fork of the forker's worker: {e}"))),
         Ok(ForkResult::Child) => {
             drop(reply_read);
-            let reply = work(request, stdio);
+            worker::die_with(forker);
+            let reply = worker::work(request, stdio);
             let bytes = serde_json::to_vec(&reply).unwrap_or_default();
             let written = nix::unistd::write(&reply_write, &bytes);
             // SAFETY: _exit(2) ends the worker without running the
@@ -353,138 +366,11 @@ fn run_worker(request: Request, stdio: [Option<OwnedFd>; 3]) -> Result<i32, Work
     }
 }
 
-/// In the worker: the library call, with the process's stdio in its
-/// options.
-fn work(request: Request, stdio: [Option<OwnedFd>; 3]) -> Reply {
-    let stdio_error = |e: std::io::Error| format!("container stdio: {e}");
-    match request {
-        Request::Create {
-            root,
-            id,
-            bundle,
-            console_socket,
-            flags,
-        } => {
-            let mut options = berth::CreateOptions::new(root, id, bundle)
-                .detach(true)
-                .systemd_cgroup(flags.systemd_cgroup)
-                .no_pivot(flags.no_pivot_root)
-                .no_new_keyring(flags.no_new_keyring);
-            options.stdio = process_stdio(stdio, console_socket.is_some()).map_err(stdio_error)?;
-            options.console_socket = console_socket;
-            berth::create(&options)
-                .map(|container| container.pid().as_raw())
-                .map_err(|e| e.to_string())
-        }
-        Request::Exec {
-            root,
-            id,
-            process,
-            console_socket,
-        } => {
-            let container = berth::Container::load(&root, &id).map_err(|e| e.to_string())?;
-            let mut options = berth::exec::ExecOptions::for_container_process(&container, *process)
-                .map_err(|e| e.to_string())?;
-            options.detach = true;
-            options.stdio = process_stdio(stdio, console_socket.is_some()).map_err(stdio_error)?;
-            options.console_socket = console_socket;
-            berth::exec::exec(&container, &options)
-                .map(|process| process.pid.as_raw())
-                .map_err(|e| e.to_string())
-        }
-        Request::Start { root, id } => {
-            let mut container = berth::Container::load(&root, &id).map_err(|e| e.to_string())?;
-            container.start().map_err(|e| e.to_string())?;
-            Ok(container.pid().as_raw())
-        }
-        Request::Delete { root, id, force } => berth::container::delete(&root, &id, force)
-            .map(|_| 0)
-            .map_err(|e| e.to_string()),
-        Request::Checkpoint {
-            root,
-            id,
-            criu,
-            leave_running,
-        } => {
-            let mut container = berth::Container::load(&root, &id).map_err(|e| e.to_string())?;
-            let options = berth::checkpoint::CheckpointOptions {
-                criu: criu.options()?,
-                leave_running,
-                ..Default::default()
-            };
-            container.checkpoint(&options).map_err(|e| e.to_string())?;
-            Ok(0)
-        }
-        Request::Restore {
-            root,
-            id,
-            bundle,
-            criu,
-            console_socket,
-        } => {
-            // The library's restore takes no stdio: CRIU re-attaches the
-            // dumped process's pipes to its caller's 0-2.
-            install_stdio(stdio).map_err(stdio_error)?;
-            let options = berth::checkpoint::RestoreOptions {
-                criu: criu.options()?,
-                root,
-                id,
-                bundle,
-                console_socket,
-                ..Default::default()
-            };
-            berth::checkpoint::restore(&options)
-                .map(|container| container.pid().as_raw())
-                .map_err(|e| e.to_string())
-        }
-    }
-}
-
 /// The descriptors that came with a request, in their places: stdin,
 /// stdout, stderr (`None` for those not given).
 fn arrange(present: [bool; 3], fds: Vec<OwnedFd>) -> [Option<OwnedFd>; 3] {
     let mut fds = fds.into_iter();
     present.map(|given| if given { fds.next() } else { None })
-}
-
-/// The process's stdio for the library: the descriptors given, /dev/null
-/// for the others. With a terminal (`terminal`) and nothing given, nothing:
-/// the terminal is its stdio (descriptors given anyway reach the library,
-/// which refuses them).
-fn process_stdio(stdio: [Option<OwnedFd>; 3], terminal: bool) -> std::io::Result<berth::Stdio> {
-    if terminal && stdio.iter().all(Option::is_none) {
-        return Ok(berth::Stdio::default());
-    }
-    let [stdin, stdout, stderr] = stdio.map(|fd| fd.map_or_else(dev_null, Ok));
-    Ok(berth::Stdio::new(
-        Some(stdin?),
-        Some(stdout?),
-        Some(stderr?),
-    ))
-}
-
-fn dev_null() -> std::io::Result<OwnedFd> {
-    let null = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open("/dev/null")?;
-    Ok(null.into())
-}
-
-/// Makes the given descriptors this process's stdin, stdout and stderr
-/// (those not given: /dev/null), for a library call that takes the
-/// caller's (restore).
-fn install_stdio(stdio: [Option<OwnedFd>; 3]) -> std::io::Result<()> {
-    for (target, fd) in stdio.into_iter().enumerate() {
-        let source = fd.map_or_else(dev_null, Ok)?;
-        match target {
-            0 => nix::unistd::dup2_stdin(&source)?,
-            1 => nix::unistd::dup2_stdout(&source)?,
-            _ => nix::unistd::dup2_stderr(&source)?,
-        }
-    }
-    Ok(())
 }
 
 /// One datagram with `fds` attached.

@@ -102,6 +102,7 @@ impl Service {
     /// sends the request again if the dead one never got it).
     pub(crate) fn fork(&self, request: Request, fds: [Option<OwnedFd>; 3]) -> TtrpcResult<i32> {
         let mut forker = self.forker.lock().map_err(|_| other("forker poisoned"))?;
+        let mut undo = request.undo();
         for _ in 0..2 {
             let current = match forker.as_mut() {
                 Some(current) => current,
@@ -114,7 +115,9 @@ impl Service {
                     log::warn!("{lost}");
                     *forker = None;
                     if let Lost::NoReply(_) = lost {
-                        return Err(other(lost));
+                        let (next, error) = crate::forker::after_lost(undo.take(), &lost);
+                        *forker = next;
+                        return Err(other(error));
                     }
                 }
             }

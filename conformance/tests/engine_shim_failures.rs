@@ -90,7 +90,8 @@ fn a_create_killed_half_way_leaves_nothing() {
     if is_berth() {
         // The shim's own message: what happened, and that it cleaned up.
         assert!(
-            text.contains("worker died") && text.contains("was removed"),
+            text.contains("worker died without answering (killed by SIGKILL)")
+                && text.contains("was removed"),
             "{}",
             out.describe()
         );

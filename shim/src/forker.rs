@@ -29,7 +29,7 @@ use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
     SockFlag, SockType,
 };
-use nix::sys::wait::waitpid;
+use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 use serde::{Deserialize, Serialize};
 
@@ -360,7 +360,10 @@ fn run_worker(request: Request, stdio: [Option<OwnedFd>; 3]) -> Result<i32, Work
             let _ = std::fs::File::from(reply_read).read_to_end(&mut bytes);
             match serde_json::from_slice::<Reply>(&bytes) {
                 Ok(reply) => reply.map_err(failed),
-                Err(_) => Err(Died(format!("the forker's worker died: {status:?}"))),
+                Err(_) => Err(Died(format!(
+                    "the forker's worker died without answering ({})",
+                    how_it_ended(status)
+                ))),
             }
         }
     }
@@ -371,6 +374,15 @@ fn run_worker(request: Request, stdio: [Option<OwnedFd>; 3]) -> Result<i32, Work
 fn arrange(present: [bool; 3], fds: Vec<OwnedFd>) -> [Option<OwnedFd>; 3] {
     let mut fds = fds.into_iter();
     present.map(|given| if given { fds.next() } else { None })
+}
+
+/// A reaped worker's end, in words: the message reaches the ctr user.
+fn how_it_ended(status: WaitStatus) -> String {
+    match status {
+        WaitStatus::Signaled(_, signal, _) => format!("killed by {signal}"),
+        WaitStatus::Exited(_, code) => format!("exit status {code}"),
+        other => format!("{other:?}"),
+    }
 }
 
 /// One datagram with `fds` attached.

@@ -179,8 +179,9 @@ def breakdown(summary: dict) -> list[str]:
     if not runs or client is None or snapshot is None:
         return []
     snapshot_net = max(snapshot - 2 * client, 0.0)
-    lines = ["where a ctr run --rm goes (medians, ms): total = ctr client + snapshot + the "
-             "runtime's own run + the rest (containerd, the shim, mounts, runc-shim's commands)"]
+    lines = ["where a ctr run --rm goes (medians, ms): total = ctr client + snapshot (prepare + "
+             "rm less two ctr versions; 0 within their noise) + the runtime's own run + the rest "
+             "(containerd, the shim, mounts, runc-shim's commands)"]
     for name, row in runs.items():
         runtime = _median(summary, "runtime_run", "runc" if name == BASE else "berth")
         if runtime is None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tomllib
 
+import containerd_bench
 import floors
 import plot
 import report
@@ -15,7 +16,10 @@ import scenarios
 from runtimes import Floor, Runtime, RuntimeFailed, crun_namespace
 
 PEERS = ["runc", "crun", "youki"]
-ALL = ["run", "create_start_delete", "parallel", "memory", "exec", "list_state"]
+ALL = ["run", "create_start_delete", "parallel", "memory", "exec", "list_state",
+       *containerd_bench.SCENARIOS]
+# Names for several scenarios at once.
+GROUPS = {"containerd": containerd_bench.SCENARIOS}
 
 
 def parse_args() -> argparse.Namespace:
@@ -23,7 +27,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, help="rounds of the per-command scenarios (default 30)")
     p.add_argument("--quick", action="store_true", help="a smoke run: small counts, 2 rounds unless --rounds")
     p.add_argument("--full", action="store_true", help="1,000 containers for list/state (default 100)")
-    p.add_argument("--only", default=",".join(ALL), help=f"comma-separated scenarios ({','.join(ALL)})")
+    p.add_argument("--only", default=",".join(ALL),
+                   help=f"comma-separated scenarios ({','.join(ALL)}; containerd: the last three)")
     p.add_argument("--runtimes", default="berth,runc,crun,youki,floor,floor-true",
                    help="comma-separated runtimes (floor: the simple floor; floor-true: the true floor)")
     for peer in PEERS:
@@ -40,10 +45,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--floor", required=True)
     p.add_argument("--bundle", required=True)
     p.add_argument("--sleep-bundle", required=True)
+    p.add_argument("--shim", help="containerd-shim-berth-v2, for the containerd scenarios")
     args = p.parse_args()
     if args.rounds is None:
         args.rounds = 2 if args.quick else 30
-    args.only = args.only.split(",")
+    args.only = [name for word in args.only.split(",") for name in GROUPS.get(word, [word])]
     unknown = set(args.only) - set(ALL)
     if unknown:
         p.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
@@ -89,9 +95,12 @@ def versions(runtimes: list[Runtime]) -> dict[str, str]:
     return out
 
 
-def binaries(runtimes: list[Runtime]) -> dict:
-    return {rt.name: {"path": os.path.realpath(rt.binary), "bytes": os.stat(rt.binary).st_size}
-            for rt in runtimes}
+def binaries(runtimes: list[Runtime], shim: str | None = None) -> dict:
+    paths = {rt.name: rt.binary for rt in runtimes}
+    if shim:
+        paths["berth-shim"] = shim
+    return {name: {"path": os.path.realpath(path), "bytes": os.stat(path).st_size}
+            for name, path in paths.items()}
 
 
 def release_profile(top: str) -> dict:
@@ -195,6 +204,8 @@ def main() -> int:
         "many": 1000 if args.full else (10 if args.quick else 100),
         "parallel_rounds": 1 if args.quick else 5,
         "memory_rounds": min(args.rounds, 5),
+        # Tasks or pods running at once when the shims' memory is read.
+        "pods": 2 if args.quick else 4,
     }
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     results = args.results or os.path.join(args.top, "benches", "results", stamp)
@@ -205,12 +216,15 @@ def main() -> int:
     if cgroup_mode() == "hybrid" and "crun" in args.runtimes.split(","):
         holder, mntns = crun_namespace()
     runtimes: list[Runtime] = []
+    engine_samples, engine_failures = ({}, {})
     try:
         runtimes = make_runtimes(args, mntns, host_mntns)
         if not any(rt.name == "berth" for rt in runtimes):
             print("benches: berth cannot run here; nothing to compare", file=sys.stderr)
             return 1
         samples = measure(args, runtimes, params)
+        if set(args.only) & set(containerd_bench.SCENARIOS):
+            engine_samples, engine_failures = containerd_bench.measure(args, runtimes, params, say)
     finally:
         for rt in runtimes:
             leftovers(rt)
@@ -229,23 +243,32 @@ def main() -> int:
         f"alternating {' '.join(rt.name for rt in runtimes)}",
         "versions: " + "; ".join(f"{name} {version}" for name, version in named.items()),
         "",
-        report.table(summary, speedup, info["cores"]),
-        "",
+        *([report.table(summary, speedup, info["cores"]), ""] if summary else []),
         "binaries:",
-        report.binaries_table(binaries(runtimes)),
+        report.binaries_table(binaries(runtimes, args.shim if engine_samples else None)),
         f"release profile: {release_profile(args.top)}",
     ])
+    engine_summary = containerd_bench.summarise(engine_samples)
+    if engine_summary or engine_failures:
+        text += "\n\n" + "\n".join([
+            containerd_bench.table(engine_summary),
+            *containerd_bench.goals(engine_summary),
+            *containerd_bench.breakdown(engine_summary),
+            *(f"not measured: {what}: {why}" for what, why in engine_failures.items()),
+        ])
     print(text)
     document = {
         "machine": info,
         "versions": named,
         "parameters": {**params, "rounds": args.rounds, "quick": args.quick, "full": args.full},
         "crun_mount_namespace": mntns is not None,
-        "binaries": binaries(runtimes),
+        "binaries": binaries(runtimes, args.shim if engine_samples else None),
         "release_profile": release_profile(args.top),
         "results": summary,
         "parallel_speedup": speedup,
         "samples": samples,
+        "containerd": {"results": engine_summary, "samples": engine_samples,
+                       "not_measured": engine_failures},
     }
     report.write_json(os.path.join(results, "results.json"), document)
     with open(os.path.join(results, "table.txt"), "w") as f:

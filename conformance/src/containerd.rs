@@ -333,14 +333,19 @@ pub(crate) fn build_image(
     tar
 }
 
-/// containerd's PATH: `dir/bin`, holding Berth's shim (`containerd-shim-berth-v2`,
-/// `io.containerd.berth.v2`) when it is built, then the test's own.
-fn shim_path(dir: &Path) -> std::ffi::OsString {
-    let bin = dir.join("bin");
+/// Berth's shim as built by `cargo build -p containerd-shim-berth-v2`.
+pub(crate) fn built_shim() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let shim = target.join("debug/containerd-shim-berth-v2");
+    target.join("debug/containerd-shim-berth-v2")
+}
+
+/// containerd's PATH: `dir/bin`, holding Berth's shim (`containerd-shim-berth-v2`,
+/// `io.containerd.berth.v2`) when it is built, then the test's own.
+pub(crate) fn shim_path(dir: &Path) -> std::ffi::OsString {
+    let bin = dir.join("bin");
+    let shim = built_shim();
     if fs::create_dir_all(&bin).is_ok() && shim.exists() {
         let _ = std::os::unix::fs::symlink(&shim, bin.join("containerd-shim-berth-v2"));
     }

@@ -1,7 +1,8 @@
 //! Kubernetes' path to a runtime without a cluster: a private containerd (own socket,
 //! root, state, config.toml under the scratch directory) with its CRI plugin enabled and
 //! the runtime handlers `berth` (the runtime under test, configured as
-//! docs/containerd.md says) and `runc`, driven by `crictl` as the kubelet drives it.
+//! docs/containerd.md says), `berth-shim` (Berth's own shim, likewise) and `runc`, driven
+//! by `crictl` as the kubelet drives it.
 //! Pods use the host's network, so no CNI plugin is needed; the sandbox ("pause") image
 //! is the busybox rootfs, built offline with umoci and imported into the `k8s.io`
 //! namespace. Dropping it removes every pod, stops containerd and its shims, and removes
@@ -13,8 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::containerd::build_image;
-use crate::cri_config::{cri_config_toml, CriPaths};
+use crate::containerd::{build_image, shim_path};
+use crate::cri_config::{cri_config_toml, CriPaths, SHIM_HANDLER};
 use crate::engine::{
     engine_installed, find_program, in_terminal, processes_with_args, remove_scratch, run_program,
 };
@@ -62,7 +63,8 @@ pub struct Cri {
     daemon: Option<Child>,
     crictl: PathBuf,
     /// The runtime handler the pods ask for, whose binary is the runtime under test:
-    /// `berth` for Berth, `runc` for another (RUNTIME=/usr/sbin/runc).
+    /// `berth` (or `berth-shim`, Berth's own shim) for Berth, `runc` for another
+    /// (RUNTIME=/usr/sbin/runc).
     handler: &'static str,
     /// The cgroup parent of this containerd's pods (`/<name>`), unique to it.
     cgroup_parent: String,
@@ -71,8 +73,19 @@ pub struct Cri {
 
 impl Cri {
     /// Starts containerd with the CRI plugin and imports the image; `None` (after a skip
-    /// note) when containerd, umoci or crictl is missing.
+    /// note) when containerd, umoci or crictl is missing. Pods run under the handler
+    /// `berth` (the runc shim with Berth as its runc), or `runc` under another runtime.
     pub fn start() -> Option<Cri> {
+        Cri::start_with(false)
+    }
+
+    /// Like `start`, with pods under the handler `berth-shim`, Berth's own shim
+    /// (`target/debug/containerd-shim-berth-v2`), or `runc` under another runtime.
+    pub fn start_shim() -> Option<Cri> {
+        Cri::start_with(true)
+    }
+
+    fn start_with(own_shim: bool) -> Option<Cri> {
         if !engine_installed(
             "containerd",
             &["containerd", "ctr", "umoci", "containerd-shim-runc-v2"],
@@ -88,7 +101,8 @@ impl Cri {
         // /usr/sbin/runc otherwise.
         let under_test = runtime();
         let (handler, runc) = if is_berth() {
-            ("berth", PathBuf::from(RUNC))
+            let handler = if own_shim { SHIM_HANDLER } else { "berth" };
+            (handler, PathBuf::from(RUNC))
         } else {
             ("runc", under_test.clone())
         };
@@ -113,7 +127,19 @@ impl Cri {
         }
         fs::write(&config, toml).expect("write config.toml");
         let log = fs::File::create(dir.join("containerd.log")).expect("create containerd.log");
+        if handler == SHIM_HANDLER {
+            let shim = crate::containerd::built_shim();
+            assert!(
+                shim.exists(),
+                "{} does not exist: cargo build -p containerd-shim-berth-v2",
+                shim.display()
+            );
+        }
         let daemon = Command::new("containerd")
+            // Berth's shim from target/debug, and where it keeps state: as the
+            // handler `berth`'s `Root`, which the leftover checks look in.
+            .env("PATH", shim_path(&dir))
+            .env("BERTH_SHIM_ROOT", dir.join("berth"))
             .arg("--config")
             .arg(&config)
             .stdin(Stdio::null())
@@ -409,6 +435,14 @@ impl Cri {
             );
             found.extend(processes_with_args(&["-id", &t.id, &self.socket]));
         }
+        // A shim of a group (a pod) names only its first container in its arguments;
+        // it and its helpers (Berth's forker) work in a bundle. A shim told to shut down
+        // may take a moment to exit.
+        let state = self.dir.join("state");
+        wait_until(Duration::from_secs(5), || {
+            processes_working_under(&state).is_empty()
+        });
+        found.extend(processes_working_under(&state));
         found.extend(
             mounts_mentioning(&self.dir.join("state"))
                 .into_iter()
@@ -432,6 +466,49 @@ impl Cri {
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
     }
+
+    /// The shim processes this containerd started (whatever the handler): the processes
+    /// whose arguments include `-address SOCKET`.
+    pub fn shims(&self) -> Vec<String> {
+        processes_with_args(&["-address", &self.socket])
+    }
+
+    /// The forkers of Berth's shims (`containerd-shim-berth-v2 berth-forker`) of this
+    /// containerd: they work in a bundle, as their shim.
+    pub fn forkers(&self) -> Vec<String> {
+        processes_working_under(&self.dir.join("state"))
+            .into_iter()
+            .filter(|p| p.contains(" berth-forker"))
+            .collect()
+    }
+
+    /// The shim socket (its path) of a container or sandbox, from the `address` file
+    /// containerd keeps in its bundle.
+    pub fn shim_socket(&self, id: &str) -> Option<PathBuf> {
+        let address = fs::read_to_string(self.bundle(id).join("address")).ok()?;
+        address.trim().strip_prefix("unix://").map(PathBuf::from)
+    }
+}
+
+/// The processes working in a directory under `dir` (shims and what they start run in
+/// a bundle; a removed one reads as "PATH (deleted)").
+fn processes_working_under(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i64>().ok())
+        .filter(|pid| pid_alive(*pid))
+        .filter_map(|pid| {
+            let cwd = fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+            cwd.starts_with(dir).then(|| {
+                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let args = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                format!("process {pid} ({}) in {}", args.trim(), cwd.display())
+            })
+        })
+        .collect()
 }
 
 /// A container's or sandbox's id, init pid and shim socket, kept for the leftover check.

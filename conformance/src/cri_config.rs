@@ -1,6 +1,7 @@
 //! The config.toml of a private containerd with its CRI plugin enabled, and the CRI
-//! runtime handler `berth` taken from docs/containerd.md, so that what the doc tells a
-//! user to write is what the CRI suite runs.
+//! runtime handlers `berth` (the runc shim with Berth as its runc) and `berth-shim`
+//! (Berth's own shim) taken from docs/containerd.md, so that what the doc tells a user
+//! to write is what the CRI suites run.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,33 @@ pub fn documented_berth_handler(binary: &Path, root: &Path) -> String {
     lines.join("\n")
 }
 
+/// The CRI runtime handler of Berth's own shim (`io.containerd.berth.v2`).
+pub const SHIM_HANDLER: &str = "berth-shim";
+
+/// The runtime tables of handler `berth-shim` as docs/containerd.md gives them: from
+/// the `runtimes.berth-shim` table to the end of the ```toml block that holds it.
+/// Panics naming the doc when it lacks them.
+pub fn documented_shim_handler() -> String {
+    let doc = containerd_doc();
+    let text = fs::read_to_string(&doc).unwrap_or_else(|e| panic!("read {}: {e}", doc.display()));
+    let table =
+        format!(r#"[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{SHIM_HANDLER}]"#);
+    let block = text
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("\n```").next())
+        .find(|block| block.contains(&table))
+        .unwrap_or_else(|| panic!("{} has no ```toml block with {table}", doc.display()));
+    let start = block.find(&table).unwrap_or(0);
+    let tables = &block[start..];
+    assert!(
+        tables.contains(r#"runtime_type = "io.containerd.berth.v2""#),
+        "{}: the {SHIM_HANDLER} handler's runtime_type must be io.containerd.berth.v2:\n{tables}",
+        doc.display()
+    );
+    tables.to_owned()
+}
+
 /// The RuntimeClass `handler:` values docs/containerd.md shows.
 pub fn documented_runtime_class_handlers() -> Vec<String> {
     let text = fs::read_to_string(containerd_doc()).unwrap_or_default();
@@ -73,8 +101,8 @@ pub struct CriPaths<'a> {
     pub runc: &'a Path,
 }
 
-/// containerd's config: private paths; the CRI plugin with handlers `berth` (from the
-/// doc) and `runc`, an offline sandbox image, a stream server on a free port, and a CNI
+/// containerd's config: private paths; the CRI plugin with handlers `berth` and
+/// `berth-shim` (from the doc) and `runc`, an offline sandbox image, a stream server on a free port, and a CNI
 /// config dir with nothing in it (pods use the host's network, which needs no CNI),
 /// oom_score_adj no lower than containerd's own;
 /// no plugin that reaches outside (the snapshotters this machine lacks, tracing).
@@ -131,6 +159,8 @@ disabled_plugins = [
   Root = "{runc_root}"
 
 {berth}
+
+{shim}
 "#,
         root = dir.join("root").display(),
         state = dir.join("state").display(),
@@ -140,5 +170,6 @@ disabled_plugins = [
         runc = paths.runc.display(),
         runc_root = dir.join("runc").display(),
         berth = documented_berth_handler(paths.berth, &dir.join("berth")),
+        shim = documented_shim_handler(),
     )
 }

@@ -5,7 +5,7 @@
 //! `cargo build -p containerd-shim-berth-v2`.
 
 use berth_conformance::containerd::Containerd;
-use berth_conformance::containerd_shim::run;
+use berth_conformance::containerd_shim::{kill_delete_and_check, run, SLEEPER};
 use berth_conformance::{is_berth, scratch_dir, unique_name, Bundle};
 use serde_json::{json, Value};
 
@@ -40,32 +40,41 @@ fn a_refused_config_shows_the_runtimes_message() {
     containerd.assert_nothing_left(&id, 0);
 }
 
-/// A whole spec for `ctr run --config` in `dir`: `/bin/true` with `hooks`, on a busybox
-/// rootfs (the bundle returned, which must outlive the container).
-fn spec_with_hooks(
+/// A whole spec for `ctr run --config`, written to `dir/NAME.json`: ctr's default with
+/// `/bin/true` on a busybox rootfs (the bundle returned, which must outlive the
+/// container), then `edit`.
+fn spec_file(
     containerd: &Containerd,
     dir: &std::path::Path,
-    hooks: Value,
+    name: &str,
+    edit: impl FnOnce(&mut Value),
 ) -> (Bundle, String) {
     let spec = containerd.ctr(&["oci", "spec"]);
     spec.ok();
     let mut config: Value = serde_json::from_str(&spec.stdout).expect("ctr oci spec");
-    config["hooks"] = hooks;
     config["process"]["args"] = json!(["/bin/true"]);
     config["process"]["env"] = json!(["PATH=/bin"]);
     let rootfs = Bundle::busybox(&["true"]);
     config["root"] = json!({ "path": rootfs.rootfs(), "readonly": false });
-    let path = dir.join("config.json");
-    std::fs::write(&path, config.to_string()).expect("write config.json");
+    edit(&mut config);
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, config.to_string()).expect("write the spec");
     (rootfs, path.to_string_lossy().into_owned())
+}
+
+/// A createRuntime hook that SIGKILLs the process that runs it (Berth's shim's forker's
+/// worker; runc create under the runc shim).
+fn kill_parent_hook() -> Value {
+    json!({ "createRuntime": [{ "path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"] }] })
 }
 
 /// The process that makes the container (Berth's shim's forker's worker; runc create
 /// under the runc shim) is SIGKILLed half-way through create, by a createRuntime hook
-/// that kills its parent: the create fails and leaves nothing (state directory, cgroup,
-/// the half-made init, the rootfs mount, the shim). Here containerd also runs the dead
-/// shim's `delete`; `the_forker_removes_what_a_killed_create_made` shows that Berth's shim
-/// does not need it.
+/// that kills its parent: the create fails with the shim's account of it and leaves
+/// nothing (state directory, cgroup, the half-made init, the rootfs mount, the shim).
+/// containerd also runs the shim's `delete` after a failed create, which would hide a
+/// shim that does not clean up: `the_forker_removes_what_a_killed_create_made` shows
+/// that Berth's shim does.
 #[test]
 fn a_create_killed_half_way_leaves_nothing() {
     let Some(containerd) = Containerd::start() else {
@@ -74,10 +83,9 @@ fn a_create_killed_half_way_leaves_nothing() {
     let id = unique_name();
     let dir = scratch_dir().join(&id);
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let hooks = json!({
-        "createRuntime": [{ "path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"] }],
+    let (_rootfs, config) = spec_file(&containerd, &dir, "killed", |config| {
+        config["hooks"] = kill_parent_hook();
     });
-    let (_rootfs, config) = spec_with_hooks(&containerd, &dir, hooks);
     let out = run(&containerd, &id, &["--rm", "--config", &config], &[]);
     let text = out.fails();
     containerd.ctr(&["container", "rm", &id]);
@@ -96,6 +104,65 @@ fn a_create_killed_half_way_leaves_nothing() {
             out.describe()
         );
     }
+}
+
+/// As above, with the killed create's container served by the shim of a running one
+/// (one group, as the CRI plugin groups a pod's containers, here by the runc shim's group
+/// annotation): nothing of the failed create is left, and the forced delete that removes
+/// it leaves the running container of the same shim alone. (containerd also runs the
+/// shim's `delete` for the failed id here, when it closes that task's connection, so
+/// `the_forker_removes_what_a_killed_create_made` is the test of the shim's own clean-up.)
+#[test]
+fn a_create_killed_half_way_in_a_shared_shim_leaves_nothing() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let running = unique_name();
+    let killed = unique_name();
+    let dir = scratch_dir().join(&killed);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let group = json!({ "io.containerd.runc.v2.group": running });
+    let (_running_rootfs, running_config) = spec_file(&containerd, &dir, "running", |config| {
+        config["process"]["args"] = json!(SLEEPER);
+        config["annotations"] = group.clone();
+    });
+    let (_killed_rootfs, killed_config) = spec_file(&containerd, &dir, "killed", |config| {
+        config["hooks"] = kill_parent_hook();
+        config["annotations"] = group.clone();
+    });
+    run(
+        &containerd,
+        &running,
+        &["-d", "--config", &running_config],
+        &[],
+    )
+    .ok();
+    containerd.wait_task_status(&running, "RUNNING");
+    let pid = containerd.task(&running).map_or(0, |(pid, _)| pid);
+    let out = run(
+        &containerd,
+        &killed,
+        &["--rm", "--config", &killed_config],
+        &[],
+    );
+    out.fails();
+    containerd.ctr(&["container", "rm", &killed]);
+    let left = containerd.leftovers(&killed, 0);
+    let still_running = containerd.task(&running).map(|(_, status)| status);
+    kill_delete_and_check(&containerd, &running, pid);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        left.is_empty(),
+        "the failed create left, beside a running container of its shim:\n  {}\n{}",
+        left.join("\n  "),
+        out.describe()
+    );
+    assert_eq!(
+        still_running.as_deref(),
+        Some("RUNNING"),
+        "{}",
+        out.describe()
+    );
 }
 
 /// Berth's shim's forker (the worker's parent) is SIGKILLed while its worker is half-way
@@ -117,10 +184,11 @@ fn a_forker_killed_during_a_create_leaves_nothing() {
     std::fs::create_dir_all(&dir).expect("mkdir");
     // /proc/PID/stat: pid, (comm), state, ppid; the worker's comm has no space.
     let kill_grandparent = "read -r pid comm state ppid rest < /proc/$PPID/stat; kill -9 $ppid";
-    let hooks = json!({
-        "createRuntime": [{ "path": "/bin/sh", "args": ["sh", "-c", kill_grandparent] }],
+    let (_rootfs, config) = spec_file(&containerd, &dir, "killed", |config| {
+        config["hooks"] = json!({
+            "createRuntime": [{ "path": "/bin/sh", "args": ["sh", "-c", kill_grandparent] }],
+        });
     });
-    let (_rootfs, config) = spec_with_hooks(&containerd, &dir, hooks);
     let out = run(&containerd, &id, &["--rm", "--config", &config], &[]);
     let text = out.fails();
     containerd.ctr(&["container", "rm", &id]);
@@ -209,9 +277,7 @@ fn the_forker_removes_what_a_killed_create_made() {
     let rt = berth_conformance::Runtime::new();
     let id = rt.new_id();
     let mut bundle = Bundle::busybox(&["true"]);
-    bundle.config_mut()["hooks"] = json!({
-        "createRuntime": [{ "path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"] }],
-    });
+    bundle.config_mut()["hooks"] = kill_parent_hook();
     bundle.write_config();
     let (socket, mut forker) = start_forker();
     let reply = ask_forker(

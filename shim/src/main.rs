@@ -2,13 +2,15 @@
 //! shim API) over the Berth library, as `io.containerd.berth.v2`.
 //!
 //! containerd runs this binary with `start` to launch the long-lived shim
-//! of a container, which serves the task API over ttrpc; with `delete` to
-//! clean up after a shim that died. The library's `create` and `exec` run
-//! in a single-threaded forker process (`forker`), never in the threaded
-//! shim; docs/shim.md has the design.
+//! of a container (or to name the running shim of its pod: `grouping`),
+//! which serves the task API over ttrpc; with `delete` to clean up after a
+//! shim that died. The library's `create` and `exec` run in a
+//! single-threaded forker process (`forker`), never in the threaded shim;
+//! docs/shim.md has the design.
 
 mod console;
 mod forker;
+mod grouping;
 mod oom;
 mod pipes;
 mod process;
@@ -43,10 +45,12 @@ fn main() -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
-/// The shim instance of one container.
+/// The shim process of one container, or of all the containers of a pod.
 struct Shim {
     namespace: String,
     id: String,
+    /// The ttrpc socket this shim serves (`-socket`), when serving.
+    socket: String,
     exit: Arc<ExitSignal>,
 }
 
@@ -57,12 +61,23 @@ impl shim::Shim for Shim {
         Shim {
             namespace: args.namespace.clone(),
             id: args.id.clone(),
+            socket: args.socket.clone(),
             exit: Arc::new(ExitSignal::default()),
         }
     }
 
+    /// Starts the shim of the container's group (its pod), or names the
+    /// one already running (`grouping.rs`).
     fn start_shim(&mut self, opts: shim::StartOpts) -> shim::Result<String> {
-        let grouping = opts.id.clone();
+        let grouping = grouping::group_of(Path::new("config.json"), &opts.id);
+        let address = shim::socket_address(&opts.address, &opts.namespace, &grouping);
+        if grouping::is_served(&address) {
+            shim::util::write_address(&address)?;
+            return Ok(address);
+        }
+        // Two containers of a new group started at once both get here; the
+        // crate's serving shim that finds the socket bound and answering
+        // writes its address and exits, so both name the same shim.
         let (pid, address) = shim::spawn(opts, &grouping, Vec::new())?;
         if let Err(e) = adjust_oom_score(pid) {
             log::warn!("oom_score_adj of the shim: {e}");
@@ -108,7 +123,12 @@ impl shim::Shim for Shim {
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
-        service::Service::new(self.namespace.clone(), publisher, self.exit.clone())
+        service::Service::new(
+            self.namespace.clone(),
+            self.socket.clone(),
+            publisher,
+            self.exit.clone(),
+        )
     }
 }
 

@@ -18,45 +18,45 @@ use crate::process::{Publisher, Shared};
 /// How often the running container's count is read.
 const POLL: Duration = Duration::from_millis(500);
 
-/// Publishes `TaskOOM` if the container's OOM-kill count grew since the
-/// last look. Returns whether to keep watching (the init still runs).
-pub fn check(shared: &Shared, publisher: &Publisher) -> bool {
+/// Publishes `TaskOOM` if container `id`'s OOM-kill count grew since the
+/// last look. Returns whether to keep watching (its init still runs).
+pub fn check(shared: &Shared, publisher: &Publisher, id: &str) -> bool {
     let seen = match shared.0.lock() {
-        Ok(table) => table.container.as_ref().map(|c| {
+        Ok(table) => table.containers.get(id).map(|c| {
             let running = c.init.exited.is_none();
-            (c.root.clone(), c.id.clone(), c.oom_kills, running)
+            (c.root.clone(), c.oom_kills, running)
         }),
         Err(_) => None,
     };
-    let Some((root, id, seen_kills, running)) = seen else {
+    let Some((root, seen_kills, running)) = seen else {
         return false;
     };
-    let kills = berth::Container::load(&root, &id)
+    let kills = berth::Container::load(&root, id)
         .and_then(|c| c.oom_counter())
         .ok()
         .flatten()
         .map_or(0, |counter| counter.kills);
     if kills > seen_kills {
         if let Ok(mut table) = shared.0.lock() {
-            if let Some(c) = table.container.as_mut() {
+            if let Some(c) = table.containers.get_mut(id) {
                 c.oom_kills = kills;
             }
         }
         publisher.publish(Box::new(TaskOOM {
-            container_id: id,
+            container_id: id.to_string(),
             ..Default::default()
         }));
     }
     running
 }
 
-/// Watches the started container until its init exits.
-pub fn watch(shared: Shared, publisher: Arc<Publisher>) {
+/// Watches started container `id` until its init exits (or it is deleted).
+pub fn watch(shared: Shared, publisher: Arc<Publisher>, id: String) {
     let spawned = std::thread::Builder::new()
         .name("oom".into())
         .spawn(move || loop {
             std::thread::sleep(POLL);
-            if !check(&shared, &publisher) {
+            if !check(&shared, &publisher, &id) {
                 break;
             }
         });

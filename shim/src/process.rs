@@ -1,9 +1,11 @@
-//! The shim's table of the container's processes (its init and the exec'd
-//! ones) and the thread that records their exits and tells containerd.
+//! The shim's table of its containers (one, or all of a pod's: docs/shim.md,
+//! "One shim per pod"), keyed by id, each with its processes (its init and
+//! the exec'd ones), and the thread that records their exits and tells
+//! containerd.
 //!
 //! The shim is the processes' child subreaper: containerd-shim's reaper
 //! thread reaps them and posts (pid, status) on its exit monitor, and
-//! [`watch_exits`] matches the pid to a process here. A process may exit
+//! [`watch_exits`] matches the pid to a process of one of the containers. A process may exit
 //! before the shim learns its pid (the forker's reply is still on its
 //! way): its exit waits in `unclaimed` until [`Table::claim`].
 
@@ -39,7 +41,7 @@ pub struct Process {
     pub console: Option<std::os::fd::OwnedFd>,
 }
 
-/// The shim's one container.
+/// One container of the shim.
 #[derive(Debug)]
 pub struct Container {
     pub id: String,
@@ -77,7 +79,12 @@ impl Container {
 /// What the service's calls and the exit thread share.
 #[derive(Debug, Default)]
 pub struct Table {
-    pub container: Option<Container>,
+    /// By container id.
+    pub containers: HashMap<String, Container>,
+    /// Set by the Shutdown that ends the shim: a create that comes after it
+    /// (its `start` named this shim just before) is refused, not left to
+    /// die with the shim.
+    pub closing: bool,
     /// Exits of pids not (yet) in the table.
     unclaimed: HashMap<i32, Exited>,
 }
@@ -88,35 +95,36 @@ pub struct Table {
 const MAX_UNCLAIMED: usize = 1024;
 
 impl Table {
-    /// Records that `exec_id`'s process runs as `pid` (with the master of
-    /// its terminal, if any); if it already exited, returns its exit for
-    /// the caller to announce.
+    /// Records that container `id`'s process `exec_id` runs as `pid` (with
+    /// the master of its terminal, if any); if it already exited, returns
+    /// its exit for the caller to announce.
     pub fn claim(
         &mut self,
+        id: &str,
         exec_id: &str,
         pid: i32,
         console: Option<std::os::fd::OwnedFd>,
     ) -> Option<Exited> {
         let exited = self.unclaimed.remove(&pid);
-        let process = self.container.as_mut()?.process_mut(exec_id)?;
+        let process = self.containers.get_mut(id)?.process_mut(exec_id)?;
         process.pid = pid;
         process.console = console;
         process.exited = exited.clone();
         exited
     }
 
-    /// Whether `pid` is the container's init, not yet exited.
-    fn is_running_init(&self, pid: i32) -> bool {
-        self.container
-            .as_ref()
-            .is_some_and(|c| c.init.pid == pid && c.init.exited.is_none())
+    /// The id of the container whose init, not yet exited, is `pid`.
+    fn running_init(&self, pid: i32) -> Option<String> {
+        self.containers
+            .values()
+            .find(|c| c.init.pid == pid && c.init.exited.is_none())
+            .map(|c| c.id.clone())
     }
 
     /// Records the exit of `pid`; the TaskExit event for it if it is one
-    /// of the container's processes.
+    /// of a container's processes.
     fn exited(&mut self, pid: i32, exited: Exited) -> Option<TaskExit> {
-        let container = self.container.as_mut();
-        let found = container.and_then(|c| {
+        let found = self.containers.values_mut().find_map(|c| {
             let id = c.id.clone();
             std::iter::once((id.clone(), &mut c.init))
                 .chain(c.execs.iter_mut().map(|(e, p)| (e.clone(), p)))
@@ -173,16 +181,16 @@ pub fn watch_exits(shared: Shared, publisher: Arc<Publisher>) -> std::io::Result
                     at: shim::util::timestamp().unwrap_or_default(),
                 };
                 let (lock, changed) = &*shared;
-                let is_init = match lock.lock() {
-                    Ok(table) => table.is_running_init(pid),
+                let init_of = match lock.lock() {
+                    Ok(table) => table.running_init(pid),
                     Err(_) => return,
                 };
-                if is_init {
+                if let Some(id) = init_of {
                     // Before the exit is recorded: once Wait returns, containerd
                     // may delete the container, and its OOM count with it. The
                     // init's OOM kill, if that is how it ended, comes first.
-                    crate::oom::check(&shared, &publisher);
-                    kill_the_rest(&shared);
+                    crate::oom::check(&shared, &publisher, &id);
+                    kill_the_rest(&shared, &id);
                 }
                 let event = match lock.lock() {
                     Ok(mut table) => table.exited(pid, exited),
@@ -197,22 +205,19 @@ pub fn watch_exits(shared: Shared, publisher: Arc<Publisher>) -> std::io::Result
     Ok(())
 }
 
-/// After the init's exit, SIGKILL to whatever of the container is left: in
+/// After the init's exit, SIGKILL to whatever of container `id` is left: in
 /// a pid namespace of its own the kernel has killed it all already, but a
 /// container sharing another's (or the host's) leaves the init's children
 /// running, holding its stdio open (as the runc shim, which does the same).
-fn kill_the_rest(shared: &Shared) {
-    let place = match shared.0.lock() {
-        Ok(table) => table
-            .container
-            .as_ref()
-            .map(|c| (c.root.clone(), c.id.clone())),
+fn kill_the_rest(shared: &Shared, id: &str) {
+    let root = match shared.0.lock() {
+        Ok(table) => table.containers.get(id).map(|c| c.root.clone()),
         Err(_) => None,
     };
-    let Some((root, id)) = place else {
+    let Some(root) = root else {
         return;
     };
-    let killed = berth::Container::load(&root, &id).and_then(|c| c.kill(berth::Signal::KILL, true));
+    let killed = berth::Container::load(&root, id).and_then(|c| c.kill(berth::Signal::KILL, true));
     if let Err(e) = killed {
         log::warn!("kill the rest of {id} after its init: {e}");
     }

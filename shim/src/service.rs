@@ -1,4 +1,5 @@
-//! The shim's service: one container per shim, its init and exec'd
+//! The shim's service: the containers of the shim (one, or all of a pod's:
+//! docs/shim.md, "One shim per pod") keyed by id, their init and exec'd
 //! processes, and the steps of the task calls that take more than one
 //! library call (`task.rs` has the calls themselves). `create`, `exec`,
 //! `start` and `delete` go through the forker (docs/shim.md); the other
@@ -29,6 +30,8 @@ const KILLED_INIT_DEADLINE: Duration = Duration::from_secs(5);
 
 pub struct Service {
     namespace: String,
+    /// This shim's ttrpc socket (`unix://PATH`), removed at Shutdown.
+    socket: String,
     shared: Shared,
     forker: Mutex<Option<Forker>>,
     pub(crate) publisher: Arc<Publisher>,
@@ -52,7 +55,12 @@ pub(crate) fn other(what: impl std::fmt::Display) -> shim::protos::ttrpc::Error 
 }
 
 impl Service {
-    pub fn new(namespace: String, remote: RemotePublisher, exit: Arc<ExitSignal>) -> Service {
+    pub fn new(
+        namespace: String,
+        socket: String,
+        remote: RemotePublisher,
+        exit: Arc<ExitSignal>,
+    ) -> Service {
         let shared: Shared = Default::default();
         let publisher = Arc::new(Publisher {
             remote,
@@ -66,6 +74,7 @@ impl Service {
         }
         Service {
             namespace,
+            socket,
             shared,
             forker: Mutex::new(None),
             publisher,
@@ -80,22 +89,45 @@ impl Service {
             .map_err(|_| other("shim state poisoned"))
     }
 
-    /// The container (read under the lock), or NotFound.
+    /// Container `id` (read under the lock), or NotFound.
     pub(crate) fn with_container<T>(
         &self,
+        id: &str,
         f: impl FnOnce(&mut Container) -> TtrpcResult<T>,
     ) -> TtrpcResult<T> {
         let mut table = self.table()?;
-        match table.container.as_mut() {
+        match table.containers.get_mut(id) {
             Some(container) => f(container),
-            None => Err(not_found("no container in this shim")),
+            None => Err(not_found(format!("no container {id:?} in this shim"))),
         }
     }
 
-    /// The library's handle of the container.
-    pub(crate) fn library(&self) -> TtrpcResult<berth::Container> {
-        let (root, id) = self.with_container(|c| Ok((c.root.clone(), c.id.clone())))?;
-        berth::Container::load(&root, &id).map_err(other)
+    /// The library's handle of container `id`.
+    pub(crate) fn library(&self, id: &str) -> TtrpcResult<berth::Container> {
+        let root = self.with_container(id, |c| Ok(c.root.clone()))?;
+        berth::Container::load(&root, id).map_err(other)
+    }
+
+    /// Whether the shim may end: it serves no container any more (or `now`).
+    /// Then it takes no new one.
+    pub(crate) fn close(&self, now: bool) -> TtrpcResult<bool> {
+        let mut table = self.table()?;
+        table.closing = now || table.containers.is_empty();
+        Ok(table.closing)
+    }
+
+    /// Removes the shim's socket, so that containerd starts a new shim for
+    /// the next container of the group instead of naming this one, which is
+    /// about to exit. (The crate removes the socket named in its working
+    /// directory's `address` file too, but that is the first container's
+    /// bundle, which may be gone by then.)
+    pub(crate) fn remove_socket(&self) {
+        let path = self.socket.strip_prefix("unix://").unwrap_or(&self.socket);
+        if let Err(e) = std::fs::remove_file(path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                log::warn!("remove the shim's socket {path}: {e}");
+            }
+        }
     }
 
     /// Asks the forker; starts it on first use and again if it died (then
@@ -125,16 +157,23 @@ impl Service {
         Err(other("the forker exits as soon as it starts"))
     }
 
-    /// `Container::start` of the init, in the forker (for its hooks); or,
-    /// created from a checkpoint, its restore.
-    pub(crate) fn library_start(&self) -> TtrpcResult<i32> {
-        let (root, id, restore_from) =
-            self.with_container(|c| Ok((c.root.clone(), c.id.clone(), c.restore_from.take())))?;
+    /// `Container::start` of container `id`'s init, in the forker (for its
+    /// hooks); or, created from a checkpoint, its restore.
+    pub(crate) fn library_start(&self, id: &str) -> TtrpcResult<i32> {
+        let (root, restore_from) =
+            self.with_container(id, |c| Ok((c.root.clone(), c.restore_from.take())))?;
+        let id = id.to_string();
         let pid = match restore_from {
-            None => self.fork(Request::Start { root, id }, [None, None, None])?,
-            Some(image_path) => self.restore(root, id, image_path)?,
+            None => self.fork(
+                Request::Start {
+                    root,
+                    id: id.clone(),
+                },
+                [None, None, None],
+            )?,
+            Some(image_path) => self.restore(root, id.clone(), image_path)?,
         };
-        crate::oom::watch(self.shared.clone(), self.publisher.clone());
+        crate::oom::watch(self.shared.clone(), self.publisher.clone(), id);
         Ok(pid)
     }
 
@@ -142,7 +181,7 @@ impl Service {
     /// it.
     fn restore(&self, root: PathBuf, id: String, image_path: PathBuf) -> TtrpcResult<i32> {
         let (bundle, stdio) =
-            self.with_container(|c| Ok((c.bundle.clone(), c.init.stdio.clone())))?;
+            self.with_container(&id, |c| Ok((c.bundle.clone(), c.init.stdio.clone())))?;
         let criu = Criu {
             image_path,
             shell_job: stdio.terminal,
@@ -203,8 +242,8 @@ impl Service {
         }
     }
 
-    /// Records `pid` (and its terminal) for `exec_id`; announces an exit
-    /// that came first.
+    /// Records `pid` (and its terminal) for container `id`'s `exec_id`;
+    /// announces an exit that came first.
     pub(crate) fn claim(
         &self,
         id: &str,
@@ -212,7 +251,7 @@ impl Service {
         pid: i32,
         console: Option<OwnedFd>,
     ) -> TtrpcResult<()> {
-        let exited = self.table()?.claim(exec_id, pid, console);
+        let exited = self.table()?.claim(id, exec_id, pid, console);
         self.shared.1.notify_all();
         if let Some(exited) = exited {
             let event_id = if exec_id.is_empty() { id } else { exec_id };
@@ -222,9 +261,11 @@ impl Service {
         Ok(())
     }
 
-    /// Blocks until `exec_id`'s process has exited (or `deadline` passed).
+    /// Blocks until container `id`'s process `exec_id` has exited (or
+    /// `deadline` passed).
     pub(crate) fn wait_exit(
         &self,
+        id: &str,
         exec_id: &str,
         deadline: Option<Duration>,
     ) -> TtrpcResult<Option<Exited>> {
@@ -232,10 +273,10 @@ impl Service {
         let mut table = self.table()?;
         loop {
             let process = table
-                .container
-                .as_ref()
+                .containers
+                .get(id)
                 .and_then(|c| c.process(exec_id))
-                .ok_or_else(|| not_found(format!("no process {exec_id:?}")))?;
+                .ok_or_else(|| not_found(format!("no process {exec_id:?} in {id:?}")))?;
             if let Some(exited) = &process.exited {
                 return Ok(Some(exited.clone()));
             }
@@ -260,34 +301,27 @@ impl Service {
             }
             _ => api::Options::default(),
         };
+        // Read back by `state_root`, here and by `delete` after a dead shim.
         shim::util::write_options(&req.bundle, &options).map_err(other)?;
         let bundle = PathBuf::from(&req.bundle);
         let root = crate::state_root(&bundle, &self.namespace);
-        let rootfs = bundle.join("rootfs");
-        for m in &req.rootfs {
-            let mounted = shim::mount::mount_rootfs(
-                Some(m.type_.as_str()),
-                Some(m.source.as_str()),
-                &m.options,
-                &rootfs,
-            );
-            if let Err(e) = mounted {
-                unmount_rootfs(&bundle);
-                return Err(other(format!("mount the rootfs: {e}")));
-            }
-        }
         let stdio = StdioPaths {
             stdin: req.stdin.clone(),
             stdout: req.stdout.clone(),
             stderr: req.stderr.clone(),
             terminal: req.terminal,
         };
+        // The id is taken before anything is made, so that a second create
+        // of it fails without touching the first one's bundle.
         {
             let mut table = self.table()?;
-            if table.container.is_some() {
-                return Err(precondition("this shim already has a container"));
+            if table.closing {
+                return Err(precondition("the shim is shutting down"));
             }
-            table.container = Some(Container {
+            if table.containers.contains_key(&req.id) {
+                return Err(precondition(format!("container {:?} exists", req.id)));
+            }
+            let container = Container {
                 id: req.id.clone(),
                 bundle: bundle.clone(),
                 root: root.clone(),
@@ -298,7 +332,27 @@ impl Service {
                 execs: HashMap::new(),
                 oom_kills: 0,
                 restore_from: (!req.checkpoint.is_empty()).then(|| PathBuf::from(&req.checkpoint)),
-            });
+            };
+            table.containers.insert(req.id.clone(), container);
+        }
+        let forget = || {
+            if let Ok(mut table) = self.table() {
+                table.containers.remove(&req.id);
+            }
+        };
+        let rootfs = bundle.join("rootfs");
+        for m in &req.rootfs {
+            let mounted = shim::mount::mount_rootfs(
+                Some(m.type_.as_str()),
+                Some(m.source.as_str()),
+                &m.options,
+                &rootfs,
+            );
+            if let Err(e) = mounted {
+                unmount_rootfs(&bundle);
+                forget();
+                return Err(other(format!("mount the rootfs: {e}")));
+            }
         }
         if !req.checkpoint.is_empty() {
             // Restored at Start (`library_start`).
@@ -327,15 +381,15 @@ impl Service {
                 Ok(pid)
             }
             Err(e) => {
-                self.table()?.container = None;
                 unmount_rootfs(&bundle);
+                forget();
                 Err(e)
             }
         }
     }
 
     pub(crate) fn start_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<i32> {
-        let (root, stdio, spec) = self.with_container(|c| {
+        let (root, stdio, spec) = self.with_container(id, |c| {
             let root = c.root.clone();
             let process = c
                 .execs
@@ -361,10 +415,11 @@ impl Service {
         Ok(pid)
     }
 
-    /// Deletes the library's container and the rootfs mounts; the init's
-    /// exit. A created init that never ran is killed first.
-    pub(crate) fn delete_container(&self) -> TtrpcResult<(i32, Exited)> {
-        let (pid, exited) = self.with_container(|c| Ok((c.init.pid, c.init.exited.clone())))?;
+    /// Deletes container `id` (the library's container, the rootfs mounts,
+    /// the shim's record; the shim's other containers are untouched); the
+    /// init's exit. A created init that never ran is killed first.
+    pub(crate) fn delete_container(&self, id: &str) -> TtrpcResult<(i32, Exited)> {
+        let (pid, exited) = self.with_container(id, |c| Ok((c.init.pid, c.init.exited.clone())))?;
         let exited = match exited {
             Some(exited) => exited,
             // Created from a checkpoint and never started: nothing was made.
@@ -373,7 +428,7 @@ impl Service {
                 at: shim::util::timestamp().unwrap_or_default(),
             },
             None => {
-                let library = self.library()?;
+                let library = self.library(id)?;
                 if library.status() != Status::Created {
                     return Err(precondition(format!(
                         "cannot delete a {} task",
@@ -381,23 +436,22 @@ impl Service {
                     )));
                 }
                 library.kill(berth::Signal::KILL, true).map_err(other)?;
-                self.wait_exit("", Some(KILLED_INIT_DEADLINE))?
+                self.wait_exit(id, "", Some(KILLED_INIT_DEADLINE))?
                     .unwrap_or_else(|| Exited {
                         status: 128 + libc::SIGKILL as u32,
                         at: shim::util::timestamp().unwrap_or_default(),
                     })
             }
         };
-        let (root, id, bundle) =
-            self.with_container(|c| Ok((c.root.clone(), c.id.clone(), c.bundle.clone())))?;
+        let (root, bundle) = self.with_container(id, |c| Ok((c.root.clone(), c.bundle.clone())))?;
         if pid != 0 {
-            self.library_delete(&root, &id, true)?;
+            self.library_delete(&root, id, true)?;
         }
         unmount_rootfs(&bundle);
-        self.table()?.container = None;
+        self.table()?.containers.remove(id);
         self.publisher.publish(Box::new(TaskDelete {
-            container_id: id.clone(),
-            id,
+            container_id: id.to_string(),
+            id: id.to_string(),
             pid: pid as u32,
             exit_status: exited.status,
             exited_at: Some(exited.at.clone()).into(),

@@ -62,7 +62,7 @@ impl shim::Task for Service {
         req: api::StartRequest,
     ) -> TtrpcResult<api::StartResponse> {
         let pid = if req.exec_id.is_empty() {
-            let pid = self.library_start()?;
+            let pid = self.library_start(&req.id)?;
             self.publisher.publish(Box::new(TaskStart {
                 container_id: req.id.clone(),
                 pid: pid as u32,
@@ -90,8 +90,8 @@ impl shim::Task for Service {
         _ctx: &TtrpcContext,
         req: api::StateRequest,
     ) -> TtrpcResult<api::StateResponse> {
-        let library_status = self.library().ok().map(|c| c.status());
-        self.with_container(|c| {
+        let library_status = self.library(&req.id).ok().map(|c| c.status());
+        self.with_container(&req.id, |c| {
             let process = c
                 .process(&req.exec_id)
                 .ok_or_else(|| not_found(format!("no process {}", req.exec_id)))?;
@@ -118,7 +118,7 @@ impl shim::Task for Service {
     }
 
     fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<Empty> {
-        let (pid, exited) = self.with_container(|c| {
+        let (pid, exited) = self.with_container(&req.id, |c| {
             let process = c
                 .process(&req.exec_id)
                 .ok_or_else(|| not_found(format!("no process {}", req.exec_id)))?;
@@ -129,7 +129,9 @@ impl shim::Task for Service {
         }
         if req.exec_id.is_empty() {
             let signal = berth::Signal::try_from(req.signal as i32).map_err(other)?;
-            self.library()?.kill(signal, req.all).map_err(other)?;
+            self.library(&req.id)?
+                .kill(signal, req.all)
+                .map_err(other)?;
         } else {
             let signal = Signal::try_from(req.signal as i32).map_err(other)?;
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).map_err(other)?;
@@ -139,7 +141,7 @@ impl shim::Task for Service {
 
     fn wait(&self, _ctx: &TtrpcContext, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
         let exited = self
-            .wait_exit(&req.exec_id, None)?
+            .wait_exit(&req.id, &req.exec_id, None)?
             .ok_or_else(|| other("wait ended without an exit"))?;
         Ok(api::WaitResponse {
             exit_status: exited.status,
@@ -154,9 +156,9 @@ impl shim::Task for Service {
         req: api::DeleteRequest,
     ) -> TtrpcResult<api::DeleteResponse> {
         let (pid, exited) = if req.exec_id.is_empty() {
-            self.delete_container()?
+            self.delete_container(&req.id)?
         } else {
-            self.with_container(|c| {
+            self.with_container(&req.id, |c| {
                 let process = c
                     .execs
                     .get(&req.exec_id)
@@ -180,8 +182,8 @@ impl shim::Task for Service {
         })
     }
 
-    fn pids(&self, _ctx: &TtrpcContext, _req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
-        let pids = self.library()?.pids().map_err(other)?;
+    fn pids(&self, _ctx: &TtrpcContext, req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
+        let pids = self.library(&req.id)?.pids().map_err(other)?;
         Ok(api::PidsResponse {
             processes: pids
                 .into_iter()
@@ -202,7 +204,7 @@ impl shim::Task for Service {
             .unwrap_or_default();
         let spec: oci_spec::runtime::Process = serde_json::from_slice(spec_bytes)
             .map_err(|e| shim::Error::InvalidArgument(format!("exec's process spec: {e}")))?;
-        self.with_container(|c| {
+        self.with_container(&req.id, |c| {
             if c.execs.contains_key(&req.exec_id) {
                 return Err(shim::Error::FailedPreconditionError(format!(
                     "exec {} already exists",
@@ -233,7 +235,7 @@ impl shim::Task for Service {
     }
 
     fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<Empty> {
-        self.library()?.pause().map_err(other)?;
+        self.library(&req.id)?.pause().map_err(other)?;
         self.publisher.publish(Box::new(TaskPaused {
             container_id: req.id,
             ..Default::default()
@@ -242,7 +244,7 @@ impl shim::Task for Service {
     }
 
     fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<Empty> {
-        self.library()?.resume().map_err(other)?;
+        self.library(&req.id)?.resume().map_err(other)?;
         self.publisher.publish(Box::new(TaskResumed {
             container_id: req.id,
             ..Default::default()
@@ -257,7 +259,7 @@ impl shim::Task for Service {
     }
 
     fn resize_pty(&self, _ctx: &TtrpcContext, req: api::ResizePtyRequest) -> TtrpcResult<Empty> {
-        self.with_container(|c| {
+        self.with_container(&req.id, |c| {
             let process = c
                 .process(&req.exec_id)
                 .ok_or_else(|| not_found(format!("no process {}", req.exec_id)))?;
@@ -283,7 +285,7 @@ impl shim::Task for Service {
             .unwrap_or_default();
         let resources: oci_spec::runtime::LinuxResources = serde_json::from_slice(bytes)
             .map_err(|e| shim::Error::InvalidArgument(format!("update's resources: {e}")))?;
-        self.library()?.update(&resources).map_err(other)?;
+        self.library(&req.id)?.update(&resources).map_err(other)?;
         Ok(Empty::new())
     }
 
@@ -311,10 +313,10 @@ impl shim::Task for Service {
             empty_namespaces: options.empty_namespaces.clone(),
             cgroups_mode: options.cgroups_mode.clone(),
         };
-        let (root, id) = self.with_container(|c| Ok((c.root.clone(), c.id.clone())))?;
+        let root = self.with_container(&req.id, |c| Ok(c.root.clone()))?;
         let request = Request::Checkpoint {
             root,
-            id,
+            id: req.id.clone(),
             criu,
             leave_running: !options.exit,
         };
@@ -325,9 +327,9 @@ impl shim::Task for Service {
     fn stats(
         &self,
         _ctx: &TtrpcContext,
-        _req: api::StatsRequest,
+        req: api::StatsRequest,
     ) -> TtrpcResult<api::StatsResponse> {
-        let stats = self.library()?.stats().map_err(other)?;
+        let stats = self.library(&req.id)?.stats().map_err(other)?;
         Ok(api::StatsResponse {
             stats: Some(crate::stats::to_any(&stats).map_err(other)?).into(),
             ..Default::default()
@@ -337,9 +339,11 @@ impl shim::Task for Service {
     fn connect(
         &self,
         _ctx: &TtrpcContext,
-        _req: api::ConnectRequest,
+        req: api::ConnectRequest,
     ) -> TtrpcResult<api::ConnectResponse> {
-        let task_pid = self.with_container(|c| Ok(c.init.pid)).unwrap_or(0);
+        let task_pid = self
+            .with_container(&req.id, |c| Ok(c.init.pid))
+            .unwrap_or(0);
         Ok(api::ConnectResponse {
             shim_pid: std::process::id(),
             task_pid: task_pid as u32,
@@ -347,11 +351,14 @@ impl shim::Task for Service {
         })
     }
 
-    /// Exits once the container is deleted (or at once with `now`).
+    /// containerd asks after each Delete: the shim exits once its last
+    /// container is deleted (or at once with `now`), and serves the others
+    /// until then.
     fn shutdown(&self, _ctx: &TtrpcContext, req: api::ShutdownRequest) -> TtrpcResult<Empty> {
-        if !req.now && self.table()?.container.is_some() {
+        if !self.close(req.now)? {
             return Ok(Empty::new());
         }
+        self.remove_socket();
         self.exit.signal();
         Ok(Empty::new())
     }

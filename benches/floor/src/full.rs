@@ -11,7 +11,7 @@
 //! cgroup2 directory, waits, and removes the cgroups. The child joins the v1 cgroups, builds the root (binds the rootfs,
 //! the config's seven mounts, the cgroup hierarchies under /sys/fs/cgroup, the default
 //! device nodes and /dev links, masked and read-only paths), pivots into it, makes it
-//! read-only, sets the hostname, the rlimit, the capabilities and no_new_privs, and
+//! read-only, sets the hostname, brings `lo` up, sets the rlimit, the capabilities and no_new_privs, and
 //! execs. No state, no synchronisation: everything is serial, in one parent and one child.
 
 use std::convert::Infallible;
@@ -186,7 +186,26 @@ fn container(
         unsafe { libc::sethostname(hostname.as_ptr().cast(), hostname.len()) },
         "sethostname",
     )?;
+    loopback_up()?;
     limit_and_exec(program)
+}
+
+/// `lo` up in the new network namespace, as runc (its `loopback` network for a
+/// namespace it makes), crun and Berth do: by the cheapest calls, an ioctl on any
+/// socket rather than rtnetlink.
+fn loopback_up() -> Result<(), String> {
+    // SAFETY: socket(2) with constant arguments; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    check(fd.min(0), "socket")?;
+    // SAFETY: ifreq is plain data; all zeros is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    request.ifr_name[..2].copy_from_slice(&[b'l' as libc::c_char, b'o' as libc::c_char]);
+    request.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as i16;
+    // SAFETY: SIOCSIFFLAGS reads the ifreq we own; the fd is ours and closed after.
+    let set = unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS, &request) };
+    // SAFETY: the fd is ours.
+    unsafe { libc::close(fd) };
+    check(set, "SIOCSIFFLAGS lo")
 }
 
 /// The config's `/sys/fs/cgroup` mount (`cgroup`, ro) on a v1 or hybrid host, as

@@ -122,16 +122,33 @@ impl Cgroup {
                 None => Err(CgroupError::NoDeviceController),
             };
         };
+        // Each file opened once, a rule a write (the kernel parses one rule
+        // per write), rather than an open and a close for every rule.
+        let mut open: [Option<fs::File>; 2] = [None, None];
         for rule in rules {
-            let file = dir.join(if rule.allow {
+            let name = if rule.allow {
                 "devices.allow"
             } else {
                 "devices.deny"
-            });
-            fs::write(&file, rule.line()).map_err(|source| CgroupError::DeviceRule {
-                rule: rule.line(),
+            };
+            let line = rule.line();
+            let fail = |source| CgroupError::DeviceRule {
+                rule: line.clone(),
                 source,
-            })?;
+            };
+            let file = match &mut open[usize::from(rule.allow)] {
+                Some(file) => file,
+                slot => slot.insert(
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .open(dir.join(name))
+                        .map_err(fail)?,
+                ),
+            };
+            let written = std::io::Write::write(file, line.as_bytes()).map_err(fail)?;
+            if written != line.len() {
+                return Err(fail(std::io::Error::from(std::io::ErrorKind::WriteZero)));
+            }
         }
         Ok(())
     }

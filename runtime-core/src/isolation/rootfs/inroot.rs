@@ -56,18 +56,50 @@ impl Root {
     /// followed the way the kernel would resolve it in-root, and its target
     /// made, as runc's securejoin does.
     pub fn mkdir_all(&self, path: &Path) -> io::Result<OwnedFd> {
-        self.walk_making_dirs(path).map_err(explain_loop)
+        self.walk_making_dirs(path, true).map_err(explain_loop)
     }
 
-    fn walk_making_dirs(&self, path: &Path) -> io::Result<OwnedFd> {
+    /// `mkdir_all`, for a caller that has just found `path` missing
+    /// (`try_whole` false: it is not opened again first).
+    fn walk_making_dirs(&self, path: &Path, try_whole: bool) -> io::Result<OwnedFd> {
         let dir_flags = libc::O_PATH | libc::O_DIRECTORY;
-        let mut pending: Vec<PathBuf> = relative(path)
+        let rel = relative(path);
+        // Most paths, or their parents, exist: open the deepest of the two
+        // that does in one call, and walk only the rest. The same in-root
+        // resolution as the walk's (each step there reopens its whole path
+        // from the root too); any failure leaves the walk from the root to
+        // find and name it.
+        let parent = rel.parent().filter(|p| !p.as_os_str().is_empty());
+        let starts = [Some(rel.as_path()).filter(|_| try_whole), parent];
+        for start in starts.into_iter().flatten() {
+            if let Ok(fd) = openat2(self.fd.as_fd(), start, dir_flags, 0, RESOLVE) {
+                if start == rel {
+                    return Ok(fd);
+                }
+                if let Some(last) = rel.file_name() {
+                    return self.walk_from(start.to_path_buf(), fd, vec![PathBuf::from(last)]);
+                }
+            }
+        }
+        let pending: Vec<PathBuf> = rel
             .components()
             .rev()
             .map(|c| PathBuf::from(c.as_os_str()))
             .collect();
-        let mut walked = PathBuf::new();
-        let mut current = self.open_path(&walked, dir_flags)?;
+        let walked = PathBuf::new();
+        let current = self.open_path(&walked, dir_flags)?;
+        self.walk_from(walked, current, pending)
+    }
+
+    /// Make the `pending` components (last first) below `walked`, whose
+    /// handle is `current`.
+    fn walk_from(
+        &self,
+        mut walked: PathBuf,
+        mut current: OwnedFd,
+        mut pending: Vec<PathBuf>,
+    ) -> io::Result<OwnedFd> {
+        let dir_flags = libc::O_PATH | libc::O_DIRECTORY;
         let mut links_followed = 0;
         while let Some(component) = pending.pop() {
             let next = walked.join(&component);
@@ -126,7 +158,7 @@ impl Root {
             Err(_) => {}
         }
         match kind {
-            TargetKind::Directory => self.mkdir_all(path),
+            TargetKind::Directory => self.walk_making_dirs(path, false).map_err(explain_loop),
             TargetKind::File => {
                 let rel = relative(path);
                 let (parent, name) = split_last(&rel)?;

@@ -32,6 +32,10 @@ pub enum StdioError {
     /// descriptors: a second process cannot have them.
     #[error("the stdio descriptors in these options were given to an earlier create or exec")]
     AlreadyUsed,
+    /// The caller's stdin, stdout or stderr is closed and /dev/null could
+    /// not be put there for the call (see `sys::standard_fds`).
+    #[error("put /dev/null on the caller's closed stdin, stdout or stderr: {0}")]
+    NullForClosed(std::io::Error),
 }
 
 /// The descriptors for a process's stdin, stdout and stderr; a stream left

@@ -6,6 +6,8 @@
 //! child must inherit it from the fork: a child that made itself
 //! non-dumpable after the fork would be open to the container's processes
 //! (through `/proc/<pid>/exe`, CVE-2019-5736) for the moment in between.
+//! And a caller's closed 0, 1 or 2 holds /dev/null for the call
+//! ([`standard_fds`]), closed again after it.
 
 use crate::init::child_error::ChildStep;
 use crate::lifecycle::error::{Error, Result};
@@ -38,6 +40,14 @@ impl Drop for DumpableForFork {
             let _ = nix::sys::prctl::set_dumpable(previous);
         }
     }
+}
+
+/// /dev/null on each of the caller's 0, 1 and 2 that is closed, until the
+/// guard is dropped (`sys::standard_fds`): the runtime's own descriptors
+/// never take those numbers, which the child's stdio set-up overwrites.
+pub(crate) fn standard_fds() -> Result<crate::sys::standard_fds::StandardFds> {
+    crate::sys::standard_fds::StandardFds::fill()
+        .map_err(|e| Error::Stdio(crate::init::stdio::StdioError::NullForClosed(e)))
 }
 
 #[cfg(test)]

@@ -156,6 +156,7 @@ impl ExecProcess {
 pub fn exec(container: &Container, options: &ExecOptions) -> Result<ExecProcess> {
     span!("exec", id = %container.id());
     crate::lifecycle::single_thread::refuse_threaded()?;
+    let _standard_fds = crate::lifecycle::caller_effects::standard_fds()?;
     match container.status() {
         Status::Running | Status::Created => {}
         Status::Paused if options.ignore_paused => {}

@@ -20,4 +20,5 @@ pub(crate) mod pidfd;
 #[allow(missing_docs)]
 pub(crate) mod procfs;
 pub(crate) mod signal;
+pub(crate) mod standard_fds;
 pub(crate) mod stop_signals;

@@ -52,6 +52,7 @@ impl Drop for Undo {
 pub fn restore(options: &RestoreOptions) -> Result<Container> {
     span!("restore", id = %options.id);
     crate::lifecycle::single_thread::refuse_threaded()?;
+    let _standard_fds = crate::lifecycle::caller_effects::standard_fds()?;
     state::validate_id(&options.id)?;
     let bundle = std::path::absolute(&options.bundle).map_err(|source| Error::Bundle {
         path: options.bundle.clone(),

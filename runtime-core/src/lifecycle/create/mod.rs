@@ -51,6 +51,8 @@ use crate::lifecycle::error::Result;
 /// question.
 pub fn create(options: &CreateOptions) -> Result<Container> {
     span!("create", id = %options.id);
+    // Held until create returns, past the fork (the child keeps its copies).
+    let _standard_fds = crate::lifecycle::caller_effects::standard_fds()?;
     let mut valid = in_span!("validate", validate::validate(options))?;
     let mut undo = Undo::default();
     let claimed = in_span!("claim", claim::claim(options, &valid, &mut undo))?;

@@ -217,6 +217,24 @@ impl Containerd {
         );
     }
 
+    /// Waits until task `id` runs; returns its init's pid.
+    #[track_caller]
+    pub fn running_pid(&self, id: &str) -> i64 {
+        self.wait_task_status(id, "RUNNING");
+        self.task(id)
+            .map(|(pid, _)| pid)
+            .expect("a running task has a pid")
+    }
+
+    /// Deletes the (stopped) task and the container, and checks that nothing of
+    /// container `id`, whose init had `pid`, is left.
+    #[track_caller]
+    pub fn delete_and_check(&self, id: &str, pid: i64) {
+        self.ctr(&["task", "delete", id]).ok();
+        self.ctr(&["container", "rm", id]).ok();
+        self.assert_nothing_left(id, pid);
+    }
+
     /// What container `id` (whose init had `pid`) left behind: a state dir under the
     /// shim's runc root, its bundle or a mount of it, a cgroup, the init, its shim.
     pub fn leftovers(&self, id: &str, pid: i64) -> Vec<String> {

@@ -7,14 +7,9 @@
 //! `cargo build -p containerd-shim-berth-v2`.
 
 use crate::containerd::{Containerd, IMAGE};
+/// The idler the shim tests run (the crate's `SLEEPER`).
+pub use crate::SLEEPER;
 use crate::{is_berth, runtime, Output};
-
-/// Idles until SIGTERM (then exits 0).
-pub const SLEEPER: &[&str] = &[
-    "sh",
-    "-c",
-    "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done",
-];
 
 /// `ctr run` with the shim under test: Berth's for Berth, else the runc shim with the
 /// runtime under test as its runc.
@@ -60,11 +55,7 @@ pub fn run_args(
 #[track_caller]
 pub fn run_detached(containerd: &Containerd, id: &str) -> i64 {
     run(containerd, id, &["-d"], SLEEPER).ok();
-    containerd.wait_task_status(id, "RUNNING");
-    containerd
-        .task(id)
-        .map(|(pid, _)| pid)
-        .expect("a running task has a pid")
+    containerd.running_pid(id)
 }
 
 #[track_caller]
@@ -73,7 +64,5 @@ pub fn run_detached(containerd: &Containerd, id: &str) -> i64 {
 pub fn kill_delete_and_check(containerd: &Containerd, id: &str, pid: i64) {
     containerd.ctr(&["task", "kill", "-s", "SIGKILL", id]).ok();
     containerd.wait_task_status(id, "STOPPED");
-    containerd.ctr(&["task", "delete", id]).ok();
-    containerd.ctr(&["container", "rm", id]).ok();
-    containerd.assert_nothing_left(id, pid);
+    containerd.delete_and_check(id, pid);
 }

@@ -25,10 +25,12 @@ use crate::{skip, wait_until, Output, RUNC};
 /// The one image: busybox whose default command idles until SIGTERM, so it is also the
 /// sandbox image (the pod's "pause" process).
 pub const IMAGE: &str = "berth.test/busybox:latest";
-const PAUSE: &[&str] = &[
+/// A container's command in the CRI suites: prints a line (for `crictl logs`), then idles
+/// until SIGTERM (then exits 0).
+pub const GREETING_SLEEPER: &[&str] = &[
     "sh",
     "-c",
-    "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done",
+    "echo hello-from-$((6*7)); trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done",
 ];
 const IMAGE_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// CRI's NamespaceMode: one namespace for the pod (Kubernetes' shareProcessNamespace).
@@ -162,7 +164,7 @@ impl Cri {
         assert!(up, "containerd's CRI did not come up: {}", cri.log());
         // The CRI plugin gives a sandbox only its image's environment, and runc finds
         // `sh` only through a PATH in it (Berth falls back to a default PATH).
-        let image = build_image(&cri.dir, PAUSE, &[IMAGE_PATH], &cri.commands);
+        let image = build_image(&cri.dir, crate::SLEEPER, &[IMAGE_PATH], &cri.commands);
         cri.ctr(&[
             "image",
             "import",

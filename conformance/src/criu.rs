@@ -74,6 +74,35 @@ pub fn counter_bundle() -> (Bundle, PathBuf) {
     (bundle, shared)
 }
 
+/// The counter the engine suites run (as a command, in the engine's image): writes
+/// 1, 2, 3... to /out/count every 0.1 s (through a rename, so a reader never sees a
+/// half-written number); exits 7 once /out/stop exists.
+pub const STOPPABLE_COUNTER: &str = "i=0; while :; do [ -e /out/stop ] && exit 7; i=$((i+1)); \
+                       echo $i > /out/count.tmp; mv /out/count.tmp /out/count; sleep 0.1; done";
+
+/// Puts the working CRIU's directory first on this process's PATH, which the engines
+/// (containerd and its shims, podman, and through them the runtime) inherit; false after
+/// a skip note when this host has no working CRIU.
+pub fn criu_on_path() -> bool {
+    let Some(criu) = criu_or_skip() else {
+        return false;
+    };
+    static SET: std::sync::Once = std::sync::Once::new();
+    SET.call_once(|| {
+        let dir = Path::new(&criu)
+            .parent()
+            .expect("criu has a directory")
+            .to_path_buf();
+        let old = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir];
+        dirs.extend(std::env::split_paths(&old));
+        let path = std::env::join_paths(dirs).expect("PATH joins");
+        // Once, before any test of this binary starts a process.
+        std::env::set_var("PATH", path);
+    });
+    true
+}
+
 /// The counter's last value, once it has written one.
 pub fn read_count(shared: &Path) -> u64 {
     let mut value = None;

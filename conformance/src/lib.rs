@@ -24,6 +24,7 @@ pub mod docker;
 mod engine;
 pub mod hostile_tree;
 mod leftovers;
+pub mod library_examples;
 mod mount_table;
 pub mod notify_socket;
 mod pidfd;

@@ -7,44 +7,15 @@
 //! the CRIU that passes `criu check` here first on PATH.
 
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 use std::time::Duration;
 
 use berth_conformance::containerd::Containerd;
-use berth_conformance::criu::{criu_or_skip, wait_count};
+use berth_conformance::criu::{criu_on_path, wait_count, STOPPABLE_COUNTER};
 use berth_conformance::podman::{Podman, RUN_FLAGS};
 use berth_conformance::{berth_only, pid_alive, unique_name, HostDir};
 
-/// Writes 1, 2, 3... to /out/count every 0.1 s (through a rename, so a
-/// reader never sees a half-written number); exits 7 once /out/stop exists.
-const COUNTER: &str = "i=0; while :; do [ -e /out/stop ] && exit 7; i=$((i+1)); \
-                       echo $i > /out/count.tmp; mv /out/count.tmp /out/count; sleep 0.1; done";
-
 /// The status the counter exits with when asked to stop.
 const COUNTER_EXIT: &str = "7";
-
-/// Puts the working CRIU's directory first on this process's PATH, which
-/// the engines (and through them the runtime) inherit; false after a skip
-/// note when this host has no working CRIU.
-fn criu_on_path() -> bool {
-    let Some(criu) = criu_or_skip() else {
-        return false;
-    };
-    static SET: Once = Once::new();
-    SET.call_once(|| {
-        let dir = Path::new(&criu)
-            .parent()
-            .expect("criu has a directory")
-            .to_path_buf();
-        let old = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![dir];
-        dirs.extend(std::env::split_paths(&old));
-        let path = std::env::join_paths(dirs).expect("PATH joins");
-        // Once, before any test of this binary starts a process.
-        std::env::set_var("PATH", path);
-    });
-    true
-}
 
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
@@ -84,7 +55,7 @@ fn podman_counter(
 ) -> (String, i64, i64) {
     let volume = format!("{}:/out", shared.display());
     let flags = ["-d", "--name", name, "-v", &volume];
-    let command = ["sh", "-c", COUNTER];
+    let command = ["sh", "-c", STOPPABLE_COUNTER];
     let args = match image {
         None => podman.run_args(&flags, &command),
         Some(image) => {
@@ -318,14 +289,15 @@ fn ctr_counter(containerd: &Containerd, id: &str, shared: &Path) -> i64 {
         shared.display()
     );
     containerd
-        .run(id, &["-d", "--mount", &mount], &["sh", "-c", COUNTER])
+        .run(
+            id,
+            &["-d", "--mount", &mount],
+            &["sh", "-c", STOPPABLE_COUNTER],
+        )
         .ok();
-    containerd.wait_task_status(id, "RUNNING");
+    let pid = containerd.running_pid(id);
     wait_count(shared, 3);
-    containerd
-        .task(id)
-        .map(|(pid, _)| pid)
-        .expect("a running task has a pid")
+    pid
 }
 
 #[test]
@@ -355,9 +327,7 @@ fn containerd_checkpoint_and_restore_resume_the_counter() {
     containerd.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
     containerd.wait_task_status(&id, "STOPPED");
     let at = berth_conformance::criu::read_count(shared.path());
-    containerd.ctr(&["task", "delete", &id]).ok();
-    containerd.ctr(&["container", "rm", &id]).ok();
-    containerd.assert_nothing_left(&id, pid);
+    containerd.delete_and_check(&id, pid);
     assert_count_stays(shared.path());
 
     // Restored from the image: the count goes on from the checkpoint's.

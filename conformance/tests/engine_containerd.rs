@@ -4,31 +4,13 @@
 //! offline with umoci, and drives it with `ctr` as a user would.
 
 use berth_conformance::containerd::Containerd;
-use berth_conformance::{berth_only, unique_name};
-
-/// Idles until SIGTERM (then exits 0).
-const SLEEPER: &[&str] = &[
-    "sh",
-    "-c",
-    "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done",
-];
+use berth_conformance::{berth_only, unique_name, SLEEPER};
 
 /// `ctr run -d` of the sleeper; returns the init's pid.
 #[track_caller]
 fn run_detached(containerd: &Containerd, id: &str) -> i64 {
     containerd.run(id, &["-d"], SLEEPER).ok();
-    containerd.wait_task_status(id, "RUNNING");
-    containerd
-        .task(id)
-        .map(|(pid, _)| pid)
-        .expect("a running task has a pid")
-}
-
-#[track_caller]
-fn delete_and_check(containerd: &Containerd, id: &str, pid: i64) {
-    containerd.ctr(&["task", "delete", id]).ok();
-    containerd.ctr(&["container", "rm", id]).ok();
-    containerd.assert_nothing_left(id, pid);
+    containerd.running_pid(id)
 }
 
 #[test]
@@ -81,7 +63,7 @@ fn exec_runs_in_the_container_with_its_exit_code() {
     );
     containerd.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
     containerd.wait_task_status(&id, "STOPPED");
-    delete_and_check(&containerd, &id, pid);
+    containerd.delete_and_check(&id, pid);
 }
 
 #[test]
@@ -115,7 +97,7 @@ fn pause_and_resume() {
     out.ok();
     containerd.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
     containerd.wait_task_status(&id, "STOPPED");
-    delete_and_check(&containerd, &id, pid);
+    containerd.delete_and_check(&id, pid);
 }
 
 /// The runc shim reads a task's metrics from its cgroup itself (containerd 1.6); it does
@@ -147,7 +129,7 @@ fn metrics_come_from_the_containers_cgroup() {
     );
     containerd.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
     containerd.wait_task_status(&id, "STOPPED");
-    delete_and_check(&containerd, &id, pid);
+    containerd.delete_and_check(&id, pid);
 }
 
 #[test]
@@ -223,7 +205,7 @@ fn deleting_one_task_leaves_a_sibling_sharing_its_parent_cgroup() {
         .ctr(&["task", "kill", "-s", "SIGKILL", &first])
         .ok();
     containerd.wait_task_status(&first, "STOPPED");
-    delete_and_check(&containerd, &first, first_pid);
+    containerd.delete_and_check(&first, first_pid);
     containerd
         .ctr(&["task", "exec", "--exec-id", "still-there", &second, "true"])
         .ok();
@@ -231,7 +213,7 @@ fn deleting_one_task_leaves_a_sibling_sharing_its_parent_cgroup() {
         .ctr(&["task", "kill", "-s", "SIGKILL", &second])
         .ok();
     containerd.wait_task_status(&second, "STOPPED");
-    delete_and_check(&containerd, &second, second_pid);
+    containerd.delete_and_check(&second, second_pid);
 }
 
 /// What a container sees of itself, one fact per line: identity, capabilities and

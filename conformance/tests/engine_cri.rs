@@ -7,17 +7,10 @@
 //! Under RUNTIME=/usr/sbin/runc the pods use the handler `runc` instead, so the suite
 //! also checks itself against runc.
 
-use berth_conformance::cri::{Cri, Traces, PID_CONTAINER, PID_POD};
+use berth_conformance::cri::{Cri, Traces, GREETING_SLEEPER, PID_CONTAINER, PID_POD};
 use berth_conformance::cri_config::{containerd_doc, documented_runtime_class_handlers};
 use berth_conformance::{pid_alive, runtime, unique_name, wait_until};
 use serde_json::{json, Value};
-
-/// Prints a line, then idles until SIGTERM (then exits 0).
-const SLEEPER: &[&str] = &[
-    "sh",
-    "-c",
-    "echo hello-from-$((6*7)); trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done",
-];
 
 /// A pod and its one container.
 struct Pod {
@@ -73,7 +66,7 @@ fn a_pod_runs_with_the_handler_and_leaves_nothing() {
     let Some(cri) = Cri::start() else {
         return;
     };
-    let pod = start_pod(&cri, SLEEPER, json!({}));
+    let pod = start_pod(&cri, GREETING_SLEEPER, json!({}));
     let sandbox = cri.inspect("inspectp", &pod.id);
     assert_eq!(sandbox["status"]["state"], "SANDBOX_READY", "{sandbox}");
     assert_eq!(
@@ -158,7 +151,7 @@ fn a_pod_sharing_its_pid_namespace_loses_a_stopped_containers_processes() {
     let Some(cri) = Cri::start() else {
         return;
     };
-    let pod = create_pod(&cri, SLEEPER, json!({}), PID_POD);
+    let pod = create_pod(&cri, GREETING_SLEEPER, json!({}), PID_POD);
     cri.crictl(&["start", &pod.container]).ok();
     cri.wait_container_state(&pod.container, "CONTAINER_RUNNING");
     let pause = cri.pid("inspectp", &pod.id);
@@ -201,7 +194,7 @@ fn exec_sync_and_streaming_run_in_the_container_with_their_exit_codes() {
     let Some(cri) = Cri::start() else {
         return;
     };
-    let pod = start_pod(&cri, SLEEPER, json!({}));
+    let pod = start_pod(&cri, GREETING_SLEEPER, json!({}));
     cri.wait_container_state(&pod.container, "CONTAINER_RUNNING");
     let probe = "echo pid1=$(cat /proc/1/comm) out-$((6*7)); echo to-stderr >&2; exit 3";
     // ExecSync, as the kubelet's exec probes use it; crictl 1.26 prints the output of a
@@ -281,7 +274,7 @@ fn stats_and_update_reach_the_containers_cgroup() {
         "cpu_period": 100000,
         "cpu_quota": 20000,
     });
-    let pod = start_pod(&cri, SLEEPER, limits);
+    let pod = start_pod(&cri, GREETING_SLEEPER, limits);
     cri.wait_container_state(&pod.container, "CONTAINER_RUNNING");
     let memory = |file| host_cgroup_value(&cri, "memory", &pod.container, file);
     let cpu = |file| host_cgroup_value(&cri, "cpu", &pod.container, file);
@@ -346,7 +339,7 @@ fn a_container_killed_from_the_host_is_exited_with_its_code() {
     let Some(cri) = Cri::start() else {
         return;
     };
-    let pod = start_pod(&cri, SLEEPER, json!({}));
+    let pod = start_pod(&cri, GREETING_SLEEPER, json!({}));
     cri.wait_container_state(&pod.container, "CONTAINER_RUNNING");
     let traces = traces_of(&cri, &pod);
     let pid = traces[0].pid;

@@ -8,13 +8,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use berth_conformance::docker::{Docker, RUNTIME_NAME};
-use berth_conformance::{cgroups_named, mounts_mentioning, pid_alive, unique_name};
-
-const SLEEPER: &[&str] = &[
-    "sh",
-    "-c",
-    "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done",
-];
+use berth_conformance::{cgroups_named, mounts_mentioning, pid_alive, unique_name, SLEEPER};
 
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()

@@ -7,13 +7,7 @@ use std::path::Path;
 
 use berth_conformance::notify_socket::{sd_notify_sender, HostSocket};
 use berth_conformance::podman::Podman;
-use berth_conformance::unique_name;
-
-const SLEEPER: &[&str] = &[
-    "sh",
-    "-c",
-    "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done",
-];
+use berth_conformance::{unique_name, SLEEPER};
 
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()

@@ -5,39 +5,11 @@
 //! `exit` among them, only to runtimes named io.containerd.runc.v1/v2.)
 
 use std::path::Path;
-use std::sync::Once;
 
 use berth_conformance::containerd::Containerd;
 use berth_conformance::containerd_shim::run;
-use berth_conformance::criu::{criu_or_skip, read_count, wait_count};
+use berth_conformance::criu::{criu_on_path, read_count, wait_count, STOPPABLE_COUNTER};
 use berth_conformance::{pid_alive, unique_name, HostDir};
-
-/// Writes 1, 2, 3... to /out/count every 0.1 s (through a rename, so a reader never sees
-/// a half-written number); exits 7 once /out/stop exists.
-const COUNTER: &str = "i=0; while :; do [ -e /out/stop ] && exit 7; i=$((i+1)); \
-                       echo $i > /out/count.tmp; mv /out/count.tmp /out/count; sleep 0.1; done";
-
-/// Puts the working CRIU's directory first on this process's PATH, which containerd and
-/// its shims inherit; false after a skip note when this host has no working CRIU.
-fn criu_on_path() -> bool {
-    let Some(criu) = criu_or_skip() else {
-        return false;
-    };
-    static SET: Once = Once::new();
-    SET.call_once(|| {
-        let dir = Path::new(&criu)
-            .parent()
-            .expect("criu has a directory")
-            .to_path_buf();
-        let old = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![dir];
-        dirs.extend(std::env::split_paths(&old));
-        let path = std::env::join_paths(dirs).expect("PATH joins");
-        // Once, before any test of this binary starts a process.
-        std::env::set_var("PATH", path);
-    });
-    true
-}
 
 /// `ctr run -d` of the counter writing to `shared`; returns the init's pid.
 fn run_counter(containerd: &Containerd, id: &str, shared: &Path) -> i64 {
@@ -49,15 +21,12 @@ fn run_counter(containerd: &Containerd, id: &str, shared: &Path) -> i64 {
         containerd,
         id,
         &["-d", "--mount", &mount],
-        &["sh", "-c", COUNTER],
+        &["sh", "-c", STOPPABLE_COUNTER],
     )
     .ok();
-    containerd.wait_task_status(id, "RUNNING");
+    let pid = containerd.running_pid(id);
     wait_count(shared, 3);
-    containerd
-        .task(id)
-        .map(|(pid, _)| pid)
-        .expect("a running task has a pid")
+    pid
 }
 
 /// A checkpoint image of the running task, the task removed, then restored from the
@@ -81,9 +50,7 @@ fn checkpoint_and_restore_resume_the_counter() {
     containerd.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
     containerd.wait_task_status(&id, "STOPPED");
     let at = read_count(shared.path());
-    containerd.ctr(&["task", "delete", &id]).ok();
-    containerd.ctr(&["container", "rm", &id]).ok();
-    containerd.assert_nothing_left(&id, pid);
+    containerd.delete_and_check(&id, pid);
 
     containerd
         .ctr(&["containers", "restore", "--live", &id, &reference])

@@ -11,16 +11,9 @@
 
 use std::path::PathBuf;
 
-use berth_conformance::cri::{Cri, Traces, PID_CONTAINER};
+use berth_conformance::cri::{Cri, Traces, GREETING_SLEEPER, PID_CONTAINER};
 use berth_conformance::{is_berth, unique_name, wait_until, STATE_DEADLINE};
 use serde_json::{json, Value};
-
-/// Prints a line, then idles until SIGTERM (then exits 0).
-const SLEEPER: &[&str] = &[
-    "sh",
-    "-c",
-    "echo hello-from-$((6*7)); trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done",
-];
 
 /// The shim type the suite's handler runs.
 fn shim_type() -> &'static str {
@@ -105,7 +98,7 @@ fn a_pod_runs_through_the_shim_and_leaves_nothing() {
         "cpu_period": 100000,
         "cpu_quota": 20000,
     });
-    let container = start_container(&cri, &pod, "main", SLEEPER, limits);
+    let container = start_container(&cri, &pod, "main", GREETING_SLEEPER, limits);
     cri.wait_container_state(&container, "CONTAINER_RUNNING");
 
     let logged = wait_until(STATE_DEADLINE, || {
@@ -208,8 +201,8 @@ fn a_pods_containers_share_one_shim_and_outlive_each_other() {
     let pod = run_pod(&cri);
     // Created and started at once, as the kubelet may: concurrent requests to one shim.
     let (one, two) = std::thread::scope(|s| {
-        let one = s.spawn(|| start_container(&cri, &pod, "one", SLEEPER, json!({})));
-        let two = s.spawn(|| start_container(&cri, &pod, "two", SLEEPER, json!({})));
+        let one = s.spawn(|| start_container(&cri, &pod, "one", GREETING_SLEEPER, json!({})));
+        let two = s.spawn(|| start_container(&cri, &pod, "two", GREETING_SLEEPER, json!({})));
         (one.join(), two.join())
     });
     let (one, two) = (one.expect("create one"), two.expect("create two"));
@@ -277,8 +270,8 @@ fn a_container_killed_from_the_host_is_exited_with_137_and_error() {
         return;
     };
     let pod = run_pod(&cri);
-    let killed = start_container(&cri, &pod, "killed", SLEEPER, json!({}));
-    let spared = start_container(&cri, &pod, "spared", SLEEPER, json!({}));
+    let killed = start_container(&cri, &pod, "killed", GREETING_SLEEPER, json!({}));
+    let spared = start_container(&cri, &pod, "spared", GREETING_SLEEPER, json!({}));
     cri.wait_container_state(&killed, "CONTAINER_RUNNING");
     cri.wait_container_state(&spared, "CONTAINER_RUNNING");
     let traces = [

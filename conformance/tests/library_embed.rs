@@ -7,7 +7,7 @@
 //! The example links Berth's library, so these tests are Berth's only: another
 //! runtime under test (`RUNTIME=...`) has no library to link.
 
-use berth_conformance::{assert_nothing_left, berth_only, scratch_dir, unique_name, HostDir};
+use berth_conformance::{assert_nothing_left, berth_only, unique_name, HostDir};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,31 +18,9 @@ use std::time::{Duration, Instant};
 /// forever); the whole run takes about a second.
 const EXAMPLE_DEADLINE: Duration = Duration::from_secs(120);
 
-/// `cargo build --example embed -p berth`: the suite does not build
-/// examples, and one left from an older build would test old code.
+/// The example, built now (`library_examples::build`).
 fn build_example() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let log = scratch_dir().join(format!("{}.cargo-build.log", unique_name()));
-    let status = Command::new(cargo)
-        .args(["build", "--example", "embed", "-p", "berth"])
-        .env("CARGO_TARGET_DIR", &target)
-        .current_dir(&workspace)
-        .stdin(Stdio::null())
-        .stdout(File::create(&log).expect("create build log"))
-        .stderr(File::create(&log).expect("create build log"))
-        .status()
-        .expect("run cargo");
-    assert!(
-        status.success(),
-        "cargo build --example embed failed: {}",
-        fs::read_to_string(&log).unwrap_or_default()
-    );
-    let _ = fs::remove_file(&log);
-    target.join("debug/examples/embed")
+    berth_conformance::library_examples::build("embed")
 }
 
 /// The example's exit code and stdout, its stdout and stderr in files

@@ -5,9 +5,7 @@
 //! The example links Berth's library, so these tests are Berth's only: another
 //! runtime under test (`RUNTIME=...`) has no library to link.
 
-use berth_conformance::{
-    assert_nothing_left, berth_only, scratch_dir, unique_name, Bundle, HostDir,
-};
+use berth_conformance::{assert_nothing_left, berth_only, unique_name, Bundle, HostDir};
 use std::fs::{self, File};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -19,35 +17,10 @@ use std::time::{Duration, Instant};
 /// Only guards against a hang; a container's lifecycle takes well under a second.
 const EXAMPLE_DEADLINE: Duration = Duration::from_secs(120);
 
-/// `cargo build --example lifecycle -p berth`, once per test binary: the
-/// suite does not build examples, and an example left from an older build
-/// would test old code.
+/// The example, built once per test binary (`library_examples::build`).
 fn example() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace.join("target"));
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let log = scratch_dir().join(format!("{}.cargo-build.log", unique_name()));
-        let status = Command::new(cargo)
-            .args(["build", "--example", "lifecycle", "-p", "berth"])
-            .env("CARGO_TARGET_DIR", &target)
-            .current_dir(&workspace)
-            .stdin(Stdio::null())
-            .stdout(File::create(&log).expect("create build log"))
-            .stderr(File::create(&log).expect("create build log"))
-            .status()
-            .expect("run cargo");
-        assert!(
-            status.success(),
-            "cargo build --example lifecycle failed: {}",
-            fs::read_to_string(&log).unwrap_or_default()
-        );
-        let _ = fs::remove_file(&log);
-        target.join("debug/examples/lifecycle")
-    })
+    BUILT.get_or_init(|| berth_conformance::library_examples::build("lifecycle"))
 }
 
 struct Run {

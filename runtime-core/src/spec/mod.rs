@@ -31,6 +31,14 @@ pub const OCI_VERSION: &str = "1.3.0";
 
 const CONFIG_FILE: &str = "config.json";
 
+/// Whether the config's process asks for a terminal (`process.terminal`).
+pub(crate) fn wants_terminal(spec: &Spec) -> bool {
+    spec.process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
+}
+
 /// Why a config was refused: one variant per check, whose message names
 /// the config field (with its index in a list) and what is wrong with it.
 // Each variant's message is its documentation, and its fields are the

@@ -226,11 +226,7 @@ impl Container {
         let spec = self.config()?;
         let rootfs = std::fs::canonicalize(&record.rootfs).unwrap_or(record.rootfs.clone());
         let mut opts = base_opts(&options.criu, &images, &work, DUMP_LOG)?;
-        let terminal = spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.terminal())
-            .unwrap_or(false);
+        let terminal = crate::spec::wants_terminal(&spec);
         // The terminal's master is outside (with whoever got it from the
         // console socket): CRIU dumps the slave alone, /dev/console's bind too.
         opts.flag_if(50, terminal);

@@ -54,16 +54,9 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     crate::lifecycle::single_thread::refuse_threaded()?;
     let _standard_fds = crate::lifecycle::caller_effects::standard_fds()?;
     state::validate_id(&options.id)?;
-    let bundle = std::path::absolute(&options.bundle).map_err(|source| Error::Bundle {
-        path: options.bundle.clone(),
-        source,
-    })?;
+    let bundle = crate::lifecycle::create::absolute_bundle(&options.bundle)?;
     let spec = crate::spec::load(&bundle)?;
-    let terminal = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
+    let terminal = crate::spec::wants_terminal(&spec);
     crate::lifecycle::create::check_terminal(terminal, options.console_socket.as_deref(), true)?;
     if options.systemd_cgroup {
         return Err(Error::Unsupported("restore with --systemd-cgroup"));

@@ -36,7 +36,7 @@ pub(crate) use commit::{commit_pid_file, stage_pid_file};
 pub use options::CreateOptions;
 pub(crate) use prepare::set_limits;
 use undo::Undo;
-pub(crate) use validate::check_terminal;
+pub(crate) use validate::{absolute_bundle, check_terminal};
 
 use crate::lifecycle::container::Container;
 use crate::lifecycle::error::Result;

@@ -43,16 +43,9 @@ pub(super) struct Validated {
 pub(super) fn validate(options: &CreateOptions) -> Result<Validated> {
     crate::lifecycle::single_thread::refuse_threaded()?;
     state::validate_id(&options.id)?;
-    let bundle = std::path::absolute(&options.bundle).map_err(|source| Error::Bundle {
-        path: options.bundle.clone(),
-        source,
-    })?;
+    let bundle = absolute_bundle(&options.bundle)?;
     let mut spec = spec::load_or_check(&bundle, options.spec.as_ref())?;
-    let terminal = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
+    let terminal = spec::wants_terminal(&spec);
     check_terminal(terminal, options.console_socket.as_deref(), options.detach)?;
     // Taken now, whatever happens next: the caller's copies close once the
     // init is cloned (init/stdio.rs).
@@ -135,6 +128,14 @@ fn refuse_unsupported(spec: &Spec) -> Result<()> {
         return refuse("linux.intelRdt");
     }
     Ok(())
+}
+
+/// The bundle directory as an absolute path (what the state records).
+pub(crate) fn absolute_bundle(bundle: &Path) -> Result<PathBuf> {
+    std::path::absolute(bundle).map_err(|source| Error::Bundle {
+        path: bundle.to_path_buf(),
+        source,
+    })
 }
 
 /// runc's rules for when a terminal needs a console socket.

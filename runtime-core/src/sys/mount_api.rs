@@ -276,21 +276,78 @@ pub fn openat2(
     how.flags = (flags | libc::O_CLOEXEC) as u64;
     how.mode = mode as u64;
     how.resolve = resolve;
-    // SAFETY: `how` outlives the call and its size is passed; the path is NUL-terminated.
-    fd_result(unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            cpath.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    })
+    // With RESOLVE_IN_ROOT or RESOLVE_BENEATH the kernel answers EAGAIN when
+    // a rename anywhere on the host raced a `..` of the walk (it cannot then
+    // vouch that the walk stayed inside); openat2(2) says to retry. A host
+    // busy with renames (an engine writing its state files) hit it.
+    let mut attempts = 0;
+    loop {
+        // SAFETY: `how` outlives the call and its size is passed; the path is NUL-terminated.
+        let result = fd_result(unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                cpath.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        });
+        match result {
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && attempts < OPENAT2_RETRIES => {
+                attempts += 1;
+            }
+            other => return other,
+        }
+    }
 }
+
+/// How often `openat2` is retried on EAGAIN (a `..` raced by a rename)
+/// before the EAGAIN is returned.
+const OPENAT2_RETRIES: u32 = 128;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_root_opens_with_dot_dot_survive_renames_elsewhere_on_the_host() {
+        // Renames on another thread make the kernel answer EAGAIN to a `..`
+        // under RESOLVE_IN_ROOT now and then; the wrapper retries.
+        let dir = std::env::temp_dir().join(format!("berth-openat2-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("root/a/b")).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renamer = {
+            let (dir, stop) = (dir.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (x, y) = (dir.join("x"), dir.join("y"));
+                std::fs::write(&x, b"").unwrap();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::fs::rename(&x, &y);
+                    let _ = std::fs::rename(&y, &x);
+                }
+            })
+        };
+        let root = std::fs::File::open(dir.join("root")).unwrap();
+        let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+        let mut failures = 0;
+        for _ in 0..20_000 {
+            if openat2(
+                root.as_fd(),
+                Path::new("a/b/../../a/b/.."),
+                libc::O_PATH,
+                0,
+                resolve,
+            )
+            .is_err()
+            {
+                failures += 1;
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        renamer.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(failures, 0, "openat2 failed {failures} times of 20000");
+    }
 
     #[test]
     fn eperm_clearing_a_lockable_flag_is_named_as_the_lock() {

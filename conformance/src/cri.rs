@@ -341,6 +341,19 @@ impl Cri {
         status
     }
 
+    /// The status of exited container `id` once its reason is `reason`, or when the
+    /// deadline passes. The runc shim may publish an OOM event after the exit (its OOM
+    /// watcher and its reaper are separate): the CRI plugin then corrects the reason a
+    /// moment later.
+    pub fn wait_container_reason(&self, id: &str, reason: &str) -> serde_json::Value {
+        let mut status = self.wait_container_state(id, "CONTAINER_EXITED");
+        wait_until(crate::STATE_DEADLINE, || {
+            status = self.inspect("inspect", id)["status"].clone();
+            status["reason"] == reason
+        });
+        status
+    }
+
     /// The directory of cgroup `id` (a container or sandbox) in the v1 hierarchy
     /// `controller`, under this containerd's cgroup parent.
     pub fn cgroup_dir(&self, controller: &str, id: &str) -> PathBuf {

@@ -375,7 +375,7 @@ fn an_oom_killed_container_says_oomkilled() {
     }];
     traces.push(cri.traces("inspectp", &pod.id));
     cri.crictl(&["start", &pod.container]).ok();
-    let status = cri.wait_container_state(&pod.container, "CONTAINER_EXITED");
+    let status = cri.wait_container_reason(&pod.container, "OOMKilled");
     assert_eq!(status["reason"], "OOMKilled", "{status}");
     assert_eq!(status["exitCode"], 137, "{status}");
     remove_pod(&cri, &pod, &traces);

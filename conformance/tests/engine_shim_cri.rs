@@ -314,13 +314,7 @@ fn an_oom_killed_container_says_oomkilled() {
     ];
     let limits = json!({ "memory_limit_in_bytes": 16 << 20 });
     let container = start_container(&cri, &pod, "hog", &hog, limits);
-    let mut status = cri.wait_container_state(&container, "CONTAINER_EXITED");
-    // The runc shim may publish the OOM event after the exit (its OOM watcher and its
-    // reaper are separate): the CRI plugin then corrects the reason a moment later.
-    wait_until(STATE_DEADLINE, || {
-        status = cri.inspect("inspect", &container)["status"].clone();
-        status["reason"] == "OOMKilled"
-    });
+    let status = cri.wait_container_reason(&container, "OOMKilled");
     assert_eq!(status["reason"], "OOMKilled", "{status}");
     assert_eq!(status["exitCode"], 137, "{status}");
     // The container exited at once: only what is named by its id can be checked.

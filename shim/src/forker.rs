@@ -23,6 +23,7 @@ use std::io::{IoSlice, IoSliceMut, Read};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 use nix::fcntl::OFlag;
 use nix::sys::socket::{
@@ -150,6 +151,16 @@ impl Forker {
         Ok(Forker { socket: ours })
     }
 
+    /// The forker made at the serving shim's start (`fork_early`), or, after
+    /// it died or where that fork failed, a new one (`spawn`).
+    pub fn early_or_spawn() -> std::io::Result<Forker> {
+        let early = EARLY.lock().ok().and_then(|mut early| early.take());
+        match early {
+            Some(forker) => Ok(forker),
+            None => Forker::spawn(),
+        }
+    }
+
     /// Sends `request` with `stdio` (stdin, stdout, stderr; `None` for
     /// /dev/null) and waits for the reply. An error: the forker is gone,
     /// and whether the request reached it.
@@ -189,8 +200,115 @@ impl std::fmt::Display for Lost {
     }
 }
 
-/// The forker's main loop: one request at a time until the shim closes
-/// its end (or dies, which closes it).
+/// The forker forked by `fork_early`, until the shim's first request.
+static EARLY: Mutex<Option<Forker>> = Mutex::new(None);
+
+/// Forks the forker from the serving shim's `main`, before the shim has a
+/// thread (`Forker::early_or_spawn` takes it). A fork, not `spawn`'s
+/// re-execution: the child shares the shim's pages and maps only the few it
+/// touches, where a fresh execution of this binary faults in its own copy
+/// of the start-up code (docs/shim.md, "Memory"); and the first create
+/// waits for no exec. If the fork fails, the first request spawns one.
+pub fn fork_early() {
+    let Ok((ours, theirs)) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    ) else {
+        return;
+    };
+    // SAFETY: called first thing in `main`, before anything has started a
+    // thread, so the child is a whole copy of a single-threaded process and
+    // may run any code; it never returns from this function.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            drop(ours);
+            let code = match detach(theirs) {
+                Ok(socket) => {
+                    name_as_forker();
+                    serve_on(socket)
+                }
+                Err(e) => {
+                    eprintln!("berth forker: {e}");
+                    1
+                }
+            };
+            std::process::exit(code)
+        }
+        Ok(ForkResult::Parent { .. }) => {
+            drop(theirs);
+            if let Ok(mut early) = EARLY.lock() {
+                *early = Some(Forker { socket: ours });
+            }
+        }
+        Err(_) => {}
+    }
+}
+
+/// In the forked forker: /dev/null on 0-2 (stdout is the pipe the `start`
+/// command reads until the shim closes it) and every other descriptor of
+/// the shim closed (the ttrpc listener among them), but `socket`.
+fn detach(socket: OwnedFd) -> std::io::Result<OwnedFd> {
+    let null = std::fs::File::open("/dev/null")?;
+    nix::unistd::dup2_stdin(&null)?;
+    nix::unistd::dup2_stdout(&null)?;
+    nix::unistd::dup2_stderr(&null)?;
+    drop(null);
+    let keep = socket.as_raw_fd() as libc::c_uint;
+    // SAFETY: close_range(2) of descriptors this process owns; `socket` is
+    // outside both ranges.
+    unsafe {
+        if keep > 3 {
+            libc::syscall(libc::SYS_close_range, 3u32, keep - 1, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32);
+    }
+    Ok(socket)
+}
+
+/// Makes the forked forker look like the re-executed one to `ps` and the
+/// tests (`containerd-shim-berth-v2 berth-forker`), not like a second shim
+/// serving the same socket: its command name, and its command line
+/// rewritten in place through /proc/self/mem (the area argv's strings
+/// occupy, from /proc/self/stat; the shim's arguments are longer than the
+/// new ones). Best effort: a failure changes only what `ps` shows.
+fn name_as_forker() {
+    let _ = nix::sys::prctl::set_name(c"berth-forker");
+    let _ = rewrite_arguments(&[FORKER_ARG]);
+}
+
+fn rewrite_arguments(args: &[&str]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let after_comm = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
+    // arg_start and arg_end are fields 48 and 49; field 3 follows `comm`.
+    let field =
+        |n: usize| -> Option<u64> { after_comm.split_whitespace().nth(n - 3)?.parse().ok() };
+    let (Some(start), Some(end)) = (field(48), field(49)) else {
+        return Err(std::io::Error::other("no argument area in /proc/self/stat"));
+    };
+    let mem = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/proc/self/mem")?;
+    let mut area = vec![0u8; end.saturating_sub(start) as usize];
+    mem.read_exact_at(&mut area, start)?;
+    // argv[0] stays; the rest is replaced, NUL-padded to the old length.
+    let first = area.iter().position(|&b| b == 0).unwrap_or(area.len());
+    let mut new = area[..first].to_vec();
+    for arg in args {
+        new.push(0);
+        new.extend_from_slice(arg.as_bytes());
+    }
+    if new.len() >= area.len() {
+        return Err(std::io::Error::other("the new arguments do not fit"));
+    }
+    new.resize(area.len(), 0);
+    mem.write_all_at(&new, start)
+}
+
+/// The re-executed forker's main (`FORKER_ARG`).
 pub fn serve() -> std::process::ExitCode {
     // No parent-death signal: it follows the thread that spawned the
     // forker, and the shim's ttrpc threads come and go. The forker ends
@@ -202,15 +320,28 @@ pub fn serve() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    std::process::ExitCode::from(serve_on(socket) as u8)
+}
+
+/// The forker's main loop: one request at a time until the shim closes
+/// its end (or dies, which closes it). The exit status.
+fn serve_on(socket: OwnedFd) -> i32 {
+    let mut scored = false;
     loop {
         let (bytes, fds) = match receive(&socket) {
             Ok(Some(message)) => message,
-            Ok(None) => return std::process::ExitCode::SUCCESS,
+            Ok(None) => return 0,
             Err(e) => {
                 eprintln!("berth forker: receive: {e}");
-                return std::process::ExitCode::FAILURE;
+                return 1;
             }
         };
+        if !scored {
+            scored = true;
+            if let Err(e) = follow_oom_score() {
+                eprintln!("berth forker: oom_score_adj: {e}");
+            }
+        }
         let reply: Reply = match serde_json::from_slice::<Envelope<Request>>(&bytes) {
             Ok(envelope) => {
                 let stdio = arrange(envelope.stdio, fds);
@@ -221,9 +352,23 @@ pub fn serve() -> std::process::ExitCode {
         let bytes = serde_json::to_vec(&reply).unwrap_or_default();
         if let Err(e) = send(&socket, &bytes, &[]) {
             eprintln!("berth forker: send: {e}");
-            return std::process::ExitCode::FAILURE;
+            return 1;
         }
     }
+}
+
+/// Takes the shim's `oom_score_adj`, which the containers must inherit as
+/// they do under the runc shim. The early forker was forked before the
+/// `start` command raised the shim's score one above containerd's
+/// (`adjust_oom_score` in main.rs); by the first request it has. Raising a
+/// score needs no privilege, and the shim's is never below the forker's.
+fn follow_oom_score() -> std::io::Result<()> {
+    let parent = std::os::unix::process::parent_id();
+    let score = std::fs::read_to_string(format!("/proc/{parent}/oom_score_adj"))?;
+    if std::fs::read_to_string("/proc/self/oom_score_adj")? != score {
+        std::fs::write("/proc/self/oom_score_adj", score.trim())?;
+    }
+    Ok(())
 }
 
 /// The socketpair end the shim gave as this process's stdin

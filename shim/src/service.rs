@@ -138,8 +138,10 @@ impl Service {
         for _ in 0..2 {
             let current = match forker.as_mut() {
                 Some(current) => current,
-                None => forker
-                    .insert(Forker::spawn().map_err(|e| other(format!("start the forker: {e}")))?),
+                None => forker.insert(
+                    Forker::early_or_spawn()
+                        .map_err(|e| other(format!("start the forker: {e}")))?,
+                ),
             };
             match current.call(&request, &fds) {
                 Ok(reply) => return reply.map_err(other),

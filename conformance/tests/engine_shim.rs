@@ -398,3 +398,59 @@ fn the_inits_children_die_with_it_without_a_pid_namespace() {
     assert!(gone, "the init's child {child} outlived it");
     containerd.assert_nothing_left(&id, 0);
 }
+
+/// Two `ctr run`s of one group (the `io.containerd.runc.v2.group` annotation, which both
+/// shims honour, as the CRI plugin's sandbox id groups a pod) are served by one shim
+/// process: both inits are its children. Each outlives the other's removal: exec works in
+/// the second after the first is gone, and the shim exits only with the last.
+#[test]
+fn a_groups_two_tasks_share_one_shim_and_outlive_each_other() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let group = format!("io.containerd.runc.v2.group={}", unique_name());
+    let (first, second) = (unique_name(), unique_name());
+    let flags = ["-d", "--annotation", group.as_str()];
+    run(&containerd, &first, &flags, berth_conformance::SLEEPER).ok();
+    let first_pid = containerd.running_pid(&first);
+    run(&containerd, &second, &flags, berth_conformance::SLEEPER).ok();
+    let second_pid = containerd.running_pid(&second);
+    let shim = parent_of(first_pid).expect("the first init has a parent");
+    assert_eq!(
+        parent_of(second_pid),
+        Some(shim),
+        "the second task of the group has another shim than the first's ({shim})"
+    );
+    // Not `kill_delete_and_check`: the group's shim bears the first task's id and
+    // rightly outlives it, so that check comes after the last task.
+    containerd
+        .ctr(&["task", "kill", "-s", "SIGKILL", &first])
+        .ok();
+    containerd.wait_task_status(&first, "STOPPED");
+    containerd.ctr(&["task", "delete", &first]).ok();
+    containerd.ctr(&["container", "rm", &first]).ok();
+    assert!(
+        !berth_conformance::pid_alive(first_pid),
+        "the first init {first_pid} survived its delete"
+    );
+    assert!(
+        berth_conformance::pid_alive(shim),
+        "the group's shim {shim} exited with its first task"
+    );
+    let out = containerd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "after",
+        &second,
+        "echo",
+        "still-here",
+    ]);
+    assert!(out.stdout.contains("still-here"), "{}", out.describe());
+    kill_delete_and_check(&containerd, &second, second_pid);
+    let gone = berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
+        !berth_conformance::pid_alive(shim)
+    });
+    assert!(gone, "the group's shim {shim} outlived its last task");
+    containerd.assert_nothing_left(&first, first_pid);
+}

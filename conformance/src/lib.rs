@@ -15,6 +15,7 @@ mod cgroup_layout;
 mod checks;
 mod console;
 pub mod containerd;
+pub mod containerd_cases;
 pub mod containerd_shim;
 pub mod cri;
 pub mod cri_config;

@@ -4,6 +4,7 @@
 //! offline with umoci, and drives it with `ctr` as a user would.
 
 use berth_conformance::containerd::Containerd;
+use berth_conformance::containerd_cases as cases;
 use berth_conformance::{berth_only, unique_name, SLEEPER};
 
 /// `ctr run -d` of the sleeper; returns the init's pid.
@@ -40,96 +41,24 @@ fn run_rm_leaves_nothing() {
 
 #[test]
 fn exec_runs_in_the_container_with_its_exit_code() {
-    let Some(containerd) = Containerd::start() else {
-        return;
-    };
-    let id = unique_name();
-    let pid = run_detached(&containerd, &id);
-    let out = containerd.ctr(&[
-        "task",
-        "exec",
-        "--exec-id",
-        "probe",
-        &id,
-        "sh",
-        "-c",
-        "echo pid1=$(cat /proc/1/comm); exit 4",
-    ]);
-    assert_eq!(out.code, 4, "{}", out.describe());
-    assert!(
-        out.stdout.contains("pid1=sh"),
-        "exec did not see the container's init: {}",
-        out.describe()
-    );
-    containerd.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
-    containerd.wait_task_status(&id, "STOPPED");
-    containerd.delete_and_check(&id, pid);
+    cases::exec_runs_in_the_container_with_its_exit_code(Containerd::run);
 }
 
 #[test]
 fn kill_delivers_the_signal_and_delete_cleans_up() {
-    let Some(containerd) = Containerd::start() else {
-        return;
-    };
-    let id = unique_name();
-    let pid = run_detached(&containerd, &id);
-    containerd.ctr(&["task", "kill", "-s", "SIGTERM", &id]).ok();
-    containerd.wait_task_status(&id, "STOPPED");
-    // The sleeper's TERM trap exits 0; `task delete` prints the exit status.
-    let deleted = containerd.ctr(&["task", "delete", &id]);
-    deleted.ok();
-    containerd.ctr(&["container", "rm", &id]).ok();
-    containerd.assert_nothing_left(&id, pid);
+    cases::kill_delivers_the_signal_and_delete_reports_the_exit(Containerd::run);
 }
 
 #[test]
 fn pause_and_resume() {
-    let Some(containerd) = Containerd::start() else {
-        return;
-    };
-    let id = unique_name();
-    let pid = run_detached(&containerd, &id);
-    containerd.ctr(&["task", "pause", &id]).ok();
-    containerd.wait_task_status(&id, "PAUSED");
-    containerd.ctr(&["task", "resume", &id]).ok();
-    containerd.wait_task_status(&id, "RUNNING");
-    let out = containerd.ctr(&["task", "exec", "--exec-id", "after-resume", &id, "true"]);
-    out.ok();
-    containerd.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
-    containerd.wait_task_status(&id, "STOPPED");
-    containerd.delete_and_check(&id, pid);
+    cases::pause_and_resume(Containerd::run);
 }
 
 /// The runc shim reads a task's metrics from its cgroup itself (containerd 1.6); it does
 /// not call `runc events --stats`, so this does not wait for Berth's `events`.
 #[test]
 fn metrics_come_from_the_containers_cgroup() {
-    let Some(containerd) = Containerd::start() else {
-        return;
-    };
-    let id = unique_name();
-    let pid = run_detached(&containerd, &id);
-    let out = containerd.ctr(&["task", "metrics", &id]);
-    out.ok();
-    let pids_current = out
-        .stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("pids.current"))
-        .map(str::trim)
-        .and_then(|v| v.parse::<u64>().ok());
-    assert!(
-        pids_current.is_some_and(|n| n >= 1),
-        "no pids.current of the running container: {}",
-        out.describe()
-    );
-    assert!(
-        out.stdout.contains("memory.usage_in_bytes"),
-        "{}",
-        out.describe()
-    );
-    containerd.ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok();
-    containerd.wait_task_status(&id, "STOPPED");
-    containerd.delete_and_check(&id, pid);
+    cases::metrics_come_from_the_containers_cgroup(Containerd::run);
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! `cargo build -p containerd-shim-berth-v2`.
 
 use berth_conformance::containerd::Containerd;
+use berth_conformance::containerd_cases as cases;
 use berth_conformance::containerd_shim::{kill_delete_and_check, run, run_detached};
 use berth_conformance::unique_name;
 
@@ -32,49 +33,12 @@ fn run_rm_returns_the_exit_code_and_output() {
 
 #[test]
 fn exec_runs_in_the_container_with_its_exit_code() {
-    let Some(containerd) = Containerd::start() else {
-        return;
-    };
-    let id = unique_name();
-    let pid = run_detached(&containerd, &id);
-    let out = containerd.ctr(&[
-        "task",
-        "exec",
-        "--exec-id",
-        "probe",
-        &id,
-        "sh",
-        "-c",
-        "echo pid1=$(cat /proc/1/comm); exit 4",
-    ]);
-    assert_eq!(out.code, 4, "{}", out.describe());
-    assert!(
-        out.stdout.contains("pid1=sh"),
-        "exec did not see the container's init: {}",
-        out.describe()
-    );
-    kill_delete_and_check(&containerd, &id, pid);
+    cases::exec_runs_in_the_container_with_its_exit_code(run);
 }
 
 #[test]
 fn kill_delivers_the_signal_and_delete_reports_the_exit() {
-    let Some(containerd) = Containerd::start() else {
-        return;
-    };
-    let id = unique_name();
-    let pid = run_detached(&containerd, &id);
-    containerd.ctr(&["task", "kill", "-s", "SIGTERM", &id]).ok();
-    containerd.wait_task_status(&id, "STOPPED");
-    // The sleeper's TERM trap exits 0: `task delete` warns of any other status.
-    let deleted = containerd.ctr(&["task", "delete", &id]);
-    deleted.ok();
-    assert!(
-        !deleted.stderr.contains("non-zero exit code"),
-        "{}",
-        deleted.describe()
-    );
-    containerd.ctr(&["container", "rm", &id]).ok();
-    containerd.assert_nothing_left(&id, pid);
+    cases::kill_delivers_the_signal_and_delete_reports_the_exit(run);
 }
 
 /// A task killed by SIGKILL reports 137 (128 + 9): `task delete` warns with it.
@@ -100,18 +64,7 @@ fn a_killed_task_reports_137() {
 
 #[test]
 fn pause_and_resume() {
-    let Some(containerd) = Containerd::start() else {
-        return;
-    };
-    let id = unique_name();
-    let pid = run_detached(&containerd, &id);
-    containerd.ctr(&["task", "pause", &id]).ok();
-    containerd.wait_task_status(&id, "PAUSED");
-    containerd.ctr(&["task", "resume", &id]).ok();
-    containerd.wait_task_status(&id, "RUNNING");
-    let out = containerd.ctr(&["task", "exec", "--exec-id", "after-resume", &id, "true"]);
-    out.ok();
-    kill_delete_and_check(&containerd, &id, pid);
+    cases::pause_and_resume(run);
 }
 
 /// `task ps` lists the init and an exec'd process (containerd asks the shim's Pids).
@@ -236,34 +189,10 @@ fn a_killed_shim_leaves_nothing_after_delete() {
     containerd.assert_nothing_left(&id, pid);
 }
 
-/// `ctr task metrics` (the shim's Stats): the running container's pid count and memory
-/// usage, from its cgroup.
+/// `ctr task metrics` (the shim's Stats).
 #[test]
 fn metrics_come_from_the_containers_cgroup() {
-    let Some(containerd) = Containerd::start() else {
-        return;
-    };
-    let id = unique_name();
-    let pid = run_detached(&containerd, &id);
-    let out = containerd.ctr(&["task", "metrics", &id]);
-    out.ok();
-    let value = |name: &str| {
-        out.stdout
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    assert!(
-        value("pids.current").is_some_and(|n| n >= 1),
-        "no pids.current of the running container: {}",
-        out.describe()
-    );
-    assert!(
-        value("memory.usage_in_bytes").is_some_and(|n| n > 0),
-        "no memory usage: {}",
-        out.describe()
-    );
-    kill_delete_and_check(&containerd, &id, pid);
+    cases::metrics_come_from_the_containers_cgroup(run);
 }
 
 /// Hooks run by the runtime (poststart at start, poststop at delete) run to the end and

@@ -8,7 +8,7 @@
 
 use berth_conformance::containerd::Containerd;
 use berth_conformance::containerd_cases as cases;
-use berth_conformance::containerd_shim::{kill_delete_and_check, run, run_detached};
+use berth_conformance::containerd_shim::{kill_delete_and_check, run, run_detached, SLEEPER};
 use berth_conformance::unique_name;
 
 #[test]
@@ -247,6 +247,21 @@ fn poststart_and_poststop_hooks_run_and_succeed() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `ctr events` written to a log named after `name`, from now until the child is killed.
+fn log_events(containerd: &Containerd, name: &str) -> (std::process::Child, std::path::PathBuf) {
+    let log = berth_conformance::scratch_dir().join(format!("{name}.events"));
+    let file = std::fs::File::create(&log).expect("create the events log");
+    let events = containerd
+        .ctr_command(&["events"])
+        .stdout(file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ctr events");
+    // Give the subscription a moment to exist before the containers do.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    (events, log)
+}
+
 /// A container over its memory limit: the kernel kills its process, `ctr run` gets 137,
 /// and containerd hears `/tasks/oom` for it (`ctr events`).
 #[test]
@@ -255,16 +270,7 @@ fn an_oom_kill_is_published() {
         return;
     };
     let id = unique_name();
-    let log = berth_conformance::scratch_dir().join(format!("{id}.events"));
-    let file = std::fs::File::create(&log).expect("create the events log");
-    let mut events = containerd
-        .ctr_command(&["events"])
-        .stdout(file)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("ctr events");
-    // Give the subscription a moment to exist before the container does.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (mut events, log) = log_events(&containerd, &id);
     // `tail` of an endless line buffers it all: it grows until the limit kills it.
     let out = run(
         &containerd,
@@ -282,6 +288,93 @@ fn an_oom_kill_is_published() {
     assert_eq!(out.code, 137, "{}", out.describe());
     assert!(published, "no /tasks/oom event:\n{seen}");
     containerd.assert_nothing_left(&id, 0);
+}
+
+/// A shim serving several containers (one group, as a pod's) has one OOM thread for all
+/// of them (their memory cgroups' notifiers in one epoll, docs/shim.md), not one each;
+/// and an OOM kill of an exec'd process in the second container is published while its
+/// init runs on: the event path, not the count read again at the init's exit.
+#[test]
+fn an_oom_kill_in_a_shared_shim_is_published_while_its_container_runs() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let ids: Vec<String> = (0..3).map(|_| unique_name()).collect();
+    let (mut events, log) = log_events(&containerd, &ids[1]);
+    let group = format!("io.containerd.runc.v2.group={}", ids[0]);
+    let mut pids = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let mut flags = vec!["-d", "--annotation", &group];
+        if i == 1 {
+            flags.extend(["--memory-limit", "16777216"]);
+        }
+        run(&containerd, id, &flags, SLEEPER).ok();
+        pids.push(containerd.running_pid(id));
+    }
+    let shims: Vec<Option<i64>> = pids.iter().map(|&pid| parent_of(pid)).collect();
+    let shim = shims[0].unwrap_or(0);
+    // Berth's shim only: the runc shim is Go, its threads unnamed.
+    let oom_threads = berth_conformance::is_berth().then(|| threads_named(shim, "oom"));
+    // `tail` of an endless line buffers it all: the limit kills it, not the idle init.
+    let hog = containerd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "hog",
+        &ids[1],
+        "sh",
+        "-c",
+        "exec tail /dev/zero",
+    ]);
+    let oom_of = |id: &str| {
+        std::fs::read_to_string(&log).is_ok_and(|l| {
+            l.lines()
+                .any(|l| l.contains("/tasks/oom") && l.contains(id))
+        })
+    };
+    let published =
+        berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || oom_of(&ids[1]));
+    let status = containerd.task(&ids[1]).map(|(_, status)| status);
+    let others = [oom_of(&ids[0]), oom_of(&ids[2])];
+    let _ = events.kill();
+    let _ = events.wait();
+    let seen = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    for (id, pid) in ids.iter().zip(&pids).rev() {
+        kill_delete_and_check(&containerd, id, *pid);
+    }
+    assert!(
+        shims.iter().all(|s| *s == Some(shim)),
+        "not one shim: {shims:?}"
+    );
+    if let Some(oom_threads) = oom_threads {
+        assert_eq!(
+            oom_threads,
+            1,
+            "OOM threads of the shim {shim} with {} containers",
+            ids.len()
+        );
+    }
+    assert_eq!(hog.code, 137, "{}", hog.describe());
+    assert!(published, "no /tasks/oom event for {}:\n{seen}", ids[1]);
+    assert_eq!(status.as_deref(), Some("RUNNING"), "the OOM's container");
+    assert_eq!(
+        others,
+        [false, false],
+        "an OOM event for another container:\n{seen}"
+    );
+}
+
+/// How many of `pid`'s threads have a name starting with `prefix`.
+fn threads_named(pid: i64, prefix: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.starts_with(prefix))
+        })
+        .count()
 }
 
 /// A container in another's pid namespace: its init's background child outlives the

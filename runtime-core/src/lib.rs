@@ -277,8 +277,8 @@ pub use sys::signal::{Signal, SignalError};
 
 /// The errors [`Error`] wraps, so that a caller can name and match them.
 pub use cgroups::systemd::SystemdError;
-pub use cgroups::{CgroupError, LateEntryError, ResourceError, StatsError};
-pub use cgroups::{OomCounter, Stats};
+pub use cgroups::{CgroupError, LateEntryError, OomNotifierError, ResourceError, StatsError};
+pub use cgroups::{OomCounter, OomNotifier, Stats};
 pub use hooks::{HookError, HookKind};
 pub use init::child_error::{ChildError, ChildStep};
 pub use isolation::lsm::LsmError;

@@ -167,7 +167,11 @@ pub type Shared = Arc<(Mutex<Table>, Condvar)>;
 
 /// Subscribes to the reaper's exits (now, before any process exists) and
 /// starts the thread that records them and publishes TaskExit.
-pub fn watch_exits(shared: Shared, publisher: Arc<Publisher>) -> std::io::Result<()> {
+pub fn watch_exits(
+    shared: Shared,
+    publisher: Arc<Publisher>,
+    oom: Arc<crate::oom::Watch>,
+) -> std::io::Result<()> {
     let subscription = monitor_subscribe(Topic::Pid).map_err(std::io::Error::other)?;
     std::thread::Builder::new()
         .name("exits".into())
@@ -190,6 +194,7 @@ pub fn watch_exits(shared: Shared, publisher: Arc<Publisher>) -> std::io::Result
                     // may delete the container, and its OOM count with it. The
                     // init's OOM kill, if that is how it ended, comes first.
                     crate::oom::check(&shared, &publisher, &id);
+                    oom.forget(&id);
                     kill_the_rest(&shared, &id);
                 }
                 let event = match lock.lock() {

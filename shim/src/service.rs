@@ -36,6 +36,7 @@ pub struct Service {
     forker: Mutex<Option<Forker>>,
     pub(crate) publisher: Arc<Publisher>,
     pub(crate) exit: Arc<ExitSignal>,
+    oom: Arc<crate::oom::Watch>,
 }
 
 pub(crate) fn not_found(what: impl Into<String>) -> shim::protos::ttrpc::Error {
@@ -66,7 +67,8 @@ impl Service {
             remote,
             namespace: namespace.clone(),
         });
-        if let Err(e) = process::watch_exits(shared.clone(), publisher.clone()) {
+        let oom = crate::oom::Watch::start(shared.clone(), publisher.clone());
+        if let Err(e) = process::watch_exits(shared.clone(), publisher.clone(), oom.clone()) {
             // Without it no exit would ever be reported: containerd would
             // wait forever. Better to fail the shim now.
             log::error!("cannot watch exits: {e}");
@@ -79,6 +81,7 @@ impl Service {
             forker: Mutex::new(None),
             publisher,
             exit,
+            oom,
         }
     }
 
@@ -175,7 +178,7 @@ impl Service {
             )?,
             Some(image_path) => self.restore(root, id.clone(), image_path)?,
         };
-        crate::oom::watch(self.shared.clone(), self.publisher.clone(), id);
+        self.oom.add(&id);
         Ok(pid)
     }
 
@@ -446,6 +449,7 @@ impl Service {
             }
         };
         let (root, bundle) = self.with_container(id, |c| Ok((c.root.clone(), c.bundle.clone())))?;
+        self.oom.forget(id);
         if pid != 0 {
             self.library_delete(&root, id, true)?;
         }

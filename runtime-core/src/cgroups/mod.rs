@@ -11,6 +11,7 @@ mod entry;
 mod freezer;
 mod hierarchy;
 mod late_entry;
+mod oom_notifier;
 mod resources;
 pub(crate) mod stats;
 pub mod systemd;
@@ -20,6 +21,7 @@ pub use driver::{CreateHost, Driver};
 pub use entry::Entry;
 pub use hierarchy::{hierarchies, Hierarchy, Versions};
 pub use late_entry::{CgroupReadySource, LateEntry, LateEntryError};
+pub use oom_notifier::{OomNotifier, OomNotifierError};
 pub use resources::ResourceError;
 pub use stats::{OomCounter, Stats, StatsError};
 

@@ -188,7 +188,7 @@ pub struct OomCounter {
 impl Cgroup {
     /// The v1 hierarchy directory that holds `controller` (by name, as in
     /// `cpu,cpuacct`, or by its files).
-    fn v1_controller_dir(&self, controller: &str) -> Option<&Path> {
+    pub(super) fn v1_controller_dir(&self, controller: &str) -> Option<&Path> {
         let prefix = format!("{controller}.");
         self.dirs
             .iter()

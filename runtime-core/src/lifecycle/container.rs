@@ -1,7 +1,7 @@
 //! The `Container` handle: start, state, kill and delete of a created
 //! container, and listing the containers of a state root.
 
-use crate::cgroups::{systemd, Driver, OomCounter, Stats};
+use crate::cgroups::{systemd, Driver, OomCounter, OomNotifier, Stats};
 use crate::hooks::{self, HookKind};
 use crate::lifecycle::container_processes::{self, Process};
 use crate::lifecycle::error::{Error, Result};
@@ -348,6 +348,19 @@ impl Container {
     /// The memory cgroup's OOM counters (`None` without a memory controller).
     pub fn oom_counter(&self) -> Result<Option<OomCounter>> {
         Ok(self.record.cgroup.oom_counter()?)
+    }
+
+    /// A descriptor that becomes readable when the container's memory cgroup
+    /// has an OOM event (v1: an eventfd through `cgroup.event_control`, which
+    /// also fires when the cgroup is removed; v2: an inotify watch of
+    /// `memory.events`), for a caller that waits on many containers in one
+    /// `poll`/`epoll`. It only says "look": read [`Container::oom_counter`]
+    /// to learn whether a process was killed, and on v1 look again shortly
+    /// if not, since the kernel counts the kill just after it signals.
+    /// Refused ([`OomNotifierError::NoMemoryCgroup`](crate::OomNotifierError::NoMemoryCgroup))
+    /// without a memory cgroup.
+    pub fn oom_notifier(&self) -> Result<OomNotifier> {
+        Ok(self.record.cgroup.oom_notifier()?)
     }
 
     /// The host pids of every process in the container.

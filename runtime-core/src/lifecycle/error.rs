@@ -27,6 +27,9 @@ pub enum Error {
     /// Reading the cgroup's usage counters.
     #[error(transparent)]
     Stats(#[from] crate::cgroups::StatsError),
+    /// Making the descriptor that wakes on the memory cgroup's OOM events.
+    #[error(transparent)]
+    OomNotifier(#[from] crate::cgroups::OomNotifierError),
     /// Making or joining namespaces, or writing user namespace id maps.
     #[error(transparent)]
     Namespace(#[from] NamespaceError),

@@ -103,11 +103,18 @@ impl shim::Shim for Shim {
         Ok(address)
     }
 
-    /// After the shim died: force-delete the container and unmount its
-    /// rootfs. The working directory is the bundle.
+    /// After the shim exited (containerd runs this after every task) or
+    /// died: force-delete the container if anything of it is left, and
+    /// unmount its rootfs. The working directory is the bundle.
     fn delete_shim(&mut self) -> shim::Result<DeleteResponse> {
         let bundle = std::env::current_dir().map_err(|e| shim::Error::Other(e.to_string()))?;
         let root = state_root(&bundle, &self.namespace);
+        // containerd runs this after every task's shim has exited, with the
+        // container long deleted: then there is nothing for a forker to do,
+        // and `ctr run --rm` waits for this command.
+        if berth::container::exists(&root, &self.id).is_ok_and(|exists| !exists) {
+            return Ok(self.after_delete(&bundle));
+        }
         // In a forker too: this process has the crate's reaper thread as
         // well, and delete runs poststop hooks.
         let request = forker::Request::Delete {
@@ -125,14 +132,7 @@ impl shim::Shim for Shim {
         if let Err(e) = deleted {
             log::warn!("delete of {} after the shim: {e}", self.id);
         }
-        if let Err(e) = shim::mount::umount_recursive(bundle.join("rootfs").to_str(), 0) {
-            log::warn!("unmount of the rootfs of {}: {e}", self.id);
-        }
-        Ok(DeleteResponse {
-            exit_status: 128 + libc::SIGKILL as u32,
-            exited_at: shim::util::timestamp().ok().into(),
-            ..Default::default()
-        })
+        Ok(self.after_delete(&bundle))
     }
 
     fn wait(&mut self) {
@@ -146,6 +146,22 @@ impl shim::Shim for Shim {
             publisher,
             self.exit.clone(),
         )
+    }
+}
+
+impl Shim {
+    /// The end of the `delete` command: the rootfs unmounted, and the exit
+    /// containerd records for a task whose shim died (SIGKILL's, as the runc
+    /// shim answers).
+    fn after_delete(&self, bundle: &Path) -> DeleteResponse {
+        if let Err(e) = shim::mount::umount_recursive(bundle.join("rootfs").to_str(), 0) {
+            log::warn!("unmount of the rootfs of {}: {e}", self.id);
+        }
+        DeleteResponse {
+            exit_status: 128 + libc::SIGKILL as u32,
+            exited_at: shim::util::timestamp().ok().into(),
+            ..Default::default()
+        }
     }
 }
 

@@ -489,6 +489,28 @@ fn remove_unfinished(dir: &ContainerDir) -> Result<()> {
     Ok(dir.remove()?)
 }
 
+/// Whether `root` holds anything of container `id`: its state, or what a
+/// create that died before writing it left. Without, a forced [`delete`] has
+/// nothing to do, and a caller may spare itself arranging one (Berth's
+/// containerd shim starts no forker for it). Creates nothing, not even the
+/// root.
+///
+/// ```
+/// let root = std::env::temp_dir().join(format!("berth-doc-exists-{}", std::process::id()));
+/// assert!(!berth::container::exists(&root, "nothing-here")?);
+/// assert!(!root.exists(), "exists made the root");
+/// // What a create killed before it wrote its state leaves is something.
+/// std::fs::create_dir_all(root.join("half-made"))?;
+/// assert!(berth::container::exists(&root, "half-made")?);
+/// assert!(berth::container::exists(&root, "../half-made").is_err());
+/// # std::fs::remove_dir_all(&root)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn exists(root: &Path, id: &str) -> Result<bool> {
+    crate::state::validate_id(id)?;
+    Ok(root.join(id).is_dir())
+}
+
 /// The state of every container under `root`, by id. Directories without a
 /// state record (a create in progress or killed midway) are not listed.
 pub fn list(root: &Path) -> Result<Vec<ContainerState>> {

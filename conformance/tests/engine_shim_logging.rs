@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use berth_conformance::containerd::Containerd;
-use berth_conformance::containerd_shim::{run, SLEEPER};
+use berth_conformance::containerd_shim::{kill_delete_and_check, run, run_detached, SLEEPER};
 use berth_conformance::{is_berth, pid_alive, unique_name, wait_until, HostDir};
 
 /// How long a logger may take to write what it got.
@@ -107,7 +107,10 @@ fn a_logging_binary_gets_the_output_arguments_and_environment() {
     let env = read(&dir, "env");
     assert!(env.contains(&format!("CONTAINER_ID={id}\n")), "{env}");
     assert!(env.contains("CONTAINER_NAMESPACE=berth-"), "{env}");
-    assert!(!env.contains("PATH="), "the shim's environment leaked: {env}");
+    assert!(
+        !env.contains("PATH="),
+        "the shim's environment leaked: {env}"
+    );
     assert_eq!(
         read(&dir, "fds"),
         "fd0=/dev/null\nfd1=/dev/null\nfd2=/dev/null\nfd3=fifo\nfd4=fifo\n"
@@ -115,6 +118,51 @@ fn a_logging_binary_gets_the_output_arguments_and_environment() {
     let pid = logger_pid(&dir);
     assert!(!pid_alive(pid), "the logger {pid} outlived the task");
     containerd.assert_nothing_left(&id, 0);
+}
+
+/// `ctr task exec --log-uri binary://...`: the exec'd process's output goes to a logger
+/// of its own, told the exec's id as CONTAINER_ID (as the runc shim tells it), which is
+/// gone once ctr has deleted the exec.
+#[test]
+fn an_exec_gets_a_logger_of_its_own() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let dir = HostDir::new();
+    // It outlives its input: only the exec's delete ends it.
+    let program = logger(&dir, "while :; do sleep 1; done");
+    let uri = format!("binary://{program}?exec=1");
+    let id = unique_name();
+    let init = run_detached(&containerd, &id);
+    let exec = containerd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "logged",
+        "--log-uri",
+        &uri,
+        &id,
+        "sh",
+        "-c",
+        "echo exec-out; echo exec-err >&2; exit 4",
+    ]);
+    assert_eq!(exec.code, 4, "{}", exec.describe());
+    let logged = wait_until(LOGGED, || {
+        read(&dir, "stdout") == "exec-out\n" && read(&dir, "stderr") == "exec-err\n"
+    });
+    assert!(
+        logged,
+        "stdout {:?}, stderr {:?}",
+        read(&dir, "stdout"),
+        read(&dir, "stderr")
+    );
+    assert_eq!(read(&dir, "args"), "exec\n1\n");
+    let env = read(&dir, "env");
+    assert!(env.contains("CONTAINER_ID=logged\n"), "{env}");
+    let pid = logger_pid(&dir);
+    let gone = wait_until(LOGGED, || !pid_alive(pid));
+    assert!(gone, "the exec's logger {pid} outlived the exec");
+    kill_delete_and_check(&containerd, &id, init);
 }
 
 /// A logging binary that does not exist: `ctr run` fails with a message naming it and
@@ -164,7 +212,10 @@ fn the_logger_is_gone_after_the_task_is_deleted() {
     containerd.wait_task_status(&id, "STOPPED");
     assert!(pid_alive(pid), "the logger {pid} ended before the delete");
     containerd.ctr(&["task", "delete", &id]).ok();
-    assert!(!pid_alive(pid), "the logger {pid} outlived `ctr task delete`");
+    assert!(
+        !pid_alive(pid),
+        "the logger {pid} outlived `ctr task delete`"
+    );
     containerd.ctr(&["container", "rm", &id]).ok();
     containerd.assert_nothing_left(&id, init);
 }
@@ -258,7 +309,9 @@ fn the_stdio_pipes_belong_to_the_mapped_root() {
     assert_eq!(out.code, 0, "{}", out.describe());
     let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
     assert_eq!(
-        lines.first().map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        lines
+            .first()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>()),
         Some(vec!["0", "100000", "65536"]),
         "not in the user namespace: {}",
         out.describe()

@@ -90,10 +90,7 @@ pub fn start(
         uri::parse(uri).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let program = binary.program.to_string_lossy().into_owned();
     let failed = |e: std::io::Error| {
-        std::io::Error::new(
-            e.kind(),
-            format!("the logging binary {program}: {e}"),
-        )
+        std::io::Error::new(e.kind(), format!("the logging binary {program}: {e}"))
     };
     let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from);
     let (out_read, out_write) = pipe().map_err(failed)?;

@@ -199,7 +199,7 @@ impl Service {
                 log::warn!("delete {id} after its terminal failed: {e}");
             }
         };
-        let (pid, console, logger) = self.fork_with_stdio(&id, request, &stdio, undo)?;
+        let (pid, console, logger) = self.fork_with_stdio(&id, "", request, &stdio, undo)?;
         self.claim(&id, "", pid, console, logger)?;
         Ok(pid)
     }
@@ -215,7 +215,8 @@ impl Service {
     }
 
     /// Runs `request` (made with the console socket, if any) in the forker
-    /// for a process of container `id` with its stdio: pipes to and from
+    /// for container `id`'s process `exec_id` (empty: the init) with its
+    /// stdio: pipes to and from
     /// the FIFOs as its 0-2, or with a terminal, the pty's master copied to
     /// and from them; for a `binary://` log URI, a logging program started
     /// first (returned, for Delete to end). When the process was made but
@@ -224,21 +225,27 @@ impl Service {
     pub(crate) fn fork_with_stdio(
         &self,
         id: &str,
+        exec_id: &str,
         request: impl FnOnce(Option<PathBuf>) -> Request,
         stdio: &StdioPaths,
         undo: impl FnOnce(i32),
     ) -> TtrpcResult<(i32, Option<OwnedFd>, Option<Logger>)> {
         let owner = self.with_container(id, |c| Ok(c.io_owner))?;
+        // An exec's logger is told the exec's id as CONTAINER_ID, as the
+        // runc shim tells it (it starts the logger with the process's id).
+        let logger_id = if exec_id.is_empty() { id } else { exec_id };
         if !stdio.terminal {
             let (fds, logger) =
-                crate::pipes::connect(stdio, owner, |uri| self.start_logger(id, uri))
+                crate::pipes::connect(stdio, owner, |uri| self.start_logger(logger_id, uri))
                     .map_err(other)?;
             // The process's ends are closed when `fork` returns: a logger
             // whose process was not made reads EOF and ends.
             return match self.fork(request(None), fds) {
                 Ok(pid) => Ok((pid, None, logger)),
                 Err(e) => {
-                    logger.map(Logger::stop);
+                    if let Some(logger) = logger {
+                        logger.stop();
+                    }
                     Err(e)
                 }
             };
@@ -246,7 +253,7 @@ impl Service {
         // With a terminal the logger gets what the terminal shows, as its
         // stdout (a terminal has no stderr of its own).
         let started = if stdio.logs_to_binary() {
-            Some(self.start_logger(id, &stdio.stdout).map_err(other)?)
+            Some(self.start_logger(logger_id, &stdio.stdout).map_err(other)?)
         } else {
             None
         };
@@ -262,7 +269,9 @@ impl Service {
             Ok(forked) => forked,
             Err(e) => {
                 drop(out);
-                logger.map(Logger::stop);
+                if let Some(logger) = logger {
+                    logger.stop();
+                }
                 return Err(e);
             }
         };
@@ -273,14 +282,16 @@ impl Service {
             Ok(master) => Ok((pid, Some(master), logger)),
             Err(e) => {
                 undo(pid);
-                logger.map(Logger::stop);
+                if let Some(logger) = logger {
+                    logger.stop();
+                }
                 Err(other(format!("the terminal: {e}")))
             }
         }
     }
 
-    /// Starts the logging program `uri` names for a process of container
-    /// `id` (`logger.rs`); its pid is in the table before it can exit.
+    /// Starts the logging program `uri` names for process `id` (`logger.rs`);
+    /// its pid is in the table before it can exit.
     fn start_logger(&self, id: &str, uri: &str) -> std::io::Result<crate::logger::Started> {
         crate::logger::start(uri, id, &self.namespace, |pid| {
             if let Ok(mut table) = self.table() {
@@ -301,7 +312,9 @@ impl Service {
     ) -> TtrpcResult<()> {
         let (exited, unkept) = self.table()?.claim(id, exec_id, pid, console, logger);
         self.shared.1.notify_all();
-        unkept.map(Logger::stop);
+        if let Some(logger) = unkept {
+            logger.stop();
+        }
         if let Some(exited) = exited {
             let event_id = if exec_id.is_empty() { id } else { exec_id };
             let event = process::exit_event(id, event_id, pid, &exited);
@@ -420,7 +433,7 @@ impl Service {
                 log::warn!("delete {} after its terminal failed: {e}", req.id);
             }
         };
-        match self.fork_with_stdio(&req.id, request, &stdio, undo) {
+        match self.fork_with_stdio(&req.id, "", request, &stdio, undo) {
             Ok((pid, console, logger)) => {
                 self.claim(&req.id, "", pid, console, logger)?;
                 Ok(pid)
@@ -455,7 +468,7 @@ impl Service {
         let undo = |pid| {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
         };
-        let (pid, console, logger) = self.fork_with_stdio(id, request, &stdio, undo)?;
+        let (pid, console, logger) = self.fork_with_stdio(id, exec_id, request, &stdio, undo)?;
         self.claim(id, exec_id, pid, console, logger)?;
         Ok(pid)
     }
@@ -499,7 +512,9 @@ impl Service {
             .into_iter()
             .flat_map(|c| std::iter::once(c.init).chain(c.execs.into_values()))
         {
-            process.logger.map(Logger::stop);
+            if let Some(logger) = process.logger {
+                logger.stop();
+            }
         }
         self.publisher.publish(Box::new(TaskDelete {
             container_id: id.to_string(),

@@ -174,7 +174,9 @@ impl shim::Task for Service {
                 Ok((process.pid, exited, process.logger))
             })?;
             // Outside the table's lock: the exit thread records its exit.
-            logger.map(crate::logger::Logger::stop);
+            if let Some(logger) = logger {
+                logger.stop();
+            }
             (pid, exited)
         };
         Ok(api::DeleteResponse {

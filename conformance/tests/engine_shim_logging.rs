@@ -287,7 +287,10 @@ fn a_logger_that_exits_before_it_is_ready_fails_the_run() {
 /// mapped root as the owner of its stdio (`io_uid`, `io_gid`: the runc options for the
 /// runc shim, the older `CreateOptions` for any other runtime): inside, the pipes of its
 /// stdout and stderr belong to its root, which can reopen them (`/proc/self/fd/1`); a
-/// pipe of the host's root would be the overflow id's, and refused.
+/// pipe of the host's root would be the overflow id's, and refused. (ctr 1.6 sends the
+/// runc shim runc options holding only these two, in place of `--runc-binary` and
+/// `--runc-root`'s: it then runs `runc` from PATH in its default root,
+/// `/run/containerd/runc`, where the namespace's directory is removed here.)
 #[test]
 fn the_stdio_pipes_belong_to_the_mapped_root() {
     let Some(containerd) = Containerd::start() else {
@@ -318,4 +321,12 @@ fn the_stdio_pipes_belong_to_the_mapped_root() {
     );
     assert_eq!(lines[1..], ["0:0", "0:0", "reopened"], "{}", out.describe());
     containerd.assert_nothing_left(&id, 0);
+    if !is_berth() {
+        let namespace = Path::new("/run/containerd/runc").join(containerd.namespace());
+        assert!(
+            !namespace.join(&id).exists(),
+            "runc's state of {id} is left"
+        );
+        let _ = std::fs::remove_dir(namespace);
+    }
 }

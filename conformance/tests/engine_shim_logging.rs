@@ -283,6 +283,49 @@ fn a_logger_that_exits_before_it_is_ready_fails_the_run() {
     containerd.assert_nothing_left(&id, 0);
 }
 
+/// A logger that never says it is ready: after Berth's shim's 10 s the run fails, naming
+/// it, and the logger is killed. (The runc shim waits for it forever; not compared.)
+#[test]
+fn a_logger_never_ready_is_killed_and_fails_the_run() {
+    if !berth_conformance::berth_only("the runc shim waits for a logger's readiness forever") {
+        return;
+    }
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let dir = HostDir::new();
+    let program = dir.join("sleeper.sh");
+    let script = format!(
+        "#!/bin/sh\necho $$ > {}/pid\nexec sleep 600\n",
+        dir.display()
+    );
+    std::fs::write(&program, script).expect("write the logger");
+    let chmod = std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&program)
+        .status();
+    assert!(chmod.is_ok_and(|s| s.success()));
+    let uri = format!("binary://{}", program.display());
+    let id = unique_name();
+    let out = run(
+        &containerd,
+        &id,
+        &["--rm", "--log-uri", &uri],
+        &["echo", "never"],
+    );
+    let text = out.fails();
+    assert!(
+        text.contains(&program.to_string_lossy().into_owned())
+            && text.contains("was not ready within 10 s"),
+        "{}",
+        out.describe()
+    );
+    let pid = logger_pid(&dir);
+    assert!(!pid_alive(pid), "the logger {pid} outlived the failed run");
+    containerd.ctr(&["container", "rm", &id]);
+    containerd.assert_nothing_left(&id, 0);
+}
+
 /// `ctr run --uidmap/--gidmap` runs the container in a user namespace and names the
 /// mapped root as the owner of its stdio (`io_uid`, `io_gid`: the runc options for the
 /// runc shim, the older `CreateOptions` for any other runtime): inside, the pipes of its

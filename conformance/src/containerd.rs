@@ -191,6 +191,11 @@ impl Containerd {
         self.dir.join("runc")
     }
 
+    /// The containerd namespace of this test's containers.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     /// The task's (pid, status) from `ctr task ls`, if it has a task.
     pub fn task(&self, id: &str) -> Option<(i64, String)> {
         let out = self.ctr(&["task", "ls"]);

@@ -94,9 +94,11 @@ fn receive_fd(stream: &std::os::unix::net::UnixStream) -> std::io::Result<OwnedF
 }
 
 /// Copies containerd's stdin FIFO into the terminal and the terminal into
-/// its stdout FIFO, each on a thread of its own, until either side ends.
-pub fn copy_io(master: &OwnedFd, stdio: &StdioPaths) -> std::io::Result<()> {
+/// its stdout FIFO (or `out`, a logging program's pipe), each on a thread
+/// of its own, until either side ends.
+pub fn copy_io(master: &OwnedFd, stdio: &StdioPaths, out: Option<OwnedFd>) -> std::io::Result<()> {
     let [stdin, stdout, _] = stdio.open()?;
+    let stdout = out.or(stdout);
     if let Some(stdin) = stdin {
         let mut to_terminal = std::fs::File::from(master.try_clone()?);
         let mut from = std::fs::File::from(stdin);

@@ -531,7 +531,7 @@ fn how_it_ended(status: WaitStatus) -> String {
 }
 
 /// One datagram with `fds` attached.
-fn send(socket: &OwnedFd, bytes: &[u8], fds: &[&OwnedFd]) -> std::io::Result<()> {
+pub(crate) fn send(socket: &OwnedFd, bytes: &[u8], fds: &[&OwnedFd]) -> std::io::Result<()> {
     let raw: Vec<i32> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
     let rights = [ControlMessage::ScmRights(&raw)];
     let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &rights };
@@ -546,7 +546,7 @@ fn send(socket: &OwnedFd, bytes: &[u8], fds: &[&OwnedFd]) -> std::io::Result<()>
 }
 
 /// One datagram and the descriptors attached; `None` at end of stream.
-fn receive(socket: &OwnedFd) -> std::io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+pub(crate) fn receive(socket: &OwnedFd) -> std::io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
     let mut buffer = vec![0u8; MAX_MESSAGE];
     let mut space = nix::cmsg_space!([i32; 3]);
     let mut iov = [IoSliceMut::new(&mut buffer)];

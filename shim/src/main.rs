@@ -11,7 +11,9 @@
 mod console;
 mod forker;
 mod grouping;
+mod logger;
 mod oom;
+mod options;
 mod pipes;
 mod process;
 mod service;
@@ -40,6 +42,12 @@ fn main() -> std::process::ExitCode {
         .is_some_and(|a| a == forker::FORKER_ARG)
     {
         return forker::serve();
+    }
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == logger::LOGGER_ARG)
+    {
+        return logger::trampoline();
     }
     if serves() {
         forker::fork_early();

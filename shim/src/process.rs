@@ -9,7 +9,7 @@
 //! before the shim learns its pid (the forker's reply is still on its
 //! way): its exit waits in `unclaimed` until [`Table::claim`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -39,6 +39,8 @@ pub struct Process {
     pub exited: Option<Exited>,
     /// The pty's master, with a terminal.
     pub console: Option<std::os::fd::OwnedFd>,
+    /// The logging program of a `binary://` log URI, ended at Delete.
+    pub logger: Option<crate::logger::Logger>,
 }
 
 /// One container of the shim.
@@ -55,6 +57,9 @@ pub struct Container {
     /// The checkpoint image the init is restored from at Start (a create
     /// from a checkpoint makes nothing until then, as the runc shim's).
     pub restore_from: Option<PathBuf>,
+    /// Who owns its processes' stdio pipes (the runc options' `io_uid`,
+    /// `io_gid`).
+    pub io_owner: crate::pipes::Owner,
 }
 
 impl Container {
@@ -87,6 +92,10 @@ pub struct Table {
     pub closing: bool,
     /// Exits of pids not (yet) in the table.
     unclaimed: HashMap<i32, Exited>,
+    /// The logging programs not yet exited: their exits are no process's
+    /// (nor left among the unclaimed for a later process of the same pid).
+    /// Added as soon as spawned, before they can exit.
+    pub loggers: HashSet<i32>,
 }
 
 /// Bounds `unclaimed`: exits of processes that are not the container's
@@ -96,21 +105,30 @@ const MAX_UNCLAIMED: usize = 1024;
 
 impl Table {
     /// Records that container `id`'s process `exec_id` runs as `pid` (with
-    /// the master of its terminal, if any); if it already exited, returns
-    /// its exit for the caller to announce.
+    /// the master of its terminal and its logger, if any); if it already
+    /// exited, returns its exit for the caller to announce. A logger with
+    /// no process to keep it (the container is gone) is given back.
     pub fn claim(
         &mut self,
         id: &str,
         exec_id: &str,
         pid: i32,
         console: Option<std::os::fd::OwnedFd>,
-    ) -> Option<Exited> {
+        logger: Option<crate::logger::Logger>,
+    ) -> (Option<Exited>, Option<crate::logger::Logger>) {
         let exited = self.unclaimed.remove(&pid);
-        let process = self.containers.get_mut(id)?.process_mut(exec_id)?;
+        let Some(process) = self
+            .containers
+            .get_mut(id)
+            .and_then(|c| c.process_mut(exec_id))
+        else {
+            return (None, logger);
+        };
         process.pid = pid;
         process.console = console;
+        process.logger = logger;
         process.exited = exited.clone();
-        exited
+        (exited, None)
     }
 
     /// The id of the container whose init, not yet exited, is `pid`.
@@ -124,6 +142,9 @@ impl Table {
     /// Records the exit of `pid`; the TaskExit event for it if it is one
     /// of a container's processes.
     fn exited(&mut self, pid: i32, exited: Exited) -> Option<TaskExit> {
+        if self.loggers.remove(&pid) {
+            return None;
+        }
         let found = self.containers.values_mut().find_map(|c| {
             let id = c.id.clone();
             std::iter::once((id.clone(), &mut c.init))

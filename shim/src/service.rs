@@ -16,12 +16,12 @@ use containerd_shim as shim;
 use nix::sys::signal::Signal;
 use shim::api;
 use shim::protos::events::task::TaskDelete;
-use shim::protos::protobuf::Message;
 use shim::publisher::RemotePublisher;
 use shim::{ExitSignal, TtrpcResult};
 
 use crate::console::{self, ConsoleSocket};
 use crate::forker::{CreateFlags, Criu, Forker, Lost, Request};
+use crate::logger::Logger;
 use crate::process::{self, Container, Exited, Process, Publisher, Shared, Table};
 use crate::stdio::StdioPaths;
 
@@ -204,8 +204,8 @@ impl Service {
                 log::warn!("delete {id} after its terminal failed: {e}");
             }
         };
-        let (pid, console) = self.fork_with_stdio(request, &stdio, undo)?;
-        self.claim(&id, "", pid, console)?;
+        let (pid, console, logger) = self.fork_with_stdio(&id, "", request, &stdio, undo)?;
+        self.claim(&id, "", pid, console, logger)?;
         Ok(pid)
     }
 
@@ -220,44 +220,106 @@ impl Service {
     }
 
     /// Runs `request` (made with the console socket, if any) in the forker
-    /// with the process's stdio: the FIFOs as its 0-2, or with a terminal,
-    /// the pty's master copied to and from them. When the process was made
-    /// but its terminal never came, `undo(pid)` removes it.
+    /// for container `id`'s process `exec_id` (empty: the init) with its
+    /// stdio: pipes to and from
+    /// the FIFOs as its 0-2, or with a terminal, the pty's master copied to
+    /// and from them; for a `binary://` log URI, a logging program started
+    /// first (returned, for Delete to end). When the process was made but
+    /// its terminal never came, `undo(pid)` removes it; when it was not
+    /// made, the logger is ended.
     pub(crate) fn fork_with_stdio(
         &self,
+        id: &str,
+        exec_id: &str,
         request: impl FnOnce(Option<PathBuf>) -> Request,
         stdio: &StdioPaths,
         undo: impl FnOnce(i32),
-    ) -> TtrpcResult<(i32, Option<OwnedFd>)> {
+    ) -> TtrpcResult<(i32, Option<OwnedFd>, Option<Logger>)> {
+        let owner = self.with_container(id, |c| Ok(c.io_owner))?;
+        // An exec's logger is told the exec's id as CONTAINER_ID, as the
+        // runc shim tells it (it starts the logger with the process's id).
+        let logger_id = if exec_id.is_empty() { id } else { exec_id };
         if !stdio.terminal {
-            let fds = crate::pipes::connect(stdio).map_err(other)?;
-            return Ok((self.fork(request(None), fds)?, None));
+            let (fds, logger) =
+                crate::pipes::connect(stdio, owner, |uri| self.start_logger(logger_id, uri))
+                    .map_err(other)?;
+            // The process's ends are closed when `fork` returns: a logger
+            // whose process was not made reads EOF and ends.
+            return match self.fork(request(None), fds) {
+                Ok(pid) => Ok((pid, None, logger)),
+                Err(e) => {
+                    if let Some(logger) = logger {
+                        logger.stop();
+                    }
+                    Err(e)
+                }
+            };
         }
-        let socket = ConsoleSocket::listen().map_err(other)?;
-        let pid = self.fork(request(Some(socket.path.clone())), [None, None, None])?;
+        // With a terminal the logger gets what the terminal shows, as its
+        // stdout (a terminal has no stderr of its own).
+        let started = if stdio.logs_to_binary() {
+            Some(self.start_logger(logger_id, &stdio.stdout).map_err(other)?)
+        } else {
+            None
+        };
+        let (out, logger) = match started {
+            Some(started) => (Some(started.stdout), Some(started.logger)),
+            None => (None, None),
+        };
+        let forked = ConsoleSocket::listen().map_err(other).and_then(|socket| {
+            let pid = self.fork(request(Some(socket.path.clone())), [None, None, None])?;
+            Ok((socket, pid))
+        });
+        let (socket, pid) = match forked {
+            Ok(forked) => forked,
+            Err(e) => {
+                drop(out);
+                if let Some(logger) = logger {
+                    logger.stop();
+                }
+                return Err(e);
+            }
+        };
         let console = socket
             .master()
-            .and_then(|master| console::copy_io(&master, stdio).map(|()| master));
+            .and_then(|master| console::copy_io(&master, stdio, out).map(|()| master));
         match console {
-            Ok(master) => Ok((pid, Some(master))),
+            Ok(master) => Ok((pid, Some(master), logger)),
             Err(e) => {
                 undo(pid);
+                if let Some(logger) = logger {
+                    logger.stop();
+                }
                 Err(other(format!("the terminal: {e}")))
             }
         }
     }
 
-    /// Records `pid` (and its terminal) for container `id`'s `exec_id`;
-    /// announces an exit that came first.
+    /// Starts the logging program `uri` names for process `id` (`logger.rs`);
+    /// its pid is in the table before it can exit.
+    fn start_logger(&self, id: &str, uri: &str) -> std::io::Result<crate::logger::Started> {
+        crate::logger::start(uri, id, &self.namespace, |pid| {
+            if let Ok(mut table) = self.table() {
+                table.loggers.insert(pid);
+            }
+        })
+    }
+
+    /// Records `pid` (and its terminal and logger) for container `id`'s
+    /// `exec_id`; announces an exit that came first.
     pub(crate) fn claim(
         &self,
         id: &str,
         exec_id: &str,
         pid: i32,
         console: Option<OwnedFd>,
+        logger: Option<Logger>,
     ) -> TtrpcResult<()> {
-        let exited = self.table()?.claim(id, exec_id, pid, console);
+        let (exited, unkept) = self.table()?.claim(id, exec_id, pid, console, logger);
         self.shared.1.notify_all();
+        if let Some(logger) = unkept {
+            logger.stop();
+        }
         if let Some(exited) = exited {
             let event_id = if exec_id.is_empty() { id } else { exec_id };
             let event = process::exit_event(id, event_id, pid, &exited);
@@ -300,12 +362,7 @@ impl Service {
     }
 
     pub(crate) fn create_task(&self, req: &api::CreateTaskRequest) -> TtrpcResult<i32> {
-        let options = match req.options.as_ref() {
-            Some(any) if any.type_url.ends_with("runc.v1.Options") => {
-                api::Options::parse_from_bytes(&any.value).map_err(other)?
-            }
-            _ => api::Options::default(),
-        };
+        let options = crate::options::decode(req.options.as_ref()).map_err(other)?;
         // Read back by `state_root`, here and by `delete` after a dead shim.
         shim::util::write_options(&req.bundle, &options).map_err(other)?;
         let bundle = PathBuf::from(&req.bundle);
@@ -337,6 +394,7 @@ impl Service {
                 execs: HashMap::new(),
                 oom_kills: 0,
                 restore_from: (!req.checkpoint.is_empty()).then(|| PathBuf::from(&req.checkpoint)),
+                io_owner: crate::options::io_owner(&options),
             };
             table.containers.insert(req.id.clone(), container);
         }
@@ -380,9 +438,9 @@ impl Service {
                 log::warn!("delete {} after its terminal failed: {e}", req.id);
             }
         };
-        match self.fork_with_stdio(request, &stdio, undo) {
-            Ok((pid, console)) => {
-                self.claim(&req.id, "", pid, console)?;
+        match self.fork_with_stdio(&req.id, "", request, &stdio, undo) {
+            Ok((pid, console, logger)) => {
+                self.claim(&req.id, "", pid, console, logger)?;
                 Ok(pid)
             }
             Err(e) => {
@@ -415,8 +473,8 @@ impl Service {
         let undo = |pid| {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
         };
-        let (pid, console) = self.fork_with_stdio(request, &stdio, undo)?;
-        self.claim(id, exec_id, pid, console)?;
+        let (pid, console, logger) = self.fork_with_stdio(id, exec_id, request, &stdio, undo)?;
+        self.claim(id, exec_id, pid, console, logger)?;
         Ok(pid)
     }
 
@@ -454,7 +512,16 @@ impl Service {
             self.library_delete(&root, id, true)?;
         }
         unmount_rootfs(&bundle);
-        self.table()?.containers.remove(id);
+        let removed = self.table()?.containers.remove(id);
+        // Outside the table's lock: the exit thread records their exits.
+        for process in removed
+            .into_iter()
+            .flat_map(|c| std::iter::once(c.init).chain(c.execs.into_values()))
+        {
+            if let Some(logger) = process.logger {
+                logger.stop();
+            }
+        }
         self.publisher.publish(Box::new(TaskDelete {
             container_id: id.to_string(),
             id: id.to_string(),

@@ -20,31 +20,35 @@ impl StdioPaths {
     /// Opens the three (none for an empty path). The shim keeps no copy:
     /// the process holds the only ends, so the reader sees EOF when it
     /// exits and the process sees EOF when containerd's writer closes.
+    /// A logging binary's output (`binary://` as stdout, which decides for
+    /// stderr too, as in the runc shim) is no path: none for both here,
+    /// `logger.rs` starts the program.
     pub fn open(&self) -> std::io::Result<[Option<OwnedFd>; 3]> {
+        if self.logs_to_binary() {
+            return Ok([open_fifo(&self.stdin, false)?, None, None]);
+        }
         Ok([
             open_fifo(&self.stdin, false)?,
             open_fifo(&self.stdout, true)?,
             open_fifo(&self.stderr, true)?,
         ])
     }
+
+    /// Whether the output goes to a logging binary.
+    pub fn logs_to_binary(&self) -> bool {
+        crate::logger::is_binary(&self.stdout)
+    }
 }
 
 /// A FIFO's reading or writing end, opened without waiting for the other
 /// side, then made blocking again for the process. `file://PATH` (ctr's
-/// `--log-uri`) is a file the output is appended to; `binary://` (a logging
-/// program containerd would have the shim run) is not supported yet.
+/// `--log-uri`) is a file the output is appended to.
 fn open_fifo(path: &str, write: bool) -> std::io::Result<Option<OwnedFd>> {
     if path.is_empty() {
         return Ok(None);
     }
     if let Some(file) = path.strip_prefix("file://") {
         return log_file(file, write);
-    }
-    if path.starts_with("binary://") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            format!("{path}: a logging binary is not supported yet"),
-        ));
     }
     let path = path.strip_prefix("fifo://").unwrap_or(path);
     let open = |read: bool, write: bool| {

@@ -158,7 +158,7 @@ impl shim::Task for Service {
         let (pid, exited) = if req.exec_id.is_empty() {
             self.delete_container(&req.id)?
         } else {
-            self.with_container(&req.id, |c| {
+            let (pid, exited, logger) = self.with_container(&req.id, |c| {
                 let process = c
                     .execs
                     .get(&req.exec_id)
@@ -171,8 +171,13 @@ impl shim::Task for Service {
                     status: 0,
                     at: Default::default(),
                 });
-                Ok((process.pid, exited))
-            })?
+                Ok((process.pid, exited, process.logger))
+            })?;
+            // Outside the table's lock: the exit thread records its exit.
+            if let Some(logger) = logger {
+                logger.stop();
+            }
+            (pid, exited)
         };
         Ok(api::DeleteResponse {
             pid: pid as u32,

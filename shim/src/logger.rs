@@ -44,11 +44,6 @@ pub const LOGGER_ARG: &str = "berth-logger";
 /// waits forever; a logger that hangs would hang the create with it.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// After its ready pipe reads as closed, how long until the logger counts
-/// as alive: a process's exit closes its descriptors just before it
-/// becomes a zombie, so an exit shows on the pidfd within this.
-const EXIT_SHOWS_WITHIN: Duration = Duration::from_millis(50);
-
 /// At Delete: how long the logger may take to end on its own (it has read
 /// EOF when the process exited), then after SIGTERM (containerd's shim
 /// gives 12 s), then after SIGKILL.
@@ -143,7 +138,7 @@ pub fn start(
             drop((out_read, err_read, ready_write));
             exec_result(&ours, deadline)
         })
-        .and_then(|()| wait_ready(&ready_read, &logger.pidfd, deadline));
+        .and_then(|()| wait_ready(&ready_read, pid, &logger.pidfd, deadline));
     match readied {
         Ok(()) => Ok(Started {
             logger,
@@ -176,7 +171,12 @@ fn exec_result(socket: &OwnedFd, deadline: Instant) -> std::io::Result<()> {
 
 /// Waits until the logger writes to or closes its ready pipe, alive: a
 /// logger that exits first (whose exit closed the pipe) is an error.
-fn wait_ready(ready: &OwnedFd, pidfd: &OwnedFd, deadline: Instant) -> std::io::Result<()> {
+fn wait_ready(
+    ready: &OwnedFd,
+    pid: i32,
+    pidfd: &OwnedFd,
+    deadline: Instant,
+) -> std::io::Result<()> {
     let exited = || std::io::Error::other("it exited before it was ready");
     let remaining = deadline.saturating_duration_since(Instant::now());
     let mut fds = [
@@ -191,10 +191,29 @@ fn wait_ready(ready: &OwnedFd, pidfd: &OwnedFd, deadline: Instant) -> std::io::R
     }
     let mut byte = [0u8; 1];
     let n = std::fs::File::from(ready.try_clone()?).read(&mut byte)?;
-    if n == 0 && readable(pidfd.as_fd(), EXIT_SHOWS_WITHIN)? {
+    // A close is the usual "ready" (containerd's logging package closes the
+    // pipe), and an exit closes it too, a moment before the pidfd shows the
+    // exit. The kernel marks a task exiting before it closes its files, so
+    // the mark tells the two apart with no wait; the pidfd, looked at after
+    // it, covers a logger already reaped (and its pid reused).
+    if n == 0 && (exiting(pid) || readable(pidfd.as_fd(), Duration::ZERO)?) {
         return Err(exited());
     }
     Ok(())
+}
+
+/// Whether process `pid` is exiting or has exited: `PF_EXITING` (0x4) in
+/// the flags of /proc/PID/stat (field 9), or a zombie; or gone.
+fn exiting(pid: i32) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    // After "(comm)", which may hold spaces: state is field 3, flags 9.
+    let mut fields = stat[stat.rfind(')').map_or(0, |i| i + 1)..].split_whitespace();
+    let state = fields.next().unwrap_or("");
+    let flags: u64 = fields.nth(5).and_then(|f| f.parse().ok()).unwrap_or(0);
+    state == "Z" || state == "X" || flags & PF_EXITING != 0
 }
 
 impl Logger {

@@ -36,6 +36,11 @@ impl Containerd {
     /// Starts containerd and imports the image; `None` (after a skip note) when containerd,
     /// ctr or umoci is not installed.
     pub fn start() -> Option<Containerd> {
+        Containerd::start_with_env(&[])
+    }
+
+    /// Like `start`, with `env` added to containerd's environment (its shims inherit it).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Option<Containerd> {
         if !engine_installed(
             "containerd",
             &["containerd", "ctr", "umoci", "containerd-shim-runc-v2"],
@@ -57,6 +62,7 @@ impl Containerd {
             .env("PATH", shim_path(&dir))
             // Where Berth's shim keeps state: the runc shim's root (`run_args`).
             .env("BERTH_SHIM_ROOT", dir.join("runc"))
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(&config)
             .args(["--address", &socket])

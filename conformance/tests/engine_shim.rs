@@ -476,3 +476,39 @@ fn a_groups_two_tasks_share_one_shim_and_outlive_each_other() {
     assert!(gone, "the group's shim {shim} outlived its last task");
     containerd.assert_nothing_left(&first, first_pid);
 }
+
+/// Stats in cgroup v2's form (what Berth's shim answers on a unified host; forced here,
+/// on a v1 host, by `BERTH_SHIM_CGROUP_METRICS=v2`), decoded by containerd itself:
+/// `ctr task metrics --format json` prints the v2 message's fields, with the values the
+/// container's cgroup holds. The shim writes this message by hand (no generated type),
+/// so containerd's decoder is the oracle. Berth only: the runc shim follows the host.
+#[test]
+fn metrics_in_v2_form_decode_in_containerd() {
+    if !berth_conformance::berth_only("the v2 form is forced through Berth's shim") {
+        return;
+    }
+    let Some(containerd) = Containerd::start_with_env(&[("BERTH_SHIM_CGROUP_METRICS", "v2")])
+    else {
+        return;
+    };
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    let table = containerd.ctr(&["task", "metrics", &id]);
+    table.ok();
+    assert!(
+        table.stdout.contains("memory.usage_limit") && !table.stdout.contains("usage_in_bytes"),
+        "ctr did not read the v2 form: {}",
+        table.describe()
+    );
+    let out = containerd.ctr(&["task", "metrics", "--format", "json", &id]);
+    out.ok();
+    let json: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.describe()));
+    let number = |path: &str| json.pointer(path).and_then(serde_json::Value::as_u64);
+    assert!(number("/pids/current").is_some_and(|n| n >= 1), "{json:#}");
+    assert!(number("/cpu/usage_usec").is_some_and(|n| n > 0), "{json:#}");
+    assert!(number("/memory/usage").is_some_and(|n| n > 0), "{json:#}");
+    // A line of memory.stat, by its kernel name, reached its field.
+    assert!(number("/memory/pgfault").is_some_and(|n| n > 0), "{json:#}");
+    kill_delete_and_check(&containerd, &id, pid);
+}

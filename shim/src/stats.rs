@@ -1,150 +1,42 @@
-//! `Stats`: the library's cgroup statistics as containerd's cgroup v1
-//! metrics (`io.containerd.cgroups.v1.Metrics`), which `ctr task metrics`
-//! and the CRI read.
+//! `Stats`: the library's cgroup statistics as containerd's cgroup metrics,
+//! which `ctr task metrics` and the CRI read: cgroup v1's form
+//! (`io.containerd.cgroups.v1.Metrics`, `v1.rs`) on a host with v1
+//! hierarchies, v2's (`io.containerd.cgroups.v2.Metrics`, `v2.rs`) on a
+//! unified host, as the runc shim chooses. containerd decodes either
+//! whatever its host; the CRI computes a container's working set from the
+//! fields of each form (v1: usage less `total_inactive_file`; v2: usage
+//! less `inactive_file`), so a v2 host's figures in v1's form would lose it.
+//!
+//! `BERTH_SHIM_CGROUP_METRICS` (`v1` or `v2`) in containerd's environment
+//! overrides the choice: for an engine that reads only one form, and for
+//! the test that has containerd's own decoder check the v2 form on a v1 host.
+
+mod v1;
+mod v2;
 
 use berth::Stats;
 use containerd_shim as shim;
-use shim::protos::cgroups::metrics::{
-    BlkIOEntry, BlkIOStat, CPUStat, CPUUsage, HugetlbStat, MemoryEntry, MemoryStat, Metrics,
-    PidsStat, Throttle,
-};
 use shim::protos::protobuf::well_known_types::any::Any;
+
+/// The environment variable that names the form.
+const FORM_VARIABLE: &str = "BERTH_SHIM_CGROUP_METRICS";
 
 /// The metrics of `stats`, packed for the StatsResponse.
 pub fn to_any(stats: &Stats) -> shim::Result<Any> {
-    shim::util::convert_to_any(Box::new(metrics(stats)))
-}
-
-fn metrics(stats: &Stats) -> Metrics {
-    Metrics {
-        hugetlb: stats
-            .hugetlb
-            .iter()
-            .map(|(pagesize, h)| HugetlbStat {
-                usage: h.usage,
-                max: h.max,
-                failcnt: h.failcnt,
-                pagesize: pagesize.clone(),
-                ..Default::default()
-            })
-            .collect(),
-        pids: Some(PidsStat {
-            current: stats.pids.current,
-            limit: stats.pids.limit,
-            ..Default::default()
-        })
-        .into(),
-        cpu: Some(CPUStat {
-            usage: Some(CPUUsage {
-                total: stats.cpu.usage.total,
-                kernel: stats.cpu.usage.kernel,
-                user: stats.cpu.usage.user,
-                per_cpu: stats.cpu.usage.percpu.clone(),
-                ..Default::default()
-            })
-            .into(),
-            throttling: Some(Throttle {
-                periods: stats.cpu.throttling.periods,
-                throttled_periods: stats.cpu.throttling.throttled_periods,
-                throttled_time: stats.cpu.throttling.throttled_time,
-                ..Default::default()
-            })
-            .into(),
-            ..Default::default()
-        })
-        .into(),
-        memory: Some(memory(stats)).into(),
-        blkio: Some(blkio(stats)).into(),
-        ..Default::default()
+    match std::env::var(FORM_VARIABLE).as_deref() {
+        Ok("v2") => Ok(v2::to_any(stats)),
+        Ok("v1") => v1::to_any(stats),
+        Ok(other) => Err(shim::Error::InvalidArgument(format!(
+            "{FORM_VARIABLE}={other:?}: not v1 or v2"
+        ))),
+        Err(_) if host_is_unified() => Ok(v2::to_any(stats)),
+        Err(_) => v1::to_any(stats),
     }
 }
 
-// The library's field types (berth::cgroups' Memory, MemoryEntry, Blkio,
-// BlkioEntry) are public but not exported, so they cannot be named here:
-// the conversions take the whole `Stats` and go through macros.
-macro_rules! entry {
-    ($e:expr) => {
-        MemoryEntry {
-            limit: $e.limit,
-            usage: $e.usage,
-            max: $e.max,
-            failcnt: $e.failcnt,
-            ..Default::default()
-        }
-    };
-}
-
-/// memory.stat's lines by the kernel's names, as containerd's cgroups
-/// library reads them.
-fn memory(stats: &Stats) -> MemoryStat {
-    let m = &stats.memory;
-    let raw = |name: &str| m.raw.get(name).copied().unwrap_or(0);
-    MemoryStat {
-        cache: m.cache,
-        rss: raw("rss"),
-        rss_huge: raw("rss_huge"),
-        mapped_file: raw("mapped_file"),
-        dirty: raw("dirty"),
-        writeback: raw("writeback"),
-        pg_pg_in: raw("pgpgin"),
-        pg_pg_out: raw("pgpgout"),
-        pg_fault: raw("pgfault"),
-        pg_maj_fault: raw("pgmajfault"),
-        inactive_anon: raw("inactive_anon"),
-        active_anon: raw("active_anon"),
-        inactive_file: raw("inactive_file"),
-        active_file: raw("active_file"),
-        unevictable: raw("unevictable"),
-        hierarchical_memory_limit: raw("hierarchical_memory_limit"),
-        hierarchical_swap_limit: raw("hierarchical_memsw_limit"),
-        total_cache: raw("total_cache"),
-        total_rss: raw("total_rss"),
-        total_rss_huge: raw("total_rss_huge"),
-        total_mapped_file: raw("total_mapped_file"),
-        total_dirty: raw("total_dirty"),
-        total_writeback: raw("total_writeback"),
-        total_pg_pg_in: raw("total_pgpgin"),
-        total_pg_pg_out: raw("total_pgpgout"),
-        total_pg_fault: raw("total_pgfault"),
-        total_pg_maj_fault: raw("total_pgmajfault"),
-        total_inactive_anon: raw("total_inactive_anon"),
-        total_active_anon: raw("total_active_anon"),
-        total_inactive_file: raw("total_inactive_file"),
-        total_active_file: raw("total_active_file"),
-        total_unevictable: raw("total_unevictable"),
-        usage: Some(entry!(m.usage)).into(),
-        swap: Some(entry!(m.swap)).into(),
-        kernel: Some(entry!(m.kernel)).into(),
-        kernel_tcp: Some(entry!(m.kernel_tcp)).into(),
-        ..Default::default()
-    }
-}
-
-fn blkio(stats: &Stats) -> BlkIOStat {
-    let b = &stats.blkio;
-    macro_rules! entries {
-        ($list:expr) => {
-            $list
-                .iter()
-                .map(|e| BlkIOEntry {
-                    op: e.op.clone(),
-                    major: e.major,
-                    minor: e.minor,
-                    value: e.value,
-                    ..Default::default()
-                })
-                .collect()
-        };
-    }
-    BlkIOStat {
-        io_service_bytes_recursive: entries!(b.io_service_bytes_recursive),
-        io_serviced_recursive: entries!(b.io_serviced_recursive),
-        io_queued_recursive: entries!(b.io_queued_recursive),
-        io_service_time_recursive: entries!(b.io_service_time_recursive),
-        io_wait_time_recursive: entries!(b.io_wait_time_recursive),
-        io_merged_recursive: entries!(b.io_merged_recursive),
-        io_time_recursive: entries!(b.io_time_recursive),
-        sectors_recursive: entries!(b.sectors_recursive),
-        ..Default::default()
-    }
+/// Whether /sys/fs/cgroup is the cgroup2 file system itself (not v1
+/// hierarchies, with or without a cgroup2 mount beside them).
+fn host_is_unified() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }

@@ -242,3 +242,26 @@ fn a_log_uri_file_gets_the_output() {
     );
     containerd.assert_nothing_left(&id, 0);
 }
+
+/// The rootfs as the native snapshotter gives it: a bind mount (`rbind`, `rw`) of the
+/// snapshot's directory, where the overlay snapshotter every other test uses gives an
+/// overlay; the shim makes both itself (shim/src/rootfs.rs). The container runs and
+/// writes, read-only views aside (`--read-only` sets the config's `root.readonly` too,
+/// which the runtime applies whatever the mount).
+#[test]
+fn a_native_snapshot_is_bind_mounted_as_the_rootfs() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let id = unique_name();
+    let probe = ["sh", "-c", "echo wrote > /probe && cat /probe"];
+    let out = run(
+        &containerd,
+        &id,
+        &["--rm", "--snapshotter", "native"],
+        &probe,
+    );
+    out.ok();
+    assert!(out.stdout.contains("wrote"), "{}", out.describe());
+    containerd.assert_nothing_left(&id, 0);
+}

@@ -16,6 +16,7 @@ mod oom;
 mod options;
 mod pipes;
 mod process;
+mod rootfs;
 mod service;
 mod stats;
 mod stdio;

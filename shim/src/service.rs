@@ -405,12 +405,7 @@ impl Service {
         };
         let rootfs = bundle.join("rootfs");
         for m in &req.rootfs {
-            let mounted = shim::mount::mount_rootfs(
-                Some(m.type_.as_str()),
-                Some(m.source.as_str()),
-                &m.options,
-                &rootfs,
-            );
+            let mounted = crate::rootfs::mount(&m.type_, &m.source, &m.options, &rootfs);
             if let Err(e) = mounted {
                 unmount_rootfs(&bundle);
                 forget();

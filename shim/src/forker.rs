@@ -23,7 +23,6 @@ use std::io::{IoSlice, IoSliceMut, Read};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 
 use nix::fcntl::OFlag;
 use nix::sys::socket::{
@@ -34,7 +33,10 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 use serde::{Deserialize, Serialize};
 
+mod early;
 mod worker;
+
+pub use early::fork_early;
 
 /// The hidden first argument that makes the shim binary the forker.
 pub const FORKER_ARG: &str = "berth-forker";
@@ -154,8 +156,7 @@ impl Forker {
     /// The forker made at the serving shim's start (`fork_early`), or, after
     /// it died or where that fork failed, a new one (`spawn`).
     pub fn early_or_spawn() -> std::io::Result<Forker> {
-        let early = EARLY.lock().ok().and_then(|mut early| early.take());
-        match early {
+        match early::take() {
             Some(forker) => Ok(forker),
             None => Forker::spawn(),
         }
@@ -198,114 +199,6 @@ impl std::fmt::Display for Lost {
             Lost::NoReply(e) => write!(f, "the forker died before answering: {e}"),
         }
     }
-}
-
-/// The forker forked by `fork_early`, until the shim's first request.
-static EARLY: Mutex<Option<Forker>> = Mutex::new(None);
-
-/// Forks the forker from the serving shim's `main`, before the shim has a
-/// thread (`Forker::early_or_spawn` takes it). A fork, not `spawn`'s
-/// re-execution: the child shares the shim's pages and maps only the few it
-/// touches, where a fresh execution of this binary faults in its own copy
-/// of the start-up code (docs/shim.md, "Memory"); and the first create
-/// waits for no exec. If the fork fails, the first request spawns one.
-pub fn fork_early() {
-    let Ok((ours, theirs)) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    ) else {
-        return;
-    };
-    // SAFETY: called first thing in `main`, before anything has started a
-    // thread, so the child is a whole copy of a single-threaded process and
-    // may run any code; it never returns from this function.
-    match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
-            drop(ours);
-            let code = match detach(theirs) {
-                Ok(socket) => {
-                    name_as_forker();
-                    serve_on(socket)
-                }
-                Err(e) => {
-                    eprintln!("berth forker: {e}");
-                    1
-                }
-            };
-            std::process::exit(code)
-        }
-        Ok(ForkResult::Parent { .. }) => {
-            drop(theirs);
-            if let Ok(mut early) = EARLY.lock() {
-                *early = Some(Forker { socket: ours });
-            }
-        }
-        Err(_) => {}
-    }
-}
-
-/// In the forked forker: /dev/null on 0-2 (stdout is the pipe the `start`
-/// command reads until the shim closes it) and every other descriptor of
-/// the shim closed (the ttrpc listener among them), but `socket`.
-fn detach(socket: OwnedFd) -> std::io::Result<OwnedFd> {
-    let null = std::fs::File::open("/dev/null")?;
-    nix::unistd::dup2_stdin(&null)?;
-    nix::unistd::dup2_stdout(&null)?;
-    nix::unistd::dup2_stderr(&null)?;
-    drop(null);
-    let keep = socket.as_raw_fd() as libc::c_uint;
-    // SAFETY: close_range(2) of descriptors this process owns; `socket` is
-    // outside both ranges.
-    unsafe {
-        if keep > 3 {
-            libc::syscall(libc::SYS_close_range, 3u32, keep - 1, 0u32);
-        }
-        libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32);
-    }
-    Ok(socket)
-}
-
-/// Makes the forked forker look like the re-executed one to `ps` and the
-/// tests (`containerd-shim-berth-v2 berth-forker`), not like a second shim
-/// serving the same socket: its command name, and its command line
-/// rewritten in place through /proc/self/mem (the area argv's strings
-/// occupy, from /proc/self/stat; the shim's arguments are longer than the
-/// new ones). Best effort: a failure changes only what `ps` shows.
-fn name_as_forker() {
-    let _ = nix::sys::prctl::set_name(c"berth-forker");
-    let _ = rewrite_arguments(&[FORKER_ARG]);
-}
-
-fn rewrite_arguments(args: &[&str]) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let after_comm = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
-    // arg_start and arg_end are fields 48 and 49; field 3 follows `comm`.
-    let field =
-        |n: usize| -> Option<u64> { after_comm.split_whitespace().nth(n - 3)?.parse().ok() };
-    let (Some(start), Some(end)) = (field(48), field(49)) else {
-        return Err(std::io::Error::other("no argument area in /proc/self/stat"));
-    };
-    let mem = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/proc/self/mem")?;
-    let mut area = vec![0u8; end.saturating_sub(start) as usize];
-    mem.read_exact_at(&mut area, start)?;
-    // argv[0] stays; the rest is replaced, NUL-padded to the old length.
-    let first = area.iter().position(|&b| b == 0).unwrap_or(area.len());
-    let mut new = area[..first].to_vec();
-    for arg in args {
-        new.push(0);
-        new.extend_from_slice(arg.as_bytes());
-    }
-    if new.len() >= area.len() {
-        return Err(std::io::Error::other("the new arguments do not fit"));
-    }
-    new.resize(area.len(), 0);
-    mem.write_all_at(&new, start)
 }
 
 /// The re-executed forker's main (`FORKER_ARG`).

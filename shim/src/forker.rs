@@ -127,6 +127,8 @@ pub type Reply = Result<i32, String>;
 /// The shim's end of the forker.
 pub struct Forker {
     socket: OwnedFd,
+    /// Its process, moved with the shim to the options' `ShimCgroup`.
+    pid: u32,
 }
 
 impl Forker {
@@ -147,8 +149,13 @@ impl Forker {
             .spawn()?;
         // The shim's reaper thread reaps it when it exits (docs/shim.md);
         // the Child handle is not waited on.
+        let pid = child.id();
         drop(child);
-        Ok(Forker { socket: ours })
+        Ok(Forker { socket: ours, pid })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
     }
 
     /// The forker made at the serving shim's start (`fork_early`), or, after
@@ -236,10 +243,13 @@ pub fn fork_early() {
             };
             std::process::exit(code)
         }
-        Ok(ForkResult::Parent { .. }) => {
+        Ok(ForkResult::Parent { child }) => {
             drop(theirs);
             if let Ok(mut early) = EARLY.lock() {
-                *early = Some(Forker { socket: ours });
+                *early = Some(Forker {
+                    socket: ours,
+                    pid: child.as_raw() as u32,
+                });
             }
         }
         Err(_) => {}

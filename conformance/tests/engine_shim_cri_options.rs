@@ -59,17 +59,31 @@ fn a_root_in_the_options_holds_the_state_and_delete_after_a_dead_shim_finds_it()
     ];
     let shims = cri.shim_pids();
     assert_eq!(shims.len(), 1, "one pod, one shim: {:?}", cri.shims());
+    // Removed even when the test fails: the Cri finds no bundle naming it by then.
+    let _sockets = RemovedOnDrop(
+        traces
+            .iter()
+            .filter_map(|t| t.shim_socket.clone())
+            .collect(),
+    );
     // SAFETY: kill(2) on the shim of this test's pod.
     assert_eq!(unsafe { libc::kill(shims[0], libc::SIGKILL) }, 0);
     cri.wait_container_state(&container, "CONTAINER_EXITED");
     remove(&cri, &pod, &container);
-    let sockets: Vec<PathBuf> = traces
-        .iter_mut()
-        .filter_map(|t| t.shim_socket.take())
-        .collect();
+    for t in &mut traces {
+        t.shim_socket = None;
+    }
     cri.assert_nothing_left(&traces);
-    for socket in sockets {
-        let _ = fs::remove_file(socket);
+}
+
+/// Files removed when dropped.
+struct RemovedOnDrop(Vec<PathBuf>);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        for file in &self.0 {
+            let _ = fs::remove_file(file);
+        }
     }
 }
 

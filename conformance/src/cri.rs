@@ -19,8 +19,11 @@ use crate::cri_config::{cri_config_toml, CriPaths, SHIM_HANDLER};
 use crate::engine::{
     engine_installed, find_program, in_terminal, processes_with_args, remove_scratch, run_program,
 };
+use crate::leftovers::processes_working_under;
 use crate::{cgroups_named, is_berth, mounts_mentioning, pid_alive, runtime, scratch_dir};
 use crate::{skip, wait_until, Output, RUNC};
+
+mod options;
 
 /// The one image: busybox whose default command idles until SIGTERM, so it is also the
 /// sandbox image (the pod's "pause" process).
@@ -70,6 +73,10 @@ pub struct Cri {
     handler: &'static str,
     /// The cgroup parent of this containerd's pods (`/<name>`), unique to it.
     cgroup_parent: String,
+    /// Where the handlers keep container state (`<root>/<namespace>/<id>`): as
+    /// handler `berth`'s and `runc`'s `Root`, Berth's shim's default here
+    /// (`BERTH_SHIM_ROOT`), and a `Root` of the test's options.
+    roots: Vec<PathBuf>,
     commands: AtomicUsize,
 }
 
@@ -78,16 +85,19 @@ impl Cri {
     /// note) when containerd, umoci or crictl is missing. Pods run under the handler
     /// `berth` (the runc shim with Berth as its runc), or `runc` under another runtime.
     pub fn start() -> Option<Cri> {
-        Cri::start_with(false)
+        Cri::start_with(false, &[])
     }
 
     /// Like `start`, with pods under the handler `berth-shim`, Berth's own shim
     /// (`target/debug/containerd-shim-berth-v2`), or `runc` under another runtime.
     pub fn start_shim() -> Option<Cri> {
-        Cri::start_with(true)
+        Cri::start_with(true, &[])
     }
 
-    fn start_with(own_shim: bool) -> Option<Cri> {
+    /// Like `start` (or `start_shim`), with runc's `options` (name, TOML value) in
+    /// handler `berth-shim`'s options file and, under another runtime, in handler
+    /// `runc`'s `options` table.
+    fn start_with(own_shim: bool, options: &[(&str, String)]) -> Option<Cri> {
         if !engine_installed(
             "containerd",
             &["containerd", "ctr", "umoci", "containerd-shim-runc-v2"],
@@ -115,6 +125,8 @@ impl Cri {
         let dir = scratch_dir().join(&name);
         let socket = dir.join("containerd.sock").to_string_lossy().into_owned();
         let config = dir.join("config.toml");
+        let shim_options_file = dir.join("berth-shim.toml");
+        let runc_options = if handler == "runc" { options } else { &[] };
         // Before anything exists: this panics when docs/containerd.md lacks the handler.
         let toml = cri_config_toml(&CriPaths {
             dir: &dir,
@@ -122,12 +134,17 @@ impl Cri {
             sandbox_image: IMAGE,
             berth: &under_test,
             runc: &runc,
+            shim_options_file: &shim_options_file,
+            runc_options,
         });
         for sub in ["logs", "cni/net.d", "cni/bin", "pods"] {
             fs::create_dir_all(dir.join(sub))
                 .unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
         }
         fs::write(&config, toml).expect("write config.toml");
+        fs::write(&shim_options_file, options::file_text(options)).expect("write the options file");
+        let mut roots = vec![dir.join("berth"), dir.join("runc")];
+        roots.extend(options::root(options));
         let log = fs::File::create(dir.join("containerd.log")).expect("create containerd.log");
         if handler == SHIM_HANDLER {
             let shim = crate::containerd::built_shim();
@@ -156,6 +173,7 @@ impl Cri {
             crictl,
             handler,
             cgroup_parent: format!("/berth-{name}"),
+            roots,
             commands: AtomicUsize::new(0),
         };
         let up = wait_until(START_DEADLINE, || {
@@ -252,13 +270,18 @@ impl Cri {
     /// namespace mode `pid` (`PID_POD` or `PID_CONTAINER`), its containers' cgroups under
     /// this containerd's cgroup parent; returns its path.
     fn pod_config(&self, name: &str, pid: i64) -> PathBuf {
+        self.pod_config_in(name, pid, &self.cgroup_parent)
+    }
+
+    /// Like `pod_config`, under cgroup parent `parent`.
+    fn pod_config_in(&self, name: &str, pid: i64, parent: &str) -> PathBuf {
         let logs = self.dir.join("pods").join(name);
         fs::create_dir_all(&logs).expect("mkdir pod log dir");
         let config = serde_json::json!({
             "metadata": { "name": name, "namespace": "berth-test", "uid": name, "attempt": 0 },
             "log_directory": logs,
             "linux": {
-                "cgroup_parent": self.cgroup_parent,
+                "cgroup_parent": parent,
                 // The host's network: no network namespace of the pod's own, so no CNI.
                 "security_context": { "namespace_options": { "network": NODE, "pid": pid } }
             }
@@ -395,10 +418,13 @@ impl Cri {
         traces
     }
 
-    /// Where the runtime keeps container `id`'s state: a handler's `Root` (named as the
-    /// handler), the namespace, the id; for each handler.
-    fn runtime_states(&self, id: &str) -> [PathBuf; 2] {
-        ["berth", "runc"].map(|handler| self.dir.join(handler).join(NAMESPACE).join(id))
+    /// Where the runtime keeps container `id`'s state: a root, the namespace, the id;
+    /// for each root.
+    fn runtime_states(&self, id: &str) -> Vec<PathBuf> {
+        self.roots
+            .iter()
+            .map(|root| root.join(NAMESPACE).join(id))
+            .collect()
     }
 
     fn bundle(&self, id: &str) -> PathBuf {
@@ -420,10 +446,8 @@ impl Cri {
             if let Some(socket) = t.shim_socket.as_ref().filter(|s| s.exists()) {
                 found.push(format!("shim socket {}", socket.display()));
             }
-            let [berth_state, runc_state] = self.runtime_states(&t.id);
-            let dirs = [
-                berth_state,
-                runc_state,
+            let mut dirs = self.runtime_states(&t.id);
+            dirs.extend([
                 self.bundle(&t.id),
                 self.dir
                     .join("state/io.containerd.grpc.v1.cri/sandboxes")
@@ -437,7 +461,7 @@ impl Cri {
                 self.dir
                     .join("root/io.containerd.grpc.v1.cri/containers")
                     .join(&t.id),
-            ];
+            ]);
             found.extend(
                 dirs.iter()
                     .filter(|d| d.exists())
@@ -503,27 +527,6 @@ impl Cri {
         let address = fs::read_to_string(self.bundle(id).join("address")).ok()?;
         address.trim().strip_prefix("unix://").map(PathBuf::from)
     }
-}
-
-/// The processes working in a directory under `dir` (shims and what they start run in
-/// a bundle; a removed one reads as "PATH (deleted)").
-fn processes_working_under(dir: &Path) -> Vec<String> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i64>().ok())
-        .filter(|pid| pid_alive(*pid))
-        .filter_map(|pid| {
-            let cwd = fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
-            cwd.starts_with(dir).then(|| {
-                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                let args = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-                format!("process {pid} ({}) in {}", args.trim(), cwd.display())
-            })
-        })
-        .collect()
 }
 
 /// A container's or sandbox's id, init pid and shim socket, kept for the leftover check.

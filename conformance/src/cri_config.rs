@@ -58,9 +58,10 @@ pub fn documented_berth_handler(binary: &Path, root: &Path) -> String {
 pub const SHIM_HANDLER: &str = "berth-shim";
 
 /// The runtime tables of handler `berth-shim` as docs/containerd.md gives them: from
-/// the `runtimes.berth-shim` table to the end of the ```toml block that holds it.
-/// Panics naming the doc when it lacks them.
-pub fn documented_shim_handler() -> String {
+/// the `runtimes.berth-shim` table to the end of the ```toml block that holds it, with
+/// the options table's `ConfigPath` replaced by `options_file`. Panics naming the doc
+/// when it lacks them.
+pub fn documented_shim_handler(options_file: &Path) -> String {
     let doc = containerd_doc();
     let text = fs::read_to_string(&doc).unwrap_or_else(|e| panic!("read {}: {e}", doc.display()));
     let table =
@@ -78,7 +79,31 @@ pub fn documented_shim_handler() -> String {
         "{}: the {SHIM_HANDLER} handler's runtime_type must be io.containerd.berth.v2:\n{tables}",
         doc.display()
     );
-    tables.to_owned()
+    let mut replaced = false;
+    let lines: Vec<String> = tables
+        .lines()
+        .map(|line| match line.trim_start().split([' ', '=']).next() {
+            Some("ConfigPath") => {
+                replaced = true;
+                format!(
+                    "  ConfigPath = {}",
+                    toml_string(&options_file.to_string_lossy())
+                )
+            }
+            _ => line.to_owned(),
+        })
+        .collect();
+    assert!(
+        replaced,
+        "{}: the {SHIM_HANDLER} handler's options must set ConfigPath:\n{tables}",
+        doc.display()
+    );
+    lines.join("\n")
+}
+
+/// `s` as a TOML basic string.
+pub fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The RuntimeClass `handler:` values docs/containerd.md shows.
@@ -99,6 +124,11 @@ pub struct CriPaths<'a> {
     pub berth: &'a Path,
     /// The binary of handler `runc`.
     pub runc: &'a Path,
+    /// The options file of handler `berth-shim` (its `ConfigPath`).
+    pub shim_options_file: &'a Path,
+    /// runc's options (name, TOML value) for handler `runc`'s `options` table, a
+    /// `BinaryName` or `Root` among them in place of the default.
+    pub runc_options: &'a [(&'a str, String)],
 }
 
 /// containerd's config: private paths; the CRI plugin with handlers `berth` and
@@ -155,8 +185,7 @@ disabled_plugins = [
   runtime_type = "io.containerd.runc.v2"
 
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-  BinaryName = "{runc}"
-  Root = "{runc_root}"
+{runc_options}
 
 {berth}
 
@@ -167,9 +196,28 @@ disabled_plugins = [
         socket = paths.socket,
         sandbox_image = paths.sandbox_image,
         cni = dir.join("cni").display(),
-        runc = paths.runc.display(),
-        runc_root = dir.join("runc").display(),
+        runc_options = runc_options(paths),
         berth = documented_berth_handler(paths.berth, &dir.join("berth")),
-        shim = documented_shim_handler(),
+        shim = documented_shim_handler(paths.shim_options_file),
     )
+}
+
+/// The lines of handler `runc`'s options table: its binary and root, unless
+/// `paths.runc_options` sets them, and those options.
+fn runc_options(paths: &CriPaths) -> String {
+    let defaults = [
+        ("BinaryName", toml_string(&paths.runc.to_string_lossy())),
+        (
+            "Root",
+            toml_string(&paths.dir.join("runc").to_string_lossy()),
+        ),
+    ];
+    let given = paths.runc_options.iter().map(|(k, v)| (*k, v.clone()));
+    defaults
+        .into_iter()
+        .filter(|(key, _)| !paths.runc_options.iter().any(|(k, _)| k == key))
+        .chain(given)
+        .map(|(key, value)| format!("  {key} = {value}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -7,6 +7,8 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::pid_alive;
+
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// `/sys/fs/cgroup/<controller>/a/b/<id>`: runc nests a container's cgroup under the
 /// caller's cgroup for some controllers (e.g. memory under a sandbox's own group).
@@ -117,6 +119,27 @@ fn find_dirs_named(dir: &Path, name: &str, depth: usize, found: &mut Vec<PathBuf
         }
         find_dirs_named(&entry.path(), name, depth - 1, found);
     }
+}
+
+/// The processes working in a directory under `dir` (shims and what they start run in
+/// a bundle; a removed one reads as "PATH (deleted)").
+pub(crate) fn processes_working_under(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i64>().ok())
+        .filter(|pid| pid_alive(*pid))
+        .filter_map(|pid| {
+            let cwd = fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+            cwd.starts_with(dir).then(|| {
+                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let args = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                format!("process {pid} ({}) in {}", args.trim(), cwd.display())
+            })
+        })
+        .collect()
 }
 
 /// `path` is `dir` or inside it (so /a/b-10 is not under /a/b-1).

@@ -129,6 +129,8 @@ pub type Reply = Result<i32, String>;
 /// The shim's end of the forker.
 pub struct Forker {
     socket: OwnedFd,
+    /// Its process, moved with the shim to the options' `ShimCgroup`.
+    pid: u32,
 }
 
 impl Forker {
@@ -149,8 +151,13 @@ impl Forker {
             .spawn()?;
         // The shim's reaper thread reaps it when it exits (docs/shim.md);
         // the Child handle is not waited on.
+        let pid = child.id();
         drop(child);
-        Ok(Forker { socket: ours })
+        Ok(Forker { socket: ours, pid })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
     }
 
     /// The forker made at the serving shim's start (`fork_early`), or, after

@@ -3,8 +3,11 @@
 //! `io.containerd.runc.*`), or, from ctr to any other runtime, the older
 //! `containerd.linux.runc.CreateOptions` (`runtime/linux/runctypes`),
 //! which is how `ctr run --uidmap/--gidmap` names the owner of the stdio
-//! (`io_uid`, `io_gid`) to this shim. The protos crate has no type for the
-//! latter, so its few fields the shim uses are read here.
+//! (`io_uid`, `io_gid`) to this shim; or, from containerd's CRI plugin to a
+//! runtime whose type is not runc's, `runtimeoptions.v1.Options`, whose
+//! `config_path` names a TOML file of runc's options (`options_file.rs`).
+//! The protos crate has no type for the latter two, so the few fields the
+//! shim uses are read here.
 
 use containerd_shim as shim;
 use shim::api;
@@ -27,8 +30,39 @@ pub fn decode(
             create_options(&any.value)
                 .map_err(|e| format!("containerd.linux.runc.CreateOptions: {e}"))
         }
+        Some(any) if any.type_url.ends_with("runtimeoptions.v1.Options") => {
+            let path =
+                config_path(&any.value).map_err(|e| format!("runtimeoptions.v1.Options: {e}"))?;
+            match path {
+                // The handler's `options` table without `ConfigPath`.
+                None => Ok(api::Options::default()),
+                Some(path) => crate::options_file::read(std::path::Path::new(&path)),
+            }
+        }
         _ => Ok(api::Options::default()),
     }
+}
+
+/// `runtimeoptions.v1.Options`' field 2, `config_path` (field 1,
+/// `type_url`, says what the file holds to a shim that reads several
+/// kinds; this one reads only runc's option names, so it is not read).
+fn config_path(bytes: &[u8]) -> shim::protos::protobuf::Result<Option<String>> {
+    let mut path = String::new();
+    let mut input = CodedInputStream::from_bytes(bytes);
+    while let Some(tag) = input.read_raw_tag_or_eof()? {
+        let wire = wire_type(tag)?;
+        match (tag >> 3, wire) {
+            (2, WireType::LengthDelimited) => path = input.read_string()?,
+            _ => input.skip_field(wire)?,
+        }
+    }
+    Ok((!path.is_empty()).then_some(path))
+}
+
+fn wire_type(tag: u32) -> shim::protos::protobuf::Result<WireType> {
+    WireType::new(tag & 7).ok_or(shim::protos::protobuf::Error::from(std::io::Error::other(
+        format!("bad tag {tag}"),
+    )))
 }
 
 /// CreateOptions' fields that have a counterpart in `Options`: 1
@@ -37,9 +71,7 @@ fn create_options(bytes: &[u8]) -> shim::protos::protobuf::Result<api::Options> 
     let mut options = api::Options::default();
     let mut input = CodedInputStream::from_bytes(bytes);
     while let Some(tag) = input.read_raw_tag_or_eof()? {
-        let wire = WireType::new(tag & 7).ok_or(shim::protos::protobuf::Error::from(
-            std::io::Error::other(format!("bad tag {tag}")),
-        ))?;
+        let wire = wire_type(tag)?;
         match (tag >> 3, wire) {
             (1, WireType::Varint) => options.no_pivot_root = input.read_bool()?,
             (8, WireType::Varint) => options.no_new_keyring = input.read_bool()?,
@@ -59,6 +91,7 @@ pub fn io_owner(options: &api::Options) -> crate::pipes::Owner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shim::protos::protobuf::well_known_types::any::Any;
     use shim::protos::protobuf::CodedOutputStream;
 
     /// CreateOptions as ctr's `WithUIDOwner`/`WithGIDOwner` make it, with a
@@ -83,6 +116,53 @@ mod tests {
         let options = decode(Some(&any)).unwrap();
         assert!(options.no_pivot_root);
         assert_eq!(io_owner(&options), Some((100000, 100001)));
+    }
+
+    /// The CRI plugin's options for a handler of another type than runc's:
+    /// `TypeUrl` and `ConfigPath` as its config.toml table spells them.
+    fn runtime_options(type_url: &str, config_path: &str) -> Any {
+        let mut bytes = Vec::new();
+        {
+            let mut out = CodedOutputStream::vec(&mut bytes);
+            if !type_url.is_empty() {
+                out.write_string(1, type_url).unwrap();
+            }
+            if !config_path.is_empty() {
+                out.write_string(2, config_path).unwrap();
+            }
+            out.flush().unwrap();
+        }
+        Any {
+            type_url: "runtimeoptions.v1.Options".into(),
+            value: bytes,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn runtime_options_name_the_file_of_runc_options() {
+        let dir = std::env::temp_dir().join(format!("berth-shim-options-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("shim.toml");
+        std::fs::write(
+            &file,
+            "Root = \"/run/elsewhere\"\nShimCgroup = \"/shims\"\n",
+        )
+        .unwrap();
+        let any = runtime_options("io.containerd.berth.v2.options", file.to_str().unwrap());
+        let options = decode(Some(&any));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let options = options.unwrap();
+        assert_eq!(options.root, "/run/elsewhere");
+        assert_eq!(options.shim_cgroup, "/shims");
+    }
+
+    #[test]
+    fn runtime_options_without_a_file_are_the_defaults_and_a_missing_file_is_an_error() {
+        let options = decode(Some(&runtime_options("x", ""))).unwrap();
+        assert_eq!(options, api::Options::default());
+        let error = decode(Some(&runtime_options("", "/nonexistent/berth.toml"))).unwrap_err();
+        assert!(error.contains("/nonexistent/berth.toml"), "{error}");
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub struct Service {
     socket: String,
     shared: Shared,
     forker: Mutex<Option<Forker>>,
+    /// The options' `ShimCgroup` the shim moved to at its first create
+    /// with one (`shim_cgroup.rs`); later creates (a pod's containers,
+    /// whose handler is the same) leave it there.
+    shim_cgroup: Mutex<Option<String>>,
     pub(crate) publisher: Arc<Publisher>,
     pub(crate) exit: Arc<ExitSignal>,
     oom: Arc<crate::oom::Watch>,
@@ -79,6 +83,7 @@ impl Service {
             socket,
             shared,
             forker: Mutex::new(None),
+            shim_cgroup: Mutex::new(None),
             publisher,
             exit,
             oom,
@@ -160,6 +165,34 @@ impl Service {
             }
         }
         Err(other("the forker exits as soon as it starts"))
+    }
+
+    /// Moves the shim and its forker to cgroup `path` (runc's option
+    /// `ShimCgroup`) unless it already did. The forker is started first if
+    /// it was not: one started later is forked from the moved shim.
+    fn join_shim_cgroup(&self, path: &str) -> TtrpcResult<()> {
+        if path.is_empty() {
+            return Ok(());
+        }
+        // The forker's lock first, as `fork` takes it: no request is in
+        // flight while the processes move.
+        let mut forker = self.forker.lock().map_err(|_| other("forker poisoned"))?;
+        let mut joined = self
+            .shim_cgroup
+            .lock()
+            .map_err(|_| other("shim state poisoned"))?;
+        if joined.is_some() {
+            return Ok(());
+        }
+        let current = match forker.as_mut() {
+            Some(current) => current,
+            None => forker.insert(
+                Forker::early_or_spawn().map_err(|e| other(format!("start the forker: {e}")))?,
+            ),
+        };
+        crate::shim_cgroup::join(path, &[std::process::id(), current.pid()]).map_err(other)?;
+        *joined = Some(path.to_string());
+        Ok(())
     }
 
     /// `Container::start` of container `id`'s init, in the forker (for its
@@ -362,8 +395,12 @@ impl Service {
     }
 
     pub(crate) fn create_task(&self, req: &api::CreateTaskRequest) -> TtrpcResult<i32> {
+        // The options file (ConfigPath) and the shim's cgroup are dealt
+        // with first: an error there leaves nothing made.
         let options = crate::options::decode(req.options.as_ref()).map_err(other)?;
-        // Read back by `state_root`, here and by `delete` after a dead shim.
+        self.join_shim_cgroup(&options.shim_cgroup)?;
+        // Read back by `state_root`, here and by `delete` after a dead shim:
+        // the options as applied, those of the options file included.
         shim::util::write_options(&req.bundle, &options).map_err(other)?;
         let bundle = PathBuf::from(&req.bundle);
         let root = crate::state_root(&bundle, &self.namespace);

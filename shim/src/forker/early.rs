@@ -57,10 +57,13 @@ pub fn fork_early() {
             };
             std::process::exit(code)
         }
-        Ok(ForkResult::Parent { .. }) => {
+        Ok(ForkResult::Parent { child }) => {
             drop(theirs);
             if let Ok(mut early) = EARLY.lock() {
-                *early = Some(Forker { socket: ours });
+                *early = Some(Forker {
+                    socket: ours,
+                    pid: child.as_raw() as u32,
+                });
             }
         }
         Err(_) => {}

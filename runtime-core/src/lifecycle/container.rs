@@ -26,16 +26,19 @@ pub struct Container {
     record: Record,
     /// The terminal's master, for a container created in the foreground with `process.terminal`.
     console: Option<OwnedFd>,
-    /// A pidfd of the init: opened by `create` (see `from_parts`), or on
-    /// the first `pidfd()` of a loaded handle.
+    /// A pidfd of the init: opened by `create` or `restore` (see
+    /// `from_parts`), or on the first `pidfd()` of a loaded handle.
     init_pidfd: std::sync::OnceLock<OwnedFd>,
 }
 
 impl Container {
+    /// The handle `create` or `restore` returns; `init_pidfd` is the pidfd
+    /// they opened of the init to record it (`create::identify_init`).
     pub(crate) fn from_parts(
         mut dir: ContainerDir,
         record: Record,
         console: Option<OwnedFd>,
+        init_pidfd: Option<OwnedFd>,
     ) -> Container {
         // `create` held the lock until now; each later change takes it again
         // (see `locked`), so other handles and commands are not shut out.
@@ -49,7 +52,14 @@ impl Container {
         // The creator's handle holds the init from the start (an unreaped
         // child of this process: its pid cannot be recycled meanwhile). A
         // failure here leaves it to the first `pidfd()`.
-        let _ = container.pidfd();
+        match init_pidfd {
+            Some(fd) => {
+                let _ = container.init_pidfd.set(fd);
+            }
+            None => {
+                let _ = container.pidfd();
+            }
+        }
         container
     }
 
@@ -107,13 +117,13 @@ impl Container {
     /// A pidfd of the init, to poll for its exit or signal it without a
     /// pid-reuse race. The handle `create` returned opened it then; a
     /// loaded handle opens it now from the recorded pid, checked against
-    /// the recorded start time. [`Error::NotRunning`] once the init is gone.
+    /// the recorded pidfs inode or start time. [`Error::NotRunning`] once
+    /// the init is gone.
     pub fn pidfd(&self) -> Result<std::os::fd::BorrowedFd<'_>> {
         if let Some(fd) = self.init_pidfd.get() {
             return Ok(fd.as_fd());
         }
-        let fd =
-            crate::lifecycle::wait::open_recorded(self.record.pid, self.record.pid_start_time)?;
+        let fd = crate::lifecycle::wait::open_recorded(&self.record)?;
         Ok(self.init_pidfd.get_or_init(|| fd).as_fd())
     }
 

@@ -10,7 +10,7 @@
 //! learn *that* it exited, by polling the pidfd for readability.
 
 use crate::lifecycle::error::{Error, Result};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,15 +100,17 @@ pub(crate) fn wait(pidfd: BorrowedFd<'_>, pid: i32) -> Result<ExitStatus> {
     }
 }
 
-/// A pidfd of the recorded init `pid` that started at `start_time` (clock
-/// ticks since boot, from its stat file), or [`Error::NotRunning`] when
-/// that process is gone (the pid may name another process by now).
+/// A pidfd of the init `record` names, or [`Error::NotRunning`] when that
+/// process is gone (the pid may name another process by now).
 ///
-/// The pidfd is opened first, then the start time compared: a pidfd holds
-/// one process, so once the comparison passes it is the init's for good.
-/// An exited init not yet reaped (a zombie) still passes: its parent may
-/// wait for it.
-pub(crate) fn open_recorded(pid: i32, start_time: u64) -> Result<OwnedFd> {
+/// The pidfd is opened first, then compared with the record: its pidfs
+/// inode where the record has one (that is the process's own, never
+/// reused), else the start time in its stat file. A pidfd holds one
+/// process, so once the comparison passes it is the init's for good. An
+/// exited init not yet reaped (a zombie) still passes: its parent may wait
+/// for it.
+pub(crate) fn open_recorded(record: &crate::state::Record) -> Result<OwnedFd> {
+    let pid = record.pid;
     if pid <= 0 {
         return Err(Error::NotRunning);
     }
@@ -117,9 +119,18 @@ pub(crate) fn open_recorded(pid: i32, start_time: u64) -> Result<OwnedFd> {
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(Error::NotRunning),
         Err(source) => return Err(crate::sys::pidfd::PidfdError::Open { pid, source }.into()),
     };
-    match crate::state::process_stat(pid) {
-        Some((_, started)) if started == start_time => Ok(pidfd),
-        _ => Err(Error::NotRunning),
+    let same = match (
+        record.pidfs_inode,
+        crate::sys::pidfd::pidfs_inode(pidfd.as_fd()),
+    ) {
+        (Some(recorded), Some(inode)) => recorded == inode,
+        _ => crate::state::process_stat(pid)
+            .is_some_and(|(_, started)| started == record.pid_start_time),
+    };
+    if same {
+        Ok(pidfd)
+    } else {
+        Err(Error::NotRunning)
     }
 }
 
@@ -163,21 +174,55 @@ mod tests {
         assert_eq!(ExitStatus::from_siginfo(libc::CLD_STOPPED, 19), None);
     }
 
+    /// A record of the init `pid`, started at `start`, with pidfs inode `inode`.
+    fn recorded(pid: i32, start: u64, inode: Option<u64>) -> crate::state::Record {
+        let text = format!(
+            r#"{{"id":"w","ociVersion":"1.2.1","pid":{pid},"pid_start_time":{start},"bundle":"/b","rootfs":"/b/r","created":"2026-12-07T20:00:00Z"}}"#
+        );
+        let mut record: crate::state::Record = serde_json::from_str(&text).unwrap();
+        record.pidfs_inode = inode;
+        record
+    }
+
     #[test]
     fn a_pid_that_is_not_the_recorded_process_is_not_running() {
         // This test process is alive, but did not start at tick 1.
         let me = std::process::id() as i32;
-        assert!(matches!(open_recorded(me, 1), Err(Error::NotRunning)));
-        assert!(matches!(open_recorded(0, 0), Err(Error::NotRunning)));
+        assert!(matches!(
+            open_recorded(&recorded(me, 1, None)),
+            Err(Error::NotRunning)
+        ));
+        assert!(matches!(
+            open_recorded(&recorded(0, 0, None)),
+            Err(Error::NotRunning)
+        ));
         let (_, started) = crate::state::process_stat(me).expect("own stat");
-        assert!(open_recorded(me, started).is_ok());
+        assert!(open_recorded(&recorded(me, started, None)).is_ok());
+    }
+
+    #[test]
+    fn a_recorded_pidfs_inode_decides_over_the_start_time() {
+        let me = std::process::id() as i32;
+        let own = crate::sys::pidfd::open(me).unwrap();
+        let Some(inode) = crate::sys::pidfd::pidfs_inode(own.as_fd()) else {
+            eprintln!("no pidfs (Linux before 6.9): nothing to test");
+            return;
+        };
+        let (_, started) = crate::state::process_stat(me).expect("own stat");
+        // The inode is the process's own: a start time off by a tick is not looked at.
+        assert!(open_recorded(&recorded(me, started + 1, Some(inode))).is_ok());
+        // Another process's inode (the pid recycled) is not running, whatever the start time says.
+        assert!(matches!(
+            open_recorded(&recorded(me, started, Some(inode + 1))),
+            Err(Error::NotRunning)
+        ));
     }
 
     #[test]
     fn waiting_for_a_process_that_is_not_a_child_is_a_typed_error() {
         // pid 1 is nobody's child here.
         let (_, started) = crate::state::process_stat(1).expect("stat of pid 1");
-        let init = open_recorded(1, started).expect("pidfd of pid 1");
+        let init = open_recorded(&recorded(1, started, None)).expect("pidfd of pid 1");
         assert!(matches!(
             wait(init.as_fd(), 1),
             Err(Error::NotChild { pid }) if pid.as_raw() == 1

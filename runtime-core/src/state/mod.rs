@@ -170,6 +170,11 @@ pub(crate) struct Record {
     /// The init's start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`),
     /// so a recycled pid is not taken for the container.
     pub pid_start_time: u64,
+    /// The init's pidfs inode (Linux 6.9 and later, see sys/pidfd.rs): when
+    /// recorded, `state` and `list` compare it rather than read the start
+    /// time, which costs more. Absent on older kernels and in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pidfs_inode: Option<u64>,
     /// The bundle's absolute path.
     pub bundle: PathBuf,
     /// The root filesystem's path on the host.
@@ -212,7 +217,7 @@ impl Record {
     pub(crate) fn made_from(
         id: &str,
         spec: &oci_spec::runtime::Spec,
-        (pid, pid_start_time): (i32, u64),
+        init: InitId,
         bundle: PathBuf,
         rootfs: PathBuf,
         cgroup: Cgroup,
@@ -220,8 +225,9 @@ impl Record {
         Record {
             id: id.to_string(),
             oci_version: spec.version().clone(),
-            pid,
-            pid_start_time,
+            pid: init.pid,
+            pid_start_time: init.start_time,
+            pidfs_inode: init.pidfs_inode,
             bundle,
             rootfs,
             created: rfc3339_nanos(SystemTime::now()),
@@ -241,6 +247,15 @@ impl Record {
                 .unwrap_or(false),
         }
     }
+}
+
+/// How a record names its init: the host pid, and what tells a recycled
+/// pid from it (see the fields of the same names in [`Record`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InitId {
+    pub pid: i32,
+    pub start_time: u64,
+    pub pidfs_inode: Option<u64>,
 }
 
 /// The directory that holds every container's state.
@@ -475,12 +490,16 @@ pub(crate) fn parse_stat(text: &str) -> Option<(char, u64)> {
     Some((state, start_time))
 }
 
-/// Whether the record's init is still the live process it was at create.
+/// Whether the record's init is still the live process it was at create:
+/// by its pidfs inode where the record has one, else by its start time.
 pub(crate) fn init_alive(record: &Record) -> bool {
     if record.pid <= 0 {
         return false;
     }
-    is_live_init(process_stat(record.pid), record.pid_start_time)
+    let by_inode = record
+        .pidfs_inode
+        .and_then(|inode| crate::sys::pidfd::alive_by_inode(record.pid, inode));
+    by_inode.unwrap_or_else(|| is_live_init(process_stat(record.pid), record.pid_start_time))
 }
 
 /// Whether a process's (state letter, start time) from its stat file is the

@@ -54,6 +54,7 @@ fn record(id: &str) -> Record {
         oci_version: "1.2.1".into(),
         pid: std::process::id() as i32,
         pid_start_time: process_stat(std::process::id() as i32).unwrap().1,
+        pidfs_inode: None,
         bundle: "/b".into(),
         rootfs: "/b/rootfs".into(),
         created: "2026-11-22T20:00:27Z".into(),

@@ -192,7 +192,7 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     let pid = undo
         .pid
         .ok_or_else(|| CheckpointError::Swrk("criu restored no process".into()))?;
-    let (_, pid_start_time) = state::process_stat(pid).ok_or_else(|| {
+    let (init, init_pidfd) = crate::lifecycle::create::identify_init(pid).ok_or_else(|| {
         Error::init(
             crate::ChildStep::Sync,
             "the restored init exited during restore",
@@ -201,7 +201,7 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
     let record = Record::made_from(
         &options.id,
         &spec,
-        (pid, pid_start_time),
+        init,
         bundle.clone(),
         rootfs.clone(),
         cgroup,
@@ -225,7 +225,7 @@ pub fn restore(options: &RestoreOptions) -> Result<Container> {
         .dir
         .take()
         .ok_or(Error::init(crate::ChildStep::Other, "state directory lost"))?;
-    Ok(Container::from_parts(dir, record, None))
+    Ok(Container::from_parts(dir, record, None, init_pidfd))
 }
 
 /// Restore each hierarchy's cgroup at the container's directory, wherever

@@ -14,30 +14,32 @@ use crate::init::sync::{Channel, Message};
 use crate::isolation::rootfs::host_mount;
 use crate::lifecycle::container::Container;
 use crate::lifecycle::error::{Error, Result};
-use crate::state::{self, ContainerDir, Record};
+use crate::state::{self, ContainerDir, InitId, Record};
 use crate::sys::fault;
 use crate::sys::host_file::StagedFile;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-/// Write the state record, the recorded config and the pid file beside their names.
+/// Write the state record, the recorded config and the pid file beside
+/// their names; returns the record, and a pidfd of the init for the Container.
 pub(super) fn stage(
     options: &CreateOptions,
     valid: &Validated,
     prepared: &Prepared,
     pid: i32,
     undo: &mut Undo,
-) -> Result<Record> {
+) -> Result<(Record, Option<OwnedFd>)> {
     let spec = &valid.spec;
-    let (_, pid_start_time) = state::process_stat(pid)
+    let (init, init_pidfd) = identify_init(pid)
         .ok_or_else(|| Error::init(ChildStep::Sync, "the container init exited during setup"))?;
     let record = Record {
         no_new_keyring: options.no_new_keyring,
         ..Record::made_from(
             &options.id,
             spec,
-            (pid, pid_start_time),
+            init,
             valid.bundle.clone(),
             valid.rootfs.clone(),
             prepared.cgroup.clone(),
@@ -51,30 +53,51 @@ pub(super) fn stage(
     if let Some(path) = &options.pid_file {
         undo.pid_file = Some(stage_pid_file(path, pid)?);
     }
-    Ok(record)
+    Ok((record, init_pidfd))
+}
+
+/// How the record names the init `pid` (its start time, and its pidfs
+/// inode where the kernel has pidfs), and a pidfd of it; `None` once it has
+/// exited. The pidfd is opened first, while `pid` is still our unreaped
+/// child (or the process criu just restored), so what is read after is
+/// that process's, and the Container holds it from the start.
+pub(crate) fn identify_init(pid: i32) -> Option<(InitId, Option<OwnedFd>)> {
+    // Without pidfds (Linux before 5.3) the record has the start time alone.
+    let pidfd = crate::sys::pidfd::open(pid).ok();
+    let (_, start_time) = state::process_stat(pid)?;
+    let pidfs_inode = pidfd
+        .as_ref()
+        .and_then(|fd| crate::sys::pidfd::pidfs_inode(fd.as_fd()));
+    let init = InitId {
+        pid,
+        start_time,
+        pidfs_inode,
+    };
+    Some((init, pidfd))
 }
 
 /// Rename what `stage` wrote into place, let the init wait for `start`,
 /// and hand the container to the caller.
 pub(super) fn commit(
-    mut record: Record,
+    (mut record, mut init_pidfd): (Record, Option<OwnedFd>),
     ready: Ready,
     channel: Channel,
     mut undo: Undo,
 ) -> Result<Container> {
     let dir = state_dir(&undo)?;
     if ready.pid != record.pid {
-        // The init forked the process that runs the program: the record
-        // and the pid file name that one.
-        record.pid = ready.pid;
-        record.pid_start_time = state::process_stat(ready.pid)
-            .ok_or_else(|| {
-                Error::init(
-                    ChildStep::Sync,
-                    "the container's process exited before create finished",
-                )
-            })?
-            .1;
+        // The init forked the process that runs the program (CLONE_PARENT:
+        // our child too): the record and the pid file name that one.
+        let (init, pidfd) = identify_init(ready.pid).ok_or_else(|| {
+            Error::init(
+                ChildStep::Sync,
+                "the container's process exited before create finished",
+            )
+        })?;
+        record.pid = init.pid;
+        record.pid_start_time = init.start_time;
+        record.pidfs_inode = init.pidfs_inode;
+        init_pidfd = pidfd;
         dir.stage(&record)?;
         if let Some(staged) = &undo.pid_file {
             staged
@@ -107,7 +130,12 @@ pub(super) fn commit(
         let _ = waitpid(Pid::from_raw(ready.setup_pid), None);
     }
     let dir = undo.disarm();
-    Ok(Container::from_parts(dir, record, ready.console))
+    Ok(Container::from_parts(
+        dir,
+        record,
+        ready.console,
+        init_pidfd,
+    ))
 }
 
 fn state_dir(undo: &Undo) -> Result<&ContainerDir> {

@@ -32,7 +32,7 @@ mod systemd_unit;
 mod undo;
 mod validate;
 
-pub(crate) use commit::{commit_pid_file, stage_pid_file};
+pub(crate) use commit::{commit_pid_file, identify_init, stage_pid_file};
 pub use options::CreateOptions;
 pub(crate) use prepare::set_limits;
 use undo::Undo;
@@ -68,7 +68,7 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         "handoff.let_go",
         handoff::let_go(options, &valid, &mut prepared, pid, &mut undo)
     )?;
-    let record = in_span!(
+    let staged = in_span!(
         "commit.stage",
         commit::stage(options, &valid, &prepared, pid, &mut undo)
     )?;
@@ -76,5 +76,5 @@ pub fn create(options: &CreateOptions) -> Result<Container> {
         "handoff.until_ready",
         handoff::until_ready(options, &valid, prepared, pid, &mut undo)
     )?;
-    in_span!("commit", commit::commit(record, ready, channel, undo))
+    in_span!("commit", commit::commit(staged, ready, channel, undo))
 }

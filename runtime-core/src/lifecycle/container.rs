@@ -234,7 +234,20 @@ impl Container {
         if status == Status::Stopped {
             return Err(Error::NotRunning);
         }
-        send_signal(self.pid(), signal)?;
+        // Through the init's pidfd, checked against the record when it was
+        // opened: a pid the init left between the status and the signal,
+        // taken by another process, is never signalled.
+        match crate::sys::pidfd::send_signal(self.pidfd()?, signal.as_raw()) {
+            Ok(()) => {}
+            Err(nix::Error::ESRCH) => return Err(Error::NotRunning),
+            Err(source) => {
+                return Err(Error::Signal {
+                    signal,
+                    pid: self.pid(),
+                    source,
+                })
+            }
+        }
         // A frozen task cannot act on SIGKILL until it is thawed (runc does
         // the same). A cgroup someone else made and froze stays frozen.
         if signal == Signal::KILL && status == Status::Paused && self.record.cgroup.is_own() {

@@ -23,7 +23,7 @@
 use crate::cgroups::CgroupError;
 use crate::state::{self, Record};
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
 /// `NS_GET_PARENT` from linux/nsfs.h: `_IO(0xb7, 0x2)`.
@@ -64,21 +64,7 @@ impl Process {
     }
 
     fn send(&self, signal: i32) -> nix::Result<()> {
-        // SAFETY: pidfd_send_signal on a pidfd we own, with no siginfo.
-        let sent = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.pidfd.as_raw_fd(),
-                signal,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-        if sent == 0 {
-            Ok(())
-        } else {
-            Err(nix::Error::last())
-        }
+        crate::sys::pidfd::send_signal(self.pidfd.as_fd(), signal)
     }
 }
 

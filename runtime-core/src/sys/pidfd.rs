@@ -57,6 +57,27 @@ fn on_pidfs() -> bool {
     })
 }
 
+/// Sends `signal` to the process `pidfd` holds (pidfd_send_signal(2)):
+/// never to another process that took its pid since the pidfd was opened.
+/// `ESRCH` once it has exited.
+pub(crate) fn send_signal(pidfd: BorrowedFd, signal: i32) -> nix::Result<()> {
+    // SAFETY: pidfd_send_signal on a borrowed, open pidfd, with no siginfo.
+    let sent = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if sent == 0 {
+        Ok(())
+    } else {
+        Err(nix::Error::last())
+    }
+}
+
 /// The pidfs inode of the process `pidfd` holds: one per process (per
 /// struct pid), never given to another while the system runs (a 64-bit
 /// counter), so it names a process better than its start time, whose clock

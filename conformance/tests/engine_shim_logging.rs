@@ -33,14 +33,42 @@ fn logger(dir: &Path, after: &str) -> String {
          exec 5>&-\n\
          {after}\n"
     );
-    let path = dir.join("logger.sh");
+    program(dir, "logger.sh", &script)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// An executable script `name` in `dir`.
+fn program(dir: &Path, name: &str, script: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
     std::fs::write(&path, script).expect("write the logger");
     let chmod = std::process::Command::new("chmod")
         .arg("+x")
         .arg(&path)
         .status();
     assert!(chmod.is_ok_and(|s| s.success()), "chmod {}", path.display());
-    path.to_string_lossy().into_owned()
+    path
+}
+
+/// `ctr run --rm` of a container logged by `program`, which must fail with a message
+/// that names the program and says `why`; then nothing of it may be left.
+fn run_fails_with_logger(containerd: &Containerd, program: &Path, why: &str) {
+    let uri = format!("binary://{}", program.display());
+    let id = unique_name();
+    let out = run(
+        containerd,
+        &id,
+        &["--rm", "--log-uri", &uri],
+        &["echo", "never"],
+    );
+    let text = out.fails();
+    assert!(
+        text.contains(&program.to_string_lossy().into_owned()) && text.contains(why),
+        "{}",
+        out.describe()
+    );
+    containerd.ctr(&["container", "rm", &id]);
+    containerd.assert_nothing_left(&id, 0);
 }
 
 fn read(dir: &Path, name: &str) -> String {
@@ -256,31 +284,8 @@ fn a_logger_that_exits_before_it_is_ready_fails_the_run() {
         return;
     };
     let dir = HostDir::new();
-    let program = dir.join("quitter.sh");
-    std::fs::write(&program, "#!/bin/sh\nexit 3\n").expect("write the logger");
-    let chmod = std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&program)
-        .status();
-    assert!(chmod.is_ok_and(|s| s.success()));
-    let uri = format!("binary://{}", program.display());
-    let id = unique_name();
-    let out = run(
-        &containerd,
-        &id,
-        &["--rm", "--log-uri", &uri],
-        &["echo", "never"],
-    );
-    let text = out.fails();
-    assert!(
-        text.contains(&program.to_string_lossy().into_owned())
-            && text.contains("exited before it was ready"),
-        "{}",
-        out.describe()
-    );
-    assert!(is_berth());
-    containerd.ctr(&["container", "rm", &id]);
-    containerd.assert_nothing_left(&id, 0);
+    let quitter = program(&dir, "quitter.sh", "#!/bin/sh\nexit 3\n");
+    run_fails_with_logger(&containerd, &quitter, "exited before it was ready");
 }
 
 /// A logger that never says it is ready: after Berth's shim's 10 s the run fails, naming
@@ -294,36 +299,14 @@ fn a_logger_never_ready_is_killed_and_fails_the_run() {
         return;
     };
     let dir = HostDir::new();
-    let program = dir.join("sleeper.sh");
     let script = format!(
         "#!/bin/sh\necho $$ > {}/pid\nexec sleep 600\n",
         dir.display()
     );
-    std::fs::write(&program, script).expect("write the logger");
-    let chmod = std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&program)
-        .status();
-    assert!(chmod.is_ok_and(|s| s.success()));
-    let uri = format!("binary://{}", program.display());
-    let id = unique_name();
-    let out = run(
-        &containerd,
-        &id,
-        &["--rm", "--log-uri", &uri],
-        &["echo", "never"],
-    );
-    let text = out.fails();
-    assert!(
-        text.contains(&program.to_string_lossy().into_owned())
-            && text.contains("was not ready within 10 s"),
-        "{}",
-        out.describe()
-    );
+    let sleeper = program(&dir, "sleeper.sh", &script);
+    run_fails_with_logger(&containerd, &sleeper, "was not ready within 10 s");
     let pid = logger_pid(&dir);
     assert!(!pid_alive(pid), "the logger {pid} outlived the failed run");
-    containerd.ctr(&["container", "rm", &id]);
-    containerd.assert_nothing_left(&id, 0);
 }
 
 /// `ctr run --uidmap/--gidmap` runs the container in a user namespace and names the

@@ -198,7 +198,7 @@ fn a_container_joining_the_racers_pid_namespace_never_shows_the_runtime() {
             let out = rt.run(&id, &joiner, &[]);
             assert!(
                 out.success()
-                    && (out.stdout.starts_with("sh") || out.stdout.starts_with("sleep\0100000")),
+                    && (out.stdout.starts_with("sh") || out.stdout.starts_with("sleep\u{0}100000")),
                 "pid 1 of its /proc is the racer's container's: {}",
                 out.describe()
             );

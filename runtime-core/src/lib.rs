@@ -296,6 +296,13 @@ pub use sys::host_file::HostFileError;
 pub use sys::pidfd::PidfdError;
 pub use sys::procfs::ProcfsError;
 
+/// The host's cgroup hierarchies as the library reads them (each once, by
+/// its mountpoint and whether it is cgroup2): for a caller that moves its
+/// own processes, as Berth's containerd shim does for runc's `ShimCgroup`.
+pub mod hierarchy {
+    pub use crate::cgroups::{hierarchies, Hierarchy};
+}
+
 /// The parts of [`Stats`], the resource usage [`Container::stats`] reads
 /// and `runc events --stats` prints (runc's `types.Stats`).
 pub mod stats {

@@ -18,13 +18,6 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 
-/// One mounted hierarchy.
-#[derive(Debug, PartialEq, Eq)]
-struct Hierarchy {
-    mountpoint: PathBuf,
-    v2: bool,
-}
-
 /// Moves the processes `pids` (the shim's and its forker's) to cgroup
 /// `path` of every hierarchy.
 pub fn join(path: &str, pids: &[u32]) -> Result<(), String> {
@@ -32,12 +25,7 @@ pub fn join(path: &str, pids: &[u32]) -> Result<(), String> {
     let relative = relative(path).ok_or_else(|| {
         format!("{named}: a cgroup path relative to the hierarchies' roots, without '..'")
     })?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("{named}: read /proc/self/mountinfo: {e}"))?;
-    let hierarchies = hierarchies(&mountinfo);
-    if hierarchies.is_empty() {
-        return Err(format!("{named}: no cgroup hierarchy is mounted"));
-    }
+    let hierarchies = berth::hierarchy::hierarchies().map_err(|e| format!("{named}: {e}"))?;
     let hybrid = hierarchies.iter().any(|h| !h.v2);
     let mut procs = Vec::new();
     for hierarchy in &hierarchies {
@@ -112,71 +100,9 @@ fn open_procs(mountpoint: &Path, relative: &Path) -> nix::Result<OwnedFd> {
     openat2(&root, &file, how)
 }
 
-/// The cgroup hierarchies in `mountinfo`, each once (by its device: a
-/// hierarchy mounted again, under a container's rootfs say, is the same).
-fn hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
-    let mut seen = std::collections::HashSet::new();
-    let mut found = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let fields: Vec<&str> = left.split(' ').collect();
-        let (Some(device), Some(mountpoint)) = (fields.get(2), fields.get(4)) else {
-            continue;
-        };
-        let v2 = match right.split(' ').next() {
-            Some("cgroup") => false,
-            Some("cgroup2") => true,
-            _ => continue,
-        };
-        if seen.insert(*device) {
-            found.push(Hierarchy {
-                mountpoint: PathBuf::from(unescape(mountpoint)),
-                v2,
-            });
-        }
-    }
-    found
-}
-
-/// A mountinfo field with its octal escapes (space, tab, newline, '\')
-/// undone.
-fn unescape(field: &str) -> String {
-    field
-        .replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_hierarchy_is_listed_once() {
-        let mountinfo = "\
-31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
-32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
-35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
-41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
-90 80 0:32 / /run/c/rootfs/sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
-";
-        let found = hierarchies(mountinfo);
-        let mountpoints: Vec<(&str, bool)> = found
-            .iter()
-            .map(|h| (h.mountpoint.to_str().unwrap(), h.v2))
-            .collect();
-        assert_eq!(
-            mountpoints,
-            [
-                ("/sys/fs/cgroup/cpu", false),
-                ("/sys/fs/cgroup/memory", false),
-                ("/sys/fs/cgroup/unified", true)
-            ]
-        );
-    }
 
     #[test]
     fn a_path_is_relative_to_the_roots_and_never_climbs() {

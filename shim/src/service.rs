@@ -59,6 +59,16 @@ pub(crate) fn other(what: impl std::fmt::Display) -> shim::protos::ttrpc::Error 
     ttrpc::Error::RpcStatus(ttrpc::get_status(ttrpc::Code::UNKNOWN, what.to_string()))
 }
 
+/// The shim's forker: the one it has, or else the early one, or a new one.
+fn running_forker(slot: &mut Option<Forker>) -> TtrpcResult<&mut Forker> {
+    match slot {
+        Some(current) => Ok(current),
+        None => Ok(slot.insert(
+            Forker::early_or_spawn().map_err(|e| other(format!("start the forker: {e}")))?,
+        )),
+    }
+}
+
 impl Service {
     pub fn new(
         namespace: String,
@@ -144,13 +154,7 @@ impl Service {
         let mut forker = self.forker.lock().map_err(|_| other("forker poisoned"))?;
         let mut undo = request.undo();
         for _ in 0..2 {
-            let current = match forker.as_mut() {
-                Some(current) => current,
-                None => forker.insert(
-                    Forker::early_or_spawn()
-                        .map_err(|e| other(format!("start the forker: {e}")))?,
-                ),
-            };
+            let current = running_forker(&mut forker)?;
             match current.call(&request, &fds) {
                 Ok(reply) => return reply.map_err(other),
                 Err(lost) => {
@@ -184,12 +188,7 @@ impl Service {
         if joined.is_some() {
             return Ok(());
         }
-        let current = match forker.as_mut() {
-            Some(current) => current,
-            None => forker.insert(
-                Forker::early_or_spawn().map_err(|e| other(format!("start the forker: {e}")))?,
-            ),
-        };
+        let current = running_forker(&mut forker)?;
         crate::shim_cgroup::join(path, &[std::process::id(), current.pid()]).map_err(other)?;
         *joined = Some(path.to_string());
         Ok(())

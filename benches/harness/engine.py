@@ -11,6 +11,8 @@ import signal
 import subprocess
 import time
 
+from runtimes import tail
+
 IMAGE = "berth.test/busybox:latest"
 # The image's command, and so the CRI sandbox's ("pause") process: idles until SIGTERM.
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"]
@@ -262,11 +264,3 @@ def _remove_cgroups(name: str) -> None:
                 os.rmdir(path)
             except OSError:
                 pass
-
-
-def tail(path: str, lines: int = 5) -> str:
-    try:
-        with open(path) as f:
-            return "".join(f.readlines()[-lines:])
-    except OSError:
-        return ""

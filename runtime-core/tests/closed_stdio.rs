@@ -9,6 +9,8 @@
 //! busybox bundle; elsewhere it says why it did not run. Its report goes to
 //! a copy of stdout made before 0-2 are closed.
 
+mod common;
+
 use berth::{CreateOptions, ExitStatus};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use std::io::{IoSliceMut, Read, Write};
@@ -160,18 +162,7 @@ fn receive_fd(listener: &UnixListener) -> Result<OwnedFd, String> {
     Err("no descriptor came on the console socket".into())
 }
 
+/// A busybox bundle at `dir` running `args` (with busybox as [`sh`, `tty`, `echo`]).
 fn bundle(dir: &Path, args: &[&str], terminal: bool) -> Result<PathBuf, String> {
-    let make = || -> std::io::Result<()> {
-        std::fs::create_dir_all(dir.join("rootfs/bin"))?;
-        std::fs::copy("/bin/busybox", dir.join("rootfs/bin/busybox"))?;
-        for tool in ["sh", "tty", "echo"] {
-            std::os::unix::fs::symlink("busybox", dir.join("rootfs/bin").join(tool))?;
-        }
-        let mut config = serde_json::to_value(berth::spec::default_spec(false))?;
-        config["process"]["terminal"] = terminal.into();
-        config["process"]["args"] = serde_json::json!(args);
-        std::fs::write(dir.join("config.json"), config.to_string())
-    };
-    make().map_err(|e| format!("make the bundle: {e}"))?;
-    Ok(dir.to_path_buf())
+    common::busybox_bundle(dir, &["sh", "tty", "echo"], args, terminal)
 }

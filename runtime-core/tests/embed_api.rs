@@ -9,6 +9,8 @@
 //! it would refuse), as root on a busybox bundle; elsewhere it says why it
 //! did not run.
 
+mod common;
+
 use berth::{Container, CreateOptions, Error, ExitStatus, StdioError};
 use std::path::{Path, PathBuf};
 
@@ -205,19 +207,7 @@ fn stdio_on_low_numbers(dir: &Path, root: &Path) -> Outcome {
     outcome.and(deleted.map(drop))
 }
 
-/// A busybox bundle at `dir` running `args`, with or without a terminal.
+/// A busybox bundle at `dir` running `args` (with busybox as [`sh`, `true`, `kill`]).
 fn bundle(dir: &Path, args: &[&str], terminal: bool) -> Result<PathBuf, String> {
-    let make = || -> std::io::Result<()> {
-        std::fs::create_dir_all(dir.join("rootfs/bin"))?;
-        std::fs::copy("/bin/busybox", dir.join("rootfs/bin/busybox"))?;
-        for tool in ["sh", "true", "kill"] {
-            std::os::unix::fs::symlink("busybox", dir.join("rootfs/bin").join(tool))?;
-        }
-        let mut config = serde_json::to_value(berth::spec::default_spec(false))?;
-        config["process"]["terminal"] = terminal.into();
-        config["process"]["args"] = serde_json::json!(args);
-        std::fs::write(dir.join("config.json"), config.to_string())
-    };
-    make().map_err(|e| format!("make the bundle: {e}"))?;
-    Ok(dir.to_path_buf())
+    common::busybox_bundle(dir, &["sh", "true", "kill"], args, terminal)
 }

@@ -35,8 +35,12 @@ pub fn to_any(stats: &Stats) -> shim::Result<Any> {
 }
 
 /// Whether /sys/fs/cgroup is the cgroup2 file system itself (not v1
-/// hierarchies, with or without a cgroup2 mount beside them).
+/// hierarchies, with or without a cgroup2 mount beside them): looked at
+/// once per shim, not at every Stats a kubelet polls.
 fn host_is_unified() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/cgroup")
-        .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+    static UNIFIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNIFIED.get_or_init(|| {
+        nix::sys::statfs::statfs("/sys/fs/cgroup")
+            .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+    })
 }

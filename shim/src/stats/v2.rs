@@ -14,6 +14,7 @@
 use berth::Stats;
 use containerd_shim as shim;
 use shim::protos::protobuf::well_known_types::any::Any;
+use shim::protos::protobuf::CodedOutputStream;
 
 const TYPE_URL: &str = "io.containerd.cgroups.v2.Metrics";
 
@@ -61,36 +62,32 @@ pub fn to_any(stats: &Stats) -> Any {
     }
 }
 
-/// One message being written: proto3 fields, zeros left out.
+/// One message being written (with the protobuf crate's encoder): proto3
+/// fields, zeros left out.
 #[derive(Default)]
 struct Message(Vec<u8>);
 
 impl Message {
-    fn key(&mut self, field: u32, wire_type: u32) {
-        self.varint(u64::from(field << 3 | wire_type));
-    }
-
-    fn varint(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.0.push((value as u8 & 0x7f) | 0x80);
-            value >>= 7;
-        }
-        self.0.push(value as u8);
-    }
-
-    fn uint64(mut self, field: u32, value: u64) -> Self {
-        if value != 0 {
-            self.key(field, 0);
-            self.varint(value);
-        }
+    fn write(
+        mut self,
+        put: impl FnOnce(&mut CodedOutputStream) -> shim::protos::protobuf::Result<()>,
+    ) -> Self {
+        let mut out = CodedOutputStream::vec(&mut self.0);
+        // Into a Vec, writing cannot fail.
+        let _ = put(&mut out).and_then(|()| out.flush());
+        drop(out);
         self
     }
 
-    fn bytes(mut self, field: u32, bytes: &[u8]) -> Self {
-        self.key(field, 2);
-        self.varint(bytes.len() as u64);
-        self.0.extend_from_slice(bytes);
-        self
+    fn uint64(self, field: u32, value: u64) -> Self {
+        if value == 0 {
+            return self;
+        }
+        self.write(|out| out.write_uint64(field, value))
+    }
+
+    fn bytes(self, field: u32, bytes: &[u8]) -> Self {
+        self.write(|out| out.write_bytes(field, bytes))
     }
 
     fn message(self, field: u32, message: Message) -> Self {

@@ -9,6 +9,7 @@
 //! docs/shim.md has the design.
 
 mod console;
+mod events;
 mod forker;
 mod grouping;
 mod logger;
@@ -19,6 +20,7 @@ mod pipes;
 mod process;
 mod rootfs;
 mod service;
+mod serving;
 mod shim_cgroup;
 mod stats;
 mod stdio;
@@ -104,11 +106,19 @@ impl shim::Shim for Shim {
             return Ok(address);
         }
         // Two containers of a new group started at once both get here; the
-        // crate's serving shim that finds the socket bound and answering
-        // writes its address and exits, so both name the same shim.
-        let (pid, address) = shim::spawn(opts, &grouping, Vec::new())?;
-        if let Err(e) = adjust_oom_score(pid) {
-            log::warn!("oom_score_adj of the shim: {e}");
+        // one that finds the socket bound and answering names that shim.
+        let pid = match serving::fork_serving(&opts, &address)? {
+            Some(serving::Started::Forked(pid)) => Some(pid),
+            Some(serving::Started::AlreadyServed) => None,
+            // This process has a thread: the crate's `spawn` executes the
+            // serving shim instead (its own serving shim does the same
+            // check of the socket).
+            None => Some(shim::spawn(opts, &grouping, Vec::new())?.0),
+        };
+        if let Some(pid) = pid {
+            if let Err(e) = adjust_oom_score(pid) {
+                log::warn!("oom_score_adj of the shim: {e}");
+            }
         }
         shim::util::write_address(&address)?;
         Ok(address)
@@ -150,7 +160,19 @@ impl shim::Shim for Shim {
         self.exit.wait();
     }
 
-    fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
+    /// The crate's publisher is dropped for one of our own (`events.rs`
+    /// says why), on a connection of its own to the same address.
+    fn create_task_service(&self, crate_publisher: RemotePublisher) -> Self::T {
+        drop(crate_publisher);
+        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
+        let publisher = match events::Publisher::connect(&address, self.namespace.clone()) {
+            Ok(publisher) => publisher,
+            Err(e) => {
+                // Without it no exit would ever reach containerd.
+                log::error!("cannot publish events: {e}");
+                std::process::exit(1);
+            }
+        };
         service::Service::new(
             self.namespace.clone(),
             self.socket.clone(),

@@ -32,7 +32,8 @@ use containerd_shim as shim;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use shim::protos::events::task::TaskOOM;
 
-use crate::process::{Publisher, Shared};
+use crate::events::Publisher;
+use crate::process::Shared;
 
 /// How often a container without a notifier has its count read.
 const POLL: Duration = Duration::from_millis(500);
@@ -86,10 +87,10 @@ pub fn check(shared: &Shared, publisher: &Publisher, id: &str) -> Checked {
         Err(_) => return gone,
     };
     if grew {
-        publisher.publish(Box::new(TaskOOM {
+        publisher.publish(TaskOOM {
             container_id: id.to_string(),
             ..Default::default()
-        }));
+        });
     }
     Checked {
         running,

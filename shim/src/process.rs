@@ -17,8 +17,8 @@ use containerd_shim as shim;
 use shim::monitor::{monitor_subscribe, Subject, Topic};
 use shim::protos::events::task::TaskExit;
 use shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use shim::publisher::RemotePublisher;
 
+use crate::events::Publisher;
 use crate::stdio::StdioPaths;
 
 /// How a process ended: its exit code (128 + signal when killed), when.
@@ -224,7 +224,7 @@ pub fn watch_exits(
                 };
                 changed.notify_all();
                 if let Some(event) = event {
-                    publisher.publish(Box::new(event));
+                    publisher.publish(event);
                 }
             }
         })?;
@@ -246,28 +246,5 @@ fn kill_the_rest(shared: &Shared, id: &str) {
     let killed = berth::Container::load(&root, id).and_then(|c| c.kill(berth::Signal::KILL, true));
     if let Err(e) = killed {
         log::warn!("kill the rest of {id} after its init: {e}");
-    }
-}
-
-/// containerd's event service, with the shim's namespace.
-pub struct Publisher {
-    pub remote: RemotePublisher,
-    pub namespace: String,
-}
-
-impl Publisher {
-    /// Publishes `event`; a failure is logged (containerd may be
-    /// restarting), not returned.
-    pub fn publish(&self, event: Box<dyn shim::event::Event>) {
-        let topic = event.topic();
-        let result = self.remote.publish(
-            shim::Context::default(),
-            &topic,
-            &self.namespace,
-            event as Box<dyn shim::protos::protobuf::MessageDyn>,
-        );
-        if let Err(e) = result {
-            log::warn!("publish {topic}: {e}");
-        }
     }
 }

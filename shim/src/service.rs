@@ -16,13 +16,13 @@ use containerd_shim as shim;
 use nix::sys::signal::Signal;
 use shim::api;
 use shim::protos::events::task::TaskDelete;
-use shim::publisher::RemotePublisher;
 use shim::{ExitSignal, TtrpcResult};
 
 use crate::console::{self, ConsoleSocket};
+use crate::events::Publisher;
 use crate::forker::{CreateFlags, Criu, Forker, Lost, Request};
 use crate::logger::Logger;
-use crate::process::{self, Container, Exited, Process, Publisher, Shared, Table};
+use crate::process::{self, Container, Exited, Process, Shared, Table};
 use crate::stdio::StdioPaths;
 
 /// How long delete waits for a killed, never-started init to be reaped.
@@ -73,14 +73,11 @@ impl Service {
     pub fn new(
         namespace: String,
         socket: String,
-        remote: RemotePublisher,
+        publisher: Publisher,
         exit: Arc<ExitSignal>,
     ) -> Service {
         let shared: Shared = Default::default();
-        let publisher = Arc::new(Publisher {
-            remote,
-            namespace: namespace.clone(),
-        });
+        let publisher = Arc::new(publisher);
         let oom = crate::oom::Watch::start(shared.clone(), publisher.clone());
         if let Err(e) = process::watch_exits(shared.clone(), publisher.clone(), oom.clone()) {
             // Without it no exit would ever be reported: containerd would
@@ -355,7 +352,7 @@ impl Service {
         if let Some(exited) = exited {
             let event_id = if exec_id.is_empty() { id } else { exec_id };
             let event = process::exit_event(id, event_id, pid, &exited);
-            self.publisher.publish(Box::new(event));
+            self.publisher.publish(event);
         }
         Ok(())
     }
@@ -553,14 +550,14 @@ impl Service {
                 logger.stop();
             }
         }
-        self.publisher.publish(Box::new(TaskDelete {
+        self.publisher.publish(TaskDelete {
             container_id: id.to_string(),
             id: id.to_string(),
             pid: pid as u32,
             exit_status: exited.status,
             exited_at: Some(exited.at.clone()).into(),
             ..Default::default()
-        }));
+        });
         Ok((pid, exited))
     }
 }

@@ -43,13 +43,13 @@ impl shim::Task for Service {
         req: api::CreateTaskRequest,
     ) -> TtrpcResult<api::CreateTaskResponse> {
         let pid = self.create_task(&req)?;
-        self.publisher.publish(Box::new(TaskCreate {
+        self.publisher.publish(TaskCreate {
             container_id: req.id.clone(),
             bundle: req.bundle.clone(),
             rootfs: req.rootfs.clone(),
             pid: pid as u32,
             ..Default::default()
-        }));
+        });
         Ok(api::CreateTaskResponse {
             pid: pid as u32,
             ..Default::default()
@@ -63,20 +63,20 @@ impl shim::Task for Service {
     ) -> TtrpcResult<api::StartResponse> {
         let pid = if req.exec_id.is_empty() {
             let pid = self.library_start(&req.id)?;
-            self.publisher.publish(Box::new(TaskStart {
+            self.publisher.publish(TaskStart {
                 container_id: req.id.clone(),
                 pid: pid as u32,
                 ..Default::default()
-            }));
+            });
             pid
         } else {
             let pid = self.start_exec(&req.id, &req.exec_id)?;
-            self.publisher.publish(Box::new(TaskExecStarted {
+            self.publisher.publish(TaskExecStarted {
                 container_id: req.id.clone(),
                 exec_id: req.exec_id.clone(),
                 pid: pid as u32,
                 ..Default::default()
-            }));
+            });
             pid
         };
         Ok(api::StartResponse {
@@ -231,29 +231,29 @@ impl shim::Task for Service {
             c.execs.insert(req.exec_id.clone(), process);
             Ok(())
         })?;
-        self.publisher.publish(Box::new(TaskExecAdded {
+        self.publisher.publish(TaskExecAdded {
             container_id: req.id.clone(),
             exec_id: req.exec_id.clone(),
             ..Default::default()
-        }));
+        });
         Ok(Empty::new())
     }
 
     fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<Empty> {
         self.library(&req.id)?.pause().map_err(other)?;
-        self.publisher.publish(Box::new(TaskPaused {
+        self.publisher.publish(TaskPaused {
             container_id: req.id,
             ..Default::default()
-        }));
+        });
         Ok(Empty::new())
     }
 
     fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<Empty> {
         self.library(&req.id)?.resume().map_err(other)?;
-        self.publisher.publish(Box::new(TaskResumed {
+        self.publisher.publish(TaskResumed {
             container_id: req.id,
             ..Default::default()
-        }));
+        });
         Ok(Empty::new())
     }
 

@@ -45,6 +45,7 @@ pub fn fork_early() {
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             drop(ours);
+            default_signal_handling();
             let code = match detach(theirs) {
                 Ok(socket) => {
                     name_as_forker();
@@ -67,6 +68,24 @@ pub fn fork_early() {
             }
         }
         Err(_) => {}
+    }
+}
+
+/// In the forked forker: the signal handling of a freshly executed one. A
+/// shim forked from `start` (`serving.rs`) has the handlers the crate set
+/// up there, which would keep SIGTERM from ending the forker.
+fn default_signal_handling() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    for (sig, handler) in [
+        (Signal::SIGCHLD, SigHandler::SigDfl),
+        (Signal::SIGTERM, SigHandler::SigDfl),
+        (Signal::SIGINT, SigHandler::SigDfl),
+        // Rust's runtime ignores SIGPIPE in a fresh process.
+        (Signal::SIGPIPE, SigHandler::SigIgn),
+    ] {
+        // SAFETY: setting a default or ignore disposition installs no
+        // handler code; the child has one thread.
+        let _ = unsafe { signal(sig, handler) };
     }
 }
 
@@ -102,7 +121,9 @@ fn name_as_forker() {
     let _ = rewrite_arguments(&[FORKER_ARG]);
 }
 
-fn rewrite_arguments(args: &[&str]) -> std::io::Result<()> {
+/// Replaces this process's arguments after argv[0] with `args`, in place
+/// (they must be shorter than the old ones).
+pub fn rewrite_arguments(args: &[&str]) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     let after_comm = stat.rfind(')').map_or("", |i| &stat[i + 1..]);

@@ -8,10 +8,21 @@ use shim::protos::cgroups::metrics::{
     PidsStat, Throttle,
 };
 use shim::protos::protobuf::well_known_types::any::Any;
+use shim::protos::protobuf::Message;
+
+/// The type URL containerd decodes them by. A constant, not the crate's
+/// `convert_to_any`, which asks protobuf reflection and so builds every
+/// descriptor of the protocol at the first Stats (events.rs says what that
+/// costs); the unit test checks it against reflection.
+const TYPE_URL: &str = "io.containerd.cgroups.v1.Metrics";
 
 /// The metrics of `stats`, packed for the StatsResponse.
 pub fn to_any(stats: &Stats) -> shim::Result<Any> {
-    shim::util::convert_to_any(Box::new(metrics(stats)))
+    Ok(Any {
+        type_url: TYPE_URL.to_string(),
+        value: metrics(stats).write_to_bytes()?,
+        ..Default::default()
+    })
 }
 
 fn metrics(stats: &Stats) -> Metrics {
@@ -145,5 +156,16 @@ fn blkio(stats: &Stats) -> BlkIOStat {
         io_time_recursive: entries!(b.io_time_recursive),
         sectors_recursive: entries!(b.sectors_recursive),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shim::protos::protobuf::MessageFull;
+
+    #[test]
+    fn type_url_is_the_one_reflection_gives() {
+        assert_eq!(TYPE_URL, Metrics::descriptor().full_name());
     }
 }

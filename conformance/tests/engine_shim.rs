@@ -31,6 +31,46 @@ fn run_rm_returns_the_exit_code_and_output() {
     containerd.assert_nothing_left(&id, 0);
 }
 
+/// The shim blocks SIGCHLD, SIGTERM and SIGINT in its own threads (its reaper takes them
+/// by sigwait, docs/shim.md) and inherits signal handlers from containerd's `start`
+/// command: neither may reach a container's processes, the init or an exec'd one, which
+/// start with no signal blocked and no standard signal (1-31) ignored. (Under the runc
+/// shim signal 32 comes ignored, which runc's Go init leaves so.)
+#[test]
+fn the_containers_processes_start_with_no_signal_blocked_or_ignored() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    let check = |what: &str, out: &berth_conformance::Output| {
+        let mask = |field: &str| -> u64 {
+            out.stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+                .unwrap_or_else(|| panic!("no {field} in {what}'s status: {}", out.describe()))
+        };
+        assert_eq!(mask("SigBlk:"), 0, "{what}: {}", out.describe());
+        assert_eq!(mask("SigIgn:") & 0x7fff_ffff, 0, "{what}: {}", out.describe());
+    };
+    let id = unique_name();
+    let init = run(&containerd, &id, &["--rm"], &["cat", "/proc/self/status"]);
+    check("the init", &init);
+
+    let id = unique_name();
+    let pid = run_detached(&containerd, &id);
+    let exec = containerd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "masks",
+        &id,
+        "cat",
+        "/proc/self/status",
+    ]);
+    check("an exec'd process", &exec);
+    kill_delete_and_check(&containerd, &id, pid);
+}
+
 #[test]
 fn exec_runs_in_the_container_with_its_exit_code() {
     cases::exec_runs_in_the_container_with_its_exit_code(run);

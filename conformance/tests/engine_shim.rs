@@ -50,7 +50,12 @@ fn the_containers_processes_start_with_no_signal_blocked_or_ignored() {
                 .unwrap_or_else(|| panic!("no {field} in {what}'s status: {}", out.describe()))
         };
         assert_eq!(mask("SigBlk:"), 0, "{what}: {}", out.describe());
-        assert_eq!(mask("SigIgn:") & 0x7fff_ffff, 0, "{what}: {}", out.describe());
+        assert_eq!(
+            mask("SigIgn:") & 0x7fff_ffff,
+            0,
+            "{what}: {}",
+            out.describe()
+        );
     };
     let id = unique_name();
     let init = run(&containerd, &id, &["--rm"], &["cat", "/proc/self/status"]);

@@ -197,6 +197,15 @@ impl Containerd {
         self.dir.join("runc")
     }
 
+    /// The bundle containerd made for task `id` (where the shim writes its
+    /// `address` file).
+    pub fn bundle(&self, id: &str) -> PathBuf {
+        self.dir
+            .join("state/io.containerd.runtime.v2.task")
+            .join(&self.namespace)
+            .join(id)
+    }
+
     /// The containerd namespace of this test's containers.
     pub fn namespace(&self) -> &str {
         &self.namespace
@@ -254,11 +263,7 @@ impl Containerd {
         if state.exists() {
             found.push(format!("runc state dir {}", state.display()));
         }
-        let bundle = self
-            .dir
-            .join("state/io.containerd.runtime.v2.task")
-            .join(&self.namespace)
-            .join(id);
+        let bundle = self.bundle(id);
         if bundle.exists() {
             found.push(format!("bundle {}", bundle.display()));
         }

@@ -219,6 +219,11 @@ fn a_killed_shim_leaves_nothing_after_delete() {
     let id = unique_name();
     let pid = run_detached(&containerd, &id);
     let shim = parent_of(pid).expect("the init has a parent");
+    // The shim's socket, as `start` wrote it for containerd in the bundle.
+    let address =
+        std::fs::read_to_string(containerd.bundle(&id).join("address")).expect("the address file");
+    let socket = std::path::PathBuf::from(address.trim().trim_start_matches("unix://"));
+    assert!(socket.exists(), "no socket at {}", socket.display());
     // SAFETY: kill(2) of the container's shim, the init's parent.
     unsafe { libc::kill(shim as i32, libc::SIGKILL) };
     let cleaned = berth_conformance::wait_until(berth_conformance::STATE_DEADLINE, || {
@@ -232,6 +237,13 @@ fn a_killed_shim_leaves_nothing_after_delete() {
         containerd.leftovers(&id, pid).is_empty()
     });
     containerd.assert_nothing_left(&id, pid);
+    if berth_conformance::berth_only("the runc shim's delete leaves a killed shim's socket") {
+        assert!(
+            !socket.exists(),
+            "the killed shim's socket {} is left",
+            socket.display()
+        );
+    }
 }
 
 /// `ctr task metrics` (the shim's Stats).

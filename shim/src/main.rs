@@ -183,12 +183,17 @@ impl shim::Shim for Shim {
 }
 
 impl Shim {
-    /// The end of the `delete` command: the rootfs unmounted, and the exit
-    /// containerd records for a task whose shim died (SIGKILL's, as the runc
-    /// shim answers).
+    /// The end of the `delete` command: the rootfs unmounted, a dead shim's
+    /// socket removed, and the exit containerd records for a task whose shim
+    /// died (SIGKILL's, as the runc shim answers).
     fn after_delete(&self, bundle: &Path) -> DeleteResponse {
         if let Err(e) = shim::mount::umount_recursive(bundle.join("rootfs").to_str(), 0) {
             log::warn!("unmount of the rootfs of {}: {e}", self.id);
+        }
+        // A killed shim leaves its socket (the runc shim's too); the address
+        // file in the bundle names it.
+        if let Ok(address) = std::fs::read_to_string(bundle.join("address")) {
+            serving::remove_if_dead(address.trim());
         }
         DeleteResponse {
             exit_status: 128 + libc::SIGKILL as u32,

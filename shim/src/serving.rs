@@ -63,25 +63,64 @@ fn single_threaded() -> bool {
 /// The group's socket, bound and listening; `None` when a shim answers on
 /// it already (two containers of a new group started at once). A socket
 /// nobody answers on is a dead shim's, and is replaced.
+///
+/// Under a lock on the sockets' directory, which `remove_if_dead` takes
+/// too: without it, of two `start`s that both found a dead shim's socket,
+/// the second could remove the socket the first had just bound, and the
+/// first shim would serve a socket nobody reaches, forever.
 fn bind(address: &str) -> shim::Result<Option<UnixListener>> {
-    let path = Path::new(address.strip_prefix("unix://").unwrap_or(address));
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| shim::Error::Other(format!("create {}: {e}", parent.display())))?;
-    }
-    let bound = match UnixListener::bind(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            if crate::grouping::is_served(address) {
-                return Ok(None);
+    let path = socket_path(address);
+    let _lock = lock_directory_of(path)?;
+    let mut tries = 0;
+    loop {
+        match UnixListener::bind(path) {
+            Ok(listener) => return Ok(Some(listener)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 2 => {
+                if crate::grouping::is_served(address) {
+                    return Ok(None);
+                }
+                let _ = std::fs::remove_file(path);
+                tries += 1;
             }
-            let _ = std::fs::remove_file(path);
-            UnixListener::bind(path)
+            Err(e) => return Err(shim::Error::Other(format!("bind {}: {e}", path.display()))),
         }
-        bound => bound,
+    }
+}
+
+/// After a shim died (containerd's `delete` command): its socket, if
+/// nobody answers on it. A pod's shim that still serves other containers
+/// keeps it.
+pub fn remove_if_dead(address: &str) {
+    use std::os::unix::fs::FileTypeExt;
+    let path = socket_path(address);
+    let is_socket = || std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    // The common case, a shim that ended normally and removed its socket,
+    // takes no lock.
+    if !is_socket() {
+        return;
+    }
+    let Ok(_lock) = lock_directory_of(path) else {
+        return;
     };
-    bound
-        .map(Some)
-        .map_err(|e| shim::Error::Other(format!("bind {}: {e}", path.display())))
+    if is_socket() && !crate::grouping::is_served(address) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn socket_path(address: &str) -> &Path {
+    Path::new(address.strip_prefix("unix://").unwrap_or(address))
+}
+
+/// An exclusive `flock` of the directory of the socket at `path` (made if
+/// missing), held while the returned descriptor lives.
+fn lock_directory_of(path: &Path) -> shim::Result<nix::fcntl::Flock<std::fs::File>> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| shim::Error::Other(format!("create {}: {e}", dir.display())))?;
+    let file = std::fs::File::open(dir)
+        .map_err(|e| shim::Error::Other(format!("open {}: {e}", dir.display())))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| shim::Error::Other(format!("lock {}: {e}", dir.display())))
 }
 
 /// The forked child: the serving shim. Returns its exit code.
@@ -216,5 +255,37 @@ fn reap_exited() {
         if let Err(e) = shim::monitor::monitor_notify_by_pid(code.0.as_raw(), code.1) {
             log::error!("exit of {}: {e}", code.0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_takes_a_free_or_dead_socket_and_leaves_a_served_one() {
+        let dir = std::env::temp_dir().join(format!("berth-serving-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let address = format!("unix://{}/s/group", dir.display());
+        let first = bind(&address)
+            .expect("bind")
+            .expect("a free socket is bound");
+        // Served (the listener's backlog answers): a second start makes nothing.
+        assert!(bind(&address).expect("bind").is_none());
+        remove_if_dead(&address);
+        assert!(
+            socket_path(&address).exists(),
+            "a served socket was removed"
+        );
+        // Its shim dead, the file left: replaced by a new one...
+        drop(first);
+        let second = bind(&address)
+            .expect("bind")
+            .expect("a dead socket is replaced");
+        drop(second);
+        // ... or removed by `delete`.
+        remove_if_dead(&address);
+        assert!(!socket_path(&address).exists(), "a dead socket was left");
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 }

@@ -121,7 +121,7 @@ fn name_as_forker() {
     let _ = rewrite_arguments(&[FORKER_ARG]);
 }
 
-/// Replaces this process's arguments after argv[0] with `args`, in place
+/// Replaces this process's arguments after `argv[0]` with `args`, in place
 /// (they must be shorter than the old ones).
 pub fn rewrite_arguments(args: &[&str]) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;

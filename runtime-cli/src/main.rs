@@ -86,7 +86,7 @@ fn honours_xdg_runtime_dir() -> bool {
         return true;
     }
     berth::host_userns::running_in_user_namespace()
-        && std::env::var_os("USER").map_or(true, |user| user != "root")
+        && std::env::var_os("USER").is_none_or(|user| user != "root")
 }
 
 /// runc's default state root, or $XDG_RUNTIME_DIR's (`honours_xdg_runtime_dir`).

@@ -191,7 +191,7 @@ pub fn prepare(
                 .map_err(|e| WaiterError::Memfd(e.into()))?
                 .st_size as usize;
             let instructions = size / 8;
-            if size == 0 || size % 8 != 0 || instructions > u16::MAX as usize {
+            if size == 0 || !size.is_multiple_of(8) || instructions > u16::MAX as usize {
                 return Err(WaiterError::NotExact(
                     "an unexpected seccomp program from libseccomp",
                 ));

@@ -47,7 +47,7 @@ pub fn round_cpu_quota(resources: &mut LinuxResources) {
         .filter(|p| *p != 0)
         .unwrap_or(DEFAULT_CPU_PERIOD);
     let per_sec = quota_per_sec(quota, period);
-    if per_sec % 10_000 != 0 {
+    if !per_sec.is_multiple_of(10_000) {
         let rounded = (per_sec / 10_000 + 1) * 10_000;
         let quota = u128::from(rounded) * u128::from(period) / 1_000_000;
         cpu.set_quota(Some(i64::try_from(quota).unwrap_or(i64::MAX)));

@@ -129,18 +129,20 @@ fn serve(listener: UnixListener, opts: &StartOpts, address: &str) -> i32 {
         eprintln!("berth shim: {e}");
         return 1;
     }
-    // Before any thread, as in an executed serving shim (`main`).
-    forker::fork_early();
-    // SAFETY: mallopt(3) before any thread exists.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     // Every thread made from here on inherits the mask: these signals are
     // taken only by the reaper's sigwait, never by the handlers the crate
-    // installed in `start` (and that this copy inherited).
+    // installed in `start` (and that this copy inherited). Blocked before
+    // the forker exists, so that its exit cannot be taken by those handlers
+    // and missed by the reaper; the forker clears the mask it inherits.
     let signals = reaped_signals();
     if let Err(e) = signals.thread_block() {
         eprintln!("berth shim: block signals: {e}");
         return 1;
     }
+    // Before any thread, as in an executed serving shim (`main`).
+    forker::fork_early();
+    // SAFETY: mallopt(3) before any thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     if let Err(e) = shim::logger::init(opts.debug, "info", &opts.namespace, &opts.id) {
         eprintln!("berth shim: logger: {e}");
         return 1;

@@ -73,9 +73,11 @@ pub fn fork_early() {
 
 /// In the forked forker: the signal handling of a freshly executed one. A
 /// shim forked from `start` (`serving.rs`) has the handlers the crate set
-/// up there, which would keep SIGTERM from ending the forker.
+/// up there, which would keep SIGTERM from ending the forker, and has
+/// blocked the signals its reaper takes.
 fn default_signal_handling() {
-    use nix::sys::signal::{signal, SigHandler, Signal};
+    use nix::sys::signal::{signal, SigHandler, SigSet, Signal};
+    let _ = SigSet::empty().thread_set_mask();
     for (sig, handler) in [
         (Signal::SIGCHLD, SigHandler::SigDfl),
         (Signal::SIGTERM, SigHandler::SigDfl),

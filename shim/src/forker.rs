@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 mod early;
 mod worker;
 
-pub use early::{fork_early, rewrite_arguments};
+pub use early::{fork_early, rewrite_arguments, single_threaded};
 
 /// The hidden first argument that makes the shim binary the forker.
 pub const FORKER_ARG: &str = "berth-forker";

@@ -42,8 +42,12 @@ pub fn group_of(config: &Path, id: &str) -> String {
 /// Whether a shim serves `address` (`unix://PATH`): its socket accepts a
 /// connection. A socket file left by a shim that died refuses it.
 pub fn is_served(address: &str) -> bool {
-    let path = address.strip_prefix("unix://").unwrap_or(address);
-    UnixStream::connect(path).is_ok()
+    UnixStream::connect(socket_path(address)).is_ok()
+}
+
+/// The socket file of a shim's `address` (`unix://PATH`, or a bare path).
+pub fn socket_path(address: &str) -> &Path {
+    Path::new(address.strip_prefix("unix://").unwrap_or(address))
 }
 
 #[cfg(test)]

@@ -137,10 +137,10 @@ impl Service {
     /// directory's `address` file too, but that is the first container's
     /// bundle, which may be gone by then.)
     pub(crate) fn remove_socket(&self) {
-        let path = self.socket.strip_prefix("unix://").unwrap_or(&self.socket);
+        let path = crate::grouping::socket_path(&self.socket);
         if let Err(e) = std::fs::remove_file(path) {
             if e.kind() != std::io::ErrorKind::NotFound {
-                log::warn!("remove the shim's socket {path}: {e}");
+                log::warn!("remove the shim's socket {}: {e}", path.display());
             }
         }
     }

@@ -26,6 +26,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 use shim::{ExitSignal, StartOpts};
 
+use crate::grouping::{is_served, socket_path};
 use crate::{events, forker, service};
 
 /// What `start` found or made for the group's address.
@@ -40,7 +41,7 @@ pub enum Started {
 /// when this process has threads (the caller then uses the crate's
 /// `spawn`).
 pub fn fork_serving(opts: &StartOpts, address: &str) -> shim::Result<Option<Started>> {
-    if !single_threaded() {
+    if !forker::single_threaded() {
         return Ok(None);
     }
     let Some(listener) = bind(address)? else {
@@ -54,10 +55,6 @@ pub fn fork_serving(opts: &StartOpts, address: &str) -> shim::Result<Option<Star
         Ok(ForkResult::Child) => std::process::exit(serve(listener, opts, address)),
         Err(e) => Err(shim::Error::Other(format!("fork the shim: {e}"))),
     }
-}
-
-fn single_threaded() -> bool {
-    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
 }
 
 /// The group's socket, bound and listening; `None` when a shim answers on
@@ -76,7 +73,7 @@ fn bind(address: &str) -> shim::Result<Option<UnixListener>> {
         match UnixListener::bind(path) {
             Ok(listener) => return Ok(Some(listener)),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 2 => {
-                if crate::grouping::is_served(address) {
+                if is_served(address) {
                     return Ok(None);
                 }
                 let _ = std::fs::remove_file(path);
@@ -102,13 +99,9 @@ pub fn remove_if_dead(address: &str) {
     let Ok(_lock) = lock_directory_of(path) else {
         return;
     };
-    if is_socket() && !crate::grouping::is_served(address) {
+    if is_socket() && !is_served(address) {
         let _ = std::fs::remove_file(path);
     }
-}
-
-fn socket_path(address: &str) -> &Path {
-    Path::new(address.strip_prefix("unix://").unwrap_or(address))
 }
 
 /// An exclusive `flock` of the directory of the socket at `path` (made if
@@ -183,14 +176,11 @@ fn serve(listener: UnixListener, opts: &StartOpts, address: &str) -> i32 {
         log::error!("start the ttrpc server: {e}");
         return 1;
     }
+    // Shutdown removed the socket before it signalled the exit
+    // (`Service::remove_socket`): removing it again here, as the crate's
+    // serving shim does, could take a new shim's of the same group.
     exit.wait();
     server.shutdown();
-    // The socket of the address file (the first container's bundle's), as
-    // the crate's serving shim removes it; a later container's shim of the
-    // group has removed its own already (`Service::close`).
-    if let Ok(address) = shim::util::read_address() {
-        let _ = std::fs::remove_file(address.strip_prefix("unix://").unwrap_or(&address));
-    }
     0
 }
 

@@ -1,5 +1,4 @@
-//! The forker forked from the serving shim's `main` before any thread
-//! exists (docs/shim.md, "The processes"): the fork, the child's
+//! The forker forked from the serving shim before any thread exists (docs/shim.md, "The processes"): the fork, the child's
 //! descriptors and names, and the hand-over to the first request.
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -18,17 +17,16 @@ pub(super) fn take() -> Option<Forker> {
     EARLY.lock().ok().and_then(|mut early| early.take())
 }
 
-/// Forks the forker from the serving shim's `main`, before the shim has a
-/// thread (`Forker::early_or_spawn` takes it). A fork, not `spawn`'s
+/// Forks the forker from the serving shim (`serving.rs`, or `main` in one
+/// the crate executed), before the shim has a thread (`Forker::early_or_spawn` takes it). A fork, not `spawn`'s
 /// re-execution: the child shares the shim's pages and maps only the few it
 /// touches, where a fresh execution of this binary faults in its own copy
 /// of the start-up code (docs/shim.md, "Memory"); and the first create
 /// waits for no exec. If the fork fails, the first request spawns one.
 pub fn fork_early() {
     // What makes the fork safe, checked rather than assumed: a thread made
-    // before `main` (by some initialiser) leaves the forker to `spawn`.
-    let threads = std::fs::read_dir("/proc/self/task").map(|tasks| tasks.count());
-    if !matches!(threads, Ok(1)) {
+    // before (by some initialiser) leaves the forker to `spawn`.
+    if !single_threaded() {
         return;
     }
     let Ok((ours, theirs)) = socketpair(
@@ -39,8 +37,8 @@ pub fn fork_early() {
     ) else {
         return;
     };
-    // SAFETY: called first thing in `main`, with this process's one thread
-    // (checked above), so the child is a whole copy of a single-threaded
+    // SAFETY: called before the shim starts any thread, with this
+    // process's one thread (checked above), so the child is a whole copy of a single-threaded
     // process and may run any code; it never returns from this function.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
@@ -69,6 +67,12 @@ pub fn fork_early() {
         }
         Err(_) => {}
     }
+}
+
+/// Whether this process has one thread (`/proc/self/task`): what makes a
+/// fork that runs code in the child safe.
+pub fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
 }
 
 /// In the forked forker: the signal handling of a freshly executed one. A

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::engine::{
-    engine_installed, in_terminal, processes_with_args, remove_scratch, run_program,
+    engine_installed, in_terminal, processes_with_args, remove_scratch, run_program, shim_socket_in,
 };
 use crate::{
     cgroups_named, mounts_mentioning, pid_alive, runtime, scratch_dir, wait_until, Bundle, Output,
@@ -204,6 +204,11 @@ impl Containerd {
             .join("state/io.containerd.runtime.v2.task")
             .join(&self.namespace)
             .join(id)
+    }
+
+    /// The socket of the shim serving task `id` (from the `address` file in its bundle).
+    pub fn shim_socket(&self, id: &str) -> Option<PathBuf> {
+        shim_socket_in(&self.bundle(id))
     }
 
     /// The containerd namespace of this test's containers.

@@ -18,6 +18,7 @@ use crate::containerd::{build_image, shim_path};
 use crate::cri_config::{cri_config_toml, CriPaths, SHIM_HANDLER};
 use crate::engine::{
     engine_installed, find_program, in_terminal, processes_with_args, remove_scratch, run_program,
+    shim_socket_in,
 };
 use crate::leftovers::processes_working_under;
 use crate::{cgroups_named, is_berth, mounts_mentioning, pid_alive, runtime, scratch_dir};
@@ -392,11 +393,10 @@ impl Cri {
     /// runtime's state dir, the bundle, the shim socket and a cgroup.
     #[track_caller]
     pub fn traces(&self, what: &str, id: &str) -> Traces {
-        let address = fs::read_to_string(self.bundle(id).join("address")).unwrap_or_default();
         let traces = Traces {
             id: id.to_owned(),
             pid: self.pid(what, id),
-            shim_socket: address.trim().strip_prefix("unix://").map(PathBuf::from),
+            shim_socket: self.shim_socket(id),
         };
         assert!(
             pid_alive(traces.pid),
@@ -405,7 +405,8 @@ impl Cri {
         );
         assert!(
             traces.shim_socket.as_ref().is_some_and(|s| s.exists()),
-            "no shim socket for {id} (address {address:?})"
+            "no shim socket for {id} (its address file in {})",
+            self.bundle(id).display()
         );
         let state = self.runtime_states(id);
         assert!(
@@ -524,8 +525,7 @@ impl Cri {
     /// The shim socket (its path) of a container or sandbox, from the `address` file
     /// containerd keeps in its bundle.
     pub fn shim_socket(&self, id: &str) -> Option<PathBuf> {
-        let address = fs::read_to_string(self.bundle(id).join("address")).ok()?;
-        address.trim().strip_prefix("unix://").map(PathBuf::from)
+        shim_socket_in(&self.bundle(id))
     }
 }
 

@@ -138,6 +138,13 @@ pub(crate) fn remove_cgroup_parent(name: &str) {
     }
 }
 
+/// The socket of the shim serving the task whose bundle is `bundle`: the path in the
+/// `address` file (`unix://PATH`) containerd keeps there.
+pub fn shim_socket_in(bundle: &Path) -> Option<PathBuf> {
+    let address = fs::read_to_string(bundle.join("address")).ok()?;
+    address.trim().strip_prefix("unix://").map(PathBuf::from)
+}
+
 /// Pids of live processes whose command line has every one of `words` as an argument.
 pub fn processes_with_args(words: &[&str]) -> Vec<String> {
     let mut found = Vec::new();

@@ -220,9 +220,9 @@ fn a_killed_shim_leaves_nothing_after_delete() {
     let pid = run_detached(&containerd, &id);
     let shim = parent_of(pid).expect("the init has a parent");
     // The shim's socket, as `start` wrote it for containerd in the bundle.
-    let address =
-        std::fs::read_to_string(containerd.bundle(&id).join("address")).expect("the address file");
-    let socket = std::path::PathBuf::from(address.trim().trim_start_matches("unix://"));
+    let socket = containerd
+        .shim_socket(&id)
+        .expect("the address file names the shim's socket");
     assert!(socket.exists(), "no socket at {}", socket.display());
     // SAFETY: kill(2) of the container's shim, the init's parent.
     unsafe { libc::kill(shim as i32, libc::SIGKILL) };

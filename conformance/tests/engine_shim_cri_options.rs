@@ -174,7 +174,7 @@ fn cgroup_lines(pid: i32) -> Vec<String> {
     }
 }
 
-/// `ShimCgroup` moves the pod's shim (and Berth's forker) into that cgroup of every
+/// `ShimCgroup` moves the pod's shim into that cgroup of every
 /// hierarchy; the containers still get cgroups of their own.
 #[test]
 fn the_pods_shim_runs_in_the_options_shim_cgroup() {
@@ -188,11 +188,13 @@ fn the_pods_shim_runs_in_the_options_shim_cgroup() {
         cri.traces("inspect", &container),
         cri.traces("inspectp", &pod),
     ];
-    let mut moved = cri.shim_pids();
+    let moved = cri.shim_pids();
     assert_eq!(moved.len(), 1, "one pod, one shim: {:?}", cri.shims());
+    // Berth's shim keeps no forker between requests (docs/shim.md); those it starts
+    // later are its children, in its cgroup from their start.
     if is_berth() {
-        moved.extend(cri.forker_pids());
-        assert_eq!(moved.len(), 2, "one forker: {:?}", cri.forkers());
+        let none = wait_until(STATE_DEADLINE, || cri.forker_pids().is_empty());
+        assert!(none, "a forker stays: {:?}", cri.forkers());
     }
     for pid in moved {
         let lines = cgroup_lines(pid);

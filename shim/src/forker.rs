@@ -1,5 +1,6 @@
 //! The single-threaded forker: the process that calls the library's
-//! `create`, `exec`, `start` and `delete` for the shim (docs/shim.md).
+//! `create`, `exec`, and a `start` or `delete` that runs hooks, for the
+//! shim (docs/shim.md). It serves one request of the shim's and ends.
 //!
 //! The shim is multi-threaded (ttrpc server, signal and exit threads), and
 //! the library refuses to fork from a threaded process (`Error::Threaded`):
@@ -7,8 +8,9 @@
 //! `start` and `delete` run hooks, child processes the library waits for,
 //! whose status the shim's reaper thread (`waitpid(-1)`) would take first.
 //! So the shim re-executes itself as the forker (`FORKER_ARG`), a fresh
-//! process that never starts a thread, connected by a `SOCK_SEQPACKET`
-//! socketpair on the forker's stdin. One request at a time: the shim sends
+//! process that never starts a thread (for its first request it has one
+//! forked before its own first thread, `fork_early`), connected by a
+//! `SOCK_SEQPACKET` socketpair on the forker's stdin. The shim sends
 //! a [`Request`] with the container's stdio descriptors (SCM_RIGHTS); the
 //! forker forks a short-lived worker, which calls the library with the
 //! descriptors in its options; the worker writes its [`Reply`] (the new
@@ -336,24 +338,19 @@ fn undone_after(failure: String, undo: &Request, undone: Reply) -> String {
 
 /// A request was in flight when the forker died (`lost`): its worker died
 /// with it (the worker's parent-death signal), so `undo` (the request's
-/// `Request::undo`, taken before it was sent) is run through a new forker,
-/// which is returned for the next requests with the error to answer.
-pub fn after_lost(undo: Option<Request>, lost: &Lost) -> (Option<Forker>, String) {
+/// `Request::undo`, taken before it was sent) is run through a new forker.
+/// The error to answer.
+pub fn after_lost(undo: Option<Request>, lost: &Lost) -> String {
     let Some(undo) = undo else {
-        return (None, lost.to_string());
+        return lost.to_string();
     };
-    match Forker::spawn() {
-        Ok(mut forker) => {
-            let undone = forker
-                .call(&undo, &[None, None, None])
-                .unwrap_or_else(|e| Err(e.to_string()));
-            (Some(forker), undone_after(lost.to_string(), &undo, undone))
-        }
-        Err(e) => (
-            None,
-            undone_after(lost.to_string(), &undo, Err(e.to_string())),
-        ),
-    }
+    let undone = match Forker::spawn() {
+        Ok(mut forker) => forker
+            .call(&undo, &[None, None, None])
+            .unwrap_or_else(|e| Err(e.to_string())),
+        Err(e) => Err(e.to_string()),
+    };
+    undone_after(lost.to_string(), &undo, undone)
 }
 
 /// A worker's failure: the library's error as its reply, or the worker's

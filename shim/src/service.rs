@@ -2,8 +2,9 @@
 //! docs/shim.md, "One shim per pod") keyed by id, their init and exec'd
 //! processes, and the steps of the task calls that take more than one
 //! library call (`task.rs` has the calls themselves). `create`, `exec`,
-//! `start` and `delete` go through the forker (docs/shim.md); the other
-//! library calls start no process and are made from this process.
+//! and a `start` or `delete` that runs hooks go through a forker
+//! (docs/shim.md); the other library calls start no process and are made
+//! from this process.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -33,6 +34,12 @@ pub struct Service {
     /// This shim's ttrpc socket (`unix://PATH`), removed at Shutdown.
     socket: String,
     shared: Shared,
+    /// The forker, only from the shim's start to its first request (the
+    /// early one, made before any thread) and during a request: each later
+    /// request starts a new one, which ends when the request has been
+    /// answered. A forker kept between requests would be a second process
+    /// resident for as long as the pod runs, for the 2 ms its start takes
+    /// (docs/shim.md, "Memory").
     forker: Mutex<Option<Forker>>,
     /// The options' `ShimCgroup` the shim moved to at its first create
     /// with one (`shim_cgroup.rs`); later creates (a pod's containers,
@@ -57,6 +64,43 @@ pub(crate) fn precondition(what: impl Into<String>) -> shim::protos::ttrpc::Erro
 pub(crate) fn other(what: impl std::fmt::Display) -> shim::protos::ttrpc::Error {
     use shim::protos::ttrpc;
     ttrpc::Error::RpcStatus(ttrpc::get_status(ttrpc::Code::UNKNOWN, what.to_string()))
+}
+
+/// Sends `request` to the forker in `slot`, starting one if there is none,
+/// and again if it died before it got the request.
+fn call_forker(
+    slot: &mut Option<Forker>,
+    request: &Request,
+    fds: &[Option<OwnedFd>; 3],
+) -> TtrpcResult<i32> {
+    let mut undo = request.undo();
+    for _ in 0..2 {
+        let current = running_forker(slot)?;
+        match current.call(request, fds) {
+            Ok(reply) => return reply.map_err(other),
+            Err(lost) => {
+                log::warn!("{lost}");
+                *slot = None;
+                if let Lost::NoReply(_) = lost {
+                    return Err(other(crate::forker::after_lost(undo.take(), &lost)));
+                }
+            }
+        }
+    }
+    Err(other("the forker exits as soon as it starts"))
+}
+
+/// Whether `container`'s hooks of one kind (`kind` picks it) are any: the
+/// library runs them as its caller's children and waits for them, which
+/// only the forker's worker may do (docs/shim.md, "The fork constraint").
+fn runs_hooks(
+    container: &berth::Container,
+    kind: impl Fn(&oci_spec::runtime::Hooks) -> &Option<Vec<oci_spec::runtime::Hook>>,
+) -> bool {
+    container
+        .hooks()
+        .and_then(|hooks| kind(hooks).as_ref())
+        .is_some_and(|list| !list.is_empty())
 }
 
 /// The shim's forker: the one it has, or else the early one, or a new one.
@@ -149,23 +193,10 @@ impl Service {
     /// sends the request again if the dead one never got it).
     pub(crate) fn fork(&self, request: Request, fds: [Option<OwnedFd>; 3]) -> TtrpcResult<i32> {
         let mut forker = self.forker.lock().map_err(|_| other("forker poisoned"))?;
-        let mut undo = request.undo();
-        for _ in 0..2 {
-            let current = running_forker(&mut forker)?;
-            match current.call(&request, &fds) {
-                Ok(reply) => return reply.map_err(other),
-                Err(lost) => {
-                    log::warn!("{lost}");
-                    *forker = None;
-                    if let Lost::NoReply(_) = lost {
-                        let (next, error) = crate::forker::after_lost(undo.take(), &lost);
-                        *forker = next;
-                        return Err(other(error));
-                    }
-                }
-            }
-        }
-        Err(other("the forker exits as soon as it starts"))
+        let reply = call_forker(&mut forker, &request, &fds);
+        // Not kept for the next request: see `Service::forker`.
+        *forker = None;
+        reply
     }
 
     /// Moves the shim and its forker to cgroup `path` (runc's option
@@ -198,13 +229,19 @@ impl Service {
             self.with_container(id, |c| Ok((c.root.clone(), c.restore_from.take())))?;
         let id = id.to_string();
         let pid = match restore_from {
-            None => self.fork(
-                Request::Start {
-                    root,
-                    id: id.clone(),
-                },
-                [None, None, None],
-            )?,
+            None => {
+                let mut container = berth::Container::load(&root, &id).map_err(other)?;
+                if runs_hooks(&container, |h| h.poststart()) {
+                    let request = Request::Start {
+                        root,
+                        id: id.clone(),
+                    };
+                    self.fork(request, [None, None, None])?
+                } else {
+                    container.start().map_err(other)?;
+                    container.pid().as_raw()
+                }
+            }
             Some(image_path) => self.restore(root, id.clone(), image_path)?,
         };
         self.oom.add(&id);
@@ -238,8 +275,16 @@ impl Service {
         Ok(pid)
     }
 
-    /// `berth::container::delete`, in the forker (for its hooks).
+    /// `berth::container::delete`: in the forker if it runs poststop hooks,
+    /// else here (it starts no process then).
     pub(crate) fn library_delete(&self, root: &Path, id: &str, force: bool) -> TtrpcResult<()> {
+        let hooked = berth::Container::load(root, id)
+            .is_ok_and(|container| runs_hooks(&container, |h| h.poststop()));
+        if !hooked {
+            return berth::container::delete(root, id, force)
+                .map(|_| ())
+                .map_err(other);
+        }
         let request = Request::Delete {
             root: root.to_path_buf(),
             id: id.to_string(),

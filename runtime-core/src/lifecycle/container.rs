@@ -158,6 +158,14 @@ impl Container {
         }
     }
 
+    /// The hooks recorded at create. A caller that must not have child
+    /// processes of its own waited for by the library (a threaded one whose
+    /// other threads reap every child) can tell whether `start` (poststart)
+    /// or `delete` (poststop) will run any.
+    pub fn hooks(&self) -> Option<&oci_spec::runtime::Hooks> {
+        self.record.hooks.as_ref()
+    }
+
     /// The status now, derived from the init process each time it is asked
     /// (see the crate's architecture notes): never a stale stored value.
     pub fn status(&self) -> Status {

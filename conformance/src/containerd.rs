@@ -372,8 +372,13 @@ pub(crate) fn build_image(
     tar
 }
 
-/// Berth's shim as built by `cargo build -p containerd-shim-berth-v2`.
-pub(crate) fn built_shim() -> PathBuf {
+/// Berth's shim as built by `cargo build -p containerd-shim-berth-v2`, or the binary
+/// `BERTH_SHIM` names (scripts/test runs the shim suites again with the release build,
+/// linked in its code order by scripts/link-in-order).
+pub fn built_shim() -> PathBuf {
+    if let Some(shim) = std::env::var_os("BERTH_SHIM") {
+        return PathBuf::from(shim);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));

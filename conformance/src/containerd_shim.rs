@@ -29,10 +29,9 @@ pub fn run_args(
     let binary = runtime().to_string_lossy().into_owned();
     let mut args: Vec<&str> = vec!["run"];
     if is_berth() {
-        let shim = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/debug/containerd-shim-berth-v2");
+        let shim = crate::containerd::built_shim();
         assert!(
-            shim.exists() || std::env::var_os("CARGO_TARGET_DIR").is_some(),
+            shim.exists(),
             "{} does not exist: cargo build -p containerd-shim-berth-v2",
             shim.display()
         );

@@ -206,10 +206,7 @@ fn a_forker_killed_during_a_create_leaves_nothing() {
 
 /// Berth's shim binary as built for these tests.
 fn shim_binary() -> std::path::PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("debug/containerd-shim-berth-v2")
+    berth_conformance::containerd::built_shim()
 }
 
 /// The shim's forker (`containerd-shim-berth-v2 berth-forker`, docs/shim.md), started as

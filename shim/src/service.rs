@@ -189,8 +189,8 @@ impl Service {
         }
     }
 
-    /// Asks the forker; starts it on first use and again if it died (then
-    /// sends the request again if the dead one never got it).
+    /// Asks a forker (the early one, else a new one; another new one if it
+    /// died before it got the request), then lets it end.
     pub(crate) fn fork(&self, request: Request, fds: [Option<OwnedFd>; 3]) -> TtrpcResult<i32> {
         let mut forker = self.forker.lock().map_err(|_| other("forker poisoned"))?;
         let reply = call_forker(&mut forker, &request, &fds);

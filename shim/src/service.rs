@@ -38,7 +38,7 @@ pub struct Service {
     /// early one, made before any thread) and during a request: each later
     /// request starts a new one, which ends when the request has been
     /// answered. A forker kept between requests would be a second process
-    /// resident for as long as the pod runs, for the 2 ms its start takes
+    /// resident for as long as the pod runs, for the 1.3 ms its start takes
     /// (docs/shim.md, "Memory").
     forker: Mutex<Option<Forker>>,
     /// The options' `ShimCgroup` the shim moved to at its first create

@@ -100,6 +100,7 @@ def unprobe() -> None:
     tracefs("uprobe_events", "")
     tracefs("options/record-tgid", "0")
     tracefs("buffer_size_kb", "1408")
+    tracefs("tracing_on", "1")  # the kernel's default, as probe() found it
 
 
 def workload(binary: str, bundle: str) -> None:

@@ -360,11 +360,16 @@ fn an_oom_killed_container_says_oomkilled() {
         return;
     };
     let limits = json!({ "memory_limit_in_bytes": 16 << 20 });
-    // dd fills a 64 MiB buffer: the cgroup's OOM killer ends it.
+    // dd fills a 64 MiB buffer: the cgroup's OOM killer ends it. A second first: the
+    // runc shim starts watching the cgroup for OOM kills only once its runtime's `start`
+    // has returned (containerd's `Start`), and an OOM kill before that is never reported
+    // ("Error"): one CI run in a few saw it with Berth, whose `start` returns sooner.
+    // Berth's own shim also reads the cgroup's OOM count when the init exits, so its
+    // twin (engine_shim_cri.rs) has no pause.
     let hog = [
         "sh",
         "-c",
-        "echo allocating; dd if=/dev/zero of=/dev/null bs=64M count=1",
+        "echo allocating; sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1",
     ];
     let pod = create_pod(&cri, &hog, limits, PID_CONTAINER);
     // The container exits at once: only what is named by its id can be checked.

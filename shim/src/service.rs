@@ -275,15 +275,19 @@ impl Service {
         Ok(pid)
     }
 
-    /// `berth::container::delete`: in the forker if it runs poststop hooks,
-    /// else here (it starts no process then).
+    /// The library's delete: in the forker if it runs poststop hooks, else
+    /// here (it starts no process then). A container with no record (a
+    /// create that died half-way) goes to `berth::container::delete`, which
+    /// removes what it left.
     pub(crate) fn library_delete(&self, root: &Path, id: &str, force: bool) -> TtrpcResult<()> {
-        let hooked = berth::Container::load(root, id)
-            .is_ok_and(|container| runs_hooks(&container, |h| h.poststop()));
-        if !hooked {
-            return berth::container::delete(root, id, force)
-                .map(|_| ())
-                .map_err(other);
+        match berth::Container::load(root, id) {
+            Ok(container) if runs_hooks(&container, |h| h.poststop()) => {}
+            Ok(container) => return container.delete(force).map(|_| ()).map_err(other),
+            Err(_) => {
+                return berth::container::delete(root, id, force)
+                    .map(|_| ())
+                    .map_err(other)
+            }
         }
         let request = Request::Delete {
             root: root.to_path_buf(),
